@@ -1,0 +1,263 @@
+// hugepte/entry.hpp - the vocabulary every layer speaks.
+//
+// Formats (arch/*) translate raw entries to and from these types; everything in generic/
+// reasons only in these terms. Freestanding: no heap, no exceptions, no iostream.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hugepte {
+
+using u64 = std::uint64_t;
+using u32 = std::uint32_t;
+using u8 = std::uint8_t;
+
+// Errors are values with the kernel's names, so a porter recognises every return path.
+enum class Err : u8 {
+  ok = 0,
+  enomem,
+  eexist,
+  einval,
+  enoent,
+  efault,
+  eagain,
+  ebusy,
+  ehwpoison,
+  erange,
+  eperm,
+  enospc,
+  eopnotsupp,
+};
+
+constexpr const char* err_name(Err e) {
+  switch (e) {
+    case Err::ok: return "OK";
+    case Err::enomem: return "ENOMEM";
+    case Err::eexist: return "EEXIST";
+    case Err::einval: return "EINVAL";
+    case Err::enoent: return "ENOENT";
+    case Err::efault: return "EFAULT";
+    case Err::eagain: return "EAGAIN";
+    case Err::ebusy: return "EBUSY";
+    case Err::ehwpoison: return "EHWPOISON";
+    case Err::erange: return "ERANGE";
+    case Err::eperm: return "EPERM";
+    case Err::enospc: return "ENOSPC";
+    case Err::eopnotsupp: return "EOPNOTSUPP";
+  }
+  return "E?";
+}
+
+// A value or an error. No exceptions anywhere: the same code runs in bare-metal guests.
+template <class T>
+struct Result {
+  T value{};
+  Err err = Err::ok;
+
+  constexpr Result() = default;
+  constexpr Result(T v) : value(v) {}  // NOLINT(google-explicit-constructor): reads like `return v;`
+  constexpr Result(Err e) : err(e) {}  // NOLINT(google-explicit-constructor): reads like `return Err::einval;`
+  constexpr bool ok() const { return err == Err::ok; }
+  constexpr explicit operator bool() const { return ok(); }
+};
+
+// log2 helpers: sizes are shifts everywhere, never magic constants.
+constexpr u64 bit(unsigned n) { return u64{1} << n; }
+constexpr u64 mask(unsigned lo, unsigned hi) {  // bits [lo, hi] inclusive
+  return (hi >= 63 ? ~u64{0} : (bit(hi + 1) - 1)) & ~(bit(lo) - 1);
+}
+constexpr u64 size_of_shift(unsigned shift) { return bit(shift); }
+constexpr bool aligned(u64 v, unsigned shift) { return (v & (bit(shift) - 1)) == 0; }
+constexpr u64 align_down(u64 v, unsigned shift) { return v & ~(bit(shift) - 1); }
+constexpr u64 field(u64 raw, unsigned lo, unsigned hi) { return (raw & mask(lo, hi)) >> lo; }
+constexpr u64 put_field(u64 raw, unsigned lo, unsigned hi, u64 v) {
+  return (raw & ~mask(lo, hi)) | ((v << lo) & mask(lo, hi));
+}
+
+// Access permissions, as the hardware enforces them for this entry.
+struct Prot {
+  bool read = false;
+  bool write = false;
+  bool exec = false;
+  bool user = false;
+  constexpr bool operator==(const Prot&) const = default;
+};
+inline constexpr Prot kProtNone{};
+inline constexpr Prot kProtR{true, false, false, false};
+inline constexpr Prot kProtRW{true, true, false, false};
+inline constexpr Prot kProtRX{true, false, true, false};
+inline constexpr Prot kProtRWX{true, true, true, false};
+
+// Memory type, reduced to what all three architectures can name. A format maps each to its
+// own attribute (x86 PAT index under Linux's PAT programming, arm64 AttrIndx under Linux's MAIR,
+// riscv Svpbmt) and rejects one it cannot express.
+enum class MemType : u8 {
+  normal,         // write-back cacheable (x86 WB, arm64 Normal WB, riscv PMA)
+  write_through,  // x86 WT, arm64 Normal WT
+  noncacheable,   // x86 WC, arm64 Normal-NC, riscv NC
+  device,         // x86 UC, arm64 Device-nGnRnE, riscv IO
+  device_nGnRE,   // arm64 Device-nGnRE (x86 UC-)
+  write_protect,  // x86 WP
+  tagged,         // arm64 Normal Tagged (MTE)
+};
+
+constexpr const char* memtype_name(MemType m) {
+  switch (m) {
+    case MemType::normal: return "normal";
+    case MemType::write_through: return "write-through";
+    case MemType::noncacheable: return "non-cacheable";
+    case MemType::device: return "device";
+    case MemType::device_nGnRE: return "device-nGnRE";
+    case MemType::write_protect: return "write-protect";
+    case MemType::tagged: return "tagged";
+  }
+  return "?";
+}
+
+// What one raw entry is, under the hardware rules plus Linux's software conventions.
+enum class Kind : u8 {
+  none,      // empty slot
+  table,     // points to the next-level table
+  leaf,      // translates (page, block, or one sub-entry of a contiguous group)
+  protnone,  // Linux PROT_NONE: present to software, invalid to hardware
+  swap,      // non-present swap-format entry (swap, migration, hwpoison, device)
+  marker,    // PTE marker: a swap-format entry of the marker type
+  invalid,   // the hardware would raise a fault that is not a plain translation fault (or the
+             // encoding is reserved); `reason` says why
+};
+
+constexpr const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::none: return "none";
+    case Kind::table: return "table";
+    case Kind::leaf: return "leaf";
+    case Kind::protnone: return "protnone";
+    case Kind::swap: return "swap";
+    case Kind::marker: return "marker";
+    case Kind::invalid: return "invalid";
+  }
+  return "?";
+}
+
+// Why an entry is invalid (Kind::invalid) or why an encode was refused.
+enum class Reason : u8 {
+  none,
+  reserved_bits,          // a bit the manual reserves (must be zero) is set
+  reserved_large_page,    // x86: PS=1 where the level cannot hold a page (PML4/PML5, or 1G w/o GBPAGES)
+  misaligned_output,      // large leaf / superpage whose output address is not aligned to its size
+  leaf_not_allowed,       // this level cannot hold a leaf (arm64 block at level 0, riscv none)
+  reserved_descriptor,    // arm64: bits[1:0]=01 at level 3 (reserved, behaves as invalid)
+  write_without_read,     // riscv: W=1, R=0 is reserved
+  reserved_pbmt,          // riscv: PBMT=11 is reserved
+  bad_napot,              // riscv: N=1 with a PPN pattern or level Svnapot does not define
+  extension_absent,       // the encoding needs a feature this format instance lacks
+  table_not_allowed,      // this level cannot point to a table (leaf level)
+  output_beyond_pa,       // output address above the format's PA width
+  bad_swap,               // swap type/offset beyond the format's fields
+  unrepresentable,        // the vocabulary value has no encoding in this format
+};
+
+constexpr const char* reason_name(Reason r) {
+  switch (r) {
+    case Reason::none: return "none";
+    case Reason::reserved_bits: return "reserved bit set";
+    case Reason::reserved_large_page: return "page size bit set where the level cannot map a page";
+    case Reason::misaligned_output: return "output address not aligned to the page size";
+    case Reason::leaf_not_allowed: return "this level cannot hold a block/leaf";
+    case Reason::reserved_descriptor: return "reserved descriptor type at this level";
+    case Reason::write_without_read: return "W=1 with R=0 is reserved";
+    case Reason::reserved_pbmt: return "PBMT=3 is reserved";
+    case Reason::bad_napot: return "NAPOT encoding not defined";
+    case Reason::extension_absent: return "needs an extension this mode lacks";
+    case Reason::table_not_allowed: return "this level cannot point to a table";
+    case Reason::output_beyond_pa: return "output address beyond the physical address width";
+    case Reason::bad_swap: return "swap type or offset out of range";
+    case Reason::unrepresentable: return "not representable in this format";
+  }
+  return "?";
+}
+
+// Software bits Linux keeps in present entries (not all formats have all of them).
+struct Soft {
+  bool special = false;
+  bool soft_dirty = false;
+  bool uffd_wp = false;
+  constexpr bool operator==(const Soft&) const = default;
+};
+
+// Swap-format (non-present) entries: Linux's (type, offset) plus the per-entry flag bits.
+// MAX_SWAPFILES_SHIFT is 5; the top type values are reserved for special entries, with the
+// marker type last.
+inline constexpr unsigned kSwapTypeBits = 5;
+inline constexpr u32 kSwpHwpoison = 24;  // MAX_SWAPFILES with 3 device + 3 migration + 1 + 1 reserved
+inline constexpr u32 kSwpMigrationRead = 25;
+inline constexpr u32 kSwpMigrationReadExclusive = 26;
+inline constexpr u32 kSwpMigrationWrite = 27;
+inline constexpr u32 kSwpDeviceWrite = 28;
+inline constexpr u32 kSwpDeviceRead = 29;
+inline constexpr u32 kSwpDeviceExclusive = 30;
+inline constexpr u32 kSwpPteMarker = 31;
+inline constexpr u32 kMaxSwapFiles = kSwpHwpoison;
+
+// PTE marker flags, kept in the offset of a marker-type swap entry.
+inline constexpr u64 kMarkerUffdWp = bit(0);
+inline constexpr u64 kMarkerPoisoned = bit(1);
+inline constexpr u64 kMarkerGuard = bit(2);
+
+struct Swap {
+  u32 type = 0;
+  u64 offset = 0;  // swap slot; a PFN for migration/hwpoison; marker flags for markers
+  bool exclusive = false;
+  bool soft_dirty = false;
+  bool uffd_wp = false;
+  constexpr bool operator==(const Swap&) const = default;
+};
+
+// One entry in the vocabulary. decode() fills it from a raw value at a level; encode() builds a
+// raw value from it. `keep` carries raw bits the vocabulary does not model (x86 protection keys,
+// arm64 PBHA/GP/NS, ...) so that decode -> modify -> encode never loses them.
+struct Entry {
+  Kind kind = Kind::none;
+  u64 addr = 0;          // output address: page or block base, next-level table, or 0
+  u8 shift = 0;          // log2 of what this one entry maps (the level's shift)
+  u8 cont_shift = 0;     // log2 of the contiguous group this entry belongs to, 0 if none
+  Prot prot{};           // hardware-enforced permissions (leaf / protnone: the stored ones)
+  bool writable = false; // Linux's logical write permission (arm64 DBM, x86 RW, riscv W)
+  MemType mem = MemType::normal;
+  bool global = false;
+  bool accessed = false;
+  bool dirty = false;    // Linux's pte_dirty: hardware or software dirty
+  Soft soft{};
+  Swap swp{};            // valid for Kind::swap and Kind::marker
+  Reason reason = Reason::none;
+  u64 keep = 0;
+};
+
+// What the hardware does to A/D bits, and how a format records a read-only dirty page.
+enum class DirtyModel : u8 {
+  hw_d,              // a plain D bit (riscv)
+  hw_d_saved_dirty,  // x86: D, plus SAVED_DIRTY for W=0 dirty (W=0,D=1 means shadow stack)
+  dbm_rdonly,        // arm64: DBM is the write permission; dirty = !RDONLY or software PTE_DIRTY
+};
+
+struct AdCaps {
+  bool hw_accessed;  // hardware sets A/AF on access (arm64: with TCR.HA)
+  bool hw_dirty;     // hardware records dirty on write (arm64: with TCR.HD and DBM)
+  DirtyModel model;
+};
+
+// Level numbering used by every layer: 0 is the smallest (PTE), counting upwards.
+// Linux names: 0 pte, 1 pmd, 2 pud, 3 p4d; the root is always "pgd" (levels - 1).
+constexpr const char* level_name(unsigned level, unsigned levels) {
+  if (level + 1 == levels) return "pgd";
+  switch (level) {
+    case 0: return "pte";
+    case 1: return "pmd";
+    case 2: return "pud";
+    case 3: return "p4d";
+  }
+  return "?";
+}
+
+}  // namespace hugepte

@@ -1,0 +1,145 @@
+// hugepte/format.hpp - the Format concept: what an architecture must describe, and nothing more.
+//
+// A format is a type with static constexpr members only. It knows its levels, the sizes each
+// level can map, the raw encoding of every entry kind, and the few architecture rules the
+// generic code must obey (break-before-make, A/D capabilities, canonical addresses). It never
+// walks, allocates or invalidates: that is generic code's job, written once.
+//
+// Level numbering: 0 is the smallest level (PTE), levels-1 is the root. See entry.hpp.
+// The compilable exemplar of this concept is tests/common/fake_format.hpp.
+#pragma once
+
+#include <concepts>
+
+#include "hugepte/entry.hpp"
+
+namespace hugepte {
+
+template <class F>
+concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u64 va) {
+  // Identity, for messages, the CLI and the test matrix.
+  { F::arch } -> std::convertible_to<const char*>;  // "x86_64", "arm64", "riscv64"
+  { F::mode } -> std::convertible_to<const char*>;  // "4level", "4k-48", "sv39", ...
+
+  // Geometry.
+  { F::levels } -> std::convertible_to<unsigned>;      // number of levels walked
+  { F::va_bits } -> std::convertible_to<unsigned>;     // input address bits
+  { F::pa_bits } -> std::convertible_to<unsigned>;     // output address bits the format can hold
+  { F::page_shift } -> std::convertible_to<unsigned>;  // == shift(0)
+  { F::shift(level) } -> std::same_as<unsigned>;       // log2 of what one entry at `level` maps
+  { F::index_bits(level) } -> std::same_as<unsigned>;  // log2 of entries in a table at `level`
+  { F::leaf_ok(level) } -> std::same_as<bool>;         // level may hold a leaf (page/block)
+  { F::cont_shift(level) } -> std::same_as<unsigned>;  // log2 of a contiguous group, 0 if none
+  { F::canonical(va) } -> std::same_as<bool>;          // va is a valid input address
+
+  // Full translation between raw entries and the vocabulary. decode never fails: a bad raw value
+  // decodes to Kind::invalid with a reason. encode refuses what the format cannot express.
+  { F::decode(raw, level) } -> std::same_as<Entry>;
+  { F::encode(e, level) } -> std::same_as<Result<u64>>;
+
+  // Hot-path predicates for walkers (must agree with decode; tests check that they do).
+  { F::is_table(raw, level) } -> std::same_as<bool>;
+  { F::is_leaf(raw, level) } -> std::same_as<bool>;     // hardware-valid leaf
+  { F::out_addr(raw, level) } -> std::same_as<u64>;     // table or leaf output address
+  { F::make_table(raw, level) } -> std::same_as<u64>;   // table entry pointing at pa `raw`
+
+  // Contiguous groups: the raw value of sub-entry i given sub-entry 0 (arm64 CONT: own output
+  // address plus the CONT bit; riscv NAPOT: the identical value).
+  { F::group_entry(raw, level, i) } -> std::same_as<u64>;
+
+  // Break-before-make: true when replacing valid `raw` by valid `raw2` must go through invalid
+  // plus a TLB invalidation first.
+  { F::needs_bbm(raw, raw, level) } -> std::same_as<bool>;
+
+  // What the hardware does with A/D bits.
+  { F::ad_caps } -> std::convertible_to<AdCaps>;
+};
+
+// A list of formats, for code (tests, benchmarks, the CLI) that iterates over all of them.
+template <class... Fs>
+struct TypeList {};
+
+namespace format_detail {
+
+// Structural rules every format must keep; each returns a message for static_assert.
+template <class F>
+consteval const char* problem() {
+  if (F::levels < 2 || F::levels > 6) return "levels must be 2..6";
+  if (F::shift(0) != F::page_shift) return "shift(0) must equal page_shift";
+  for (unsigned l = 1; l < F::levels; ++l) {
+    if (F::shift(l) != F::shift(l - 1) + F::index_bits(l - 1))
+      return "shift(l) must be shift(l-1) + index_bits(l-1)";
+  }
+  if (F::shift(F::levels - 1) + F::index_bits(F::levels - 1) != F::va_bits)
+    return "the root level must cover exactly va_bits";
+  if (!F::leaf_ok(0)) return "level 0 must hold leaves";
+  for (unsigned l = 0; l < F::levels; ++l) {
+    unsigned c = F::cont_shift(l);
+    if (c != 0 && (c <= F::shift(l) || c > F::shift(l) + F::index_bits(l)))
+      return "cont_shift(l) must be 0 or lie within one table of level l";
+    if (c != 0 && !F::leaf_ok(l)) return "contiguous groups need a leaf level";
+  }
+  if (F::pa_bits > 64 || F::va_bits > 64) return "address widths are at most 64 bits";
+  if (F::decode(0, 0).kind != Kind::none) return "decode(0) must be none";
+  return nullptr;
+}
+
+}  // namespace format_detail
+
+// True when F is a sound format; use as
+//   static_assert(hugepte::format_ok<F>(), "...");
+// A failing structural rule names itself in the compiler's note on format_detail::problem.
+template <Format F>
+consteval bool format_ok() {
+  return format_detail::problem<F>() == nullptr;
+}
+
+// Geometry helpers derived from a format (no arch knowledge).
+template <Format F>
+constexpr unsigned index_of(u64 va, unsigned level) {
+  return static_cast<unsigned>((va >> F::shift(level)) & (bit(F::index_bits(level)) - 1));
+}
+
+template <Format F>
+constexpr unsigned level_of_shift(unsigned shift) {  // levels if none
+  for (unsigned l = 0; l < F::levels; ++l)
+    if (F::shift(l) == shift) return l;
+  return F::levels;
+}
+
+// Every size (log2) a single logical leaf may have in this format: each leaf level and each
+// contiguous group size, ascending.
+template <Format F>
+struct LeafSizes {
+  unsigned shift[2 * 6] = {};
+  unsigned level[2 * 6] = {};
+  bool cont[2 * 6] = {};
+  unsigned count = 0;
+};
+
+template <Format F>
+constexpr LeafSizes<F> leaf_sizes() {
+  LeafSizes<F> s;
+  for (unsigned l = 0; l < F::levels; ++l) {
+    if (!F::leaf_ok(l)) continue;
+    s.shift[s.count] = F::shift(l);
+    s.level[s.count] = l;
+    s.cont[s.count++] = false;
+    if (F::cont_shift(l) != 0) {
+      s.shift[s.count] = F::cont_shift(l);
+      s.level[s.count] = l;
+      s.cont[s.count++] = true;
+    }
+  }
+  // Insertion sort by shift (a cont group of level l may exceed the leaf size of level l+1).
+  for (unsigned i = 1; i < s.count; ++i)
+    for (unsigned j = i; j > 0 && s.shift[j - 1] > s.shift[j]; --j) {
+      auto swap = [](auto& a, auto& b) { auto t = a; a = b; b = t; };
+      swap(s.shift[j - 1], s.shift[j]);
+      swap(s.level[j - 1], s.level[j]);
+      swap(s.cont[j - 1], s.cont[j]);
+    }
+  return s;
+}
+
+}  // namespace hugepte

@@ -1,0 +1,76 @@
+// guest.hpp - the contract between the generic in-guest test code and each architecture's
+// bare-metal harness (arch/<arch>/baremetal/). Every arch implements exactly these functions;
+// everything above them (runner, MMU cases, later the fault handler) is written once.
+#pragma once
+
+#include <cstdint>
+
+namespace hpt::guest {
+
+using u64 = std::uint64_t;
+
+enum class Access : std::uint8_t { read, write, exec };
+
+constexpr const char* access_name(Access a) {
+  return a == Access::read ? "read" : a == Access::write ? "write" : "exec";
+}
+
+// A synchronous exception taken while the guest ran, as the architecture reported it.
+struct Fault {
+  u64 addr = 0;          // faulting virtual address (CR2 / FAR_EL1 / stval)
+  Access access = Access::read;
+  u64 cause = 0;         // raw cause: x86 #PF error code, arm64 ESR_EL1, riscv scause
+  u64 vector = 0;        // x86 vector number, arm64 ESR.EC, riscv scause (again)
+  bool translation = false;  // a translation (not-present) fault, as opposed to permission/other
+  bool access_flag = false;  // arm64 access-flag fault
+  bool permission = false;   // present, but permissions denied the access
+};
+
+// --- provided by arch/<arch>/baremetal -------------------------------------------------------
+
+// Identity of the running image (matches the matrix columns), e.g. "x86_64" / "4level".
+const char* arch_name();
+const char* mode_name();
+
+void putc(char c);                // serial output
+[[noreturn]] void exit(int code);  // leave QEMU: status 0 = all passed, non-zero = failures
+
+// Physical memory the tests may use for page tables and test pages (identity-mapped while the
+// harness' own tables are live). Page-aligned, at least 32 MiB.
+u64 free_ram_base();
+u64 free_ram_size();
+
+// Probes: perform one access through the current translation. On a fault, the harness records
+// it, skips the faulting instruction and the probe returns false with `f` filled in.
+bool probe_read(u64 va, u64& value, Fault& f);
+bool probe_write(u64 va, u64 value, Fault& f);
+// Calls a function at `va` (which the test placed there: arch_ret_insn) and returns true if it
+// returned; false if instruction fetch faulted.
+bool probe_exec(u64 va, Fault& f);
+// Bytes of a function that returns immediately, to copy into an executable test page.
+const unsigned char* ret_insn(unsigned& len);
+
+// Switch translation to the table rooted at physical address `root` (format of this image's
+// mode), invalidating the whole TLB. Code, data, stack, UART and the free RAM must be
+// identity-mapped by the new table, or the guest dies.
+void set_root(u64 root);
+u64 current_root();
+// Invalidate one page / everything (the real instructions: invlpg, TLBI VAE1IS, sfence.vma).
+void tlb_flush_va(u64 va);
+void tlb_flush_all();
+
+// Hardware A/D support in this image's configuration.
+bool hw_sets_accessed();
+bool hw_sets_dirty();
+
+// Optional hook called for every fault before the probe machinery (demand paging later on):
+// return true if the hook fixed the cause and the access should be retried.
+using FaultHook = bool (*)(const Fault&);
+void set_fault_hook(FaultHook hook);
+
+// --- provided by tests/system/guest_main.cpp -----------------------------------------------
+
+// Called by the arch's C++ entry once the harness is up (serial ready, vectors installed).
+[[noreturn]] void run_all();
+
+}  // namespace hpt::guest
