@@ -30,6 +30,7 @@ function(hugepte_add_guest)
     -fno-threadsafe-statics -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -g
     -Wall -Wextra -Werror
     -I${PROJECT_SOURCE_DIR}/generic/include
+    -I${PROJECT_SOURCE_DIR}/arch/include
     -I${PROJECT_SOURCE_DIR}/arch/x86/include
     -I${PROJECT_SOURCE_DIR}/arch/arm64/include
     -I${PROJECT_SOURCE_DIR}/arch/riscv/include

@@ -232,6 +232,7 @@ struct Entry {
   Swap swp{};            // valid for Kind::swap and Kind::marker
   Reason reason = Reason::none;
   u64 keep = 0;
+  constexpr bool operator==(const Entry&) const = default;
 };
 
 // What the hardware does to A/D bits, and how a format records a read-only dirty page.

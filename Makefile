@@ -1,0 +1,29 @@
+# hugepte - the two commands: `make matrix` (the main job) and `make test` (every test, every preset).
+# Both install what they need first (Debian packages, as root) through tools/setup.sh.
+
+PRESETS := host host-gcc host-asan release aarch64-linux riscv64-linux system
+CMAKE   ?= cmake
+
+.PHONY: all setup matrix test $(addprefix test-,$(PRESETS)) clean
+all: test
+
+setup:
+	@sh tools/setup.sh
+
+# Boot every system image (x86_64, aarch64, riscv64 in each paging mode) and print the matrix;
+# also writes build/matrix.json. Fails if any check failed or any guest did not report.
+matrix: setup
+	$(CMAKE) --preset system
+	$(CMAKE) --build --preset system
+	-ctest --preset system
+	python3 tools/matrix.py build/system build/matrix.json
+
+# Every preset: configure, build, ctest. Stops at the first preset that fails.
+test: setup $(addprefix test-,$(PRESETS))
+	@echo "make test: all presets passed ($(PRESETS))"
+
+$(addprefix test-,$(PRESETS)): test-%: setup
+	$(CMAKE) --workflow --preset $*
+
+clean:
+	rm -rf build

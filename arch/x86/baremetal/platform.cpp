@@ -1,0 +1,519 @@
+// platform.cpp - the x86-64 side of tests/system/guest.hpp: COM1, the exit devices, the IDT and
+// its C++ handler, the probes, and the identity-mapped page tables the harness runs on.
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu.hpp"
+#include "guest.hpp"
+
+#ifndef HPT_X86_LEVELS
+#error "HPT_X86_LEVELS (4 or 5) must be defined"
+#endif
+
+namespace x86 = hpt::x86;
+using x86::u16;
+using x86::u32;
+using x86::u64;
+using x86::u8;
+using hugepte::bit;
+
+// Linker-script and start.S symbols.
+extern "C" {
+extern char __image_end[];  // NOLINT(bugprone-reserved-identifier): end of .bss, page-aligned
+extern const u64 __fixup_start[];  // NOLINT(bugprone-reserved-identifier): {insn, resume} pairs
+extern const u64 __fixup_end[];    // NOLINT(bugprone-reserved-identifier)
+extern const u64 hpt_x86_vector_stubs[32];
+extern u64 hpt_x86_start_info;
+extern u64 hpt_x86_gdt[5];
+extern char hpt_x86_stack_guard[];
+int hpt_x86_probe_load(u64 va, u64* out);
+int hpt_x86_probe_store(u64 va, u64 value);
+int hpt_x86_probe_call(u64 va);
+}
+
+namespace {
+
+// --- COM1 (16550 at I/O port 0x3f8) -------------------------------------------------------------
+constexpr u16 kCom1 = 0x3f8;
+constexpr u16 kUartThr = 0, kUartIer = 1, kUartFcr = 2, kUartLcr = 3, kUartMcr = 4, kUartLsr = 5;
+constexpr u8 kLsrThre = 1 << 5;  // transmit holding register empty
+
+void uart_init() {
+  x86::outb(kCom1 + kUartIer, 0x00);  // no interrupts: the harness polls
+  x86::outb(kCom1 + kUartLcr, 0x80);  // DLAB, to reach the divisor latch
+  x86::outb(kCom1 + 0, 0x01);         // divisor 1: 115200 baud
+  x86::outb(kCom1 + 1, 0x00);
+  x86::outb(kCom1 + kUartLcr, 0x03);  // 8N1, DLAB off
+  x86::outb(kCom1 + kUartFcr, 0xc7);  // FIFOs on and cleared
+  x86::outb(kCom1 + kUartMcr, 0x03);  // DTR, RTS
+}
+
+void print(const char* s) {
+  while (*s) hpt::guest::putc(*s++);
+}
+
+void print_hex(u64 v) {
+  char buf[19] = "0x";
+  for (int i = 0; i < 16; ++i) buf[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+  buf[18] = 0;
+  print(buf);
+}
+
+// --- exit devices -------------------------------------------------------------------------------
+constexpr u16 kAcpiPm1aCnt = 0x604;   // PIIX4 PM1a control as SeaBIOS sets it up on -M pc/q35
+constexpr u16 kAcpiSlpS5 = 0x2000;    // SLP_EN with SLP_TYP = S5: power off, QEMU exits 0
+constexpr u16 kIsaDebugExit = 0xf4;   // isa-debug-exit: QEMU exits (v << 1) | 1
+constexpr int kUnexpectedExceptionStatus = 125;
+constexpr unsigned kMaxHookRetries = 64;
+
+// --- descriptor tables --------------------------------------------------------------------------
+struct [[gnu::packed]] IdtGate {
+  u16 offset_lo;
+  u16 selector;
+  u8 ist;        // bits 2:0: interrupt stack table slot, 0 = none
+  u8 type_attr;  // P | DPL | 0 | type
+  u16 offset_mid;
+  u32 offset_hi;
+  u32 reserved;
+};
+static_assert(sizeof(IdtGate) == 16);
+
+struct [[gnu::packed]] Tss64 {
+  u32 reserved0;
+  u64 rsp[3];
+  u64 reserved1;
+  u64 ist[7];
+  u64 reserved2;
+  u16 reserved3;
+  u16 iomap_base;
+};
+static_assert(sizeof(Tss64) == 104);
+
+struct [[gnu::packed]] DescriptorPtr {
+  u16 limit;
+  u64 base;
+};
+
+constexpr u16 kSelCode64 = 0x08;
+constexpr u16 kSelTss = 0x18;
+constexpr u8 kInterruptGate = 0x8e;  // present, DPL 0, 64-bit interrupt gate (clears IF)
+constexpr unsigned kVecDF = 8;
+
+alignas(16) IdtGate g_idt[32];
+alignas(16) Tss64 g_tss;
+// #DF runs on its own stack (IST1), so a blown stack still reaches the handler and is reported
+// instead of triple-faulting.
+alignas(16) u8 g_df_stack[16384];
+
+void install_tss() {
+  g_tss.ist[0] = reinterpret_cast<u64>(g_df_stack + sizeof g_df_stack);
+  g_tss.iomap_base = sizeof(Tss64);  // no I/O bitmap
+  const u64 base = reinterpret_cast<u64>(&g_tss);
+  const u64 limit = sizeof(Tss64) - 1;
+  // 16-byte system descriptor: type 9 (available 64-bit TSS), present.
+  hpt_x86_gdt[kSelTss / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (u64{0x89} << 40) |
+                             (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+  hpt_x86_gdt[kSelTss / 8 + 1] = base >> 32;
+  asm volatile("ltr %0" : : "r"(kSelTss));
+}
+
+void install_idt() {
+  for (unsigned v = 0; v < 32; ++v) {
+    const u64 off = hpt_x86_vector_stubs[v];
+    g_idt[v] = IdtGate{static_cast<u16>(off), kSelCode64, static_cast<u8>(v == kVecDF ? 1 : 0),
+                       kInterruptGate, static_cast<u16>(off >> 16), static_cast<u32>(off >> 32), 0};
+  }
+  const DescriptorPtr p{sizeof g_idt - 1, reinterpret_cast<u64>(g_idt)};
+  asm volatile("lidt %0" : : "m"(p));
+}
+
+// --- trap frame, as start.S lays it out ---------------------------------------------------------
+struct Frame {
+  u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rdx, rcx, rbx, rax;
+  u64 vector, error;
+  u64 rip, cs, rflags, rsp, ss;  // pushed by the CPU
+};
+
+constexpr const char* kVectorNames[32] = {
+    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+    "#BR bound range", "#UD invalid opcode", "#NM device not available", "#DF double fault",
+    "coprocessor segment overrun", "#TS invalid TSS", "#NP segment not present",
+    "#SS stack fault", "#GP general protection", "#PF page fault", "reserved 15",
+    "#MF x87 error", "#AC alignment check", "#MC machine check", "#XM SIMD error",
+    "#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
+    "reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
+    "#VC VMM communication", "#SX security", "reserved 31"};
+
+// The probe in flight, if any. The handler reads it to know the VA and kind of the access (a
+// #GP has no CR2) and writes the fault it took.
+struct ProbeState {
+  bool active = false;
+  bool faulted = false;
+  hpt::guest::Access access = hpt::guest::Access::read;
+  u64 va = 0;
+  hpt::guest::Fault fault;
+};
+ProbeState g_probe;
+hpt::guest::FaultHook g_hook = nullptr;
+unsigned g_trap_depth = 0;
+
+void probe_begin(hpt::guest::Access a, u64 va) {
+  g_probe.va = va;
+  g_probe.access = a;
+  g_probe.faulted = false;
+  g_probe.fault = hpt::guest::Fault{};
+  asm volatile("" ::: "memory");  // the handler must see the state before the access
+  g_probe.active = true;
+  asm volatile("" ::: "memory");
+}
+
+bool probe_end(bool ok, hpt::guest::Fault& f) {
+  asm volatile("" ::: "memory");
+  g_probe.active = false;
+  if (!ok || g_probe.faulted) {
+    f = g_probe.fault;
+    return false;
+  }
+  return true;
+}
+
+const u64* find_fixup(u64 rip) {
+  for (const u64* e = __fixup_start; e < __fixup_end; e += 2)
+    if (e[0] == rip) return e;
+  return nullptr;
+}
+
+hpt::guest::Fault describe(const Frame& f, u64 cr2) {
+  hpt::guest::Fault out;
+  out.vector = f.vector;
+  out.cause = f.error;
+  if (f.vector == x86::kVecPF) {
+    out.addr = cr2;
+    out.access = (f.error & x86::kPfId)  ? hpt::guest::Access::exec
+                 : (f.error & x86::kPfW) ? hpt::guest::Access::write
+                                         : hpt::guest::Access::read;
+    // A reserved-bit fault is neither: the entry was malformed. (Intel reports it with P=1,
+    // QEMU 7.2 TCG with P=0, so RSVD is tested first.)
+    const bool rsvd = f.error & x86::kPfRsvd;
+    out.translation = !rsvd && !(f.error & x86::kPfP);
+    out.permission = !rsvd && (f.error & x86::kPfP);
+  } else {
+    // No fault address outside #PF: report the probe's own VA (or the faulting RIP).
+    out.addr = g_probe.active ? g_probe.va : f.rip;
+    out.access = g_probe.active ? g_probe.access : hpt::guest::Access::read;
+  }
+  return out;
+}
+
+[[noreturn]] void unexpected(const Frame& f, u64 cr2) {
+  print("\n*** UNEXPECTED EXCEPTION: vector ");
+  print_hex(f.vector);
+  print(" (");
+  print(f.vector < 32 ? kVectorNames[f.vector] : "?");
+  print(")\n    error ");
+  print_hex(f.error);
+  print("  cr2 ");
+  print_hex(cr2);
+  print("  cr3 ");
+  print_hex(x86::read_cr3());
+  print("\n    rip ");
+  print_hex(f.rip);
+  print("  cs ");
+  print_hex(f.cs);
+  print("  rflags ");
+  print_hex(f.rflags);
+  print("  rsp ");
+  print_hex(f.rsp);
+  print("\n");
+  const char* names[15] = {"r15", "r14", "r13", "r12", "r11", "r10", "r9 ", "r8 ",
+                           "rdi", "rsi", "rbp", "rdx", "rcx", "rbx", "rax"};
+  const u64* regs = &f.r15;
+  for (int i = 14; i >= 0; --i) {
+    print("    ");
+    print(names[i]);
+    print(" ");
+    print_hex(regs[i]);
+    if (i % 3 == 0) print("\n");
+  }
+  print("*** exiting with status ");
+  print_hex(kUnexpectedExceptionStatus);
+  print("\n");
+  hpt::guest::exit(kUnexpectedExceptionStatus);
+}
+
+// --- the harness' identity map ------------------------------------------------------------------
+u64 g_harness_root = 0;
+unsigned g_levels = 4;
+u64 g_free_base = 0;
+u64 g_free_end = 0;
+
+// hvm_start_info (Xen public/arch-x86/hvm/start_info.h), the fields the harness reads.
+struct [[gnu::packed]] HvmStartInfo {
+  u32 magic;  // 0x336ec578 ("xEn3" with the high bit of 'x' set)
+  u32 version;
+  u32 flags;
+  u32 nr_modules;
+  u64 modlist_paddr;
+  u64 cmdline_paddr;
+  u64 rsdp_paddr;
+  u64 memmap_paddr;  // version >= 1
+  u32 memmap_entries;
+  u32 reserved;
+};
+struct [[gnu::packed]] HvmMemmapEntry {
+  u64 addr;
+  u64 size;
+  u32 type;  // 1 = RAM (E820 numbering)
+  u32 reserved;
+};
+constexpr u32 kHvmStartMagic = 0x336ec578;
+constexpr u32 kE820Ram = 1;
+
+// End of the RAM range that holds the image, from the PVH memory map; 0 if there is none.
+u64 ram_end_from_pvh(u64 image_base) {
+  if (!hpt_x86_start_info) return 0;
+  const auto* si = reinterpret_cast<const HvmStartInfo*>(hpt_x86_start_info);
+  if (si->magic != kHvmStartMagic || si->version < 1 || !si->memmap_paddr) return 0;
+  const auto* mm = reinterpret_cast<const HvmMemmapEntry*>(si->memmap_paddr);
+  for (u32 i = 0; i < si->memmap_entries; ++i)
+    if (mm[i].type == kE820Ram && mm[i].addr <= image_base && image_base < mm[i].addr + mm[i].size)
+      return mm[i].addr + mm[i].size;
+  return 0;
+}
+
+constexpr u64 align_up(u64 v, unsigned shift) { return (v + bit(shift) - 1) & ~(bit(shift) - 1); }
+
+u64 g_bump = 0;
+u64* alloc_table() {
+  auto* t = reinterpret_cast<u64*>(g_bump);
+  g_bump += bit(x86::kPageShift);
+  for (unsigned i = 0; i < 512; ++i) t[i] = 0;
+  return t;
+}
+
+constexpr u64 kImageBase = 0x100000;
+constexpr unsigned kMaxIdentityGiB = 4;
+// Without a PVH memory map the harness only trusts what the tests were promised.
+constexpr u64 kFallbackFreeBytes = bit(26);  // 64 MiB
+
+void build_identity_map() {
+  // The boot trampoline decided the depth: LA57 is only on if the image asked and the CPU has it.
+  g_levels = (x86::read_cr4() & x86::kCr4LA57) ? 5 : 4;
+  g_bump = align_up(reinterpret_cast<u64>(__image_end), x86::kPageShift);
+
+  const u64 ram_end = ram_end_from_pvh(kImageBase);
+  u64 gib = ram_end ? (align_up(ram_end, x86::kPudShift) >> x86::kPudShift) : 1;
+  if (gib > kMaxIdentityGiB) gib = kMaxIdentityGiB;
+  const bool huge_1g = x86::cpu_has_1g_pages();
+
+  u64* root = alloc_table();
+  u64* pml4 = root;
+  if (g_levels == 5) {
+    pml4 = alloc_table();
+    root[0] = reinterpret_cast<u64>(pml4) | x86::kP | x86::kRW;
+  }
+  u64* pdpt = alloc_table();
+  pml4[0] = reinterpret_cast<u64>(pdpt) | x86::kP | x86::kRW;
+  // The image's 2 MiB frames use 4 KiB pages so that the stack guard page can stay unmapped;
+  // everything else gets the largest leaf the CPU has (1 GiB with pdpe1gb, else 2 MiB).
+  const u64 image_top = align_up(reinterpret_cast<u64>(__image_end), x86::kPmdShift);
+  const u64 guard = reinterpret_cast<u64>(hpt_x86_stack_guard);
+  for (u64 g = 0; g < gib; ++g) {
+    const u64 pa = g << x86::kPudShift;
+    if (huge_1g && pa >= image_top) {
+      pdpt[g] = pa | x86::kP | x86::kRW | x86::kPS;
+      continue;
+    }
+    u64* pd = alloc_table();
+    pdpt[g] = reinterpret_cast<u64>(pd) | x86::kP | x86::kRW;
+    for (u64 i = 0; i < 512; ++i) {
+      const u64 pa2m = pa + (i << x86::kPmdShift);
+      if (pa2m >= image_top) {
+        pd[i] = pa2m | x86::kP | x86::kRW | x86::kPS;
+        continue;
+      }
+      u64* pt = alloc_table();
+      pd[i] = reinterpret_cast<u64>(pt) | x86::kP | x86::kRW;
+      for (u64 j = 0; j < 512; ++j) {
+        const u64 pa4k = pa2m + (j << x86::kPageShift);
+        pt[j] = pa4k == guard ? 0 : pa4k | x86::kP | x86::kRW;
+      }
+    }
+  }
+
+  g_harness_root = reinterpret_cast<u64>(root);
+  // Free RAM starts at the next 2 MiB boundary so tests can carve 2 MiB-aligned blocks from it.
+  g_free_base = align_up(g_bump, x86::kPmdShift);
+  const u64 mapped_end = gib << x86::kPudShift;
+  g_free_end = ram_end ? (ram_end < mapped_end ? ram_end : mapped_end) : g_free_base + kFallbackFreeBytes;
+  g_free_end &= ~(bit(x86::kPageShift) - 1);
+
+  hpt::guest::set_root(g_harness_root);
+}
+
+void enable_global_pages() {
+  // With CR4.PGE on, tlb_flush_all() has to toggle it, which is the flush that also drops
+  // global translations; mov to CR3 alone would not.
+  if (x86::cpuid(1).edx & bit(13)) x86::write_cr4(x86::read_cr4() | x86::kCr4PGE);
+}
+
+}  // namespace
+
+namespace hpt::x86 {
+unsigned paging_levels() { return g_levels; }
+u64 harness_root() { return g_harness_root; }
+bool probe_call_helper(int (*fn)(), hpt::guest::Fault& f) {
+  probe_begin(hpt::guest::Access::exec, reinterpret_cast<u64>(fn));
+  return probe_end(fn() != 0, f);
+}
+}  // namespace hpt::x86
+
+// --- C++ entry and the one exception handler ----------------------------------------------------
+extern "C" [[noreturn]] void hpt_x86_main() {
+  uart_init();
+  install_tss();
+  install_idt();
+  enable_global_pages();
+  build_identity_map();
+  hpt::guest::run_all();
+}
+
+extern "C" void hpt_x86_trap(Frame* f) {
+  const u64 cr2 = x86::read_cr2();  // meaningful for #PF; printed for #DF too (a blown stack)
+  if (++g_trap_depth > 1) {
+    // A fault inside the handler (or a hook): report once with the bare minimum and leave.
+    if (g_trap_depth == 2) {
+      print("\n*** NESTED EXCEPTION vector ");
+      print_hex(f->vector);
+      print(" rip ");
+      print_hex(f->rip);
+      print(" cr2 ");
+      print_hex(cr2);
+      print("\n");
+    }
+    x86::outl(kIsaDebugExit, kUnexpectedExceptionStatus);
+    for (;;) asm volatile("cli; hlt");
+  }
+  // Aborts are never a probe's business.
+  const bool abort = f->vector == kVecDF || f->vector == 2 || f->vector == 18;
+  const hpt::guest::Fault fault = describe(*f, cr2);
+
+  if (!abort && g_hook && g_hook(fault)) {
+    // The hook fixed the cause: iretq re-executes the access. A hook that claims success
+    // without fixing anything would loop forever, so the same fault in a row is capped.
+    static u64 last_rip = 0, last_addr = 0;
+    static unsigned repeats = 0;
+    repeats = (f->rip == last_rip && fault.addr == last_addr) ? repeats + 1 : 0;
+    last_rip = f->rip;
+    last_addr = fault.addr;
+    if (repeats < kMaxHookRetries) {
+      --g_trap_depth;
+      return;
+    }
+    print("\n*** the fault hook keeps retrying an access that faults again\n");
+    unexpected(*f, cr2);
+  }
+
+  if (!abort && g_probe.active) {
+    if (const u64* fix = find_fixup(f->rip)) {
+      g_probe.faulted = true;
+      g_probe.fault = fault;
+      f->rip = fix[1];
+      --g_trap_depth;
+      return;
+    }
+    // Instruction fetch of the probed function itself: resume at its caller, as if it had
+    // returned, and tell hpt_x86_probe_call through %rbx.
+    if (g_probe.access == hpt::guest::Access::exec && f->rip == g_probe.va) {
+      g_probe.faulted = true;
+      g_probe.fault = fault;
+      f->rip = *reinterpret_cast<const u64*>(f->rsp);
+      f->rsp += 8;
+      f->rbx = 0;
+      --g_trap_depth;
+      return;
+    }
+  }
+  unexpected(*f, cr2);
+}
+
+// --- guest.hpp ----------------------------------------------------------------------------------
+namespace hpt::guest {
+
+const char* arch_name() { return "x86_64"; }
+const char* mode_name() { return HUGEPTE_GUEST_MODE; }
+
+void putc(char c) {
+  while (!(x86::inb(kCom1 + kUartLsr) & kLsrThre)) {
+  }
+  x86::outb(kCom1 + kUartThr, static_cast<u8>(c));
+}
+
+[[noreturn]] void exit(int code) {
+  if (code == 0) {
+    x86::outw(kAcpiPm1aCnt, kAcpiSlpS5);
+    // Power-off is asynchronous: wait for QEMU to act rather than fall through to the debug
+    // exit (which would race and report status 1). If it never comes, fail loudly.
+    for (unsigned long i = 0; i < 200000000UL; ++i) asm volatile("pause");
+    print("*** ACPI power-off did not stop QEMU\n");
+    code = 1;
+  }
+  if (code < 0 || code > 127) code = 127;  // the status is (code << 1) | 1 in 8 bits
+  x86::outl(kIsaDebugExit, static_cast<u32>(code));
+  print("*** isa-debug-exit is missing; halting\n");
+  for (;;) asm volatile("cli; hlt");
+}
+
+u64 free_ram_base() { return g_free_base; }
+u64 free_ram_size() { return g_free_end - g_free_base; }
+
+bool probe_read(u64 va, u64& value, Fault& f) {
+  probe_begin(Access::read, va);
+  u64 v = 0;
+  const bool ok = hpt_x86_probe_load(va, &v) != 0;
+  if (ok) value = v;
+  return probe_end(ok, f);
+}
+
+bool probe_write(u64 va, u64 value, Fault& f) {
+  probe_begin(Access::write, va);
+  return probe_end(hpt_x86_probe_store(va, value) != 0, f);
+}
+
+bool probe_exec(u64 va, Fault& f) {
+  probe_begin(Access::exec, va);
+  return probe_end(hpt_x86_probe_call(va) != 0, f);
+}
+
+const unsigned char* ret_insn(unsigned& len) {
+  static constexpr unsigned char kRet[] = {0xc3};  // ret (near)
+  len = sizeof kRet;
+  return kRet;
+}
+
+void set_root(u64 root) {
+  x86::write_cr3(root);
+  tlb_flush_all();  // mov to CR3 keeps global translations; drop those too
+}
+
+u64 current_root() { return x86::read_cr3() & x86::kAddr; }
+
+void tlb_flush_va(u64 va) { asm volatile("invlpg (%0)" : : "r"(va) : "memory"); }
+
+void tlb_flush_all() {
+  const u64 cr4 = x86::read_cr4();
+  if (cr4 & x86::kCr4PGE) {
+    // Toggling PGE invalidates every translation, global ones included (SDM 4.10.4.1).
+    x86::write_cr4(cr4 & ~x86::kCr4PGE);
+    x86::write_cr4(cr4);
+  } else {
+    x86::write_cr3(x86::read_cr3());
+  }
+}
+
+bool hw_sets_accessed() { return true; }  // x86 walkers always set A (and D on writes)
+bool hw_sets_dirty() { return true; }
+
+void set_fault_hook(FaultHook hook) { g_hook = hook; }
+
+}  // namespace hpt::guest
