@@ -1,0 +1,581 @@
+// mmu_cases.cpp - riscv64 in-guest cases: the harness itself ("boot") and what QEMU's page-table
+// walker really does with Sv39/Sv48/Sv57 entries ("mmu"). Tables are built here with the
+// harness' raw-bit helpers (rv.hpp) in free RAM; every claim is an access through the real MMU.
+#include <initializer_list>
+
+#include "guest.hpp"
+#include "hpt_test.hpp"
+#include "rv.hpp"
+
+namespace {
+
+using namespace hpt::rv;
+namespace guest = hpt::guest;
+using guest::Access;
+using guest::Fault;
+
+constexpr u64 flags_rw = pte_r | pte_w | pte_a | pte_d;
+constexpr u64 page_size = u64{1} << page_shift;
+constexpr u64 cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
+
+volatile u64& mem(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }
+
+bool str_eq(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+
+// A value that names where it was written, so a wrong translation cannot read back a match.
+constexpr u64 pattern(u64 pa, u64 salt) { return (pa * 0x9e3779b97f4a7c15ull) ^ salt; }
+
+// Per-case workspace in free RAM: table pages in the first 4 MiB, a 2 MiB-aligned data block
+// after them, and a test root that starts as a copy of the boot root (sharing its lower
+// tables, which the cases never touch). Test mappings go into `window`, a top-level slot the
+// boot map does not use (index 4: 4 GiB in Sv39, 2 TiB in Sv48, 1 PiB in Sv57).
+struct Space {
+  unsigned levels = active_levels();
+  PageBump tables{guest::free_ram_base(), guest::free_ram_base() + (u64{4} << 20)};
+  u64 block = guest::free_ram_base() + (u64{4} << 20);
+  u64 window = u64{4} << level_shift(levels - 1);
+  u64 root = 0;
+  bool switched = false;
+
+  Space() {
+    root = tables.page();
+    for (unsigned i = 0; i < entries_per_table; ++i) *slot(root, i) = *slot(boot_root(), i);
+  }
+  ~Space() {
+    if (switched) guest::set_root(boot_root());
+  }
+  Space(const Space&) = delete;
+  Space& operator=(const Space&) = delete;
+
+  // Entry address, 0 on failure.
+  u64 map(u64 va, unsigned level, u64 pte) { return hpt::rv::map(root, levels, va, level, pte, tables); }
+  void use() {
+    guest::set_root(root);
+    switched = true;
+  }
+  Walk walk_va(u64 va) const { return walk(root, levels, va); }
+};
+
+// Cases about one paging mode skip, never pass, when the emulator lacks that mode.
+#define RV_NEED_MODE()                                              \
+  do {                                                              \
+    if (!::hpt::rv::mode_active()) HPT_SKIP(::hpt::rv::lacks_reason()); \
+  } while (0)
+
+// Alias check both ways at physical `pa` seen through `va`: a store through one address is
+// a load through the other.
+void check_alias(hpt::Ctx& hpt_ctx, const Space& s, u64 va, u64 pa) {
+  const Walk w = s.walk_va(va);
+  HPT_EXPECT(w.leaf);
+  HPT_EXPECT_EQ(w.pa, pa);  // the harness' software walk agrees with the layout
+  Fault f;
+  u64 v = 0;
+  mem(pa) = pattern(pa, 1);
+  HPT_EXPECT(guest::probe_read(va, v, f));
+  HPT_EXPECT_EQ(v, pattern(pa, 1));
+  HPT_EXPECT(guest::probe_write(va, pattern(pa, 2), f));
+  HPT_EXPECT_EQ(mem(pa), pattern(pa, 2));
+}
+
+// Expect one faulting access with the exact address, cause and kind.
+void expect_fault(hpt::Ctx& hpt_ctx, Access a, u64 va, u64 cause) {
+  Fault f;
+  u64 v = 0;
+  bool ok = false;
+  if (a == Access::read) ok = guest::probe_read(va, v, f);
+  if (a == Access::write) ok = guest::probe_write(va, 0x0bad, f);
+  if (a == Access::exec) ok = guest::probe_exec(va, f);
+  HPT_EXPECT(!ok);
+  if (ok) return;
+  HPT_EXPECT_EQ(f.cause, cause);
+  HPT_EXPECT_EQ(f.vector, cause);
+  HPT_EXPECT_EQ(f.addr, va);
+  HPT_EXPECT(f.access == a);
+}
+
+Fault fault_of(Access a, u64 va) {
+  Fault f;
+  u64 v = 0;
+  if (a == Access::read) guest::probe_read(va, v, f);
+  if (a == Access::write) guest::probe_write(va, 0x0bad, f);
+  if (a == Access::exec) guest::probe_exec(va, f);
+  return f;
+}
+
+void copy_ret_insn(u64 pa) {
+  unsigned len = 0;
+  const unsigned char* code = guest::ret_insn(len);
+  auto* dst = reinterpret_cast<volatile unsigned char*>(pa);
+  for (unsigned i = 0; i < len; ++i) dst[i] = code[i];
+}
+
+// ----------------------------------------------------------------------------------------
+// boot: the harness works
+// ----------------------------------------------------------------------------------------
+
+HPT_ARCH_CASE("riscv64", boot, SatpHoldsTheImageModeAndTheBootRoot) {
+  const u64 satp = read_satp();
+  HPT_EXPECT_EQ(satp & satp_ppn_mask, boot_root() >> page_shift);
+  HPT_EXPECT_EQ(guest::current_root(), boot_root());
+  HPT_EXPECT_EQ((satp >> 44) & 0xffff, 0u);  // ASID 0: the harness never uses ASIDs
+  HPT_EXPECT_EQ(satp >> satp_mode_shift, satp_mode_for(active_levels()));
+  if (!mode_active()) {
+    // The fallback must still be a real paging mode the harness runs on.
+    HPT_EXPECT(active_levels() >= 3);
+    HPT_SKIP(lacks_reason());
+  }
+  HPT_EXPECT_EQ(satp >> satp_mode_shift, satp_mode_for(wanted_levels()));
+  HPT_EXPECT(str_eq(guest::mode_name(), satp_mode_name(satp >> satp_mode_shift)));
+  HPT_EXPECT(str_eq(guest::arch_name(), "riscv64"));
+}
+
+HPT_ARCH_CASE("riscv64", boot, TrapVectorIsTheHarnessEntryInDirectMode) {
+  const u64 stvec = read_stvec();
+  HPT_EXPECT_EQ(stvec & 3, 0u);  // MODE = direct: every trap enters at BASE
+  HPT_EXPECT_EQ(stvec, trap_entry());
+  HPT_EXPECT_EQ(read_sstatus() & sstatus_sie, 0u);  // polled harness: interrupts stay off
+  HPT_EXPECT_EQ(read_sie(), 0u);
+}
+
+HPT_ARCH_CASE("riscv64", boot, UnmappedLoadComesBackThroughTheVector) {
+  if (active_levels() == 0) HPT_SKIP("translation is off");
+  Space s;
+  const u64 va = s.window + 0x1238;
+  HPT_ASSERT_EQ(*slot(boot_root(), index_of(va, s.levels - 1)), 0u);
+  Fault f;
+  u64 v = 0;
+  HPT_EXPECT(!guest::probe_read(va, v, f));
+  HPT_EXPECT_EQ(f.addr, va);
+  HPT_EXPECT_EQ(f.cause, cause_load_page);
+  // Execution resumed after the load: a second probe and this code still run.
+  mem(s.block) = 77;
+  HPT_EXPECT(guest::probe_read(s.block, v, f));
+  HPT_EXPECT_EQ(v, 77u);
+}
+
+HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
+  if (active_levels() == 0) HPT_SKIP("translation is off");
+  const unsigned levels = active_levels();
+  // Devices: one gigapage, read/write, never executable.
+  for (u64 pa : {uart_base, test_finisher}) {
+    const Walk w = walk(boot_root(), levels, pa);
+    HPT_EXPECT(w.leaf);
+    HPT_EXPECT_EQ(w.pa, pa);
+    HPT_EXPECT_EQ(w.level, 2u);
+    HPT_EXPECT_EQ(w.pte & pte_rwx, pte_rw);
+  }
+  // Image, stack and free RAM: megapages.
+  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
+  for (u64 pa : {image_start(), text_end(), stack_bottom(), stack_top() - 8, image_end() - 8,
+                 guest::free_ram_base(), free_end - 8}) {
+    const Walk w = walk(boot_root(), levels, pa);
+    HPT_EXPECT(w.leaf);
+    HPT_EXPECT_EQ(w.pa, pa);
+    HPT_EXPECT_EQ(w.level, 1u);
+    HPT_EXPECT_EQ(w.pte & pte_rwx, pte_rwx);
+  }
+  HPT_EXPECT(stack_top() - stack_bottom() >= (u64{64} << 10));
+  HPT_EXPECT(guest::free_ram_size() >= (u64{64} << 20));
+  HPT_EXPECT_EQ(guest::free_ram_base() & ((u64{1} << level_shift(1)) - 1), 0u);
+  HPT_EXPECT(guest::free_ram_base() >= image_end());
+  HPT_EXPECT(free_end <= ram_end());
+  Fault f;
+  u64 v = 0;
+  for (u64 pa : {guest::free_ram_base(), free_end - 8}) {
+    HPT_EXPECT(guest::probe_write(pa, pattern(pa, 3), f));
+    HPT_EXPECT(guest::probe_read(pa, v, f));
+    HPT_EXPECT_EQ(v, pattern(pa, 3));
+  }
+}
+
+// ----------------------------------------------------------------------------------------
+// mmu: what the hardware walker does
+// ----------------------------------------------------------------------------------------
+
+HPT_ARCH_CASE("riscv64", mmu, AliasPageSharesDataWithItsPhysicalPage) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va = s.window + 3 * page_size;
+  HPT_ASSERT(s.map(va, 0, leaf_pte(page, flags_rw)));
+  s.use();
+  check_alias(hpt_ctx, s, va + 0x10, page + 0x10);
+  check_alias(hpt_ctx, s, va + page_size - 8, page + page_size - 8);
+  // The identity view of the same page still works next to the alias.
+  Fault f;
+  u64 v = 0;
+  HPT_EXPECT(guest::probe_read(page + 0x10, v, f));
+  HPT_EXPECT_EQ(v, pattern(page + 0x10, 2));
+}
+
+// One leaf at `level` maps a naturally aligned region holding the data block; check the alias
+// at an offset near its start and one far into it.
+void check_large_alias(hpt::Ctx& hpt_ctx, unsigned level) {
+  Space s;
+  const unsigned shift = level_shift(level);
+  const u64 pa1 = s.block + 0x18;
+  const u64 pa2 = level == 1 ? s.block + (u64{1} << shift) - 0x10
+                             : guest::free_ram_base() + guest::free_ram_size() - 0x10;
+  const u64 base = pa1 & ~((u64{1} << shift) - 1);
+  HPT_ASSERT_EQ(pa2 & ~((u64{1} << shift) - 1), base);
+  const u64 va = s.window;  // aligned for the top level, so for every level
+  HPT_ASSERT(s.map(va, level, leaf_pte(base, flags_rw)));
+  s.use();
+  HPT_EXPECT_EQ(s.walk_va(va).level, level);
+  check_alias(hpt_ctx, s, va + (pa1 - base), pa1);
+  check_alias(hpt_ctx, s, va + (pa2 - base), pa2);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, MegapageAliasTranslatesAtTwoOffsets) {
+  RV_NEED_MODE();
+  check_large_alias(hpt_ctx, 1);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, GigapageAliasTranslatesAtTwoOffsets) {
+  RV_NEED_MODE();
+  check_large_alias(hpt_ctx, 2);
+}
+
+#if HPT_RISCV_LEVELS >= 4
+HPT_ARCH_CASE("riscv64", mmu, TerapageAliasTranslatesAtTwoOffsets) {
+  RV_NEED_MODE();
+  check_large_alias(hpt_ctx, 3);  // 512 GiB leaf over PA 0: RAM sits inside it
+}
+#endif
+
+#if HPT_RISCV_LEVELS >= 5
+HPT_ARCH_CASE("riscv64", mmu, PetapageAliasTranslatesAtTwoOffsets) {
+  RV_NEED_MODE();
+  check_large_alias(hpt_ctx, 4);  // 256 TiB leaf in the Sv57 root
+}
+#endif
+
+HPT_ARCH_CASE("riscv64", mmu, NapotGroupOf16PtesMaps64KiB) {
+  RV_NEED_MODE();
+  if (!has_svnapot()) HPT_SKIP("emulator lacks Svnapot");
+  Space s;
+  const u64 base = s.block;  // 2 MiB aligned, so 64 KiB aligned
+  const u64 va = s.window + (u64{3} << napot_64k_shift);
+  const u64 pte = napot_64k_pte(base, flags_rw);
+  HPT_EXPECT_EQ(ppn_of(pte) & 0xf, 0b1000u);
+  HPT_EXPECT_EQ(pte & pte_n, pte_n);
+  for (unsigned i = 0; i < 16; ++i) HPT_ASSERT(s.map(va + i * page_size, 0, pte));
+  s.use();
+  // First, middle and last 4 KiB of the group: each goes through a different (identical) PTE,
+  // and the PA comes from the VA's own bits 15:12, not from PPN[3:0].
+  for (u64 off : {u64{0x18}, u64{0x7008}, u64{0xfff0}}) check_alias(hpt_ctx, s, va + off, base + off);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, NapotReservedEncodingsFault) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 pa = s.block;
+  const u64 plain = leaf_pte(pa, flags_rw);
+  // Control: the one defined encoding, a 64 KiB group (only its first PTE is needed here).
+  // Without Svnapot, bit 63 is reserved and even this entry faults.
+  const u64 va_good = s.window + 0x30000;
+  HPT_ASSERT(s.map(va_good, 0, napot_64k_pte(pa, flags_rw)));
+  // PPN[3:0] = 0100b would be a 32 KiB group: reserved.
+  const u64 va32k = s.window + 0x10000;
+  HPT_ASSERT(s.map(va32k, 0, plain | pte_n | (u64{0b0100} << pte_ppn_shift)));
+  // PPN[3:0] = 0000b with N = 1: reserved.
+  const u64 va0 = s.window + 0x20000;
+  HPT_ASSERT(s.map(va0, 0, plain | pte_n));
+  // N on an (aligned) megapage leaf: Svnapot defines it for level 0 only.
+  const u64 va_mega = s.window + (u64{1} << level_shift(1));
+  HPT_ASSERT(s.map(va_mega, 1, plain | pte_n));
+  // N on a non-leaf entry: reserved. Set it on the level-1 entry above a good 4 KiB leaf.
+  const u64 va_table = s.window + (u64{2} << level_shift(1));
+  HPT_ASSERT(s.map(va_table, 0, leaf_pte(pa, flags_rw)));
+  s.use();
+  if (has_svnapot())
+    check_alias(hpt_ctx, s, va_good + 0x238, pa + 0x238);
+  else
+    expect_fault(hpt_ctx, Access::read, va_good + 0x238, cause_load_page);
+  check_alias(hpt_ctx, s, va_table + 0x238, pa + 0x238);  // control: fine without N
+  u64 table = s.root;
+  u64 entry_pa = 0;
+  for (unsigned l = s.levels; l-- > 1;) {
+    entry_pa = table + index_of(va_table, l) * sizeof(u64);
+    table = pa_of(mem(entry_pa));
+  }
+  mem(entry_pa) = mem(entry_pa) | pte_n;
+  guest::tlb_flush_all();
+  for (u64 va : {va32k + 0x238, va0 + 0x238, va_mega + 0x238, va_table + 0x238}) {
+    expect_fault(hpt_ctx, Access::read, va, cause_load_page);
+    HPT_EXPECT(fault_of(Access::read, va).translation);
+    expect_fault(hpt_ctx, Access::write, va, cause_store_page);
+  }
+}
+
+HPT_ARCH_CASE("riscv64", mmu, MisalignedSuperpageFaults) {
+  RV_NEED_MODE();
+  Space s;
+  // At every superpage level, a leaf whose PPN has bit 0 set (4 KiB past the alignment).
+  for (unsigned level = 1; level < s.levels; ++level) {
+    const u64 va = s.window + (u64{level} << level_shift(level));
+    const u64 pa = (s.block & ~((u64{1} << level_shift(level)) - 1)) + page_size;
+    HPT_ASSERT(s.map(va, level, leaf_pte(pa, flags_rw)));
+  }
+  s.use();
+  for (unsigned level = 1; level < s.levels; ++level) {
+    const u64 va = s.window + (u64{level} << level_shift(level)) + 0x1238;
+    HPT_EXPECT_EQ(s.walk_va(va).level, level);
+    expect_fault(hpt_ctx, Access::read, va, cause_load_page);
+    expect_fault(hpt_ctx, Access::write, va, cause_store_page);
+    const Fault f = fault_of(Access::read, va);
+    HPT_EXPECT(f.translation);
+    HPT_EXPECT(!f.permission);
+  }
+}
+
+HPT_ARCH_CASE("riscv64", mmu, UnmappedAccessFaultsWithExactAddressAndCause) {
+  RV_NEED_MODE();
+  Space s;
+  // One mapped page, so the next page misses at the leaf level while the window's far end
+  // misses at the top level.
+  const u64 page = s.block;
+  HPT_ASSERT(s.map(s.window, 0, leaf_pte(page, flags_rw | pte_x)));
+  s.use();
+  for (u64 va : {s.window + page_size + 0x238, s.window + (u64{5} << level_shift(1)) + 0x1238}) {
+    expect_fault(hpt_ctx, Access::read, va, cause_load_page);
+    expect_fault(hpt_ctx, Access::write, va, cause_store_page);
+    expect_fault(hpt_ctx, Access::exec, va, cause_fetch_page);
+    for (Access a : {Access::read, Access::write, Access::exec}) {
+      const Fault f = fault_of(a, va);
+      HPT_EXPECT(f.translation);
+      HPT_EXPECT(!f.permission);
+    }
+  }
+  // A non-canonical address (bit va_bits set, the bits above clear) is a page fault too.
+  const u64 noncanonical = u64{1} << va_bits(s.levels);
+  expect_fault(hpt_ctx, Access::read, noncanonical + 0x40, cause_load_page);
+  // Execution resumed after every fault: the mapped page still reads and writes.
+  check_alias(hpt_ctx, s, s.window + 0x40, page + 0x40);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, WriteWithoutReadPteIsReservedAndFaults) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 va = s.window;
+  HPT_ASSERT(s.map(va, 0, leaf_pte(s.block, pte_w | pte_a | pte_d)));
+  s.use();
+  expect_fault(hpt_ctx, Access::read, va + 0x100, cause_load_page);
+  expect_fault(hpt_ctx, Access::write, va + 0x100, cause_store_page);
+  HPT_EXPECT(fault_of(Access::write, va + 0x100).translation);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, WriteToReadOnlyPageIsAPermissionFault) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va = s.window + 7 * page_size;
+  HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_r | pte_a | pte_d)));
+  s.use();
+  mem(page + 0x80) = 0x1234;
+  Fault f;
+  u64 v = 0;
+  HPT_EXPECT(guest::probe_read(va + 0x80, v, f));
+  HPT_EXPECT_EQ(v, 0x1234u);
+  expect_fault(hpt_ctx, Access::write, va + 0x80, cause_store_page);
+  f = fault_of(Access::write, va + 0x80);
+  HPT_EXPECT(f.permission);
+  HPT_EXPECT(!f.translation);
+  HPT_EXPECT_EQ(mem(page + 0x80), 0x1234u);  // the store did not happen
+}
+
+HPT_ARCH_CASE("riscv64", mmu, ExecFromAnExecutablePageReturns) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va = s.window + 2 * page_size;
+  copy_ret_insn(page + 0x100);
+  HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_r | pte_x | pte_a)));
+  s.use();
+  Fault f;
+  HPT_EXPECT(guest::probe_exec(va + 0x100, f));
+}
+
+HPT_ARCH_CASE("riscv64", mmu, ExecFromANonExecutablePageFaults) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va_nx = s.window + 2 * page_size;
+  const u64 va_x = s.window + 3 * page_size;
+  copy_ret_insn(page + 0x100);
+  HPT_ASSERT(s.map(va_nx, 0, leaf_pte(page, flags_rw)));
+  HPT_ASSERT(s.map(va_x, 0, leaf_pte(page, pte_r | pte_x | pte_a)));
+  s.use();
+  expect_fault(hpt_ctx, Access::exec, va_nx + 0x100, cause_fetch_page);
+  const Fault f = fault_of(Access::exec, va_nx + 0x100);
+  HPT_EXPECT(f.permission);
+  HPT_EXPECT(!f.translation);
+  // The same bytes through an executable alias run: only the X bit differed.
+  Fault g;
+  HPT_EXPECT(guest::probe_exec(va_x + 0x100, g));
+}
+
+HPT_ARCH_CASE("riscv64", mmu, ExecuteOnlyPageRunsButReadsNeedMxr) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va = s.window + 4 * page_size;
+  copy_ret_insn(page);
+  HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_x | pte_a)));
+  s.use();
+  Fault f;
+  HPT_EXPECT(guest::probe_exec(va, f));
+  expect_fault(hpt_ctx, Access::read, va + 8, cause_load_page);
+  HPT_EXPECT(fault_of(Access::read, va + 8).permission);
+  // sstatus.MXR makes execute-only pages readable.
+  mem(page + 8) = 0x5a;
+  write_sstatus(read_sstatus() | sstatus_mxr);
+  u64 v = 0;
+  const bool ok = guest::probe_read(va + 8, v, f);
+  write_sstatus(read_sstatus() & ~sstatus_mxr);
+  HPT_EXPECT(ok);
+  HPT_EXPECT_EQ(v, 0x5au);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, SupervisorAccessToUserPageNeedsSum) {
+  RV_NEED_MODE();
+  Space s;
+  const u64 page = s.block;
+  const u64 va = s.window + 5 * page_size;
+  copy_ret_insn(page);
+  HPT_ASSERT(s.map(va, 0, leaf_pte(page, flags_rw | pte_x | pte_u)));
+  s.use();
+  expect_fault(hpt_ctx, Access::read, va + 8, cause_load_page);
+  HPT_EXPECT(fault_of(Access::read, va + 8).permission);
+  mem(page + 8) = 0x77;
+  expect_fault(hpt_ctx, Access::exec, va, cause_fetch_page);
+  write_sstatus(read_sstatus() | sstatus_sum);
+  // SUM never allows executing U pages. The fetch goes first, on an empty TLB: QEMU 7.2 fills
+  // its TLB from a SUM load with the PTE's X permission, so a fetch after the load would
+  // (wrongly) hit that entry and run.
+  guest::tlb_flush_all();
+  Fault fx, f;
+  const bool ran = guest::probe_exec(va, fx);
+  u64 v = 0;
+  const bool ok = guest::probe_read(va + 8, v, f);
+  write_sstatus(read_sstatus() & ~sstatus_sum);
+  HPT_EXPECT(!ran);
+  HPT_EXPECT_EQ(fx.cause, cause_fetch_page);
+  HPT_EXPECT(fx.permission);
+  HPT_EXPECT(ok);
+  HPT_EXPECT_EQ(v, 0x77u);
+}
+
+HPT_ARCH_CASE("riscv64", mmu, HardwareSetsAccessedOnReadAndDirtyOnWrite) {
+  RV_NEED_MODE();
+  HPT_EXPECT(guest::hw_sets_accessed());
+  HPT_EXPECT(guest::hw_sets_dirty());
+  Space s;
+  // A 4 KiB leaf and a megapage leaf, both created with A = D = 0.
+  const u64 va4k = s.window;
+  const u64 va2m = s.window + (u64{1} << level_shift(1));
+  const u64 e4k = s.map(va4k, 0, leaf_pte(s.block, pte_r | pte_w));
+  const u64 e2m = s.map(va2m, 1, leaf_pte(s.block, pte_r | pte_w));
+  HPT_ASSERT(e4k && e2m);
+  s.use();
+  struct Leaf {
+    u64 va, entry;
+  };
+  for (const Leaf& l : {Leaf{va4k, e4k}, Leaf{va2m, e2m}}) {
+    const u64 va = l.va, entry = l.entry;
+    HPT_EXPECT_EQ(mem(entry) & (pte_a | pte_d), 0u);
+    Fault f;
+    u64 v = 0;
+    HPT_EXPECT(guest::probe_read(va + 0x20, v, f));
+    HPT_EXPECT_EQ(mem(entry) & (pte_a | pte_d), pte_a);  // read: A only
+    HPT_EXPECT(guest::probe_write(va + 0x20, 1, f));
+    HPT_EXPECT_EQ(mem(entry) & (pte_a | pte_d), pte_a | pte_d);
+  }
+}
+
+HPT_ARCH_CASE("riscv64", mmu, RemappedLiveLeafIsSeenAfterTlbFlushVa) {
+  RV_NEED_MODE();
+  Space s;  // only its allocator: this case edits the live boot table
+  const u64 root = boot_root();
+  const unsigned top = index_of(s.window, s.levels - 1);
+  HPT_ASSERT_EQ(*slot(root, top), 0u);
+  struct Restore {
+    u64 root;
+    unsigned top;
+    ~Restore() {
+      *slot(root, top) = 0;
+      guest::tlb_flush_all();
+    }
+  } restore{root, top};
+
+  const u64 pa1 = s.block, pa2 = s.block + page_size;
+  const u64 va = s.window + 9 * page_size + 0x30;
+  mem(pa1 + 0x30) = 0x1111;
+  mem(pa2 + 0x30) = 0x2222;
+  const u64 entry = map(root, s.levels, va, 0, leaf_pte(pa1, flags_rw), s.tables);
+  HPT_ASSERT(entry);
+  guest::tlb_flush_va(va);  // invalid -> valid may also be cached
+  Fault f;
+  u64 v = 0;
+  HPT_EXPECT(guest::probe_read(va, v, f));
+  HPT_EXPECT_EQ(v, 0x1111u);
+  mem(entry) = leaf_pte(pa2, flags_rw);
+  guest::tlb_flush_va(va);
+  HPT_EXPECT(guest::probe_read(va, v, f));
+  HPT_EXPECT_EQ(v, 0x2222u);
+  HPT_EXPECT_EQ(guest::current_root(), root);
+}
+
+// Fault hook: the hook sees the fault first, may fix the table and have the access retried.
+struct HookState {
+  u64 entry = 0;  // leaf slot to fill
+  u64 pte = 0;
+  u64 page_va = 0;
+  unsigned calls = 0;
+  Fault last;
+};
+HookState g_hook;
+
+bool map_on_fault(const Fault& f) {
+  ++g_hook.calls;
+  g_hook.last = f;
+  if ((f.addr & ~(page_size - 1)) != g_hook.page_va) return false;
+  mem(g_hook.entry) = g_hook.pte;
+  guest::tlb_flush_va(f.addr);
+  return true;
+}
+
+HPT_ARCH_CASE("riscv64", mmu, FaultHookMapsAMissingPageAndTheAccessIsRetried) {
+  RV_NEED_MODE();
+  Space s;
+  struct Unhook {
+    ~Unhook() { guest::set_fault_hook(nullptr); }
+  } unhook;
+  const u64 page = s.block;
+  const u64 va = s.window + 6 * page_size;
+  const u64 entry = s.map(va, 0, leaf_pte(page, flags_rw));
+  HPT_ASSERT(entry);
+  mem(entry) = 0;  // tables exist, the leaf is missing
+  mem(page + 0x48) = 0xfeed;
+  g_hook = HookState{entry, leaf_pte(page, flags_rw), va, 0, {}};
+  s.use();
+  guest::set_fault_hook(&map_on_fault);
+  Fault f;
+  u64 v = 0;
+  HPT_EXPECT(guest::probe_read(va + 0x48, v, f));
+  HPT_EXPECT_EQ(v, 0xfeedu);
+  HPT_EXPECT_EQ(g_hook.calls, 1u);
+  HPT_EXPECT_EQ(g_hook.last.addr, va + 0x48);
+  HPT_EXPECT_EQ(g_hook.last.cause, cause_load_page);
+  HPT_EXPECT(g_hook.last.translation);
+  HPT_EXPECT(guest::probe_read(va + 0x48, v, f));  // now mapped: no second call
+  HPT_EXPECT_EQ(g_hook.calls, 1u);
+  // A fault the hook declines reaches the probe.
+  expect_fault(hpt_ctx, Access::write, va + page_size, cause_store_page);
+  HPT_EXPECT_EQ(g_hook.calls, 2u);
+}
+
+}  // namespace

@@ -1,0 +1,579 @@
+// platform.cpp - the riscv64 side of tests/system/guest.hpp: serial, exit, boot page tables,
+// trap handling and probes, for an S-mode image started by OpenSBI on QEMU's virt machine.
+//
+// Boot: start.S -> hpt_rv_main(hartid, fdt): find RAM in the device tree, build identity
+// tables for this image's mode (HPT_RISCV_LEVELS), turn translation on, then run_all().
+#include <cstdint>
+
+#include "guest.hpp"
+#include "rv.hpp"
+
+#ifndef HUGEPTE_GUEST_MODE
+#error "HUGEPTE_GUEST_MODE comes from hugepte_add_guest()"
+#endif
+
+using hpt::rv::u64;
+using std::uint16_t;
+using std::uint32_t;
+using std::uint8_t;
+
+extern "C" {
+// Linker-script and start.S symbols: only their addresses matter.
+extern char __image_start[], __text_end[], __image_end[];  // NOLINT(bugprone-reserved-identifier)
+extern char hpt_rv_stack_bottom[], hpt_rv_stack_top[];
+extern char hpt_rv_trap_entry[];
+extern char hpt_rv_probe_ld_insn[], hpt_rv_probe_sd_insn[], hpt_rv_probe_call_ret[];
+u64 hpt_rv_probe_ld(u64 va);
+void hpt_rv_probe_sd(u64 va, u64 value);
+void hpt_rv_probe_call(u64 va);
+}
+
+namespace {
+
+using namespace hpt::rv;
+using hpt::guest::Access;
+using hpt::guest::Fault;
+
+constexpr unsigned megapage_shift = level_shift(1);  // 2 MiB
+
+constexpr u64 align_up(u64 v, unsigned shift) {
+  return (v + (u64{1} << shift) - 1) & ~((u64{1} << shift) - 1);
+}
+constexpr u64 align_down(u64 v, unsigned shift) { return v & ~((u64{1} << shift) - 1); }
+
+u64 addr(const void* p) { return reinterpret_cast<u64>(p); }
+
+// --- 16550 UART ----------------------------------------------------------------------------
+constexpr u64 uart_thr = 0, uart_ier = 1, uart_fcr = 2, uart_lcr = 3, uart_lsr = 5;
+constexpr uint8_t lsr_thr_empty = 1u << 5;
+
+volatile uint8_t& uart_reg(u64 off) { return *reinterpret_cast<volatile uint8_t*>(uart_base + off); }
+
+void uart_init() {
+  uart_reg(uart_ier) = 0;     // polled: no interrupts
+  uart_reg(uart_lcr) = 0x03;  // 8 data bits, no parity, 1 stop bit
+  uart_reg(uart_fcr) = 0x07;  // FIFOs on and cleared
+}
+
+void puts(const char* s) {
+  while (*s) hpt::guest::putc(*s++);
+}
+
+void put_hex(u64 v) {
+  puts("0x");
+  for (int i = 60; i >= 0; i -= 4) hpt::guest::putc("0123456789abcdef"[(v >> i) & 0xf]);
+}
+
+// --- device tree: just enough to find RAM and the ISA string --------------------------------
+uint32_t be32(u64 p) {
+  const auto* b = reinterpret_cast<const volatile uint8_t*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+
+u64 read_cells(u64 p, uint32_t cells) {
+  u64 v = 0;
+  for (uint32_t i = 0; i < cells; ++i) v = (v << 32) | be32(p + 4 * i);
+  return v;
+}
+
+// "memory" matches node names "memory" and "memory@80000000".
+bool node_is(const char* name, const char* want) {
+  while (*want && *name == *want) ++name, ++want;
+  return !*want && (*name == 0 || *name == '@');
+}
+
+bool str_eq(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+
+// Is `ext` one of the '_'-separated multi-letter extensions of a riscv,isa string
+// ("rv64imafdch_zicsr_..._svnapot_svpbmt")?
+bool isa_has(const char* isa, const char* ext) {
+  for (const char* p = isa; *p; ++p) {
+    if (*p != '_') continue;
+    const char* a = p + 1;
+    const char* b = ext;
+    while (*b && *a == *b) ++a, ++b;
+    if (!*b && (*a == 0 || *a == '_')) return true;
+  }
+  return false;
+}
+
+struct FdtInfo {
+  u64 ram_base = 0, ram_size = 0;
+  bool isa_found = false;
+  bool svnapot = false;
+  bool svpbmt = false;
+};
+
+constexpr uint32_t fdt_magic = 0xd00dfeed;
+constexpr uint32_t fdt_begin_node = 1, fdt_end_node = 2, fdt_prop = 3, fdt_nop = 4, fdt_end = 9;
+
+// One pass over the structure block: the first /memory node's reg, and the first
+// /cpus/cpu's riscv,isa (S-mode cannot read misa; the device tree is the ID register here).
+bool fdt_scan(u64 fdt, FdtInfo& out) {
+  if (!fdt || (fdt & 3) || be32(fdt) != fdt_magic) return false;
+  const u64 total = be32(fdt + 4);
+  const u64 structs = fdt + be32(fdt + 8);
+  const u64 strings = fdt + be32(fdt + 12);
+  uint32_t address_cells = 2, size_cells = 1;  // the spec's defaults for the root
+  constexpr int max_depth = 8;
+  const char* names[max_depth] = {};
+  int depth = 0;
+  for (u64 p = structs; p < fdt + total;) {
+    const uint32_t token = be32(p);
+    p += 4;
+    if (token == fdt_begin_node) {
+      const char* name = reinterpret_cast<const char*>(p);
+      u64 len = 0;
+      while (name[len]) ++len;
+      p = align_up(p + len + 1, 2);
+      if (depth < max_depth) names[depth] = name;
+      ++depth;
+    } else if (token == fdt_end_node) {
+      if (--depth < 0) return false;
+    } else if (token == fdt_prop) {
+      const uint32_t len = be32(p);
+      const char* name = reinterpret_cast<const char*>(strings + be32(p + 4));
+      const u64 data = p + 8;
+      p = align_up(data + len, 2);
+      if (depth == 1 && str_eq(name, "#address-cells")) address_cells = be32(data);
+      if (depth == 1 && str_eq(name, "#size-cells")) size_cells = be32(data);
+      if (depth == 2 && !out.ram_size && node_is(names[1], "memory") && str_eq(name, "reg") &&
+          len >= 4 * (address_cells + size_cells)) {
+        out.ram_base = read_cells(data, address_cells);
+        out.ram_size = read_cells(data + 4 * address_cells, size_cells);
+      }
+      if (depth == 3 && !out.isa_found && node_is(names[1], "cpus") && node_is(names[2], "cpu") &&
+          str_eq(name, "riscv,isa")) {
+        const char* isa = reinterpret_cast<const char*>(data);
+        out.isa_found = true;
+        out.svnapot = isa_has(isa, "svnapot");
+        out.svpbmt = isa_has(isa, "svpbmt");
+      }
+    } else if (token == fdt_nop) {
+    } else if (token == fdt_end) {
+      break;
+    } else {
+      return false;  // corrupt
+    }
+  }
+  return out.ram_size != 0;
+}
+
+// --- harness state -------------------------------------------------------------------------
+struct State {
+  unsigned levels = 0;  // active paging mode (0 = bare)
+  u64 root = 0;         // boot table
+  u64 ram_base = 0, ram_end = 0;
+  bool svnapot = false, svpbmt = false;
+  u64 free_base = 0, free_end = 0;
+  hpt::guest::FaultHook hook = nullptr;
+  bool in_hook = false;
+  bool in_fatal = false;
+};
+State g;
+
+enum class ProbeKind : uint8_t { none, read, write, exec };
+struct Probe {
+  volatile ProbeKind kind = ProbeKind::none;
+  volatile bool faulted = false;
+  u64 exec_target = 0;
+  Fault fault;
+};
+Probe g_probe;
+
+inline void compiler_barrier() { asm volatile("" ::: "memory"); }
+
+// --- boot page tables ----------------------------------------------------------------------
+// Identity map: the first GiB (test finisher, UART, other virt devices) as one RW gigapage
+// without X, and RAM from the image up as RWX megapages (OpenSBI's 2 MiB below the image are
+// left out: its PMP region would only raise access faults). A and D are preset, so the
+// harness' own accesses never depend on hardware A/D updates.
+u64 build_boot_tables(unsigned levels, PageBump& alloc) {
+  const u64 root = alloc.page();
+  if (!root) return 0;
+  if (!map(root, levels, 0, 2, leaf_pte(0, pte_rw | pte_a | pte_d), alloc)) return 0;
+  const u64 ram_top = align_down(g.ram_end, megapage_shift);
+  for (u64 pa = align_down(addr(__image_start), megapage_shift); pa < ram_top;
+       pa += u64{1} << megapage_shift) {
+    if (!map(root, levels, pa, 1, leaf_pte(pa, pte_rwx | pte_a | pte_d), alloc)) return 0;
+  }
+  return root;
+}
+
+u64 satp_value(unsigned levels, u64 root) {
+  return (satp_mode_for(levels) << satp_mode_shift) | ((root >> page_shift) & satp_ppn_mask);
+}
+
+[[noreturn]] void die(const char* what) {
+  write_satp(0);  // bare: the UART and the finisher are reachable whatever table was live
+  sfence_vma_all();
+  puts("\n*** riscv64 harness: ");
+  puts(what);
+  puts("\n");
+  hpt::guest::exit(101);
+}
+
+void setup_paging(u64 fdt) {
+  PageBump alloc{align_up(addr(__image_end), page_shift), 0};
+  alloc.end = g.ram_end;
+  if (fdt >= alloc.next && fdt < alloc.end) alloc.end = align_down(fdt, page_shift);
+  const u64 tables_base = alloc.next;
+  // Try the image's mode first. A satp write with an unsupported MODE has no effect at all
+  // (the register is WARL and keeps 0), so a failed attempt leaves translation off and its
+  // pages can be reused for the next, smaller mode.
+  for (unsigned levels = HPT_RISCV_LEVELS; levels >= 3; --levels) {
+    alloc.next = tables_base;
+    const u64 root = build_boot_tables(levels, alloc);
+    if (!root) die("out of RAM for the boot page tables");
+    const u64 satp = satp_value(levels, root);
+    sfence_vma_all();  // order the table stores before the first implicit walk
+    write_satp(satp);
+    if (read_satp() == satp) {
+      sfence_vma_all();
+      g.levels = levels;
+      g.root = root;
+      break;
+    }
+  }
+  g.free_base = align_up(alloc.next, megapage_shift);  // 2 MiB-aligned: room for megapage tests
+  g.free_end = align_down(alloc.end, megapage_shift);
+  if (g.free_end <= g.free_base || g.free_end - g.free_base < (u64{64} << 20))
+    die("less than 64 MiB of free RAM after the image");
+}
+
+// --- checks before switching tables --------------------------------------------------------
+// set_root() refuses a table that would kill the guest (no identity map of what the harness
+// runs on), with a message instead of a silent hang in a trap loop.
+bool identity_ok(u64 root, u64 pa, Access a, const char*& why) {
+  const Walk w = walk(root, g.levels, pa);
+  if (!w.leaf) {
+    why = w.why;
+    return false;
+  }
+  if (w.pa != pa) {
+    why = "not an identity mapping";
+    return false;
+  }
+  if (!leaf_permits(w.pte, a, read_sstatus())) {
+    why = a == Access::exec ? "not executable" : a == Access::write ? "not writable" : "not readable";
+    return false;
+  }
+  return true;
+}
+
+void require_identity(u64 root, u64 pa, Access a, const char* what) {
+  const char* why = "";
+  if (identity_ok(root, pa, a, why)) return;
+  write_satp(0);
+  sfence_vma_all();
+  puts("\n*** riscv64 harness: set_root(");
+  put_hex(root);
+  puts(") refused: ");
+  puts(what);
+  puts(" at ");
+  put_hex(pa);
+  puts(": ");
+  puts(why);
+  puts("\n");
+  hpt::guest::exit(101);
+}
+
+void check_new_root(u64 root) {
+  if (root & ((u64{1} << page_shift) - 1)) die("set_root: root is not 4 KiB aligned");
+  const u64 page = u64{1} << page_shift;
+  for (u64 pa = addr(__image_start); pa < addr(__text_end); pa += page)
+    require_identity(root, pa, Access::exec, "image text");
+  for (u64 pa = addr(__text_end); pa < addr(__image_end); pa += page)
+    require_identity(root, pa, Access::write, "image data/stack");
+  require_identity(root, uart_base, Access::write, "UART");
+  require_identity(root, test_finisher, Access::write, "test finisher");
+  require_identity(root, g.free_base, Access::write, "free RAM start");
+  require_identity(root, g.free_end - 8, Access::write, "free RAM end");
+}
+
+// --- traps ---------------------------------------------------------------------------------
+struct TrapFrame {
+  u64 x[32];  // x[0] is stored as 0; x[2] is the interrupted sp
+  u64 sepc;
+  u64 sstatus;
+  u64 scause;
+  u64 stval;
+};
+static_assert(sizeof(TrapFrame) == 36 * 8, "layout shared with start.S");
+
+constexpr u64 scause_interrupt = u64{1} << 63;
+constexpr u64 cause_fetch_access = 1, cause_load_access = 5, cause_store_access = 7;
+constexpr u64 cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
+
+const char* cause_name(u64 scause) {
+  if (scause & scause_interrupt) return "interrupt";
+  switch (scause) {
+    case 0: return "instruction address misaligned";
+    case 1: return "instruction access fault";
+    case 2: return "illegal instruction";
+    case 3: return "breakpoint";
+    case 4: return "load address misaligned";
+    case 5: return "load access fault";
+    case 6: return "store/AMO address misaligned";
+    case 7: return "store/AMO access fault";
+    case 8: return "environment call from U-mode";
+    case 9: return "environment call from S-mode";
+    case 12: return "instruction page fault";
+    case 13: return "load page fault";
+    case 15: return "store/AMO page fault";
+    default: return "reserved";
+  }
+}
+
+// Page and access faults, with the access that caused them; anything else is no fault.
+bool fault_access(u64 scause, Access& a) {
+  switch (scause) {
+    case cause_fetch_access:
+    case cause_fetch_page: a = Access::exec; return true;
+    case cause_load_access:
+    case cause_load_page: a = Access::read; return true;
+    case cause_store_access:
+    case cause_store_page: a = Access::write; return true;
+    default: return false;
+  }
+}
+
+// scause does not say why a page fault happened, so walk the live table like the hardware
+// did: no valid leaf -> translation; a leaf that forbids the access -> permission; a leaf
+// that allows it but has A clear (or D clear on a write) -> access_flag (Svade behaviour).
+// A page fault where the table allows everything means a stale TLB entry: no flag set.
+Fault describe(const TrapFrame& tf, Access a) {
+  Fault f;
+  f.addr = tf.stval;
+  f.access = a;
+  f.cause = tf.scause;
+  f.vector = tf.scause;
+  if (tf.scause == cause_fetch_page || tf.scause == cause_load_page ||
+      tf.scause == cause_store_page) {
+    const Walk w = walk(hpt::guest::current_root(), g.levels, tf.stval);
+    if (!w.leaf)
+      f.translation = true;
+    else if (!leaf_permits(w.pte, a, tf.sstatus))
+      f.permission = true;
+    else if (!(w.pte & pte_a) || (a == Access::write && !(w.pte & pte_d)))
+      f.access_flag = true;
+  }
+  return f;
+}
+
+const char* const reg_names[32] = {"zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2",
+                                   "s0",   "s1", "a0", "a1", "a2", "a3", "a4", "a5",
+                                   "a6",   "a7", "s2", "s3", "s4", "s5", "s6", "s7",
+                                   "s8",   "s9", "s10", "s11", "t3", "t4", "t5", "t6"};
+
+[[noreturn]] void unexpected_trap(const TrapFrame& tf, const char* what) {
+  const u64 satp = read_satp();
+  write_satp(0);  // bare, so printing works even if the live table lost the UART
+  sfence_vma_all();
+  if (g.in_fatal) hpt::guest::exit(102);  // trapped while reporting a trap: just leave
+  g.in_fatal = true;
+  puts("\n*** riscv64: ");
+  puts(what);
+  puts(": ");
+  puts(cause_name(tf.scause));
+  puts("\n    scause=");
+  put_hex(tf.scause);
+  puts(" sepc=");
+  put_hex(tf.sepc);
+  puts(" stval=");
+  put_hex(tf.stval);
+  puts("\n    sstatus=");
+  put_hex(tf.sstatus);
+  puts(" satp=");
+  put_hex(satp);
+  puts("\n");
+  for (unsigned i = 1; i < 32; ++i) {
+    puts(i % 4 == 1 ? "    " : "  ");
+    puts(reg_names[i]);
+    puts("=");
+    put_hex(tf.x[i]);
+    if (i % 4 == 0 || i == 31) puts("\n");
+  }
+  hpt::guest::exit(101);
+}
+
+}  // namespace
+
+extern "C" void hpt_rv_trap(TrapFrame* tf) {
+  if (g.in_fatal) hpt::guest::exit(102);
+  Access a = Access::read;
+  if ((tf->scause & scause_interrupt) || !fault_access(tf->scause, a))
+    unexpected_trap(*tf, "unexpected exception");
+  const Fault f = describe(*tf, a);
+
+  // The hook sees every fault first (demand paging); it is not re-entered from its own faults.
+  // A hook may probe too; the interrupted probe's state is put back afterwards.
+  if (g.hook && !g.in_hook) {
+    const ProbeKind kind = g_probe.kind;
+    const u64 target = g_probe.exec_target;
+    g.in_hook = true;
+    const bool fixed = g.hook(f);
+    g.in_hook = false;
+    g_probe.kind = kind;
+    g_probe.exec_target = target;
+    if (fixed) return;  // sret to the same instruction: retry the access
+  }
+
+  const ProbeKind kind = g_probe.kind;
+  const bool probe_fault =
+      (kind == ProbeKind::read && a == Access::read && tf->sepc == addr(hpt_rv_probe_ld_insn)) ||
+      (kind == ProbeKind::write && a == Access::write && tf->sepc == addr(hpt_rv_probe_sd_insn)) ||
+      (kind == ProbeKind::exec && a == Access::exec && tf->sepc == g_probe.exec_target &&
+       tf->x[1] == addr(hpt_rv_probe_call_ret));
+  if (!probe_fault) unexpected_trap(*tf, "unexpected fault (not in a probe)");
+
+  g_probe.fault = f;
+  g_probe.faulted = true;
+  if (kind == ProbeKind::exec) {
+    tf->sepc = tf->x[1];  // the fetch at va failed: return to the caller of the call
+  } else {
+    // Opcode bits [1:0] == 11b: a 32-bit instruction, anything else a 16-bit (RVC) one.
+    const uint16_t low = *reinterpret_cast<const volatile uint16_t*>(tf->sepc);
+    tf->sepc += (low & 3) == 3 ? 4 : 2;
+  }
+}
+
+extern "C" [[noreturn]] void hpt_rv_main(u64 hartid, u64 fdt) {
+  (void)hartid;  // OpenSBI starts one hart; the virt machine here has one
+  uart_init();
+  FdtInfo info;
+  if (!fdt_scan(fdt, info)) die("no /memory reg in the device tree from a1");
+  g.ram_base = info.ram_base;
+  g.ram_end = info.ram_base + info.ram_size;
+  g.svnapot = info.svnapot;
+  g.svpbmt = info.svpbmt;
+  if (addr(__image_start) < g.ram_base || addr(__image_end) > g.ram_end)
+    die("the image is not inside the RAM the device tree describes");
+  setup_paging(fdt);
+  if (g.levels != HPT_RISCV_LEVELS) {
+    puts("riscv64 harness: satp did not accept " HUGEPTE_GUEST_MODE "; running on ");
+    puts(satp_mode_name(satp_mode_for(g.levels)));
+    puts(", cases that need " HUGEPTE_GUEST_MODE " skip\n");
+  }
+  hpt::guest::run_all();
+}
+
+namespace hpt::rv {
+
+unsigned wanted_levels() { return HPT_RISCV_LEVELS; }
+unsigned active_levels() { return g.levels; }
+bool mode_active() { return g.levels == HPT_RISCV_LEVELS; }
+const char* lacks_reason() { return "emulator lacks " HUGEPTE_GUEST_MODE; }
+u64 boot_root() { return g.root; }
+u64 image_start() { return addr(__image_start); }
+u64 image_end() { return addr(__image_end); }
+u64 text_end() { return addr(__text_end); }
+u64 stack_bottom() { return addr(hpt_rv_stack_bottom); }
+u64 stack_top() { return addr(hpt_rv_stack_top); }
+u64 trap_entry() { return addr(hpt_rv_trap_entry); }
+u64 ram_base() { return g.ram_base; }
+u64 ram_end() { return g.ram_end; }
+bool has_svnapot() { return g.svnapot; }
+bool has_svpbmt() { return g.svpbmt; }
+
+}  // namespace hpt::rv
+
+namespace hpt::guest {
+
+const char* arch_name() { return "riscv64"; }
+const char* mode_name() { return HUGEPTE_GUEST_MODE; }
+
+void putc(char c) {
+  while (!(uart_reg(uart_lsr) & lsr_thr_empty)) {
+  }
+  uart_reg(uart_thr) = static_cast<uint8_t>(c);
+}
+
+// sifive_test finisher: 0x5555 = pass (QEMU exits 0); (code << 16) | 0x3333 = fail with
+// status `code`. QEMU's status is 8 bits wide, so larger codes are clamped to stay non-zero.
+[[noreturn]] void exit(int code) {
+  constexpr uint32_t finisher_pass = 0x5555, finisher_fail = 0x3333;
+  const uint32_t status = code < 0 || code > 255 ? 255u : static_cast<uint32_t>(code);
+  *reinterpret_cast<volatile uint32_t*>(test_finisher) =
+      status == 0 ? finisher_pass : (status << 16) | finisher_fail;
+  for (;;) asm volatile("wfi");
+}
+
+u64 free_ram_base() { return g.free_base; }
+u64 free_ram_size() { return g.free_end - g.free_base; }
+
+bool probe_read(u64 va, u64& value, Fault& f) {
+  g_probe.faulted = false;
+  g_probe.kind = ProbeKind::read;
+  compiler_barrier();
+  const u64 v = hpt_rv_probe_ld(va);
+  compiler_barrier();
+  g_probe.kind = ProbeKind::none;
+  if (g_probe.faulted) {
+    f = g_probe.fault;
+    return false;
+  }
+  value = v;
+  return true;
+}
+
+bool probe_write(u64 va, u64 value, Fault& f) {
+  g_probe.faulted = false;
+  g_probe.kind = ProbeKind::write;
+  compiler_barrier();
+  hpt_rv_probe_sd(va, value);
+  compiler_barrier();
+  g_probe.kind = ProbeKind::none;
+  if (g_probe.faulted) {
+    f = g_probe.fault;
+    return false;
+  }
+  return true;
+}
+
+bool probe_exec(u64 va, Fault& f) {
+  // The test just stored the code through a data mapping: make instruction fetch see it.
+  asm volatile("fence.i" ::: "memory");
+  g_probe.faulted = false;
+  g_probe.exec_target = va;
+  g_probe.kind = ProbeKind::exec;
+  compiler_barrier();
+  hpt_rv_probe_call(va);
+  compiler_barrier();
+  g_probe.kind = ProbeKind::none;
+  if (g_probe.faulted) {
+    f = g_probe.fault;
+    return false;
+  }
+  return true;
+}
+
+const unsigned char* ret_insn(unsigned& len) {
+  static const unsigned char ret[] = {0x67, 0x80, 0x00, 0x00};  // jalr x0, 0(ra)
+  len = sizeof ret;
+  return ret;
+}
+
+void set_root(u64 root) {
+  if (g.levels == 0) die("set_root: translation is off (the emulator took no paging mode)");
+  check_new_root(root);
+  write_satp(satp_value(g.levels, root));
+  sfence_vma_all();  // the new table's stores are ordered before its walks; no stale entries
+}
+
+u64 current_root() { return (read_satp() & satp_ppn_mask) << page_shift; }
+
+void tlb_flush_va(u64 va) { sfence_vma(va); }
+void tlb_flush_all() { sfence_vma_all(); }
+
+// QEMU 7.2 updates A and D in the PTE itself (it has no Svade/Svadu switch); the mmu cases
+// check that an entry created with A = D = 0 really gains them.
+bool hw_sets_accessed() { return true; }
+bool hw_sets_dirty() { return true; }
+
+void set_fault_hook(FaultHook hook) { g.hook = hook; }
+
+}  // namespace hpt::guest
