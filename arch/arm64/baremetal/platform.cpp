@@ -1,0 +1,428 @@
+// platform.cpp - the arm64 side of tests/system/guest.hpp on QEMU's virt board: PL011 serial,
+// semihosting exit, the synchronous exception handler behind the probes, and the boot page
+// tables (built here, in C++, with raw descriptor bits from harness.hpp).
+#include <cstdint>
+
+#include "guest.hpp"
+#include "harness.hpp"
+
+extern "C" {
+extern char __image_start[];  // NOLINT(bugprone-reserved-identifier): linker symbols (link.ld)
+extern char __image_end[];    // NOLINT(bugprone-reserved-identifier)
+}
+
+namespace hpt::arm64_bm {
+namespace {
+
+using guest::Access;
+using guest::Fault;
+
+// --- serial: PL011 ------------------------------------------------------------------------------
+
+constexpr u64 kUartDr = 0x00;
+constexpr u64 kUartFr = 0x18;
+constexpr u64 kUartCr = 0x30;
+constexpr std::uint32_t kFrTxff = 1u << 5;  // transmit FIFO full
+constexpr std::uint32_t kCrUarten = 1u << 0, kCrTxe = 1u << 8, kCrRxe = 1u << 9;
+
+volatile std::uint32_t& uart_reg(u64 off) {
+  return *reinterpret_cast<volatile std::uint32_t*>(kUartBase + off);
+}
+
+void puts(const char* s) {
+  while (*s) guest::putc(*s++);
+}
+
+void put_hex(u64 v) {
+  char buf[19];
+  buf[0] = '0';
+  buf[1] = 'x';
+  for (int i = 0; i < 16; ++i) {
+    unsigned d = static_cast<unsigned>(v >> (60 - 4 * i)) & 0xf;
+    buf[2 + i] = static_cast<char>(d < 10 ? '0' + d : 'a' + d - 10);
+  }
+  buf[18] = 0;
+  puts(buf);
+}
+
+// --- harness state ------------------------------------------------------------------------------
+
+int g_boot_el = 0;
+unsigned g_table_granule = 0;
+u64 g_boot_root = 0;
+u64 g_free_base = 0;
+u64 g_free_size = 0;
+guest::FaultHook g_hook = nullptr;
+
+// Probe state, written by the exception handler.
+volatile bool g_probe_faulted = false;
+Fault g_probe_fault;
+volatile u64 g_exec_target = 0;  // the VA probe_exec is calling, 0 outside it
+
+// A hook that claims to fix a fault but does not would retry forever: give up after this many
+// identical faults in a row and treat it as unhandled.
+constexpr unsigned kMaxHookRetries = 16;
+u64 g_retry_elr = 0, g_retry_far = 0;
+unsigned g_retries = 0;
+
+int g_depth = 0;  // exception nesting: the handler itself must never fault
+bool g_exiting = false;
+
+}  // namespace
+
+extern "C" u64 hpt_arm64_probe_load(u64 va);
+extern "C" void hpt_arm64_probe_store(u64 va, u64 value);
+extern "C" void hpt_arm64_probe_call(u64 va);
+extern "C" char hpt_arm64_probe_load_insn[];
+extern "C" char hpt_arm64_probe_store_insn[];
+extern "C" char hpt_arm64_ret_insn[];
+extern "C" char hpt_arm64_semihost_hlt[];
+
+unsigned table_granule_shift() { return g_table_granule; }
+bool mode_supported() { return g_table_granule == kImageGranuleShift; }
+const char* mode_missing_reason() {
+  switch (kImageGranuleShift) {
+    case 12: return "emulator lacks 4K granule (ID_AA64MMFR0_EL1.TGran4)";
+    case 14: return "emulator lacks 16K granule (ID_AA64MMFR0_EL1.TGran16)";
+    default: return "emulator lacks 64K granule (ID_AA64MMFR0_EL1.TGran64)";
+  }
+}
+u64 boot_root() { return g_boot_root; }
+int boot_el() { return g_boot_el; }
+
+namespace {
+
+// PSCI SYSTEM_OFF: the way out when semihosting is unavailable. QEMU exits 0 then, which
+// run-guest.sh does not take as a pass without a "N passed, 0 failed" summary.
+[[noreturn]] void power_off() {
+  register u64 x0 asm("x0") = 0x8400'0008;
+  if (g_boot_el == 2)
+    asm volatile("smc #0" : "+r"(x0) : : "memory");  // virt uses SMC when it gave us EL2
+  else
+    asm volatile("hvc #0" : "+r"(x0) : : "memory");
+  for (;;) asm volatile("wfe");
+}
+
+// --- exceptions ---------------------------------------------------------------------------------
+
+// The register frame start.S saves (FRAME_SIZE there).
+struct Frame {
+  u64 x[31];
+  u64 elr;
+  u64 spsr;
+  u64 sp;  // SP at the time of the exception
+};
+static_assert(sizeof(Frame) == 34 * 8, "start.S FRAME_SIZE");
+
+bool is_abort(u64 ec_) {
+  return ec_ == ec::kInsnAbortLowerEl || ec_ == ec::kInsnAbortSameEl ||
+         ec_ == ec::kDataAbortLowerEl || ec_ == ec::kDataAbortSameEl;
+}
+
+Fault decode(u64 esr, u64 far) {
+  Fault f;
+  f.addr = far;
+  f.cause = esr;
+  f.vector = esr_ec(esr);
+  const u64 ec_ = esr_ec(esr);
+  const u64 fsc = esr_fsc(esr);
+  f.access = (ec_ == ec::kInsnAbortSameEl || ec_ == ec::kInsnAbortLowerEl) ? Access::exec
+             : esr_wnr(esr)                                                ? Access::write
+                                                                           : Access::read;
+  f.translation = (fsc & 0x3c) == 0x04 || fsc == 0x2b;  // 0b0001LL, or level -1 (LPA2)
+  f.access_flag = (fsc & 0x3c) == 0x08;
+  f.permission = (fsc & 0x3c) == 0x0c;
+  return f;
+}
+
+const char* ec_name(u64 ec_) {
+  switch (ec_) {
+    case 0x00: return "unknown reason (undefined instruction?)";
+    case 0x07: return "FP/SIMD access trapped (build with -mgeneral-regs-only)";
+    case 0x0e: return "illegal execution state";
+    case 0x15: return "SVC";
+    case 0x16: return "HVC";
+    case 0x17: return "SMC";
+    case 0x18: return "MSR/MRS trapped";
+    case 0x20: return "instruction abort, lower EL";
+    case 0x21: return "instruction abort, same EL";
+    case 0x22: return "PC alignment fault";
+    case 0x24: return "data abort, lower EL";
+    case 0x25: return "data abort, same EL";
+    case 0x26: return "SP alignment fault";
+    case 0x2f: return "SError";
+    case 0x3c: return "BRK";
+  }
+  return "other";
+}
+
+[[noreturn]] void die(const Frame* fr, u64 index, u64 esr, u64 far, const char* what) {
+  static const char* const kFrom[] = {"current EL with SP0", "current EL with SPx",
+                                      "lower EL AArch64", "lower EL AArch32"};
+  static const char* const kType[] = {"synchronous", "IRQ", "FIQ", "SError"};
+  puts("\n*** arm64 harness: unexpected exception: ");
+  puts(what);
+  puts("\n    vector ");
+  puts(kType[index & 3]);
+  puts(" from ");
+  puts(kFrom[(index >> 2) & 3]);
+  puts("\n    EC 0x");
+  guest::putc("0123"[esr_ec(esr) >> 4]);
+  guest::putc("0123456789abcdef"[esr_ec(esr) & 0xf]);
+  puts(" (");
+  puts(ec_name(esr_ec(esr)));
+  puts(")  ESR_EL1 ");
+  put_hex(esr);
+  puts("  FAR_EL1 ");
+  put_hex(far);
+  puts("\n    ELR_EL1 ");
+  put_hex(fr->elr);
+  puts("  SPSR_EL1 ");
+  put_hex(fr->spsr);
+  puts("  SP ");
+  put_hex(fr->sp);
+  for (int i = 0; i < 31; ++i) {
+    puts(i % 4 == 0 ? "\n    " : "  ");
+    puts("x");
+    guest::putc(static_cast<char>('0' + i / 10));
+    guest::putc(static_cast<char>('0' + i % 10));
+    puts(" ");
+    put_hex(fr->x[i]);
+  }
+  puts("\n");
+  guest::exit(101);
+}
+
+u64 read_esr() {
+  u64 v;
+  asm volatile("mrs %0, esr_el1" : "=r"(v));
+  return v;
+}
+u64 read_far() {
+  u64 v;
+  asm volatile("mrs %0, far_el1" : "=r"(v));
+  return v;
+}
+
+}  // namespace
+
+// Called by every vector in start.S; returning resumes at frame->elr.
+extern "C" void hpt_arm64_exception(Frame* fr, u64 index) {
+  const u64 esr = read_esr();
+  const u64 far = read_far();
+  if (g_depth++ > 0) die(fr, index, esr, far, "exception inside the exception handler");
+  if ((index & 3) != 0) die(fr, index, esr, far, "asynchronous exception (all are masked)");
+
+  const u64 ec_ = esr_ec(esr);
+  if (ec_ == ec::kUnknown && fr->elr == reinterpret_cast<u64>(hpt_arm64_semihost_hlt)) {
+    puts("\n*** arm64 harness: semihosting is off (run QEMU with -semihosting); powering off,\n"
+         "    and QEMU's status 0 after this is NOT a pass\n");
+    power_off();
+  }
+
+  if (is_abort(ec_)) {
+    const Fault f = decode(esr, far);
+    if (g_hook) {
+      const bool same = fr->elr == g_retry_elr && far == g_retry_far;
+      g_retries = same ? g_retries + 1 : 0;
+      g_retry_elr = fr->elr;
+      g_retry_far = far;
+      if (g_retries < kMaxHookRetries && g_hook(f)) {
+        --g_depth;
+        return;  // the hook fixed the cause: retry the access
+      }
+    }
+    const bool data = ec_ == ec::kDataAbortSameEl;
+    if (data && fr->elr == reinterpret_cast<u64>(hpt_arm64_probe_load_insn)) {
+      fr->x[0] = 0;  // the probe's result register: no stale value
+      fr->elr += 4;
+    } else if (data && fr->elr == reinterpret_cast<u64>(hpt_arm64_probe_store_insn)) {
+      fr->elr += 4;
+    } else if (ec_ == ec::kInsnAbortSameEl && g_exec_target && fr->elr == g_exec_target) {
+      fr->elr = fr->x[30];  // the fetch at va faulted: "return" to the probe's blr
+    } else {
+      die(fr, index, esr, far, "fault outside any probe");
+    }
+    g_probe_fault = f;
+    g_probe_faulted = true;
+    g_retries = 0;
+    --g_depth;
+    return;
+  }
+  die(fr, index, esr, far, "synchronous exception");
+}
+
+// --- exit ----------------------------------------------------------------------------------------
+
+extern "C" [[noreturn]] void hpt_arm64_exit_now(int code) {
+  if (g_exiting) power_off();  // semihosting already failed once (or exit re-entered)
+  g_exiting = true;
+  // SYS_EXIT with {ADP_Stopped_ApplicationExit, code}: QEMU exits with `code`.
+  volatile u64 block[2] = {0x20026, static_cast<u64>(code)};
+  hpt_arm64_semihost(0x18, reinterpret_cast<u64>(block));
+  power_off();
+}
+
+namespace {
+
+// --- boot ----------------------------------------------------------------------------------------
+
+[[noreturn]] void boot_fail(const char* what, int code) {
+  puts("\n*** arm64 harness: ");
+  puts(what);
+  puts("\n");
+  guest::exit(code);
+}
+
+template <unsigned G>
+void enable_mmu() {
+  PageAllocator mem{align_up(reinterpret_cast<u64>(__image_end), G), kRamBase + kRamSize};
+  Tables<G> t(mem);
+  if (!t.ok() || !map_identity(t)) boot_fail("cannot build the boot page tables", 106);
+
+  // Everything so far was written with the MMU, hence the data cache, off: drop any stale
+  // cached lines over the image, stack and tables before cacheable accesses and walks see them.
+  for (u64 p = align_down(reinterpret_cast<u64>(__image_start), 6); p < mem.next; p += 64)
+    asm volatile("dc ivac, %0" : : "r"(p) : "memory");
+  asm volatile("dsb sy" ::: "memory");
+
+  const bool ha = kImageWantsHwAd && hafdbs() >= 1;
+  const bool hd = kImageWantsHwAd && hafdbs() >= 2;
+  write_mair_el1(mair_value());
+  write_tcr_el1(tcr_value<G>(ha, hd));
+  write_ttbr0_el1(t.root());
+  isb();
+  asm volatile("tlbi vmalle1" ::: "memory");
+  asm volatile("dsb nsh" ::: "memory");
+  isb();
+
+  u64 sctlr_v = read_sctlr_el1();
+  sctlr_v |= sctlr::kM | sctlr::kC | sctlr::kI;
+  sctlr_v &= ~(sctlr::kA | sctlr::kWxn | sctlr::kEe | sctlr::kE0e);  // WXN would forbid RWX RAM
+  write_sctlr_el1(sctlr_v);
+  isb();
+
+  g_table_granule = G;
+  g_boot_root = t.root();
+  // Free RAM starts 2 MiB-aligned after the boot tables, so block tests find aligned room.
+  g_free_base = align_up(mem.next, 21);
+  g_free_size = kRamBase + kRamSize - g_free_base;
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void hpt_arm64_main(int boot_el) {
+  g_boot_el = boot_el;
+  uart_reg(kUartCr) = kCrUarten | kCrTxe | kCrRxe;  // QEMU transmits regardless; real PL011s not
+
+  // Without a DTB parser the RAM size is a build constant: make sure -m gave us at least that.
+  u64 last = 0;
+  Fault f;
+  if (!guest::probe_read(kRamBase + kRamSize - 8, last, f))
+    boot_fail("RAM ends before HPT_ARM64_RAM_SIZE (run QEMU with a larger -m)", 104);
+
+  // The image's granule, or the first one the CPU has, so the harness itself always runs.
+  unsigned g = kImageGranuleShift;
+  if (!granule_supported(g)) g = granule_supported(12) ? 12 : granule_supported(16) ? 16 : 14;
+  switch (g) {
+    case 12: enable_mmu<12>(); break;
+    case 14: enable_mmu<14>(); break;
+    default: enable_mmu<16>(); break;
+  }
+  guest::run_all();
+}
+
+}  // namespace hpt::arm64_bm
+
+// --- tests/system/guest.hpp ----------------------------------------------------------------------
+
+namespace hpt::guest {
+
+using namespace hpt::arm64_bm;
+
+const char* arch_name() { return "arm64"; }
+const char* mode_name() { return HUGEPTE_GUEST_MODE; }
+
+void putc(char c) {
+  while (uart_reg(kUartFr) & kFrTxff) {
+  }
+  uart_reg(kUartDr) = static_cast<unsigned char>(c);
+}
+
+void exit(int code) { hpt_arm64_exit_now(code); }
+
+u64 free_ram_base() { return g_free_base; }
+u64 free_ram_size() { return g_free_size; }
+
+bool probe_read(u64 va, u64& value, Fault& f) {
+  g_probe_faulted = false;
+  value = hpt_arm64_probe_load(va);
+  if (!g_probe_faulted) return true;
+  f = g_probe_fault;
+  return false;
+}
+
+bool probe_write(u64 va, u64 value, Fault& f) {
+  g_probe_faulted = false;
+  hpt_arm64_probe_store(va, value);
+  if (!g_probe_faulted) return true;
+  f = g_probe_fault;
+  return false;
+}
+
+bool probe_exec(u64 va, Fault& f) {
+  g_probe_faulted = false;
+  g_exec_target = va;
+  // Instruction side only: cleaning the data side to PoU is up to whoever wrote the code,
+  // through a VA we cannot know here (arm64_bm::sync_icache).
+  asm volatile("ic iallu\n\tdsb ish\n\tisb" ::: "memory");
+  hpt_arm64_probe_call(va);
+  g_exec_target = 0;
+  if (!g_probe_faulted) return true;
+  f = g_probe_fault;
+  return false;
+}
+
+const unsigned char* ret_insn(unsigned& len) {
+  len = 4;  // RET (X30)
+  return reinterpret_cast<const unsigned char*>(hpt_arm64_ret_insn);
+}
+
+void set_root(u64 root) {
+  dsb_ishst();  // table writes complete before the walker may use the new root
+  write_ttbr0_el1(root);
+  isb();
+  asm volatile("tlbi vmalle1" ::: "memory");
+  asm volatile("dsb ish" ::: "memory");
+  isb();
+}
+
+u64 current_root() { return read_ttbr0_el1() & mask(1, 47); }  // BADDR, without ASID/CnP
+
+void tlb_flush_va(u64 va) {
+  dsb_ishst();
+  // Operand: VA[55:12] in bits [43:0], ASID 0 (all harness entries are global anyway).
+  asm volatile("tlbi vae1is, %0" : : "r"((va >> 12) & mask(0, 43)) : "memory");
+  dsb_ish();
+  isb();
+}
+
+void tlb_flush_all() {
+  dsb_ishst();
+  asm volatile("tlbi vmalle1is" ::: "memory");
+  dsb_ish();
+  isb();
+}
+
+bool hw_sets_accessed() { return read_tcr_el1() & tcr::kHa; }
+bool hw_sets_dirty() {
+  const u64 t = read_tcr_el1();
+  return (t & tcr::kHa) && (t & tcr::kHd);  // HD does nothing without HA
+}
+
+void set_fault_hook(FaultHook hook) {
+  g_hook = hook;
+  g_retries = 0;
+}
+
+}  // namespace hpt::guest
