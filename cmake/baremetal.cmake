@@ -36,6 +36,7 @@ function(hugepte_add_guest)
     -I${PROJECT_SOURCE_DIR}/arch/riscv/include
     -I${PROJECT_SOURCE_DIR}/tests/common
     -I${PROJECT_SOURCE_DIR}/tests/system
+    -I${CMAKE_CURRENT_SOURCE_DIR}
     -DHUGEPTE_GUEST=1 -DHUGEPTE_GUEST_MODE="${G_MODE}")
   if(HUGEPTE_INJECT_FAILURE)
     list(APPEND flags -DHUGEPTE_INJECT_FAILURE=1)

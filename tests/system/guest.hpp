@@ -59,6 +59,21 @@ u64 current_root();
 void tlb_flush_va(u64 va);
 void tlb_flush_all();
 
+// Why the MMU does not run this image's mode (the emulator lacks it; the harness then fell back to
+// a mode it can run), or nullptr when it does. Cases that need the mode skip with this reason.
+const char* mode_unavailable();
+
+// Make `len` bytes of instructions just written through `va` visible to instruction fetch
+// (arm64: DC CVAU + IC IALLU; riscv: FENCE.I; x86: nothing, fetch is coherent).
+void code_written(u64 va, u64 len);
+
+// Known deviations of the emulator from the architecture manual. Given an entry at `level`,
+// rewrites `raw` into what the emulator's walker effectively uses and returns why (for example
+// "QEMU 7.2 ignores reserved PTE bits 54-60"), or returns nullptr and leaves `raw` alone when
+// the emulator follows the manual for it. Tests then compare against the emulator's behaviour
+// and report the deviation as a skip reason, never as a silent pass.
+const char* emulator_deviation(u64& raw, unsigned level);
+
 // Hardware A/D support in this image's configuration.
 bool hw_sets_accessed();
 bool hw_sets_dirty();

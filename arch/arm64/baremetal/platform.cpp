@@ -414,6 +414,11 @@ void tlb_flush_all() {
   isb();
 }
 
+const char* mode_unavailable() {
+  return arm64_bm::mode_supported() ? nullptr : arm64_bm::mode_missing_reason();
+}
+void code_written(u64 va, u64 len) { arm64_bm::sync_icache(va, len); }
+const char* emulator_deviation(u64&, unsigned) { return nullptr; }
 bool hw_sets_accessed() { return read_tcr_el1() & tcr::kHa; }
 bool hw_sets_dirty() {
   const u64 t = read_tcr_el1();

@@ -571,6 +571,16 @@ void tlb_flush_all() { sfence_vma_all(); }
 
 // QEMU 7.2 updates A and D in the PTE itself (it has no Svade/Svadu switch); the mmu cases
 // check that an entry created with A = D = 0 really gains them.
+const char* mode_unavailable() { return rv::mode_active() ? nullptr : rv::lacks_reason(); }
+void code_written(u64, u64) { asm volatile("fence.i" ::: "memory"); }
+// QEMU 7.2's walker does not check the reserved bits 54..60 of a PTE (the privileged spec says
+// they raise a page fault); QEMU 8.1 added the check (PTE_RESERVED).
+const char* emulator_deviation(u64& raw, unsigned) {
+  constexpr u64 kReserved = ((u64{1} << 61) - 1) & ~((u64{1} << 54) - 1);
+  if (!(raw & 1) || !(raw & kReserved)) return nullptr;
+  raw &= ~kReserved;
+  return "QEMU 7.2 ignores reserved PTE bits 54-60 (checked since QEMU 8.1)";
+}
 bool hw_sets_accessed() { return true; }
 bool hw_sets_dirty() { return true; }
 

@@ -511,6 +511,13 @@ void tlb_flush_all() {
   }
 }
 
+const char* mode_unavailable() {
+  // The 5level image boots with 4 levels when the CPU lacks LA57.
+  return HPT_X86_LEVELS == 5 && x86::paging_levels() != 5 ? "emulator lacks LA57 (5-level paging)"
+                                                          : nullptr;
+}
+void code_written(u64, u64) {}
+const char* emulator_deviation(u64&, unsigned) { return nullptr; }  // instruction fetch is coherent with stores on x86
 bool hw_sets_accessed() { return true; }  // x86 walkers always set A (and D on writes)
 bool hw_sets_dirty() { return true; }
 
