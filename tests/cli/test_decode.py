@@ -31,27 +31,29 @@ VECTORS = [
     ("x86_64", "4level", "pmd", 0x0000000000123027, dict(kind="table", output_address="0x123000")),
     # Only A (5) and D (6) set: Linux pte_none ignores them (Knights Landing erratum).
     ("x86_64", "4level", "pte", 0x60, dict(kind="none")),
-    # P=0 with bit 8 (_PAGE_PROTNONE) and A: Linux PAGE_NONE.
-    ("x86_64", "4level", "pte", 0x0000000012345120, dict(kind="protnone", output_address="0x12345000")),
+    # P=0 with bit 8 (_PAGE_PROTNONE) and A: Linux PAGE_NONE. Linux stores a PROT_NONE frame
+    # bit-inverted over bits 12..51 (L1TF): ~0x12345000 & 0x000ffffffffff000 = 0x000fffffedcba000.
+    ("x86_64", "4level", "pte", 0x000fffffedcba120, dict(kind="protnone", output_address="0x12345000")),
     # PWT(3)=1 PCD(4)=1 PAT(7)=0: PAT index 3, which Linux programs as UC.
     ("x86_64", "4level", "pte", 0x000000001234501b, dict(kind="leaf", memory_type="device")),
     # 5-level: the PML5 is the root; PS there is reserved too.
     ("x86_64", "5level", "pgd", 0x0000000000001083, dict(kind="invalid")),
     ("x86_64", "5level", "p4d", 0x0000000000200027, dict(kind="table", output_address="0x200000", shift=39)),
-    # arm64, Arm ARM D8.3 (VMSAv8-64 descriptors), Linux MAIR: AttrIndx 3 = Normal WB, 0 = Device-nGnRnE.
-    # 0xf0f: bits[1:0]=11 page, AttrIndx[4:2]=011, SH[9:8]=11, AF(10), nG(11); UXN(54); AP[2:1]=00 (EL1 RW).
-    ("arm64", "4k-48", "pte", 0x0040000040000f0f,
+    # arm64, Arm ARM D8.3 (VMSAv8-64 descriptors), Linux MAIR: AttrIndx 0 = Normal WB, 3 = Device-nGnRnE.
+    # 0xf03: bits[1:0]=11 page, AttrIndx[4:2]=000, SH[9:8]=11, AF(10), nG(11); UXN(54); AP[2:1]=00 (EL1 RW).
+    ("arm64", "4k-48", "pte", 0x0040000040000f03,
      dict(kind="leaf", output_address="0x40000000", shift=12, read=True, write=True, user=False, accessed=True,
           **{"global": False}, memory_type="normal")),
-    # bits[1:0]=01 at level 2 (4K granule): a 2 MiB block at 0x40000000, AF set, AttrIndx 0 = device.
-    ("arm64", "4k-48", "pmd", 0x0000000040000401,
+    # 0x40d: bits[1:0]=01 at level 2 (4K granule): a 2 MiB block at 0x40000000, AttrIndx[4:2]=011 (0xc)
+    # = Device-nGnRnE, AF(10).
+    ("arm64", "4k-48", "pmd", 0x000000004000040d,
      dict(kind="leaf", output_address="0x40000000", shift=21, memory_type="device")),
-    # bits[1:0]=01 at level 3 is a reserved descriptor.
-    ("arm64", "4k-48", "pte", 0x0000000040000401, dict(kind="invalid")),
+    # bits[1:0]=01 at level 3 is a reserved descriptor (the block above, one level down).
+    ("arm64", "4k-48", "pte", 0x000000004000040d, dict(kind="invalid")),
     # bits[1:0]=01 at level 0 (4K granule): no blocks there.
     ("arm64", "4k-48", "pgd", 0x0000000000000401, dict(kind="invalid")),
     # Contiguous bit (52) on a 4K page: one of 16 entries mapping 64 KiB (log2 16).
-    ("arm64", "4k-48", "pte", 0x0050000040000f0f, dict(kind="leaf", contiguous_shift=16)),
+    ("arm64", "4k-48", "pte", 0x0050000040000f03, dict(kind="leaf", contiguous_shift=16)),
     # 16K granule: a level-2 block maps 32 MiB (shift 25); 0x2000000 is 32 MiB aligned.
     ("arm64", "16k-47", "pmd", 0x0000000002000401, dict(kind="leaf", output_address="0x2000000", shift=25)),
     # 64K granule, 42-bit VA: two levels; a level-2 block (our pmd = root) maps 512 MiB (shift 29).

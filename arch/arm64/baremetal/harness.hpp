@@ -116,19 +116,20 @@ constexpr u64 fsc_permission(int level) { return 0x0c | static_cast<u64>(level);
 
 // --- MAIR_EL1 / TCR_EL1 / SCTLR_EL1 -------------------------------------------------------------
 
-// AttrIndx values, as Linux programs MAIR_EL1 (arch/arm64/include/asm/memory.h: MT_*).
+// AttrIndx values, as Linux programs MAIR_EL1 (arch/arm64/include/asm/memory.h: MT_*, and
+// MAIR_EL1_SET in asm/sysreg.h). Indexes 5-7 stay 0x00 and are never used.
 enum AttrIndx : unsigned {
-  kMtDeviceNGnRnE = 0,  // 0x00
-  kMtDeviceNGnRE = 1,   // 0x04
+  kMtNormal = 0,        // 0xff: write-back, read/write-allocate
+  kMtNormalTagged = 1,  // 0xf0 with MTE2; Linux leaves it 0xff until MTE is enabled
   kMtNormalNC = 2,      // 0x44
-  kMtNormal = 3,        // 0xff: write-back, read/write-allocate
-  kMtNormalTagged = 4,  // 0xf0 with MTE2; Linux leaves it 0xff until MTE is enabled
-  kMtNormalWT = 5,      // 0xbb
+  kMtDeviceNGnRnE = 3,  // 0x00
+  kMtDeviceNGnRE = 4,   // 0x04
 };
 inline u64 mair_value() {
   const bool mte2 = field(read_id_aa64pfr1_el1(), 8, 11) >= 2;
-  return (u64{0x00} << 0) | (u64{0x04} << 8) | (u64{0x44} << 16) | (u64{0xff} << 24) |
-         (u64{mte2 ? 0xf0u : 0xffu} << 32) | (u64{0xbb} << 40);
+  return (u64{0xff} << (8 * kMtNormal)) | (u64{mte2 ? 0xf0u : 0xffu} << (8 * kMtNormalTagged)) |
+         (u64{0x44} << (8 * kMtNormalNC)) | (u64{0x00} << (8 * kMtDeviceNGnRnE)) |
+         (u64{0x04} << (8 * kMtDeviceNGnRE));
 }
 
 namespace tcr {

@@ -215,11 +215,13 @@ HPT_ARCH_CASE("arm64", boot, MmuOnWithBootTablesInImageGranule) {
   HPT_EXPECT_EQ(guest::hw_sets_dirty(), want_ha && want_hd);
 
   const u64 mair = read_mair_el1();
-  HPT_EXPECT_EQ(field(mair, 0, 7), 0x00u);    // Device-nGnRnE
-  HPT_EXPECT_EQ(field(mair, 8, 15), 0x04u);   // Device-nGnRE
-  HPT_EXPECT_EQ(field(mair, 16, 23), 0x44u);  // Normal non-cacheable
-  HPT_EXPECT_EQ(field(mair, 24, 31), 0xffu);  // Normal write-back
-  HPT_EXPECT_EQ(field(mair, 40, 47), 0xbbu);  // Normal write-through
+  HPT_EXPECT_EQ(field(mair, 0, 7), 0xffu);    // 0 Normal write-back
+  const u64 tagged = field(mair, 8, 15);      // 1 Normal tagged: 0xf0 with MTE2, else 0xff
+  HPT_EXPECT(tagged == 0xf0u || tagged == 0xffu);
+  HPT_EXPECT_EQ(field(mair, 16, 23), 0x44u);  // 2 Normal non-cacheable
+  HPT_EXPECT_EQ(field(mair, 24, 31), 0x00u);  // 3 Device-nGnRnE
+  HPT_EXPECT_EQ(field(mair, 32, 39), 0x04u);  // 4 Device-nGnRE
+  HPT_EXPECT_EQ(field(mair, 40, 63), 0u);     // 5-7 unused
   HPT_EXPECT_EQ(mair, mair_value());
 
   HPT_EXPECT_EQ(guest::current_root(), boot_root());
