@@ -52,7 +52,10 @@ def main():
         rows.update(parse_log(image, text))
 
     table = []
-    for (arch, mode, group), r in sorted(rows.items()):
+    def natural(key):  # 4k before 16k, sv39 before sv48
+        return [tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", part)) for part in key]
+
+    for (arch, mode, group), r in sorted(rows.items(), key=lambda kv: natural(kv[0])):
         table.append({"arch": arch, "mode": mode, "group": group, "passed": r["passed"], "failed": r["failed"],
                       "skipped": r["skipped"], "skip_reason": "; ".join(r["reasons"]) or None})
     out.write_text(json.dumps(table, indent=2) + "\n")
