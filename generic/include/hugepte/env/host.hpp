@@ -1,0 +1,493 @@
+// hugepte/env/host.hpp - the host environment: table pages in a simulated physical address
+// space, an event log, and a software TLB that remembers what hardware may have cached.
+//
+// Hosted (uses the standard library); only host tests, tools and benchmarks include it.
+//  - Env hands out physical addresses from [pa_base, ...), never host pointers, so a table entry
+//    holding a host pointer, or a PA used as a pointer, fails loudly. Freed pages are poisoned
+//    and quarantined; touching one aborts with a message. Allocation failure can be injected at
+//    the Nth allocation, and allocations/frees are counted per level.
+//  - Log records every entry write (through the Env hook of table.hpp) and every TLB request in
+//    one sequence, so tests can assert orders such as break-before-make.
+//  - TlbModel is a TlbSink. It caches translations the way a TLB may: one entry per leaf,
+//    plus one per whole contiguous group (hardware may cache a group as one entry or its
+//    sub-entries one by one; both are kept, so a flush with too coarse a stride is caught too),
+//    plus walk-cache entries for table entries. A flush drops only what it really reaches:
+//    stride and level hint are honoured, and a leaf-only flush keeps walk caches. stale()
+//    compares every cached entry with a fresh walk of the tables.
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/table.hpp"
+#include "hugepte/tlb.hpp"
+#include "hugepte/walk.hpp"
+
+namespace hugepte::host {
+
+// --- event log -------------------------------------------------------------------------------
+
+struct Event {
+  enum class Type : u8 { write, flush, flush_all, publish };
+  Type type = Type::write;
+  // write
+  u64* slot = nullptr;
+  unsigned level = 0;
+  u64 old = 0;
+  u64 value = 0;
+  // flush
+  TlbFlush flush{};
+};
+
+class Log {
+ public:
+  void add(const Event& e) {
+    if (enabled) events_.push_back(e);
+  }
+  void clear() { events_.clear(); }
+  const std::vector<Event>& events() const { return events_; }
+  std::size_t size() const { return events_.size(); }
+  const Event& operator[](std::size_t i) const { return events_[i]; }
+
+  std::size_t count(Event::Type t) const {
+    std::size_t n = 0;
+    for (const Event& e : events_) n += e.type == t;
+    return n;
+  }
+
+  bool enabled = true;
+
+ private:
+  std::vector<Event> events_;
+};
+
+// --- physical memory for table pages ---------------------------------------------------------
+
+template <unsigned PageShift>
+class Env {
+ public:
+  static constexpr unsigned page_shift = PageShift;
+  static constexpr u64 kDefaultBase = u64{1} << 32;  // 4 GiB: not where host heaps live
+  static constexpr unsigned kMaxLevels = 8;
+  static constexpr std::size_t kQuarantine = 16;  // freed pages wait this long before reuse
+
+  explicit Env(u64 pa_base = kDefaultBase, Log* log = nullptr) : base_(pa_base), log_(log) {
+    if (!aligned(pa_base, PageShift)) die("pa_base must be page aligned", pa_base);
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  void set_log(Log* log) { log_ = log; }
+
+  // --- TableEnv ---
+  Result<u64> alloc_table(unsigned level) {
+    if (level >= kMaxLevels) die("alloc_table: bad level", level);
+    ++attempts_;
+    if (fail_at_ != 0 && (attempts_ == fail_at_ || (fail_sticky_ && attempts_ > fail_at_))) {
+      ++failed_;
+      return Err::enomem;
+    }
+    std::size_t index;
+    if (free_.size() > kQuarantine) {
+      index = free_.front();
+      free_.pop_front();
+    } else {
+      index = pages_.size();
+      pages_.push_back(Page{std::make_unique<u64[]>(kWords), false, 0});
+    }
+    Page& p = pages_[index];
+    std::fill(p.mem.get(), p.mem.get() + kWords, u64{0});
+    p.live = true;
+    p.level = level;
+    ++allocs_[level];
+    return base_ + (u64{index} << PageShift);
+  }
+
+  void free_table(u64 pa, unsigned level) {
+    Page& p = page(pa, "free_table");
+    if (p.level != level) die("free_table: level differs from the one allocated", pa);
+    std::fill(p.mem.get(), p.mem.get() + kWords, kPoison);
+    p.live = false;
+    ++frees_[level];
+    free_.push_back(index_of_pa(pa));
+  }
+
+  u64* table_ptr(u64 pa) {
+    ++table_ptr_calls_;
+    return page(pa, "table_ptr").mem.get();
+  }
+
+  void on_entry_write(u64* slot, unsigned level, u64 old, u64 value) {
+    if (log_) log_->add(Event{Event::Type::write, slot, level, old, value, {}});
+  }
+
+  // --- failure injection ---
+  // The n-th allocation from now fails (1 = the next one); with `and_after`, so does every
+  // later one. fail_nth_alloc(0) disarms.
+  void fail_nth_alloc(u64 n, bool and_after = false) {
+    fail_at_ = n == 0 ? 0 : attempts_ + n;
+    fail_sticky_ = and_after;
+  }
+  u64 failed_allocs() const { return failed_; }
+  u64 alloc_attempts() const { return attempts_; }
+
+  // --- accounting ---
+  u64 allocs(unsigned level) const { return allocs_[level]; }
+  u64 frees(unsigned level) const { return frees_[level]; }
+  u64 live(unsigned level) const { return allocs_[level] - frees_[level]; }
+  u64 live() const {
+    u64 n = 0;
+    for (unsigned l = 0; l < kMaxLevels; ++l) n += live(l);
+    return n;
+  }
+  u64 allocs() const {
+    u64 n = 0;
+    for (unsigned l = 0; l < kMaxLevels; ++l) n += allocs_[l];
+    return n;
+  }
+  u64 table_ptr_calls() const { return table_ptr_calls_; }
+  void reset_table_ptr_calls() { table_ptr_calls_ = 0; }
+  bool is_live(u64 pa) const {
+    if (pa < base_ || !aligned(pa - base_, PageShift)) return false;
+    std::size_t i = static_cast<std::size_t>((pa - base_) >> PageShift);
+    return i < pages_.size() && pages_[i].live;
+  }
+
+  // Every live page's contents, in PA order: "the tables are bit-identical to before".
+  std::vector<std::pair<u64, std::vector<u64>>> snapshot() const {
+    std::vector<std::pair<u64, std::vector<u64>>> s;
+    for (std::size_t i = 0; i < pages_.size(); ++i)
+      if (pages_[i].live)
+        s.emplace_back(base_ + (u64{i} << PageShift),
+                       std::vector<u64>(pages_[i].mem.get(), pages_[i].mem.get() + kWords));
+    return s;
+  }
+
+ private:
+  static constexpr std::size_t kWords = std::size_t{1} << (PageShift - 3);
+  static constexpr u64 kPoison = 0xdeadbeefdeadbeefull;
+
+  struct Page {
+    std::unique_ptr<u64[]> mem;
+    bool live;
+    unsigned level;
+  };
+
+  [[noreturn]] static void die(const char* what, u64 v) {
+    std::fprintf(stderr, "hugepte host env: %s (0x%llx)\n", what,
+                 static_cast<unsigned long long>(v));
+    std::abort();
+  }
+
+  std::size_t index_of_pa(u64 pa) const {
+    return static_cast<std::size_t>((pa - base_) >> PageShift);
+  }
+
+  Page& page(u64 pa, const char* who) {
+    if (pa < base_ || !aligned(pa - base_, PageShift) || index_of_pa(pa) >= pages_.size()) {
+      std::fprintf(stderr, "hugepte host env: %s of a PA that is no table page\n", who);
+      die("bad physical address", pa);
+    }
+    Page& p = pages_[index_of_pa(pa)];
+    if (!p.live) {
+      std::fprintf(stderr, "hugepte host env: %s of a freed table page\n", who);
+      die("use after free", pa);
+    }
+    return p;
+  }
+
+  u64 base_;
+  Log* log_;
+  std::vector<Page> pages_;
+  std::deque<std::size_t> free_;
+  u64 allocs_[kMaxLevels] = {};
+  u64 frees_[kMaxLevels] = {};
+  u64 attempts_ = 0;
+  u64 fail_at_ = 0;
+  bool fail_sticky_ = false;
+  u64 failed_ = 0;
+  u64 table_ptr_calls_ = 0;
+};
+
+template <Format F>
+using EnvFor = Env<F::page_shift>;
+
+// --- translations ----------------------------------------------------------------------------
+
+// What one TLB entry holds: [va, va + 2^shift) -> [pa, ...), with what the hardware enforces.
+struct Translation {
+  u64 va = 0;
+  u8 shift = 0;
+  u8 level = 0;        // level of the leaf entry (or the group's sub-entries)
+  bool group = false;  // the whole contiguous group as one entry
+  u64 pa = 0;
+  Prot prot{};
+  MemType mem = MemType::normal;
+  bool global = false;
+  constexpr bool operator==(const Translation&) const = default;
+  u64 pa_of(u64 addr) const { return pa + (addr - va); }
+};
+
+// A cached table entry: the walk for [va, va + 2^shift) continues at table_pa.
+struct WalkCacheEntry {
+  u64 va = 0;
+  u8 shift = 0;
+  u8 level = 0;  // level of the table entry
+  u64 table_pa = 0;
+  constexpr bool operator==(const WalkCacheEntry&) const = default;
+};
+
+// The output address for `addr` through the valid leaf `e` read at a slot for `addr`. Group
+// formats differ in what sub-entries hold (each its own address, or all the group's base); the
+// group's base is the sub-entry's address aligned down to the group in both cases.
+constexpr u64 leaf_pa(const Entry& e, u64 addr) {
+  if (e.cont_shift != 0) return align_down(e.addr, e.cont_shift) + (addr & (bit(e.cont_shift) - 1));
+  return e.addr + (addr & (bit(e.shift) - 1));
+}
+
+// A fresh walk: the translation of the single leaf entry mapping va (not the group).
+template <Format F, TableEnv E>
+std::optional<Translation> translate_leaf(const PageTable<F, E>& pt, u64 va) {
+  Result<Found> f = find(pt, va, 0);
+  if (!f || !F::is_leaf(f.value.raw, f.value.level)) return std::nullopt;
+  Entry e = F::decode(f.value.raw, f.value.level);
+  unsigned shift = F::shift(f.value.level);
+  u64 base = align_down(va, shift);
+  return Translation{base,
+                     static_cast<u8>(shift),
+                     static_cast<u8>(f.value.level),
+                     false,
+                     leaf_pa(e, base),
+                     e.prot,
+                     e.mem,
+                     e.global};
+}
+
+inline std::string describe(const Translation& t) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s va=0x%llx/%u level=%u -> pa=0x%llx %c%c%c%c %s",
+                t.group ? "group" : "leaf", static_cast<unsigned long long>(t.va), t.shift, t.level,
+                static_cast<unsigned long long>(t.pa), t.prot.read ? 'r' : '-',
+                t.prot.write ? 'w' : '-', t.prot.exec ? 'x' : '-', t.prot.user ? 'u' : '-',
+                memtype_name(t.mem));
+  return buf;
+}
+
+// --- software TLB ----------------------------------------------------------------------------
+
+struct StaleEntry {
+  std::string what;  // the cached entry, described
+  std::string why;   // how the tables disagree
+};
+
+class TlbModel {
+ public:
+  explicit TlbModel(Log* log = nullptr) : log_(log) {}
+  void set_log(Log* log) { log_ = log; }
+
+  // --- TlbSink ---
+  void flush(const TlbFlush& f) {
+    flushes_.push_back(f);
+    if (log_) log_->add(Event{Event::Type::flush, nullptr, 0, 0, 0, f});
+    std::erase_if(leaves_, [&](const Translation& t) {
+      return (f.level == kAnyLevel || f.level == t.level) && flush_hits(f, t.va, t.shift);
+    });
+    if (!f.leaf_only)
+      std::erase_if(walks_, [&](const WalkCacheEntry& w) { return flush_hits(f, w.va, w.shift); });
+  }
+  void flush_all() {
+    ++flush_alls_;
+    if (log_) log_->add(Event{Event::Type::flush_all, nullptr, 0, 0, 0, {}});
+    leaves_.clear();
+    walks_.clear();
+  }
+  void publish() {
+    ++publishes_;
+    if (log_) log_->add(Event{Event::Type::publish, nullptr, 0, 0, 0, {}});
+  }
+
+  // --- the hardware side ---
+  // A hardware access to va: a TLB hit returns the cached entry (stale or not, as hardware
+  // would); a miss walks the tables and caches what the walk found.
+  template <Format F, TableEnv E>
+  std::optional<Translation> access(const PageTable<F, E>& pt, u64 va) {
+    if (auto hit = lookup(va)) return hit;
+    if (!F::canonical(va) || !pt.has_root()) return std::nullopt;
+    u64* t = pt.root_table();
+    for (unsigned level = F::levels; level-- > 0;) {
+      u64 raw = PageTable<F, E>::load(t + index_of<F>(va, level));
+      if (level > 0 && F::is_table(raw, level)) {
+        insert(WalkCacheEntry{align_down(va, F::shift(level)), static_cast<u8>(F::shift(level)),
+                              static_cast<u8>(level), F::out_addr(raw, level)});
+        t = pt.child(raw, level);
+        continue;
+      }
+      if (!F::is_leaf(raw, level)) return std::nullopt;  // invalid entries are never cached
+      insert_leaf<F>(F::decode(raw, level), level, va);
+      return lookup(va);
+    }
+    return std::nullopt;
+  }
+
+  // Caches everything the hardware may have cached for [start, end): every valid leaf, every
+  // whole group, every table entry on the way. Existing entries are kept as they are (a TLB
+  // does not refresh an entry it holds).
+  template <Format F, TableEnv E>
+  Err prime(const PageTable<F, E>& pt, u64 start, u64 end) {
+    return walk(pt, start, end, WalkFlags{.leaf = true, .table_pre = true},
+                [&](const VisitCtx& c, Visit v) -> Step {
+                  if (v == Visit::table_pre) {
+                    insert(WalkCacheEntry{c.base(), static_cast<u8>(c.shift),
+                                          static_cast<u8>(c.level), F::out_addr(c.old, c.level)});
+                  } else if (F::is_leaf(c.old, c.level)) {
+                    insert_leaf<F>(F::decode(c.old, c.level), c.level, c.base());
+                  }
+                  return Step::next();
+                });
+  }
+
+  // The cached translation covering va, if any (a group entry is preferred: it is what a
+  // hardware with contiguous-bit support would hit).
+  std::optional<Translation> lookup(u64 va) const {
+    const Translation* best = nullptr;
+    for (const Translation& t : leaves_)
+      if (va >= t.va && va - t.va < bit(t.shift) && (!best || t.shift > best->shift)) best = &t;
+    if (best) return *best;
+    return std::nullopt;
+  }
+
+  // --- checking against the tables ---
+  // Every cached entry that disagrees with a fresh walk: it maps an address the tables no longer
+  // map, to another PA or memory type, or with a permission the tables no longer grant. (A
+  // cached entry granting *less* is not stale: it costs a spurious fault, not a wrong access.)
+  template <Format F, TableEnv E>
+  std::vector<StaleEntry> stale(const PageTable<F, E>& pt) const {
+    std::vector<StaleEntry> out;
+    for (const Translation& t : leaves_) {
+      std::string why = disagreement(pt, t);
+      if (!why.empty()) out.push_back({describe(t), why});
+    }
+    for (const WalkCacheEntry& w : walks_) {
+      Result<Found> f = find(pt, w.va, w.level);
+      bool ok = f && f.value.level == w.level && w.level > 0 && F::is_table(f.value.raw, w.level) &&
+                F::out_addr(f.value.raw, w.level) == w.table_pa;
+      if (!ok) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "walk cache va=0x%llx/%u level=%u -> table 0x%llx",
+                      static_cast<unsigned long long>(w.va), w.shift, w.level,
+                      static_cast<unsigned long long>(w.table_pa));
+        out.push_back({buf, "the table entry no longer points there"});
+      }
+    }
+    return out;
+  }
+
+  // lookup(va) agrees with a fresh walk (true when nothing is cached for va).
+  template <Format F, TableEnv E>
+  bool agrees(const PageTable<F, E>& pt, u64 va) const {
+    std::optional<Translation> t = lookup(va);
+    if (!t) return true;
+    std::optional<Translation> fresh = translate_leaf(pt, va);
+    return fresh && fresh->pa_of(va) == t->pa_of(va) && fresh->mem == t->mem &&
+           grants_no_more(t->prot, fresh->prot);
+  }
+
+  const std::vector<Translation>& leaves() const { return leaves_; }
+  const std::vector<WalkCacheEntry>& walk_entries() const { return walks_; }
+  const std::vector<TlbFlush>& flushes() const { return flushes_; }
+  u64 flush_alls() const { return flush_alls_; }
+  u64 publishes() const { return publishes_; }
+  void forget_history() {
+    flushes_.clear();
+    flush_alls_ = publishes_ = 0;
+  }
+
+ private:
+  static bool grants_no_more(const Prot& cached, const Prot& now) {
+    return (!cached.read || now.read) && (!cached.write || now.write) &&
+           (!cached.exec || now.exec) && (!cached.user || now.user);
+  }
+
+  template <Format F, TableEnv E>
+  std::string disagreement(const PageTable<F, E>& pt, const Translation& t) const {
+    std::string why;
+    Err e =
+        walk(pt, t.va, t.va + bit(t.shift), WalkFlags{.leaf = true},
+             [&](const VisitCtx& c, Visit) -> Step {
+               char buf[160];
+               if (!F::is_leaf(c.old, c.level)) {
+                 std::snprintf(buf, sizeof buf, "0x%llx is not mapped now (level %u entry 0x%llx)",
+                               static_cast<unsigned long long>(c.addr), c.level,
+                               static_cast<unsigned long long>(c.old));
+               } else {
+                 Entry now = F::decode(c.old, c.level);
+                 u64 pa = leaf_pa(now, c.addr);
+                 if (pa != t.pa_of(c.addr)) {
+                   std::snprintf(buf, sizeof buf, "0x%llx maps to 0x%llx now, cached 0x%llx",
+                                 static_cast<unsigned long long>(c.addr),
+                                 static_cast<unsigned long long>(pa),
+                                 static_cast<unsigned long long>(t.pa_of(c.addr)));
+                 } else if (now.mem != t.mem) {
+                   std::snprintf(buf, sizeof buf, "0x%llx is %s now",
+                                 static_cast<unsigned long long>(c.addr), memtype_name(now.mem));
+                 } else if (!grants_no_more(t.prot, now.prot)) {
+                   std::snprintf(buf, sizeof buf, "0x%llx grants less now (%c%c%c%c)",
+                                 static_cast<unsigned long long>(c.addr), now.prot.read ? 'r' : '-',
+                                 now.prot.write ? 'w' : '-', now.prot.exec ? 'x' : '-',
+                                 now.prot.user ? 'u' : '-');
+                 } else {
+                   return Step::next();
+                 }
+               }
+               why = buf;
+               return Step::stop();
+             });
+    if (e != Err::ok) why = std::string("walk failed: ") + err_name(e);
+    return why;
+  }
+
+  void insert(const WalkCacheEntry& w) {
+    for (const WalkCacheEntry& x : walks_)
+      if (x.va == w.va && x.level == w.level) return;
+    walks_.push_back(w);
+  }
+
+  void insert(const Translation& t) {
+    for (const Translation& x : leaves_)
+      if (x.va == t.va && x.shift == t.shift && x.group == t.group) return;
+    leaves_.push_back(t);
+  }
+
+  // The leaf entry read at `level` for va, and its whole group if it belongs to one.
+  template <Format F>
+  void insert_leaf(const Entry& e, unsigned level, u64 va) {
+    unsigned shift = F::shift(level);
+    u64 base = align_down(va, shift);
+    insert(Translation{base, static_cast<u8>(shift), static_cast<u8>(level), false,
+                       leaf_pa(e, base), e.prot, e.mem, e.global});
+    if (e.cont_shift != 0) {
+      u64 gbase = align_down(va, e.cont_shift);
+      insert(Translation{gbase, e.cont_shift, static_cast<u8>(level), true, leaf_pa(e, gbase),
+                         e.prot, e.mem, e.global});
+    }
+  }
+
+  Log* log_;
+  std::vector<Translation> leaves_;
+  std::vector<WalkCacheEntry> walks_;
+  std::vector<TlbFlush> flushes_;
+  u64 flush_alls_ = 0;
+  u64 publishes_ = 0;
+};
+
+static_assert(TlbSink<TlbModel>);
+
+}  // namespace hugepte::host

@@ -1,0 +1,150 @@
+// hugepte/table.hpp - one page table: its root, its table pages, and the only code that touches
+// an entry in memory.
+//
+// Table pages come from an Env, which hands out *physical* addresses and maps them to pointers
+// on request (host: a simulated physical space; bare metal: guest RAM, identity mapped). A table
+// entry holds a physical address, never a pointer, exactly as the hardware walker sees it.
+//
+// Every load, store, exchange and compare-exchange of an entry goes through the primitives
+// below, so that concurrent software walkers, parallel faults and the hardware's own A/D updates
+// can be reasoned about in one place. Freestanding: no heap, no exceptions.
+#pragma once
+
+#include <atomic>
+#include <concepts>
+
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+
+namespace hugepte {
+
+// Where table pages come from.
+//   alloc_table(level) -> Result<u64>: the PA of a zeroed, naturally aligned page of
+//                         1 << page_shift bytes that will hold entries of `level`; ENOMEM if none.
+//   free_table(pa, level): give it back (the caller has unlinked it and invalidated the TLB).
+//   table_ptr(pa) -> u64*: where the page at `pa` lives in this address space.
+// Optional hook, called after every entry write with the value it replaced (host logs use it;
+// bare-metal envs leave it out and pay nothing):
+//   on_entry_write(u64* slot, unsigned level, u64 old, u64 value)
+template <class E>
+concept TableEnv = requires(E& env, u64 pa, unsigned level) {
+  { E::page_shift } -> std::convertible_to<unsigned>;
+  { env.alloc_table(level) } -> std::same_as<Result<u64>>;
+  { env.free_table(pa, level) } -> std::same_as<void>;
+  { env.table_ptr(pa) } -> std::same_as<u64*>;
+};
+
+template <class E>
+concept EnvObservesWrites = requires(E& env, u64* slot, unsigned level, u64 v) {
+  env.on_entry_write(slot, level, v, v);
+};
+
+// Memory orders of the entry primitives, in one place:
+//  - loads are relaxed. A software walker only dereferences what an entry points to through an
+//    address computed from the loaded value; every CPU this library targets orders such
+//    dependent loads (this is Linux's READ_ONCE rule), and the hardware walker ignores C++
+//    ordering anyway.
+//  - stores are release, so the contents of a freshly zeroed or filled table page are visible
+//    before the entry that publishes it. (Making a store visible to the *hardware* walker needs
+//    an architecture barrier; that is the TLB sink's publish(), see tlb.hpp.)
+//  - exchange and compare-exchange are acq_rel: they both read what the hardware may have
+//    updated (A/D bits) and publish the new value.
+inline constexpr std::memory_order kEntryLoadOrder = std::memory_order_relaxed;
+inline constexpr std::memory_order kEntryStoreOrder = std::memory_order_release;
+inline constexpr std::memory_order kEntryRmwOrder = std::memory_order_acq_rel;
+
+template <Format F, TableEnv Env>
+class PageTable {
+  static_assert(format_ok<F>(), "PageTable needs a sound format (see format_detail::problem)");
+  static_assert(Env::page_shift == F::page_shift, "the Env's pages must be the format's pages");
+  static_assert(F::index_bits(0) + 3 <= F::page_shift, "a table must fit in one page");
+
+ public:
+  using format = F;
+  using env_type = Env;
+  static constexpr unsigned kRoot = F::levels - 1;
+
+  explicit PageTable(Env& env) : env_(&env) {}
+  PageTable(const PageTable&) = delete;
+  PageTable& operator=(const PageTable&) = delete;
+  ~PageTable() { destroy(); }
+
+  // Allocates the root table. Errors: ENOMEM; EEXIST if there is one already.
+  Err init() {
+    if (root_ != kNoRoot) return Err::eexist;
+    Result<u64> r = env_->alloc_table(kRoot);
+    if (!r) return r.err;
+    root_ = r.value;
+    return Err::ok;
+  }
+
+  bool has_root() const { return root_ != kNoRoot; }
+  u64 root() const { return root_; }  // physical address: what goes into CR3 / TTBR / satp
+  u64* root_table() const { return env_->table_ptr(root_); }
+  Env& env() const { return *env_; }
+  u64* table(u64 pa) const { return env_->table_ptr(pa); }
+
+  // The table a table entry at `level` points to (holding entries of level - 1).
+  u64* child(u64 raw, unsigned level) const { return env_->table_ptr(F::out_addr(raw, level)); }
+
+  // --- entry primitives ----------------------------------------------------------------------
+  static u64 load(u64* slot) { return std::atomic_ref<u64>(*slot).load(kEntryLoadOrder); }
+
+  void store(u64* slot, unsigned level, u64 value) const {
+    if constexpr (EnvObservesWrites<Env>) {
+      u64 old = std::atomic_ref<u64>(*slot).exchange(value, kEntryRmwOrder);
+      env_->on_entry_write(slot, level, old, value);
+    } else {
+      std::atomic_ref<u64>(*slot).store(value, kEntryStoreOrder);
+    }
+  }
+
+  u64 exchange(u64* slot, unsigned level, u64 value) const {
+    u64 old = std::atomic_ref<u64>(*slot).exchange(value, kEntryRmwOrder);
+    if constexpr (EnvObservesWrites<Env>) env_->on_entry_write(slot, level, old, value);
+    return old;
+  }
+
+  // On failure `expected` holds the current value, as with std::atomic.
+  bool cmpxchg(u64* slot, unsigned level, u64& expected, u64 desired) const {
+    u64 old = expected;
+    bool ok = std::atomic_ref<u64>(*slot).compare_exchange_strong(expected, desired, kEntryRmwOrder,
+                                                                  kEntryLoadOrder);
+    if constexpr (EnvObservesWrites<Env>) {
+      if (ok) env_->on_entry_write(slot, level, old, desired);
+    }
+    return ok;
+  }
+
+  // --- table pages ---------------------------------------------------------------------------
+  Result<u64> alloc_table(unsigned level) const { return env_->alloc_table(level); }
+  void free_table(u64 pa, unsigned level) const { env_->free_table(pa, level); }
+
+  // Frees every table page reachable from the root, then the root. Leaves are not followed
+  // (they map memory the table does not own). Safe to call twice.
+  void destroy() {
+    if (root_ == kNoRoot) return;
+    free_subtree<kRoot>(root_);
+    root_ = kNoRoot;
+  }
+
+ private:
+  static constexpr u64 kNoRoot = ~u64{0};
+
+  template <unsigned Level>
+  void free_subtree(u64 pa) {
+    if constexpr (Level > 0) {
+      u64* t = env_->table_ptr(pa);
+      for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
+        u64 raw = load(&t[i]);
+        if (F::is_table(raw, Level)) free_subtree<Level - 1>(F::out_addr(raw, Level));
+      }
+    }
+    env_->free_table(pa, Level);
+  }
+
+  Env* env_;
+  u64 root_ = kNoRoot;
+};
+
+}  // namespace hugepte

@@ -1,0 +1,352 @@
+// hugepte/walk.hpp - the one walker: a visitor walk, a resumable cursor, and single-address
+// descents (find, find_or_alloc).
+//
+// The visitor walk follows KVM arm64's kvm_pgtable_walk(): each entry in [start, end) is visited
+// once, leaves (invalid and none included) as LEAF, tables as TABLE_PRE before their children
+// and TABLE_POST after them. The visitor gets a context with the slot and a snapshot of the old
+// value; the walker re-reads the slot after the callback, so a visitor may replace what it visits
+// (install a table under a former block and have it walked, turn a table into a block and have
+// it skipped). Levels are template parameters: for a 4-level format the walk compiles to four
+// nested loops, as hand-written per-format code would.
+//
+// Addresses: the walk accepts exactly the format's canonical addresses. A range that leaves them
+// (beyond va_bits, or across the non-canonical hole of a format with an upper half) is ERANGE.
+// Freestanding.
+#pragma once
+
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/table.hpp"
+
+namespace hugepte {
+
+// Checks [start, end) against the format's input address space. `end` is exclusive; 0 means the
+// top of the 64-bit space (the last page of an upper-half format). Errors:
+//   EINVAL  empty or reversed range
+//   ERANGE  some address in the range is not canonical (outside the VA space)
+template <Format F>
+constexpr Err check_range(u64 start, u64 end) {
+  if (end == start || (end != 0 && end < start)) return Err::einval;
+  u64 last = end - 1;
+  if (!F::canonical(start) || !F::canonical(last)) return Err::erange;
+  // Both ends canonical, yet the range may still span the hole between the halves: the bits
+  // above the translated ones differ between the two halves.
+  if constexpr (F::va_bits < 64) {
+    if ((start >> F::va_bits) != (last >> F::va_bits)) return Err::erange;
+  }
+  return Err::ok;
+}
+
+// --- visitor walk ----------------------------------------------------------------------------
+
+enum class Visit : u8 { leaf = 1, table_pre = 2, table_post = 4 };
+
+constexpr const char* visit_name(Visit v) {
+  switch (v) {
+    case Visit::leaf:
+      return "leaf";
+    case Visit::table_pre:
+      return "table_pre";
+    case Visit::table_post:
+      return "table_post";
+  }
+  return "?";
+}
+
+// Which visits the callback wants. Reads as WalkFlags{.leaf = true, .table_post = true}.
+struct WalkFlags {
+  bool leaf = false;
+  bool table_pre = false;
+  bool table_post = false;
+  bool ignore_eagain = false;  // EAGAIN from a visitor continues the walk instead of ending it
+};
+
+// What a visitor tells the walker. `return Err::enomem;` ends the walk with that error;
+// `return Err::ok;` is next().
+struct Step {
+  enum class Kind : u8 {
+    next,   // carry on (descending into the entry if it is now a table)
+    skip,   // carry on, but do not descend into this table (TABLE_PRE / a leaf turned table)
+    stop,   // end the walk successfully
+    error,  // end the walk with `err`
+  };
+  Kind kind = Kind::next;
+  Err err = Err::ok;
+
+  constexpr Step() = default;
+  constexpr Step(Err e)  // NOLINT(google-explicit-constructor): reads like `return Err::einval;`
+      : kind(e == Err::ok ? Kind::next : Kind::error), err(e) {}
+  static constexpr Step next() { return Step(); }
+  static constexpr Step skip() { return with(Kind::skip); }
+  static constexpr Step stop() { return with(Kind::stop); }
+
+ private:
+  static constexpr Step with(Kind k) {
+    Step s;
+    s.kind = k;
+    return s;
+  }
+};
+
+// What the visitor sees. The walker owns it; `old` is the value loaded before the callback (for
+// TABLE_POST: after the children were walked).
+struct VisitCtx {
+  u64* slot = nullptr;
+  u64 old = 0;
+  unsigned level = 0;
+  unsigned shift = 0;  // log2 of what one entry at `level` maps
+  u64 addr = 0;        // first address of this visit: the walk's start or the entry's base
+  u64 end = 0;         // one past the last address of this visit (clipped to the walk's end)
+  u64 start = 0;       // the walk's start
+
+  constexpr u64 base() const { return align_down(addr, shift); }
+  constexpr u64 size() const { return bit(shift); }
+  // The walk covers the whole entry, not just part of it.
+  constexpr bool whole() const { return addr == base() && end == base() + size(); }
+};
+
+namespace walk_detail {
+
+enum class Flow : u8 { more, done, stop, error };
+
+template <Format F, TableEnv Env, class V>
+struct Walker {
+  using Table = PageTable<F, Env>;
+  const Table& pt;
+  V& visitor;
+  WalkFlags flags;
+  u64 start;
+  u64 last;  // inclusive, so the top of the address space needs no special case
+  Err err = Err::ok;
+
+  // Folds a visitor's answer into the walk's control flow.
+  Flow settle(Step s) {
+    switch (s.kind) {
+      case Step::Kind::next:
+      case Step::Kind::skip:
+        return Flow::more;
+      case Step::Kind::stop:
+        return Flow::stop;
+      case Step::Kind::error:
+        if (s.err == Err::eagain && flags.ignore_eagain) return Flow::more;
+        err = s.err;
+        return Flow::error;
+    }
+    return Flow::error;
+  }
+
+  // Walks the table `t` holding entries of `Level`, from `addr` on, until the range or the
+  // table ends. On `more`, addr is the first address after this table.
+  template <unsigned Level>
+  Flow walk_table(u64* t, u64& addr) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr u64 kEntries = bit(F::index_bits(Level));
+    for (u64 i = index_of<F>(addr, Level); i < kEntries; ++i) {
+      u64* slot = t + i;
+      u64 entry_last = align_down(addr, kShift) + (bit(kShift) - 1);
+      bool last_entry = entry_last >= last;
+      VisitCtx ctx{
+          slot, Table::load(slot), Level, kShift, addr, (last_entry ? last : entry_last) + 1,
+          start};
+      bool is_table = Level > 0 && F::is_table(ctx.old, Level);
+      Step s;
+      if (is_table ? flags.table_pre : flags.leaf) {
+        s = visitor(static_cast<const VisitCtx&>(ctx), is_table ? Visit::table_pre : Visit::leaf);
+        Flow f = settle(s);
+        if (f != Flow::more) return f;
+      }
+      if constexpr (Level > 0) {
+        u64 now = Table::load(slot);  // reload: the visitor may have replaced the entry
+        if (F::is_table(now, Level) && s.kind != Step::Kind::skip) {
+          u64 child_addr = addr;
+          Flow f = walk_table<Level - 1>(pt.child(now, Level), child_addr);
+          if (f == Flow::stop || f == Flow::error) return f;
+          if (flags.table_post) {
+            ctx.old = Table::load(slot);
+            Flow p = settle(visitor(static_cast<const VisitCtx&>(ctx), Visit::table_post));
+            if (p != Flow::more) return p;
+          }
+        }
+      }
+      if (last_entry) return Flow::done;
+      addr = entry_last + 1;
+    }
+    return Flow::more;
+  }
+};
+
+}  // namespace walk_detail
+
+// Walks [start, end) of `pt`, calling visitor(const VisitCtx&, Visit) -> Step for the visits
+// `flags` asks for. Returns ok (also when a visitor stopped the walk), the first error a visitor
+// returned, EINVAL for an empty range or a table without a root, ERANGE for a range outside the
+// VA space.
+template <Format F, TableEnv Env, class V>
+Err walk(const PageTable<F, Env>& pt, u64 start, u64 end, WalkFlags flags, V&& visitor) {
+  if (Err e = check_range<F>(start, end); e != Err::ok) return e;
+  if (!pt.has_root()) return Err::einval;
+  walk_detail::Walker<F, Env, V> w{pt, visitor, flags, start, end - 1};
+  u64 addr = start;
+  walk_detail::Flow f = w.template walk_table<F::levels - 1>(pt.root_table(), addr);
+  return f == walk_detail::Flow::error ? w.err : Err::ok;
+}
+
+// --- single-address descents -----------------------------------------------------------------
+
+// The entry a descent for one address ended at.
+struct Found {
+  u64* slot = nullptr;
+  u64 raw = 0;  // its value when it was read
+  unsigned level = 0;
+};
+
+namespace walk_detail {
+
+template <Format F, TableEnv Env, unsigned Level>
+Found find_from(const PageTable<F, Env>& pt, u64* t, u64 va, unsigned stop_level) {
+  u64* slot = t + index_of<F>(va, Level);
+  u64 raw = PageTable<F, Env>::load(slot);
+  if constexpr (Level > 0) {
+    if (Level > stop_level && F::is_table(raw, Level))
+      return find_from<F, Env, Level - 1>(pt, pt.child(raw, Level), va, stop_level);
+  }
+  return Found{slot, raw, Level};
+}
+
+}  // namespace walk_detail
+
+// Descends towards `va`, through tables only, no deeper than `stop_level`. The result is the slot
+// at stop_level, or the first non-table entry above it (none, a leaf, a non-present entry).
+// Errors: ERANGE for a non-canonical va, EINVAL without a root or for a bad stop_level.
+template <Format F, TableEnv Env>
+Result<Found> find(const PageTable<F, Env>& pt, u64 va, unsigned stop_level = 0) {
+  if (!F::canonical(va)) return Err::erange;
+  if (!pt.has_root() || stop_level >= F::levels) return Err::einval;
+  return walk_detail::find_from<F, Env, F::levels - 1>(pt, pt.root_table(), va, stop_level);
+}
+
+// Like find(), but allocates the missing tables down to `level` and returns the slot at `level`
+// for `va`. All or nothing: the missing chain of tables is allocated and linked off-line, then
+// published with one compare-exchange; on ENOMEM nothing is left allocated or changed.
+// Errors: ENOMEM; EEXIST when a leaf or non-present entry above `level` covers va; ERANGE,
+// EINVAL as for find().
+template <Format F, TableEnv Env>
+Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level) {
+  for (;;) {
+    Result<Found> r = find(pt, va, level);
+    if (!r) return r;
+    Found f = r.value;
+    if (f.level == level) return f;
+    if (F::decode(f.raw, f.level).kind != Kind::none) return Err::eexist;
+
+    // Tables for levels f.level-1 .. level; chain[l] holds entries of level l.
+    u64 chain[F::levels] = {};
+    for (unsigned l = f.level; l-- > level;) {
+      Result<u64> t = pt.alloc_table(l);
+      if (!t) {
+        for (unsigned k = l + 1; k < f.level; ++k) pt.free_table(chain[k], k);
+        return t.err;
+      }
+      chain[l] = t.value;
+    }
+    for (unsigned l = level + 1; l < f.level; ++l)
+      pt.store(pt.table(chain[l]) + index_of<F>(va, l), l, F::make_table(chain[l - 1], l));
+
+    u64 expected = f.raw;
+    if (pt.cmpxchg(f.slot, f.level, expected, F::make_table(chain[f.level - 1], f.level)))
+      return Found{pt.table(chain[level]) + index_of<F>(va, level), 0, level};
+    // Someone else changed the slot meanwhile: give our chain back and look again.
+    for (unsigned l = level; l < f.level; ++l) pt.free_table(chain[l], l);
+  }
+}
+
+// --- resumable cursor ------------------------------------------------------------------------
+
+// Visits the same entries as a LEAF-only walk, one next() at a time: the deepest entry for each
+// address of [start, end), in ascending order. It keeps the table of every level it passed
+// through, so a sequential next() moves sideways in the current table or climbs only as far as
+// the table boundary it crossed, never back to the root. Like the visitor walk it re-reads its
+// slot on next(): if the caller installed a table there, next() walks into it.
+// The cursor holds pointers into table pages: if tables above the current position may have
+// been freed, call restart() before next().
+template <Format F, TableEnv Env>
+class Cursor {
+  using Table = PageTable<F, Env>;
+
+ public:
+  Cursor(const Table& pt, u64 start, u64 end) : pt_(&pt), addr_(start), last_(end - 1) {
+    err_ = check_range<F>(start, end);
+    if (err_ == Err::ok && !pt.has_root()) err_ = Err::einval;
+    if (err_ != Err::ok) {
+      done_ = true;
+      return;
+    }
+    restart();
+  }
+
+  Err err() const { return err_; }  // EINVAL or ERANGE from construction; then done()
+  bool done() const { return done_; }
+
+  u64* slot() const { return slot_; }
+  u64 old() const { return old_; }  // the value read when the cursor arrived
+  u64 load() const { return Table::load(slot_); }
+  unsigned level() const { return level_; }
+  unsigned shift() const { return F::shift(level_); }
+  u64 addr() const { return addr_; }  // first address of this position inside the range
+  u64 base() const { return align_down(addr_, shift()); }
+  u64 end() const {  // one past the last address of this position inside the range
+    u64 entry_last = base() + (bit(shift()) - 1);
+    return (entry_last < last_ ? entry_last : last_) + 1;
+  }
+
+  // Moves to the next position (or into a table that now occupies the current slot).
+  void next() {
+    if (done_) return;
+    if (level_ > 0 && F::is_table(Table::load(slot_), level_)) {
+      descend();
+      return;
+    }
+    u64 entry_last = base() + (bit(shift()) - 1);
+    if (entry_last >= last_) {
+      done_ = true;
+      return;
+    }
+    addr_ = entry_last + 1;
+    // Leaving the last slot of a table: continue with the next slot one level up.
+    while (level_ + 1 < F::levels && index_of<F>(addr_, level_) == 0) ++level_;
+    descend();
+  }
+
+  // Re-walks from the root to addr().
+  void restart() {
+    if (err_ != Err::ok) return;
+    done_ = false;
+    level_ = F::levels - 1;
+    table_[level_] = pt_->root_table();
+    descend();
+  }
+
+ private:
+  void descend() {
+    slot_ = table_[level_] + index_of<F>(addr_, level_);
+    old_ = Table::load(slot_);
+    while (level_ > 0 && F::is_table(old_, level_)) {
+      table_[level_ - 1] = pt_->child(old_, level_);
+      --level_;
+      slot_ = table_[level_] + index_of<F>(addr_, level_);
+      old_ = Table::load(slot_);
+    }
+  }
+
+  const Table* pt_;
+  u64* table_[F::levels] = {};
+  u64* slot_ = nullptr;
+  u64 old_ = 0;
+  unsigned level_ = 0;
+  u64 addr_;
+  u64 last_;
+  bool done_ = false;
+  Err err_ = Err::ok;
+};
+
+}  // namespace hugepte
