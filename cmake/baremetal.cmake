@@ -17,7 +17,8 @@ file(GLOB HUGEPTE_GUEST_TEST_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tes
 # Per-architecture compiler flags. The linux-gnu triples let clang find the (cross) libstdc++
 # headers; -ffreestanding and our own link keep glibc out.
 set(HUGEPTE_GUEST_FLAGS_x86_64 --target=x86_64-linux-gnu -mno-red-zone -mno-mmx -mno-sse -mno-sse2)
-set(HUGEPTE_GUEST_FLAGS_aarch64 --target=aarch64-linux-gnu -mgeneral-regs-only -mstrict-align)
+set(HUGEPTE_GUEST_FLAGS_aarch64 --target=aarch64-linux-gnu -mgeneral-regs-only -mstrict-align
+  -mno-outline-atomics)  # no libgcc in the image: inline LSE/LL-SC atomics
 set(HUGEPTE_GUEST_FLAGS_riscv64 --target=riscv64-linux-gnu -march=rv64imac_zicsr_zifencei -mabi=lp64
   -mcmodel=medany -mno-relax -isystem ${PROJECT_SOURCE_DIR}/tests/system/shim)
 
