@@ -70,6 +70,7 @@ constexpr bool break_needed(u64 old, u64 next, unsigned level) {
 template <Format F, TableEnv Env, TlbSink Tlb>
 class HugePteOps {
  public:
+  using format = F;
   using Table = PageTable<F, Env>;
   using Handle = HugePte<F>;
 
