@@ -48,6 +48,7 @@ struct FakeFormat {
     return decode(raw, level).kind == Kind::leaf;
   }
   static constexpr u64 out_addr(u64 raw, unsigned) { return raw & mask(kAddrLo, kAddrHi); }
+  static constexpr unsigned leaf_shift(u64, unsigned level) { return shift(level); }
   static constexpr u64 make_table(u64 pa, unsigned level) {
     return pa | flag(kValid, level) | flag(kTable, level);
   }

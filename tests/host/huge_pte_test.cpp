@@ -39,6 +39,9 @@ static_assert(format_ok<FakeNoBbm>());
 struct FakeNapot : FakeFormat {
   static constexpr const char* mode = "3level-napot";
   static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
+  static constexpr unsigned leaf_shift(u64 raw, unsigned level) {
+    return (raw & kCont) ? cont_shift(level) : shift(level);
+  }
   static constexpr bool needs_bbm(u64 old, u64 next, unsigned level) {
     bool group = ((old | next) & kCont) != 0;
     return FakeFormat::needs_bbm(old, next, level) ||

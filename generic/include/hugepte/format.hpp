@@ -41,6 +41,10 @@ concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u
   { F::is_table(raw, level) } -> std::same_as<bool>;
   { F::is_leaf(raw, level) } -> std::same_as<bool>;     // hardware-valid leaf
   { F::out_addr(raw, level) } -> std::same_as<u64>;     // table or leaf output address
+  // log2 of the aligned block whose base out_addr() gives for a leaf: the level's shift, or the
+  // group's where every sub-entry of a contiguous group carries the group base (riscv NAPOT).
+  // So a leaf translates va to out_addr(raw) | (va & (2^leaf_shift - 1)).
+  { F::leaf_shift(raw, level) } -> std::same_as<unsigned>;
   { F::make_table(raw, level) } -> std::same_as<u64>;   // table entry pointing at pa `raw`
 
   // Contiguous groups: the raw value of sub-entry i given sub-entry 0 (arm64 CONT: own output

@@ -260,6 +260,40 @@ Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level)
   }
 }
 
+// --- translation of one address ----------------------------------------------------------------
+
+// Where one address goes: the leaf the hardware walker would use and the physical address.
+struct Lookup {
+  u64 pa = 0;
+  u64 raw = 0;         // the leaf entry
+  unsigned level = 0;  // its level
+  unsigned shift = 0;  // log2 of the aligned block the leaf's output address is the base of
+};
+
+namespace walk_detail {
+
+template <Format F, TableEnv Env, unsigned Level>
+Result<Lookup> lookup_from(const PageTable<F, Env>& pt, u64* t, u64 va) {
+  u64 raw = PageTable<F, Env>::load(t + index_of<F>(va, Level));
+  if constexpr (Level > 0) {
+    if (F::is_table(raw, Level)) return lookup_from<F, Env, Level - 1>(pt, pt.child(raw, Level), va);
+  }
+  if (!F::is_leaf(raw, Level)) return Err::enoent;
+  unsigned s = F::leaf_shift(raw, Level);
+  return Lookup{F::out_addr(raw, Level) | (va & (bit(s) - 1)), raw, Level, s};
+}
+
+}  // namespace walk_detail
+
+// The hot path of translation: the hardware's view of va, every level unrolled, no decode.
+// Errors: ERANGE non-canonical va, EINVAL no root, ENOENT no valid leaf maps va.
+template <Format F, TableEnv Env>
+Result<Lookup> lookup(const PageTable<F, Env>& pt, u64 va) {
+  if (!F::canonical(va)) return Err::erange;
+  if (!pt.has_root()) return Err::einval;
+  return walk_detail::lookup_from<F, Env, F::levels - 1>(pt, pt.root_table(), va);
+}
+
 // --- resumable cursor ------------------------------------------------------------------------
 
 // Visits the same entries as a LEAF-only walk, one next() at a time: the deepest entry for each

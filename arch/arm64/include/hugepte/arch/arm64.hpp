@@ -292,6 +292,8 @@ struct Arm64Format {
 
   // Table address, page address or block base (aligned down, as the walk does); for a
   // present-invalid leaf too.
+  // CONT sub-entries carry their own output address: a leaf spans its level's size.
+  static constexpr unsigned leaf_shift(u64, unsigned level) { return shift(level); }
   static constexpr u64 out_addr(u64 raw, unsigned level) {
     return raw & ((level == 0 || (raw & arm64::kTableOrPage)) ? kGranuleOa : oa_mask(shift(level)));
   }

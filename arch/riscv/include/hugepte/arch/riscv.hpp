@@ -220,6 +220,10 @@ struct RiscvFormat {
 
   // Output address of a table, leaf or PROT_NONE entry (a NAPOT entry gives its group base);
   // 0 for none and swap-format entries, which hold no address.
+  // Every PTE of a NAPOT group holds the group's base: a NAPOT leaf spans the whole group.
+  static constexpr unsigned leaf_shift(u64 raw, unsigned level) {
+    return Svnapot && level == 0 && (raw & riscv::kN) ? riscv::kNapotShift : shift(level);
+  }
   static constexpr u64 out_addr(u64 raw, unsigned) {
     if (!(raw & (riscv::kV | riscv::kG | riscv::kR | riscv::kW))) return 0;
     u64 ppn = field(raw, riscv::kPpnLo, riscv::kPpnHi);

@@ -205,6 +205,7 @@ struct X86Format {
     if (level == 0) return true;
     return (raw & x86::kPS) && leaf_ok(level) && !(raw & mask(13, shift(level) - 1));
   }
+  static constexpr unsigned leaf_shift(u64, unsigned level) { return shift(level); }
   static constexpr u64 out_addr(u64 raw, unsigned level) {
     return raw & (level >= 1 && (raw & x86::kPS) ? addr_mask(level) : kAddr4K);
   }
