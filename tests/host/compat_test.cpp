@@ -9,8 +9,7 @@
 
 #include <string>
 
-#include "fake_format.hpp"
-#include "hugepte/arch/all.hpp"
+#include "typed_formats.hpp"
 #include "hugepte/env/host.hpp"
 
 namespace {
@@ -18,22 +17,7 @@ namespace {
 using namespace hugepte;          // NOLINT(google-build-using-namespace): test file
 using namespace hugepte::compat;  // NOLINT(google-build-using-namespace): the point of the file
 
-template <class List>
-struct ToGtest;
-template <class... Fs>
-struct ToGtest<TypeList<Fs...>> {
-  using type = ::testing::Types<fake::FakeFormat, Fs...>;
-};
-
-struct FormatName {
-  template <class F>
-  static std::string GetName(int) {
-    std::string s = std::string(F::arch) + "_" + F::mode;
-    for (char& c : s)
-      if (c == '-' || c == '.') c = '_';
-    return s;
-  }
-};
+using hpt_typed::FormatName;
 
 template <class F>
 class CompatTest : public ::testing::Test {
@@ -66,7 +50,7 @@ class CompatTest : public ::testing::Test {
   Mm mm{pt, tlb};
 };
 
-TYPED_TEST_SUITE(CompatTest, typename ToGtest<AllFormats>::type, FormatName);
+TYPED_TEST_SUITE(CompatTest, hpt_typed::AllWithFake<>, FormatName);
 
 // debug_vm_pgtable pte_basic_tests / pmd_basic_tests / pud_basic_tests, at every leaf level.
 TYPED_TEST(CompatTest, BasicHelpersKeepTheirPromisesAtEveryLeafLevel) {

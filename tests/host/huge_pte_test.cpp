@@ -18,11 +18,7 @@
 #include "fake_format.hpp"
 #include "hugepte/env/host.hpp"
 
-#if __has_include("hugepte/arch/x86.hpp") && __has_include("hugepte/arch/arm64.hpp") && \
-                                                           __has_include("hugepte/arch/riscv.hpp")
-#include "hugepte/arch/all.hpp"
-#define HPT_HUGE_HAVE_ARCH 1
-#endif
+#include "typed_formats.hpp"
 
 namespace {
 
@@ -51,28 +47,8 @@ struct FakeNapot : FakeFormat {
 };
 static_assert(format_ok<FakeNapot>());
 
-template <class List, class... Extra>
-struct ToGtest;
-template <class... Fs, class... Extra>
-struct ToGtest<TypeList<Fs...>, Extra...> {
-  using type = ::testing::Types<Extra..., Fs...>;
-};
-
-#ifdef HPT_HUGE_HAVE_ARCH
-using Formats = ToGtest<AllFormats, FakeFormat, FakeNoBbm, FakeNapot>::type;
-#else
-using Formats = ::testing::Types<FakeFormat, FakeNoBbm, FakeNapot>;
-#endif
-
-struct FormatName {
-  template <class F>
-  static std::string GetName(int) {
-    std::string s = std::string(F::arch) + "_" + F::mode;
-    for (char& c : s)
-      if (c == '-' || c == '.' || c == '/') c = '_';
-    return s;
-  }
-};
+using Formats = hpt_typed::AllWithFake<FakeNoBbm, FakeNapot>;
+using hpt_typed::FormatName;
 
 template <class F>
 class HugePteTest : public ::testing::Test {

@@ -5,8 +5,7 @@
 
 #include <string>
 
-#include "fake_format.hpp"
-#include "hugepte/arch/all.hpp"
+#include "typed_formats.hpp"
 #include "hugepte/env/host.hpp"
 #include "hugepte/huge_pte.hpp"
 #include "hugepte/walk.hpp"
@@ -15,26 +14,11 @@ namespace {
 
 using namespace hugepte;  // NOLINT(google-build-using-namespace): test file
 
-template <class List>
-struct ToGtest;
-template <class... Fs>
-struct ToGtest<TypeList<Fs...>> {
-  using type = ::testing::Types<fake::FakeFormat, Fs...>;
-};
-
-struct FormatName {
-  template <class F>
-  static std::string GetName(int) {
-    std::string s = std::string(F::arch) + "_" + F::mode;
-    for (char& c : s)
-      if (c == '-' || c == '.') c = '_';
-    return s;
-  }
-};
+using hpt_typed::FormatName;
 
 template <class F>
 class LookupTest : public ::testing::Test {};
-TYPED_TEST_SUITE(LookupTest, typename ToGtest<AllFormats>::type, FormatName);
+TYPED_TEST_SUITE(LookupTest, hpt_typed::AllWithFake<>, FormatName);
 
 TYPED_TEST(LookupTest, EveryAddressOfEveryLeafSizeLandsAtItsOffset) {
   using F = TypeParam;
