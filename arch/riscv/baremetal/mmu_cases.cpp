@@ -1,10 +1,13 @@
 // mmu_cases.cpp - riscv64 in-guest cases: the harness itself ("boot") and what QEMU's page-table
-// walker really does with Sv39/Sv48/Sv57 entries ("mmu"). Tables are built here with the
-// harness' raw-bit helpers (rv.hpp) in free RAM; every claim is an access through the real MMU.
+// walker really does with Sv39/Sv48/Sv57 entries ("mmu"). The mmu cases build their tables with
+// the harness' raw-bit helpers (rv.hpp) in free RAM, deliberately not with the library; every
+// claim is an access through the real MMU. The boot cases check the library-built boot map.
 #include <initializer_list>
 
+#include "boot_map.hpp"
 #include "guest.hpp"
 #include "hpt_test.hpp"
+#include "hugepte/walk.hpp"
 #include "rv.hpp"
 
 namespace {
@@ -156,31 +159,51 @@ HPT_ARCH_CASE("riscv64", boot, UnmappedLoadComesBackThroughTheVector) {
   HPT_EXPECT_EQ(v, 77u);
 }
 
+// The boot map (platform.cpp builds it with the library): the device window as one gigapage,
+// read/write, IO, never executable; the image's text executable and never writable; everything
+// after it (data, stack, the boot tables, free RAM) read/write and never executable. All of it
+// global with A and D preset, so the harness never waits on hardware A/D updates.
 HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
   if (active_levels() == 0) HPT_SKIP("translation is off");
   const unsigned levels = active_levels();
-  // Devices: one gigapage, read/write, never executable.
+  constexpr u64 preset = pte_g | pte_a | pte_d;
+  const u64 pbmt_io = u64{2} << pte_pbmt_shift;
   for (u64 pa : {uart_base, test_finisher}) {
     const Walk w = walk(boot_root(), levels, pa);
     HPT_EXPECT(w.leaf);
     HPT_EXPECT_EQ(w.pa, pa);
     HPT_EXPECT_EQ(w.level, 2u);
     HPT_EXPECT_EQ(w.pte & pte_rwx, pte_rw);
+    HPT_EXPECT_EQ(w.pte & preset, preset);
+    HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, has_svpbmt() ? pbmt_io : 0);
   }
-  // Image, stack and free RAM: megapages.
-  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
-  for (u64 pa : {image_start(), text_end(), stack_bottom(), stack_top() - 8, image_end() - 8,
-                 guest::free_ram_base(), free_end - 8}) {
+  for (u64 pa : {image_start(), text_end() - 8}) {
     const Walk w = walk(boot_root(), levels, pa);
     HPT_EXPECT(w.leaf);
     HPT_EXPECT_EQ(w.pa, pa);
-    HPT_EXPECT_EQ(w.level, 1u);
-    HPT_EXPECT_EQ(w.pte & pte_rwx, pte_rwx);
+    HPT_EXPECT_EQ(w.pte & pte_rwx, pte_r | pte_x);
+    HPT_EXPECT_EQ(w.pte & preset, preset);
+    HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, 0u);
   }
+  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
+  for (u64 pa : {text_end(), stack_bottom(), stack_top() - 8, image_end() - 8, boot_root(),
+                 boot_tables_end() - 8, guest::free_ram_base(), free_end - 8}) {
+    const Walk w = walk(boot_root(), levels, pa);
+    HPT_EXPECT(w.leaf);
+    HPT_EXPECT_EQ(w.pa, pa);
+    HPT_EXPECT_EQ(w.pte & pte_rwx, pte_rw);
+    HPT_EXPECT_EQ(w.pte & preset, preset);
+    HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, 0u);
+  }
+  // Free RAM starts 2 MiB-aligned, so the largest-leaf rule maps it with megapages or larger.
+  for (u64 pa : {guest::free_ram_base(), free_end - 8}) HPT_EXPECT(walk(boot_root(), levels, pa).level >= 1);
   HPT_EXPECT(stack_top() - stack_bottom() >= (u64{64} << 10));
   HPT_EXPECT(guest::free_ram_size() >= (u64{64} << 20));
   HPT_EXPECT_EQ(guest::free_ram_base() & ((u64{1} << level_shift(1)) - 1), 0u);
-  HPT_EXPECT(guest::free_ram_base() >= image_end());
+  // The boot tables sit between the image and the free RAM: the tests own all of the latter.
+  HPT_EXPECT(boot_tables_base() >= image_end());
+  HPT_EXPECT(boot_root() >= boot_tables_base() && boot_root() < boot_tables_end());
+  HPT_EXPECT(guest::free_ram_base() >= boot_tables_end());
   HPT_EXPECT(free_end <= ram_end());
   Fault f;
   u64 v = 0;
@@ -189,6 +212,76 @@ HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
     HPT_EXPECT(guest::probe_read(pa, v, f));
     HPT_EXPECT_EQ(v, pattern(pa, 3));
   }
+  // Writing to the text and fetching from data are refused by the hardware, not just the walk.
+  const Fault wf = fault_of(Access::write, image_start());
+  HPT_EXPECT_EQ(wf.cause, cause_store_page);
+  HPT_EXPECT_EQ(wf.addr, image_start());
+  HPT_EXPECT(wf.permission);
+  const u64 data_page = guest::free_ram_base();
+  copy_ret_insn(data_page);
+  guest::code_written(data_page, page_size);
+  const Fault xf = fault_of(Access::exec, data_page);
+  HPT_EXPECT_EQ(xf.cause, cause_fetch_page);
+  HPT_EXPECT_EQ(xf.addr, data_page);
+  HPT_EXPECT(xf.permission);
+}
+
+// The table satp holds is the library's PageTable (GuestFormat), and the library's walk of it
+// agrees with the harness' raw walk for every page of the image and of the boot tables, and at
+// both ends of every other region; each leaf decodes to exactly what the harness asked for.
+HPT_ARCH_CASE("riscv64", boot, BootMapIsTheLibrarysTableAndBothWalksAgree) {
+  RV_NEED_MODE();  // in a fallback mode the table has another format type
+  using F = guest::GuestFormat;
+  const BootTable* pt = boot_table();
+  HPT_ASSERT(pt != nullptr);
+  HPT_ASSERT(pt->has_root());
+  HPT_EXPECT_EQ(pt->root(), boot_root());
+  HPT_EXPECT_EQ(pt->root(), guest::current_root());
+  // Only the pages of the mode's chain of tables are live, all inside the reserved region.
+  HPT_EXPECT(pt->env().live() >= 2 && pt->env().live() <= F::levels + 2);
+  HPT_EXPECT((pt->env().live() << page_shift) <= boot_tables_end() - boot_tables_base());
+
+  unsigned checked = 0;
+  auto agree = [&](u64 pa, bool exec, bool device) {
+    const Walk w = walk(boot_root(), active_levels(), pa);
+    const auto l = hugepte::lookup(*pt, pa);
+    HPT_EXPECT(w.leaf);
+    HPT_ASSERT(l.ok());
+    HPT_EXPECT_EQ(l.value.pa, pa);
+    HPT_EXPECT_EQ(l.value.raw, w.pte);
+    HPT_EXPECT_EQ(l.value.level, w.level);
+    const hugepte::Entry e = F::decode(l.value.raw, l.value.level);
+    HPT_EXPECT_EQ(e.kind, hugepte::Kind::leaf);
+    HPT_EXPECT(e.prot.read && !e.prot.user);
+    HPT_EXPECT_EQ(e.prot.write, !exec);
+    HPT_EXPECT_EQ(e.prot.exec, exec);
+    HPT_EXPECT(e.global && e.accessed && e.dirty);
+    HPT_EXPECT(e.mem == (device && has_svpbmt() ? hugepte::MemType::device : hugepte::MemType::normal));
+    ++checked;
+  };
+  agree(test_finisher, false, true);
+  agree(uart_base, false, true);
+  for (u64 pa = image_start(); pa < text_end(); pa += page_size) agree(pa + 0x18, true, false);
+  for (u64 pa = text_end(); pa < boot_tables_end(); pa += page_size) agree(pa + 0x18, false, false);
+  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
+  agree(guest::free_ram_base(), false, false);
+  agree(free_end - 8, false, false);
+  agree(ram_end() - 8, false, false);
+  HPT_EXPECT(checked > 4);
+
+  // Largest leaf that fits: the first 64 KiB-aligned block after the text is one Svnapot group
+  // (when the CPU has Svnapot), the first 2 MiB-aligned one a megapage.
+  const u64 block64k = (text_end() + 0xffff) & ~u64{0xffff};
+  const u64 block2m = (text_end() + (u64{1} << level_shift(1)) - 1) & ~((u64{1} << level_shift(1)) - 1);
+  if (block64k + 0x10000 <= block2m) {
+    const auto l = hugepte::lookup(*pt, block64k);
+    HPT_ASSERT(l.ok());
+    HPT_EXPECT_EQ(l.value.level, 0u);
+    HPT_EXPECT_EQ(l.value.shift, has_svnapot() ? unsigned{napot_64k_shift} : page_shift);
+  }
+  const auto mega = hugepte::lookup(*pt, block2m);
+  HPT_ASSERT(mega.ok());
+  HPT_EXPECT_EQ(mega.value.level, 1u);
 }
 
 // ----------------------------------------------------------------------------------------

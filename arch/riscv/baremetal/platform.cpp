@@ -1,11 +1,23 @@
 // platform.cpp - the riscv64 side of tests/system/guest.hpp: serial, exit, boot page tables,
 // trap handling and probes, for an S-mode image started by OpenSBI on QEMU's virt machine.
 //
-// Boot: start.S -> hpt_rv_main(hartid, fdt): find RAM in the device tree, build identity
-// tables for this image's mode (HPT_RISCV_LEVELS), turn translation on, then run_all().
+// Boot: start.S -> hpt_rv_main(hartid, fdt): find RAM in the device tree, build the identity
+// map for this image's mode (HPT_RISCV_LEVELS) with the library's own PageTable and huge-PTE
+// operations, turn translation on, then run_all(). Nothing here is in assembly: riscv enters
+// S-mode with translation off, so no temporary map is needed before C++ runs.
 #include <cstdint>
+#include <new>
+#include <type_traits>
 
+#include "boot_map.hpp"
 #include "guest.hpp"
+#include "guest_env.hpp"
+#include "guest_format.hpp"
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/huge_pte.hpp"
+#include "hugepte/table.hpp"
+#include "hugepte/tlb.hpp"
 #include "rv.hpp"
 
 #ifndef HUGEPTE_GUEST_MODE
@@ -33,6 +45,7 @@ namespace {
 using namespace hpt::rv;
 using hpt::guest::Access;
 using hpt::guest::Fault;
+using hpt::guest::GuestFormat;
 
 constexpr unsigned megapage_shift = level_shift(1);  // 2 MiB
 
@@ -55,12 +68,12 @@ void uart_init() {
   uart_reg(uart_fcr) = 0x07;  // FIFOs on and cleared
 }
 
-void puts(const char* s) {
+void print(const char* s) {
   while (*s) hpt::guest::putc(*s++);
 }
 
 void put_hex(u64 v) {
-  puts("0x");
+  print("0x");
   for (int i = 60; i >= 0; i -= 4) hpt::guest::putc("0123456789abcdef"[(v >> i) & 0xf]);
 }
 
@@ -168,6 +181,7 @@ struct State {
   u64 root = 0;         // boot table
   u64 ram_base = 0, ram_end = 0;
   bool svnapot = false, svpbmt = false;
+  u64 tables_base = 0, tables_end = 0;  // the boot map's table pages
   u64 free_base = 0, free_end = 0;
   hpt::guest::FaultHook hook = nullptr;
   bool in_hook = false;
@@ -186,60 +200,160 @@ Probe g_probe;
 
 inline void compiler_barrier() { asm volatile("" ::: "memory"); }
 
-// --- boot page tables ----------------------------------------------------------------------
-// Identity map: the first GiB (test finisher, UART, other virt devices) as one RW gigapage
-// without X, and RAM from the image up as RWX megapages (OpenSBI's 2 MiB below the image are
-// left out: its PMP region would only raise access faults). A and D are preset, so the
-// harness' own accesses never depend on hardware A/D updates.
-u64 build_boot_tables(unsigned levels, PageBump& alloc) {
-  const u64 root = alloc.page();
-  if (!root) return 0;
-  if (!map(root, levels, 0, 2, leaf_pte(0, pte_rw | pte_a | pte_d), alloc)) return 0;
-  const u64 ram_top = align_down(g.ram_end, megapage_shift);
-  for (u64 pa = align_down(addr(__image_start), megapage_shift); pa < ram_top;
-       pa += u64{1} << megapage_shift) {
-    if (!map(root, levels, pa, 1, leaf_pte(pa, pte_rwx | pte_a | pte_d), alloc)) return 0;
+[[noreturn]] void die(const char* what, hugepte::Err err = hugepte::Err::ok) {
+  write_satp(0);  // bare: the UART and the finisher are reachable whatever table was live
+  sfence_vma_all();
+  print("\n*** riscv64 harness: ");
+  print(what);
+  if (err != hugepte::Err::ok) {
+    print(": ");
+    print(hugepte::err_name(err));
   }
-  return root;
+  print("\n");
+  hpt::guest::exit(101);
+}
+
+// --- boot page tables ----------------------------------------------------------------------
+// The identity map the harness runs on, built by the library itself (PageTable + HugePteOps,
+// NullTlb while translation is off):
+//   [0, 1 GiB)                   the virt machine's devices (test finisher, UART, ...): RW, IO
+//   [image start, text end)      the image's code: RX
+//   [text end, end of RAM)       rodata, data, stack, these tables, free RAM, the FDT: RW
+// OpenSBI's 2 MiB below the image are left out: its PMP region would only raise access faults.
+// Each piece gets the largest leaf that fits and is aligned (a 64 KiB Svnapot group where the
+// device tree offers Svnapot). A and D are preset, so the harness' own accesses never depend on
+// hardware A/D updates; G, because the harness uses no ASIDs.
+//
+// The image's own mode is built with GuestFormat. When satp refuses it, the harness falls back
+// to the next smaller mode, built the same way with that mode's format (the same extensions,
+// fewer levels): a different type, so those tables are not a BootTable (boot_table() is null).
+constexpr unsigned kDeviceWindowShift = 30;  // virt's MMIO lives below 1 GiB
+constexpr u64 kBootTablePages = 64;  // -m 512M needs levels + 1 pages; room for much more RAM
+
+template <unsigned Levels>
+using ModeFormat = hugepte::RiscvFormat<Levels, GuestFormat::svnapot, GuestFormat::svpbmt,
+                                        GuestFormat::svrsw60t59b>;
+static_assert(std::is_same_v<ModeFormat<HPT_RISCV_LEVELS>, GuestFormat>,
+              "the image's own mode must be built with exactly the tests' format");
+
+// Storage for an object built once at boot and never destroyed: the boot map lives as long as
+// the image, and nothing may run its destructor (which would free the live tables). Only for
+// objects of static storage duration, whose bytes (and made_) start zeroed with no constructor.
+template <class T>
+class Forever {
+ public:
+  template <class... Args>
+  T& make(Args&&... args) {
+    return *::new (static_cast<void*>(bytes_)) T(static_cast<Args&&>(args)...);
+  }
+  T* get() { return made_ ? std::launder(reinterpret_cast<T*>(bytes_)) : nullptr; }
+  void set_made() { made_ = true; }
+
+ private:
+  alignas(T) unsigned char bytes_[sizeof(T)];
+  bool made_;
+};
+
+Forever<BootEnv> g_boot_env;
+template <class F>
+Forever<hugepte::PageTable<F, BootEnv>> g_boot_table;
+
+struct BootRegion {
+  u64 base, end;
+  hugepte::Prot prot;
+  hugepte::MemType mem;
+  const char* what;
+};
+
+// Maps [r.base, r.end) to itself, largest leaf first.
+template <class F>
+hugepte::Err map_identity(const hugepte::PageTable<F, BootEnv>& pt, const BootRegion& r) {
+  using Ops = hugepte::HugePteOps<F, BootEnv, hugepte::NullTlb>;
+  constexpr auto sizes = hugepte::leaf_sizes<F>();
+  hugepte::NullTlb tlb;  // no walker uses these tables yet; satp is written after a fence
+  const Ops ops{pt, tlb};
+  hugepte::Entry leaf;
+  leaf.kind = hugepte::Kind::leaf;
+  leaf.prot = r.prot;
+  leaf.writable = r.prot.write;
+  // IO needs Svpbmt; without it the PMA of the region decides, which on virt is I/O anyway.
+  leaf.mem = g.svpbmt ? r.mem : hugepte::MemType::normal;
+  leaf.global = true;
+  leaf.accessed = true;
+  leaf.dirty = true;
+  for (u64 pa = r.base; pa < r.end;) {
+    unsigned shift = 0;
+    for (unsigned i = sizes.count; i-- > 0;) {
+      if (sizes.cont[i] && !g.svnapot) continue;  // N=1 would fault without Svnapot
+      if (hugepte::aligned(pa, sizes.shift[i]) && r.end - pa >= hugepte::bit(sizes.shift[i])) {
+        shift = sizes.shift[i];
+        break;
+      }
+    }
+    if (shift == 0) return hugepte::Err::einval;  // not page aligned
+    const auto h = ops.alloc(pa, shift);
+    if (!h) return h.err;
+    leaf.addr = pa;
+    const auto huge = Ops::make_huge(leaf, shift);
+    if (!huge) return huge.err;
+    if (const hugepte::Err err = ops.set(h.value, huge.value); err != hugepte::Err::ok) return err;
+    pa += hugepte::bit(shift);
+  }
+  return hugepte::Err::ok;
 }
 
 u64 satp_value(unsigned levels, u64 root) {
   return (satp_mode_for(levels) << satp_mode_shift) | ((root >> page_shift) & satp_ppn_mask);
 }
 
-[[noreturn]] void die(const char* what) {
-  write_satp(0);  // bare: the UART and the finisher are reachable whatever table was live
-  sfence_vma_all();
-  puts("\n*** riscv64 harness: ");
-  puts(what);
-  puts("\n");
-  hpt::guest::exit(101);
+// Builds the identity map in mode `Levels` and turns translation on, or (satp refused the
+// mode) gives its pages back and tries the next smaller mode. A satp write with an unsupported
+// MODE has no effect at all (the register is WARL and keeps 0), so translation is still off.
+template <unsigned Levels>
+bool enable_paging(BootEnv& env) {
+  using F = ModeFormat<Levels>;
+  auto& pt = g_boot_table<F>.make(env);
+  if (const hugepte::Err err = pt.init(); err != hugepte::Err::ok) die("boot map: root table", err);
+  const u64 ram_top = align_down(g.ram_end, page_shift);
+  const BootRegion regions[] = {
+      {0, u64{1} << kDeviceWindowShift, hugepte::kProtRW, hugepte::MemType::device, "devices"},
+      {addr(__image_start), addr(__text_end), hugepte::kProtRX, hugepte::MemType::normal,
+       "image text"},
+      {addr(__text_end), ram_top, hugepte::kProtRW, hugepte::MemType::normal, "RAM"},
+  };
+  for (const BootRegion& r : regions)
+    if (const hugepte::Err err = map_identity(pt, r); err != hugepte::Err::ok) die(r.what, err);
+  const u64 satp = satp_value(Levels, pt.root());
+  sfence_vma_all();  // order the table stores before the first implicit walk
+  write_satp(satp);
+  if (read_satp() == satp) {
+    sfence_vma_all();
+    g_boot_table<F>.set_made();
+    g.levels = Levels;
+    g.root = pt.root();
+    return true;
+  }
+  pt.destroy();  // every page back to the Env's free list, for the smaller mode
+  if constexpr (Levels > 3) return enable_paging<Levels - 1>(env);
+  return false;
 }
 
 void setup_paging(u64 fdt) {
-  PageBump alloc{align_up(addr(__image_end), page_shift), 0};
-  alloc.end = g.ram_end;
-  if (fdt >= alloc.next && fdt < alloc.end) alloc.end = align_down(fdt, page_shift);
-  const u64 tables_base = alloc.next;
-  // Try the image's mode first. A satp write with an unsupported MODE has no effect at all
-  // (the register is WARL and keeps 0), so a failed attempt leaves translation off and its
-  // pages can be reused for the next, smaller mode.
-  for (unsigned levels = HPT_RISCV_LEVELS; levels >= 3; --levels) {
-    alloc.next = tables_base;
-    const u64 root = build_boot_tables(levels, alloc);
-    if (!root) die("out of RAM for the boot page tables");
-    const u64 satp = satp_value(levels, root);
-    sfence_vma_all();  // order the table stores before the first implicit walk
-    write_satp(satp);
-    if (read_satp() == satp) {
-      sfence_vma_all();
-      g.levels = levels;
-      g.root = root;
-      break;
-    }
-  }
-  g.free_base = align_up(alloc.next, megapage_shift);  // 2 MiB-aligned: room for megapage tests
-  g.free_end = align_down(alloc.end, megapage_shift);
+  // Table pages: from the end of the image up to a 2 MiB boundary at least kBootTablePages
+  // further on, so the free RAM after them starts 2 MiB-aligned (room for megapage tests).
+  // Neither the tables nor the free RAM may cover the device tree OpenSBI passed in a1.
+  const u64 tables_base = align_up(addr(__image_end), page_shift);
+  u64 usable_end = g.ram_end;
+  if (fdt >= tables_base && fdt < usable_end) usable_end = align_down(fdt, page_shift);
+  u64 tables_end = align_up(tables_base + (kBootTablePages << page_shift), megapage_shift);
+  if (tables_end > usable_end) die("no room for the boot page tables after the image");
+  g.tables_base = tables_base;
+  g.tables_end = tables_end;
+  BootEnv& env = g_boot_env.make(tables_base, tables_end);
+  g_boot_env.set_made();
+  enable_paging<HPT_RISCV_LEVELS>(env);  // g.levels stays 0 if no mode was accepted
+  g.free_base = tables_end;
+  g.free_end = align_down(usable_end, megapage_shift);
   if (g.free_end <= g.free_base || g.free_end - g.free_base < (u64{64} << 20))
     die("less than 64 MiB of free RAM after the image");
 }
@@ -269,15 +383,15 @@ void require_identity(u64 root, u64 pa, Access a, const char* what) {
   if (identity_ok(root, pa, a, why)) return;
   write_satp(0);
   sfence_vma_all();
-  puts("\n*** riscv64 harness: set_root(");
+  print("\n*** riscv64 harness: set_root(");
   put_hex(root);
-  puts(") refused: ");
-  puts(what);
-  puts(" at ");
+  print(") refused: ");
+  print(what);
+  print(" at ");
   put_hex(pa);
-  puts(": ");
-  puts(why);
-  puts("\n");
+  print(": ");
+  print(why);
+  print("\n");
   hpt::guest::exit(101);
 }
 
@@ -375,27 +489,27 @@ const char* const reg_names[32] = {"zero", "ra", "sp", "gp", "tp", "t0", "t1", "
   sfence_vma_all();
   if (g.in_fatal) hpt::guest::exit(102);  // trapped while reporting a trap: just leave
   g.in_fatal = true;
-  puts("\n*** riscv64: ");
-  puts(what);
-  puts(": ");
-  puts(cause_name(tf.scause));
-  puts("\n    scause=");
+  print("\n*** riscv64: ");
+  print(what);
+  print(": ");
+  print(cause_name(tf.scause));
+  print("\n    scause=");
   put_hex(tf.scause);
-  puts(" sepc=");
+  print(" sepc=");
   put_hex(tf.sepc);
-  puts(" stval=");
+  print(" stval=");
   put_hex(tf.stval);
-  puts("\n    sstatus=");
+  print("\n    sstatus=");
   put_hex(tf.sstatus);
-  puts(" satp=");
+  print(" satp=");
   put_hex(satp);
-  puts("\n");
+  print("\n");
   for (unsigned i = 1; i < 32; ++i) {
-    puts(i % 4 == 1 ? "    " : "  ");
-    puts(reg_names[i]);
-    puts("=");
+    print(i % 4 == 1 ? "    " : "  ");
+    print(reg_names[i]);
+    print("=");
     put_hex(tf.x[i]);
-    if (i % 4 == 0 || i == 31) puts("\n");
+    if (i % 4 == 0 || i == 31) print("\n");
   }
   hpt::guest::exit(101);
 }
@@ -454,9 +568,9 @@ extern "C" [[noreturn]] void hpt_rv_main(u64 hartid, u64 fdt) {
     die("the image is not inside the RAM the device tree describes");
   setup_paging(fdt);
   if (g.levels != HPT_RISCV_LEVELS) {
-    puts("riscv64 harness: satp did not accept " HUGEPTE_GUEST_MODE "; running on ");
-    puts(satp_mode_name(satp_mode_for(g.levels)));
-    puts(", cases that need " HUGEPTE_GUEST_MODE " skip\n");
+    print("riscv64 harness: satp did not accept " HUGEPTE_GUEST_MODE "; running on ");
+    print(satp_mode_name(satp_mode_for(g.levels)));
+    print(", cases that need " HUGEPTE_GUEST_MODE " skip\n");
   }
   hpt::guest::run_all();
 }
@@ -468,6 +582,9 @@ unsigned active_levels() { return g.levels; }
 bool mode_active() { return g.levels == HPT_RISCV_LEVELS; }
 const char* lacks_reason() { return "emulator lacks " HUGEPTE_GUEST_MODE; }
 u64 boot_root() { return g.root; }
+const BootTable* boot_table() { return g_boot_table<GuestFormat>.get(); }
+u64 boot_tables_base() { return g.tables_base; }
+u64 boot_tables_end() { return g.tables_end; }
 u64 image_start() { return addr(__image_start); }
 u64 image_end() { return addr(__image_end); }
 u64 text_end() { return addr(__text_end); }
