@@ -1,7 +1,8 @@
 // cpu.hpp - the x86-64 instructions and raw paging bits the bare-metal harness and its in-guest
-// cases use. Internal to arch/x86/baremetal: the library's x86 format lives in
-// arch/x86/include and is deliberately not used here, so that the harness checks the format
-// against hand-written bits rather than against itself.
+// cases use. Internal to arch/x86/baremetal. The harness' boot map is built by the library
+// (platform.cpp), but mmu_cases.cpp writes its entries with the hand-written bits below, not
+// with the library's format (arch/x86/include), so that those cases check the hardware against
+// the manual rather than the library against itself.
 #pragma once
 
 #include <cstdint>
@@ -111,7 +112,8 @@ inline u8 inb(u16 port) {
 // Paging levels the harness actually runs with: 5 only when the image asked for LA57 and the
 // CPU has it.
 unsigned paging_levels();
-// The root the harness built at boot (identity map of low RAM).
+// The root of the identity map the harness built at boot with the library: the image and the
+// free RAM, nothing below the image.
 u64 harness_root();
 // Runs `fn` (one of the hpt_x86_probe_* helpers below) as a probe: an exception at its fixup
 // site is recorded in `f` and the call returns false.

@@ -2,14 +2,24 @@
 // image. Entries are written with the raw bits of cpu.hpp (not the library's format), so these
 // cases are the ground truth the format is later checked against.
 //
-// Each case builds its tables in free RAM: a copy of the harness root (sharing its identity map)
-// plus a private subtree under top-level slot 1, i.e. VAs from 512 GiB (4-level) or 256 TiB
-// (5-level, reachable only with LA57). The harness root is restored when the case ends.
+// The BootMap cases read the harness' own identity map (which the library builds) back with those
+// bits. Every other case builds its tables in free RAM: a copy of the harness root (sharing its
+// identity map) plus a private subtree under top-level slot 1, i.e. VAs from 512 GiB (4-level)
+// or 256 TiB (5-level, reachable only with LA57). The harness root is restored when it ends.
 #include <initializer_list>
 
 #include "cpu.hpp"
 #include "guest.hpp"
 #include "hpt_test.hpp"
+
+// Linker-script and start.S symbols: where the image's parts begin and end.
+extern "C" {
+extern char __image_start[];  // NOLINT(bugprone-reserved-identifier)
+extern char __text_end[];     // NOLINT(bugprone-reserved-identifier)
+extern char __data_start[];   // NOLINT(bugprone-reserved-identifier)
+extern char __image_end[];    // NOLINT(bugprone-reserved-identifier)
+extern char hpt_x86_stack_guard[];
+}
 
 namespace {
 
@@ -190,6 +200,130 @@ HPT_ARCH_CASE("x86_64", boot, CanonicalWidthMatchesTheMode) {
     HPT_EXPECT(f.translation);
   } else {
     HPT_EXPECT_EQ(f.vector, x86::kVecGP);
+  }
+}
+
+// ==== boot: the identity map the library built ===================================================
+// The harness' map is built with hugepte (platform.cpp); these cases read it back with the
+// hand-written bits of cpu.hpp and drive the hardware through it.
+
+namespace {
+
+// The leaf (or the non-present entry) the harness' map ends at for `va`, read with raw bits.
+struct RawLeaf {
+  u64 raw = 0;
+  unsigned level = 0;
+};
+RawLeaf boot_map_leaf(u64 va) {
+  u64 table = x86::harness_root();
+  for (unsigned l = x86::paging_levels() - 1;; --l) {
+    const u64 e = at(table)[x86::level_index(va, l)];
+    if (!(e & x86::kP) || l == 0 || (e & x86::kPS)) return {e, l};
+    table = e & x86::kAddr;
+  }
+}
+
+// The level of the largest leaf the CPU has whose aligned block around `va` lies in
+// [start, end): what "largest leaf that fits and is aligned" must have chosen for `va`.
+unsigned largest_fitting_level(u64 va, u64 start, u64 end) {
+  for (unsigned l = x86::cpu_has_1g_pages() ? 2 : 1; l > 0; --l) {
+    const u64 base = hugepte::align_down(va, x86::level_shift(l));
+    if (base >= start && base + bit(x86::level_shift(l)) <= end) return l;
+  }
+  return 0;
+}
+
+struct MappedRange {
+  u64 start, end;
+  bool write, exec;
+};
+
+// Checks the leaves for the first, a middle and the last page of `r`.
+void check_boot_range(hpt::Ctx& hpt_ctx, const MappedRange& r) {
+  const bool nx = x86::cpu_has_nx();
+  HPT_ASSERT(r.start < r.end);
+  for (u64 va : {r.start, hugepte::align_down(r.start + (r.end - r.start) / 2, x86::kPageShift),
+                 r.end - kPage}) {
+    const RawLeaf leaf = boot_map_leaf(va);
+    const unsigned level = largest_fitting_level(va, r.start, r.end);
+    const u64 expect = hugepte::align_down(va, x86::level_shift(level)) | x86::kP |
+                       (level ? x86::kPS : 0) | (r.write ? x86::kRW | x86::kD : 0) | x86::kA |
+                       x86::kG | (nx && !r.exec ? x86::kXD : 0);
+    if (!HPT_EXPECT_EQ(leaf.level, level) || !HPT_EXPECT_EQ(leaf.raw, expect)) {
+      hpt::out("      at va ");
+      hpt::out_u64(va, 16);
+      hpt::out("\n");
+    }
+  }
+}
+
+}  // namespace
+
+HPT_ARCH_CASE("x86_64", boot, BootMapHasTheLargestLeavesWithWxorXPermissions) {
+  const u64 guard = reinterpret_cast<u64>(hpt_x86_stack_guard);
+  const u64 free_base = hpt::guest::free_ram_base();
+  const MappedRange ranges[] = {
+      {reinterpret_cast<u64>(__image_start), reinterpret_cast<u64>(__text_end), false, true},
+      {reinterpret_cast<u64>(__text_end), reinterpret_cast<u64>(__data_start), false, false},
+      {reinterpret_cast<u64>(__data_start), guard, true, false},
+      {guard + kPage, reinterpret_cast<u64>(__image_end), true, false},
+      {free_base, free_base + hpt::guest::free_ram_size(), true, false},
+  };
+  for (const MappedRange& r : ranges) check_boot_range(hpt_ctx, r);
+  // Nothing else: not the firmware area below the image, not the stack guard, not the padding
+  // up to the free RAM (if any), not what lies past the free RAM.
+  const u64 image_end = reinterpret_cast<u64>(__image_end);
+  const u64 unmapped[] = {0, reinterpret_cast<u64>(__image_start) - kPage, guard,
+                          image_end < free_base ? image_end : 0,
+                          image_end < free_base ? free_base - kPage : 0,
+                          free_base + hpt::guest::free_ram_size()};
+  for (u64 va : unmapped) {
+    if (!HPT_EXPECT(!(boot_map_leaf(va).raw & x86::kP))) {
+      hpt::out("      at va ");
+      hpt::out_u64(va, 16);
+      hpt::out("\n");
+    }
+  }
+}
+
+namespace {
+// A return instruction in writable data, to show that the data is not executable.
+volatile u8 g_ret_in_data[16];
+}  // namespace
+
+HPT_ARCH_CASE("x86_64", boot, BootMapRefusesWritesToCodeAndFetchesFromData) {
+  Fault f;
+  // Write back what is there already, so that a map that wrongly allows the write changes
+  // nothing.
+  for (u64 va : {reinterpret_cast<u64>(&hpt_x86_probe_ud2), reinterpret_cast<u64>(__text_end)}) {
+    f = Fault{};
+    const u64 same = *at(va);
+    HPT_EXPECT(!hpt::guest::probe_write(va, same, f));
+    HPT_EXPECT_EQ(f.vector, x86::kVecPF);
+    HPT_EXPECT_EQ(f.addr, va);
+    HPT_EXPECT_EQ(f.cause, x86::kPfP | x86::kPfW);
+  }
+  // The stack guard and the firmware area are not mapped at all.
+  for (u64 va : {reinterpret_cast<u64>(hpt_x86_stack_guard) + 0x80, u64{0x1000}}) {
+    f = Fault{};
+    u64 v = 0;
+    HPT_EXPECT(!hpt::guest::probe_read(va, v, f));
+    HPT_EXPECT_EQ(f.addr, va);
+    HPT_EXPECT(f.translation);
+  }
+  if (!x86::cpu_has_nx()) HPT_SKIP("emulator lacks execute-disable (CPUID 80000001H:EDX[20])");
+  unsigned len = 0;
+  const unsigned char* code = hpt::guest::ret_insn(len);
+  const u64 in_free_ram = hpt::guest::free_ram_base() + kPage;
+  for (unsigned i = 0; i < len; ++i) {
+    g_ret_in_data[i] = code[i];
+    reinterpret_cast<volatile u8*>(in_free_ram)[i] = code[i];
+  }
+  for (u64 va : {reinterpret_cast<u64>(&g_ret_in_data[0]), in_free_ram}) {
+    f = Fault{};
+    HPT_EXPECT(!hpt::guest::probe_exec(va, f));
+    HPT_EXPECT_EQ(f.addr, va);
+    HPT_EXPECT_EQ(f.cause, x86::kPfP | x86::kPfId);
   }
 }
 

@@ -1,10 +1,17 @@
 // platform.cpp - the x86-64 side of tests/system/guest.hpp: COM1, the exit devices, the IDT and
-// its C++ handler, the probes, and the identity-mapped page tables the harness runs on.
+// its C++ handler, the probes, and the identity map the harness runs on (built by the library).
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <utility>
 
 #include "cpu.hpp"
 #include "guest.hpp"
+#include "guest_env.hpp"
+#include "guest_format.hpp"
+#include "hugepte/huge_pte.hpp"
+#include "hugepte/table.hpp"
+#include "hugepte/tlb.hpp"
 
 #ifndef HPT_X86_LEVELS
 #error "HPT_X86_LEVELS (4 or 5) must be defined"
@@ -19,7 +26,11 @@ using hugepte::bit;
 
 // Linker-script and start.S symbols.
 extern "C" {
-extern char __image_end[];  // NOLINT(bugprone-reserved-identifier): end of .bss, page-aligned
+// Page-aligned bounds of the image's parts (link.ld), for the boot map's permissions.
+extern char __image_start[];  // NOLINT(bugprone-reserved-identifier): first byte, code first
+extern char __text_end[];     // NOLINT(bugprone-reserved-identifier): read-only data from here
+extern char __data_start[];   // NOLINT(bugprone-reserved-identifier): writable from here
+extern char __image_end[];    // NOLINT(bugprone-reserved-identifier): end of .bss
 extern const u64 __fixup_start[];  // NOLINT(bugprone-reserved-identifier): {insn, resume} pairs
 extern const u64 __fixup_end[];    // NOLINT(bugprone-reserved-identifier)
 extern const u64 hpt_x86_vector_stubs[32];
@@ -241,9 +252,12 @@ hpt::guest::Fault describe(const Frame& f, u64 cr2) {
   hpt::guest::exit(kUnexpectedExceptionStatus);
 }
 
-// --- the harness' identity map ------------------------------------------------------------------
-u64 g_harness_root = 0;
+// --- the harness' boot map, built by the library ------------------------------------------------
+// The harness runs on an identity map that hugepte itself builds: a PageTable of this image's
+// format, filled through HugePteOps (alloc + make_huge + set) with the largest leaf that fits
+// each range. Only start.S's temporary map (needed before any C++ can run) is hand-written.
 unsigned g_levels = 4;
+u64 g_harness_root = 0;
 u64 g_free_base = 0;
 u64 g_free_end = 0;
 
@@ -270,6 +284,8 @@ constexpr u32 kHvmStartMagic = 0x336ec578;
 constexpr u32 kE820Ram = 1;
 
 // End of the RAM range that holds the image, from the PVH memory map; 0 if there is none.
+// Read while start.S's map (which covers the low GiB) is still live: the boot map leaves the
+// firmware area below the image unmapped.
 u64 ram_end_from_pvh(u64 image_base) {
   if (!hpt_x86_start_info) return 0;
   const auto* si = reinterpret_cast<const HvmStartInfo*>(hpt_x86_start_info);
@@ -282,72 +298,170 @@ u64 ram_end_from_pvh(u64 image_base) {
 }
 
 constexpr u64 align_up(u64 v, unsigned shift) { return (v + bit(shift) - 1) & ~(bit(shift) - 1); }
+inline u64 addr_of(const void* p) { return reinterpret_cast<u64>(p); }
 
-u64 g_bump = 0;
-u64* alloc_table() {
-  auto* t = reinterpret_cast<u64*>(g_bump);
-  g_bump += bit(x86::kPageShift);
-  for (unsigned i = 0; i < 512; ++i) t[i] = 0;
-  return t;
-}
-
-constexpr u64 kImageBase = 0x100000;
-constexpr unsigned kMaxIdentityGiB = 4;
 // Without a PVH memory map the harness only trusts what the tests were promised.
 constexpr u64 kFallbackFreeBytes = bit(26);  // 64 MiB
+// The identity map stops at 4 GiB: the RAM range holding the image ends below the 32-bit PCI
+// hole anyway, and the tests never need more.
+constexpr unsigned kIdentityLimitShift = 32;
+
+// Table pages of the boot map, reserved in .bss so that they sit below free_ram_base() and the
+// tests keep all of their free RAM. What the map needs: the tables above the PD (3 with LA57),
+// one PD per GiB mapped (at most 4), and one PT per 2 MiB frame where a range edge is not
+// 2 MiB-aligned (the frames the image spans, and the end of RAM). 16 pages cover an image of
+// over 10 MiB; running out stops the boot with a message, never silently.
+constexpr unsigned kBootTablePages = 16;
+alignas(4096) u8 g_boot_table_pages[kBootTablePages * 4096];
+
+// Static storage for an object that is built in place once and never destroyed: the boot map's
+// Env and PageTable live as long as the image (their root stays in CR3), and they are made
+// before run_all() runs the static constructors, so they cannot be ordinary globals.
+template <class T>
+class Forever {
+ public:
+  template <class... Args>
+  T& emplace(Args&&... args) {
+    return *::new (static_cast<void*>(bytes_)) T(std::forward<Args>(args)...);
+  }
+
+ private:
+  alignas(T) unsigned char bytes_[sizeof(T)];
+};
+
+using BootEnv = hpt::guest::GuestEnv<hpt::guest::GuestFormat::page_shift>;
+Forever<BootEnv> g_boot_env;
+
+// One PageTable per format the boot may need (see build_boot_map); only one is ever made.
+template <class Fmt>
+Forever<hugepte::PageTable<Fmt, BootEnv>> g_boot_table;
+
+// One identity-mapped range of the boot map: [start, end), page-aligned.
+struct BootRange {
+  const char* what;
+  u64 start, end;
+  bool write, exec;
+  // x86's UART and exit devices are I/O ports, so the map has no MMIO: every range is RAM.
+  hugepte::MemType mem = hugepte::MemType::normal;
+};
+
+constexpr int kBootMapFailureStatus = 126;
+
+[[noreturn]] void boot_map_failed(const char* what, hugepte::Err err, u64 start, u64 end) {
+  print("\n*** boot map: ");
+  print(hugepte::err_name(err));
+  print(" while mapping ");
+  print(what);
+  print(" [");
+  print_hex(start);
+  print(", ");
+  print_hex(end);
+  print(")\n");
+  hpt::guest::exit(kBootMapFailureStatus);
+}
+
+// The leaf for one range: supervisor-only and global (the same in every address space the tests
+// build from this root), accessed and, where writable, dirty, so the walker never has to write
+// A/D back into the harness' own tables.
+hugepte::Entry boot_leaf(const BootRange& r, u64 pa, unsigned page_shift) {
+  hugepte::Entry e;
+  e.kind = hugepte::Kind::leaf;
+  e.addr = pa;
+  e.shift = static_cast<u8>(page_shift);
+  e.prot = hugepte::Prot{true, r.write, r.exec, false};
+  e.writable = r.write;
+  e.mem = r.mem;
+  e.global = true;
+  e.accessed = true;
+  e.dirty = r.write;  // a read-only page is never dirty (x86 would record it in SAVED_DIRTY)
+  return e;
+}
+
+// Identity-maps one range with the largest leaf that is aligned and fits at each step.
+template <class Fmt>
+void map_range(const hugepte::HugePteOps<Fmt, BootEnv, hugepte::NullTlb>& ops, const BootRange& r) {
+  using Ops = hugepte::HugePteOps<Fmt, BootEnv, hugepte::NullTlb>;
+  constexpr hugepte::LeafSizes<Fmt> sizes = hugepte::leaf_sizes<Fmt>();
+  if (!hugepte::aligned(r.start | r.end, Fmt::page_shift) || r.end < r.start)
+    boot_map_failed(r.what, hugepte::Err::einval, r.start, r.end);
+  for (u64 pa = r.start; pa < r.end;) {
+    unsigned shift = Fmt::page_shift;
+    for (unsigned i = sizes.count; i-- > 0;) {
+      if (hugepte::aligned(pa, sizes.shift[i]) && r.end - pa >= bit(sizes.shift[i])) {
+        shift = sizes.shift[i];
+        break;
+      }
+    }
+    auto h = ops.alloc(pa, shift);
+    if (!h) boot_map_failed(r.what, h.err, pa, pa + bit(shift));
+    // Ranges must not overlap: set() would silently replace the earlier leaf.
+    if (ops.get(h.value).kind != hugepte::Kind::none)
+      boot_map_failed(r.what, hugepte::Err::eexist, pa, pa + bit(shift));
+    auto e = Ops::make_huge(boot_leaf(r, pa, Fmt::page_shift), shift);
+    if (!e) boot_map_failed(r.what, e.err, pa, pa + bit(shift));
+    if (hugepte::Err err = ops.set(h.value, e.value); err != hugepte::Err::ok)
+      boot_map_failed(r.what, err, pa, pa + bit(shift));
+    pa += bit(shift);
+  }
+}
+
+// Builds the map in a PageTable of format Fmt and returns its root (not yet in CR3).
+template <class Fmt>
+u64 build_with(const BootRange* ranges, unsigned n) {
+  static_assert(Fmt::page_shift == x86::kPageShift);
+  BootEnv& env = g_boot_env.emplace(addr_of(g_boot_table_pages),
+                                    addr_of(g_boot_table_pages) + sizeof g_boot_table_pages);
+  auto& pt = g_boot_table<Fmt>.emplace(env);
+  if (hugepte::Err err = pt.init(); err != hugepte::Err::ok) boot_map_failed("the root", err, 0, 0);
+  hugepte::NullTlb tlb;  // no walker sees these tables before set_root(), which flushes all
+  const hugepte::HugePteOps<Fmt, BootEnv, hugepte::NullTlb> ops(pt, tlb);
+  for (unsigned i = 0; i < n; ++i) map_range<Fmt>(ops, ranges[i]);
+  return pt.root();
+}
+
+// The map must be in the format the MMU really runs. That is the image's GuestFormat unless the
+// CPU lacks a feature it assumes: without LA57 the 5-level image falls back to 4 levels, and
+// without pdpe1gb a 1 GiB leaf is a reserved-bit fault. Those cases use the library's format for
+// what the CPU does have (the 4-level one being exactly the 4-level image's GuestFormat), so even
+// the fallback map is built by the library and never by hand.
+u64 build_boot_map(const BootRange* ranges, unsigned n) {
+  using hpt::guest::GuestFormat;
+  static_assert(GuestFormat::levels == HPT_X86_LEVELS && GuestFormat::gbpages);
+  const bool gb = x86::cpu_has_1g_pages();
+  if (g_levels == GuestFormat::levels)
+    return gb ? build_with<GuestFormat>(ranges, n)
+              : build_with<hugepte::X86Format<HPT_X86_LEVELS, false>>(ranges, n);
+  return gb ? build_with<hugepte::X86Format<4>>(ranges, n)
+            : build_with<hugepte::X86Format<4, false>>(ranges, n);
+}
 
 void build_identity_map() {
   // The boot trampoline decided the depth: LA57 is only on if the image asked and the CPU has it.
   g_levels = (x86::read_cr4() & x86::kCr4LA57) ? 5 : 4;
-  g_bump = align_up(reinterpret_cast<u64>(__image_end), x86::kPageShift);
 
-  const u64 ram_end = ram_end_from_pvh(kImageBase);
-  u64 gib = ram_end ? (align_up(ram_end, x86::kPudShift) >> x86::kPudShift) : 1;
-  if (gib > kMaxIdentityGiB) gib = kMaxIdentityGiB;
-  const bool huge_1g = x86::cpu_has_1g_pages();
-
-  u64* root = alloc_table();
-  u64* pml4 = root;
-  if (g_levels == 5) {
-    pml4 = alloc_table();
-    root[0] = reinterpret_cast<u64>(pml4) | x86::kP | x86::kRW;
-  }
-  u64* pdpt = alloc_table();
-  pml4[0] = reinterpret_cast<u64>(pdpt) | x86::kP | x86::kRW;
-  // The image's 2 MiB frames use 4 KiB pages so that the stack guard page can stay unmapped;
-  // everything else gets the largest leaf the CPU has (1 GiB with pdpe1gb, else 2 MiB).
-  const u64 image_top = align_up(reinterpret_cast<u64>(__image_end), x86::kPmdShift);
-  const u64 guard = reinterpret_cast<u64>(hpt_x86_stack_guard);
-  for (u64 g = 0; g < gib; ++g) {
-    const u64 pa = g << x86::kPudShift;
-    if (huge_1g && pa >= image_top) {
-      pdpt[g] = pa | x86::kP | x86::kRW | x86::kPS;
-      continue;
-    }
-    u64* pd = alloc_table();
-    pdpt[g] = reinterpret_cast<u64>(pd) | x86::kP | x86::kRW;
-    for (u64 i = 0; i < 512; ++i) {
-      const u64 pa2m = pa + (i << x86::kPmdShift);
-      if (pa2m >= image_top) {
-        pd[i] = pa2m | x86::kP | x86::kRW | x86::kPS;
-        continue;
-      }
-      u64* pt = alloc_table();
-      pd[i] = reinterpret_cast<u64>(pt) | x86::kP | x86::kRW;
-      for (u64 j = 0; j < 512; ++j) {
-        const u64 pa4k = pa2m + (j << x86::kPageShift);
-        pt[j] = pa4k == guard ? 0 : pa4k | x86::kP | x86::kRW;
-      }
-    }
-  }
-
-  g_harness_root = reinterpret_cast<u64>(root);
+  const u64 image_end = addr_of(__image_end);
+  const u64 ram_end = ram_end_from_pvh(addr_of(__image_start));
   // Free RAM starts at the next 2 MiB boundary so tests can carve 2 MiB-aligned blocks from it.
-  g_free_base = align_up(g_bump, x86::kPmdShift);
-  const u64 mapped_end = gib << x86::kPudShift;
-  g_free_end = ram_end ? (ram_end < mapped_end ? ram_end : mapped_end) : g_free_base + kFallbackFreeBytes;
+  g_free_base = align_up(image_end, x86::kPmdShift);
+  g_free_end = ram_end ? ram_end : g_free_base + kFallbackFreeBytes;
+  if (g_free_end > bit(kIdentityLimitShift)) g_free_end = bit(kIdentityLimitShift);
   g_free_end &= ~(bit(x86::kPageShift) - 1);
 
+  // Without execute-disable, bit 63 is reserved: every leaf has to stay executable.
+  const bool nx = x86::cpu_has_nx();
+  const u64 guard = addr_of(hpt_x86_stack_guard);
+  // The image is W^X: code read-only and executable, read-only data, then writable data with
+  // the stack guard page left out so that running off the stack faults at once. Nothing below
+  // the image is mapped (firmware area; a null pointer faults), nor the padding up to the free
+  // RAM. The boot tables themselves are in .bss, so the tests can reach them.
+  const BootRange ranges[] = {
+      {"the image's code", addr_of(__image_start), addr_of(__text_end), false, true},
+      {"the image's read-only data", addr_of(__text_end), addr_of(__data_start), false, !nx},
+      {"the image's data below the stack guard", addr_of(__data_start), guard, true, !nx},
+      {"the stack and the rest of .bss", guard + bit(x86::kPageShift), image_end, true, !nx},
+      {"the free RAM", g_free_base, g_free_end, true, !nx},
+  };
+  g_harness_root = build_boot_map(ranges, sizeof ranges / sizeof ranges[0]);
   hpt::guest::set_root(g_harness_root);
 }
 

@@ -58,7 +58,9 @@ _start32:
     movl $hpt_x86_stack_top, %esp
 
     // Temporary identity map of the first 1 GiB with 2 MiB pages, just enough to reach C++;
-    // the harness replaces it with its own tables (platform.cpp).
+    // the harness then switches to the map the library builds (platform.cpp). This one stays
+    // hand-written: long mode cannot be entered without paging, so it must exist before any C++
+    // runs.
     movl $boot_pd, %edi
     xorl %ecx, %ecx
 1:  movl %ecx, %eax
