@@ -35,8 +35,9 @@ const char* mode_name();
 void putc(char c);                // serial output
 [[noreturn]] void exit(int code);  // leave QEMU: status 0 = all passed, non-zero = failures
 
-// Physical memory the tests may use for page tables and test pages (identity-mapped while the
-// harness' own tables are live). Page-aligned, at least 32 MiB.
+// Physical memory the tests may use for page tables and test pages (identity-mapped read/write,
+// not executable, while the harness' own tables are live: code runs only through mappings a test
+// makes executable). Page-aligned, at least 32 MiB.
 u64 free_ram_base();
 u64 free_ram_size();
 

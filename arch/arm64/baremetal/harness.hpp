@@ -1,10 +1,12 @@
 // harness.hpp - what the arm64 bare-metal harness shares between its boot code (platform.cpp)
 // and its in-guest cases (mmu_cases.cpp): system-register access, raw VMSAv8-64 stage 1
-// descriptor bits, the translation geometry of each granule, and a tiny table builder.
+// descriptor bits, the translation geometry of each granule, and a tiny raw-bit table builder.
 //
-// Deliberately independent of the library's arm64 format (arch/arm64/include): the harness is
-// what checks that format against the hardware, so it encodes descriptors from the Arm ARM
-// itself. Lookup levels here are the Arm ARM's (0 = top, 3 = page), because that is what
+// Deliberately independent of the library's arm64 format (arch/arm64/include): mmu_cases.cpp
+// checks the hardware against descriptors encoded from the Arm ARM itself, with this builder.
+// The boot identity map is the library's own table (boot_map.hpp); this builder makes it only
+// when the CPU lacks the image's granule and the harness falls back to another one.
+// Lookup levels here are the Arm ARM's (0 = top, 3 = page), because that is what
 // ESR_EL1.DFSC reports; the library's vocabulary counts the other way (0 = PTE).
 #pragma once
 
@@ -310,9 +312,10 @@ class Tables {
   u64 root_;
 };
 
-// The identity map every table of this harness starts from: the UART (Device-nGnRnE, never
-// executable) and all of RAM (Normal write-back, RWX: the image, its stack, its tables and the
-// tests' free RAM all live there).
+// The raw-bit identity map the cases' scratch tables start from (and the boot map of a fallback
+// granule): the UART (Device-nGnRnE, never executable) and all of RAM (Normal write-back, RWX:
+// the image, its stack, its tables and the tests' free RAM all live there). The library-built
+// boot map is stricter: only the image is executable there (boot_map.hpp).
 template <unsigned G>
 bool map_identity(Tables<G>& t) {
   return t.map_range(kUartBase, kUartBase, bit(G), desc::kDeviceRw) &&

@@ -1,10 +1,15 @@
 // platform.cpp - the arm64 side of tests/system/guest.hpp on QEMU's virt board: PL011 serial,
 // semihosting exit, the synchronous exception handler behind the probes, and the boot page
-// tables (built here, in C++, with raw descriptor bits from harness.hpp).
+// tables (built here by the library itself: a PageTable of GuestFormat filled through
+// HugePteOps, see boot_map.hpp).
 #include <cstdint>
+#include <new>
 
+#include "boot_map.hpp"
 #include "guest.hpp"
 #include "harness.hpp"
+#include "hugepte/huge_pte.hpp"
+#include "hugepte/tlb.hpp"
 
 extern "C" {
 extern char __image_start[];  // NOLINT(bugprone-reserved-identifier): linker symbols (link.ld)
@@ -54,6 +59,16 @@ u64 g_free_base = 0;
 u64 g_free_size = 0;
 guest::FaultHook g_hook = nullptr;
 
+// The boot map's storage. Constructed in place by build_boot_map() and never destroyed: the MMU
+// walks the table until the image exits, and a global with a constructor would be initialised
+// by run_all() (.init_array) only after boot, over the live root.
+alignas(BootEnv) unsigned char g_boot_env_storage[sizeof(BootEnv)];
+alignas(BootTable) unsigned char g_boot_table_storage[sizeof(BootTable)];
+BootTable* g_boot_table = nullptr;
+BootRegion g_boot_regions[4];
+unsigned g_boot_region_count = 0;
+u64 g_boot_tables_base = 0;
+
 // Probe state, written by the exception handler.
 volatile bool g_probe_faulted = false;
 Fault g_probe_fault;
@@ -88,6 +103,12 @@ const char* mode_missing_reason() {
   }
 }
 u64 boot_root() { return g_boot_root; }
+const BootTable* boot_table() { return g_boot_table; }
+const BootRegion* boot_regions(unsigned& count) {
+  count = g_boot_region_count;
+  return g_boot_regions;
+}
+u64 boot_tables_base() { return g_boot_tables_base; }
 int boot_el() { return g_boot_el; }
 
 namespace {
@@ -267,22 +288,117 @@ namespace {
 
 // --- boot ----------------------------------------------------------------------------------------
 
-[[noreturn]] void boot_fail(const char* what, int code) {
+[[noreturn]] void boot_fail(const char* what, int code, const char* detail = nullptr,
+                           const char* err = nullptr) {
   puts("\n*** arm64 harness: ");
   puts(what);
+  if (detail) {
+    puts(": ");
+    puts(detail);
+  }
+  if (err) {
+    puts(" (");
+    puts(err);
+    puts(")");
+  }
   puts("\n");
   guest::exit(code);
 }
 
+using BootOps = hugepte::HugePteOps<BootFormat, BootEnv, hugepte::NullTlb>;
+
+// Maps the region onto itself, each step with the largest leaf size of the format (block, page
+// or contiguous group) that is aligned at the current address and still fits in the region.
+hugepte::Err map_region(const BootOps& ops, const BootRegion& r) {
+  constexpr hugepte::LeafSizes<BootFormat> sizes = hugepte::leaf_sizes<BootFormat>();
+  for (u64 va = r.start; va < r.end;) {
+    unsigned shift = 0;
+    for (unsigned i = sizes.count; i-- > 0;) {
+      if (hugepte::aligned(va, sizes.shift[i]) && r.end - va >= bit(sizes.shift[i])) {
+        shift = sizes.shift[i];
+        break;
+      }
+    }
+    if (shift == 0) return hugepte::Err::einval;  // not granule aligned
+    hugepte::Entry e;
+    e.kind = hugepte::Kind::leaf;
+    e.addr = va;
+    e.prot = {true, true, r.exec, false};  // EL1 only
+    e.writable = true;
+    e.mem = r.mem;
+    e.global = true;
+    e.accessed = true;  // no access-flag faults where the hardware does not manage AF (16K)
+    e.dirty = true;     // writable and dirty: AP[2] clear, no DBM update needed either
+    const hugepte::Result<hugepte::Entry> huge = BootOps::make_huge(e, shift);
+    if (!huge) return huge.err;
+    const hugepte::Result<BootOps::Handle> h = ops.alloc(va, shift);
+    if (!h) return h.err;
+    if (const hugepte::Err err = ops.set(h.value, huge.value); err != hugepte::Err::ok) return err;
+    va += bit(shift);
+  }
+  return hugepte::Err::ok;
+}
+
+// The identity map, built by the library: the UART (Device-nGnRnE), RAM below the image (where
+// QEMU may put a DTB), the image (code, data and the stack share granules: RWX), and the rest
+// of RAM (these tables, then the tests' free RAM), everything but the image execute-never.
+// Table pages come from [tables, free). Runs with the MMU off, so nothing can have cached the
+// table: NullTlb. (QEMU's MMU-off accesses are Device memory; the library's compare-exchange
+// that links a new table is an exclusive access there, which QEMU serves but a real CPU need
+// not: on hardware this would run after a temporary map turned the caches on.)
+u64 build_boot_map(u64 tables, u64 free) {
+  const u64 image_lo = align_down(reinterpret_cast<u64>(__image_start), kImageGranuleShift);
+  const u64 image_hi = align_up(reinterpret_cast<u64>(__image_end), kImageGranuleShift);
+  using hugepte::MemType;
+  const BootRegion regions[] = {
+      {kUartBase, kUartBase + bit(kImageGranuleShift), MemType::device, false, "PL011 UART"},
+      {kRamBase, image_lo, MemType::normal, false, "RAM below the image"},
+      {image_lo, image_hi, MemType::normal, true, "image"},
+      {image_hi, kRamBase + kRamSize, MemType::normal, false, "boot tables and free RAM"},
+  };
+  for (const BootRegion& r : regions)
+    if (r.start < r.end) g_boot_regions[g_boot_region_count++] = r;
+
+  auto* env = new (g_boot_env_storage) BootEnv(tables, free);
+  g_boot_table = new (g_boot_table_storage) BootTable(*env);
+  if (const hugepte::Err err = g_boot_table->init(); err != hugepte::Err::ok)
+    boot_fail("cannot allocate the boot root table", 106, nullptr, hugepte::err_name(err));
+  hugepte::NullTlb tlb;
+  const BootOps ops(*g_boot_table, tlb);
+  for (unsigned i = 0; i < g_boot_region_count; ++i) {
+    if (const hugepte::Err err = map_region(ops, g_boot_regions[i]); err != hugepte::Err::ok)
+      boot_fail("cannot map into the boot page tables", 106, g_boot_regions[i].what,
+                hugepte::err_name(err));
+  }
+  return g_boot_table->root();
+}
+
+// A granule other than the image's: GuestFormat cannot describe its tables, so the harness'
+// raw-bit builder makes the map it always made (UART page, all RAM RWX). Only the boot and
+// fallback checks run then; every case that needs the image's granule skips.
+template <unsigned G>
+u64 build_fallback_map(u64 tables, u64 free) {
+  PageAllocator mem{tables, free};
+  Tables<G> t(mem);
+  if (!t.ok() || !map_identity(t)) boot_fail("cannot build the fallback boot page tables", 106);
+  return t.root();
+}
+
 template <unsigned G>
 void enable_mmu() {
-  PageAllocator mem{align_up(reinterpret_cast<u64>(__image_end), G), kRamBase + kRamSize};
-  Tables<G> t(mem);
-  if (!t.ok() || !map_identity(t)) boot_fail("cannot build the boot page tables", 106);
+  // The boot tables take the pages after the image; free RAM starts 2 MiB-aligned after them,
+  // so block tests find aligned room.
+  const u64 tables = align_up(reinterpret_cast<u64>(__image_end), G);
+  const u64 free = align_up(tables + kBootTablePages * bit(G), 21);
+  u64 root = 0;
+  if constexpr (G == kImageGranuleShift)
+    root = build_boot_map(tables, free);
+  else
+    root = build_fallback_map<G>(tables, free);
 
   // Everything so far was written with the MMU, hence the data cache, off: drop any stale
   // cached lines over the image, stack and tables before cacheable accesses and walks see them.
-  for (u64 p = align_down(reinterpret_cast<u64>(__image_start), 6); p < mem.next; p += 64)
+  for (u64 p = align_down(reinterpret_cast<u64>(__image_start), 6); p < free; p += 64)
     asm volatile("dc ivac, %0" : : "r"(p) : "memory");
   asm volatile("dsb sy" ::: "memory");
 
@@ -290,7 +406,7 @@ void enable_mmu() {
   const bool hd = kImageWantsHwAd && hafdbs() >= 2;
   write_mair_el1(mair_value());
   write_tcr_el1(tcr_value<G>(ha, hd));
-  write_ttbr0_el1(t.root());
+  write_ttbr0_el1(root);
   isb();
   asm volatile("tlbi vmalle1" ::: "memory");
   asm volatile("dsb nsh" ::: "memory");
@@ -298,15 +414,15 @@ void enable_mmu() {
 
   u64 sctlr_v = read_sctlr_el1();
   sctlr_v |= sctlr::kM | sctlr::kC | sctlr::kI;
-  sctlr_v &= ~(sctlr::kA | sctlr::kWxn | sctlr::kEe | sctlr::kE0e);  // WXN would forbid RWX RAM
+  sctlr_v &= ~(sctlr::kA | sctlr::kWxn | sctlr::kEe | sctlr::kE0e);  // WXN: no RWX image
   write_sctlr_el1(sctlr_v);
   isb();
 
   g_table_granule = G;
-  g_boot_root = t.root();
-  // Free RAM starts 2 MiB-aligned after the boot tables, so block tests find aligned room.
-  g_free_base = align_up(mem.next, 21);
-  g_free_size = kRamBase + kRamSize - g_free_base;
+  g_boot_root = root;
+  g_boot_tables_base = tables;
+  g_free_base = free;
+  g_free_size = kRamBase + kRamSize - free;
 }
 
 }  // namespace

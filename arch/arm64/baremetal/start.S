@@ -3,7 +3,8 @@
 // QEMU's -kernel loads the ELF and jumps to _start with the MMU off, normally at EL1 (at EL2 with
 // -M virt,virtualization=on, which we leave for EL1). Everything here runs before C++ or below it:
 // C++ cannot save the full register file on exception entry, nor name the exact instruction a
-// probe faults on.
+// probe faults on. No page tables are built here: the MMU stays off until platform.cpp has built
+// the boot map with the library, in C++.
 
 #define FRAME_SIZE   (34 * 8)   // x0-x30, ELR_EL1, SPSR_EL1, interrupted SP (Frame, platform.cpp)
 #define SPSR_EL1H_MASKED 0x3c5  // EL1 using SP_EL1, D/A/I/F masked
