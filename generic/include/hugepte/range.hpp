@@ -1,0 +1,994 @@
+// hugepte/range.hpp - map / unmap / protect / split / collapse over [va, va + len), and translate.
+//
+// Every operation here is all or nothing, in Hafnium's prepare/commit style:
+//   1. plan: a read-only pass over the range decides, entry by entry, what the commit will do,
+//      validates every value it will write (by encoding it) and counts the table pages it
+//      needs per level. Every error (EINVAL, ERANGE, EEXIST, EBUSY) comes from here, before
+//      any write.
+//   2. reserve: those pages are taken from the Env; if one is missing, the ones taken go back
+//      and the operation returns ENOMEM with the tables bit-identical to before.
+//   3. commit: the same pass again, now writing. It cannot fail: its decisions are the plan's
+//      and its pages are reserved. New subtrees (a split block, a table for a new mapping) are
+//      built off-line and published with one store; a live entry is replaced as the format's
+//      break-before-make rule says (invalid -> invalidate -> new value), and every live change
+//      is followed by the invalidation it needs: a leaf flush of the entries' own size and level
+//      for leaves, a non-leaf flush (walk caches too) when a table is unlinked, before the
+//      table is freed.
+//   4. unused reserved pages go back (there are none unless plan and commit disagree).
+//
+// The pass is one recursive visitor over "units": one entry, or a whole contiguous group of
+// entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For each
+// unit the operation (a small policy type below) answers keep, set (these values) or split
+// (needs finer entries: descend into a table, splitting a block or breaking a group first).
+// A group is never half changed: a partially touched group is broken into plain leaves (A/D
+// gathered over the group, as Linux's contpte unfold does) in the same publication.
+//
+// Values change as decode -> edit Entry -> encode; no raw bit is touched here and no
+// architecture is named. Levels are template parameters, as in walk.hpp.
+//
+// Concurrency: one writer at a time (the caller's lock). The hardware may set A/D bits while
+// an operation runs; an entry rewritten from its own old value (protect) is edited again from
+// what the hardware left (compare-exchange, or the value taken at the break). Splitting or
+// breaking a live block on a format without break-before-make copies A/D as read during the
+// pass: an A/D update the hardware makes between that read and the publication is lost.
+// Freestanding: no heap, no exceptions.
+#pragma once
+
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/table.hpp"
+#include "hugepte/tlb.hpp"
+#include "hugepte/walk.hpp"
+
+namespace hugepte {
+
+// What map() writes into each leaf, besides the output address and the size.
+struct Attrs {
+  Prot prot{};            // hardware permissions
+  bool writable = false;  // Linux's logical write permission (see Entry::writable)
+  MemType mem = MemType::normal;
+  bool global = false;
+  bool accessed = false;
+  bool dirty = false;
+  Soft soft{};
+  constexpr bool operator==(const Attrs&) const = default;
+};
+
+enum class MapMode : u8 {
+  replace,     // whatever is in the range is replaced (blocks partly covered are split)
+  no_replace,  // EEXIST if anything but none is in the range
+};
+
+// What translate() found for one address.
+struct Translation {
+  u64 va = 0;          // first address of the logical leaf
+  u64 pa = 0;          // the output address of the queried address itself
+  unsigned shift = 0;  // log2 of the logical leaf (the group's size for a contiguous group)
+  Entry entry{};       // the leaf: addr is the logical leaf's base; for a group, accessed and
+                       // dirty are gathered over every sub-entry
+};
+
+template <Format F, TableEnv Env, TlbSink Tlb>
+class RangeOps {
+ public:
+  using Table = PageTable<F, Env>;
+  static constexpr unsigned kRoot = F::levels - 1;
+
+  RangeOps(Table& pt, Tlb& tlb) : pt_(&pt), tlb_(&tlb) {}
+
+  // Maps [va, va + len) to [pa, pa + len). Each piece gets the largest leaf of the format
+  // (contiguous groups included) whose size is at most 1 << max_shift and at least
+  // 1 << min_shift, that fits in what is left of the range and to which both the piece's va
+  // and pa are aligned.
+  // With MapMode::replace whatever was there goes: tables are freed, a block partly covered is
+  // split and keeps the rest mapped as before, a group partly covered is broken into plain
+  // leaves. With MapMode::no_replace anything but none in the range is EEXIST.
+  // Errors (the tables are unchanged on every one of them):
+  //   EINVAL  len == 0; va, pa or len not page aligned; pa + len beyond F::pa_bits;
+  //           max_shift < page_shift; no leaf size in [min_shift, max_shift] fits some piece;
+  //           attrs the format cannot encode at a level the map uses; no root table
+  //   ERANGE  the range is not canonical / leaves the VA space
+  //   EEXIST  MapMode::no_replace and something is mapped (or non-present) in the range
+  //   EBUSY   a non-present entry (swap, migration, marker, invalid) of a bigger size would
+  //           have to be split
+  //   ENOMEM  the table pages it needs could not all be allocated
+  Err map(u64 va, u64 pa, u64 len, const Attrs& attrs, unsigned max_shift = 64,
+          MapMode mode = MapMode::replace, unsigned min_shift = 0) {
+    if (Err e = check_input(va, len); e != Err::ok) return e;
+    if (!aligned(pa, F::page_shift) || max_shift < F::page_shift || min_shift > max_shift)
+      return Err::einval;
+    if (F::pa_bits < 64 && (pa >= bit(F::pa_bits) || len > bit(F::pa_bits) - pa))
+      return Err::einval;
+    MapOp op{this, va, pa, va + (len - 1), attrs, max_shift, min_shift, mode};
+    return run(op, va, va + (len - 1));
+  }
+
+  // Removes every mapping in [va, va + len): entries become none; a leaf partly covered is
+  // split (the rest stays mapped); a group partly covered is broken into plain leaves; tables
+  // left empty are freed. Non-present entries wholly inside the range are cleared too.
+  // Errors: EINVAL (len == 0, va or len not page aligned, no root), ERANGE, ENOMEM (a split),
+  // EBUSY (a non-present entry partly covered).
+  Err unmap(u64 va, u64 len) {
+    if (Err e = check_input(va, len); e != Err::ok) return e;
+    UnmapOp op{this};
+    return run(op, va, va + (len - 1));
+  }
+
+  // Sets the permissions of every present leaf in [va, va + len) to prot / writable, keeping
+  // the output address, A/D and every other attribute. Holes and non-present entries are
+  // skipped; a leaf partly covered is split (only if its permissions change), a group partly
+  // covered is broken. A clean page asked to be writable with hardware write permission gets
+  // the format's clean-writable spelling where that is the only one it has (arm64 DBM).
+  // Errors: EINVAL (len == 0, va or len not page aligned, no root, a permission the format
+  // cannot encode for some leaf), ERANGE, ENOMEM (a split).
+  Err protect(u64 va, u64 len, Prot prot, bool writable) {
+    if (Err e = check_input(va, len); e != Err::ok) return e;
+    ProtectOp op{this, prot, writable};
+    return run(op, va, va + (len - 1));
+  }
+
+  // Replaces the present leaf covering va by finer leaves so that va is mapped by a leaf of
+  // exactly 1 << target_shift (a contiguous size if the format has one there); everything the
+  // leaf mapped stays mapped with every attribute (A/D of a broken group gathered). Only the
+  // chain down to va is split: a 1G leaf split to 4K becomes 511 2M leaves and 512 4K leaves.
+  // Errors: EINVAL (no present leaf covers va, target_shift is not a leaf size of the format
+  // or not smaller than the leaf, no root), ERANGE (va not canonical), ENOMEM.
+  Err split(u64 va, unsigned target_shift) {
+    if (!F::canonical(va)) return Err::erange;
+    if (!pt_->has_root()) return Err::einval;
+    Result<Found> f = find(*pt_, va, 0);
+    if (!f) return f.err;
+    Entry d = F::decode(f.value.raw, f.value.level);
+    if (!present(d)) return Err::einval;
+    unsigned have = d.cont_shift != 0 ? d.cont_shift : F::shift(f.value.level);
+    Size t = size_of(target_shift);
+    if (!t.ok || target_shift >= have) return Err::einval;
+    u64 base = align_down(va, target_shift);
+    SplitOp op{this, t};
+    return run(op, base, base + (bit(target_shift) - 1));
+  }
+
+  // Collapses the 1 << shift aligned region around va into one leaf (a group for a contiguous
+  // size): it must be mapped entirely by present leaves of one kind, physically contiguous from
+  // an output address aligned to the size, with identical attributes (A/D may differ and are
+  // OR-ed, as is the hardware write permission of a writable page, which some formats use to
+  // record dirt). The tables under it are freed. A region already mapped by exactly that leaf
+  // is left as it is (ok).
+  // Errors: EINVAL (shift is not a leaf size; a hole; different attributes; not contiguous or
+  // misaligned output; the region lies inside a bigger leaf; no root), EBUSY (a non-present
+  // entry in the region), ERANGE (va not canonical). Never ENOMEM: it only frees.
+  Err collapse(u64 va, unsigned shift) {
+    if (!F::canonical(va)) return Err::erange;
+    Size t = size_of(shift);
+    if (!t.ok) return Err::einval;
+    u64 base = align_down(va, shift);
+    CollapseOp op{this, t, base};
+    return run(op, base, base + (bit(shift) - 1));
+  }
+
+  // The translation of va. Errors: ERANGE (not canonical), EINVAL (no root), ENOENT (nothing
+  // translates va; then value.entry is the entry that stopped the walk - none, swap, marker,
+  // protnone or invalid with its reason - and value.shift its size).
+  Result<Translation> translate(u64 va) const {
+    if (!F::canonical(va)) return Err::erange;
+    if (!pt_->has_root()) return Err::einval;
+    Found f = find(*pt_, va, 0).value;
+    Translation t;
+    t.entry = F::decode(f.raw, f.level);
+    t.shift = t.entry.cont_shift != 0 ? t.entry.cont_shift : F::shift(f.level);
+    t.va = align_down(va, t.shift);
+    if (t.entry.kind != Kind::leaf) {
+      Result<Translation> r;
+      r.value = t;
+      r.err = Err::enoent;
+      return r;
+    }
+    if (t.entry.cont_shift != 0) {
+      // Hardware sets A/D in whichever sub-entry it used: the group's are the OR of all.
+      unsigned s = F::shift(f.level);
+      u64* first = f.slot - ((va >> s) & (bit(t.shift - s) - 1));
+      for (u64 k = 0; k < bit(t.shift - s); ++k) {
+        Entry sub = F::decode(Table::load(first + k), f.level);
+        t.entry.accessed = t.entry.accessed || sub.accessed;
+        t.entry.dirty = t.entry.dirty || sub.dirty;
+      }
+    }
+    // A sub-entry holds its own address (arm64 CONT) or the group's (riscv NAPOT): aligned
+    // down to the group, both give the group's base.
+    t.entry.addr = align_down(t.entry.addr, t.shift);
+    t.pa = t.entry.addr + (va - t.va);
+    return t;
+  }
+
+ private:
+  // --- shared vocabulary ---------------------------------------------------------------------
+
+  static constexpr bool present(const Entry& e) {
+    return e.kind == Kind::leaf || e.kind == Kind::protnone;
+  }
+  static constexpr bool is_table(u64 raw, unsigned level) {
+    return level > 0 && F::is_table(raw, level);
+  }
+  // The hardware may hold it in a TLB or walk cache.
+  static constexpr bool valid(u64 raw, unsigned level) {
+    return F::is_leaf(raw, level) || is_table(raw, level);
+  }
+
+  // One leaf size of the format.
+  struct Size {
+    bool ok = false;
+    unsigned shift = 0;
+    unsigned level = 0;
+    bool cont = false;
+  };
+  static constexpr LeafSizes<F> kSizes = leaf_sizes<F>();
+
+  static constexpr Size size_of(unsigned shift) {
+    for (unsigned i = 0; i < kSizes.count; ++i)
+      if (kSizes.shift[i] == shift) return Size{true, shift, kSizes.level[i], kSizes.cont[i]};
+    return Size{};
+  }
+
+  // Common checks of [va, va + len).
+  Err check_input(u64 va, u64 len) const {
+    if (len == 0 || !aligned(va, F::page_shift) || !aligned(len, F::page_shift)) return Err::einval;
+    u64 end = va + len;
+    if (end != 0 && end < va) return Err::erange;  // wraps around the top of the 64-bit space
+    if (Err e = check_range<F>(va, end); e != Err::ok) return e;
+    if (!pt_->has_root()) return Err::einval;
+    return Err::ok;
+  }
+
+  // Sub-entry k of a group whose logical entry (addr = the group's base) is g. Formats differ
+  // in what a sub-entry holds, so encode the base form and let group_entry place it.
+  static Result<u64> group_sub(Entry g, unsigned level, unsigned cont, u64 k) {
+    g.cont_shift = static_cast<u8>(cont);
+    g.shift = static_cast<u8>(F::shift(level));
+    g.addr = align_down(g.addr, cont);
+    Result<u64> raw0 = F::encode(g, level);
+    if (!raw0) return raw0;
+    return F::group_entry(raw0.value, level, static_cast<unsigned>(k));
+  }
+
+  // Child i of the plain leaf `parent` split into entries of `level`.
+  static Result<u64> child_raw(Entry parent, unsigned level, u64 i) {
+    parent.shift = static_cast<u8>(F::shift(level));
+    parent.cont_shift = 0;
+    parent.addr += i << F::shift(level);
+    return F::encode(parent, level);
+  }
+
+  // --- the operation context: plan counts, reserved pages, pending invalidation ---------------
+
+  // Reserved table pages, per level, chained through their first word (they are ours and
+  // zeroed until handed out, so no storage is needed beyond the pages themselves).
+  struct Pool {
+    u64 head[F::levels] = {};
+    u64 count[F::levels] = {};
+  };
+
+  struct Ctx {
+    u64 need[F::levels] = {};  // table pages the plan needs, by the level of their entries
+    Pool pool{};
+    TlbFlush pending{};  // leaf invalidations merged while they stay contiguous
+    bool has_pending = false;
+    bool publish = false;  // a live slot went from invalid to valid
+  };
+
+  void push(Pool& p, unsigned level, u64 pa) const {
+    pt_->table(pa)[0] = p.head[level];
+    p.head[level] = pa;
+    ++p.count[level];
+  }
+
+  u64 take(Ctx& c, unsigned level) const {
+    Pool& p = c.pool;
+    if (p.count[level] == 0) {
+      // The commit asks for a page the plan did not count: a bug in this file. There is no
+      // way back at this point, so try the Env, and stop rather than corrupt the tables.
+      Result<u64> r = pt_->alloc_table(level);
+      if (!r) __builtin_trap();
+      return r.value;
+    }
+    u64 pa = p.head[level];
+    u64* t = pt_->table(pa);
+    p.head[level] = t[0];
+    t[0] = 0;
+    --p.count[level];
+    return pa;
+  }
+
+  void release(Pool& p) const {
+    for (unsigned l = 0; l < F::levels; ++l) {
+      while (p.count[l] != 0) {
+        u64 pa = p.head[l];
+        p.head[l] = pt_->table(pa)[0];
+        pt_->table(pa)[0] = 0;
+        --p.count[l];
+        pt_->free_table(pa, l);
+      }
+    }
+  }
+
+  Err reserve(Ctx& c) const {
+    for (unsigned l = 0; l < F::levels; ++l) {
+      for (u64 k = 0; k < c.need[l]; ++k) {
+        Result<u64> r = pt_->alloc_table(l);
+        if (!r) {
+          release(c.pool);
+          return Err::enomem;
+        }
+        push(c.pool, l, r.value);
+      }
+    }
+    return Err::ok;
+  }
+
+  void emit(Ctx& c) const {
+    if (c.has_pending) tlb_->flush(c.pending);
+    c.has_pending = false;
+  }
+  void flush_now(Ctx& c, const TlbFlush& f) const {
+    emit(c);
+    tlb_->flush(f);
+  }
+  // Leaf invalidations may wait until the operation ends (nothing it does later depends on
+  // them); adjacent ones of the same shape become one.
+  void flush_later(Ctx& c, const TlbFlush& f) const {
+    TlbFlush& p = c.pending;
+    if (c.has_pending && p.end != 0 && p.end == f.start && p.stride_shift == f.stride_shift &&
+        p.level == f.level && p.leaf_only == f.leaf_only) {
+      p.end = f.end;
+      return;
+    }
+    emit(c);
+    c.pending = f;
+    c.has_pending = true;
+  }
+
+  // --- the pass --------------------------------------------------------------------------------
+
+  enum class Act : u8 { keep, set, split, fail };
+  struct Decision {
+    Act act = Act::keep;
+    Err err = Err::ok;
+    constexpr Decision(Act a) : act(a) {}                  // NOLINT(google-explicit-constructor)
+    constexpr Decision(Err e) : act(Act::fail), err(e) {}  // NOLINT(google-explicit-constructor)
+  };
+
+  // Where the entries of one table come from during a pass: a real table (live, or built
+  // off-line during the commit), or - during the plan only - a table that does not exist yet:
+  // empty, or the children of the plain leaf `parent` being split.
+  struct Src {
+    u64* t = nullptr;
+    Entry parent{};
+    bool from_leaf = false;
+
+    template <unsigned Level>
+    u64 load(u64 i) const {
+      if (t != nullptr) return Table::load(t + i);
+      if (!from_leaf) return 0;
+      return child_raw(parent, Level, i).value;  // validated before the plan descended
+    }
+  };
+
+  template <class Op>
+  Err run(Op& op, u64 start, u64 last) {
+    Ctx c;
+    Src root{pt_->root_table()};
+    if (Err e = pass<kRoot, false>(op, root, true, start, last, c); e != Err::ok) return e;
+    if (Err e = reserve(c); e != Err::ok) return e;
+    pass<kRoot, true>(op, root, true, start, last, c);  // cannot fail: the plan said so
+    emit(c);
+    if (c.publish) tlb_->publish();
+    release(c.pool);
+    return Err::ok;
+  }
+
+  // The entries of one table at `Level` for [cur, last] (which lies inside that table).
+  template <unsigned Level, bool Commit, class Op>
+  Err pass(Op& op, const Src& src, bool live, u64 cur, u64 last, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr unsigned kCont = F::cont_shift(Level);
+    for (;;) {
+      unsigned ushift = kShift;
+      if constexpr (kCont != 0) {
+        Entry d = F::decode(src.template load<Level>(index_of<F>(cur, Level)), Level);
+        if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) ushift = kCont;
+      }
+      u64 ubase = align_down(cur, ushift);
+      u64 ulast = ubase + (bit(ushift) - 1);
+      u64 clast = ulast < last ? ulast : last;
+      if (Err e = unit<Level, Commit>(op, src, live, ubase, ushift, cur, clast, c); e != Err::ok)
+        return e;
+      if (ulast >= last) return Err::ok;
+      cur = ulast + 1;
+    }
+  }
+
+  // One unit: a single entry, or the n entries of a (present or wanted) group.
+  template <unsigned Level, bool Commit, class Op>
+  Err unit(Op& op, const Src& src, bool live, u64 ubase, unsigned ushift, u64 ca, u64 cl, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr unsigned kCont = F::cont_shift(Level);
+    constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
+    const u64 n = bit(ushift - kShift);
+    const u64 i0 = index_of<F>(ubase, Level);
+    u64 old[kMaxN];
+    u64 fin[kMaxN];
+    for (u64 k = 0; k < n; ++k) fin[k] = old[k] = src.template load<Level>(i0 + k);
+
+    bool refill = false;
+    if (n == 1) {
+      Result<u64> r = single<Level, Commit>(op, live, ubase, ca, cl, old[0], c, refill);
+      if (!r) return r.err;
+      fin[0] = r.value;
+    } else {
+      Entry g = F::decode(old[0], Level);
+      const bool group_old = present(g) && g.cont_shift == kCont;
+      if (group_old) {
+        // Every sub-entry must belong to the group (same kind, group bit set); gather A/D.
+        for (u64 k = 1; k < n; ++k) {
+          Entry s = F::decode(old[k], Level);
+          if (s.kind != g.kind || s.cont_shift != kCont) return Err::ebusy;
+          g.accessed = g.accessed || s.accessed;
+          g.dirty = g.dirty || s.dirty;
+        }
+        g.addr = align_down(g.addr, kCont);
+      }
+      Decision d = op.template decide_group<Level>(ubase, ushift, ca, cl, old, group_old);
+      switch (d.act) {
+        case Act::fail:
+          return d.err;
+        case Act::keep:
+          return Err::ok;
+        case Act::set:
+          if (Err e = op.template fill<Level>(ubase, ushift, old, fin); e != Err::ok) return e;
+          refill = true;
+          break;
+        case Act::split:
+          for (u64 k = 0; k < n; ++k) {
+            u64 v = old[k];
+            if (group_old) {
+              // Broken into plain leaves, each with the group's gathered A/D.
+              Entry p = g;
+              p.cont_shift = 0;
+              p.shift = static_cast<u8>(kShift);
+              p.addr = g.addr + (k << kShift);
+              Result<u64> r = F::encode(p, Level);
+              if (!r) return Err::einval;
+              v = r.value;
+            }
+            u64 sa = ubase + (k << kShift), sl = sa + (bit(kShift) - 1);
+            if (sa < ca) sa = ca;
+            if (sl > cl) sl = cl;
+            fin[k] = v;
+            if (sa > sl) continue;  // outside the range: stays (a plain leaf if broken)
+            bool sub_set = false;   // a broken group's values are not edits of the old ones
+            Result<u64> r =
+                single<Level, Commit>(op, live, ubase + (k << kShift), sa, sl, v, c, sub_set);
+            if (!r) return r.err;
+            fin[k] = r.value;
+          }
+          break;
+      }
+    }
+    if constexpr (Commit)
+      write_unit<Level>(op, refill, ubase, ushift, src.t + i0, old, fin, live, c);
+    return Err::ok;
+  }
+
+  // One entry at `Level` covering [base, base + size), of which [ca, cl] is in the range.
+  // Returns the value the slot must hold afterwards.
+  template <unsigned Level, bool Commit, class Op>
+  Result<u64> single(Op& op, bool live, u64 base, u64 ca, u64 cl, u64 old, Ctx& c, bool& set) {
+    Decision d = op.template decide<Level>(base, ca, cl, old);
+    set = d.act == Act::set;
+    switch (d.act) {
+      case Act::fail:
+        return d.err;
+      case Act::keep:
+        return old;
+      case Act::set: {
+        u64 v = old;
+        if (Err e = op.template fill<Level>(base, F::shift(Level), &old, &v); e != Err::ok)
+          return e;
+        return v;
+      }
+      case Act::split:
+        break;
+    }
+    if constexpr (Level == 0) {
+      return Err::einval;  // nothing is finer than a page
+    } else {
+      if (is_table(old, Level)) {
+        u64* child = pt_->child(old, Level);
+        Src s{child};
+        if (Err e = pass<Level - 1, Commit>(op, s, live, ca, cl, c); e != Err::ok) return e;
+        if constexpr (Commit) {
+          if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return u64{0};
+        }
+        return old;
+      }
+      Entry e = F::decode(old, Level);
+      const bool from_leaf = present(e);
+      if (!from_leaf && e.kind != Kind::none) return Err::ebusy;  // swap, migration, marker...
+      if (from_leaf && (e.cont_shift != 0 || !F::leaf_ok(Level - 1))) return Err::einval;
+      if constexpr (!Commit) {
+        if (from_leaf) {
+          for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
+            if (!child_raw(e, Level - 1, i)) return Err::einval;
+        }
+        ++c.need[Level - 1];
+        Src s{nullptr, e, from_leaf};
+        if (Err r = pass<Level - 1, false>(op, s, false, ca, cl, c); r != Err::ok) return r;
+        return F::make_table(0, Level);  // a placeholder: the plan writes nothing
+      } else {
+        // Built off-line: nothing walks this table before the store that links it.
+        u64 pa = take(c, Level - 1);
+        u64* t = pt_->table(pa);
+        if (from_leaf) {
+          for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
+            pt_->store(t + i, Level - 1, child_raw(e, Level - 1, i).value);
+        }
+        Src s{t};
+        pass<Level - 1, true>(op, s, false, ca, cl, c);
+        return F::make_table(pa, Level);
+      }
+    }
+  }
+
+  // Publishes a unit's new values. Off-line tables are simply written. In a live table:
+  // break-before-make where the format asks for it for any sub-entry (every changed live
+  // sub-entry of the unit goes invalid first, so a group is never seen half old, half new),
+  // the invalidation the old values need, and unlinked tables freed after it.
+  // For values computed from the old ones (`refill`: a `set` unit), what the hardware changed
+  // since the pass read them (A/D) is not lost: under break-before-make the values taken at
+  // the break are edited again; in place, a compare-exchange that finds another value edits
+  // that one.
+  template <unsigned Level, class Op>
+  void write_unit(Op& op, bool refill, u64 ubase, unsigned ushift, u64* slots, const u64* old,
+                  u64* fin, bool live, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr unsigned kCont = F::cont_shift(Level);
+    constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
+    const u64 n = bit(ushift - kShift);
+    if (!live) {
+      for (u64 k = 0; k < n; ++k)
+        if (fin[k] != old[k]) pt_->store(slots + k, Level, fin[k]);
+      return;
+    }
+    bool changed[kMaxN] = {};
+    bool any = false, bbm = false, table_gone = false, valid_gone = false, valid_new = false;
+    for (u64 k = 0; k < n; ++k) {
+      if (fin[k] == old[k]) continue;
+      changed[k] = any = true;
+      const bool was = valid(old[k], Level), now = valid(fin[k], Level);
+      bbm = bbm || (was && now && F::needs_bbm(old[k], fin[k], Level));
+      table_gone = table_gone || is_table(old[k], Level);
+      valid_gone = valid_gone || was;
+      valid_new = valid_new || now;
+    }
+    if (!any) return;
+    const u64 end = ubase + (n << kShift);  // 0 at the top of the 64-bit space
+    // A table going away may have cached walks and leaves of any size under it.
+    const TlbFlush f =
+        table_gone ? TlbFlush{ubase, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
+                   : TlbFlush{ubase, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
+    u64 cur[kMaxN];
+    for (u64 k = 0; k < n; ++k) cur[k] = old[k];
+    if (bbm) {
+      for (u64 k = 0; k < n; ++k)
+        if (changed[k] && valid(old[k], Level)) cur[k] = pt_->exchange(slots + k, Level, 0);
+      flush_now(c, f);
+      if (refill) {
+        u64 again[kMaxN];
+        if (op.template fill<Level>(ubase, ushift, cur, again) == Err::ok)
+          for (u64 k = 0; k < n; ++k)
+            if (changed[k]) fin[k] = again[k];
+      }
+      for (u64 k = 0; k < n; ++k)
+        if (changed[k] && (fin[k] != 0 || !valid(old[k], Level)))
+          pt_->store(slots + k, Level, fin[k]);
+    } else {
+      for (u64 k = 0; k < n; ++k) {
+        if (!changed[k]) continue;
+        u64 expected = old[k];
+        while (!pt_->cmpxchg(slots + k, Level, expected, fin[k])) {
+          if (!refill) continue;  // `expected` now holds the current value: overwrite it
+          cur[k] = expected;
+          u64 again[kMaxN];
+          if (op.template fill<Level>(ubase, ushift, cur, again) == Err::ok) fin[k] = again[k];
+        }
+      }
+      if (table_gone) {
+        flush_now(c, f);
+      } else if (valid_gone) {
+        flush_later(c, f);
+      }
+    }
+    c.publish = c.publish || valid_new;
+    if constexpr (Level > 0) {
+      if (table_gone)
+        for (u64 k = 0; k < n; ++k)
+          if (changed[k] && is_table(old[k], Level))
+            free_subtree<Level - 1>(F::out_addr(old[k], Level));
+    }
+  }
+
+  // Frees the table at pa (entries of Level) and every table under it.
+  template <unsigned Level>
+  void free_subtree(u64 pa) {
+    if constexpr (Level > 0) {
+      u64* t = pt_->table(pa);
+      for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
+        u64 raw = Table::load(t + i);
+        if (is_table(raw, Level)) free_subtree<Level - 1>(F::out_addr(raw, Level));
+      }
+    }
+    pt_->free_table(pa, Level);
+  }
+
+  // Every entry of the table is none.
+  template <unsigned Level>
+  static bool table_none(u64* t) {
+    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i)
+      if (F::decode(Table::load(t + i), Level).kind != Kind::none) return false;
+    return true;
+  }
+
+  // Nothing but none (and tables holding nothing) under the table entry raw at Level.
+  template <unsigned Level>
+  bool subtree_none(u64 raw) const {
+    if constexpr (Level == 0) {
+      return false;
+    } else {
+      u64* t = pt_->child(raw, Level);
+      for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i) {
+        u64 r = Table::load(t + i);
+        if (is_table(r, Level - 1)) {
+          if constexpr (Level > 1) {
+            if (!subtree_none<Level - 1>(r)) return false;
+          }
+        } else if (F::decode(r, Level - 1).kind != Kind::none) {
+          return false;
+        }
+      }
+      return true;
+    }
+  }
+
+  // --- the operations ---------------------------------------------------------------------------
+  //
+  // Each answers, for a unit: decide<Level>(base, ca, cl, old) for one entry,
+  // decide_group<Level>(ubase, ushift, ca, cl, old[], group_old) for the entries of a group,
+  // fill<Level>(ubase, ushift, old[], out[]) for the values of a `set`, and
+  // wants_group(level, addr): whether it wants a group unit starting at addr. `whole` below
+  // means the range covers the unit entirely.
+
+  static constexpr bool whole(u64 ubase, unsigned ushift, u64 ca, u64 cl) {
+    return ca == ubase && cl == ubase + (bit(ushift) - 1);
+  }
+
+  struct MapOp {
+    static constexpr bool kFreesEmpty = false;
+    RangeOps* self;
+    u64 va, pa, last;
+    Attrs attrs;
+    unsigned max_shift, min_shift;
+    MapMode mode;
+
+    // The piece starting at a: the largest leaf size allowed, aligned and fitting.
+    Size piece(u64 a) const {
+      const u64 p = pa + (a - va);
+      for (unsigned i = kSizes.count; i-- > 0;) {
+        unsigned s = kSizes.shift[i];
+        if (s > max_shift || s < min_shift || !aligned(a, s) || !aligned(p, s)) continue;
+        if (last - a < bit(s) - 1) continue;
+        // Between two sizes of one shift (a group as large as the next level's leaf), the
+        // plain leaf comes first in kSizes' order only by level: prefer the plain one.
+        if (i > 0 && kSizes.shift[i - 1] == s && kSizes.cont[i]) continue;
+        return Size{true, s, kSizes.level[i], kSizes.cont[i]};
+      }
+      return Size{};
+    }
+
+    bool wants_group(unsigned level, u64 a) const {
+      Size s = piece(a);
+      return s.ok && s.cont && s.level == level;
+    }
+
+    // In no_replace mode: what is at `old` (one entry at Level) forbids writing there.
+    template <unsigned Level>
+    bool occupied(u64 old) const {
+      if (is_table(old, Level)) return !self->template subtree_none<Level>(old);
+      return F::decode(old, Level).kind != Kind::none;
+    }
+
+    template <unsigned Level>
+    Decision decide(u64, u64 ca, u64, u64 old) const {
+      Size s = piece(ca);
+      if (!s.ok) return Err::einval;
+      if (s.level == Level && !s.cont) {
+        if (mode == MapMode::no_replace && occupied<Level>(old)) return Err::eexist;
+        return Act::set;
+      }
+      if (s.level >= Level) return Err::einval;  // cannot happen: sizes nest
+      if (mode == MapMode::no_replace && !is_table(old, Level) &&
+          F::decode(old, Level).kind != Kind::none)
+        return Err::eexist;
+      return Act::split;
+    }
+
+    template <unsigned Level>
+    Decision decide_group(u64, unsigned, u64 ca, u64, const u64* old, bool group_old) const {
+      Size s = piece(ca);
+      if (!s.ok) return Err::einval;
+      const u64 n = bit(F::cont_shift(Level) - F::shift(Level));
+      if (mode == MapMode::no_replace) {
+        if (group_old) return Err::eexist;
+        if (s.cont && s.level == Level)
+          for (u64 k = 0; k < n; ++k)
+            if (occupied<Level>(old[k])) return Err::eexist;
+      }
+      return s.cont && s.level == Level ? Act::set : Act::split;
+    }
+
+    template <unsigned Level>
+    Err fill(u64 ubase, unsigned ushift, const u64*, u64* out) const {
+      Entry e;
+      e.kind = Kind::leaf;
+      e.addr = pa + (ubase - va);
+      e.shift = static_cast<u8>(F::shift(Level));
+      e.prot = attrs.prot;
+      e.writable = attrs.writable;
+      e.mem = attrs.mem;
+      e.global = attrs.global;
+      e.accessed = attrs.accessed;
+      e.dirty = attrs.dirty;
+      e.soft = attrs.soft;
+      if (ushift == F::shift(Level)) {
+        Result<u64> r = F::encode(e, Level);
+        if (!r) return Err::einval;
+        out[0] = r.value;
+        return Err::ok;
+      }
+      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
+        Result<u64> r = group_sub(e, Level, ushift, k);
+        if (!r) return Err::einval;
+        out[k] = r.value;
+      }
+      return Err::ok;
+    }
+  };
+
+  struct UnmapOp {
+    static constexpr bool kFreesEmpty = true;
+    RangeOps* self;
+
+    bool wants_group(unsigned, u64) const { return false; }
+
+    template <unsigned Level>
+    Decision decide(u64 base, u64 ca, u64 cl, u64 old) const {
+      Entry e = F::decode(old, Level);
+      if (e.kind == Kind::none) return Act::keep;
+      if (whole(base, F::shift(Level), ca, cl)) return Act::set;
+      if (is_table(old, Level) || present(e)) return Act::split;
+      return Err::ebusy;  // a non-present entry would have to be split
+    }
+
+    template <unsigned Level>
+    Decision decide_group(u64 ubase, unsigned ushift, u64 ca, u64 cl, const u64*, bool) const {
+      return whole(ubase, ushift, ca, cl) ? Act::set : Act::split;
+    }
+
+    template <unsigned Level>
+    Err fill(u64, unsigned ushift, const u64*, u64* out) const {
+      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) out[k] = 0;
+      return Err::ok;
+    }
+  };
+
+  struct ProtectOp {
+    static constexpr bool kFreesEmpty = false;
+    RangeOps* self;
+    Prot prot;
+    bool writable;
+
+    bool wants_group(unsigned, u64) const { return false; }
+
+    // The entry with the new permissions. A format may record a writable page that is still
+    // clean as hardware read-only (arm64 DBM: the first write makes it writable and dirty), so
+    // when the hardware write permission cannot go with a clean page, the clean-writable
+    // spelling is used.
+    template <unsigned Level>
+    static Entry edited(Entry e, unsigned cont, u64 k, Prot p, bool w, Result<u64>& raw) {
+      e.prot = p;
+      e.writable = w;
+      raw = cont == 0 ? F::encode(e, Level) : group_sub(e, Level, cont, k);
+      if (!raw && w && p.write && !e.dirty) {
+        e.prot.write = false;
+        raw = cont == 0 ? F::encode(e, Level) : group_sub(e, Level, cont, k);
+      }
+      return e;
+    }
+
+    template <unsigned Level>
+    bool same(const Entry& e) const {
+      if (e.writable != writable) return false;
+      if (e.prot == prot) return true;
+      Result<u64> raw;
+      return edited<Level>(e, e.cont_shift, 0, prot, writable, raw).prot == e.prot && raw.ok();
+    }
+
+    template <unsigned Level>
+    Decision decide(u64 base, u64 ca, u64 cl, u64 old) const {
+      if (is_table(old, Level)) return Act::split;
+      Entry e = F::decode(old, Level);
+      if (!present(e) || same<Level>(e)) return Act::keep;
+      return whole(base, F::shift(Level), ca, cl) ? Act::set : Act::split;
+    }
+
+    template <unsigned Level>
+    Decision decide_group(u64 ubase, unsigned ushift, u64 ca, u64 cl, const u64* old, bool) const {
+      if (same<Level>(F::decode(old[0], Level))) return Act::keep;
+      return whole(ubase, ushift, ca, cl) ? Act::set : Act::split;
+    }
+
+    // Each sub-entry keeps its own A/D; only the permissions change.
+    template <unsigned Level>
+    Err fill(u64, unsigned ushift, const u64* old, u64* out) const {
+      const u64 n = bit(ushift - F::shift(Level));
+      for (u64 k = 0; k < n; ++k) {
+        Result<u64> raw;
+        edited<Level>(F::decode(old[k], Level), n == 1 ? 0 : ushift, k, prot, writable, raw);
+        if (!raw) return Err::einval;
+        out[k] = raw.value;
+      }
+      return Err::ok;
+    }
+  };
+
+  struct SplitOp {
+    static constexpr bool kFreesEmpty = false;
+    RangeOps* self;
+    Size target;
+
+    bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
+
+    template <unsigned Level>
+    Decision decide(u64, u64, u64, u64 old) const {
+      if (Level > target.level && (is_table(old, Level) || present(F::decode(old, Level))))
+        return Act::split;
+      if (Level == target.level && !target.cont && present(F::decode(old, Level))) return Act::keep;
+      return Err::einval;
+    }
+
+    template <unsigned Level>
+    Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) const {
+      if (group_old) return target.cont && target.level == Level ? Act::keep : Act::split;
+      // Fresh children of a split leaf at the target's level: they become the group.
+      if (target.cont && target.level == Level && present(F::decode(old[0], Level)))
+        return Act::set;
+      return Err::einval;
+    }
+
+    template <unsigned Level>
+    Err fill(u64, unsigned ushift, const u64* old, u64* out) const {
+      Entry g = F::decode(old[0], Level);
+      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
+        Result<u64> r = group_sub(g, Level, ushift, k);
+        if (!r) return Err::einval;
+        out[k] = r.value;
+      }
+      return Err::ok;
+    }
+  };
+
+  struct CollapseOp {
+    static constexpr bool kFreesEmpty = false;
+    RangeOps* self;
+    Size target;
+    u64 base;  // the region's first address
+    // What the scan found: the first leaf (the attributes every other must share) and the
+    // OR of A/D and hardware write permission.
+    Entry ref{};
+    bool have_ref = false;
+
+    bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
+
+    // Same attributes, apart from what collapse gathers. A writable page's hardware write
+    // permission may record its dirt (arm64 DBM), so it is gathered as well.
+    static bool same_attrs(const Entry& a, const Entry& b) {
+      Prot pa = a.prot, pb = b.prot;
+      if (a.writable && b.writable) pa.write = pb.write = false;
+      return a.kind == b.kind && pa == pb && a.writable == b.writable && a.mem == b.mem &&
+             a.global == b.global && a.soft == b.soft && a.keep == b.keep;
+    }
+
+    // Checks the entry raw at Level mapping [at, at + size): a present leaf continuing the
+    // region's output, or a table of such leaves.
+    template <unsigned Level>
+    Err scan(u64 raw, u64 at) {
+      if (is_table(raw, Level)) {
+        if constexpr (Level > 0) {
+          u64* t = self->pt_->child(raw, Level);
+          for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
+            if (Err e = scan<Level - 1>(Table::load(t + i), at + (i << F::shift(Level - 1)));
+                e != Err::ok)
+              return e;
+        }
+        return Err::ok;
+      }
+      Entry e = F::decode(raw, Level);
+      if (e.kind == Kind::none) return Err::einval;  // a hole
+      if (!present(e)) return Err::ebusy;            // swap, migration, marker, invalid
+      u64 pa = e.cont_shift != 0 ? align_down(e.addr, e.cont_shift) + (at & (bit(e.cont_shift) - 1))
+                                 : e.addr;
+      if (!have_ref) {
+        ref = e;
+        ref.addr = pa - (at - base);
+        have_ref = true;
+        if (at != base || !aligned(ref.addr, target.shift)) return Err::einval;
+        return Err::ok;
+      }
+      if (pa != ref.addr + (at - base) || !same_attrs(ref, e)) return Err::einval;
+      ref.accessed = ref.accessed || e.accessed;
+      ref.dirty = ref.dirty || e.dirty;
+      ref.prot.write = ref.prot.write || e.prot.write;
+      return Err::ok;
+    }
+
+    template <unsigned Level>
+    Decision decide(u64, u64, u64, u64 old) {
+      Entry e = F::decode(old, Level);
+      if (Level > target.level) {
+        if (is_table(old, Level)) return Act::split;
+        if (present(e)) return Err::einval;  // inside a bigger leaf: nothing to collapse
+        return e.kind == Kind::none ? Err::einval : Err::ebusy;
+      }
+      if (Level != target.level || target.cont) return Err::einval;
+      if (present(e) && e.cont_shift == 0) return Act::keep;  // already one leaf
+      have_ref = false;
+      if (Err r = scan<Level>(old, base); r != Err::ok) return r;
+      return Act::set;
+    }
+
+    template <unsigned Level>
+    Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) {
+      if (!target.cont || target.level != Level) return Err::einval;
+      if (group_old) return Act::keep;  // already the group
+      have_ref = false;
+      for (u64 k = 0; k < bit(target.shift - F::shift(Level)); ++k)
+        if (Err r = scan<Level>(old[k], base + (k << F::shift(Level))); r != Err::ok) return r;
+      return Act::set;
+    }
+
+    template <unsigned Level>
+    Err fill(u64, unsigned ushift, const u64*, u64* out) const {
+      Entry e = ref;
+      e.shift = static_cast<u8>(F::shift(Level));
+      e.cont_shift = 0;
+      if (ushift == F::shift(Level)) {
+        Result<u64> r = F::encode(e, Level);
+        if (!r) return Err::einval;
+        out[0] = r.value;
+        return Err::ok;
+      }
+      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
+        Result<u64> r = group_sub(e, Level, ushift, k);
+        if (!r) return Err::einval;
+        out[k] = r.value;
+      }
+      return Err::ok;
+    }
+  };
+
+  Table* pt_;
+  Tlb* tlb_;
+};
+
+template <Format F, TableEnv Env, TlbSink Tlb>
+RangeOps(PageTable<F, Env>&, Tlb&) -> RangeOps<F, Env, Tlb>;
+
+}  // namespace hugepte
