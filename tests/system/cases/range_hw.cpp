@@ -1,0 +1,241 @@
+// range_hw.cpp - map / unmap / protect / split / collapse against the real MMU, in every image.
+//
+// A seeded random sequence of range operations (the seed is printed) runs on a PageTable whose
+// subtree is grafted into one slot of the harness' live root. After every step, sampled pages of
+// the window and every leaf boundary are read, written and executed through the MMU, and what
+// happens (data or fault) must be what the library's translate() says. Live splits and collapses
+// are checked the same way, so a missing invalidation shows up as the MMU using a stale entry.
+#include "guest.hpp"
+#include "guest_env.hpp"
+#include "guest_format.hpp"
+#include "hpt_test.hpp"
+#include "hugepte/range.hpp"
+
+namespace {
+
+using hugepte::Entry;
+using hugepte::Err;
+using hugepte::Kind;
+using hugepte::u64;
+using F = hpt::guest::GuestFormat;
+using Env = hpt::guest::GuestEnv<F::page_shift>;
+using Table = hugepte::PageTable<F, Env>;
+using Ops = hugepte::RangeOps<F, Env, hpt::guest::GuestTlb>;
+namespace guest = hpt::guest;
+
+constexpr unsigned kRoot = F::levels - 1;
+constexpr unsigned kPageShift = F::page_shift;
+constexpr u64 kPage = hugepte::bit(kPageShift);
+constexpr u64 kVaBase = hugepte::bit(F::va_bits - 2);
+constexpr unsigned kMaxShift = 21;                   // leaves up to 2 MiB-class: the data fits in RAM
+constexpr u64 kData = u64{16} << 20;                 // 16 MiB of tagged data pages
+constexpr u64 kWindow = u64{32} << 20;               // VA window the operations touch
+constexpr u64 kTagOffset = 0x100;                    // tag word; offset 0 holds a return insn
+
+// xorshift64*: deterministic, freestanding.
+struct Rng {
+  u64 s;
+  u64 next() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545F4914F6CDD1Dull;
+  }
+  u64 below(u64 n) { return next() % n; }
+};
+
+struct World {
+  u64 data_pa = 0;
+  Env env;
+  guest::GuestTlb tlb;
+  Table pt{env};
+  Ops ops{pt, tlb};
+
+  World()
+      : data_pa(hugepte::align_down(guest::free_ram_base() + guest::free_ram_size() / 4, 21)),
+        env(data_pa + kData, guest::free_ram_base() + guest::free_ram_size()) {}
+  ~World() {
+    reinterpret_cast<volatile u64*>(guest::current_root())[hugepte::index_of<F>(kVaBase, kRoot)] = 0;
+    guest::tlb_flush_all();
+    pt.destroy();
+  }
+  // The live root's slot mirrors the library's root slot (a root-level leaf lives in the
+  // library's root page, which the MMU does not walk, so copy after every operation).
+  void graft() {
+    unsigned i = hugepte::index_of<F>(kVaBase, kRoot);
+    reinterpret_cast<volatile u64*>(guest::current_root())[i] = Table::load(pt.root_table() + i);
+    guest::tlb_flush_all();
+  }
+  // Every data page: a return instruction at 0 and its own physical address as the tag.
+  void fill() {
+    unsigned len = 0;
+    const unsigned char* insn = guest::ret_insn(len);
+    for (u64 pa = data_pa; pa < data_pa + kData; pa += kPage) {
+      auto* code = reinterpret_cast<volatile unsigned char*>(pa);
+      for (unsigned i = 0; i < len; ++i) code[i] = insn[i];
+      *reinterpret_cast<volatile u64*>(pa + kTagOffset) = pa;
+    }
+    guest::code_written(data_pa, kData);
+  }
+};
+
+// What the MMU must allow for a translated leaf, seen from the privileged level.
+struct Allowed {
+  bool read, write, exec;
+};
+Allowed allowed(const Entry& e) {
+  if (e.kind != Kind::leaf || e.prot.user) return {false, false, false};
+  if (!e.accessed && !guest::hw_sets_accessed()) return {false, false, false};
+  bool dbm_write = F::ad_caps.model == hugepte::DirtyModel::dbm_rdonly && e.writable &&
+                   F::ad_caps.hw_dirty && guest::hw_sets_dirty();
+  return {e.prot.read, e.prot.write || dbm_write, e.prot.exec};
+}
+
+// Probes one page and compares with translate(). Returns false (after printing) on a mismatch.
+bool check_page(World& w, u64 va, hpt::Ctx& hpt_ctx) {
+  auto t = w.ops.translate(va);
+  guest::Fault f;
+  u64 v = 0;
+  bool read = guest::probe_read(va + kTagOffset, v, f);
+  if (!t.ok()) {
+    if (read) {
+      hpt::out("    va ");
+      hpt::out_u64(va, 16);
+      hpt::out(": translate says unmapped, the MMU read it\n");
+    }
+    return HPT_EXPECT(!read);
+  }
+  Allowed a = allowed(t.value.entry);
+  u64 pa = t.value.pa;
+  bool ok = HPT_EXPECT_EQ(read, a.read);
+  if (read) ok = HPT_EXPECT_EQ(v, pa) && ok;  // the tag is the page's own physical address
+  if (a.write) {
+    ok = HPT_EXPECT(guest::probe_write(va + kTagOffset, ~pa, f)) && ok;
+    ok = HPT_EXPECT_EQ(*reinterpret_cast<volatile u64*>(pa + kTagOffset), ~pa) && ok;
+    *reinterpret_cast<volatile u64*>(pa + kTagOffset) = pa;
+  } else {
+    ok = HPT_EXPECT(!guest::probe_write(va + kTagOffset, ~pa, f)) && ok;
+  }
+  ok = HPT_EXPECT_EQ(guest::probe_exec(va, f), a.exec) && ok;
+  if (!ok) {
+    hpt::out("    va ");
+    hpt::out_u64(va, 16);
+    hpt::out(" pa ");
+    hpt::out_u64(pa, 16);
+    hpt::out(" leaf shift ");
+    hpt::out_u64(t.value.shift);
+    hpt::out("\n");
+  }
+  return ok;
+}
+
+// Samples the window: random pages plus the first and last page of every leaf met.
+bool check_window(World& w, Rng& rng, hpt::Ctx& hpt_ctx) {
+  for (unsigned i = 0; i < 96; ++i) {
+    u64 va = kVaBase + (rng.below(kWindow >> kPageShift) << kPageShift);
+    if (!check_page(w, va, hpt_ctx)) return false;
+    auto t = w.ops.translate(va);
+    if (t.ok()) {
+      u64 size = hugepte::bit(t.value.shift);
+      if (!check_page(w, t.value.va, hpt_ctx) || !check_page(w, t.value.va + size - kPage, hpt_ctx))
+        return false;
+    }
+  }
+  return true;
+}
+
+hugepte::Attrs random_attrs(Rng& rng) {
+  hugepte::Attrs a;
+  a.prot.read = true;
+  a.writable = rng.below(2);
+  a.prot.exec = rng.below(3) == 0;
+  a.accessed = true;  // software-managed access flags are the fault handler's business
+  a.dirty = a.writable;
+  a.prot.write = a.writable;
+  a.global = true;
+  return a;
+}
+
+// A random aligned chunk inside the window: size 2^s pages for a random s, aligned to itself.
+void random_chunk(Rng& rng, u64& off, u64& len) {
+  unsigned s = static_cast<unsigned>(rng.below(kMaxShift - kPageShift + 2));  // up to 2x 2 MiB
+  len = hugepte::bit(kPageShift + s);
+  if (len > kData) len = kData;
+  off = hugepte::align_down(rng.below(kWindow - len), kPageShift + (s > 9 ? 9 : s));
+  if (rng.below(2)) len += kPage * (1 + rng.below(8));  // ragged end: smaller leaves at the tail
+  if (off + len > kWindow) len = kWindow - off;
+}
+
+}  // namespace
+
+HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
+  if (const char* gap = guest::mode_unavailable()) HPT_SKIP(gap);
+  static constexpr u64 kSeeds[] = {0x9e3779b97f4a7c15ull, 0xd1b54a32d192ed03ull};
+  for (u64 seed : kSeeds) {
+    World w;
+    HPT_ASSERT_EQ(w.pt.init(), Err::ok);
+    w.fill();
+    Rng rng{seed};
+    hpt::out("    seed ");
+    hpt::out_u64(seed, 16);
+    hpt::out("\n");
+    for (unsigned step = 0; step < 14; ++step) {
+      u64 off = 0, len = 0;
+      random_chunk(rng, off, len);
+      u64 va = kVaBase + off;
+      // Same offset inside 2 MiB as va, so that large leaves are possible; inside the data.
+      u64 in2m = off & (hugepte::bit(21) - 1), room = kData - len;
+      u64 pa = w.data_pa + (room >= in2m ? hugepte::align_down(rng.below(room - in2m + 1), 21) + in2m
+                                         : hugepte::align_down(room, kPageShift));
+      Err e = Err::ok;
+      u64 op = step < 4 ? 0 : rng.below(5);
+      switch (op) {
+        case 0: e = w.ops.map(va, pa, len, random_attrs(rng), kMaxShift); break;
+        case 1: e = w.ops.unmap(va, len); break;
+        case 2: {
+          hugepte::Attrs a = random_attrs(rng);
+          e = w.ops.protect(va, len, a.prot, a.writable);
+          break;
+        }
+        case 3: {
+          auto t = w.ops.translate(va);
+          if (!t.ok() || t.value.shift == kPageShift) break;
+          e = w.ops.split(va, kPageShift);  // a live leaf split down to pages
+          break;
+        }
+        case 4: {
+          // Map a 2 MiB-aligned piece page by page, then collapse it back into one leaf.
+          u64 cva = hugepte::align_down(va, 21), cpa = hugepte::align_down(pa, 21);
+          if (cpa + hugepte::bit(21) > w.data_pa + kData) cpa = w.data_pa;
+          hugepte::Attrs a = random_attrs(rng);
+          e = w.ops.map(cva, cpa, hugepte::bit(21), a, kPageShift);
+          if (e == Err::ok) e = w.ops.collapse(cva, 21);
+          // Formats without a 2 MiB-class leaf at that size refuse: fine, nothing changed.
+          if (e == Err::einval) e = Err::ok;
+          break;
+        }
+      }
+      if (!HPT_EXPECT_EQ(e, Err::ok)) {
+        static constexpr const char* kOps[] = {"map", "unmap", "protect", "split", "map+collapse"};
+        hpt::out("    step ");
+        hpt::out_u64(step);
+        hpt::out(" ");
+        hpt::out(kOps[op]);
+        hpt::out(" va ");
+        hpt::out_u64(va, 16);
+        hpt::out(" len ");
+        hpt::out_u64(len, 16);
+        hpt::out(": ");
+        hpt::out(hugepte::err_name(e));
+        hpt::out("\n");
+      }
+      w.graft();
+      if (!check_window(w, rng, hpt_ctx)) {
+        hpt::out("    after step ");
+        hpt::out_u64(step);
+        hpt::out("\n");
+        return;
+      }
+    }
+  }
+}
