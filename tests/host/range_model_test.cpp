@@ -29,38 +29,14 @@
 #include "hugepte/env/host.hpp"
 #include "hugepte/range.hpp"
 
-#if __has_include("hugepte/arch/x86.hpp") && __has_include("hugepte/arch/arm64.hpp") && \
-                                                           __has_include("hugepte/arch/riscv.hpp")
-#include "hugepte/arch/all.hpp"
-#define HPT_RANGE_MODEL_HAVE_ARCH 1
-#endif
+#include "typed_formats.hpp"
 
 namespace {
 
 using namespace hugepte;  // NOLINT(google-build-using-namespace): test file
 
-template <class List, class... Extra>
-struct ToGtest;
-template <class... Fs, class... Extra>
-struct ToGtest<TypeList<Fs...>, Extra...> {
-  using type = ::testing::Types<Extra..., Fs...>;
-};
-
-#ifdef HPT_RANGE_MODEL_HAVE_ARCH
-using Formats = ToGtest<AllFormats, fake::FakeFormat>::type;
-#else
-using Formats = ::testing::Types<fake::FakeFormat>;
-#endif
-
-struct FormatName {
-  template <class F>
-  static std::string GetName(int) {
-    std::string s = std::string(F::arch) + "_" + F::mode;
-    for (char& c : s)
-      if (c == '-' || c == '.' || c == '/') c = '_';
-    return s;
-  }
-};
+using Formats = hpt_typed::AllWithFake<>;
+using hpt_typed::FormatName;
 
 u64 env_u64(const char* name, u64 fallback) {
   const char* v = std::getenv(name);
