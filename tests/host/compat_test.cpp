@@ -104,8 +104,9 @@ TYPED_TEST(CompatTest, SwapFlagHelpersAreIndependent) {
   pte_t only_wp = pte_swp_mkuffd_wp(swp);
   only_wp.shift = static_cast<u8>(F::shift(0));
   EXPECT_EQ(this->encodable(u, 0), F::encode(only_wp, 0).ok());
-  if (this->encodable(pte_swp_mksoft_dirty(swp), 0))
+  if (this->encodable(pte_swp_mksoft_dirty(swp), 0)) {
     EXPECT_TRUE(pte_swp_soft_dirty(pte_swp_mksoft_dirty(swp)));
+  }
   pte_t marker = make_pte_marker(kMarkerUffdWp);
   EXPECT_TRUE(is_pte_marker(marker));
   EXPECT_TRUE(huge_pte_none_mostly(marker));
