@@ -250,6 +250,24 @@ class RangeOps {
     return F::group_entry(raw0.value, level, static_cast<unsigned>(k));
   }
 
+  // The raw entries of one unit at Level for the leaf `e`: one entry, or every sub-entry of a
+  // group of 1 << ushift. EINVAL if the format cannot encode it.
+  template <unsigned Level>
+  static Err encode_unit(const Entry& e, unsigned ushift, u64* out) {
+    if (ushift == F::shift(Level)) {
+      Result<u64> r = F::encode(e, Level);
+      if (!r) return Err::einval;
+      out[0] = r.value;
+      return Err::ok;
+    }
+    for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
+      Result<u64> r = group_sub(e, Level, ushift, k);
+      if (!r) return Err::einval;
+      out[k] = r.value;
+    }
+    return Err::ok;
+  }
+
   // Child i of the plain leaf `parent` split into entries of `level`.
   static Result<u64> child_raw(Entry parent, unsigned level, u64 i) {
     parent.shift = static_cast<u8>(F::shift(level));
@@ -747,18 +765,7 @@ class RangeOps {
       e.accessed = attrs.accessed;
       e.dirty = attrs.dirty;
       e.soft = attrs.soft;
-      if (ushift == F::shift(Level)) {
-        Result<u64> r = F::encode(e, Level);
-        if (!r) return Err::einval;
-        out[0] = r.value;
-        return Err::ok;
-      }
-      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
-        Result<u64> r = group_sub(e, Level, ushift, k);
-        if (!r) return Err::einval;
-        out[k] = r.value;
-      }
-      return Err::ok;
+      return encode_unit<Level>(e, ushift, out);
     }
   };
 
@@ -969,18 +976,7 @@ class RangeOps {
       Entry e = ref;
       e.shift = static_cast<u8>(F::shift(Level));
       e.cont_shift = 0;
-      if (ushift == F::shift(Level)) {
-        Result<u64> r = F::encode(e, Level);
-        if (!r) return Err::einval;
-        out[0] = r.value;
-        return Err::ok;
-      }
-      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
-        Result<u64> r = group_sub(e, Level, ushift, k);
-        if (!r) return Err::einval;
-        out[k] = r.value;
-      }
-      return Err::ok;
+      return encode_unit<Level>(e, ushift, out);
     }
   };
 
