@@ -39,6 +39,19 @@ inline void out_u64(std::uint64_t v, int base = 10) {
   out(s);
 }
 
+// Deterministic generator (splitmix64): any seed works, the same sequence on every ring, so a
+// failing seed reproduces on the host, under qemu-user and in a guest alike.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
 struct Ctx {
   unsigned failures = 0;
   unsigned checks = 0;

@@ -46,16 +46,7 @@ inline const char* entry_diff(const Entry& x, const Entry& y) {
     hpt_ctx.expect(hpt_d == nullptr, hpt_d ? hpt_d : "", __FILE__, __LINE__);     \
   } while (0)
 
-// Deterministic generator (xorshift64*), same sequence on every ring.
-struct Rng {
-  u64 s;
-  u64 next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-  }
-};
+using hpt::Rng;  // deterministic, same sequence on every ring
 
 // A present user leaf the way Linux builds one from _PAGE_DEFAULT: young, not global, Normal,
 // readable, clean and read-only.

@@ -67,16 +67,7 @@ bool expect_entry(hpt::Ctx& ctx, const Entry& got, const Entry& want, const char
     if (hpt_ctx.failures > 8) return; \
   } while (0)
 
-// splitmix64: deterministic, so a failure reproduces.
-struct Rng {
-  u64 s;
-  u64 next() {
-    u64 z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
+using hpt::Rng;  // deterministic, so a failure reproduces
 
 // A leaf Entry built from vocabulary, the way generic code builds one.
 Entry leaf(u64 addr, unsigned shift, Prot prot, bool dirty = false, bool accessed = true) {

@@ -5,6 +5,8 @@
 
 #include "guest.hpp"
 #include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/table.hpp"
 #include "hugepte/tlb.hpp"
 
 namespace hpt::guest {
@@ -70,5 +72,32 @@ struct GuestTlb {
   void publish() { tlb_flush_all(); }  // make fresh entries visible to the walker (DSB/ISB etc.)
 };
 static_assert(hugepte::TlbSink<GuestTlb>);
+
+// Lets the MMU walk a table the library built: one slot of the harness' live root (the one for
+// kVa, far above the identity map) is pointed at what the library's root holds there. A leaf in
+// the library's root itself lives in a page the MMU does not walk, so refresh() after changing
+// it; the destructor unlinks the slot before the library's tables go away.
+template <hugepte::Format F, class Env>
+class Graft {
+ public:
+  static constexpr u64 kVa = u64{1} << (F::va_bits - 2);
+
+  explicit Graft(const hugepte::PageTable<F, Env>& pt) : pt_(&pt) {}
+  Graft(const Graft&) = delete;
+  Graft& operator=(const Graft&) = delete;
+  ~Graft() {
+    live_slot() = 0;
+    tlb_flush_all();
+  }
+  void refresh() {
+    live_slot() = hugepte::PageTable<F, Env>::load(pt_->root_table() + index());
+    tlb_flush_all();
+  }
+
+ private:
+  static unsigned index() { return hugepte::index_of<F>(kVa, F::levels - 1); }
+  static volatile u64& live_slot() { return reinterpret_cast<volatile u64*>(current_root())[index()]; }
+  const hugepte::PageTable<F, Env>* pt_;
+};
 
 }  // namespace hpt::guest

@@ -22,7 +22,7 @@ using Ops = hugepte::HugePteOps<F, Env, hpt::guest::GuestTlb>;
 namespace guest = hpt::guest;
 
 constexpr unsigned kRoot = F::levels - 1;
-constexpr u64 kVaBase = hugepte::bit(F::va_bits - 2);  // far above the identity map
+constexpr u64 kVaBase = guest::Graft<F, Env>::kVa;
 constexpr u64 kData = 0x200;                            // offset of the data word in a page
 constexpr u64 kPage = hugepte::bit(F::page_shift);
 
@@ -33,6 +33,7 @@ struct World {
   guest::GuestTlb tlb;
   Table pt{env};
   Ops ops{pt, tlb};
+  guest::Graft<F, Env> grafted{pt};  // declared after pt: unlinked before pt frees its tables
   u64 page_pa = 0;
 
   bool init() {
@@ -40,18 +41,7 @@ struct World {
     page_pa = guest::free_ram_base() + guest::free_ram_size() / 2 + 16 * kPage;
     return true;
   }
-  // Point the live root's slot for kVaBase at what the library built.
-  void graft() {
-    u64* live = reinterpret_cast<u64*>(guest::current_root());
-    unsigned i = hugepte::index_of<F>(kVaBase, kRoot);
-    live[i] = Table::load(pt.root_table() + i);
-    guest::tlb_flush_all();
-  }
-  ~World() {
-    reinterpret_cast<volatile u64*>(guest::current_root())[hugepte::index_of<F>(kVaBase, kRoot)] = 0;
-    guest::tlb_flush_all();
-    pt.destroy();
-  }
+  void graft() { grafted.refresh(); }
 };
 
 volatile u64& word_at(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }

@@ -23,26 +23,15 @@ using Table = hugepte::PageTable<F, Env>;
 using Ops = hugepte::RangeOps<F, Env, hpt::guest::GuestTlb>;
 namespace guest = hpt::guest;
 
-constexpr unsigned kRoot = F::levels - 1;
 constexpr unsigned kPageShift = F::page_shift;
 constexpr u64 kPage = hugepte::bit(kPageShift);
-constexpr u64 kVaBase = hugepte::bit(F::va_bits - 2);
+constexpr u64 kVaBase = guest::Graft<F, Env>::kVa;
 constexpr unsigned kMaxShift = 21;                   // leaves up to 2 MiB-class: the data fits in RAM
 constexpr u64 kData = u64{16} << 20;                 // 16 MiB of tagged data pages
 constexpr u64 kWindow = u64{32} << 20;               // VA window the operations touch
 constexpr u64 kTagOffset = 0x100;                    // tag word; offset 0 holds a return insn
 
-// xorshift64*: deterministic, freestanding.
-struct Rng {
-  u64 s;
-  u64 next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-  }
-  u64 below(u64 n) { return next() % n; }
-};
+using hpt::Rng;
 
 struct World {
   u64 data_pa = 0;
@@ -50,22 +39,12 @@ struct World {
   guest::GuestTlb tlb;
   Table pt{env};
   Ops ops{pt, tlb};
+  guest::Graft<F, Env> grafted{pt};  // declared after pt: unlinked before pt frees its tables
 
   World()
       : data_pa(hugepte::align_down(guest::free_ram_base() + guest::free_ram_size() / 4, 21)),
         env(data_pa + kData, guest::free_ram_base() + guest::free_ram_size()) {}
-  ~World() {
-    reinterpret_cast<volatile u64*>(guest::current_root())[hugepte::index_of<F>(kVaBase, kRoot)] = 0;
-    guest::tlb_flush_all();
-    pt.destroy();
-  }
-  // The live root's slot mirrors the library's root slot (a root-level leaf lives in the
-  // library's root page, which the MMU does not walk, so copy after every operation).
-  void graft() {
-    unsigned i = hugepte::index_of<F>(kVaBase, kRoot);
-    reinterpret_cast<volatile u64*>(guest::current_root())[i] = Table::load(pt.root_table() + i);
-    guest::tlb_flush_all();
-  }
+  void graft() { grafted.refresh(); }
   // Every data page: a return instruction at 0 and its own physical address as the tag.
   void fill() {
     unsigned len = 0;
