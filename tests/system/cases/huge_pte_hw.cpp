@@ -42,6 +42,16 @@ struct World {
     return true;
   }
   void graft() { grafted.refresh(); }
+  // set_huge_pte_at of `leaf` (made huge for 1 << shift) at kVaBase, then shown to the MMU.
+  hugepte::Result<hugepte::HugePte<F>> install(unsigned shift, const Entry& leaf) {
+    auto h = ops.alloc(kVaBase, shift);
+    if (!h) return h.err;
+    auto e = Ops::make_huge(leaf, shift);
+    if (!e) return e.err;
+    if (hugepte::Err err = ops.set(h.value, e.value); err != hugepte::Err::ok) return err;
+    graft();
+    return h;
+  }
 };
 
 volatile u64& word_at(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }
@@ -74,12 +84,8 @@ HPT_CASE(huge_pte_hw, EveryHugeSizeSetByTheLibraryTranslatesOnTheMmu) {
     World w;
     HPT_ASSERT(w.init());
     u64 base = hugepte::align_down(w.page_pa, shift);
-    auto h = w.ops.alloc(kVaBase, shift);
-    HPT_ASSERT(h.ok());
-    auto e = Ops::make_huge(kernel_rw(base, true, true), shift);
-    HPT_ASSERT(e.ok());
-    HPT_ASSERT_EQ(w.ops.set(h.value, e.value), hugepte::Err::ok);
-    w.graft();
+    auto h = w.install(shift, kernel_rw(base, true, true));
+    HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
     // The test page sits at (page_pa - base) inside the huge page: probe it, and the pages at
     // the same offset from the start and the end of the huge page where those are RAM we own.
     u64 off = w.page_pa - base;
@@ -111,12 +117,8 @@ HPT_CASE(huge_pte_hw, HardwareAccessedAndDirtyAreGatheredAcrossAGroup) {
     World w;
     HPT_ASSERT(w.init());
     u64 base = hugepte::align_down(w.page_pa, shift);
-    auto h = w.ops.alloc(kVaBase, shift);
-    HPT_ASSERT(h.ok());
-    auto e = Ops::make_huge(kernel_rw(base, false, false), shift);
-    HPT_ASSERT(e.ok());
-    HPT_ASSERT_EQ(w.ops.set(h.value, e.value), hugepte::Err::ok);
-    w.graft();
+    auto h = w.install(shift, kernel_rw(base, false, false));
+    HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
     HPT_EXPECT(!w.ops.get(h.value).accessed);
     // Touch the sub-entry that maps our test page (not sub-entry 0 unless the page is there).
     u64 off = w.page_pa - base;
@@ -150,12 +152,8 @@ HPT_CASE(huge_pte_hw, WrprotectAndAccessFlagsAreSeenByTheMmu) {
     World w;
     HPT_ASSERT(w.init());
     u64 base = hugepte::align_down(w.page_pa, shift);
-    auto h = w.ops.alloc(kVaBase, shift);
-    HPT_ASSERT(h.ok());
-    auto e = Ops::make_huge(kernel_rw(base, true, true), shift);
-    HPT_ASSERT(e.ok());
-    HPT_ASSERT_EQ(w.ops.set(h.value, e.value), hugepte::Err::ok);
-    w.graft();
+    auto h = w.install(shift, kernel_rw(base, true, true));
+    HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
     u64 va = kVaBase + (w.page_pa - base) + kData;
     guest::Fault f;
     HPT_EXPECT(guest::probe_write(va, 1, f));
