@@ -28,6 +28,7 @@ enum class Err : u8 {
   eperm,
   enospc,
   eopnotsupp,
+  eio,
 };
 
 constexpr const char* err_name(Err e) {
@@ -45,6 +46,7 @@ constexpr const char* err_name(Err e) {
     case Err::eperm: return "EPERM";
     case Err::enospc: return "ENOSPC";
     case Err::eopnotsupp: return "EOPNOTSUPP";
+    case Err::eio: return "EIO";
   }
   return "E?";
 }

@@ -490,4 +490,48 @@ class TlbModel {
 
 static_assert(TlbSink<TlbModel>);
 
+// --- folio memory for the mm model (mm/memory.hpp's FolioEnv) --------------------------------
+
+// Simulated physical memory for folios: addresses from a range far from the table pages, aligned
+// to each folio's size, no data behind them (the host model checks where things are mapped; the
+// bare-metal images check the bytes). Counts live folios and metadata so tests can see leaks,
+// and can be told to run dry.
+class Folios {
+ public:
+  explicit Folios(u64 pa_base = u64{1} << 44) : next_(pa_base) {}
+
+  Result<u64> alloc_folio(unsigned shift) {
+    if (fail_) return Err::enomem;
+    u64 size = bit(shift);
+    next_ = (next_ + size - 1) & ~(size - 1);
+    u64 pa = next_;
+    next_ += size;
+    ++live_;
+    return pa;
+  }
+  void free_folio(u64, unsigned) { --live_; }
+  void zero(u64, u64) { ++zeroed_; }
+  void copy_in(u64, const void*, u64) { ++copies_; }
+  void copy(u64, u64, u64) { ++copies_; }
+  void* alloc_meta(u64 n) {
+    ++meta_live_;
+    return std::calloc(1, n == 0 ? 1 : n);
+  }
+  void free_meta(void* p, u64) {
+    --meta_live_;
+    std::free(p);
+  }
+
+  void fail(bool on) { fail_ = on; }  // alloc_folio says ENOMEM while on
+  u64 live() const { return live_; }
+  u64 meta_live() const { return meta_live_; }
+  u64 copies() const { return copies_; }
+  u64 zeroed() const { return zeroed_; }
+
+ private:
+  u64 next_;
+  u64 live_ = 0, meta_live_ = 0, copies_ = 0, zeroed_ = 0;
+  bool fail_ = false;
+};
+
 }  // namespace hugepte::host

@@ -1,0 +1,406 @@
+// hugepte/mm/memory.hpp - what page tables map: folios, the pools they come from, and files with
+// a page cache.
+//
+// A folio is 1 << shift bytes of physical memory, aligned to its size, with a refcount and a
+// mapcount. Hugetlb folios come from a finite pool per size (the hstate pools of
+// /sys/kernel/mm/hugepages); base-page folios (anonymous memory, shmem) from an ordinary
+// allocator that may also run dry. Files are shmem-like (a page cache of base pages) or
+// hugetlbfs-like (a page cache of hstate-sized folios).
+//
+// How a folio's mapcount moves is a policy (spec uffd-hgm-kvm.md §2.5), chosen per Memory:
+//   S0  today's kernel: +1 per mapping of the whole folio; pieces are not allowed (no HGM)
+//   S1  the seed's plan: +1 per mapping of anything under the folio-sized slot, whatever is
+//       mapped underneath (whole folio, PMDs, PTEs); -1 when the last piece goes
+//   S3  THP-like: a whole-folio mapping counts in the entire mapcount; a smaller entry adds one
+//       to the per-page mapcount of every base page it covers
+// Refcount: every mapping holds references (S0/S1: one per folio-sized slot that maps
+// anything; S3: one per page-table entry), and the page cache holds one.
+//
+// Storage is all from the FolioEnv (no heap here): host tests give it host memory and a
+// simulated physical space; bare-metal images give it guest RAM. Freestanding.
+#pragma once
+
+#include <concepts>
+
+#include "hugepte/entry.hpp"
+
+namespace hugepte::mm {
+
+// Physical memory for folios and storage for the model's own metadata.
+//   alloc_folio(shift) -> Result<u64>: 1 << shift bytes aligned to their size (contents
+//                         undefined); ENOMEM when there are none.
+//   free_folio(pa, shift)
+//   zero(pa, len), copy_in(pa, src, len), copy(dst_pa, src_pa, len): data movement (the host
+//                         model may keep no data and do nothing; bare metal really copies)
+//   alloc_meta(bytes) -> void*: zeroed, 8-byte aligned, nullptr when exhausted;
+//   free_meta(p, bytes)
+template <class E>
+concept FolioEnv = requires(E& e, u64 pa, unsigned shift, const void* src, void* p, u64 n) {
+  { e.alloc_folio(shift) } -> std::same_as<Result<u64>>;
+  { e.free_folio(pa, shift) } -> std::same_as<void>;
+  { e.zero(pa, n) } -> std::same_as<void>;
+  { e.copy_in(pa, src, n) } -> std::same_as<void>;
+  { e.copy(pa, pa, n) } -> std::same_as<void>;
+  { e.alloc_meta(n) } -> std::same_as<void*>;
+  { e.free_meta(p, n) } -> std::same_as<void>;
+};
+
+enum class Policy : u8 { s0, s1, s3 };
+
+constexpr const char* policy_name(Policy p) {
+  return p == Policy::s0 ? "S0" : p == Policy::s1 ? "S1" : "S3";
+}
+
+inline constexpr u32 kNoFolio = ~u32{0};
+inline constexpr u32 kNoFile = ~u32{0};
+
+struct Folio {
+  u64 pa = 0;
+  u8 shift = 0;
+  bool used = false;
+  bool hugetlb = false;   // from an hstate pool
+  bool zero_page = false; // the shared zero page: never freed, never counted
+  bool hwpoison = false;  // memory failure hit one of its base pages (poisoned_pa)
+  bool migrating = false; // isolated for migration: not migratable now (collapse: EBUSY)
+  u32 file = kNoFile;     // page-cache owner (kNoFile: anonymous)
+  u64 index = 0;          // offset in the file, in units of the folio
+  u64 poisoned_pa = 0;
+  u64 anon_va = 0;                  // anonymous: where it is mapped ...
+  const void* anon_owner = nullptr; // ... and by which address space
+  u64 refcount = 0;
+  u64 mapcount = 0;       // S0/S1: the folio's mapcount; S3: the entire (compound) mapcount
+  u32* subpage = nullptr; // S3: per base page mapcounts (allocated on first piece)
+  u64 subpage_total = 0;  // S3: their sum, so folio_mapcount() is O(1)
+};
+
+enum class FileKind : u8 { shmem, hugetlb };
+
+struct File {
+  bool used = false;
+  FileKind kind = FileKind::shmem;
+  u8 shift = 0;        // page-cache granularity: base page (shmem) or the hstate (hugetlb)
+  u64 size = 0;        // i_size, bytes
+  u32* cache = nullptr;  // folio id per index, kNoFolio when absent
+  u64 pages() const { return size >> shift; }
+};
+
+// Counters the Memory keeps (the Mm keeps its own; see mm.hpp).
+struct MemoryCounters {
+  u64 folio_alloc = 0;
+  u64 folio_free = 0;
+  u64 subpage_mapcount_updates = 0;  // S3: per-page mapcount increments and decrements
+};
+
+template <FolioEnv FE, unsigned PageShift>
+class Memory {
+ public:
+  static constexpr unsigned page_shift = PageShift;
+  static constexpr unsigned kMaxFiles = 8;
+  static constexpr unsigned kMaxPools = 8;
+
+  // `max_folios` bounds how many folios exist at once (their records come from alloc_meta).
+  Memory(FE& env, u32 max_folios, Policy policy) : env_(&env), policy_(policy) {
+    folios_ = static_cast<Folio*>(env.alloc_meta(sizeof(Folio) * u64{max_folios}));
+    cap_ = folios_ ? max_folios : 0;
+    hash_cap_ = 1;
+    while (hash_cap_ < 2 * u64{cap_}) hash_cap_ <<= 1;
+    hash_ = static_cast<u32*>(env.alloc_meta(sizeof(u32) * hash_cap_));
+    if (!hash_) cap_ = 0;
+    for (u64 i = 0; hash_ && i < hash_cap_; ++i) hash_[i] = kNoFolio;
+  }
+  Memory(const Memory&) = delete;
+  Memory& operator=(const Memory&) = delete;
+  ~Memory() {
+    for (u32 i = 0; i < kMaxFiles; ++i)
+      if (files_[i].used) drop_file_storage(files_[i]);
+    for (u32 id = 0; id < top_; ++id)
+      if (folios_[id].used) release_storage(folios_[id]);
+    if (folios_) env_->free_meta(folios_, sizeof(Folio) * u64{cap_});
+    if (hash_) env_->free_meta(hash_, sizeof(u32) * hash_cap_);
+  }
+
+  Policy policy() const { return policy_; }
+  FE& env() { return *env_; }
+  MemoryCounters& counters() { return counters_; }
+  const MemoryCounters& counters() const { return counters_; }
+
+  // --- pools ----------------------------------------------------------------------------------
+
+  // Sets the number of free folios of 1 << shift (hugetlb: nr_hugepages for that hstate).
+  // Base-page folios are unlimited unless a pool is set for PageShift.
+  Err set_pool(unsigned shift, u64 free_count) {
+    for (Pool& p : pools_)
+      if (p.used && p.shift == shift) return p.free = free_count, Err::ok;
+    for (Pool& p : pools_)
+      if (!p.used) return p = Pool{true, static_cast<u8>(shift), free_count}, Err::ok;
+    return Err::enospc;
+  }
+  bool has_pool(unsigned shift) const { return find_pool(shift) != nullptr; }
+  u64 pool_free(unsigned shift) const {
+    const Pool* p = find_pool(shift);
+    return p ? p->free : ~u64{0};
+  }
+
+  // A new folio with refcount 1 (the caller's). Errors: ENOMEM (pool empty, no memory, no
+  // record); EINVAL a huge size with no pool.
+  Result<u32> alloc(unsigned shift) {
+    Pool* p = find_pool(shift);
+    if (!p && shift != PageShift) return Err::einval;
+    if (p && p->free == 0) return Err::enomem;
+    u32 id = take_record();
+    if (id == kNoFolio) return Err::enomem;
+    Result<u64> pa = env_->alloc_folio(shift);
+    if (!pa) {
+      give_record(id);
+      return pa.err;
+    }
+    if (p) --p->free;
+    Folio& f = folios_[id];
+    f = Folio{};
+    f.used = true;
+    f.pa = pa.value;
+    f.shift = static_cast<u8>(shift);
+    f.hugetlb = p != nullptr && shift != PageShift;
+    f.refcount = 1;
+    hash_insert(id);
+    ++counters_.folio_alloc;
+    return id;
+  }
+
+  // Drops one reference; the folio goes back to its pool at zero.
+  void put(u32 id) {
+    Folio& f = folios_[id];
+    if (f.zero_page) return;
+    if (--f.refcount != 0) return;
+    hash_remove(id);
+    release_storage(f);
+    if (Pool* p = find_pool(f.shift)) ++p->free;
+    f.used = false;
+    give_record(id);
+    ++counters_.folio_free;
+  }
+  void get(u32 id) {
+    if (!folios_[id].zero_page) ++folios_[id].refcount;
+  }
+
+  Folio& folio(u32 id) { return folios_[id]; }
+  const Folio& folio(u32 id) const { return folios_[id]; }
+
+  // The folio containing physical address pa, or kNoFolio.
+  u32 folio_at(u64 pa) const {
+    for (unsigned s = 0; s < 64; ++s) {
+      if (!(size_mask_ & bit(s))) continue;
+      u32 id = hash_find(align_down(pa, s), s);
+      if (id != kNoFolio) return id;
+    }
+    return kNoFolio;
+  }
+
+  // The shared zero page (allocated once, never freed while the Memory lives).
+  Result<u32> zero_page() {
+    if (zero_ == kNoFolio) {
+      Result<u32> r = alloc(PageShift);
+      if (!r) return r;
+      zero_ = r.value;
+      folios_[zero_].zero_page = true;
+      env_->zero(folios_[zero_].pa, bit(PageShift));
+    }
+    return zero_;
+  }
+
+  // folio_mapcount: S0/S1 the counter; S3 entire + every per-page count.
+  u64 mapcount(u32 id) const { return folios_[id].mapcount + folios_[id].subpage_total; }
+
+  // --- files and the page cache -----------------------------------------------------------------
+
+  // A file of `size` bytes whose page cache holds folios of 1 << shift (shmem: PageShift;
+  // hugetlb: an hstate size with a pool). Errors: EINVAL (size not a multiple, no pool for a
+  // hugetlb size), ENOSPC (no file slot), ENOMEM (no room for the cache index).
+  Result<u32> create_file(FileKind kind, unsigned shift, u64 size) {
+    if (kind == FileKind::shmem && shift != PageShift) return Err::einval;
+    if (kind == FileKind::hugetlb && (shift <= PageShift || !has_pool(shift))) return Err::einval;
+    if (size == 0 || !aligned(size, shift)) return Err::einval;
+    for (u32 i = 0; i < kMaxFiles; ++i) {
+      File& f = files_[i];
+      if (f.used) continue;
+      u64 n = size >> shift;
+      f.cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+      if (!f.cache) return Err::enomem;
+      for (u64 k = 0; k < n; ++k) f.cache[k] = kNoFolio;
+      f.used = true;
+      f.kind = kind;
+      f.shift = static_cast<u8>(shift);
+      f.size = size;
+      return i;
+    }
+    return Err::enospc;
+  }
+  File& file(u32 id) { return files_[id]; }
+  const File& file(u32 id) const { return files_[id]; }
+
+  u32 cache_lookup(u32 file, u64 index) const {
+    const File& f = files_[file];
+    return index < f.pages() ? f.cache[index] : kNoFolio;
+  }
+  // Adds a folio to the cache (the cache takes its own reference). EEXIST if the index is taken.
+  Err cache_add(u32 file, u64 index, u32 id) {
+    File& f = files_[file];
+    if (index >= f.pages()) return Err::efault;
+    if (f.cache[index] != kNoFolio) return Err::eexist;
+    f.cache[index] = id;
+    folios_[id].file = file;
+    folios_[id].index = index;
+    get(id);
+    return Err::ok;
+  }
+  // Drops the cache's reference (after every mapping was zapped: truncate / hole punch).
+  void cache_remove(u32 file, u64 index) {
+    File& f = files_[file];
+    u32 id = f.cache[index];
+    if (id == kNoFolio) return;
+    f.cache[index] = kNoFolio;
+    put(id);
+  }
+
+  // fallocate: every index of [offset, offset + len) gets a zeroed folio. All or nothing:
+  // ENOMEM (pool too small) leaves the cache as it was. EINVAL misaligned or beyond i_size.
+  Err fallocate(u32 file, u64 offset, u64 len) {
+    if (file >= kMaxFiles || !files_[file].used) return Err::einval;
+    File& f = files_[file];
+    if (len == 0 || !aligned(offset, f.shift) || !aligned(len, f.shift) || offset + len > f.size ||
+        offset + len < offset)
+      return Err::einval;
+    u64 first = offset >> f.shift, n = len >> f.shift;
+    // Phase 1 takes every folio (chained through `index`); phase 2, which cannot fail, adds them.
+    u32 chain = kNoFolio;
+    for (u64 i = first; i < first + n; ++i) {
+      if (f.cache[i] != kNoFolio) continue;
+      Result<u32> r = alloc(f.shift);
+      if (!r) {
+        while (chain != kNoFolio) {
+          u32 next = static_cast<u32>(folios_[chain].index);
+          put(chain);
+          chain = next;
+        }
+        return r.err;
+      }
+      folios_[r.value].index = chain;
+      chain = r.value;
+    }
+    for (u64 i = first + n; i-- > first;) {
+      if (f.cache[i] != kNoFolio) continue;
+      u32 id = chain;
+      chain = static_cast<u32>(folios_[id].index);
+      env_->zero(folios_[id].pa, bit(f.shift));
+      cache_add(file, i, id);
+      put(id);  // the cache's reference remains
+    }
+    return Err::ok;
+  }
+
+  // --- mapcount policy --------------------------------------------------------------------------
+
+  // A mapping of the whole folio appeared (S0/S1: +1 unless `slot_had_pieces` under S1;
+  // S3: entire +1). Every policy takes one reference per new whole-folio entry.
+  void account_whole(u32 id, int delta) {
+    Folio& f = folios_[id];
+    if (f.zero_page) return;
+    f.mapcount = static_cast<u64>(static_cast<long long>(f.mapcount) + delta);
+    if (delta > 0) get(id);
+  }
+  // S3: a smaller entry mapping [pa, pa + 2^shift) of the folio: per-page counts.
+  Err account_pages(u32 id, u64 pa, unsigned shift, int delta) {
+    Folio& f = folios_[id];
+    u64 n = bit(f.shift - PageShift);
+    if (!f.subpage) {
+      f.subpage = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+      if (!f.subpage) return Err::enomem;
+    }
+    u64 first = (pa - f.pa) >> PageShift, count = bit(shift - PageShift);
+    for (u64 i = first; i < first + count; ++i) f.subpage[i] = static_cast<u32>(static_cast<long long>(f.subpage[i]) + delta);
+    f.subpage_total = static_cast<u64>(static_cast<long long>(f.subpage_total) +
+                                       delta * static_cast<long long>(count));
+    counters_.subpage_mapcount_updates += count;
+    return Err::ok;
+  }
+
+ private:
+  struct Pool {
+    bool used = false;
+    u8 shift = 0;
+    u64 free = 0;
+  };
+
+  const Pool* find_pool(unsigned shift) const {
+    for (const Pool& p : pools_)
+      if (p.used && p.shift == shift) return &p;
+    return nullptr;
+  }
+  Pool* find_pool(unsigned shift) {
+    for (Pool& p : pools_)
+      if (p.used && p.shift == shift) return &p;
+    return nullptr;
+  }
+
+  u32 take_record() {
+    if (free_head_ != kNoFolio) {
+      u32 id = free_head_;
+      free_head_ = static_cast<u32>(folios_[id].index);
+      return id;
+    }
+    return top_ < cap_ ? top_++ : kNoFolio;
+  }
+  void give_record(u32 id) {
+    folios_[id].index = free_head_;
+    free_head_ = id;
+  }
+
+  void release_storage(Folio& f) {
+    if (f.subpage) env_->free_meta(f.subpage, sizeof(u32) * bit(f.shift - PageShift));
+    f.subpage = nullptr;
+    env_->free_folio(f.pa, f.shift);
+  }
+  void drop_file_storage(File& f) {
+    env_->free_meta(f.cache, sizeof(u32) * f.pages());
+    f.cache = nullptr;
+  }
+
+  // pa -> folio: open addressing on the folio's base address (sizes tried per lookup are the
+  // few that exist, tracked in size_mask_).
+  u64 slot_of(u64 pa) const { return (pa * 0x9E3779B97F4A7C15ull >> 20) & (hash_cap_ - 1); }
+  void hash_insert(u32 id) {
+    size_mask_ |= bit(folios_[id].shift);
+    for (u64 s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1))
+      if (hash_[s] == kNoFolio || hash_[s] == kTomb) return void(hash_[s] = id);
+  }
+  void hash_remove(u32 id) {
+    for (u64 s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1)) {
+      if (hash_[s] == kNoFolio) return;
+      if (hash_[s] == id) return void(hash_[s] = kTomb);
+    }
+  }
+  u32 hash_find(u64 pa, unsigned shift) const {
+    if (!hash_) return kNoFolio;
+    for (u64 s = slot_of(pa);; s = (s + 1) & (hash_cap_ - 1)) {
+      u32 id = hash_[s];
+      if (id == kNoFolio) return kNoFolio;
+      if (id != kTomb && folios_[id].pa == pa && folios_[id].shift == shift) return id;
+    }
+  }
+
+  static constexpr u32 kTomb = kNoFolio - 1;
+
+  FE* env_;
+  Policy policy_;
+  Folio* folios_ = nullptr;
+  u32 cap_ = 0, top_ = 0, free_head_ = kNoFolio;
+  u32* hash_ = nullptr;
+  u64 hash_cap_ = 0;
+  u64 size_mask_ = 0;
+  Pool pools_[kMaxPools];
+  File files_[kMaxFiles];
+  u32 zero_ = kNoFolio;
+  MemoryCounters counters_;
+};
+
+}  // namespace hugepte::mm

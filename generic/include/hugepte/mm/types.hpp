@@ -1,0 +1,175 @@
+// hugepte/mm/types.hpp - the mm model's vocabulary: VMAs, fault results, userfaultfd values,
+// notifier events and the counters every observable lands in. Freestanding.
+#pragma once
+
+#include "hugepte/entry.hpp"
+#include "hugepte/tlb.hpp"
+
+namespace hugepte::mm {
+
+enum class Access : u8 { read, write, exec };
+
+constexpr const char* access_name(Access a) {
+  return a == Access::read ? "read" : a == Access::write ? "write" : "exec";
+}
+
+// --- userfaultfd (values as in include/uapi/linux/userfaultfd.h) ---------------------------------
+
+// UFFDIO_REGISTER modes.
+inline constexpr u32 kRegMissing = 1u << 0;
+inline constexpr u32 kRegWp = 1u << 1;
+inline constexpr u32 kRegMinor = 1u << 2;
+
+// UFFD_FEATURE_* bits that change behaviour here.
+inline constexpr u64 kFeatMissingHugetlbfs = 1u << 4;
+inline constexpr u64 kFeatMissingShmem = 1u << 5;
+inline constexpr u64 kFeatMinorHugetlbfs = 1u << 9;
+inline constexpr u64 kFeatMinorShmem = 1u << 10;
+inline constexpr u64 kFeatExactAddress = 1u << 11;
+inline constexpr u64 kFeatWpHugetlbfsShmem = 1u << 12;
+inline constexpr u64 kFeatWpUnpopulated = 1u << 13;
+inline constexpr u64 kFeatPoison = 1u << 14;
+inline constexpr u64 kFeatAll = kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
+                                kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
+                                kFeatWpUnpopulated | kFeatPoison;
+
+// The ioctl mask UFFDIO_REGISTER returns: 1 << _UFFDIO_*.
+inline constexpr u64 kIoctlWake = 1u << 0x02;
+inline constexpr u64 kIoctlCopy = 1u << 0x03;
+inline constexpr u64 kIoctlZeropage = 1u << 0x04;
+inline constexpr u64 kIoctlWriteprotect = 1u << 0x06;
+inline constexpr u64 kIoctlContinue = 1u << 0x07;
+inline constexpr u64 kIoctlPoison = 1u << 0x08;
+
+// Ioctl modes.
+inline constexpr u32 kModeDontwake = 1u << 0;  // COPY/ZEROPAGE/CONTINUE/POISON
+inline constexpr u32 kModeWp = 1u << 1;        // COPY/CONTINUE: install write-protected
+inline constexpr u32 kWpModeWp = 1u << 0;      // WRITEPROTECT: protect (0: resolve)
+inline constexpr u32 kWpModeDontwake = 1u << 1;
+
+// uffd_msg.arg.pagefault.flags
+inline constexpr u32 kMsgWrite = 1u << 0;
+inline constexpr u32 kMsgWp = 1u << 1;
+inline constexpr u32 kMsgMinor = 1u << 2;
+
+struct UffdMsg {
+  u64 address = 0;
+  u32 flags = 0;
+  constexpr bool operator==(const UffdMsg&) const = default;
+};
+
+// What a range ioctl reports: `done` bytes (copy / zeropage / mapped / updated). As in the
+// kernel, progress followed by an error reports the progress and EAGAIN when done < len; no
+// progress reports the error itself, which the kernel also writes into the result field.
+struct UffdResult {
+  Err err = Err::ok;
+  u64 done = 0;
+};
+
+// --- faults -----------------------------------------------------------------------------------
+
+enum class FaultKind : u8 {
+  handled,  // the entry now allows the access: retry it
+  retry,    // nothing changed (a migration entry, a race): retry later
+  uffd,     // a userfault message was queued and the thread waits for a resolving ioctl
+  sigbus,   // lsb says how much memory the error covers (hwpoison) or 0
+  sigsegv,  // no VMA, a VMA that forbids the access, or a guard marker
+};
+
+constexpr const char* fault_kind_name(FaultKind k) {
+  switch (k) {
+    case FaultKind::handled: return "handled";
+    case FaultKind::retry: return "retry";
+    case FaultKind::uffd: return "uffd";
+    case FaultKind::sigbus: return "SIGBUS";
+    case FaultKind::sigsegv: return "SIGSEGV";
+  }
+  return "?";
+}
+
+// How a handled fault was resolved.
+enum class FaultHow : u8 {
+  none,
+  new_folio,   // missing: a new zeroed folio (anon, or a page-cache miss) was mapped
+  page_cache,  // missing in the table, present in the page cache: mapped it
+  zero_page,   // anonymous read: the shared zero page, read-only
+  cow,         // write to a read-only private page: copied
+  reuse,       // write to a read-only anonymous page nobody else maps: made writable
+  wp_shared,   // write to a read-only shared page the VMA may write: made writable
+  young,       // software access flag (the hardware does not set it)
+  dirty,       // software dirty (the hardware does not set it)
+  numa,        // PROT_NONE-style entry in an accessible VMA: restored
+  spurious,    // the entry already allowed it (a stale TLB entry): nothing to do
+};
+
+struct FaultResult {
+  FaultKind kind = FaultKind::handled;
+  FaultHow how = FaultHow::none;
+  u8 lsb = 0;         // SIGBUS: log2 of the poisoned extent (BUS_MCEERR_AR si_addr_lsb)
+  u8 shift = 0;       // handled: log2 of the entry the access now uses
+  UffdMsg msg{};      // uffd: the message queued
+  constexpr bool handled() const { return kind == FaultKind::handled; }
+};
+
+// --- memory-failure policy --------------------------------------------------------------------
+
+enum class PoisonPolicy : u8 {
+  h0,  // upstream: every mapping's hstate-level entry becomes a hwpoison entry (lsb = hstate)
+  h1,  // HGM split: the leaf is split down to the base page, only that page is unmapped
+};
+
+// --- mmu notifier events ----------------------------------------------------------------------
+
+enum class NotifyEvent : u8 { unmap, clear, protection_vma };
+
+constexpr const char* notify_event_name(NotifyEvent e) {
+  return e == NotifyEvent::unmap ? "UNMAP" : e == NotifyEvent::clear ? "CLEAR" : "PROTECTION_VMA";
+}
+
+struct Notification {
+  NotifyEvent event = NotifyEvent::clear;
+  u64 start = 0;
+  u64 end = 0;
+  constexpr bool operator==(const Notification&) const = default;
+};
+
+// A secondary MMU (KVM) listening to invalidations: start() before the primary changes,
+// end() after. Optional.
+struct NotifierHook {
+  void* self = nullptr;
+  void (*start)(void* self, const Notification&) = nullptr;
+  void (*end)(void* self, const Notification&) = nullptr;
+};
+
+// --- counters -----------------------------------------------------------------------------------
+
+struct Counters {
+  static constexpr unsigned kLog = 16;
+  u64 pt_alloc[8] = {};      // table pages allocated, per level of the entries they hold
+  u64 pt_free[8] = {};
+  u64 entries_written = 0;   // every store / exchange / successful cmpxchg of an entry
+  u64 notif_start = 0;       // mmu_notifier_invalidate_range_start calls
+  u64 notif_end = 0;
+  Notification notif_log[kLog] = {};  // the first kLog invalidations since the last reset
+  u64 tlb_flush = 0;         // range invalidations
+  u64 tlb_flush_all = 0;
+  TlbFlush last_flush{};
+  u64 uffd_msgs = 0;         // messages queued
+  u64 uffd_wakes = 0;        // waiters woken
+  u64 faults = 0;
+  u64 fault_kind[5] = {};    // per FaultKind
+  u64 cow = 0;
+
+  u64 pt_alloc_total() const {
+    u64 n = 0;
+    for (u64 v : pt_alloc) n += v;
+    return n;
+  }
+  u64 pt_free_total() const {
+    u64 n = 0;
+    for (u64 v : pt_free) n += v;
+    return n;
+  }
+};
+
+}  // namespace hugepte::mm
