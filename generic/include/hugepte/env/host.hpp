@@ -498,7 +498,9 @@ static_assert(TlbSink<TlbModel>);
 // and can be told to run dry.
 class Folios {
  public:
-  explicit Folios(u64 pa_base = u64{1} << 44) : next_(pa_base) {}
+  // 128 GiB: above the table pages (host::Env starts at 4 GiB), below the narrowest PA width
+  // of any format (the fake exemplar's 40 bits).
+  explicit Folios(u64 pa_base = u64{1} << 37) : next_(pa_base) {}
 
   Result<u64> alloc_folio(unsigned shift) {
     if (fail_) return Err::enomem;

@@ -350,12 +350,17 @@ class Mm {
     if ((mode & kRegWp) && !uffd_wp_supported()) return Err::einval;
     u64 end = start + len;
     u64 covered = 0;
-    u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlPoison | kIoctlZeropage | kIoctlContinue;
+    u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlPoison | kIoctlZeropage;
     if (mode & kRegWp) ioctls |= kIoctlWriteprotect;
+    if (mode & kRegMinor) ioctls |= kIoctlContinue;  // "CONTINUE is only supported for MINOR ranges"
     for (const Vma& v : vmas_) {
       if (!v.used || v.end <= start || v.start >= end) continue;
+      // As userfaultfd_register: start aligned to the hstate of a hugetlb VMA holding it, end to
+      // that of a hugetlb VMA holding it (other VMAs of the range do not constrain them).
+      if (v.hugetlb && ((v.contains(start) && !aligned(start, v.hshift)) ||
+                        (end > v.start && end <= v.end && !aligned(end, v.hshift))))
+        return Err::einval;
       if (v.start < start || v.end > end) return Err::einval;
-      if (v.hugetlb && (!aligned(start, v.hshift) || !aligned(end, v.hshift))) return Err::einval;
       if ((mode & kRegMinor) && v.backing == Backing::anon) return Err::einval;
       covered += v.end - v.start;
       if (v.hugetlb) ioctls &= ~kIoctlZeropage;
@@ -430,7 +435,8 @@ class Mm {
     for (u64 va = start; va < end;) {
       Vma* v = vma_at(va);
       if (!v || !(v->uffd & kRegWp)) return Err::enoent;
-      if (v->hugetlb && !v->hgm && (!aligned(va, v->hshift) || !aligned(min(end, v->end), v->hshift)))
+      // mwriteprotect_range: the whole range's start and len, aligned to each hugetlb VMA's hstate.
+      if (v->hugetlb && !v->hgm && (!aligned(start, v->hshift) || !aligned(len, v->hshift)))
         return Err::einval;
       va = v->end;
     }
@@ -763,7 +769,7 @@ class Mm {
         Result<u64> page = pt_.alloc_table(l - 1);
         if (!page) return page.err;
         if (e.kind == Kind::marker) {  // HGM: the marker covers every piece of the new table
-          u64 m = F::encode(pte::make_marker(e.swp.offset), l - 1).value;
+          u64 m = encode_at(pte::make_marker(e.swp.offset), l - 1);
           u64* nt = pt_.table(page.value);
           for (u64 i = 0; i < bit(F::index_bits(l - 1)); ++i) pt_.store(nt + i, l - 1, m);
         }
@@ -775,6 +781,13 @@ class Mm {
     u64 base = align_down(va, shift);
     return Handle{t + index_of<F>(base, sz.level), base, static_cast<u8>(sz.level),
                   static_cast<u8>(shift)};
+  }
+
+  // F::encode of a non-present entry for a slot at `level`: its size is the slot's (formats
+  // that check the value round-trips through decode, such as x86, refuse another size).
+  static u64 encode_at(Entry e, unsigned level) {
+    if (e.kind != Kind::none) e.shift = static_cast<u8>(F::shift(level));
+    return F::encode(e, level).value;
   }
 
   static HugeSize huge_size_or_page(unsigned shift) {
@@ -855,6 +868,16 @@ class Mm {
 
   // Installs folio memory at pa through h (a none-mostly slot) and accounts it. No
   // invalidation: the slot was not present (spec §1.4, R3).
+  // Whether install() can encode that leaf (checked before anything is reserved or written: a
+  // PA beyond the format's width or a permission it cannot express is EINVAL, never a half-
+  // done install).
+  Err can_install(const Vma& v, unsigned shift, u64 pa, bool uffd_wp) const {
+    HugeSize sz = huge_size_or_page(shift);
+    Handle h{nullptr, align_down(pa, shift), static_cast<u8>(sz.level), static_cast<u8>(shift)};
+    Entry e = make_leaf(v, h, align_down(pa, shift), v.prot.write && !uffd_wp, true, uffd_wp);
+    return F::encode(e, sz.level).err;
+  }
+
   void install(const Vma& v, const Handle& h, u32 id, u64 pa, bool writable, bool dirty,
                bool uffd_wp) {
     Folio& f = mem_->folio(id);
@@ -966,7 +989,7 @@ class Mm {
       if (base < v.start || base + bit(s) > v.end) continue;
       if (s > kPage && mem_->pool_free(s) == 0) continue;
       if (s > kPage && !mem_->has_pool(s)) continue;
-      if (F::shift(f.level) < s) continue;  // tables already hold something under this block
+      if (f.level < sizes.level[i]) continue;  // tables already hold something under this block
       if (slot_state_ok(base, s, false)) return s;
     }
     return kPage;
@@ -1033,8 +1056,18 @@ class Mm {
       writable = v.prot.write;
       dirty = write;
     } else if (!cached && how != FaultHow::zero_page) {
-      writable = v.prot.write;
-      dirty = true;
+      // A private new folio is the faulting process's own: writable at once on a write fault;
+      // a read maps it read-only and a later write reuses it (hugetlb_no_page + hugetlb_wp).
+      writable = write && v.prot.write;
+      dirty = write;
+    }
+    if (can_install(v, shift, pa, wp_marker) != Err::ok) {
+      tenv_.unreserve();
+      if (allocated) {
+        if (cached) mem_->cache_remove(v.file, file_index(v, va));
+        mem_->put(id);
+      }
+      return sig(FaultKind::sigbus);
     }
     Handle h = walk_alloc(base, shift).value;
     tenv_.unreserve();
@@ -1207,6 +1240,12 @@ class Mm {
       case Mfill::poison:
         break;
     }
+    if (op != Mfill::poison) {
+      if (Err e = can_install(v, shift, pa, wp); e != Err::ok) {
+        if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+        return e;
+      }
+    }
     if (Err e = tenv_.reserve(need); e != Err::ok) {
       if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
       return e;
@@ -1319,7 +1358,7 @@ class Mm {
         }
         u64 flags = e.kind == Kind::marker ? e.swp.offset : 0;
         flags = protect ? (flags | kMarkerUffdWp) : (flags & ~kMarkerUffdWp);
-        u64 raw = flags ? F::encode(pte::make_marker(flags), f.level).value : 0;
+        u64 raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
         pt_.store(f.slot, f.level, raw);
         va = ee;
         continue;
@@ -1434,7 +1473,7 @@ class Mm {
     u64 page = pt_.alloc_table(f.level - 1).value;
     tenv_.unreserve();
     u64* nt = pt_.table(page);
-    u64 m = F::encode(e, f.level - 1).value;
+    u64 m = encode_at(e, f.level - 1);
     for (u64 i = 0; i < bit(F::index_bits(f.level - 1)); ++i) pt_.store(nt + i, f.level - 1, m);
     pt_.store(f.slot, f.level, F::make_table(page, f.level));
     return Err::ok;

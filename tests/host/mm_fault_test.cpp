@@ -1,0 +1,428 @@
+// mm_fault_test.cpp - the one fault handler (mm/mm.hpp) on every format: the size a first touch
+// maps (PUD, else PMD, else PTE: alignment, VMA bounds and pools decide), copy on write, the zero
+// page, software access/dirty, markers, swap-format entries, bad input and ENOMEM leaving the
+// tables as they were, and munmap giving back every folio and table.
+//
+// Sizes come from the format's geometry (leaf_sizes<F>()), never from constants.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "hugepte/env/host.hpp"
+#include "hugepte/mm/mm.hpp"
+#include "hugepte/pte.hpp"
+
+#include "typed_formats.hpp"
+
+namespace {
+
+using namespace hugepte;      // NOLINT(google-build-using-namespace): test file
+using namespace hugepte::mm;  // NOLINT(google-build-using-namespace): test file
+using hpt_typed::FormatName;
+
+static_assert(FolioEnv<host::Folios>);
+
+template <class F>
+class MmFaultTest : public ::testing::Test {
+ protected:
+  using Env = host::EnvFor<F>;
+  using Mem = Memory<host::Folios, F::page_shift>;
+  using M = Mm<F, Env, host::TlbModel, host::Folios>;
+  static constexpr unsigned kPage = F::page_shift;
+  static constexpr LeafSizes<F> kSizes = leaf_sizes<F>();
+
+  // Huge leaf sizes of the format up to 1 GiB-class (a 1 GiB region keeps the tests quick on
+  // every format), ascending.
+  static std::vector<unsigned> huge_sizes() {
+    std::vector<unsigned> v;
+    for (unsigned i = 0; i < kSizes.count; ++i)
+      if (kSizes.shift[i] > kPage && kSizes.shift[i] <= 30) v.push_back(kSizes.shift[i]);
+    return v;
+  }
+  // A base address inside the VA space aligned to 1 << shift, away from 0.
+  static u64 base_for(unsigned shift, unsigned k = 1) {
+    unsigned s = shift > 30 ? shift : 30;
+    u64 b = bit(s) * (k + 1);
+    return b;
+  }
+
+  void make(Policy p = Policy::s1, typename M::Options o = {}) {
+    mm.reset();
+    mem.reset();
+    mem = std::make_unique<Mem>(folios, 4096, p);
+    mm = std::make_unique<M>(*mem, env, tlb, o);
+    ASSERT_EQ(mm->init(), Err::ok);
+  }
+  void SetUp() override { make(); }
+  void TearDown() override {
+    mm.reset();
+    mem.reset();
+    EXPECT_EQ(folios.live(), 0u) << "a folio outlived its Memory";
+  }
+
+  Vma* anon(u64 start, u64 len, unsigned max_shift = 0, Prot prot = kProtRW) {
+    VmaSpec s;
+    s.start = start;
+    s.len = len;
+    s.max_shift = max_shift;
+    s.prot = prot;
+    auto r = mm->mmap(s);
+    EXPECT_TRUE(r.ok()) << err_name(r.err);
+    return r.value;
+  }
+  Vma* file(u32 id, u64 start, u64 len, bool shared, Prot prot = kProtRW) {
+    VmaSpec s;
+    s.start = start;
+    s.len = len;
+    s.prot = prot;
+    s.shared = shared;
+    s.backing = Backing::file;
+    s.file = id;
+    auto r = mm->mmap(s);
+    EXPECT_TRUE(r.ok()) << err_name(r.err);
+    return r.value;
+  }
+
+  Env env{Env::kDefaultBase, nullptr};
+  host::TlbModel tlb;
+  host::Folios folios;
+  std::unique_ptr<Mem> mem;
+  std::unique_ptr<M> mm;
+};
+
+TYPED_TEST_SUITE(MmFaultTest, hpt_typed::AllWithFake<>, FormatName);
+
+// huge_fault(PUD_ORDER) with VM_FAULT_FALLBACK: the first touch of an anonymous VMA maps the
+// largest leaf the VMA allows whose block is aligned, inside the VMA, free, and has a folio in
+// its pool; each of those failing falls back to the next smaller size, down to the base page.
+TYPED_TEST(MmFaultTest, FirstTouchMapsTheLargestLeafThatFitsThenFallsBack) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no huge leaf up to 1 GiB in " << F::mode;
+  unsigned top = sizes.back();
+  for (unsigned s : sizes) this->mem->set_pool(s, 1);
+
+  // The top size: aligned, fits, pool has one.
+  u64 b = this->base_for(top, 1);
+  this->anon(b, bit(top), top);
+  FaultResult r = this->mm->handle_fault(b + bit(kPage) * 3, Access::write);
+  ASSERT_TRUE(r.handled());
+  EXPECT_EQ(r.how, FaultHow::new_folio);
+  EXPECT_EQ(r.shift, top);
+  EXPECT_EQ(this->mm->view(b).shift, top);
+  EXPECT_EQ(this->mem->pool_free(top), 0u);
+
+  // The pool of the top size is now empty: a second VMA falls back to the next size down.
+  u64 b2 = this->base_for(top, 3);
+  this->anon(b2, bit(top), top);
+  r = this->mm->handle_fault(b2, Access::write);
+  ASSERT_TRUE(r.handled());
+  unsigned expect = sizes.size() > 1 ? sizes[sizes.size() - 2] : kPage;
+  EXPECT_EQ(r.shift, expect);
+
+  // A VMA one base page short of the top size cannot hold it, whatever the pools say.
+  this->mem->set_pool(top, 4);
+  u64 b3 = this->base_for(top, 5);
+  this->anon(b3, bit(top) - bit(kPage), top);
+  r = this->mm->handle_fault(b3, Access::write);
+  ASSERT_TRUE(r.handled());
+  EXPECT_LT(r.shift, top);
+  EXPECT_EQ(this->mm->view(b3).shift, r.shift);
+
+  // max_shift caps the size.
+  u64 b4 = this->base_for(top, 7);
+  this->anon(b4, bit(top), kPage);
+  r = this->mm->handle_fault(b4, Access::write);
+  EXPECT_EQ(r.shift, kPage);
+  // Installing into non-present slots never invalidates.
+  EXPECT_EQ(this->mm->counters().tlb_flush, 0u);
+  EXPECT_EQ(this->mm->counters().notif_start, 0u);
+}
+
+// A later touch anywhere in a mapped block is not a fault the handler needs: it answers
+// "spurious" and leaves the entry as it was.
+TYPED_TEST(MmFaultTest, TouchInsideAMappedBlockIsSpurious) {
+  using F = TypeParam;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  unsigned s = sizes.empty() ? F::page_shift : sizes.front();
+  if (s > F::page_shift) this->mem->set_pool(s, 1);
+  u64 b = this->base_for(s);
+  this->anon(b, bit(s), s);
+  ASSERT_EQ(this->mm->handle_fault(b, Access::write).shift, s);
+  u64 writes = this->mm->counters().entries_written;
+  FaultResult r = this->mm->handle_fault(b + bit(s) - bit(F::page_shift), Access::write);
+  EXPECT_EQ(r.how, FaultHow::spurious);
+  EXPECT_EQ(this->mm->counters().entries_written, writes);
+}
+
+// do_anonymous_page: a read maps the shared zero page read-only; the first write copies it.
+TYPED_TEST(MmFaultTest, AnonymousReadMapsTheZeroPageAndAWriteCopiesIt) {
+  using F = TypeParam;
+  u64 b = this->base_for(F::page_shift);
+  this->anon(b, bit(F::page_shift) * 4);
+  FaultResult r = this->mm->handle_fault(b, Access::read);
+  EXPECT_EQ(r.how, FaultHow::zero_page);
+  Entry e = this->mm->view(b).entry;
+  EXPECT_EQ(e.kind, Kind::leaf);
+  EXPECT_FALSE(e.writable);
+  u64 zero_pa = e.addr;
+  ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(F::page_shift)), Err::ok);
+  r = this->mm->handle_fault(b, Access::write);
+  EXPECT_EQ(r.how, FaultHow::cow);
+  e = this->mm->view(b).entry;
+  EXPECT_TRUE(e.writable);
+  EXPECT_TRUE(e.dirty);
+  EXPECT_NE(e.addr, zero_pa);
+  EXPECT_EQ(this->mm->counters().cow, 1u);
+  // The copy replaced a present entry: one invalidate pair and one TLB invalidation.
+  EXPECT_EQ(this->mm->counters().notif_start, 1u);
+  EXPECT_EQ(this->mm->counters().tlb_flush, 1u);
+  EXPECT_TRUE(this->tlb.stale(this->mm->table()).empty());
+}
+
+// A private file mapping reads the page cache and copies on the first write; the cached page
+// keeps its contents and its references (cache + nothing else).
+TYPED_TEST(MmFaultTest, PrivateFileWriteCopiesAndTheCacheKeepsItsPage) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  u32 f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 8).value;
+  ASSERT_EQ(this->mem->fallocate(f, 0, bit(kPage) * 8), Err::ok);
+  u32 cached = this->mem->cache_lookup(f, 2);
+  ASSERT_NE(cached, kNoFolio);
+  u64 b = this->base_for(kPage);
+  this->file(f, b, bit(kPage) * 8, /*shared=*/false);
+
+  FaultResult r = this->mm->handle_fault(b + 2 * bit(kPage), Access::read);
+  EXPECT_EQ(r.how, FaultHow::page_cache);
+  Entry e = this->mm->view(b + 2 * bit(kPage)).entry;
+  EXPECT_EQ(e.addr, this->mem->folio(cached).pa);
+  EXPECT_FALSE(e.writable);
+  EXPECT_EQ(this->mem->mapcount(cached), 1u);
+  EXPECT_EQ(this->mem->folio(cached).refcount, 2u);  // cache + mapping
+
+  r = this->mm->handle_fault(b + 2 * bit(kPage), Access::write);
+  EXPECT_EQ(r.how, FaultHow::cow);
+  e = this->mm->view(b + 2 * bit(kPage)).entry;
+  EXPECT_NE(e.addr, this->mem->folio(cached).pa);
+  EXPECT_TRUE(e.writable);
+  EXPECT_EQ(this->mem->mapcount(cached), 0u);
+  EXPECT_EQ(this->mem->folio(cached).refcount, 1u);  // the cache's
+  EXPECT_EQ(this->mem->cache_lookup(f, 2), cached);
+
+  // A write fault on a page never touched copies at once (read the cache, then CoW).
+  r = this->mm->handle_fault(b + 5 * bit(kPage), Access::write);
+  EXPECT_EQ(r.how, FaultHow::cow);
+  EXPECT_EQ(this->mm->counters().cow, 2u);
+}
+
+// A shared file mapping maps the cached page writable; a read leaves it clean, a write makes
+// it dirty (in software where the hardware would not: the handler's answer on every format).
+TYPED_TEST(MmFaultTest, SharedFileMapsTheCachedPageAndRecordsDirtOnWrite) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  u32 f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 4).value;
+  u64 b = this->base_for(kPage);
+  this->file(f, b, bit(kPage) * 4, /*shared=*/true);
+  FaultResult r = this->mm->handle_fault(b, Access::read);
+  EXPECT_EQ(r.how, FaultHow::new_folio);
+  u32 id = this->mem->cache_lookup(f, 0);
+  ASSERT_NE(id, kNoFolio);
+  Entry e = this->mm->view(b).entry;
+  EXPECT_TRUE(e.writable);
+  EXPECT_FALSE(e.dirty);
+  EXPECT_EQ(e.addr, this->mem->folio(id).pa);
+  r = this->mm->handle_fault(b, Access::write);
+  EXPECT_TRUE(r.how == FaultHow::dirty || r.how == FaultHow::spurious);
+  if (r.how == FaultHow::dirty) EXPECT_TRUE(this->mm->view(b).entry.dirty);
+  // Without hardware dirty tracking a clean writable entry must not let the walker write.
+  if (!pte::walker_writable<F>(e)) EXPECT_EQ(r.how, FaultHow::dirty);
+}
+
+// Where the hardware does not set the access flag (arm64 with TCR_EL1.HA clear), aging an entry
+// makes the next access fault, and the handler sets the flag in software.
+TYPED_TEST(MmFaultTest, AccessFlagFaultIsResolvedInSoftware) {
+  using F = TypeParam;
+  typename TestFixture::M::Options o;
+  o.hw_accessed = false;
+  o.hw_dirty = false;
+  this->make(Policy::s1, o);
+  u64 b = this->base_for(F::page_shift);
+  this->anon(b, bit(F::page_shift) * 2);
+  ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
+  EXPECT_TRUE(this->mm->view(b).entry.accessed);
+  ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(F::page_shift)), Err::ok);
+  ASSERT_EQ(this->mm->mkold(b, bit(F::page_shift) * 2), Err::ok);
+  EXPECT_FALSE(this->mm->view(b).entry.accessed);
+  EXPECT_EQ(this->mm->counters().tlb_flush, 1u);  // aging invalidates what the TLB holds
+  FaultResult r = this->mm->handle_fault(b, Access::read);
+  EXPECT_EQ(r.how, FaultHow::young);
+  EXPECT_TRUE(this->mm->view(b).entry.accessed);
+  EXPECT_TRUE(this->tlb.stale(this->mm->table()).empty());
+}
+
+// No VMA, or a VMA that forbids the access: SIGSEGV, nothing written.
+TYPED_TEST(MmFaultTest, AccessOutsideOrAgainstTheVmaIsSigsegv) {
+  using F = TypeParam;
+  u64 b = this->base_for(F::page_shift);
+  this->anon(b, bit(F::page_shift) * 2, 0, kProtR);
+  u64 writes = this->mm->counters().entries_written;
+  EXPECT_EQ(this->mm->handle_fault(b + bit(F::page_shift) * 2, Access::read).kind, FaultKind::sigsegv);
+  EXPECT_EQ(this->mm->handle_fault(b, Access::write).kind, FaultKind::sigsegv);
+  EXPECT_EQ(this->mm->handle_fault(b, Access::exec).kind, FaultKind::sigsegv);
+  EXPECT_EQ(this->mm->counters().entries_written, writes);
+  EXPECT_EQ(this->mm->counters().fault_kind[static_cast<unsigned>(FaultKind::sigsegv)], 3u);
+}
+
+// Guard markers end in SIGSEGV; a migration entry makes the fault retry; a hwpoison entry is
+// SIGBUS with lsb = the entry's size; a poison marker is SIGBUS with lsb = the base page.
+TYPED_TEST(MmFaultTest, NonPresentEntriesGiveTheirSignals) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  u64 b = this->base_for(kPage);
+  this->anon(b, bit(kPage) * 8);
+  ASSERT_EQ(this->mm->madvise_guard_install(b, bit(kPage)), Err::ok);
+  EXPECT_EQ(this->mm->handle_fault(b, Access::read).kind, FaultKind::sigsegv);
+  // A guard marker survives MADV_DONTNEED.
+  ASSERT_EQ(this->mm->madvise_dontneed(b, bit(kPage) * 8), Err::ok);
+  EXPECT_EQ(this->mm->view(b).entry.kind, Kind::marker);
+
+  auto put = [&](u64 va, const Entry& e) {
+    auto h = this->mm->ops().alloc(va, kPage);
+    if (!h) {  // a base page is not a "huge" size: use the walk
+      Result<Found> f = find_or_alloc(this->mm->table(), va, 0);
+      ASSERT_TRUE(f.ok());
+      this->mm->table().store(f.value.slot, 0, F::encode(e, 0).value);
+      return;
+    }
+    ASSERT_EQ(this->mm->ops().set(h.value, e), Err::ok);
+  };
+  put(b + bit(kPage), pte::swp_entry(kSwpMigrationRead, 0x1234));
+  EXPECT_EQ(this->mm->handle_fault(b + bit(kPage), Access::read).kind, FaultKind::retry);
+  put(b + 2 * bit(kPage), pte::swp_entry(kSwpHwpoison, 0x1235));
+  FaultResult r = this->mm->handle_fault(b + 2 * bit(kPage), Access::read);
+  EXPECT_EQ(r.kind, FaultKind::sigbus);
+  EXPECT_EQ(r.lsb, kPage);
+  put(b + 3 * bit(kPage), pte::make_marker(kMarkerPoisoned));
+  r = this->mm->handle_fault(b + 3 * bit(kPage), Access::write);
+  EXPECT_EQ(r.kind, FaultKind::sigbus);
+  EXPECT_EQ(r.lsb, kPage);
+}
+
+// mmap refuses what it cannot map, and changes nothing when it does.
+TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  u64 b = this->base_for(kPage);
+  VmaSpec s;
+  s.start = b + 1;
+  s.len = bit(kPage);
+  EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
+  s.start = b;
+  s.len = 0;
+  EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
+  s.len = bit(kPage);
+  s.shared = true;  // shared anonymous memory is shmem here: name a file
+  EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
+  s.shared = false;
+  s.start = bit(F::va_bits - 1) - bit(kPage) * 0 + bit(kPage);  // past the lower half
+  if (!F::canonical(s.start)) EXPECT_EQ(this->mm->mmap(s).err, Err::erange);
+  s.start = b;
+  ASSERT_TRUE(this->mm->mmap(s).ok());
+  EXPECT_EQ(this->mm->mmap(s).err, Err::eexist);
+  s.max_shift = kPage + 1;  // not a leaf size
+  s.start = b + bit(kPage) * 4;
+  EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
+  // hugetlb: start, length and offset aligned to the hstate.
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) return;
+  unsigned h = sizes.front();
+  this->mem->set_pool(h, 1);
+  u32 f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  VmaSpec hs;
+  hs.backing = Backing::file;
+  hs.file = f;
+  hs.shared = true;
+  hs.start = this->base_for(h, 2) + bit(kPage);
+  hs.len = bit(h);
+  EXPECT_EQ(this->mm->mmap(hs).err, Err::einval);
+  hs.start -= bit(kPage);
+  hs.len = bit(kPage);
+  EXPECT_EQ(this->mm->mmap(hs).err, Err::einval);
+  EXPECT_EQ(this->mm->counters().entries_written, 0u);
+}
+
+// A hugetlb fault with an empty pool is SIGBUS and changes nothing.
+TYPED_TEST(MmFaultTest, EmptyHstatePoolIsSigbusAndChangesNothing) {
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
+  unsigned h = sizes.back();
+  this->mem->set_pool(h, 0);
+  u32 f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  u64 b = this->base_for(h);
+  this->file(f, b, bit(h), true);
+  auto before = this->env.snapshot();
+  u64 tables = this->env.live();
+  FaultResult r = this->mm->handle_fault(b, Access::read);
+  EXPECT_EQ(r.kind, FaultKind::sigbus);
+  EXPECT_EQ(r.lsb, 0u);
+  EXPECT_EQ(this->env.snapshot(), before);
+  EXPECT_EQ(this->env.live(), tables);
+  // With one folio in the pool the same fault maps the hstate leaf.
+  this->mem->set_pool(h, 1);
+  r = this->mm->handle_fault(b, Access::read);
+  ASSERT_TRUE(r.handled());
+  EXPECT_EQ(r.shift, h);
+  EXPECT_EQ(this->mem->pool_free(h), 0u);
+}
+
+// ENOMEM for a table page at every point a fault allocates one: the fault fails (VM_FAULT_OOM
+// is SIGBUS here) and the tables and the folio pools are exactly as before.
+TYPED_TEST(MmFaultTest, TableAllocationFailureAtEveryPointChangesNothing) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  u64 b = this->base_for(kPage);
+  this->anon(b, bit(kPage) * 4);
+  for (u64 n = 1;; ++n) {
+    auto before = this->env.snapshot();
+    u64 folios = this->folios.live();
+    this->env.fail_nth_alloc(n);
+    FaultResult r = this->mm->handle_fault(b, Access::write);
+    this->env.fail_nth_alloc(0);
+    if (r.handled()) break;
+    EXPECT_EQ(r.kind, FaultKind::sigbus) << "n=" << n;
+    EXPECT_EQ(this->env.snapshot(), before) << "n=" << n;
+    EXPECT_EQ(this->folios.live(), folios) << "n=" << n;
+    ASSERT_LT(n, F::levels + 1u) << "a fault never needs more tables than levels";
+  }
+  EXPECT_EQ(this->mm->view(b).entry.kind, Kind::leaf);
+}
+
+// munmap releases every folio reference and frees every table the VMA's mappings used.
+TYPED_TEST(MmFaultTest, MunmapReleasesEveryFolioAndTable) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  unsigned top = sizes.empty() ? kPage : sizes.back();
+  for (unsigned s : sizes) this->mem->set_pool(s, 2);
+  u64 root_only = this->env.live();
+  u64 b = this->base_for(top);
+  this->anon(b, bit(top) * 2, top);
+  for (u64 va = b; va < b + bit(top) * 2; va += bit(top)) this->mm->handle_fault(va, Access::write);
+  u64 b2 = this->base_for(top, 4);
+  this->anon(b2, bit(kPage) * 16);
+  for (u64 i = 0; i < 16; ++i) this->mm->handle_fault(b2 + i * bit(kPage), i % 2 ? Access::write : Access::read);
+  EXPECT_GT(this->folios.live(), 0u);
+  ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(top) * 2), Err::ok);
+  ASSERT_EQ(this->tlb.prime(this->mm->table(), b2, b2 + bit(kPage) * 16), Err::ok);
+  ASSERT_EQ(this->mm->munmap(b, bit(top) * 2), Err::ok);
+  ASSERT_EQ(this->mm->munmap(b2, bit(kPage) * 16), Err::ok);
+  for (unsigned s : sizes) EXPECT_EQ(this->mem->pool_free(s), 2u) << "shift " << s;
+  // Only the zero page (a read fault mapped it) remains.
+  EXPECT_EQ(this->folios.live(), 1u);
+  EXPECT_EQ(this->env.live(), root_only);
+  EXPECT_EQ(this->mm->handle_fault(b, Access::read).kind, FaultKind::sigsegv);
+  EXPECT_TRUE(this->tlb.stale(this->mm->table()).empty());
+}
+
+}  // namespace
