@@ -55,6 +55,9 @@ struct FakeFormat {
   static constexpr u64 group_entry(u64 raw0, unsigned level, unsigned i) {
     return raw0 + (u64{i} << shift(level));  // own output address per sub-entry
   }
+  static constexpr u64 with_pa(u64 raw, unsigned, u64 pa) {
+    return (raw & ~mask(kAddrLo, kAddrHi)) | pa;  // the address field is the same for every kind
+  }
   static constexpr bool needs_bbm(u64 old, u64 next, unsigned level) {
     return has(old, kValid, level) && has(next, kValid, level) &&
            (out_addr(old, level) != out_addr(next, level) || ((old ^ next) & kCont) ||

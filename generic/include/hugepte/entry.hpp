@@ -7,6 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
+// For the few small functions on the hot path of every walk and map (the kernel's
+// __always_inline): inlined, their callers' constant arguments fold away.
+#define HUGEPTE_ALWAYS_INLINE [[gnu::always_inline]] inline
+
 namespace hugepte {
 
 using u64 = std::uint64_t;

@@ -51,6 +51,20 @@ concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u
   // address plus the CONT bit; riscv NAPOT: the identical value).
   { F::group_entry(raw, level, i) } -> std::same_as<u64>;
 
+  // The same leaf at another output address, without encoding:
+  //  - for raw == encode(e, level) of a leaf or PROT_NONE e (a group member in its base form
+  //    included) and pa aligned to the entry's size (1 << e.cont_shift for a group member,
+  //    1 << shift(level) otherwise) and below 2^pa_bits, with_pa(raw, level, pa) ==
+  //    encode(e with addr = pa, level), which exists: the output address decides nothing else
+  //    about whether a leaf can be encoded;
+  //  - for any hardware-valid leaf raw (is_leaf) and pa aligned to 1 << leaf_shift(raw, level)
+  //    and below 2^pa_bits, with_pa(raw, level, pa) is a valid leaf that decodes as raw does
+  //    but for addr == pa; and decode(raw).addr == out_addr(raw, level). So two valid leaves
+  //    equal after with_pa(raw, level, 0) decode alike but for their addresses.
+  // Bulk operations encode or decode one leaf and derive the rest (tests/shared/
+  // format_with_pa.cpp checks both rules for every format).
+  { F::with_pa(raw, level, va) } -> std::same_as<u64>;
+
   // Break-before-make: true when replacing valid `raw` by valid `raw2` must go through invalid
   // plus a TLB invalidation first.
   { F::needs_bbm(raw, raw, level) } -> std::same_as<bool>;
@@ -84,7 +98,8 @@ consteval const char* problem() {
     if (c != 0 && !F::leaf_ok(l)) return "contiguous groups need a leaf level";
   }
   if (F::pa_bits > 64 || F::va_bits > 64) return "address widths are at most 64 bits";
-  if (F::decode(0, 0).kind != Kind::none) return "decode(0) must be none";
+  for (unsigned l = 0; l < F::levels; ++l)
+    if (F::decode(0, l).kind != Kind::none) return "decode(0) must be none at every level";
   return nullptr;
 }
 

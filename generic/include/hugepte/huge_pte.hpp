@@ -49,8 +49,14 @@ struct HugePte {
   u8 level = 0;         // level of the physical entries
   u8 shift = 0;         // log2 of the huge page size
 
-  constexpr bool group() const { return shift != F::shift(level); }
-  constexpr u64 count() const { return bit(shift - F::shift(level)); }
+  // Formats without contiguous groups (x86) know at compile time that every handle is one entry.
+  static constexpr bool kFormatHasGroups = [] {
+    for (unsigned l = 0; l < F::levels; ++l)
+      if (F::cont_shift(l) != 0) return true;
+    return false;
+  }();
+  constexpr bool group() const { return kFormatHasGroups && shift != F::shift(level); }
+  constexpr u64 count() const { return group() ? bit(shift - F::shift(level)) : 1; }
   constexpr u64 size() const { return bit(shift); }
   constexpr u64* sub(u64 i) const { return slot + i; }
   constexpr bool operator==(const HugePte&) const = default;
@@ -96,7 +102,7 @@ class HugePteOps {
 
   // Like offset(), allocating the missing tables (all or nothing). Errors: ENOMEM, and those of
   // offset() except ENOENT.
-  Result<Handle> alloc(u64 addr, unsigned shift) const {
+  HUGEPTE_ALWAYS_INLINE Result<Handle> alloc(u64 addr, unsigned shift) const {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return sz.err;
     u64 va = align_down(addr, shift);
@@ -124,7 +130,7 @@ class HugePteOps {
   // Errors: EINVAL a table/invalid value, a size mismatch, an output address not aligned to the
   // huge page, or a value the format cannot encode; EEXIST a sub-entry holds a table
   // (overwriting it would orphan the table). Nothing is written on error.
-  Err set(const Handle& h, const Entry& e) const {
+  HUGEPTE_ALWAYS_INLINE Err set(const Handle& h, const Entry& e) const {
     if (e.kind == Kind::table || e.kind == Kind::invalid) return Err::einval;
     Entry v = e;
     if (v.kind != Kind::none) v.shift = static_cast<u8>(F::shift(h.level));  // implied by the slot
@@ -138,6 +144,17 @@ class HugePteOps {
     Result<u64> raw0 = F::encode(v, h.level);
     if (!raw0) return raw0.err;
 
+    if (!h.group()) {  // one entry: the hot path of mapping pages one by one
+      u64 old = Table::load(h.slot);
+      if (is_table(old, h.level)) return Err::eexist;
+      if (break_needed<F>(old, raw0.value, h.level)) {
+        pt_->store(h.slot, h.level, 0);
+        flush(h);
+      }
+      pt_->store(h.slot, h.level, raw0.value);
+      if (F::is_leaf(raw0.value, h.level)) tlb_->publish();
+      return Err::ok;
+    }
     bool bbm = false;
     for (u64 i = 0; i < h.count(); ++i) {
       u64 old = Table::load(h.sub(i));
@@ -287,7 +304,7 @@ class HugePteOps {
     e.dirty = e.dirty || sub.dirty;
   }
 
-  Result<Handle> handle(const Found& f, u64 va, const HugeSize& sz) const {
+  HUGEPTE_ALWAYS_INLINE Result<Handle> handle(const Found& f, u64 va, const HugeSize& sz) const {
     if (is_table(Table::load(f.slot), f.level)) return Err::eexist;
     return Handle{f.slot, va, static_cast<u8>(sz.level), static_cast<u8>(sz.shift)};
   }

@@ -239,41 +239,58 @@ class RangeOps {
     return Err::ok;
   }
 
-  // Sub-entry k of a group whose logical entry (addr = the group's base) is g. Formats differ
-  // in what a sub-entry holds, so encode the base form and let group_entry place it.
-  static Result<u64> group_sub(Entry g, unsigned level, unsigned cont, u64 k) {
+  // The base form (sub-entry 0) of a group whose logical entry is g. Formats differ in what a
+  // sub-entry holds, so the base form is encoded and group_entry places the others.
+  static Result<u64> group_base(Entry g, unsigned level, unsigned cont) {
     g.cont_shift = static_cast<u8>(cont);
     g.shift = static_cast<u8>(F::shift(level));
     g.addr = align_down(g.addr, cont);
-    Result<u64> raw0 = F::encode(g, level);
+    return F::encode(g, level);
+  }
+
+  // Sub-entry k of a group whose logical entry (addr = the group's base) is g.
+  static Result<u64> group_sub(Entry g, unsigned level, unsigned cont, u64 k) {
+    Result<u64> raw0 = group_base(g, level, cont);
     if (!raw0) return raw0;
     return F::group_entry(raw0.value, level, static_cast<unsigned>(k));
+  }
+
+  // The raw entries of one unit at Level whose first entry (the base form for a group of
+  // 1 << ushift) is raw0.
+  template <unsigned Level>
+  static void spread_unit(u64 raw0, unsigned ushift, u64* out) {
+    out[0] = raw0;
+    for (u64 k = 1; k < bit(ushift - F::shift(Level)); ++k)
+      out[k] = F::group_entry(raw0, Level, static_cast<unsigned>(k));
   }
 
   // The raw entries of one unit at Level for the leaf `e`: one entry, or every sub-entry of a
   // group of 1 << ushift. EINVAL if the format cannot encode it.
   template <unsigned Level>
   static Err encode_unit(const Entry& e, unsigned ushift, u64* out) {
-    if (ushift == F::shift(Level)) {
-      Result<u64> r = F::encode(e, Level);
-      if (!r) return Err::einval;
-      out[0] = r.value;
-      return Err::ok;
-    }
-    for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
-      Result<u64> r = group_sub(e, Level, ushift, k);
-      if (!r) return Err::einval;
-      out[k] = r.value;
-    }
+    Result<u64> r = ushift == F::shift(Level) ? F::encode(e, Level) : group_base(e, Level, ushift);
+    if (!r) return Err::einval;
+    spread_unit<Level>(r.value, ushift, out);
     return Err::ok;
   }
 
-  // Child i of the plain leaf `parent` split into entries of `level`.
-  static Result<u64> child_raw(Entry parent, unsigned level, u64 i) {
+  // The children of the plain leaf `parent` split into plain entries of `level`: the first is
+  // encoded, which decides for all of them (they differ only in an output address aligned to
+  // their size and inside the parent's, F::with_pa's contract), the others are derived.
+  struct Children {
+    u64 raw0 = 0;
+    u64 addr0 = 0;
+    template <unsigned Level>
+    u64 at(u64 i) const {
+      return i == 0 ? raw0 : F::with_pa(raw0, Level, addr0 + (i << F::shift(Level)));
+    }
+  };
+  static Result<Children> children(Entry parent, unsigned level) {
     parent.shift = static_cast<u8>(F::shift(level));
     parent.cont_shift = 0;
-    parent.addr += i << F::shift(level);
-    return F::encode(parent, level);
+    Result<u64> r = F::encode(parent, level);
+    if (!r) return r.err;
+    return Children{r.value, parent.addr};
   }
 
   // --- the operation context: plan counts, reserved pages, pending invalidation ---------------
@@ -376,17 +393,20 @@ class RangeOps {
 
   // Where the entries of one table come from during a pass: a real table (live, or built
   // off-line during the commit), or - during the plan only - a table that does not exist yet:
-  // empty, or the children of the plain leaf `parent` being split.
+  // empty, or the children of the plain leaf being split. `fresh`: a new table that held
+  // nothing but none when the pass entered it (nothing else can see it, and the pass has only
+  // written entries it has already passed).
   struct Src {
     u64* t = nullptr;
-    Entry parent{};
+    Children kids{};
     bool from_leaf = false;
+    bool fresh = false;
 
     template <unsigned Level>
     u64 load(u64 i) const {
       if (t != nullptr) return Table::load(t + i);
       if (!from_leaf) return 0;
-      return child_raw(parent, Level, i).value;  // validated before the plan descended
+      return kids.template at<Level>(i);  // validated before the plan descended
     }
   };
 
@@ -409,6 +429,35 @@ class RangeOps {
     constexpr unsigned kShift = F::shift(Level);
     constexpr unsigned kCont = F::cont_shift(Level);
     for (;;) {
+      // A run of plain leaves into a fresh table (mapping into empty space): every old entry is
+      // none, so the operation decides the whole run at once and the values are written in one
+      // loop, without a decision per entry.
+      // A run of whole, plain, valid leaves in a live table that the operation rewrites one by
+      // one from a rule it has already worked out (protect): no unit machinery per entry.
+      if constexpr (requires { op.template live_run<Level, Commit>(src.t, cur, last, c); }) {
+        if (live && src.t != nullptr) {
+          Result<u64> n = op.template live_run<Level, Commit>(src.t, cur, last, c);
+          if (!n) return n.err;
+          if (n.value != 0) {
+            const u64 rlast = cur + ((n.value << kShift) - 1);
+            if (rlast >= last) return Err::ok;
+            cur = rlast + 1;
+            continue;
+          }
+        }
+      }
+      if constexpr (requires { op.template plain_run<Level>(cur, last); }) {
+        if (src.fresh) {
+          const u64 n = op.template plain_run<Level>(cur, last);
+          if (n != 0) {
+            if (Err e = op.template fill_run<Level, Commit>(cur, n, src.t); e != Err::ok) return e;
+            const u64 rlast = cur + ((n << kShift) - 1);
+            if (rlast >= last) return Err::ok;
+            cur = rlast + 1;
+            continue;
+          }
+        }
+      }
       unsigned ushift = kShift;
       if constexpr (kCont != 0) {
         Entry d = F::decode(src.template load<Level>(index_of<F>(cur, Level)), Level);
@@ -532,24 +581,25 @@ class RangeOps {
       const bool from_leaf = present(e);
       if (!from_leaf && e.kind != Kind::none) return Err::ebusy;  // swap, migration, marker...
       if (from_leaf && (e.cont_shift != 0 || !F::leaf_ok(Level - 1))) return Err::einval;
+      Children kids{};
+      if (from_leaf) {
+        Result<Children> k = children(e, Level - 1);
+        if (!k) return Err::einval;  // only in the plan: the commit meets what the plan checked
+        kids = k.value;
+      }
       if constexpr (!Commit) {
-        if (from_leaf) {
-          for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
-            if (!child_raw(e, Level - 1, i)) return Err::einval;
-        }
         ++c.need[Level - 1];
-        Src s{nullptr, e, from_leaf};
+        Src s{nullptr, kids, from_leaf, !from_leaf};
         if (Err r = pass<Level - 1, false>(op, s, false, ca, cl, c); r != Err::ok) return r;
         return F::make_table(0, Level);  // a placeholder: the plan writes nothing
       } else {
         // Built off-line: nothing walks this table before the store that links it.
         u64 pa = take(c, Level - 1);
         u64* t = pt_->table(pa);
-        if (from_leaf) {
-          for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
-            pt_->store(t + i, Level - 1, child_raw(e, Level - 1, i).value);
-        }
-        Src s{t};
+        if (from_leaf)
+          pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
+                            [&kids](u64 i) { return kids.template at<Level - 1>(i); });
+        Src s{t, {}, false, !from_leaf};
         pass<Level - 1, true>(op, s, false, ca, cl, c);
         return F::make_table(pa, Level);
       }
@@ -651,7 +701,8 @@ class RangeOps {
   template <unsigned Level>
   static bool table_none(u64* t) {
     for (u64 i = 0; i < bit(F::index_bits(Level)); ++i)
-      if (F::decode(Table::load(t + i), Level).kind != Kind::none) return false;
+      if (u64 raw = Table::load(t + i); raw != 0 && F::decode(raw, Level).kind != Kind::none)
+        return false;
     return true;
   }
 
@@ -668,7 +719,7 @@ class RangeOps {
           if constexpr (Level > 1) {
             if (!subtree_none<Level - 1>(r)) return false;
           }
-        } else if (F::decode(r, Level - 1).kind != Kind::none) {
+        } else if (r != 0 && F::decode(r, Level - 1).kind != Kind::none) {
           return false;
         }
       }
@@ -752,12 +803,24 @@ class RangeOps {
       return s.cont && s.level == Level ? Act::set : Act::split;
     }
 
+    // Every leaf of a map differs from the others only in its output address (and its size):
+    // the first one of each level and kind (plain, group base) is encoded, which checks that
+    // the attributes can be encoded there, and the others are derived from it with F::with_pa.
+    // So the plan encodes once per level and the commit not at all.
+    u64 proto[F::levels][2] = {};
+    bool have[F::levels][2] = {};
+
+    // The first raw entry of the unit of 1 << ushift at ubase: the plain leaf, or a group's base.
     template <unsigned Level>
-    Err fill(u64 ubase, unsigned ushift, const u64*, u64* out) const {
+    Result<u64> first_raw(u64 ubase, unsigned ushift) {
+      const u64 p = pa + (ubase - va);
+      const unsigned g = ushift != F::shift(Level) ? 1 : 0;
+      if (have[Level][g]) return F::with_pa(proto[Level][g], Level, p);
       Entry e;
       e.kind = Kind::leaf;
-      e.addr = pa + (ubase - va);
+      e.addr = p;
       e.shift = static_cast<u8>(F::shift(Level));
+      e.cont_shift = static_cast<u8>(g ? ushift : 0);
       e.prot = attrs.prot;
       e.writable = attrs.writable;
       e.mem = attrs.mem;
@@ -765,7 +828,54 @@ class RangeOps {
       e.accessed = attrs.accessed;
       e.dirty = attrs.dirty;
       e.soft = attrs.soft;
-      return encode_unit<Level>(e, ushift, out);
+      Result<u64> r = F::encode(e, Level);
+      if (!r) return Err::einval;
+      proto[Level][g] = r.value;
+      have[Level][g] = true;
+      return r;
+    }
+
+    template <unsigned Level>
+    Err fill(u64 ubase, unsigned ushift, const u64*, u64* out) {
+      Result<u64> r = first_raw<Level>(ubase, ushift);
+      if (!r) return r.err;
+      spread_unit<Level>(r.value, ushift, out);
+      return Err::ok;
+    }
+
+    // How many units of Level from a on (a aligned to the level) piece() maps with one plain
+    // entry of Level each, as far as `lim` (the last address the pass may cover); 0 if not a.
+    // It is the same size until a bigger one becomes possible: at the next address aligned
+    // to it (va and pa alike) from which it still fits.
+    template <unsigned Level>
+    u64 plain_run(u64 a, u64 lim) const {
+      constexpr unsigned kShift = F::shift(Level);
+      Size s = piece(a);
+      if (!s.ok || s.level != Level || s.cont) return 0;
+      const u64 end = lim < last ? lim : last;
+      u64 top = end - (bit(kShift) - 1);  // the last unit start that still fits
+      for (unsigned i = 0; i < kSizes.count; ++i) {
+        const unsigned t = kSizes.shift[i];
+        if (t <= kShift || t > max_shift || !aligned(pa - va, t)) continue;
+        const u64 b = (a | (bit(t) - 1)) + 1;  // the next address aligned to t
+        if (b == 0 || b > last || last - b < bit(t) - 1) continue;  // t never fits from there
+        if (b - 1 < top) top = b - 1;
+      }
+      return ((top - a) >> kShift) + 1;
+    }
+
+    // Writes (commit) or checks (plan) the n plain leaves of Level from a into a fresh table.
+    template <unsigned Level, bool Commit>
+    Err fill_run(u64 a, u64 n, u64* t) {
+      Result<u64> r = first_raw<Level>(a, F::shift(Level));
+      if (!r) return r.err;
+      if constexpr (Commit) {
+        const u64 raw0 = r.value, p = pa + (a - va);
+        self->pt_->fill_offline(t + index_of<F>(a, Level), Level, n, [raw0, p](u64 i) {
+          return F::with_pa(raw0, Level, p + (i << F::shift(Level)));
+        });
+      }
+      return Err::ok;
     }
   };
 
@@ -777,6 +887,7 @@ class RangeOps {
 
     template <unsigned Level>
     Decision decide(u64 base, u64 ca, u64 cl, u64 old) const {
+      if (old == 0) return Act::keep;
       Entry e = F::decode(old, Level);
       if (e.kind == Kind::none) return Act::keep;
       if (whole(base, F::shift(Level), ca, cl)) return Act::set;
@@ -828,9 +939,51 @@ class RangeOps {
       return edited<Level>(e, e.cont_shift, 0, prot, writable, raw).prot == e.prot && raw.ok();
     }
 
+    // A protection change depends on everything in a leaf but its output address, and a table
+    // is full of leaves that differ only there. So the last answer per level is remembered,
+    // keyed by the leaf without its address (F::with_pa(raw, level, 0)) and replayed onto the
+    // next leaf's address with F::with_pa: one decode and encode per kind of leaf instead of
+    // per leaf. Valid leaves only (F::with_pa moves any of them), one entry at a time.
+    struct Memo {
+      u64 key = 0;
+      u64 out = 0;  // the new value at address 0
+      bool keep = false;
+      bool ok = false;  // the format can encode the new value
+      bool valid = false;
+    };
+    Memo memo[F::levels] = {};
+
     template <unsigned Level>
-    Decision decide(u64 base, u64 ca, u64 cl, u64 old) const {
+    HUGEPTE_ALWAYS_INLINE const Memo* recall(u64 old) {
+      if (!F::is_leaf(old, Level)) return nullptr;
+      const Memo& m = memo[Level];
+      if (m.valid && m.key == F::with_pa(old, Level, 0)) return &m;
+      return learn<Level>(old);
+    }
+
+    template <unsigned Level>
+    const Memo* learn(u64 old) {
+      Memo& m = memo[Level];
+      const u64 key = F::with_pa(old, Level, 0);
+      Entry e = F::decode(old, Level);
+      if (e.cont_shift != 0) return nullptr;  // a group member: its unit decides
+      m.key = key;
+      m.keep = same<Level>(e);
+      Result<u64> raw;
+      edited<Level>(e, 0, 0, prot, writable, raw);
+      m.ok = raw.ok();
+      m.out = raw.ok() ? F::with_pa(raw.value, Level, 0) : 0;
+      m.valid = true;
+      return &m;
+    }
+
+    template <unsigned Level>
+    Decision decide(u64 base, u64 ca, u64 cl, u64 old) {
       if (is_table(old, Level)) return Act::split;
+      if (const Memo* m = recall<Level>(old)) {
+        if (m->keep) return Act::keep;
+        return whole(base, F::shift(Level), ca, cl) ? Act::set : Act::split;
+      }
       Entry e = F::decode(old, Level);
       if (!present(e) || same<Level>(e)) return Act::keep;
       return whole(base, F::shift(Level), ca, cl) ? Act::set : Act::split;
@@ -842,10 +995,56 @@ class RangeOps {
       return whole(ubase, ushift, ca, cl) ? Act::set : Act::split;
     }
 
+    // The whole units of a live table from a on, as long as each is none or a plain valid leaf
+    // (the pass takes over at anything else): decided from the memo and, in the commit,
+    // rewritten with compare-exchange as write_unit would (an A/D update the hardware made
+    // in between is edited again, a leaf flush queued for each changed entry). Returns how
+    // many units it handled; EINVAL (plan) if a new value cannot be encoded.
+    template <unsigned Level, bool Commit>
+    Result<u64> live_run(u64* t, u64 a, u64 last, Ctx& c) {
+      constexpr unsigned kShift = F::shift(Level);
+      if (!aligned(a, kShift)) return u64{0};  // a partly covered first unit
+      const u64 i0 = index_of<F>(a, Level);
+      const u64 in_table = bit(F::index_bits(Level)) - i0;
+      const u64 whole_units = ((last - a) + 1) >> kShift;  // no overflow inside one table
+      const u64 n = whole_units < in_table ? whole_units : in_table;
+      u64 k = 0;
+      for (; k < n; ++k) {
+        u64* slot = t + i0 + k;
+        u64 old = Table::load(slot);
+        if (old == 0) continue;  // none: kept
+        const Memo* m = recall<Level>(old);
+        if (m == nullptr) break;
+        if (m->keep) continue;
+        if (!m->ok) return Err::einval;
+        u64 next = F::with_pa(m->out, Level, F::out_addr(old, Level));
+        if (next == old) continue;
+        if constexpr (Commit) {
+          if (F::needs_bbm(old, next, Level)) break;  // write_unit's break-before-make path
+          const u64 base = a + (k << kShift);
+          while (!self->pt_->cmpxchg(slot, Level, old, next)) {
+            u64 again;
+            if (fill<Level>(base, kShift, &old, &again) == Err::ok) next = again;
+          }
+          self->flush_later(c, TlbFlush{base, base + bit(kShift), static_cast<u8>(kShift),
+                                        static_cast<u8>(Level), true});
+          c.publish = c.publish || valid(next, Level);
+        }
+      }
+      return k;
+    }
+
     // Each sub-entry keeps its own A/D; only the permissions change.
     template <unsigned Level>
-    Err fill(u64, unsigned ushift, const u64* old, u64* out) const {
+    Err fill(u64, unsigned ushift, const u64* old, u64* out) {
       const u64 n = bit(ushift - F::shift(Level));
+      if (n == 1) {
+        if (const Memo* m = recall<Level>(old[0])) {
+          if (!m->ok) return Err::einval;
+          out[0] = F::with_pa(m->out, Level, F::out_addr(old[0], Level));
+          return Err::ok;
+        }
+      }
       for (u64 k = 0; k < n; ++k) {
         Result<u64> raw;
         edited<Level>(F::decode(old[k], Level), n == 1 ? 0 : ushift, k, prot, writable, raw);
@@ -882,12 +1081,9 @@ class RangeOps {
 
     template <unsigned Level>
     Err fill(u64, unsigned ushift, const u64* old, u64* out) const {
-      Entry g = F::decode(old[0], Level);
-      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) {
-        Result<u64> r = group_sub(g, Level, ushift, k);
-        if (!r) return Err::einval;
-        out[k] = r.value;
-      }
+      Result<u64> r = group_base(F::decode(old[0], Level), Level, ushift);
+      if (!r) return Err::einval;
+      spread_unit<Level>(r.value, ushift, out);
       return Err::ok;
     }
   };
@@ -913,10 +1109,43 @@ class RangeOps {
              a.global == b.global && a.soft == b.soft && a.keep == b.keep;
     }
 
+    // The scan decodes every leaf of the region (twice: plan and commit), and they mostly
+    // differ only in their output address, so valid leaves are decoded once per kind: a few
+    // per level, keyed by the leaf without its address (F::with_pa(raw, level, 0)); a leaf
+    // that matches decodes as the remembered one but for its own address (F::out_addr), and
+    // whether it has the reference leaf's attributes is remembered too.
+    struct Seen {
+      u64 key = 0;
+      Entry e{};
+      u32 same_gen = 0;  // `same` holds for the reference of this generation
+      bool same = false;
+    };
+    static constexpr unsigned kSeen = 4;
+    Seen seen[F::levels][kSeen] = {};
+    unsigned seen_count[F::levels] = {};
+    u32 ref_gen = 0;  // bumped whenever `ref` is set anew
+
+    template <unsigned Level>
+    HUGEPTE_ALWAYS_INLINE Seen* seen_row(u64 raw) {
+      const u64 key = F::with_pa(raw, Level, 0);
+      Seen* row = seen[Level];
+      const unsigned n = seen_count[Level] < kSeen ? seen_count[Level] : kSeen;
+      for (unsigned i = 0; i < n; ++i)
+        if (row[i].key == key) return &row[i];
+      return learn<Level>(raw, key);
+    }
+
+    template <unsigned Level>
+    Seen* learn(u64 raw, u64 key) {
+      Seen& slot = seen[Level][seen_count[Level]++ % kSeen];
+      slot = Seen{key, F::decode(raw, Level), 0, false};
+      return &slot;
+    }
+
     // Checks the entry raw at Level mapping [at, at + size): a present leaf continuing the
     // region's output, or a table of such leaves.
     template <unsigned Level>
-    Err scan(u64 raw, u64 at) {
+    HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 at) {
       if (is_table(raw, Level)) {
         if constexpr (Level > 0) {
           u64* t = self->pt_->child(raw, Level);
@@ -927,19 +1156,51 @@ class RangeOps {
         }
         return Err::ok;
       }
-      Entry e = F::decode(raw, Level);
+      // The common case: a plain valid leaf of a kind already seen to match the reference.
+      if (have_ref && F::is_leaf(raw, Level)) {
+        const Seen* row = seen_row<Level>(raw);
+        if (row->same_gen == ref_gen && row->same && row->e.cont_shift == 0) {
+          if (F::out_addr(raw, Level) != ref.addr + (at - base)) return Err::einval;
+          ref.accessed = ref.accessed || row->e.accessed;
+          ref.dirty = ref.dirty || row->e.dirty;
+          ref.prot.write = ref.prot.write || row->e.prot.write;
+          return Err::ok;
+        }
+      }
+      return scan_leaf<Level>(raw, at);
+    }
+
+    template <unsigned Level>
+    Err scan_leaf(u64 raw, u64 at) {
+      Seen* row = F::is_leaf(raw, Level) ? seen_row<Level>(raw) : nullptr;
+      Entry decoded;
+      if (!row) decoded = F::decode(raw, Level);
+      const Entry& e = row ? row->e : decoded;
+      const u64 addr = row ? F::out_addr(raw, Level) : e.addr;
       if (e.kind == Kind::none) return Err::einval;  // a hole
       if (!present(e)) return Err::ebusy;            // swap, migration, marker, invalid
-      u64 pa = e.cont_shift != 0 ? align_down(e.addr, e.cont_shift) + (at & (bit(e.cont_shift) - 1))
-                                 : e.addr;
+      u64 pa = e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (at & (bit(e.cont_shift) - 1))
+                                 : addr;
       if (!have_ref) {
         ref = e;
         ref.addr = pa - (at - base);
         have_ref = true;
+        ++ref_gen;
         if (at != base || !aligned(ref.addr, target.shift)) return Err::einval;
         return Err::ok;
       }
-      if (pa != ref.addr + (at - base) || !same_attrs(ref, e)) return Err::einval;
+      if (pa != ref.addr + (at - base)) return Err::einval;
+      if (row) {
+        // same_attrs ignores what the scan gathers into ref, so its answer for a kind of leaf
+        // holds for the whole scan.
+        if (row->same_gen != ref_gen) {
+          row->same = same_attrs(ref, e);
+          row->same_gen = ref_gen;
+        }
+        if (!row->same) return Err::einval;
+      } else if (!same_attrs(ref, e)) {
+        return Err::einval;
+      }
       ref.accessed = ref.accessed || e.accessed;
       ref.dirty = ref.dirty || e.dirty;
       ref.prot.write = ref.prot.write || e.prot.write;

@@ -22,7 +22,8 @@ namespace hugepte {
 //   alloc_table(level) -> Result<u64>: the PA of a zeroed, naturally aligned page of
 //                         1 << page_shift bytes that will hold entries of `level`; ENOMEM if none.
 //   free_table(pa, level): give it back (the caller has unlinked it and invalidated the TLB).
-//   table_ptr(pa) -> u64*: where the page at `pa` lives in this address space.
+//   table_ptr(pa) -> u64*: where the page at `pa` lives in this address space (the same pointer
+//                         for as long as the page stays allocated).
 // Optional hook, called after every entry write with the value it replaced (host logs use it;
 // bare-metal envs leave it out and pay nothing):
 //   on_entry_write(u64* slot, unsigned level, u64 old, u64 value)
@@ -75,12 +76,19 @@ class PageTable {
     Result<u64> r = env_->alloc_table(kRoot);
     if (!r) return r.err;
     root_ = r.value;
+    root_ptr_ = env_->table_ptr(root_);
     return Err::ok;
   }
 
   bool has_root() const { return root_ != kNoRoot; }
   u64 root() const { return root_; }  // physical address: what goes into CR3 / TTBR / satp
   u64* root_table() const { return env_->table_ptr(root_); }
+  // The root table as init() found it, nullptr without a root: one member read, so a loop of
+  // single-address walks keeps it in a register (the hot paths lookup() and find() use it).
+  u64* root_table_or_null() const { return root_ptr_; }
+  // The same, but a table of none entries without a root, so a walk needs no check first: it
+  // finds nothing, and only then asks has_root() why.
+  u64* root_table_or_empty() const { return root_ptr_ ? root_ptr_ : empty_root_; }
   Env& env() const { return *env_; }
   u64* table(u64 pa) const { return env_->table_ptr(pa); }
 
@@ -105,6 +113,20 @@ class PageTable {
     return old;
   }
 
+  // Writes n consecutive entries of a table that nothing can reach yet (built off-line, to be
+  // published by one store()): value(i) goes to slots[i]. No walker can race with these
+  // stores and the release store that publishes the table orders them before it, so they are
+  // plain stores, which the compiler may merge into vector stores. With an Env that observes
+  // writes, each goes through store() as usual.
+  template <class Value>
+  void fill_offline(u64* slots, unsigned level, u64 n, Value value) const {
+    if constexpr (EnvObservesWrites<Env>) {
+      for (u64 i = 0; i < n; ++i) store(slots + i, level, value(i));
+    } else {
+      for (u64 i = 0; i < n; ++i) slots[i] = value(i);
+    }
+  }
+
   // On failure `expected` holds the current value, as with std::atomic.
   bool cmpxchg(u64* slot, unsigned level, u64& expected, u64 desired) const {
     u64 old = expected;
@@ -126,10 +148,12 @@ class PageTable {
     if (root_ == kNoRoot) return;
     free_subtree<kRoot>(root_);
     root_ = kNoRoot;
+    root_ptr_ = nullptr;
   }
 
  private:
   static constexpr u64 kNoRoot = ~u64{0};
+  static inline u64 empty_root_[bit(F::index_bits(kRoot))] = {};  // never written; decode(0) is none
 
   template <unsigned Level>
   void free_subtree(u64 pa) {
@@ -145,6 +169,7 @@ class PageTable {
 
   Env* env_;
   u64 root_ = kNoRoot;
+  u64* root_ptr_ = nullptr;
 };
 
 }  // namespace hugepte

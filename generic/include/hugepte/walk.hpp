@@ -203,7 +203,7 @@ struct Found {
 namespace walk_detail {
 
 template <Format F, TableEnv Env, unsigned Level>
-Found find_from(const PageTable<F, Env>& pt, u64* t, u64 va, unsigned stop_level) {
+HUGEPTE_ALWAYS_INLINE Found find_from(const PageTable<F, Env>& pt, u64* t, u64 va, unsigned stop_level) {
   u64* slot = t + index_of<F>(va, Level);
   u64 raw = PageTable<F, Env>::load(slot);
   if constexpr (Level > 0) {
@@ -219,10 +219,11 @@ Found find_from(const PageTable<F, Env>& pt, u64* t, u64 va, unsigned stop_level
 // at stop_level, or the first non-table entry above it (none, a leaf, a non-present entry).
 // Errors: ERANGE for a non-canonical va, EINVAL without a root or for a bad stop_level.
 template <Format F, TableEnv Env>
-Result<Found> find(const PageTable<F, Env>& pt, u64 va, unsigned stop_level = 0) {
+HUGEPTE_ALWAYS_INLINE Result<Found> find(const PageTable<F, Env>& pt, u64 va, unsigned stop_level = 0) {
+  u64* root = pt.root_table_or_null();
   if (!F::canonical(va)) return Err::erange;
-  if (!pt.has_root() || stop_level >= F::levels) return Err::einval;
-  return walk_detail::find_from<F, Env, F::levels - 1>(pt, pt.root_table(), va, stop_level);
+  if (root == nullptr || stop_level >= F::levels) return Err::einval;
+  return walk_detail::find_from<F, Env, F::levels - 1>(pt, root, va, stop_level);
 }
 
 // Like find(), but allocates the missing tables down to `level` and returns the slot at `level`
@@ -230,8 +231,21 @@ Result<Found> find(const PageTable<F, Env>& pt, u64 va, unsigned stop_level = 0)
 // published with one compare-exchange; on ENOMEM nothing is left allocated or changed.
 // Errors: ENOMEM; EEXIST when a leaf or non-present entry above `level` covers va; ERANGE,
 // EINVAL as for find().
+namespace walk_detail {
 template <Format F, TableEnv Env>
-Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level) {
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level);
+}  // namespace walk_detail
+
+template <Format F, TableEnv Env>
+HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level) {
+  Result<Found> r = find(pt, va, level);
+  if (!r || r.value.level == level) return r;  // the tables are there: the common case
+  return walk_detail::alloc_chain(pt, va, level);
+}
+
+namespace walk_detail {
+template <Format F, TableEnv Env>
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level) {
   for (;;) {
     Result<Found> r = find(pt, va, level);
     if (!r) return r;
@@ -259,6 +273,7 @@ Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level)
     for (unsigned l = level; l < f.level; ++l) pt.free_table(chain[l], l);
   }
 }
+}  // namespace walk_detail
 
 // --- translation of one address ----------------------------------------------------------------
 
@@ -288,10 +303,15 @@ Result<Lookup> lookup_from(const PageTable<F, Env>& pt, u64* t, u64 va) {
 // The hot path of translation: the hardware's view of va, every level unrolled, no decode.
 // Errors: ERANGE non-canonical va, EINVAL no root, ENOENT no valid leaf maps va.
 template <Format F, TableEnv Env>
-Result<Lookup> lookup(const PageTable<F, Env>& pt, u64 va) {
+HUGEPTE_ALWAYS_INLINE Result<Lookup> lookup(const PageTable<F, Env>& pt, u64 va) {
+  // The root is read before the checks, so a caller's loop keeps it in a register; without a
+  // root the walk meets an empty table and the failure path says EINVAL instead of ENOENT.
+  u64* root = pt.root_table_or_empty();
   if (!F::canonical(va)) return Err::erange;
-  if (!pt.has_root()) return Err::einval;
-  return walk_detail::lookup_from<F, Env, F::levels - 1>(pt, pt.root_table(), va);
+  Result<Lookup> r = walk_detail::lookup_from<F, Env, F::levels - 1>(pt, root, va);
+  if (!r && !pt.has_root()) [[unlikely]]
+    return Err::einval;
+  return r;
 }
 
 // --- resumable cursor ------------------------------------------------------------------------

@@ -385,6 +385,12 @@ struct Arm64Format {
     return (raw0 & ~oa) | (((raw0 & oa) + (u64{i} << shift(level))) & oa);
   }
 
+  // A leaf (valid or present-invalid, a CONT sub-entry included) at another output address:
+  // the OA field of its level replaced; the bits around it that keep carries stay.
+  static constexpr u64 with_pa(u64 raw, unsigned level, u64 pa) {
+    return (raw & ~oa_mask(shift(level))) | pa;
+  }
+
   // Arm ARM D8.16 (break-before-make): a live descriptor may not change its output address, its
   // type (table <-> block, i.e. its size), the Contiguous bit, the memory type (AttrIndx) or
   // shareability without going through invalid + TLBI. Going from non-global to global also

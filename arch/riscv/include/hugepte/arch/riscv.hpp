@@ -241,6 +241,13 @@ struct RiscvFormat {
   // each holds its own address; a non-present value is also written identically to each slot.
   static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
 
+  // A leaf or PROT_NONE entry at another output address: the PPN replaced; a NAPOT entry
+  // (pa aligned to the group) keeps its size pattern in the low PPN bits.
+  static constexpr u64 with_pa(u64 raw, unsigned, u64 pa) {
+    const u64 napot = Svnapot && (raw & riscv::kN) ? riscv::kNapotPattern << riscv::kPpnLo : 0;
+    return (raw & ~riscv::kPpn) | ppn_bits(pa) | napot;
+  }
+
   // Break-before-make for valid -> valid changes.
   //
   // A single riscv PTE is replaced by one store followed by SFENCE.VMA: the walker reads each

@@ -100,12 +100,34 @@ inline constexpr MemType kPatType[8] = {
     MemType::normal, MemType::noncacheable,  MemType::device_nGnRE, MemType::device,
     MemType::normal, MemType::write_protect, MemType::device_nGnRE, MemType::write_through,
 };
-// -1: not nameable on x86 (arm64 Normal Tagged).
+// -1: not nameable on x86 (arm64 Normal Tagged). A switch, not a search: encode is on the
+// hot path of every map.
 constexpr int pat_index(MemType m) {
-  for (int i = 0; i < 8; ++i)
-    if (kPatType[i] == m) return i;
+  switch (m) {
+    case MemType::normal: return 0;
+    case MemType::noncacheable: return 1;
+    case MemType::device_nGnRE: return 2;
+    case MemType::device: return 3;
+    case MemType::write_protect: return 5;
+    case MemType::write_through: return 7;
+    case MemType::tagged: break;
+  }
   return -1;
 }
+// pat_index is the lowest index of kPatType holding the type.
+constexpr bool pat_index_is_lowest() {
+  const MemType all[] = {MemType::normal,       MemType::write_through, MemType::noncacheable,
+                         MemType::device,       MemType::device_nGnRE,  MemType::write_protect,
+                         MemType::tagged};
+  for (MemType m : all) {
+    int want = -1;
+    for (int i = 7; i >= 0; --i)
+      if (kPatType[i] == m) want = i;
+    if (pat_index(m) != want) return false;
+  }
+  return true;
+}
+static_assert(pat_index_is_lowest(), "pat_index must name the lowest PAT index of each type");
 
 // "4level", "5level", plus "-nogb" without GBPAGES and "-paNN" for MAXPHYADDR below 52.
 struct ModeName {
@@ -184,7 +206,7 @@ struct X86Format {
     return leaf_entry(raw, level, Kind::leaf, raw & addr_mask(level));
   }
 
-  static constexpr Result<u64> encode(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<u64> encode(const Entry& e, unsigned level) {
     const Built b = build(e, level);
     if (b.why != Reason::none) return Err::einval;
     return b.raw;
@@ -215,6 +237,14 @@ struct X86Format {
 
   // x86 has no contiguous groups. A "group" is one entry.
   static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
+
+  // A leaf at another output address: the address field replaced; for PROT_NONE, whose
+  // address is stored inverted over [shift, 51] (L1TF), the inverted field.
+  static constexpr u64 with_pa(u64 raw, unsigned level, u64 pa) {
+    if (raw & x86::kP) return (raw & ~addr_mask(level)) | pa;
+    const u64 m = mask(shift(level), x86::kPhysMaskShift - 1);
+    return (raw & ~m) | (~pa & m);
+  }
 
   // x86 needs no break-before-make. The CPU may use either the old or the new translation
   // until the INVLPG, and never a mix of the two. So replacing one valid entry with another and
@@ -317,19 +347,80 @@ struct X86Format {
     return level == 2 ? Reason::extension_absent : Reason::leaf_not_allowed;
   }
 
-  static constexpr Built build(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Built build(const Entry& e, unsigned level) {
     if (level >= levels) return {0, Reason::unrepresentable};
-    Built b = build_raw(e, level);
-    if (b.why != Reason::none) return b;
     // Last guard: accept only what decode reproduces exactly. It catches fields the kind does not
     // store (a global PROT_NONE, a dirty table, prot.read=false, ...). Without it, encode
-    // would drop them silently. This costs one decode.
+    // would drop them silently. Leaves and PROT_NONE entries, the hot path of every map, check
+    // those fields one by one (leaf_fields_decodable); other kinds pay one decode. Debug builds
+    // decode leaves back too and trap if the two answers ever differ.
+    if (e.kind == Kind::leaf || e.kind == Kind::protnone) {
+      Built b = build_leaf(e, level);
+      if (b.why != Reason::none) return b;
+      const bool ok = leaf_fields_decodable(e, level);
+#ifndef NDEBUG
+      if (ok != (decode(b.raw, level) == e)) __builtin_trap();
+#endif
+      return ok ? b : Built{0, Reason::unrepresentable};
+    }
+    return build_checked(e, level);
+  }
+
+  static constexpr Built build_checked(const Entry& e, unsigned level) {
+    Built b = build_raw(e, level);
+    if (b.why != Reason::none) return b;
     if (decode(b.raw, level) != e) return {0, Reason::unrepresentable};
     return b;
   }
 
-  static constexpr Built build_raw(const Entry& e, unsigned level) {
+  // For a leaf or PROT_NONE entry that build_raw accepted: whether decode gives it back. Every
+  // field build_raw stores round-trips by construction (the address is aligned and below
+  // MAXPHYADDR, keep bits lie outside every field, pat_index is the lowest index of its type,
+  // RW/D/SAVED_DIRTY spell writable and dirty without ambiguity once build_raw's two checks
+  // passed), so what is left are the fields it does not store, at the values decode gives them.
+  static constexpr bool leaf_fields_decodable(const Entry& e, unsigned level) {
+    return e.shift == shift(level) && e.cont_shift == 0 && e.prot.read &&
+           e.reason == Reason::none && e.swp == Swap{} &&
+           !(e.kind == Kind::protnone && e.global);  // bit 8 is G or PROTNONE, never both
+  }
+
+  // A leaf or PROT_NONE entry (e.kind is one of them).
+  HUGEPTE_ALWAYS_INLINE static constexpr Built build_leaf(const Entry& e, unsigned level) {
     const u64 sz = shift(level);
+    if (Reason r = leaf_level_reason(level); r != Reason::none) return {0, r};
+    if (!aligned(e.addr, sz)) return {0, Reason::misaligned_output};
+    if (e.addr >> MaxPhyAddr) return {0, Reason::output_beyond_pa};
+    const int idx = x86::pat_index(e.mem);
+    if (idx < 0) return {0, Reason::unrepresentable};
+    // RW is the hardware bit. "writable without RW" exists only as a shadow-stack page, which
+    // needs D. A clean one has no encoding.
+    if (e.prot.write && !e.writable) return {0, Reason::unrepresentable};
+    if (e.writable && !e.prot.write && !e.dirty) return {0, Reason::unrepresentable};
+    if (e.keep & ~x86::kLeafKeep) return {0, Reason::unrepresentable};
+    u64 raw = e.keep;
+    if (e.kind == Kind::leaf) {
+      raw |= x86::kP | e.addr;
+      if (e.global) raw |= x86::kG;
+    } else {
+      raw |= x86::kProtNone | (~e.addr & mask(sz, x86::kPhysMaskShift - 1));  // L1TF flip
+    }
+    if (level >= 1) raw |= x86::kPS;
+    if (e.prot.write) raw |= x86::kRW;
+    if (e.prot.user) raw |= x86::kUS;
+    if (!e.prot.exec) raw |= x86::kXD;
+    if (idx & 1) raw |= x86::kPWT;
+    if (idx & 2) raw |= x86::kPCD;
+    if (idx & 4) raw |= pat_bit(level);
+    if (e.accessed) raw |= x86::kA;
+    // W=0 with D=1 means shadow stack, so a read-only dirty page records it in SAVED_DIRTY.
+    if (e.dirty) raw |= e.writable ? x86::kD : x86::kSavedDirty;
+    if (e.soft.special) raw |= x86::kSpecial;
+    if (e.soft.uffd_wp) raw |= x86::kUffdWp;
+    if (e.soft.soft_dirty) raw |= x86::kSoftDirty;
+    return {raw, Reason::none};
+  }
+
+  static constexpr Built build_raw(const Entry& e, unsigned level) {
     switch (e.kind) {
       case Kind::none:
         if (e.keep & ~x86::kNoneKeep) return {0, Reason::unrepresentable};
@@ -353,39 +444,8 @@ struct X86Format {
       }
 
       case Kind::leaf:
-      case Kind::protnone: {
-        if (Reason r = leaf_level_reason(level); r != Reason::none) return {0, r};
-        if (!aligned(e.addr, sz)) return {0, Reason::misaligned_output};
-        if (e.addr >> MaxPhyAddr) return {0, Reason::output_beyond_pa};
-        const int idx = x86::pat_index(e.mem);
-        if (idx < 0) return {0, Reason::unrepresentable};
-        // RW is the hardware bit. "writable without RW" exists only as a shadow-stack page, which
-        // needs D. A clean one has no encoding.
-        if (e.prot.write && !e.writable) return {0, Reason::unrepresentable};
-        if (e.writable && !e.prot.write && !e.dirty) return {0, Reason::unrepresentable};
-        if (e.keep & ~x86::kLeafKeep) return {0, Reason::unrepresentable};
-        u64 raw = e.keep;
-        if (e.kind == Kind::leaf) {
-          raw |= x86::kP | e.addr;
-          if (e.global) raw |= x86::kG;
-        } else {
-          raw |= x86::kProtNone | (~e.addr & mask(sz, x86::kPhysMaskShift - 1));  // L1TF flip
-        }
-        if (level >= 1) raw |= x86::kPS;
-        if (e.prot.write) raw |= x86::kRW;
-        if (e.prot.user) raw |= x86::kUS;
-        if (!e.prot.exec) raw |= x86::kXD;
-        if (idx & 1) raw |= x86::kPWT;
-        if (idx & 2) raw |= x86::kPCD;
-        if (idx & 4) raw |= pat_bit(level);
-        if (e.accessed) raw |= x86::kA;
-        // W=0 with D=1 means shadow stack, so a read-only dirty page records it in SAVED_DIRTY.
-        if (e.dirty) raw |= e.writable ? x86::kD : x86::kSavedDirty;
-        if (e.soft.special) raw |= x86::kSpecial;
-        if (e.soft.uffd_wp) raw |= x86::kUffdWp;
-        if (e.soft.soft_dirty) raw |= x86::kSoftDirty;
-        return {raw, Reason::none};
-      }
+      case Kind::protnone:
+        return build_leaf(e, level);
 
       case Kind::swap:
       case Kind::marker: {
