@@ -234,9 +234,13 @@ TYPED_TEST(MmFaultTest, SharedFileMapsTheCachedPageAndRecordsDirtOnWrite) {
   EXPECT_EQ(e.addr, this->mem->folio(id).pa);
   r = this->mm->handle_fault(b, Access::write);
   EXPECT_TRUE(r.how == FaultHow::dirty || r.how == FaultHow::spurious);
-  if (r.how == FaultHow::dirty) EXPECT_TRUE(this->mm->view(b).entry.dirty);
+  if (r.how == FaultHow::dirty) {
+    EXPECT_TRUE(this->mm->view(b).entry.dirty);
+  }
   // Without hardware dirty tracking a clean writable entry must not let the walker write.
-  if (!pte::walker_writable<F>(e)) EXPECT_EQ(r.how, FaultHow::dirty);
+  if (!pte::walker_writable<F>(e)) {
+    EXPECT_EQ(r.how, FaultHow::dirty);
+  }
 }
 
 // Where the hardware does not set the access flag (arm64 with TCR_EL1.HA clear), aging an entry
@@ -325,8 +329,10 @@ TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   s.shared = true;  // shared anonymous memory is shmem here: name a file
   EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
   s.shared = false;
-  s.start = bit(F::va_bits - 1) - bit(kPage) * 0 + bit(kPage);  // past the lower half
-  if (!F::canonical(s.start)) EXPECT_EQ(this->mm->mmap(s).err, Err::erange);
+  s.start = bit(F::va_bits - 1) + bit(kPage);  // past the lower half
+  if (!F::canonical(s.start)) {
+    EXPECT_EQ(this->mm->mmap(s).err, Err::erange);
+  }
   s.start = b;
   ASSERT_TRUE(this->mm->mmap(s).ok());
   EXPECT_EQ(this->mm->mmap(s).err, Err::eexist);
@@ -423,6 +429,51 @@ TYPED_TEST(MmFaultTest, MunmapReleasesEveryFolioAndTable) {
   EXPECT_EQ(this->env.live(), root_only);
   EXPECT_EQ(this->mm->handle_fault(b, Access::read).kind, FaultKind::sigsegv);
   EXPECT_TRUE(this->tlb.stale(this->mm->table()).empty());
+}
+
+// UFFDIO_WRITEPROTECT of one base page inside a huge anonymous leaf splits the leaf at the
+// range's edges first (every page stays mapped), then protects only that page; the folio's
+// mapcount moves to the pieces, so it stays 1 (S1).
+TYPED_TEST(MmFaultTest, WriteprotectOfPartOfAHugeLeafSplitsAtTheEdges) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no huge leaf up to 1 GiB";
+  unsigned s = sizes.front();
+  this->mem->set_pool(s, 1);
+  u64 b = this->base_for(s);
+  this->anon(b, bit(s), s);
+  ASSERT_EQ(this->mm->handle_fault(b, Access::write).shift, s);
+  u32 id = this->mem->folio_at(this->mm->view(b).entry.addr);
+  ASSERT_EQ(this->mm->uffd_api(0), Err::ok);
+  auto reg = this->mm->uffd_register(b, bit(s), kRegWp);
+  if (!reg.ok()) {
+    EXPECT_EQ(reg.err, Err::einval);  // the format's leaves have no uffd-wp bit
+    return;
+  }
+  u64 at = b + bit(kPage) * 5;
+  ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(s)), Err::ok);
+  ASSERT_EQ(this->mm->uffd_writeprotect(at, bit(kPage), kWpModeWp), Err::ok);
+  Entry e = this->mm->view(at).entry;
+  EXPECT_TRUE(e.soft.uffd_wp);
+  EXPECT_FALSE(e.writable);
+  EXPECT_EQ(this->mm->view(at).shift, kPage);
+  for (u64 va : {b, at - bit(kPage), at + bit(kPage), b + bit(s) - bit(kPage)}) {
+    Entry o = this->mm->view(va).entry;
+    EXPECT_EQ(o.kind, Kind::leaf) << std::hex << va;
+    EXPECT_TRUE(o.writable) << std::hex << va;
+    EXPECT_FALSE(o.soft.uffd_wp) << std::hex << va;
+    // Same memory as before: the piece's base maps the folio at the same offset.
+    EXPECT_EQ(o.addr, this->mem->folio(id).pa + (align_down(va, this->mm->view(va).shift) - b))
+        << std::hex << va;
+  }
+  EXPECT_EQ(this->mem->mapcount(id), 1u);
+  EXPECT_EQ(this->mm->counters().notif_start, 1u);
+  EXPECT_TRUE(this->tlb.stale(this->mm->table()).empty());
+  // A write to the protected page is a WP userfault; elsewhere it is not a fault at all.
+  FaultResult r = this->mm->handle_fault(at, Access::write);
+  EXPECT_EQ(r.kind, FaultKind::uffd);
+  EXPECT_EQ(r.msg.flags, kMsgWp | kMsgWrite);
 }
 
 }  // namespace

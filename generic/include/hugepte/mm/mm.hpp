@@ -199,7 +199,10 @@ class Mm {
   Mem& memory() { return *mem_; }
   Counters& counters() { return c_; }
   const Counters& counters() const { return c_; }
-  void reset_counters() { c_ = Counters{}; }
+  void reset_counters() {
+    Counters fresh;  // not `c_ = Counters{}`: GCC 12 ICEs on it (gimplify.cc:772) in some TUs
+    c_ = fresh;
+  }
   const Options& options() const { return opt_; }
   void set_notifier(NotifierHook h) { hook_ = h; }
 
@@ -372,10 +375,20 @@ class Mm {
     return ioctls;
   }
 
-  // UFFDIO_UNREGISTER: wakes the waiters; uffd-wp bits and markers stay as the kernel leaves them.
+  // UFFDIO_UNREGISTER: wakes the waiters; a VMA registered for WP has its uffd-wp bits and
+  // markers reset first, as userfaultfd_unregister does (uffd_wp_range(.., false): one
+  // PROTECTION_VMA notifier pair and a TLB invalidation per such VMA).
   Err uffd_unregister(u64 start, u64 len) {
-    for (Vma& v : vmas_)
-      if (v.used && v.start >= start && v.end <= start + len) v.uffd = 0;
+    for (Vma& v : vmas_) {
+      if (!v.used || v.start < start || v.end > start + len) continue;
+      if (v.uffd & kRegWp) {
+        notify_start({NotifyEvent::protection_vma, v.start, v.end});
+        change_uffd_wp(v, v.start, v.end, false);
+        flush(v.start, v.end);
+        notify_end({NotifyEvent::protection_vma, v.start, v.end});
+      }
+      v.uffd = 0;
+    }
     wake(start, start + len);
     return Err::ok;
   }
@@ -441,6 +454,15 @@ class Mm {
       va = v->end;
     }
     bool protect = mode & kWpModeWp;
+    // A present leaf crossing an edge of a VMA's part of the range is split first (THP-style:
+    // every mapping stays as it was; only the range's part changes protection below).
+    for (u64 va = start; va < end;) {
+      Vma& v = *vma_at(va);
+      u64 e = min(end, v.end);
+      if (Err err = split_edge(v, va); err != Err::ok) return err;
+      if (Err err = split_edge(v, e); err != Err::ok) return err;
+      va = e;
+    }
     // Plan: the tables markers need, reserved before anything changes.
     u64 need[8] = {};
     if (protect) {
@@ -923,15 +945,17 @@ class Mm {
       case Kind::protnone:
         return fault_present(v, va, access, f);
       case Kind::swap:
-        if (pte::is_hwpoison(e)) return sig(FaultKind::sigbus, poison_lsb(v, f.level));
+        if (pte::is_hwpoison(e)) return sig(FaultKind::sigbus, poison_lsb(v, f, va));
         if (pte::is_migration(e)) return sig(FaultKind::retry);
         return sig(FaultKind::sigbus);
       case Kind::marker:
         // handle_pte_marker's order: poisoned, guard, uffd-wp.
-        if (e.swp.offset & kMarkerPoisoned) return sig(FaultKind::sigbus, poison_lsb(v, f.level));
+        if (e.swp.offset & kMarkerPoisoned) return sig(FaultKind::sigbus, poison_lsb(v, f, va));
         if (e.swp.offset & kMarkerGuard) return sig(FaultKind::sigsegv);
         if (!(e.swp.offset & kMarkerUffdWp)) return sig(FaultKind::sigbus);  // an empty marker is a bug
-        return fault_missing(v, va, access, f, true);
+        // A uffd-wp marker left in a VMA no longer registered for WP: core mm clears it
+        // (pte_marker_handle_uffd_wp); hugetlb still maps write-protected, with no event.
+        return fault_missing(v, va, access, f, v.hugetlb || (v.uffd & kRegWp));
       case Kind::none:
         return fault_missing(v, va, access, f, false);
       case Kind::table:
@@ -947,6 +971,21 @@ class Mm {
     if (v.hugetlb && F::shift(level) >= F::shift(huge_size_or_page(v.hshift).level)) return v.hshift;
     return F::shift(level);
   }
+  // The same for the entry f found at va. A contiguous hstate (arm64 CONT, riscv NAPOT) shares
+  // its level with its pieces: the poison is hstate-wide only when the whole group holds it
+  // (H0, or a POISON of the hstate), not when HGM split the group and one piece holds it (H1).
+  unsigned poison_lsb(const Vma& v, const Found& f, u64 va) const {
+    if (v.hugetlb) {
+      HugeSize hs = huge_size_or_page(v.hshift);
+      if (hs.cont && f.level == hs.level) {
+        u64 n = bit(v.hshift - F::shift(f.level));
+        u64* first = f.slot - ((va >> F::shift(f.level)) & (n - 1));
+        for (u64 i = 0; i < n; ++i)
+          if (Table::load(first + i) != f.raw) return F::shift(f.level);
+      }
+    }
+    return poison_lsb(v, f.level);
+  }
 
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const {
     u64 a = align_down(va, kPage);
@@ -959,15 +998,24 @@ class Mm {
     r.kind = FaultKind::uffd;
     r.msg = make_msg(v, va, flags);
     if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = r.msg;
-    if (waiter_n_ < kMaxWaiters) waiters_[waiter_n_++] = va;
+    if (waiter_n_ < kMaxWaiters) {
+      waiter_msg_[waiter_n_] = r.msg.address;
+      waiters_[waiter_n_++] = va;
+    }
     ++c_.uffd_msgs;
     return r;
   }
+  // userfaultfd_wake_function: a waiter wakes when its message's address lies in the range
+  // (the hstate-aligned address for hugetlb without EXACT_ADDRESS, not the faulting one).
   void wake(u64 start, u64 end) {
     unsigned k = 0;
     for (unsigned i = 0; i < waiter_n_; ++i) {
-      if (waiters_[i] >= start && waiters_[i] < end) ++c_.uffd_wakes;
-      else waiters_[k++] = waiters_[i];
+      if (waiter_msg_[i] >= start && waiter_msg_[i] < end) {
+        ++c_.uffd_wakes;
+      } else {
+        waiter_msg_[k] = waiter_msg_[i];
+        waiters_[k++] = waiters_[i];
+      }
     }
     waiter_n_ = k;
   }
@@ -979,6 +1027,13 @@ class Mm {
     if (v.hugetlb) {
       unsigned hl = huge_size_or_page(v.hshift).level;
       if (f.level < hl) return F::shift(f.level);  // inside HGM tables: this piece
+      if (v.hgm && f.level == hl && F::shift(hl) < v.hshift) {
+        // A contiguous hstate group (arm64 CONT-PMD) whose other entries already hold pieces
+        // or tables: only this entry is free.
+        u64 first = (va >> F::shift(hl)) & (bit(v.hshift - F::shift(hl)) - 1);
+        Handle g{f.slot - first, align_down(va, v.hshift), static_cast<u8>(hl), static_cast<u8>(v.hshift)};
+        if (!all_none_mostly(g, false)) return F::shift(hl);
+      }
       return v.hshift;
     }
     LeafSizes<F> sizes = leaf_sizes<F>();
@@ -1001,6 +1056,8 @@ class Mm {
     u32 id = kNoFolio;
     bool cached = false;  // the folio comes from (or goes into) the page cache
     if (v.backing == Backing::file) {
+      // Beyond i_size: SIGBUS, before any userfault (hugetlb_no_page, shmem_get_folio_gfp).
+      if (file_offset(v, va) >= mem_->file(v.file).size) return sig(FaultKind::sigbus);
       id = mem_->cache_lookup(v.file, file_index(v, va));
       cached = id != kNoFolio;
       if (cached) {
@@ -1073,8 +1130,8 @@ class Mm {
     tenv_.unreserve();
     install(v, h, id, pa, writable && !wp_marker, dirty, wp_marker);
     if (allocated) mem_->put(id);  // the mapping (and the cache) hold their own references
-    if (wp_marker && write) return userfault(v, va, kMsgWp | kMsgWrite);
-    if (write && !writable) {
+    if (wp_marker && write && (v.uffd & kRegWp)) return userfault(v, va, kMsgWp | kMsgWrite);
+    if (write && (!writable || wp_marker)) {  // the new entry is read-only: finish the write
       Found g = find(pt_, va, 0).value;
       return fault_present(v, va, access, g);  // a private write: copy on write right away
     }
@@ -1328,8 +1385,8 @@ class Mm {
       u64 eb = align_down(va, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
       if (present(e)) {
         Handle h = group_handle(f, va);
-        if (h.va < start || h.va + h.size() > end) {  // a bigger leaf than the range: split it
-          range_.split(va < start ? start : end, smaller_fit(h.shift, va < start ? start : end));
+        if (h.va < start || h.va + h.size() > end) {  // split_edge() left none: cannot happen
+          va = h.va + h.size();
           continue;
         }
         Entry old = ops_.modify_prot_start(h);
@@ -1348,6 +1405,12 @@ class Mm {
         unsigned want = marker_shift(v, va, end);
         bool fits = F::shift(f.level) <= want && covered;
         if (e.kind == Kind::none && (!protect || !wp_wants_markers(v))) {
+          va = min(ee, end);
+          continue;
+        }
+        // change_pte_range: poisoned and guard markers are skipped (spec §1.5), never made
+        // uffd-wp nor replicated.
+        if (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard))) {
           va = min(ee, end);
           continue;
         }
@@ -1370,6 +1433,20 @@ class Mm {
       }
       va = min(ee, end) > va ? min(ee, end) : va + bit(kPage);
     }
+  }
+
+  // Splits the present leaf that maps across `at` (if any) so that `at` is a leaf boundary,
+  // moving its accounting to the pieces. ENOMEM changes nothing.
+  Err split_edge(Vma& v, u64 at) {
+    if (!pt_.has_root() || !F::canonical(at)) return Err::ok;
+    Found f = find(pt_, at, 0).value;
+    Entry e = F::decode(f.raw, f.level);
+    if (!present(e)) return Err::ok;
+    Handle h = group_handle(f, at);
+    if (h.va == at) return Err::ok;
+    if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
+    if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
+    return Err::ok;
   }
 
   // The largest leaf size below `have` to which `at` is aligned.
@@ -1433,6 +1510,7 @@ class Mm {
         if (h.va < start || h.va + h.size() > end) {
           u64 at = h.va < start ? start : end;
           if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
+          if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
           continue;
         }
         Entry old = ops_.get_and_clear(h);
@@ -1448,8 +1526,11 @@ class Mm {
         va = ee;
         continue;
       }
-      bool keep = e.kind == Kind::marker && !drop_markers &&
-                  (e.swp.offset & (kMarkerUffdWp | kMarkerGuard)) && !(e.swp.offset & kMarkerPoisoned);
+      // zap_pte_range: guard markers stay; uffd-wp markers stay on file VMAs only ("for anon:
+      // always drop the marker"); poison markers go.
+      bool keep = e.kind == Kind::marker && !drop_markers && !(e.swp.offset & kMarkerPoisoned) &&
+                  ((e.swp.offset & kMarkerGuard) ||
+                   ((e.swp.offset & kMarkerUffdWp) && v.backing == Backing::file));
       if (keep) {
         va = ee;
         continue;
@@ -1481,14 +1562,19 @@ class Mm {
 
   // --- HGM ---
 
-  // The hstate page at h is mapped through tables (some sub-entry of its slot is a table).
+  // The hstate page at h is mapped through pieces: some sub-entry of its slot is a table, or
+  // (a contiguous hstate such as arm64 CONT-PMD) a present leaf smaller than the hstate.
   bool split_below(const Vma& v, u64 h) const {
     HugeSize sz = huge_size_or_page(v.hshift);
     Found f = find(pt_, h, sz.level).value;
     if (f.level != sz.level) return false;
     u64 n = bit(v.hshift - F::shift(sz.level));
-    for (u64 i = 0; i < n; ++i)
-      if (sz.level > 0 && F::is_table(Table::load(f.slot + i), sz.level)) return true;
+    for (u64 i = 0; i < n; ++i) {
+      u64 raw = Table::load(f.slot + i);
+      if (sz.level > 0 && F::is_table(raw, sz.level)) return true;
+      Entry e = F::decode(raw, sz.level);
+      if (sz.cont && present(e) && e.cont_shift != v.hshift) return true;
+    }
     return false;
   }
 
@@ -1595,7 +1681,8 @@ class Mm {
   u64 features_ = 0;
   UffdMsg msgs_[kMaxMsgs];
   unsigned msg_n_ = 0;
-  u64 waiters_[kMaxWaiters] = {};
+  u64 waiters_[kMaxWaiters] = {};     // the faulting addresses
+  u64 waiter_msg_[kMaxWaiters] = {};  // their messages' addresses (what wake-ups match)
   unsigned waiter_n_ = 0;
 
   Pieces pieces_[kMaxPieces];
