@@ -79,6 +79,17 @@ const char* emulator_deviation(u64& raw, unsigned level);
 bool hw_sets_accessed();
 bool hw_sets_dirty();
 
+// Turns the hardware's access-flag / dirty updates on or off (arm64: TCR_EL1.HA / HD, which the
+// fault handler's software A/D cases need off). Returns nullptr when the walker now behaves as
+// asked (hw_sets_accessed() / hw_sets_dirty() report it), or why this image cannot switch it.
+const char* set_hw_ad(bool accessed, bool dirty);
+
+// RAM beyond the free RAM that tests may also use, identity-mapped read/write like it, for
+// folios too large to fit there (riscv: the RAM above the device tree, which QEMU places below
+// 3 GiB). Size 0 where all usable RAM is free RAM already.
+u64 high_ram_base();
+u64 high_ram_size();
+
 // Optional hook called for every fault before the probe machinery (demand paging later on):
 // return true if the hook fixed the cause and the access should be retried.
 using FaultHook = bool (*)(const Fault&);

@@ -122,10 +122,11 @@ HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
   for (unsigned i = 0; i < n; ++i) want += r[i].end - r[i].start;
   HPT_EXPECT_EQ(mapped, want);
 
-  // What that means on QEMU's virt board with 512 MiB at 1 GiB, spelled out per granule: the
-  // top of RAM, 512 MiB-aligned, ends in 4K 32 MiB groups of 2 MiB blocks, 16K 32 MiB blocks,
-  // 64K 2 MiB groups of 64 KiB pages (a 512 MiB block would take in the image).
-  const u64 want_top = F::page_shift == 12 ? 25 : F::page_shift == 14 ? 25 : 21;
+  // What that means on QEMU's virt board with 2 GiB at 1 GiB, spelled out per granule: the
+  // top of RAM, 1 GiB-aligned, ends in 4K a 1 GiB block, 16K a 1 GiB group of 32 MiB blocks,
+  // 64K a 512 MiB block (a 16 GiB group would take in the image).
+  static_assert(kRamSize == (2ull << 30), "the sizes below are spelled out for -m 2G");
+  const u64 want_top = F::page_shift == 12 ? 30 : F::page_shift == 14 ? 30 : 29;
   const auto top = hugepte::lookup(*table, kMapEnd - 8);
   HPT_ASSERT(top.ok());
   const Entry e = F::decode(top.value.raw, top.value.level);

@@ -29,7 +29,7 @@ constexpr u64 align_down(u64 v, unsigned shift) { return v & ~(bit(shift) - 1); 
 constexpr u64 kUartBase = 0x0900'0000;  // PL011
 constexpr u64 kRamBase = 0x4000'0000;
 #ifndef HPT_ARM64_RAM_SIZE
-#define HPT_ARM64_RAM_SIZE (512ull << 20)  // must match -m in CMakeLists.txt; checked at boot
+#define HPT_ARM64_RAM_SIZE (2ull << 30)  // must match -m in CMakeLists.txt; checked at boot
 #endif
 constexpr u64 kRamSize = HPT_ARM64_RAM_SIZE;
 

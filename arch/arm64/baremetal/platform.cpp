@@ -541,6 +541,24 @@ bool hw_sets_dirty() {
   return (t & tcr::kHa) && (t & tcr::kHd);  // HD does nothing without HA
 }
 
+const char* set_hw_ad(bool accessed, bool dirty) {
+  if (dirty && !accessed) return "TCR_EL1.HD does nothing without HA";
+  if (accessed && hafdbs() < 1) return "emulator lacks FEAT_HAFDBS (hardware Access flag)";
+  if (dirty && hafdbs() < 2) return "emulator lacks FEAT_HAFDBS dirty state (DBM)";
+  u64 t = read_tcr_el1() & ~(tcr::kHa | tcr::kHd);
+  if (accessed) t |= tcr::kHa;
+  if (dirty) t |= tcr::kHd;
+  write_tcr_el1(t);
+  isb();
+  // TCR fields may be held in TLB entries: drop every translation made under the old setting.
+  asm volatile("tlbi vmalle1" ::: "memory");
+  asm volatile("dsb nsh" ::: "memory");
+  isb();
+  return nullptr;
+}
+u64 high_ram_base() { return 0; }
+u64 high_ram_size() { return 0; }  // the free RAM already runs to the end of RAM
+
 void set_fault_hook(FaultHook hook) {
   g_hook = hook;
   g_retries = 0;

@@ -183,6 +183,7 @@ struct State {
   bool svnapot = false, svpbmt = false;
   u64 tables_base = 0, tables_end = 0;  // the boot map's table pages
   u64 free_base = 0, free_end = 0;
+  u64 high_base = 0, high_end = 0;  // RAM above the device tree (guest.hpp high_ram_*)
   hpt::guest::FaultHook hook = nullptr;
   bool in_hook = false;
   bool in_fatal = false;
@@ -354,6 +355,16 @@ void setup_paging(u64 fdt) {
   enable_paging<HPT_RISCV_LEVELS>(env);  // g.levels stays 0 if no mode was accepted
   g.free_base = tables_end;
   g.free_end = align_down(usable_end, megapage_shift);
+  // QEMU puts the device tree below 3 GiB, in the middle of RAM once there is more than 1 GiB:
+  // what lies above it is offered separately (room for a 1 GiB-aligned 1 GiB folio).
+  if (usable_end != g.ram_end) {
+    const u64 above = align_up(fdt + be32(fdt + 4), megapage_shift);
+    const u64 top = align_down(g.ram_end, megapage_shift);
+    if (above < top) {
+      g.high_base = above;
+      g.high_end = top;
+    }
+  }
   if (g.free_end <= g.free_base || g.free_end - g.free_base < (u64{64} << 20))
     die("less than 64 MiB of free RAM after the image");
 }
@@ -700,6 +711,12 @@ const char* emulator_deviation(u64& raw, unsigned) {
 }
 bool hw_sets_accessed() { return true; }
 bool hw_sets_dirty() { return true; }
+const char* set_hw_ad(bool accessed, bool dirty) {
+  return accessed && dirty ? nullptr
+                           : "QEMU 7.2 always sets A and D in the PTE (no Svade/Svadu switch)";
+}
+u64 high_ram_base() { return g.high_base; }
+u64 high_ram_size() { return g.high_end - g.high_base; }
 
 void set_fault_hook(FaultHook hook) { g.hook = hook; }
 

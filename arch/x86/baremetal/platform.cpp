@@ -634,6 +634,11 @@ void code_written(u64, u64) {}
 const char* emulator_deviation(u64&, unsigned) { return nullptr; }  // instruction fetch is coherent with stores on x86
 bool hw_sets_accessed() { return true; }  // x86 walkers always set A (and D on writes)
 bool hw_sets_dirty() { return true; }
+const char* set_hw_ad(bool accessed, bool dirty) {
+  return accessed && dirty ? nullptr : "x86 walkers always set A and D (no switch to turn off)";
+}
+u64 high_ram_base() { return 0; }
+u64 high_ram_size() { return 0; }  // the free RAM already runs to the end of low RAM
 
 void set_fault_hook(FaultHook hook) { g_hook = hook; }
 
