@@ -4,7 +4,8 @@
 // Sources: Arm ARM (DDI 0487) chapter D8 "The AArch64 Virtual Memory System Architecture" for the
 // hardware rules; Linux arch/arm64 (pgtable-hwdef.h, pgtable-prot.h, pgtable.h) for the software
 // conventions (PTE_WRITE == DBM, PTE_DIRTY, PTE_SPECIAL, PTE_UFFD_WP, PTE_PRESENT_INVALID, swap
-// layout). See /work/shared/spec/arch-and-helpers.md §2.2 and §3.2.
+// layout). docs/porting.md maps arm64's hugetlb overrides (arch/arm64/mm/hugetlbpage.c) onto the
+// generic code and this format's hooks; docs/design.md describes the Format concept.
 //
 // Level numbering: hugepte counts 0 = PTE upwards; the Arm ARM counts from the root down to
 // level 3 = page. Our level l is Arm level 3 - l (arm_level()).

@@ -4,8 +4,10 @@
 // Sources: the RISC-V privileged specification ("Sv39/Sv48/Sv57: Page-Based Virtual-Memory
 // System", the virtual-address translation process, and the "Svnapot", "Svpbmt" chapters), the
 // Svrsw60t59b extension (bits 60-59 free for supervisor software), and Linux's riscv PTE
-// conventions (PROT_NONE, the swap-entry layout, the software bits) as summarised in
-// spec/arch-and-helpers.md §2.3, §3.3 and §6.2.
+// conventions (PROT_NONE, the swap-entry layout, the software bits) as Linux's
+// arch/riscv/include/asm/pgtable-bits.h and pgtable-64.h define them. docs/porting.md maps
+// riscv's Svnapot hugetlb overrides (arch/riscv/mm/hugetlbpage.c) onto the generic code and
+// this format's hooks.
 //
 // Raw layout of one 64-bit PTE (all three modes; 512 entries per table at every level):
 //
