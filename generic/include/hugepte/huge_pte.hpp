@@ -18,6 +18,7 @@
 // Freestanding.
 #pragma once
 
+#include "hugepte/commit.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/table.hpp"
@@ -64,14 +65,6 @@ struct HugePte {
 
 // Present to Linux: the entry maps a page, even if the hardware is told not to use it.
 constexpr bool present(const Entry& e) { return e.kind == Kind::leaf || e.kind == Kind::protnone; }
-
-// Whether writing `next` over `old` must go invalid -> invalidate -> next. Only a live leaf can
-// be cached and only a live leaf replaces it in a way the TLB can confuse, so the format's rule
-// is asked exactly for valid -> valid, which is its contract (F::needs_bbm).
-template <Format F>
-constexpr bool break_needed(u64 old, u64 next, unsigned level) {
-  return F::is_leaf(old, level) && F::is_leaf(next, level) && F::needs_bbm(old, next, level);
-}
 
 template <Format F, TableEnv Env, TlbSink Tlb>
 class HugePteOps {
@@ -144,30 +137,23 @@ class HugePteOps {
     Result<u64> raw0 = F::encode(v, h.level);
     if (!raw0) return raw0.err;
 
+    Invalidations<Tlb> inv(*tlb_);
     if (!h.group()) {  // one entry: the hot path of mapping pages one by one
       u64 old = Table::load(h.slot);
       if (is_table(old, h.level)) return Err::eexist;
-      if (break_needed<F>(old, raw0.value, h.level)) {
-        pt_->store(h.slot, h.level, 0);
-        flush(h);
-      }
-      pt_->store(h.slot, h.level, raw0.value);
-      if (F::is_leaf(raw0.value, h.level)) tlb_->publish();
+      u64 next = raw0.value;
+      replace(*pt_, inv, h.slot, h.level, 1, &old, &next, leaf_flush(h), Owed::by_caller);
+      inv.finish();
       return Err::ok;
     }
-    bool bbm = false;
+    u64 old[kMaxUnit], next[kMaxUnit];
     for (u64 i = 0; i < h.count(); ++i) {
-      u64 old = Table::load(h.sub(i));
-      if (is_table(old, h.level)) return Err::eexist;
-      bbm = bbm || break_needed<F>(old, sub_value(raw0.value, h, i, present(v)), h.level);
+      old[i] = Table::load(h.sub(i));
+      if (is_table(old[i], h.level)) return Err::eexist;
+      next[i] = sub_value(raw0.value, h, i, present(v));
     }
-    if (bbm) {
-      for (u64 i = 0; i < h.count(); ++i) pt_->store(h.sub(i), h.level, 0);
-      flush(h);
-    }
-    for (u64 i = 0; i < h.count(); ++i)
-      pt_->store(h.sub(i), h.level, sub_value(raw0.value, h, i, present(v)));
-    if (F::is_leaf(raw0.value, h.level)) tlb_->publish();
+    replace(*pt_, inv, h.slot, h.level, h.count(), old, next, leaf_flush(h), Owed::by_caller);
+    inv.finish();
     return Err::ok;
   }
 
@@ -309,9 +295,13 @@ class HugePteOps {
     return Handle{f.slot, va, static_cast<u8>(sz.level), static_cast<u8>(sz.shift)};
   }
 
-  void flush(const Handle& h) const {
-    tlb_->flush(TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(h.level)), h.level, true});
+  static constexpr u64 kMaxUnit = max_unit_entries<F>();
+
+  // The invalidation of a logical entry: one per physical entry, with its level.
+  static TlbFlush leaf_flush(const Handle& h) {
+    return TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(h.level)), h.level, true};
   }
+  void flush(const Handle& h) const { tlb_->flush(leaf_flush(h)); }
 
   // Exchanges every sub-entry with none; returns the old logical value (A/D gathered if present)
   // and whether the hardware could have cached any sub-entry.
@@ -329,54 +319,37 @@ class HugePteOps {
     return e;
   }
 
-  // Applies `edit` to a present logical entry. Every sub-entry's new value is computed and
-  // encoded first; nothing is written if one fails or nothing would change. If the format needs
-  // break-before-make for any sub-entry, the group is taken (gathering A/D the hardware set up
-  // to the break), invalidated and rewritten; otherwise each sub-entry is updated in place with
-  // compare-exchange, so a concurrent hardware A/D update is never lost.
+  // Applies `edit` to a present logical entry: every sub-entry is edited and encoded first
+  // (nothing is written if one fails or nothing would change), then replace() writes them -
+  // in place with compare-exchange, or by break-before-make if the format needs it for some
+  // sub-entry - editing again what the hardware left (A/D) if it changed meanwhile.
   template <class Edit>
   Result<bool> update(const Handle& h, Edit edit) const {
     Entry cur = get(h);
     if (!present(cur)) return Err::einval;
     Entry next = cur;
     edit(next);
-    Result<u64> raw0 = F::encode(next, h.level);
-    if (!raw0) return raw0.err;
+    if (Result<u64> raw0 = F::encode(next, h.level); !raw0) return raw0.err;
 
-    bool changed = false;
-    bool bbm = false;
-    for (u64 i = 0; i < h.count(); ++i) {
-      u64 old = Table::load(h.sub(i));
-      Entry sub = F::decode(old, h.level);
-      edit(sub);
-      Result<u64> raw = encode_sub(sub, h, i);
-      if (!raw) return raw.err;
-      changed = changed || raw.value != old;
-      bbm = bbm || break_needed<F>(old, raw.value, h.level);
-    }
-    if (!changed) return false;
-
-    if (bbm) {
-      bool was_valid = false;
-      Entry taken = take(h, was_valid);
-      edit(taken);
-      Result<u64> again = F::encode(taken, h.level);
-      u64 v0 = again ? again.value : raw0.value;  // only A/D can differ from `next`
-      if (was_valid) flush(h);
-      for (u64 i = 0; i < h.count(); ++i) pt_->store(h.sub(i), h.level, sub_value(v0, h, i, true));
-      if (F::is_leaf(v0, h.level)) tlb_->publish();
-      return true;
-    }
-    for (u64 i = 0; i < h.count(); ++i) {
-      u64 old = Table::load(h.sub(i));
-      for (;;) {
-        Entry sub = F::decode(old, h.level);
+    auto derive = [&](const u64* now, u64* out) {
+      for (u64 i = 0; i < h.count(); ++i) {
+        Entry sub = F::decode(now[i], h.level);
         edit(sub);
         Result<u64> raw = encode_sub(sub, h, i);
-        if (!raw || raw.value == old) break;
-        if (pt_->cmpxchg(h.sub(i), h.level, old, raw.value)) break;
+        if (!raw) return false;
+        out[i] = raw.value;
       }
-    }
+      return true;
+    };
+    u64 old[kMaxUnit], out[kMaxUnit];
+    for (u64 i = 0; i < h.count(); ++i) old[i] = Table::load(h.sub(i));
+    if (!derive(old, out)) return Err::einval;
+    bool changed = false;
+    for (u64 i = 0; i < h.count(); ++i) changed = changed || out[i] != old[i];
+    if (!changed) return false;
+    Invalidations<Tlb> inv(*tlb_);
+    replace(*pt_, inv, h.slot, h.level, h.count(), old, out, leaf_flush(h), Owed::by_caller, derive);
+    inv.finish();
     return true;
   }
 

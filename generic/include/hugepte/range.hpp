@@ -34,6 +34,7 @@
 // Freestanding: no heap, no exceptions.
 #pragma once
 
+#include "hugepte/commit.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/table.hpp"
@@ -209,10 +210,6 @@ class RangeOps {
   static constexpr bool is_table(u64 raw, unsigned level) {
     return level > 0 && F::is_table(raw, level);
   }
-  // The hardware may hold it in a TLB or walk cache.
-  static constexpr bool valid(u64 raw, unsigned level) {
-    return F::is_leaf(raw, level) || is_table(raw, level);
-  }
 
   // One leaf size of the format.
   struct Size {
@@ -293,93 +290,14 @@ class RangeOps {
     return Children{r.value, parent.addr};
   }
 
-  // --- the operation context: plan counts, reserved pages, pending invalidation ---------------
-
-  // Reserved table pages, per level, chained through their first word (they are ours and
-  // zeroed until handed out, so no storage is needed beyond the pages themselves).
-  struct Pool {
-    u64 head[F::levels] = {};
-    u64 count[F::levels] = {};
-  };
+  // --- the operation context: plan counts, reserved pages, invalidations owed -----------------
 
   struct Ctx {
+    explicit Ctx(const RangeOps& r) : pool(*r.pt_), inv(*r.tlb_) {}
     u64 need[F::levels] = {};  // table pages the plan needs, by the level of their entries
-    Pool pool{};
-    TlbFlush pending{};  // leaf invalidations merged while they stay contiguous
-    bool has_pending = false;
-    bool publish = false;  // a live slot went from invalid to valid
+    TablePool<F, Env> pool;    // ... reserved before the commit; unused ones go back at the end
+    Invalidations<Tlb> inv;
   };
-
-  void push(Pool& p, unsigned level, u64 pa) const {
-    pt_->table(pa)[0] = p.head[level];
-    p.head[level] = pa;
-    ++p.count[level];
-  }
-
-  u64 take(Ctx& c, unsigned level) const {
-    Pool& p = c.pool;
-    if (p.count[level] == 0) {
-      // The commit asks for a page the plan did not count: a bug in this file. There is no
-      // way back at this point, so try the Env, and stop rather than corrupt the tables.
-      Result<u64> r = pt_->alloc_table(level);
-      if (!r) __builtin_trap();
-      return r.value;
-    }
-    u64 pa = p.head[level];
-    u64* t = pt_->table(pa);
-    p.head[level] = t[0];
-    t[0] = 0;
-    --p.count[level];
-    return pa;
-  }
-
-  void release(Pool& p) const {
-    for (unsigned l = 0; l < F::levels; ++l) {
-      while (p.count[l] != 0) {
-        u64 pa = p.head[l];
-        p.head[l] = pt_->table(pa)[0];
-        pt_->table(pa)[0] = 0;
-        --p.count[l];
-        pt_->free_table(pa, l);
-      }
-    }
-  }
-
-  Err reserve(Ctx& c) const {
-    for (unsigned l = 0; l < F::levels; ++l) {
-      for (u64 k = 0; k < c.need[l]; ++k) {
-        Result<u64> r = pt_->alloc_table(l);
-        if (!r) {
-          release(c.pool);
-          return Err::enomem;
-        }
-        push(c.pool, l, r.value);
-      }
-    }
-    return Err::ok;
-  }
-
-  void emit(Ctx& c) const {
-    if (c.has_pending) tlb_->flush(c.pending);
-    c.has_pending = false;
-  }
-  void flush_now(Ctx& c, const TlbFlush& f) const {
-    emit(c);
-    tlb_->flush(f);
-  }
-  // Leaf invalidations may wait until the operation ends (nothing it does later depends on
-  // them); adjacent ones of the same shape become one.
-  void flush_later(Ctx& c, const TlbFlush& f) const {
-    TlbFlush& p = c.pending;
-    if (c.has_pending && p.end != 0 && p.end == f.start && p.stride_shift == f.stride_shift &&
-        p.level == f.level && p.leaf_only == f.leaf_only) {
-      p.end = f.end;
-      return;
-    }
-    emit(c);
-    c.pending = f;
-    c.has_pending = true;
-  }
 
   // --- the pass --------------------------------------------------------------------------------
 
@@ -412,14 +330,12 @@ class RangeOps {
 
   template <class Op>
   Err run(Op& op, u64 start, u64 last) {
-    Ctx c;
+    Ctx c(*this);
     Src root{pt_->root_table()};
     if (Err e = pass<kRoot, false>(op, root, true, start, last, c); e != Err::ok) return e;
-    if (Err e = reserve(c); e != Err::ok) return e;
+    if (Err e = c.pool.reserve(c.need); e != Err::ok) return e;
     pass<kRoot, true>(op, root, true, start, last, c);  // cannot fail: the plan said so
-    emit(c);
-    if (c.publish) tlb_->publish();
-    release(c.pool);
+    c.inv.finish();
     return Err::ok;
   }
 
@@ -594,7 +510,7 @@ class RangeOps {
         return F::make_table(0, Level);  // a placeholder: the plan writes nothing
       } else {
         // Built off-line: nothing walks this table before the store that links it.
-        u64 pa = take(c, Level - 1);
+        u64 pa = c.pool.take(Level - 1);
         u64* t = pt_->table(pa);
         if (from_leaf)
           pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
@@ -606,95 +522,32 @@ class RangeOps {
     }
   }
 
-  // Publishes a unit's new values. Off-line tables are simply written. In a live table:
-  // break-before-make where the format asks for it for any sub-entry (every changed live
-  // sub-entry of the unit goes invalid first, so a group is never seen half old, half new),
-  // the invalidation the old values need, and unlinked tables freed after it.
-  // For values computed from the old ones (`refill`: a `set` unit), what the hardware changed
-  // since the pass read them (A/D) is not lost: under break-before-make the values taken at
-  // the break are edited again; in place, a compare-exchange that finds another value edits
-  // that one.
+  // Publishes a unit's new values: off-line tables are simply written; a live unit goes through
+  // replace() (commit.hpp), which breaks before making where the format asks for it, owes the
+  // invalidation the old values need and frees the tables it unlinks after it. For the values of
+  // a `set` derived from the old ones (`refill`), what the hardware changed since the pass read
+  // them (A/D) is derived again, not lost.
   template <unsigned Level, class Op>
   void write_unit(Op& op, bool refill, u64 ubase, unsigned ushift, u64* slots, const u64* old,
                   u64* fin, bool live, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
-    constexpr unsigned kCont = F::cont_shift(Level);
-    constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
     const u64 n = bit(ushift - kShift);
     if (!live) {
       for (u64 k = 0; k < n; ++k)
         if (fin[k] != old[k]) pt_->store(slots + k, Level, fin[k]);
       return;
     }
-    bool changed[kMaxN] = {};
-    bool any = false, bbm = false, table_gone = false, valid_gone = false, valid_new = false;
-    for (u64 k = 0; k < n; ++k) {
-      if (fin[k] == old[k]) continue;
-      changed[k] = any = true;
-      const bool was = valid(old[k], Level), now = valid(fin[k], Level);
-      bbm = bbm || (was && now && F::needs_bbm(old[k], fin[k], Level));
-      table_gone = table_gone || is_table(old[k], Level);
-      valid_gone = valid_gone || was;
-      valid_new = valid_new || now;
-    }
-    if (!any) return;
+    bool table_gone = false;
+    for (u64 k = 0; k < n; ++k) table_gone = table_gone || (fin[k] != old[k] && is_table(old[k], Level));
     const u64 end = ubase + (n << kShift);  // 0 at the top of the 64-bit space
     // A table going away may have cached walks and leaves of any size under it.
     const TlbFlush f =
         table_gone ? TlbFlush{ubase, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
                    : TlbFlush{ubase, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
-    u64 cur[kMaxN];
-    for (u64 k = 0; k < n; ++k) cur[k] = old[k];
-    if (bbm) {
-      for (u64 k = 0; k < n; ++k)
-        if (changed[k] && valid(old[k], Level)) cur[k] = pt_->exchange(slots + k, Level, 0);
-      flush_now(c, f);
-      if (refill) {
-        u64 again[kMaxN];
-        if (op.template fill<Level>(ubase, ushift, cur, again) == Err::ok)
-          for (u64 k = 0; k < n; ++k)
-            if (changed[k]) fin[k] = again[k];
-      }
-      for (u64 k = 0; k < n; ++k)
-        if (changed[k] && (fin[k] != 0 || !valid(old[k], Level)))
-          pt_->store(slots + k, Level, fin[k]);
-    } else {
-      for (u64 k = 0; k < n; ++k) {
-        if (!changed[k]) continue;
-        u64 expected = old[k];
-        while (!pt_->cmpxchg(slots + k, Level, expected, fin[k])) {
-          if (!refill) continue;  // `expected` now holds the current value: overwrite it
-          cur[k] = expected;
-          u64 again[kMaxN];
-          if (op.template fill<Level>(ubase, ushift, cur, again) == Err::ok) fin[k] = again[k];
-        }
-      }
-      if (table_gone) {
-        flush_now(c, f);
-      } else if (valid_gone) {
-        flush_later(c, f);
-      }
-    }
-    c.publish = c.publish || valid_new;
-    if constexpr (Level > 0) {
-      if (table_gone)
-        for (u64 k = 0; k < n; ++k)
-          if (changed[k] && is_table(old[k], Level))
-            free_subtree<Level - 1>(F::out_addr(old[k], Level));
-    }
-  }
-
-  // Frees the table at pa (entries of Level) and every table under it.
-  template <unsigned Level>
-  void free_subtree(u64 pa) {
-    if constexpr (Level > 0) {
-      u64* t = pt_->table(pa);
-      for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
-        u64 raw = Table::load(t + i);
-        if (is_table(raw, Level)) free_subtree<Level - 1>(F::out_addr(raw, Level));
-      }
-    }
-    pt_->free_table(pa, Level);
+    auto rederive = [&](const u64* now, u64* out) {
+      return refill && op.template fill<Level>(ubase, ushift, now, out) == Err::ok;
+    };
+    replace(*pt_, c.inv, slots, Level, n, old, fin, f, Owed::by_replace, rederive);
   }
 
   // Every entry of the table is none.
@@ -1020,15 +873,14 @@ class RangeOps {
         u64 next = F::with_pa(m->out, Level, F::out_addr(old, Level));
         if (next == old) continue;
         if constexpr (Commit) {
-          if (F::needs_bbm(old, next, Level)) break;  // write_unit's break-before-make path
           const u64 base = a + (k << kShift);
-          while (!self->pt_->cmpxchg(slot, Level, old, next)) {
-            u64 again;
-            if (fill<Level>(base, kShift, &old, &again) == Err::ok) next = again;
-          }
-          self->flush_later(c, TlbFlush{base, base + bit(kShift), static_cast<u8>(kShift),
-                                        static_cast<u8>(Level), true});
-          c.publish = c.publish || valid(next, Level);
+          auto rederive = [&](const u64* now, u64* out) {
+            return fill<Level>(base, kShift, now, out) == Err::ok;
+          };
+          replace(*self->pt_, c.inv, slot, Level, 1, &old, &next,
+                  TlbFlush{base, base + bit(kShift), static_cast<u8>(kShift),
+                           static_cast<u8>(Level), true},
+                  Owed::by_replace, rederive);
         }
       }
       return k;

@@ -4,7 +4,7 @@
 // images plug in sinks that execute the real instructions (x86 invlpg / CR3 reload, arm64
 // TLBI + DSB + ISB, riscv sfence.vma); the host plugs in a model that logs every request and
 // keeps a software TLB, so that a missing or late invalidation shows up as a stale translation
-// (hugepte/env/host.hpp). Freestanding.
+// (the host model, host/include/hugepte/env/host.hpp, outside this freestanding core). Freestanding.
 #pragma once
 
 #include <concepts>
