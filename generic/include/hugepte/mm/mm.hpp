@@ -27,7 +27,7 @@
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/huge_pte.hpp"
-#include "hugepte/mm/memory.hpp"
+#include "hugepte/mm/folio.hpp"
 #include "hugepte/mm/types.hpp"
 #include "hugepte/pte.hpp"
 #include "hugepte/range.hpp"

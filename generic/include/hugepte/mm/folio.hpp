@@ -1,4 +1,4 @@
-// hugepte/mm/memory.hpp - what page tables map: folios, the pools they come from, and files with
+// hugepte/mm/folio.hpp - what page tables map: folios, the pools they come from, and files with
 // a page cache.
 //
 // A folio is 1 << shift bytes of physical memory, aligned to its size, with a refcount and a
