@@ -1,5 +1,6 @@
 // hugepte/mm/folio.hpp - what page tables map: folios, the pools they come from, and files with
-// a page cache.
+// a page cache (Linux: struct folio, mm/hugetlb.c's hstate pools - alloc_hugetlb_folio,
+// free_huge_folio -, and the page cache of mm/filemap.c and fallocate).
 //
 // A folio is 1 << shift bytes of physical memory, aligned to its size, with a refcount and a
 // mapcount. Hugetlb folios come from a finite pool per size (the hstate pools of
@@ -7,14 +8,8 @@
 // allocator that may also run dry. Files are shmem-like (a page cache of base pages) or
 // hugetlbfs-like (a page cache of hstate-sized folios).
 //
-// How a folio's mapcount moves is a policy (spec uffd-hgm-kvm.md §2.5), chosen per Memory:
-//   S0  today's kernel: +1 per mapping of the whole folio; pieces are not allowed (no HGM)
-//   S1  the seed's plan: +1 per mapping of anything under the folio-sized slot, whatever is
-//       mapped underneath (whole folio, PMDs, PTEs); -1 when the last piece goes
-//   S3  THP-like: a whole-folio mapping counts in the entire mapcount; a smaller entry adds one
-//       to the per-page mapcount of every base page it covers
-// Refcount: every mapping holds references (S0/S1: one per folio-sized slot that maps
-// anything; S3: one per page-table entry), and the page cache holds one.
+// How a folio's mapcount moves is a policy chosen per Memory (Policy: S0, S1, S3); the policy
+// itself - which counters an entry that maps or unmaps part of a folio moves - is rmap.hpp.
 //
 // Storage is all from the FolioEnv (no heap here): host tests give it host memory and a
 // simulated physical space; bare-metal images give it guest RAM. Freestanding.
@@ -295,32 +290,6 @@ class Memory {
       cache_add(file, i, id);
       put(id);  // the cache's reference remains
     }
-    return Err::ok;
-  }
-
-  // --- mapcount policy --------------------------------------------------------------------------
-
-  // A mapping of the whole folio appeared (S0/S1: +1 unless `slot_had_pieces` under S1;
-  // S3: entire +1). Every policy takes one reference per new whole-folio entry.
-  void account_whole(u32 id, int delta) {
-    Folio& f = folios_[id];
-    if (f.zero_page) return;
-    f.mapcount = static_cast<u64>(static_cast<long long>(f.mapcount) + delta);
-    if (delta > 0) get(id);
-  }
-  // S3: a smaller entry mapping [pa, pa + 2^shift) of the folio: per-page counts.
-  Err account_pages(u32 id, u64 pa, unsigned shift, int delta) {
-    Folio& f = folios_[id];
-    u64 n = bit(f.shift - PageShift);
-    if (!f.subpage) {
-      f.subpage = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
-      if (!f.subpage) return Err::enomem;
-    }
-    u64 first = (pa - f.pa) >> PageShift, count = bit(shift - PageShift);
-    for (u64 i = first; i < first + count; ++i) f.subpage[i] = static_cast<u32>(static_cast<long long>(f.subpage[i]) + delta);
-    f.subpage_total = static_cast<u64>(static_cast<long long>(f.subpage_total) +
-                                       delta * static_cast<long long>(count));
-    counters_.subpage_mapcount_updates += count;
     return Err::ok;
   }
 

@@ -1,0 +1,79 @@
+// hugepte/mm/mmap.hpp - Linux mm/mmap.c and mm/vma.c: the VMAs of an Mm. mmap is
+// do_mmap/mmap_region with MAP_FIXED_NOREPLACE, munmap is do_vmi_munmap of whole VMAs (zap,
+// free_pgtables, then the VMA goes), vma_at is vma_lookup.
+#pragma once
+
+#include "hugepte/mm/mm.hpp"
+
+namespace hugepte::mm {
+
+// mmap(MAP_FIXED_NOREPLACE). Errors: EINVAL (len 0, misaligned start/len/pgoff - to the hstate
+// for hugetlbfs -, a shared anonymous or a file-less file mapping, a max_shift the format
+// cannot map, an hstate the format cannot map), ERANGE (outside the VA space), EEXIST
+// (overlaps a VMA), ENOSPC (no VMA slot).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
+  if (s.len == 0 || !aligned(s.start, kPage) || !aligned(s.len, kPage)) return Err::einval;
+  if (Err e = check_range<F>(s.start, s.start + s.len); e != Err::ok) return e;
+  Vma v;
+  v.used = true;
+  v.start = s.start;
+  v.end = s.start + s.len;
+  v.prot = s.prot;
+  v.shared = s.shared;
+  v.backing = s.backing;
+  v.file = s.file;
+  v.pgoff = s.pgoff;
+  v.hshift = kPage;
+  if (s.backing == Backing::anon) {
+    if (s.shared) return Err::einval;
+    v.max_shift = s.max_shift == 0 ? kPage : s.max_shift;
+    if (v.max_shift < kPage || !huge_or_page(v.max_shift)) return Err::einval;
+  } else {
+    if (s.file >= Mem::kMaxFiles || !mem_->file(s.file).used) return Err::einval;
+    const File& f = mem_->file(s.file);
+    v.hugetlb = f.kind == FileKind::hugetlb;
+    v.hshift = f.shift;
+    v.max_shift = f.shift;
+    if (v.hugetlb && !huge_size<F>(f.shift)) return Err::einval;
+    if (!aligned(s.start, f.shift) || !aligned(s.len, f.shift) || !aligned(s.pgoff, f.shift))
+      return Err::einval;
+  }
+  for (const Vma& o : vmas_)
+    if (o.used && o.start < v.end && v.start < o.end) return Err::eexist;
+  for (Vma& slot : vmas_)
+    if (!slot.used) return &(slot = v);
+  return Err::enospc;
+}
+
+// munmap of whole VMAs in [start, start + len): every entry goes (markers too), the folios'
+// mapcounts and references drop, the tables left empty are freed. Errors: EINVAL (misaligned,
+// or the range cuts a VMA).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
+  u64 end = start + len;
+  for (const Vma& v : vmas_)
+    if (v.used && v.start < end && start < v.end && (v.start < start || v.end > end))
+      return Err::einval;
+  for (Vma& v : vmas_) {
+    if (!v.used || v.start < start || v.end > end) continue;
+    notify_start({NotifyEvent::unmap, v.start, v.end});
+    Err e = zap(v, v.start, v.end, /*drop_markers=*/true);
+    notify_end({NotifyEvent::unmap, v.start, v.end});
+    if (e != Err::ok) return e;
+    if (pt_.has_root()) range_.unmap(v.start, v.end - v.start);  // frees the empty tables
+    wake_userfault(v.start, v.end);
+    v.used = false;
+  }
+  return Err::ok;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Vma* Mm<F, Env, Tlb, FE>::vma_at(u64 va) {
+  for (Vma& v : vmas_)
+    if (v.used && v.contains(va)) return &v;
+  return nullptr;
+}
+
+}  // namespace hugepte::mm

@@ -1,0 +1,485 @@
+// hugepte/mm/userfaultfd.hpp - Linux fs/userfaultfd.c (the uffd file: UFFDIO_API, REGISTER,
+// UNREGISTER, read, WAKE; handle_userfault, the messages and the waiters) and mm/userfaultfd.c
+// (mfill_atomic and mfill_atomic_pte for COPY, ZEROPAGE, CONTINUE and POISON; mwriteprotect_range
+// and uffd_wp_range - change_protection with MM_CP_UFFD_WP - for WRITEPROTECT).
+#pragma once
+
+#include "hugepte/format.hpp"
+#include "hugepte/mm/mm.hpp"
+
+namespace hugepte::mm {
+
+// Whether F's leaves can carry Linux's uffd-wp bit (pte_uffd_wp): what UFFDIO_REGISTER_MODE_WP
+// needs (userfaultfd_wp_async / pgtable_supports_uffd_wp). The one capability probe; tests use it.
+template <Format F>
+constexpr bool uffd_wp_supported() {
+  Entry e;
+  e.kind = Kind::leaf;
+  e.prot = kProtR;
+  e.shift = static_cast<u8>(F::shift(0));
+  e.accessed = true;
+  e.soft.uffd_wp = true;
+  return F::encode(e, 0).ok();
+}
+
+// --- fs/userfaultfd.c: the file, its messages and waiters -----------------------------------------
+
+// UFFDIO_API: must come first and once. EINVAL on a second call or an unknown feature.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_api(u64 features) {
+  if (uffd_open_ || (features & ~kFeatAll)) return Err::einval;
+  uffd_open_ = true;
+  features_ = features;
+  return Err::ok;
+}
+
+// UFFDIO_REGISTER over whole VMAs in [start, start + len) (the range may span several; every
+// one must support the mode). Returns the usable ioctls. Errors: EINVAL (no API yet, bad mode,
+// misaligned - hstate for hugetlb -, a hole in the range, MINOR on anonymous memory, WP on a
+// format without a uffd-wp bit, a range that cuts a VMA).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<u64> Mm<F, Env, Tlb, FE>::uffd_register(u64 start, u64 len, u32 mode) {
+  if (!uffd_open_ || mode == 0 || (mode & ~(kRegMissing | kRegWp | kRegMinor))) return Err::einval;
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+    return Err::einval;
+  if ((mode & kRegWp) && !uffd_wp_supported<F>()) return Err::einval;
+  u64 end = start + len;
+  u64 covered = 0;
+  u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlPoison | kIoctlZeropage;
+  if (mode & kRegWp) ioctls |= kIoctlWriteprotect;
+  if (mode & kRegMinor) ioctls |= kIoctlContinue;  // "CONTINUE is only supported for MINOR ranges"
+  for (const Vma& v : vmas_) {
+    if (!v.used || v.end <= start || v.start >= end) continue;
+    // As userfaultfd_register: start aligned to the hstate of a hugetlb VMA holding it, end to
+    // that of a hugetlb VMA holding it (other VMAs of the range do not constrain them).
+    if (v.hugetlb && ((v.contains(start) && !aligned(start, v.hshift)) ||
+                      (end > v.start && end <= v.end && !aligned(end, v.hshift))))
+      return Err::einval;
+    if (v.start < start || v.end > end) return Err::einval;
+    if ((mode & kRegMinor) && v.backing == Backing::anon) return Err::einval;
+    covered += v.end - v.start;
+    if (v.hugetlb) ioctls &= ~kIoctlZeropage;
+    if (v.backing == Backing::anon) ioctls &= ~kIoctlContinue;
+  }
+  if (covered != len) return Err::einval;
+  for (Vma& v : vmas_)
+    if (v.used && v.start >= start && v.end <= end) v.uffd = mode;
+  return ioctls;
+}
+
+// UFFDIO_UNREGISTER: wakes the waiters; a VMA registered for WP has its uffd-wp bits and
+// markers reset first, as userfaultfd_unregister does (uffd_wp_range(.., false): one
+// PROTECTION_VMA notifier pair and a TLB invalidation per such VMA).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
+  for (Vma& v : vmas_) {
+    if (!v.used || v.start < start || v.end > start + len) continue;
+    if (v.uffd & kRegWp) {
+      notify_start({NotifyEvent::protection_vma, v.start, v.end});
+      change_uffd_wp(v, v.start, v.end, false);
+      flush(v.start, v.end);
+      notify_end({NotifyEvent::protection_vma, v.start, v.end});
+    }
+    v.uffd = 0;
+  }
+  wake_userfault(start, start + len);
+  return Err::ok;
+}
+
+// read(uffd): the oldest queued message.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
+  if (msg_n_ == 0) return Err::eagain;
+  UffdMsg m = msgs_[0];
+  for (unsigned i = 1; i < msg_n_; ++i) msgs_[i - 1] = msgs_[i];
+  --msg_n_;
+  return m;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::uffd_waiting(u64 va) const {
+  for (unsigned i = 0; i < waiter_n_; ++i)
+    if (waiters_[i] == va) return true;
+  return false;
+}
+
+// UFFDIO_WAKE.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_wake(u64 start, u64 len) {
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
+  wake_userfault(start, start + len);
+  return Err::ok;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, u64 va, u32 flags) const {
+  u64 a = align_down(va, kPage);
+  if (features_ & kFeatExactAddress) a = va;
+  else if (v.hugetlb && !v.hgm) a = align_down(va, v.hshift);
+  return UffdMsg{a, flags};
+}
+
+// handle_userfault: queues the message and blocks the faulting thread.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, u64 va, u32 flags) {
+  FaultResult r;
+  r.kind = FaultKind::uffd;
+  r.msg = make_msg(v, va, flags);
+  if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = r.msg;
+  if (waiter_n_ < kMaxWaiters) {
+    waiter_msg_[waiter_n_] = r.msg.address;
+    waiters_[waiter_n_++] = va;
+  }
+  ++c_.uffd_msgs;
+  return r;
+}
+
+// __wake_userfault.
+// userfaultfd_wake_function: a waiter wakes when its message's address lies in the range
+// (the hstate-aligned address for hugetlb without EXACT_ADDRESS, not the faulting one).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < waiter_n_; ++i) {
+    if (waiter_msg_[i] >= start && waiter_msg_[i] < end) {
+      ++c_.uffd_wakes;
+    } else {
+      waiter_msg_[k] = waiter_msg_[i];
+      waiters_[k++] = waiters_[i];
+    }
+  }
+  waiter_n_ = k;
+}
+
+// --- mm/userfaultfd.c: mfill_atomic ---------------------------------------------------------------
+
+// UFFDIO_COPY. Errors (spec §1.4): EINVAL, ENOENT, EEXIST, ENOMEM, EFAULT, EAGAIN.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(u64 dst, const void* src, u64 len, u32 mode) {
+  return mfill_atomic(Mfill::copy, dst, len, mode, src);
+}
+
+// UFFDIO_ZEROPAGE (EINVAL on hugetlb).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(u64 dst, u64 len, u32 mode) {
+  return mfill_atomic(Mfill::zeropage, dst, len, mode, nullptr);
+}
+
+// UFFDIO_CONTINUE (EFAULT nothing cached, EIO poisoned, EEXIST present).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::uffd_continue(u64 dst, u64 len, u32 mode) {
+  return mfill_atomic(Mfill::cont, dst, len, mode, nullptr);
+}
+
+// UFFDIO_POISON: MARKER(POISONED) into strictly none entries.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::uffd_poison(u64 dst, u64 len, u32 mode) {
+  return mfill_atomic(Mfill::poison, dst, len, mode, nullptr);
+}
+
+// The units an mfill of [va, end) in v proceeds by: the hstate for hugetlb (a page-size-
+// aligned largest fit under HGM for CONTINUE and POISON), the base page otherwise.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, u64 va, u64 end) const {
+  if (!v.hugetlb) return kPage;
+  if (!v.hgm || op == Mfill::copy) return v.hshift;
+  LeafSizes<F> sizes = leaf_sizes<F>();
+  for (unsigned i = sizes.count; i-- > 0;) {
+    unsigned s = sizes.shift[i];
+    if (s > v.hshift) continue;
+    if (aligned(va, s) && va + bit(s) <= end) return s;
+  }
+  return kPage;
+}
+
+// mfill_atomic (mfill_atomic_hugetlb for hugetlb VMAs): unit by unit, each all or nothing.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mode,
+                                             const void* src) {
+  if (!uffd_open_) return {Err::einval, 0};
+  u32 allowed = op == Mfill::copy || op == Mfill::cont ? (kModeDontwake | kModeWp) : kModeDontwake;
+  if (mode & ~allowed) return {Err::einval, 0};
+  if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage) || dst + len < dst ||
+      !F::canonical(dst) || !F::canonical(dst + len - 1))
+    return {Err::einval, 0};
+  if (mmap_changing_) return {Err::eagain, 0};
+  Vma* vp = vma_at(dst);
+  if (!vp || dst + len > vp->end || vp->uffd == 0) return {Err::enoent, 0};
+  Vma& v = *vp;
+  if ((mode & kModeWp) && !(v.uffd & kRegWp)) return {Err::einval, 0};
+  if (op == Mfill::zeropage && v.hugetlb) return {Err::einval, 0};
+  if (op == Mfill::cont && v.backing == Backing::anon) return {Err::einval, 0};
+  if (op == Mfill::copy && src == nullptr) return {Err::efault, 0};
+  bool hgm_units = v.hugetlb && v.hgm && op != Mfill::copy;
+  if (v.hugetlb && !hgm_units && (!aligned(dst, v.hshift) || !aligned(len, v.hshift)))
+    return {Err::einval, 0};
+
+  u64 end = dst + len, va = dst;
+  Err err = Err::ok;
+  while (va < end) {
+    unsigned s = mfill_unit(v, op, va, hgm_units ? min(end, align_down(va, v.hshift) + bit(v.hshift)) : end);
+    const void* usrc = src ? static_cast<const unsigned char*>(src) + (va - dst) : nullptr;
+    err = mfill_atomic_pte(op, v, va, s, mode, usrc);
+    if (err != Err::ok) break;
+    va += bit(s);
+  }
+  u64 done_bytes = va - dst;
+  if (!(mode & kModeDontwake) && done_bytes) wake_userfault(dst, va);
+  if (done_bytes == 0) return {err, 0};
+  return {done_bytes < len ? Err::eagain : Err::ok, done_bytes};
+}
+
+// mfill_atomic_pte (mfill_atomic_pte_copy / _zeropage / _continue / _poison):
+// One unit of an mfill ioctl, all or nothing.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shift, u32 mode,
+                                          const void* src) {
+  u64 need[8] = {};
+  if (Err e = plan_walk(va, shift, need); e != Err::ok) return e;
+  // The slot as it is now, to check the state the ioctl requires.
+  bool strict = op == Mfill::poison || (op == Mfill::zeropage && !v.shared);
+  if (!slot_state_ok(va, shift, strict)) return Err::eexist;
+  u64 off = file_offset(v, va);
+  u32 id = kNoFolio;
+  u64 pa = 0;
+  bool writable = false, dirty = !v.hugetlb;  // mfill_atomic_install_pte: mkdirty
+  bool wp = mode & kModeWp;
+  if (v.backing == Backing::file && off >= mem_->file(v.file).size) return Err::efault;
+  switch (op) {
+    case Mfill::copy:
+    case Mfill::zeropage: {
+      if (v.backing == Backing::file && v.shared &&
+          mem_->cache_lookup(v.file, file_index(v, va)) != kNoFolio)
+        return Err::eexist;
+      bool zero_pfn = op == Mfill::zeropage && !v.shared;
+      Result<u32> r = zero_pfn ? mem_->zero_page() : mem_->alloc(shift);
+      if (!r) return r.err;
+      id = r.value;
+      pa = mem_->folio(id).pa;
+      writable = !zero_pfn && v.prot.write && !wp;
+      dirty = !zero_pfn;
+      break;
+    }
+    case Mfill::cont: {
+      id = mem_->cache_lookup(v.file, file_index(v, va));
+      if (id == kNoFolio) return Err::efault;
+      const Folio& fo = mem_->folio(id);
+      if (fo.hwpoison) return Err::eio;
+      pa = fo.pa + (off & (bit(fo.shift) - 1));
+      writable = v.shared && v.prot.write && !wp;
+      break;
+    }
+    case Mfill::poison:
+      break;
+  }
+  if (op != Mfill::poison) {
+    if (Err e = can_install(v, shift, pa, wp); e != Err::ok) {
+      if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+      return e;
+    }
+  }
+  if (Err e = tenv_.reserve(need); e != Err::ok) {
+    if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+    return e;
+  }
+  Handle h = walk_alloc(va, shift).value;
+  tenv_.unreserve();
+  if (op == Mfill::poison) {
+    ops_.set(h, pte::make_marker(kMarkerPoisoned));
+    return Err::ok;
+  }
+  if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) {
+    const Folio& fo = mem_->folio(id);
+    if (op == Mfill::copy) mem_->env().copy_in(fo.pa, src, bit(shift));
+    else mem_->env().zero(fo.pa, bit(shift));
+    if (v.backing == Backing::file && v.shared) mem_->cache_add(v.file, file_index(v, va), id);
+  }
+  install(v, h, id, pa, writable, dirty, wp);
+  if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+  return Err::ok;
+}
+
+// --- mm/userfaultfd.c: mwriteprotect_range, uffd_wp_range -----------------------------------------
+
+// UFFDIO_WRITEPROTECT. mode kWpModeWp: present entries become read-only + uffd-wp, none
+// entries of file-backed VMAs (and of anonymous ones with WP_UNPOPULATED) become uffd-wp
+// markers. mode 0: the uffd-wp bit goes, a marker that was only uffd-wp returns to none, and
+// waiters in range wake unless DONTWAKE. One invalidate_range pair (PROTECTION_VMA) and one
+// TLB invalidation. Errors: EINVAL (misaligned - hstate for hugetlb without HGM -, WP with
+// DONTWAKE), ENOENT (a VMA in range not registered for WP, or a hole), EAGAIN
+// (mmap_changing), ENOMEM (tables for markers; nothing changed).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
+  if (!uffd_open_) return Err::einval;
+  if ((mode & kWpModeWp) && (mode & kWpModeDontwake)) return Err::einval;
+  if (mode & ~(kWpModeWp | kWpModeDontwake)) return Err::einval;
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+    return Err::einval;
+  if (mmap_changing_) return Err::eagain;
+  u64 end = start + len;
+  for (u64 va = start; va < end;) {
+    Vma* v = vma_at(va);
+    if (!v || !(v->uffd & kRegWp)) return Err::enoent;
+    // mwriteprotect_range: the whole range's start and len, aligned to each hugetlb VMA's hstate.
+    if (v->hugetlb && !v->hgm && (!aligned(start, v->hshift) || !aligned(len, v->hshift)))
+      return Err::einval;
+    va = v->end;
+  }
+  bool protect = mode & kWpModeWp;
+  // A present leaf crossing an edge of a VMA's part of the range is split first (THP-style:
+  // every mapping stays as it was; only the range's part changes protection below).
+  for (u64 va = start; va < end;) {
+    Vma& v = *vma_at(va);
+    u64 e = min(end, v.end);
+    if (Err err = split_edge(v, va); err != Err::ok) return err;
+    if (Err err = split_edge(v, e); err != Err::ok) return err;
+    va = e;
+  }
+  // Plan: the tables markers need, reserved before anything changes.
+  u64 need[8] = {};
+  if (protect) {
+    for (u64 va = start; va < end;) {
+      Vma& v = *vma_at(va);
+      u64 e = min(end, v.end);
+      if (wp_wants_markers(v)) count_marker_tables(v, va, e, need);
+      va = e;
+    }
+    if (Err e = tenv_.reserve(need); e != Err::ok) return e;
+  }
+  notify_start({NotifyEvent::protection_vma, start, end});
+  for (u64 va = start; va < end;) {
+    Vma& v = *vma_at(va);
+    u64 e = min(end, v.end);
+    change_uffd_wp(v, va, e, protect);
+    va = e;
+  }
+  flush(start, end);
+  notify_end({NotifyEvent::protection_vma, start, end});
+  tenv_.unreserve();
+  if (!protect && !(mode & kWpModeDontwake)) wake_userfault(start, end);
+  return Err::ok;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::wp_wants_markers(const Vma& v) const {
+  return v.backing == Backing::file || (features_ & kFeatWpUnpopulated);
+}
+
+// The size of the markers WRITEPROTECT puts into a none entry of v at va (up to end).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+unsigned Mm<F, Env, Tlb, FE>::marker_shift(const Vma& v, u64 va, u64 end) const {
+  if (!v.hugetlb) return kPage;
+  if (!v.hgm) return v.hshift;
+  return mfill_unit(v, Mfill::poison, va, min(end, align_down(va, v.hshift) + bit(v.hshift)));
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, u64* need) const {
+  // Tables the descent to each marker unit would allocate, counting each new table once.
+  u64 last_base[8];
+  for (u64& b : last_base) b = ~u64{0};
+  for (u64 va = start; va < end;) {
+    unsigned s = marker_shift(v, va, end);
+    HugeSize sz = huge_size_or_page(s);
+    u64* t = pt_.root_table();
+    for (unsigned l = F::levels - 1; l > sz.level; --l) {
+      u64 raw = Table::load(t + index_of<F>(va, l));
+      if (F::is_table(raw, l)) {
+        t = pt_.child(raw, l);
+        continue;
+      }
+      Kind k = F::decode(raw, l).kind;
+      if (k != Kind::none && k != Kind::marker) break;
+      for (unsigned m = l; m > sz.level; --m) {
+        u64 base = align_down(va, F::shift(m));
+        if (last_base[m - 1] != base) ++need[m - 1], last_base[m - 1] = base;
+      }
+      break;
+    }
+    va += bit(s);
+  }
+}
+
+// uffd_wp_range: change_protection(MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE).
+// Applies (protect) or resolves uffd-wp over [start, end) of v.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protect) {
+  for (u64 va = start; va < end;) {
+    Found f = find(pt_, va, 0).value;
+    Entry e = F::decode(f.raw, f.level);
+    u64 eb = align_down(va, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
+    if (present(e)) {
+      Handle h = group_handle(f, va);
+      if (h.va < start || h.va + h.size() > end) {  // split_edge() left none: cannot happen
+        va = h.va + h.size();
+        continue;
+      }
+      Entry old = ops_.modify_prot_start(h);
+      Entry n = old;
+      if (protect) n = pte::mkuffd_wp(old);
+      else {
+        n = pte::clear_uffd_wp(old);
+        if (v.prot.write && v.shared) n = pte::mkwrite<F>(n);
+      }
+      ops_.modify_prot_commit(h, old, n);
+      va = h.va + h.size();
+      continue;
+    }
+    if (e.kind == Kind::marker || e.kind == Kind::none) {
+      bool covered = eb >= start && ee <= end;
+      unsigned want = marker_shift(v, va, end);
+      bool fits = F::shift(f.level) <= want && covered;
+      if (e.kind == Kind::none && (!protect || !wp_wants_markers(v))) {
+        va = min(ee, end);
+        continue;
+      }
+      // change_pte_range: poisoned and guard markers are skipped (spec §1.5), never made
+      // uffd-wp nor replicated.
+      if (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard))) {
+        va = min(ee, end);
+        continue;
+      }
+      if (!fits && f.level > 0 && (protect || e.kind == Kind::marker)) {
+        // replicate / allocate down to the marker's size (reserved when protecting)
+        if (!walk_alloc(va, want)) va = min(ee, end);
+        continue;
+      }
+      u64 flags = e.kind == Kind::marker ? e.swp.offset : 0;
+      flags = protect ? (flags | kMarkerUffdWp) : (flags & ~kMarkerUffdWp);
+      u64 raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
+      pt_.store(f.slot, f.level, raw);
+      va = ee;
+      continue;
+    }
+    if (pte::is_migration(e)) {
+      Entry n = e;
+      n.swp.uffd_wp = protect;
+      pt_.store(f.slot, f.level, F::encode(n, f.level).value);
+    }
+    va = min(ee, end) > va ? min(ee, end) : va + bit(kPage);
+  }
+}
+
+// Splits the present leaf that maps across `at` (if any) so that `at` is a leaf boundary,
+// moving its accounting to the pieces. ENOMEM changes nothing.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::split_edge(Vma& v, u64 at) {
+  if (!pt_.has_root() || !F::canonical(at)) return Err::ok;
+  Found f = find(pt_, at, 0).value;
+  Entry e = F::decode(f.raw, f.level);
+  if (!present(e)) return Err::ok;
+  Handle h = group_handle(f, at);
+  if (h.va == at) return Err::ok;
+  if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
+  if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
+  return Err::ok;
+}
+
+// The uffd-wp marker bit of the first sub-entry (markers are written identically).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::wp_marker(const Handle& h) const {
+  Entry e = F::decode(Table::load(h.slot), h.level);
+  return e.kind == Kind::marker && (e.swp.offset & kMarkerUffdWp);
+}
+
+}  // namespace hugepte::mm
