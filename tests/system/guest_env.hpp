@@ -1,9 +1,17 @@
 // guest_env.hpp - the library's environment inside a bare-metal guest: table pages from guest RAM
-// (identity mapped, so a physical address is its own pointer) and a TLB sink that executes the
-// architecture's real invalidation instructions through the harness (guest.hpp).
+// (identity mapped, so a physical address is its own pointer), folio memory for the mm model, and
+// the architecture's own TLB sink.
 #pragma once
 
 #include "guest.hpp"
+#include "guest_format.hpp"
+#if defined(__x86_64__)
+#include "hugepte/arch/x86_tlb.hpp"
+#elif defined(__aarch64__)
+#include "hugepte/arch/arm64_tlb.hpp"
+#elif defined(__riscv)
+#include "hugepte/arch/riscv_tlb.hpp"
+#endif
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/table.hpp"
@@ -183,25 +191,16 @@ class GuestFolios {
   u64 live_ = 0;
 };
 
-// The real instructions, one per stride step of the range (arm64 TLBI VAE1IS / riscv sfence.vma
-// per page; x86 invlpg per page), or a full flush for very large ranges and walk-cache flushes.
-struct GuestTlb {
-  unsigned flushes = 0;
-  void flush(const hugepte::TlbFlush& f) {
-    ++flushes;
-    u64 stride = u64{1} << f.stride_shift;
-    if (!f.leaf_only || f.end - f.start > 64 * stride) {
-      tlb_flush_all();
-      return;
-    }
-    for (u64 va = f.start; va - f.start < f.end - f.start; va += stride) tlb_flush_va(va);
-  }
-  void flush_all() {
-    ++flushes;
-    tlb_flush_all();
-  }
-  void publish() { tlb_flush_all(); }  // make fresh entries visible to the walker (DSB/ISB etc.)
-};
+// The invalidation sink is the architecture's own (arch/*/include/hugepte/arch/*_tlb.hpp):
+// x86 INVLPG / CR3 or CR4.PGE, arm64 TLBI VALE1IS or VAE1IS with the level hint plus DSB/ISB,
+// riscv SFENCE.VMA by address. Its publish() is not a flush, so a missing invalidation shows.
+#if defined(__x86_64__)
+using GuestTlb = hugepte::X86Tlb;
+#elif defined(__aarch64__)
+using GuestTlb = hugepte::Arm64Tlb<GuestFormat>;
+#elif defined(__riscv)
+using GuestTlb = hugepte::RiscvTlb;
+#endif
 static_assert(hugepte::TlbSink<GuestTlb>);
 
 // Lets the MMU walk a table the library built: one slot of the harness' live root (the one for
@@ -220,8 +219,12 @@ class Graft {
     live_slot() = 0;
     tlb_flush_all();
   }
+  // Only a changed slot is written and invalidated, so that what the library's own sink does
+  // (or fails to do) below the root is what the MMU sees.
   void refresh() {
-    live_slot() = hugepte::PageTable<F, Env>::load(pt_->root_table() + index());
+    const u64 now = hugepte::PageTable<F, Env>::load(pt_->root_table() + index());
+    if (live_slot() == now) return;
+    live_slot() = now;
     tlb_flush_all();
   }
 

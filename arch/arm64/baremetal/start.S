@@ -37,7 +37,8 @@ _start:
 
 bad_el:
     // EL3 (or something stranger): we cannot print yet, so leave QEMU with status 103.
-    adr     x1, bad_el_block
+    adrp    x1, bad_el_block        // in .rodata, which may lie beyond ADR's +-1 MiB
+    add     x1, x1, :lo12:bad_el_block
     mov     x0, #0x18               // SYS_EXIT
     hlt     #0xf000
 1:  wfe

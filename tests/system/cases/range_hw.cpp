@@ -218,3 +218,38 @@ HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
     }
   }
 }
+
+// arch-and-helpers.md §2: the ring sees a missing invalidation. A leaf is pointed at another page
+// behind the library's back, with no TLB maintenance at all: where the emulator caches
+// translations (QEMU's softmmu TLB does) the old page is still read; the architecture sink's
+// invalidation of that one entry (INVLPG / TLBI VALE1IS / SFENCE.VMA by address) ends it.
+HPT_CASE(range_hw, ASkippedInvalidationLeavesTheOldTranslationInUseUntilTheSinkDropsIt) {
+  if (const char* gap = guest::mode_unavailable()) HPT_SKIP(gap);
+  World w;
+  HPT_ASSERT_EQ(w.pt.init(), Err::ok);
+  w.fill();
+  const u64 va = kVaBase + (u64{3} << kPageShift);
+  hugepte::Attrs a;
+  a.prot.read = true;
+  a.accessed = true;
+  a.global = true;
+  HPT_ASSERT_EQ(w.ops.map(va, w.data_pa, kPage, a, kPageShift), Err::ok);
+  w.graft();
+  u64 v = 0;
+  guest::Fault f;
+  HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
+  HPT_ASSERT_EQ(v, w.data_pa);  // the translation is now cached
+
+  auto found = hugepte::find(w.pt, va, 0);
+  HPT_ASSERT(found.ok() && found.value.level == 0);
+  const u64 moved = F::with_pa(found.value.raw, 0, w.data_pa + kPage);
+  w.pt.store(found.value.slot, 0, moved);  // deliberately no invalidation, no barrier
+  HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
+  if (v == w.data_pa + kPage)
+    HPT_SKIP("the emulator walked the tables again without an invalidation: a missing one cannot be seen");
+  HPT_EXPECT_EQ(v, w.data_pa);  // stale, as on hardware
+
+  w.tlb.flush(hugepte::TlbFlush{va, va + kPage, static_cast<hugepte::u8>(kPageShift), 0, true});
+  HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
+  HPT_EXPECT_EQ(v, w.data_pa + kPage);
+}
