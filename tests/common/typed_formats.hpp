@@ -1,5 +1,13 @@
 // typed_formats.hpp - GoogleTest typed suites over every format: the fake exemplar first, then
-// every real one (hugepte::AllFormats), with readable type names (x86_64_4level, arm64_16k_47, ...).
+// the real ones, with readable type names (x86_64_4level, arm64_16k_47, ...).
+//
+// Which real ones: every format (hugepte::AllFormats) by default - the host preset runs them
+// all. With HUGEPTE_TEST_FORMATS_GEOMETRIES=1 (the presets that build the same tests again:
+// GCC, sanitizers, release, qemu-user) one format per geometry: x86-64 4-level (no groups, no
+// break-before-make), arm64 4K/48 (CONT-PTE and CONT-PMD), 16K/47 (a CONT-PTE group as large
+// as the next level's block), 64K/42 (two levels: 64K pages, 512M blocks) and riscv Sv39 (NAPOT). The
+// modes left out differ from these only in the number of levels and the VA width, which the
+// host preset covers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,9 +26,17 @@ struct ToGtest<hugepte::TypeList<Fs...>, Extra...> {
   using type = ::testing::Types<Extra..., Fs...>;
 };
 
-// The fake format followed by every real format; Extra... go before them.
+#if HUGEPTE_TEST_FORMATS_GEOMETRIES
+using TestedFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::Arm64_4K_48,
+                                        hugepte::Arm64_16K_47, hugepte::Arm64_64K_42,
+                                        hugepte::Sv39>;
+#else
+using TestedFormats = hugepte::AllFormats;
+#endif
+
+// The fake format followed by the real formats under test; Extra... go before them.
 template <class... Extra>
-using AllWithFake = typename ToGtest<hugepte::AllFormats, Extra..., hugepte::fake::FakeFormat>::type;
+using AllWithFake = typename ToGtest<TestedFormats, Extra..., hugepte::fake::FakeFormat>::type;
 
 struct FormatName {
   template <class F>
