@@ -1,7 +1,7 @@
 // mm_hgm_test.cpp - HugeTLB high-granularity mapping and the mapcount policies (spec
 // uffd-hgm-kvm.md §2, §5 T17-T26), typed over the fake exemplar and every real format, plus Sv39
 // with Svrsw60t59b (a riscv mode whose leaves can hold a uffd-wp bit). Every expected table,
-// entry and mapcount number is derived from the format's geometry (mm_hgm_world.hpp).
+// entry and mapcount number is derived from the format's geometry (mm_world.hpp).
 //
 // The last test is a property test: seeded random CONTINUE / MADV_DONTNEED / split / collapse /
 // fault sequences over one HGM VMA, checked after every step against a page -> mapped model.
@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "hpt_test.hpp"
-#include "mm_hgm_world.hpp"
+#include "mm_world.hpp"
 
 namespace {
 
-using namespace mm_hgm;  // NOLINT(google-build-using-namespace): test file
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
 
 template <class F>
 class MmHgm : public ::testing::Test {
@@ -85,7 +85,7 @@ TYPED_TEST(MmHgm, T17FirstBasePageContinueAllocatesOneTablePerLevelBelowTheHstat
     EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
     // One mapping of anything under the hstate slot (S1) / one page mapped (S3); the page
     // cache and the one entry hold the references.
-    u32 id = w.folio(file);
+    u32 id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), 1u);
     EXPECT_EQ(w.mem.folio(id).refcount, 2u);
   }
@@ -136,8 +136,8 @@ TYPED_TEST(MmHgm, T18T23ContinueAtEveryBasePageBuildsOneTableTreeThatCollapseFre
   EXPECT_EQ(c0.none, 0u);
   EXPECT_EQ(w.c().notif_start, 0u);
   EXPECT_EQ(w.c().tlb_flush, 0u);
-  EXPECT_EQ(w.mem.mapcount(w.folio(file)), 1u);
-  EXPECT_EQ(w.mem.folio(w.folio(file)).refcount, 2u);
+  EXPECT_EQ(w.mem.mapcount(w.cached(file)), 1u);
+  EXPECT_EQ(w.mem.folio(w.cached(file)).refcount, 2u);
 
   // T23 (S1) from here: one full loop serves both scenarios.
   expect_full_collapse(w, file, Policy::s1);
@@ -162,7 +162,7 @@ TYPED_TEST(MmHgm, T19ContinueInstallsTheLargestLeafThatFitsAndNoTableBelowIt) {
       EXPECT_EQ(w.leaves(base, base + bit(H)), 1u);
       EXPECT_EQ(w.mm.view(base + bit(M)).shift, M);
       EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
-      u32 id = w.folio(file);
+      u32 id = w.cached(file);
       EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s3 ? bit(M - P) : 1u);
       EXPECT_EQ(w.mem.folio(id).refcount, 2u);
       EXPECT_EQ(w.c().notif_start, 0u);
@@ -178,7 +178,7 @@ TYPED_TEST(MmHgm, T19ContinueInstallsTheLargestLeafThatFitsAndNoTableBelowIt) {
       EXPECT_EQ(w.census(base, base + bit(H), hl).leaves, G::g);
       EXPECT_EQ(w.mm.view(base).shift, H);
       EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
-      u32 id = w.folio(file);
+      u32 id = w.cached(file);
       EXPECT_EQ(w.mem.mapcount(id), 1u);
       EXPECT_EQ(w.mem.folio(id).refcount, 2u);
       EXPECT_EQ(w.c().notif_start, 0u);
@@ -210,7 +210,7 @@ TYPED_TEST(MmHgm, T20ContinueNeverSplitsAPresentLeaf) {
 
 TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
   HGM_PRELUDE;
-  const bool wp = G::wp_leaves();
+  const bool wp = uffd_wp_supported<F>();
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
@@ -289,7 +289,7 @@ TYPED_TEST(MmHgm, T22ContinueThroughAHwpoisonOrMigrationEntryAboveTheTargetIsEex
       const unsigned s = at == hl ? H : F::shift(1);
       Result<HugePte<F>> h = w.mm.ops().alloc(base, s);
       ASSERT_TRUE(h.ok());
-      ASSERT_EQ(w.mm.ops().set(h.value, pte::swp_entry(type, w.pa(file) >> P)), Err::ok);
+      ASSERT_EQ(w.mm.ops().set(h.value, pte::swp_entry(type, w.cached_pa(file) >> P)), Err::ok);
       auto snap = w.env.snapshot();
       w.mm.reset_counters();
       UffdResult r = w.mm.uffd_continue(base + bit(P), bit(P), 0);
@@ -339,7 +339,7 @@ void expect_full_collapse(World<F>& w, u32 file, Policy pol) {
   constexpr unsigned H = G::H, hl = G::hl;
   const u64 base = G::base;
   ASSERT_EQ(w.census(base, base + bit(H), 0).leaves, G::N);
-  u32 id = w.folio(file);
+  u32 id = w.cached(file);
   EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : G::N);
   EXPECT_EQ(w.mem.folio(id).refcount, pol == Policy::s1 ? 2u : 1 + G::N);
   touch(w, base, base + bit(H));
@@ -395,7 +395,7 @@ TYPED_TEST(MmHgm, T23UnderS3CollapseTakesEveryBasePageCountOffAndTheEntireCountO
 TYPED_TEST(MmHgm, T24CollapseFillsHolesFromThePageCacheAndDropsUffdWpMarkers) {
   HGM_PRELUDE;
   constexpr unsigned M = G::M;
-  const bool wp = G::wp_leaves();
+  const bool wp = uffd_wp_supported<F>();
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
@@ -422,7 +422,7 @@ TYPED_TEST(MmHgm, T24CollapseFillsHolesFromThePageCacheAndDropsUffdWpMarkers) {
     u64 markers = 0;
     for (unsigned l = 0; l <= hl; ++l) markers += w.census(base, base + bit(H), l).uffd_wp_markers;
     EXPECT_EQ(markers, G::gm);
-    u32 id = w.folio(file);
+    u32 id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : pages.size());
     w.mm.reset_counters();
 
@@ -459,7 +459,7 @@ TYPED_TEST(MmHgm, T24CollapseRestoresAnHstateLeafSplitIntoTheNextSmallerSize) {
     ASSERT_EQ(w.mm.split_leaf(base, next), Err::ok);
     ASSERT_EQ(w.mm.view(base).shift, next);  // (a contiguous size only along the chain to base)
     ASSERT_GT(w.leaves(base, base + bit(H)), 1u);
-    u32 id = w.folio(file);
+    u32 id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : G::N);
     touch(w, base, base + bit(H));
     w.mm.reset_counters();
@@ -483,7 +483,7 @@ TYPED_TEST(MmHgm, T24CollapseSkipsAPoisonedHstatePageAndCollapsesTheRest) {
   const u64 second = base + bit(H);
   for (u64 va : {base + bit(P), second + 3 * bit(P)})
     ASSERT_EQ(w.mm.uffd_continue(va, bit(P), 0).err, Err::ok);
-  Folio& bad = w.mem.folio(w.folio(file, 1));
+  Folio& bad = w.mem.folio(w.cached(file, 1));
   bad.hwpoison = true;
   bad.poisoned_pa = bad.pa + 5 * bit(P);
   w.mm.reset_counters();
@@ -503,7 +503,7 @@ TYPED_TEST(MmHgm, T24CollapseRefusesAMigratingFolioAndPrivateMappingsAndIgnoresN
     World<F> w(Policy::s1);
     u32 file = hgm_setup(w);
     ASSERT_EQ(w.mm.uffd_continue(base + bit(P), bit(P), 0).err, Err::ok);
-    w.mem.folio(w.folio(file)).migrating = true;
+    w.mem.folio(w.cached(file)).migrating = true;
     auto snap = w.env.snapshot();
     w.mm.reset_counters();
     EXPECT_EQ(w.mm.madvise_collapse(base, bit(H)), Err::ebusy);
@@ -559,7 +559,7 @@ TYPED_TEST(MmHgm, T25SplittingAPresentHstateLeafKeepsEverythingMappedUnderOneInv
     u32 file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);
     ASSERT_EQ(w.mm.handle_fault(base, Access::write).kind, FaultKind::handled);  // writable, dirty
-    u32 id = w.folio(file);
+    u32 id = w.cached(file);
     ASSERT_EQ(w.mm.view(base).shift, H);
     EXPECT_EQ(w.mem.mapcount(id), 1u);
     touch(w, base, base + bit(H));
@@ -618,7 +618,7 @@ TYPED_TEST(MmHgm, T25SplittingAPresentHstateLeafKeepsEverythingMappedUnderOneInv
 TYPED_TEST(MmHgm, T25SplitKeepsTheUffdWpBitOfEveryPiece) {
   HGM_PRELUDE;
   World<F> w(Policy::s1);
-  if (!G::wp_leaves()) {  // no uffd-wp bit in this format's leaves: WP registration is refused
+  if (!uffd_wp_supported<F>()) {  // no uffd-wp bit in the format's leaves: WP registration refused
     hgm_setup(w, 1, 0);
     EXPECT_EQ(w.mm.uffd_register(base, bit(H), kRegWp).err, Err::einval);
     return;
@@ -655,7 +655,7 @@ TYPED_TEST(MmHgm, T25SplitErrorsLeaveTheTablesAsTheyWere) {
   for (u32 type : {kSwpHwpoison, kSwpMigrationRead}) {
     Result<HugePte<F>> h = w.mm.ops().alloc(base + bit(H), H);
     ASSERT_TRUE(h.ok());
-    ASSERT_EQ(w.mm.ops().set(h.value, pte::swp_entry(type, w.pa(file, 1) >> P)), Err::ok);
+    ASSERT_EQ(w.mm.ops().set(h.value, pte::swp_entry(type, w.cached_pa(file, 1) >> P)), Err::ok);
     snap = w.env.snapshot();
     EXPECT_EQ(w.mm.split_leaf(base + bit(H), P),
               type == kSwpHwpoison ? Err::ehwpoison : Err::ebusy);
@@ -667,7 +667,7 @@ TYPED_TEST(MmHgm, T25SplitErrorsLeaveTheTablesAsTheyWere) {
   EXPECT_EQ(w.mm.split_leaf(base, P), Err::enomem);
   w.env.fail_nth_alloc(0);
   EXPECT_TRUE(snap == w.env.snapshot());
-  EXPECT_EQ(w.mem.mapcount(w.folio(file)), 1u);
+  EXPECT_EQ(w.mem.mapcount(w.cached(file)), 1u);
 }
 
 // --- T26: mapcount under two mappings of one folio ---------------------------------------------
@@ -696,7 +696,7 @@ TYPED_TEST(MmHgm, T26MapcountOfAFolioMappedAtBasePagesByOneVmaAndWholeByAnother)
       ASSERT_EQ(w.census(base, base + bit(hs), 0).leaves, n);
       ASSERT_EQ(w.mm.view(a).shift, hs);
       EXPECT_EQ(w.check_file_map(base, base + bit(hs), file), "");
-      u32 id = w.folio(file);
+      u32 id = w.cached(file);
       const bool s3 = pol == Policy::s3;
       // S1: one per mapping. S3: every base page once (P) plus the entire mapping (A).
       EXPECT_EQ(w.mem.mapcount(id), s3 ? n + 1 : 2u);
@@ -776,7 +776,7 @@ class HgmProperty {
 
   HgmProperty(Policy pol, u64 seed) : pol_(pol), w_(pol), rng_{seed}, model_(G::N) {
     file_ = hgm_setup(w_, 1, kRegMissing);
-    id_ = w_.folio(file_);
+    id_ = w_.cached(file_);
   }
 
   void run(unsigned steps) {

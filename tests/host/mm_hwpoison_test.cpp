@@ -1,14 +1,14 @@
 // mm_hwpoison_test.cpp - memory failure on one base page of a mapped hugetlb folio (spec
 // uffd-hgm-kvm.md §4, §5 T36, T37): H0 turns every mapping's hstate entry into a hwpoison entry,
 // H1 splits each mapping (HGM) and loses only that page. Typed over every format; numbers from
-// the format's geometry (mm_hgm_world.hpp).
+// the format's geometry (mm_world.hpp).
 #include <gtest/gtest.h>
 
-#include "mm_hgm_world.hpp"
+#include "mm_world.hpp"
 
 namespace {
 
-using namespace mm_hgm;  // NOLINT(google-build-using-namespace): test file
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
 
 template <class F>
 class MmHwpoison : public ::testing::Test {
@@ -46,11 +46,11 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
     ASSERT_TRUE(w.mm.handle_fault(a, Access::write).handled());
     touch(w, base, base + bit(H));
     touch(w, a, a + bit(H));
-    const u32 id = w.folio(file);
+    const u32 id = w.cached(file);
     const u64 r = G::N / 2 + 3;  // the raw page hit
     w.mm.reset_counters();
 
-    Result<u64> n = w.mm.memory_failure(w.pa(file) + (r << P) + 8);
+    Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + (r << P) + 8);
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n.value, 2u);
     EXPECT_EQ(w.c().notif_start, 2u);
@@ -74,9 +74,9 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
     EXPECT_EQ(stale(w), "");
     EXPECT_EQ(w.env.live(), w.reachable_tables());
     // The folio stays in the page cache, marked; a new mapping of it gets SIGBUS too.
-    EXPECT_EQ(w.folio(file), id);
+    EXPECT_EQ(w.cached(file), id);
     EXPECT_TRUE(w.mem.folio(id).hwpoison);
-    EXPECT_EQ(w.mem.folio(id).poisoned_pa, w.pa(file) + (r << P));
+    EXPECT_EQ(w.mem.folio(id).poisoned_pa, w.cached_pa(file) + (r << P));
     EXPECT_EQ(w.mem.mapcount(id), 0u);
     EXPECT_EQ(w.mem.folio(id).refcount, 2u);  // the page cache's and memory failure's own
     ASSERT_EQ(w.map(G::third, file, 1), Err::ok);
@@ -99,12 +99,12 @@ TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
     ASSERT_TRUE(w.mm.handle_fault(a, Access::read).handled());
     touch(w, base, base + bit(H));
     touch(w, a, a + bit(H));
-    const u32 id = w.folio(file);
+    const u32 id = w.cached(file);
     const u64 r = G::N / 2 + 3;
     w.mm.set_notifier(w.kvm.hook());
     w.mm.reset_counters();
 
-    Result<u64> n = w.mm.memory_failure(w.pa(file) + (r << P));
+    Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + (r << P));
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n.value, 2u);
     // Per mapping: the split (one pair over the hstate page), then the raw page's unmap.
@@ -138,7 +138,7 @@ TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
     }
     EXPECT_EQ(stale(w), "");
     EXPECT_TRUE(w.mem.folio(id).hwpoison);
-    EXPECT_EQ(w.folio(file), id);
+    EXPECT_EQ(w.cached(file), id);
     if (pol == Policy::s1) {
       EXPECT_EQ(w.mem.mapcount(id), 2u);
       EXPECT_EQ(w.mem.folio(id).refcount, 4u);  // cache, memory failure, P, A
@@ -158,11 +158,11 @@ TYPED_TEST(MmHwpoison, T37H1OutOfTablePagesLeavesTheMappingAsItWas) {
   ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
   auto snap = w.env.snapshot();
   w.env.fail_nth_alloc(1);
-  Result<u64> n = w.mm.memory_failure(w.pa(file) + bit(P));
+  Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + bit(P));
   w.env.fail_nth_alloc(0);
   EXPECT_EQ(n.err, Err::enomem);
   EXPECT_TRUE(snap == w.env.snapshot());
-  EXPECT_EQ(w.mem.mapcount(w.folio(file)), 1u);
+  EXPECT_EQ(w.mem.mapcount(w.cached(file)), 1u);
 }
 
 TYPED_TEST(MmHwpoison, T37H1WithoutHgmFallsBackToH0) {
@@ -172,7 +172,7 @@ TYPED_TEST(MmHwpoison, T37H1WithoutHgmFallsBackToH0) {
   ASSERT_EQ(w.map(base, file, 1), Err::ok);
   ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
   w.mm.reset_counters();
-  ASSERT_TRUE(w.mm.memory_failure(w.pa(file) + bit(P)).ok());
+  ASSERT_TRUE(w.mm.memory_failure(w.cached_pa(file) + bit(P)).ok());
   EXPECT_EQ(w.c().pt_alloc_total(), 0u);
   EXPECT_EQ(w.census(base, base + bit(H), hl).swap, G::g);
   FaultResult f = w.mm.handle_fault(base + 2 * bit(P), Access::read);

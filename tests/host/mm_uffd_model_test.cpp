@@ -23,17 +23,12 @@
 #include <vector>
 
 #include "hpt_test.hpp"
-#include "mm_uffd_world.hpp"
+#include "mm_world.hpp"
 
 namespace {
 
-using namespace mm_uffd;  // NOLINT(google-build-using-namespace): test file
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
 using hpt_typed::FormatName;
-
-u64 env_u64(const char* name, u64 fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 0) : fallback;
-}
 
 template <class F>
 class UffdModelRun {
@@ -42,7 +37,7 @@ class UffdModelRun {
   static constexpr u64 P = bit(kPage);
   static constexpr unsigned M = kM<F>;
   static constexpr u64 kHugePages = 4, kShmemPages = 16;
-  using Mm_ = typename World<F>::M;
+  using Mm_ = typename World<F>::MmT;
 
   enum class St : u8 { none, marker, present };
   struct Slot {
@@ -86,7 +81,7 @@ class UffdModelRun {
   void setup(u64 seed) {
     rng = hpt::Rng{seed};
     ASSERT_EQ(w.init_err, Err::ok);
-    wp_ok = has_uffd_wp<F>();
+    wp_ok = uffd_wp_supported<F>();
     exact = rnd(2) == 0;
     pool = 2 + rnd(3);  // 2..4 hugepages for 4 hstate pages: the pool may run dry
     Region& h = reg[0];

@@ -1,16 +1,16 @@
 // mm_uffd_test.cpp - userfaultfd and PTE markers in the mm model (spec uffd-hgm-kvm.md §1 and
 // scenarios T01-T16 of §5), typed over the fake exemplar, every real format and Sv39 with
-// Svrsw60t59b. "H" is the format's 1 GiB-class hstate, "M" its 2M-class one (mm_uffd_world.hpp);
+// Svrsw60t59b. "H" is the format's 1 GiB-class hstate, "M" its 2M-class one (mm_world.hpp);
 // every count is derived from the format's geometry. Formats whose leaves cannot hold a uffd-wp
 // bit check that UFFDIO_REGISTER_MODE_WP is refused (EINVAL) instead of the WP part.
 // Every error path is checked to leave the page tables bit-identical (host::Env::snapshot).
 #include <gtest/gtest.h>
 
-#include "mm_uffd_world.hpp"
+#include "mm_world.hpp"
 
 namespace {
 
-using namespace mm_uffd;  // NOLINT(google-build-using-namespace): test file
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
 using hpt_typed::FormatName;
 
 template <class F>
@@ -524,7 +524,7 @@ TYPED_TEST(MmUffdTest, T09RangeIoctlsSayEagainWhileANonCooperativeEventIsPending
   u32 shm = w.shmem_file(4);
   ASSERT_EQ(w.mem.fallocate(shm, 0, 4 * P), Err::ok);
   w.map_file(sbase, 4 * P, shm);
-  const bool wp = has_uffd_wp<F>();
+  const bool wp = uffd_wp_supported<F>();
   const u32 mode = kRegMissing | kRegMinor | (wp ? kRegWp : 0);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, bit(M), mode).ok());
@@ -569,7 +569,7 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
   u32 file = w.hugetlb_file(H, 3, 3);
   w.map_file(base, len, file);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  if (!has_uffd_wp<F>()) {
+  if (!uffd_wp_supported<F>()) {
     auto before = w.snap();
     EXPECT_EQ(w.mm.uffd_register(base, len, kRegWp).err, Err::einval)
         << "no uffd-wp bit in the leaves";
@@ -648,7 +648,7 @@ TYPED_TEST(MmUffdTest, T11CopyAndContinueReplaceAUffdWpMarkerButPoisonAndPrivate
   constexpr unsigned H = TestFixture::H;
   constexpr u64 P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
-  const bool wp = has_uffd_wp<F>();
+  const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const u64 hbase = w.base(), abase = hbase + 2 * bit(H), sbase = abase + 4 * P;
@@ -793,7 +793,7 @@ TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAn
   constexpr unsigned H = TestFixture::H, hl = level_of<F>(H);
   constexpr u64 P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
-  const bool wp = has_uffd_wp<F>();
+  const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const u64 hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
@@ -941,7 +941,7 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
   EXPECT_EQ(w.mm.uffd_register(sbase, 8 * P, kRegMissing).err, Err::einval)
       << "a hole in the range";
   EXPECT_EQ(w.mm.uffd_register(hole, 4 * P, kRegMissing).err, Err::einval) << "nothing mapped";
-  if (!has_uffd_wp<F>()) {
+  if (!uffd_wp_supported<F>()) {
     EXPECT_EQ(w.mm.uffd_register(sbase, 4 * P, kRegWp).err, Err::einval) << "no uffd-wp bit";
     EXPECT_EQ(w.mm.uffd_register(abase, 4 * P, kRegMissing | kRegWp).err, Err::einval);
   }
@@ -968,7 +968,7 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
   r = w.mm.uffd_register(hbase, sbase + 4 * P - hbase, kRegMissing);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value, base);
-  if (has_uffd_wp<F>()) {
+  if (uffd_wp_supported<F>()) {
     r = w.mm.uffd_register(sbase, 4 * P, kRegMissing | kRegMinor | kRegWp);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r.value, base | kIoctlZeropage | kIoctlContinue | kIoctlWriteprotect);
@@ -1026,7 +1026,7 @@ TYPED_TEST(MmUffdTest, MessagesCarryWriteMinorWpFlagsAndPageOrHstateAddressesUnl
   constexpr unsigned M = TestFixture::M;
   constexpr u64 P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
-  const bool wp = has_uffd_wp<F>();
+  const bool wp = uffd_wp_supported<F>();
   for (bool exact : {false, true}) {
     SCOPED_TRACE(exact ? "EXACT_ADDRESS" : "no EXACT_ADDRESS");
     World<F> w;
@@ -1099,7 +1099,7 @@ TYPED_TEST(MmUffdTest, MessagesCarryWriteMinorWpFlagsAndPageOrHstateAddressesUnl
 TYPED_TEST(MmUffdTest, WakeUpsReachOnlyWaitersInsideTheResolvedRange) {
   using F = TypeParam;
   constexpr u64 P = TestFixture::P;
-  const bool wp = has_uffd_wp<F>();
+  const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const u64 sbase = w.base();
@@ -1180,7 +1180,7 @@ TYPED_TEST(MmUffdTest, UnregisterResetsUffdWpBitsAndMarkersAndALeftoverMarkerNev
   u32 shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  if (!has_uffd_wp<F>()) {
+  if (!uffd_wp_supported<F>()) {
     EXPECT_EQ(w.mm.uffd_register(hbase, 2 * bit(M), kRegWp).err, Err::einval);
     return;
   }
@@ -1253,7 +1253,7 @@ TYPED_TEST(MmUffdTest, WriteprotectSkipsPoisonAndGuardMarkersAndAnonZapsDropUffd
   u32 shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(kFeatWpUnpopulated), Err::ok);
-  if (!has_uffd_wp<F>()) {
+  if (!uffd_wp_supported<F>()) {
     EXPECT_EQ(w.mm.uffd_register(abase, 4 * P, kRegMissing | kRegWp).err, Err::einval);
     return;
   }
@@ -1351,7 +1351,7 @@ TYPED_TEST(MmUffdTest, WriteprotectOfPresentEntriesIsOneProtectionNotifierPairAn
   u32 shm = w.shmem_file(spages);
   w.map_file(sbase, bit(M), shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  if (!has_uffd_wp<F>()) {
+  if (!uffd_wp_supported<F>()) {
     EXPECT_EQ(w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing | kRegWp).err, Err::einval);
     return;
   }
