@@ -71,7 +71,7 @@ class CommitTest : public ::testing::Test {
 
   void replace_unit(u64* slots, unsigned level, std::vector<u64> old, std::vector<u64> next,
                     const TlbFlush& f, Owed owed = Owed::by_replace) {
-    Invalidations<host::TlbModel> inv(tlb);
+    Invalidations<F, Env, host::TlbModel> inv(pt, tlb);
     replace(pt, inv, slots, level, old.size(), old.data(), next.data(), f, owed);
     inv.finish();
   }
@@ -192,7 +192,7 @@ TYPED_TEST(CommitTest, ATableReplacedIsFreedOnlyAfterAWalkCacheInvalidation) {
     void publish() {}
   } rec{&this->env, {}, {}};
   const u64 frees0 = this->env.frees(0);
-  Invalidations<Recording> inv(rec);
+  Invalidations<F, Env, Recording> inv(this->pt, rec);
   u64 old = table, next = 0;
   const TlbFlush f{align_down(va, F::shift(level)), align_down(va, F::shift(level)) + bit(F::shift(level)),
                    static_cast<u8>(F::page_shift), kAnyLevel, false};
@@ -205,6 +205,47 @@ TYPED_TEST(CommitTest, ATableReplacedIsFreedOnlyAfterAWalkCacheInvalidation) {
   EXPECT_EQ(s[0], 0u);
 }
 
+// §6: tables unlinked one after another under one range owe one invalidation, and all of them
+// are freed after it (free_pgtables: unlink all, flush once, free).
+TYPED_TEST(CommitTest, TablesRetiredUnderOneRangeAreFreedAfterOneInvalidation) {
+  using F = TypeParam;
+  using Env = typename TestFixture::Env;
+  if (F::levels < 2) GTEST_SKIP() << "one level";
+  const unsigned level = 1;
+  const u64 span = bit(F::shift(level));
+  const u64 va = span * 4;
+  for (u64 k = 0; k < 3; ++k) ASSERT_NE(this->slots_for(va + k * span, 0), nullptr);
+  u64* s = this->slots_for(va, level);
+  struct Recording {
+    Env* env;
+    std::vector<u64> frees_at_flush;
+    std::vector<TlbFlush> flushes;
+    void flush(const TlbFlush& f) {
+      frees_at_flush.push_back(env->frees(0));
+      flushes.push_back(f);
+    }
+    void flush_all() {}
+    void publish() {}
+  } rec{&this->env, {}, {}};
+  const u64 frees0 = this->env.frees(0);
+  const TlbFlush whole{va, va + 3 * span, static_cast<u8>(F::page_shift), kAnyLevel, false};
+  {
+    Invalidations<F, Env, Recording> inv(this->pt, rec);
+    for (u64 k = 0; k < 3; ++k) {
+      u64 old = s[k], next = 0;
+      ASSERT_TRUE(F::is_table(old, level));
+      replace(this->pt, inv, s + k, level, 1, &old, &next, whole);
+    }
+    EXPECT_TRUE(rec.flushes.empty()) << "queued, not issued, until the operation ends";
+    EXPECT_EQ(this->env.frees(0), frees0) << "nothing freed before its invalidation";
+    inv.finish();
+  }
+  ASSERT_EQ(rec.flushes.size(), 1u);
+  EXPECT_EQ(rec.flushes[0], whole);
+  EXPECT_EQ(rec.frees_at_flush[0], frees0);
+  EXPECT_EQ(this->env.frees(0), frees0 + 3);
+}
+
 // The pool is all or nothing: a reservation that cannot be met leaves nothing taken.
 TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
   using F = TypeParam;
@@ -213,7 +254,7 @@ TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
   for (unsigned l = 0; l < F::levels; ++l) need[l] = 2;
   for (u64 fail = 1; fail <= 2 * F::levels; ++fail) {
     SCOPED_TRACE(fail);
-    TablePool<F, typename TestFixture::Env> pool(this->pt);
+    TablePool<F, typename TestFixture::Env> pool(this->env);
     this->env.fail_nth_alloc(fail);
     EXPECT_EQ(pool.reserve(need), Err::enomem);
     for (unsigned l = 0; l < F::levels; ++l) EXPECT_EQ(pool.count(l), 0u);
@@ -221,7 +262,7 @@ TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
     this->env.fail_nth_alloc(0);
   }
   {
-    TablePool<F, typename TestFixture::Env> pool(this->pt);
+    TablePool<F, typename TestFixture::Env> pool(this->env);
     ASSERT_EQ(pool.reserve(need), Err::ok);
     EXPECT_EQ(this->env.live(), live0 + 2 * F::levels);
     u64 pa = pool.take(0);

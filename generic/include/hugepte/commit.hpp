@@ -26,13 +26,13 @@ namespace hugepte {
 // --- reserved table pages ----------------------------------------------------------------------
 
 // Table pages per level, reserved ahead of a commit. The pages are chained through their first
-// word (they are ours and zero until handed out), so the pool needs no storage of its own.
-template <Format F, TableEnv Env>
+// word (they are ours and zero until handed out), so the pool needs no storage of its own. They
+// come from, and go back to, the TableEnv `E` given (the page table's own Env, or the Env under
+// a counting one, whose count then moves when a page is taken).
+template <Format F, TableEnv E>
 class TablePool {
  public:
-  using Table = PageTable<F, Env>;
-
-  explicit TablePool(const Table& pt) : pt_(&pt) {}
+  explicit TablePool(E& env) : env_(&env) {}
   TablePool(const TablePool&) = delete;
   TablePool& operator=(const TablePool&) = delete;
   ~TablePool() { release(); }
@@ -44,10 +44,10 @@ class TablePool {
     for (unsigned l = 0; l < F::levels; ++l) before[l] = count_[l];
     for (unsigned l = 0; l < F::levels; ++l) {
       for (u64 k = 0; k < need[l]; ++k) {
-        Result<u64> r = pt_->alloc_table(l);
+        Result<u64> r = env_->alloc_table(l);
         if (!r) {
           for (unsigned m = 0; m < F::levels; ++m)
-            while (count_[m] > before[m]) pt_->free_table(pop(m), m);
+            while (count_[m] > before[m]) env_->free_table(pop(m), m);
           return Err::enomem;
         }
         push(l, r.value);
@@ -69,73 +69,27 @@ class TablePool {
   // Gives back every page still held.
   void release() {
     for (unsigned l = 0; l < F::levels; ++l)
-      while (count_[l] != 0) pt_->free_table(pop(l), l);
+      while (count_[l] != 0) env_->free_table(pop(l), l);
   }
 
  private:
   void push(unsigned level, u64 pa) {
-    pt_->table(pa)[0] = head_[level];
+    env_->table_ptr(pa)[0] = head_[level];
     head_[level] = pa;
     ++count_[level];
   }
   u64 pop(unsigned level) {
     u64 pa = head_[level];
-    u64* t = pt_->table(pa);
+    u64* t = env_->table_ptr(pa);
     head_[level] = t[0];
     t[0] = 0;
     --count_[level];
     return pa;
   }
 
-  const Table* pt_;
+  E* env_;
   u64 head_[F::levels] = {};
   u64 count_[F::levels] = {};
-};
-
-// --- invalidations owed ---------------------------------------------------------------------
-
-// What an operation owes the TLB. now() issues at once (anything merged so far first, to keep
-// the order); later() merges a leaf invalidation with the previous one while they stay
-// contiguous and alike; finish() issues what is left and publishes if a slot became valid.
-template <TlbSink Tlb>
-class Invalidations {
- public:
-  explicit Invalidations(Tlb& tlb) : tlb_(&tlb) {}
-  Invalidations(const Invalidations&) = delete;
-  Invalidations& operator=(const Invalidations&) = delete;
-
-  void now(const TlbFlush& f) {
-    emit();
-    tlb_->flush(f);
-  }
-  void later(const TlbFlush& f) {
-    TlbFlush& p = pending_;
-    if (has_pending_ && p.end != 0 && p.end == f.start && p.stride_shift == f.stride_shift &&
-        p.level == f.level && p.leaf_only == f.leaf_only) {
-      p.end = f.end;
-      return;
-    }
-    emit();
-    pending_ = f;
-    has_pending_ = true;
-  }
-  void made_valid() { publish_ = true; }
-  void finish() {
-    emit();
-    if (publish_) tlb_->publish();
-    publish_ = false;
-  }
-
- private:
-  void emit() {
-    if (has_pending_) tlb_->flush(pending_);
-    has_pending_ = false;
-  }
-
-  Tlb* tlb_;
-  TlbFlush pending_{};
-  bool has_pending_ = false;
-  bool publish_ = false;
 };
 
 // --- freeing tables ---------------------------------------------------------------------------
@@ -165,6 +119,84 @@ void free_tables_dispatch(const PageTable<F, Env>& pt, u64 pa, unsigned level) {
 template <Format F, TableEnv Env>
 void free_tables(const PageTable<F, Env>& pt, u64 pa, unsigned level) {
   commit_detail::free_tables_dispatch<F, Env>(pt, pa, level);
+}
+
+// --- invalidations owed ---------------------------------------------------------------------
+
+// What an operation owes the TLB, and the table pages it unlinked.
+//   now(f)       issues f at once (what was queued first, to keep the order)
+//   later(f)     queues f, merged with the one queued before while they stay alike and
+//                adjacent (or one holds the other)
+//   retire(t)    a table page unlinked from the tables: its walk-cache invalidation is queued
+//                and the page (with everything under it) is freed only after that has been
+//                issued - an unlinked table that is not yet safe to free is a state of its own
+//   made_valid() a slot went from invalid to valid: finish() publishes once
+//   finish()     issues what is queued, frees what was retired, publishes
+template <Format F, TableEnv Env, TlbSink Tlb>
+class Invalidations {
+ public:
+  using Table = PageTable<F, Env>;
+
+  Invalidations(const Table& pt, Tlb& tlb) : pt_(&pt), tlb_(&tlb) {}
+  Invalidations(const Invalidations&) = delete;
+  Invalidations& operator=(const Invalidations&) = delete;
+  ~Invalidations() { finish(); }
+
+  void now(const TlbFlush& f) {
+    emit();
+    tlb_->flush(f);
+  }
+  void later(const TlbFlush& f) {
+    TlbFlush& p = pending_;
+    const bool alike = p.stride_shift == f.stride_shift && p.level == f.level &&
+                       p.leaf_only == f.leaf_only;
+    if (has_pending_ && alike && p.end != 0 && p.end == f.start) {
+      p.end = f.end;
+      return;
+    }
+    if (has_pending_ && alike && p.start <= f.start && f.end != 0 && (p.end == 0 || f.end <= p.end))
+      return;  // already covered
+    emit();
+    pending_ = f;
+    has_pending_ = true;
+  }
+  // `f` must drop walks cached through the table (leaf_only false) over its whole range.
+  void retire(u64 table_pa, unsigned level, const TlbFlush& f) {
+    if (retired_n_ == kMaxRetired) emit();
+    later(f);
+    retired_[retired_n_++] = Retired{table_pa, level};
+  }
+  void made_valid() { publish_ = true; }
+  void finish() {
+    emit();
+    if (publish_) tlb_->publish();
+    publish_ = false;
+  }
+
+ private:
+  static constexpr unsigned kMaxRetired = 64;
+  struct Retired {
+    u64 pa;
+    unsigned level;
+  };
+
+  void emit();
+
+  const Table* pt_;
+  Tlb* tlb_;
+  TlbFlush pending_{};
+  bool has_pending_ = false;
+  bool publish_ = false;
+  Retired retired_[kMaxRetired] = {};
+  unsigned retired_n_ = 0;
+};
+
+template <Format F, TableEnv Env, TlbSink Tlb>
+void Invalidations<F, Env, Tlb>::emit() {
+  if (has_pending_) tlb_->flush(pending_);
+  has_pending_ = false;
+  for (unsigned i = 0; i < retired_n_; ++i) free_tables(*pt_, retired_[i].pa, retired_[i].level);
+  retired_n_ = 0;
 }
 
 // --- the replace primitive --------------------------------------------------------------------
@@ -213,13 +245,13 @@ struct NoRederive {
 //    with invalid (taking what the hardware left), `flush` is issued, the values are derived
 //    again from what was taken, and the new values are written;
 //  - otherwise each changed slot is compare-exchanged in place (derived again from what it
-//    finds if it changed meanwhile), and `flush` is owed if a valid value was replaced: queued,
-//    or issued at once when a table was replaced, since the table is freed next;
-//  - tables replaced are freed after their invalidation.
+//    finds if it changed meanwhile), and `flush` is owed if a valid value was replaced: queued
+//    (unless the caller owes it), or - for a table replaced - queued with the table retired,
+//    to be freed once it has been issued.
 // `flush` must cover walk caches (leaf_only false) when a table may be replaced. A slot that
 // became valid is recorded for finish()'s publish.
 template <Format F, TableEnv Env, TlbSink Tlb, class Rederive = NoRederive>
-HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<Tlb>& inv, u64* slots,
+HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<F, Env, Tlb>& inv, u64* slots,
                                    unsigned level, u64 n, const u64* old, u64* next,
                                    const TlbFlush& flush, Owed owed = Owed::by_replace,
                                    Rederive rederive = {}) {
@@ -233,6 +265,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<Tl
       inv.now(flush);
       if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
       pt.store(slots, level, next[0]);
+      if (gone) free_tables(pt, F::out_addr(old[0], level), level - 1);  // flushed above
     } else {
       u64 expected = old[0];
       while (!pt.cmpxchg(slots, level, expected, next[0])) {
@@ -240,13 +273,12 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<Tl
         if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
       }
       if (gone) {
-        inv.now(flush);
+        inv.retire(F::out_addr(old[0], level), level - 1, flush);
       } else if (was && owed == Owed::by_replace) {
         inv.later(flush);
       }
     }
     if (hw_valid<F>(next[0], level)) inv.made_valid();
-    if (gone) free_tables(pt, F::out_addr(old[0], level), level - 1);
     return;
   }
 
@@ -274,6 +306,10 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<Tl
     for (u64 k = 0; k < n; ++k)
       if (changed[k] && (next[k] != 0 || !hw_valid<F>(old[k], level)))
         pt.store(slots + k, level, next[k]);
+    if (gone)  // flushed above
+      for (u64 k = 0; k < n; ++k)
+        if (changed[k] && F::is_table(old[k], level))
+          free_tables(pt, F::out_addr(old[k], level), level - 1);
   } else {
     for (u64 k = 0; k < n; ++k) {
       if (!changed[k]) continue;
@@ -285,16 +321,14 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<Tl
       }
     }
     if (gone) {
-      inv.now(flush);
+      for (u64 k = 0; k < n; ++k)
+        if (changed[k] && F::is_table(old[k], level))
+          inv.retire(F::out_addr(old[k], level), level - 1, flush);
     } else if (was_valid && owed == Owed::by_replace) {
       inv.later(flush);
     }
   }
   if (now_valid) inv.made_valid();
-  if (gone)
-    for (u64 k = 0; k < n; ++k)
-      if (changed[k] && F::is_table(old[k], level))
-        free_tables(pt, F::out_addr(old[k], level), level - 1);
 }
 
 }  // namespace hugepte

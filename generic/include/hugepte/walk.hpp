@@ -14,6 +14,8 @@
 // Freestanding.
 #pragma once
 
+#include <concepts>
+
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/table.hpp"
@@ -226,51 +228,95 @@ HUGEPTE_ALWAYS_INLINE Result<Found> find(const PageTable<F, Env>& pt, u64 va, un
   return walk_detail::find_from<F, Env, F::levels - 1>(pt, root, va, stop_level);
 }
 
-// Like find(), but allocates the missing tables down to `level` and returns the slot at `level`
-// for `va`. All or nothing: the missing chain of tables is allocated and linked off-line, then
-// published with one compare-exchange; on ENOMEM nothing is left allocated or changed.
-// Errors: ENOMEM; EEXIST when a leaf or non-present entry above `level` covers va; ERANGE,
-// EINVAL as for find().
-namespace walk_detail {
+// Where find_or_alloc's new tables come from and what they hold when they are linked:
+//   alloc(level) -> Result<u64>   a zeroed page for entries of `level` (ENOMEM)
+//   free(pa, level)               give back one that was not linked
+//   adopt(raw, level) -> bool     may a table replace the non-table entry `raw` at `level`?
+//   init(u64* t, level, parent)   fill the new table of entries of `level` that replaces the
+//                                 entry `parent` (off-line: nothing can reach it yet)
+// The default (TablesFromEnv) takes pages from the table's Env and replaces only none.
+template <class S>
+concept TableSource = requires(S& s, u64 pa, unsigned level, u64 raw, u64* t) {
+  { s.alloc(level) } -> std::same_as<Result<u64>>;
+  { s.free(pa, level) } -> std::same_as<void>;
+  { s.adopt(raw, level) } -> std::same_as<bool>;
+  { s.init(t, level, raw) } -> std::same_as<void>;
+};
+
 template <Format F, TableEnv Env>
-Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level);
+struct TablesFromEnv {
+  const PageTable<F, Env>* pt;
+  Result<u64> alloc(unsigned level) { return pt->alloc_table(level); }
+  void free(u64 pa, unsigned level) { pt->free_table(pa, level); }
+  bool adopt(u64 raw, unsigned level) { return F::decode(raw, level).kind == Kind::none; }
+  void init(u64*, unsigned, u64) {}
+};
+
+// Like find(), but allocates the missing tables down to `level` and returns the slot at `level`
+// for `va`. All or nothing: the missing chain of tables is built and linked off-line (each
+// initialised by the source from the entry above it), then published with one
+// compare-exchange; on ENOMEM nothing is left allocated or changed. Installing into a slot the
+// hardware cannot have cached needs no invalidation.
+// Errors: ENOMEM; EEXIST when an entry above `level` that covers va is neither a table nor one
+// the source adopts (a leaf, a non-present entry); ERANGE, EINVAL as for find().
+namespace walk_detail {
+template <Format F, TableEnv Env, class Src>
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, Src& src);
 }  // namespace walk_detail
+
+template <Format F, TableEnv Env, TableSource Src>
+HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level,
+                                                  Src& src) {
+  Result<Found> r = find(pt, va, level);
+  if (!r || r.value.level == level) return r;  // the tables are there: the common case
+  return walk_detail::alloc_chain(pt, va, level, src);
+}
 
 template <Format F, TableEnv Env>
 HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level) {
-  Result<Found> r = find(pt, va, level);
-  if (!r || r.value.level == level) return r;  // the tables are there: the common case
-  return walk_detail::alloc_chain(pt, va, level);
+  TablesFromEnv<F, Env> src{&pt};
+  return find_or_alloc(pt, va, level, src);
 }
 
 namespace walk_detail {
-template <Format F, TableEnv Env>
-Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level) {
+template <Format F, TableEnv Env, class Src>
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, Src& src) {
   for (;;) {
     Result<Found> r = find(pt, va, level);
     if (!r) return r;
     Found f = r.value;
     if (f.level == level) return f;
-    if (F::decode(f.raw, f.level).kind != Kind::none) return Err::eexist;
+    if (!src.adopt(f.raw, f.level)) return Err::eexist;
 
     // Tables for levels f.level-1 .. level; chain[l] holds entries of level l.
     u64 chain[F::levels] = {};
     for (unsigned l = f.level; l-- > level;) {
-      Result<u64> t = pt.alloc_table(l);
+      Result<u64> t = src.alloc(l);
       if (!t) {
-        for (unsigned k = l + 1; k < f.level; ++k) pt.free_table(chain[k], k);
+        for (unsigned k = l + 1; k < f.level; ++k) src.free(chain[k], k);
         return t.err;
       }
       chain[l] = t.value;
     }
-    for (unsigned l = level + 1; l < f.level; ++l)
-      pt.store(pt.table(chain[l]) + index_of<F>(va, l), l, F::make_table(chain[l - 1], l));
+    // Top down: each new table starts as the entry it replaces says (the one found, then the
+    // entry the table above now holds for va), then the link to the next one goes in.
+    u64 parent = f.raw;
+    for (unsigned l = f.level; l-- > level;) {
+      u64* t = pt.table(chain[l]);
+      src.init(t, l, parent);
+      if (l > level) {
+        u64* slot = t + index_of<F>(va, l);
+        parent = PageTable<F, Env>::load(slot);
+        pt.store(slot, l, F::make_table(chain[l - 1], l));
+      }
+    }
 
     u64 expected = f.raw;
     if (pt.cmpxchg(f.slot, f.level, expected, F::make_table(chain[f.level - 1], f.level)))
-      return Found{pt.table(chain[level]) + index_of<F>(va, level), 0, level};
+      return Found{pt.table(chain[level]) + index_of<F>(va, level),
+                   PageTable<F, Env>::load(pt.table(chain[level]) + index_of<F>(va, level)), level};
     // Someone else changed the slot meanwhile: give our chain back and look again.
-    for (unsigned l = level; l < f.level; ++l) pt.free_table(chain[l], l);
+    for (unsigned l = level; l < f.level; ++l) src.free(chain[l], l);
   }
 }
 }  // namespace walk_detail

@@ -4,6 +4,7 @@
 // counted per Mm, and pages can be reserved so that an operation's commit cannot run out.
 #pragma once
 
+#include "hugepte/commit.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/mm/types.hpp"
 #include "hugepte/table.hpp"
@@ -11,25 +12,20 @@
 
 namespace hugepte::mm {
 
-// Counts table pages per level and entry writes, and can hold pages reserved ahead of an
-// operation so that its commit cannot run out.
-template <TableEnv Env>
+// Counts table pages per level and entry writes, and holds the pages reserved ahead of an
+// operation (commit.hpp's TablePool over the Env underneath, so a page counts when it is taken
+// into the tables, not when it is reserved) so that the operation's commit cannot run out.
+template <Format F, TableEnv Env>
 class CountedEnv {
  public:
   static constexpr unsigned page_shift = Env::page_shift;
-  static constexpr unsigned kLevels = 8;
 
-  CountedEnv(Env& env, Counters& c) : env_(&env), c_(&c) {}
+  CountedEnv(Env& env, Counters& c) : env_(&env), c_(&c), pool_(env) {}
 
   Result<u64> alloc_table(unsigned level) {
-    if (stash_[level] != 0) {
-      u64 pa = stash_[level];
-      u64* p = env_->table_ptr(pa);
-      stash_[level] = p[0];
-      p[0] = 0;
-      --stashed_[level];
+    if (!pool_.empty(level)) {
       ++c_->pt_alloc[level];
-      return pa;
+      return pool_.take(level);
     }
     Result<u64> r = env_->alloc_table(level);
     if (r) ++c_->pt_alloc[level];
@@ -45,40 +41,16 @@ class CountedEnv {
     if constexpr (EnvObservesWrites<Env>) env_->on_entry_write(slot, level, old, value);
   }
 
-  // Takes `n[level]` pages per level from the Env now. ENOMEM: none are kept.
-  Err reserve(const u64* n) {
-    for (unsigned l = 0; l < kLevels; ++l)
-      for (u64 i = 0; i < n[l]; ++i) {
-        Result<u64> r = env_->alloc_table(l);
-        if (!r) {
-          unreserve();
-          return r.err;
-        }
-        env_->table_ptr(r.value)[0] = stash_[l];
-        stash_[l] = r.value;
-        ++stashed_[l];
-      }
-    return Err::ok;
-  }
+  // Takes need[level] pages per level from the Env now. ENOMEM: none are kept.
+  Err reserve(const u64 (&need)[F::levels]) { return pool_.reserve(need); }
   // Gives back what a reservation did not use.
-  void unreserve() {
-    for (unsigned l = 0; l < kLevels; ++l)
-      while (stash_[l] != 0) {
-        u64 pa = stash_[l];
-        u64* p = env_->table_ptr(pa);
-        stash_[l] = p[0];
-        p[0] = 0;
-        env_->free_table(pa, l);
-        --stashed_[l];
-      }
-  }
+  void unreserve() { pool_.release(); }
   Env& inner() { return *env_; }
 
  private:
   Env* env_;
   Counters* c_;
-  u64 stash_[kLevels] = {};
-  u64 stashed_[kLevels] = {};
+  TablePool<F, Env> pool_;
 };
 
 template <TlbSink Tlb>

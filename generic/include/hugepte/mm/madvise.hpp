@@ -113,7 +113,7 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::install_markers(Vma& v, u64 start, u64 end, u64 flags, bool strict_none) {
   for (u64 va = start; va < end; va += bit(kPage))
     if (!slot_state_ok(va, kPage, strict_none)) return Err::eexist;
-  u64 need[8] = {};
+  u64 need[F::levels] = {};
   count_marker_tables(v, start, end, need);
   if (Err e = tenv_.reserve(need); e != Err::ok) return e;
   for (u64 va = start; va < end; va += bit(kPage)) {

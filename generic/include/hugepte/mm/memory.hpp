@@ -148,7 +148,7 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   u64 base = align_down(va, shift);
 
   // Tables first (all or nothing), then the folio.
-  u64 need[8] = {};
+  u64 need[F::levels] = {};
   if (plan_walk(base, shift, need) != Err::ok) return sig(FaultKind::retry);
   if (tenv_.reserve(need) != Err::ok) return sig(FaultKind::sigbus);  // VM_FAULT_OOM
 
@@ -329,47 +329,59 @@ Entry Mm<F, Env, Tlb, FE>::make_leaf(const Vma& v, const Handle& h, u64 pa, bool
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::plan_walk(u64 va, unsigned shift, u64* need) const {
   HugeSize sz = huge_size_or_page(shift);
-  u64* t = pt_.root_table();
-  for (unsigned l = F::levels - 1; l > sz.level; --l) {
-    u64 raw = Table::load(t + index_of<F>(va, l));
-    if (F::is_table(raw, l)) {
-      t = pt_.child(raw, l);
-      continue;
-    }
-    Kind k = F::decode(raw, l).kind;
-    if (k != Kind::none && k != Kind::marker) return Err::eexist;
-    for (unsigned m = l; m > sz.level; --m) ++need[m - 1];
-    return Err::ok;
-  }
+  Result<Found> f = find(pt_, va, sz.level);
+  if (!f) return f.err;
+  if (f.value.level == sz.level) return Err::ok;
+  Kind k = F::decode(f.value.raw, f.value.level).kind;
+  if (k != Kind::none && k != Kind::marker) return Err::eexist;
+  for (unsigned m = f.value.level; m > sz.level; --m) ++need[m - 1];
   return Err::ok;
 }
 
-// The descent itself (the tables were reserved). Returns the handle at the piece's level.
+// find_or_alloc's table source on the fault and uffd paths (__pte_alloc & co.): pages from the
+// reservation, and a PTE marker standing where the new table goes is replicated into each of
+// its entries (HGM: the marker covers every piece under it).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+struct Mm<F, Env, Tlb, FE>::MarkerTables {
+  const Mm* mm;
+  Result<u64> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
+  void free(u64 pa, unsigned level) { mm->pt_.free_table(pa, level); }
+  bool adopt(u64 raw, unsigned level) {
+    Kind k = F::decode(raw, level).kind;
+    return k == Kind::none || k == Kind::marker;
+  }
+  void init(u64* t, unsigned level, u64 parent) {
+    Entry e = F::decode(parent, level + 1);
+    if (e.kind != Kind::marker) return;
+    const u64 m = encode_at(pte::make_marker(e.swp.offset), level);
+    mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](u64) { return m; });
+  }
+};
+
+// The descent itself (the tables were reserved): the walker's find_or_alloc with the marker
+// rule above. Returns the handle at the piece's level.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 auto Mm<F, Env, Tlb, FE>::walk_alloc(u64 va, unsigned shift) -> Result<Handle> {
   HugeSize sz = huge_size_or_page(shift);
-  u64* t = pt_.root_table();
-  for (unsigned l = F::levels - 1; l > sz.level; --l) {
-    u64* slot = t + index_of<F>(va, l);
-    u64 raw = Table::load(slot);
-    if (!F::is_table(raw, l)) {
-      Entry e = F::decode(raw, l);
-      if (e.kind != Kind::none && e.kind != Kind::marker) return Err::eexist;
-      Result<u64> page = pt_.alloc_table(l - 1);
-      if (!page) return page.err;
-      if (e.kind == Kind::marker) {  // HGM: the marker covers every piece of the new table
-        u64 m = encode_at(pte::make_marker(e.swp.offset), l - 1);
-        u64* nt = pt_.table(page.value);
-        for (u64 i = 0; i < bit(F::index_bits(l - 1)); ++i) pt_.store(nt + i, l - 1, m);
-      }
-      pt_.store(slot, l, F::make_table(page.value, l));
-      raw = Table::load(slot);
-    }
-    t = pt_.child(raw, l);
-  }
   u64 base = align_down(va, shift);
-  return Handle{t + index_of<F>(base, sz.level), base, static_cast<u8>(sz.level),
-                static_cast<u8>(shift)};
+  MarkerTables src{this};
+  Result<Found> f = find_or_alloc(pt_, base, sz.level, src);
+  if (!f) return f.err;
+  return Handle{f.value.slot, base, static_cast<u8>(sz.level), static_cast<u8>(shift)};
+}
+
+// One entry found at f (for va) changed to `next` through the commit path (commit.hpp): the
+// invalidation its old value needs, if the hardware may have cached it, is issued before
+// returning; none for the non-present values the callers change this way.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::write_entry(u64 va, const Found& f, u64 next) {
+  const unsigned s = F::shift(f.level);
+  const u64 b = align_down(va, s);
+  Invalidations<F, TEnv, CTlb> inv(pt_, ctlb_);
+  u64 old = f.raw;
+  replace(pt_, inv, f.slot, f.level, 1, &old, &next,
+          TlbFlush{b, b + bit(s), static_cast<u8>(s), static_cast<u8>(f.level), true});
+  inv.finish();
 }
 
 // F::encode of a non-present entry for a slot at `level`: its size is the slot's (formats

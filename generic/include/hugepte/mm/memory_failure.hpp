@@ -51,7 +51,7 @@ Err Mm<F, Env, Tlb, FE>::poison_h0(Vma& v, u32 id, u64 va) {
   Err e = zap(v, va, end, true);
   if (e == Err::ok && f.shift > kPage) free_below(va, f.shift);
   if (e == Err::ok) {
-    u64 need[8] = {};
+    u64 need[F::levels] = {};
     plan_walk(va, f.shift, need);
     e = tenv_.reserve(need);
     if (e == Err::ok) {

@@ -85,7 +85,7 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 class Mm {
  public:
   using Mem = Memory<FE, F::page_shift>;
-  using TEnv = CountedEnv<Env>;
+  using TEnv = CountedEnv<F, Env>;
   using Table = PageTable<F, TEnv>;
   using CTlb = CountedTlb<Tlb>;
   using Ops = HugePteOps<F, TEnv, CTlb>;
@@ -240,13 +240,13 @@ class Mm {
 
   // --- zap.hpp ---
   Err zap(Vma& v, u64 start, u64 end, bool drop_markers);
-  Err replicate(const Found& f, const Entry& e);
+  Err replicate(u64 va, const Found& f, const Entry& e);
+  void write_entry(u64 va, const Found& f, u64 next);
+  struct MarkerTables;
   static unsigned smaller_fit(unsigned have, u64 at);
   template <class Fn>
   Err for_each_present(u64 start, u64 end, Fn fn);
   void free_below(u64 h, unsigned hshift);
-  void drain(unsigned level, u64 h, unsigned hshift);
-  void free_subtree(u64 table_raw, unsigned level);
 
   // --- userfaultfd.hpp ---
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
@@ -309,9 +309,6 @@ class Mm {
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;
 
-  static constexpr unsigned kPending = 64;
-  u64 pending_free_[kPending] = {};
-  unsigned pending_n_ = 0;
 };
 
 }  // namespace hugepte::mm

@@ -234,7 +234,7 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mod
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shift, u32 mode,
                                           const void* src) {
-  u64 need[8] = {};
+  u64 need[F::levels] = {};
   if (Err e = plan_walk(va, shift, need); e != Err::ok) return e;
   // The slot as it is now, to check the state the ioctl requires.
   bool strict = op == Mfill::poison || (op == Mfill::zeropage && !v.shared);
@@ -336,7 +336,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
     va = e;
   }
   // Plan: the tables markers need, reserved before anything changes.
-  u64 need[8] = {};
+  u64 need[F::levels] = {};
   if (protect) {
     for (u64 va = start; va < end;) {
       Vma& v = *vma_at(va);
@@ -375,26 +375,22 @@ unsigned Mm<F, Env, Tlb, FE>::marker_shift(const Vma& v, u64 va, u64 end) const 
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, u64* need) const {
-  // Tables the descent to each marker unit would allocate, counting each new table once.
-  u64 last_base[8];
+  // Tables the descent to each marker unit would allocate (the walker's find, as plan_walk),
+  // counting each new table once.
+  u64 last_base[F::levels];
   for (u64& b : last_base) b = ~u64{0};
   for (u64 va = start; va < end;) {
     unsigned s = marker_shift(v, va, end);
     HugeSize sz = huge_size_or_page(s);
-    u64* t = pt_.root_table();
-    for (unsigned l = F::levels - 1; l > sz.level; --l) {
-      u64 raw = Table::load(t + index_of<F>(va, l));
-      if (F::is_table(raw, l)) {
-        t = pt_.child(raw, l);
-        continue;
+    Result<Found> f = find(pt_, va, sz.level);
+    if (f && f.value.level > sz.level) {
+      Kind k = F::decode(f.value.raw, f.value.level).kind;
+      if (k == Kind::none || k == Kind::marker) {
+        for (unsigned m = f.value.level; m > sz.level; --m) {
+          u64 base = align_down(va, F::shift(m));
+          if (last_base[m - 1] != base) ++need[m - 1], last_base[m - 1] = base;
+        }
       }
-      Kind k = F::decode(raw, l).kind;
-      if (k != Kind::none && k != Kind::marker) break;
-      for (unsigned m = l; m > sz.level; --m) {
-        u64 base = align_down(va, F::shift(m));
-        if (last_base[m - 1] != base) ++need[m - 1], last_base[m - 1] = base;
-      }
-      break;
     }
     va += bit(s);
   }
@@ -447,14 +443,14 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
       u64 flags = e.kind == Kind::marker ? e.swp.offset : 0;
       flags = protect ? (flags | kMarkerUffdWp) : (flags & ~kMarkerUffdWp);
       u64 raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
-      pt_.store(f.slot, f.level, raw);
+      write_entry(va, f, raw);
       va = ee;
       continue;
     }
     if (pte::is_migration(e)) {
       Entry n = e;
       n.swp.uffd_wp = protect;
-      pt_.store(f.slot, f.level, F::encode(n, f.level).value);
+      write_entry(va, f, F::encode(n, f.level).value);
     }
     va = min(ee, end) > va ? min(ee, end) : va + bit(kPage);
   }

@@ -1,7 +1,7 @@
 // hugepte/mm/zap.hpp - what Linux keeps in mm/memory.c beside the fault path: zapping.
 // zap is zap_page_range_single / unmap_page_range down to zap_pte_range (leaves crossing the
-// range split first, as zap_pmd_range splits a THP); free_below and free_subtree are
-// free_pgtables for the tables under one hstate slot; punch_hole is unmap_mapping_range + the
+// range split first, as zap_pmd_range splits a THP); free_below is free_pgtables for the
+// tables under one hstate slot; punch_hole is unmap_mapping_range + the
 // page-cache truncation of hugetlbfs_punch_hole / shmem_fallocate(PUNCH_HOLE).
 #pragma once
 
@@ -78,29 +78,32 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
       continue;
     }
     if (eb < start || ee > end) {  // a non-present entry bigger than the range: replicate it
-      if (Err err = replicate(f, e); err != Err::ok) return err;
+      if (Err err = replicate(va, f, e); err != Err::ok) return err;
       continue;
     }
-    pt_.store(f.slot, f.level, 0);
+    write_entry(va, f, 0);
     va = ee;
   }
   if (flushed_any) flush(start, end);
   return Err::ok;
 }
 
-// Replaces the non-present entry at f (level > 0) by a table of copies of it.
+// Replaces the non-present entry at f (level > 0, covering va) by a table of copies of it:
+// the walker's find_or_alloc, all or nothing (ENOMEM changes nothing).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::replicate(const Found& f, const Entry& e) {
-  u64 need[8] = {};
-  need[f.level - 1] = 1;
-  if (Err err = tenv_.reserve(need); err != Err::ok) return err;
-  u64 page = pt_.alloc_table(f.level - 1).value;
-  tenv_.unreserve();
-  u64* nt = pt_.table(page);
-  u64 m = encode_at(e, f.level - 1);
-  for (u64 i = 0; i < bit(F::index_bits(f.level - 1)); ++i) pt_.store(nt + i, f.level - 1, m);
-  pt_.store(f.slot, f.level, F::make_table(page, f.level));
-  return Err::ok;
+Err Mm<F, Env, Tlb, FE>::replicate(u64 va, const Found& f, const Entry& e) {
+  struct Copies {
+    const Mm* mm;
+    Entry e;
+    Result<u64> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
+    void free(u64 pa, unsigned level) { mm->pt_.free_table(pa, level); }
+    bool adopt(u64 raw, unsigned level) { return !present(F::decode(raw, level)); }
+    void init(u64* t, unsigned level, u64) {
+      const u64 m = encode_at(e, level);
+      mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](u64) { return m; });
+    }
+  } src{this, e};
+  return find_or_alloc(pt_, va, f.level - 1, src).err;
 }
 
 // The largest leaf size below `have` to which `at` is aligned.
@@ -132,43 +135,22 @@ Err Mm<F, Env, Tlb, FE>::for_each_present(u64 start, u64 end, Fn fn) {
   return Err::ok;
 }
 
-// Unlinks and frees the tables under the hstate slot at h (whose leaves were zapped).
+// Unlinks and frees the tables under the hstate slot at h (whose leaves were zapped): each
+// goes through the commit path, which invalidates the walk caches over the slot once and frees
+// the tables after it (free_pgtables).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::free_below(u64 h, unsigned hshift) {
   HugeSize sz = huge_size_or_page(hshift);
-  Found f = find(pt_, h, sz.level).value;
-  if (f.level != sz.level || sz.level == 0) return;
-  u64 n = bit(hshift - F::shift(sz.level));
-  bool any = false;
-  for (u64 i = 0; i < n; ++i) {
-    u64 raw = Table::load(f.slot + i);
-    if (!F::is_table(raw, sz.level)) continue;
-    pt_.store(f.slot + i, sz.level, 0);
-    any = true;
-    pending_free_[pending_n_++] = raw;
-    if (pending_n_ == kPending) drain(sz.level, h, hshift);
+  Result<Found> fr = find(pt_, h, sz.level);
+  if (!fr || fr.value.level != sz.level || sz.level == 0) return;
+  const TlbFlush walks{h, h + bit(hshift), static_cast<u8>(kPage), kAnyLevel, false};
+  Invalidations<F, TEnv, CTlb> inv(pt_, ctlb_);
+  for (u64 i = 0; i < bit(hshift - F::shift(sz.level)); ++i) {
+    u64* slot = fr.value.slot + i;
+    u64 old = Table::load(slot), none = 0;
+    if (F::is_table(old, sz.level)) replace(pt_, inv, slot, sz.level, 1, &old, &none, walks);
   }
-  if (any) drain(sz.level, h, hshift);
-}
-
-template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::drain(unsigned level, u64 h, unsigned hshift) {
-  ctlb_.flush(TlbFlush{h, h + bit(hshift), static_cast<u8>(kPage), kAnyLevel, false});
-  for (unsigned i = 0; i < pending_n_; ++i) free_subtree(pending_free_[i], level);
-  pending_n_ = 0;
-}
-
-template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::free_subtree(u64 table_raw, unsigned level) {
-  u64 pa = F::out_addr(table_raw, level);
-  if (level - 1 > 0) {
-    u64* t = pt_.table(pa);
-    for (u64 i = 0; i < bit(F::index_bits(level - 1)); ++i) {
-      u64 raw = Table::load(t + i);
-      if (F::is_table(raw, level - 1)) free_subtree(raw, level - 1);
-    }
-  }
-  pt_.free_table(pa, level - 1);
+  inv.finish();
 }
 
 }  // namespace hugepte::mm
