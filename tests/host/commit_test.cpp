@@ -76,6 +76,19 @@ class CommitTest : public ::testing::Test {
     inv.finish();
   }
 
+  // A sink that records, at each invalidation, how many level-0 tables were freed so far.
+  struct FreesAtFlush {
+    Env* env;
+    std::vector<u64> frees_at_flush;
+    std::vector<TlbFlush> flushes;
+    void flush(const TlbFlush& f) {
+      frees_at_flush.push_back(env->frees(0));
+      flushes.push_back(f);
+    }
+    void flush_all() {}
+    void publish() {}
+  };
+
   std::vector<host::Event::Type> types() const {
     std::vector<host::Event::Type> t;
     for (const host::Event& e : log.events()) t.push_back(e.type);
@@ -179,20 +192,9 @@ TYPED_TEST(CommitTest, ATableReplacedIsFreedOnlyAfterAWalkCacheInvalidation) {
   u64* s = this->slots_for(va, level);
   const u64 table = s[0];
   ASSERT_TRUE(F::is_table(table, level));
-  // A sink that records, at each invalidation, how many level-0 tables were freed so far.
-  struct Recording {
-    Env* env;
-    std::vector<u64> frees_at_flush;
-    std::vector<TlbFlush> flushes;
-    void flush(const TlbFlush& f) {
-      frees_at_flush.push_back(env->frees(0));
-      flushes.push_back(f);
-    }
-    void flush_all() {}
-    void publish() {}
-  } rec{&this->env, {}, {}};
+  typename TestFixture::FreesAtFlush rec{&this->env, {}, {}};
   const u64 frees0 = this->env.frees(0);
-  Invalidations<F, Env, Recording> inv(this->pt, rec);
+  Invalidations<F, Env, typename TestFixture::FreesAtFlush> inv(this->pt, rec);
   u64 old = table, next = 0;
   const TlbFlush f{align_down(va, F::shift(level)), align_down(va, F::shift(level)) + bit(F::shift(level)),
                    static_cast<u8>(F::page_shift), kAnyLevel, false};
@@ -216,21 +218,11 @@ TYPED_TEST(CommitTest, TablesRetiredUnderOneRangeAreFreedAfterOneInvalidation) {
   const u64 va = span * 4;
   for (u64 k = 0; k < 3; ++k) ASSERT_NE(this->slots_for(va + k * span, 0), nullptr);
   u64* s = this->slots_for(va, level);
-  struct Recording {
-    Env* env;
-    std::vector<u64> frees_at_flush;
-    std::vector<TlbFlush> flushes;
-    void flush(const TlbFlush& f) {
-      frees_at_flush.push_back(env->frees(0));
-      flushes.push_back(f);
-    }
-    void flush_all() {}
-    void publish() {}
-  } rec{&this->env, {}, {}};
+  typename TestFixture::FreesAtFlush rec{&this->env, {}, {}};
   const u64 frees0 = this->env.frees(0);
   const TlbFlush whole{va, va + 3 * span, static_cast<u8>(F::page_shift), kAnyLevel, false};
   {
-    Invalidations<F, Env, Recording> inv(this->pt, rec);
+    Invalidations<F, Env, typename TestFixture::FreesAtFlush> inv(this->pt, rec);
     for (u64 k = 0; k < 3; ++k) {
       u64 old = s[k], next = 0;
       ASSERT_TRUE(F::is_table(old, level));
