@@ -1,7 +1,7 @@
 // commit_test.cpp - the one commit path (commit.hpp) on every format: the order of writes and
 // invalidations replace() produces, read from the host log, the reservation pool's all-or-
 // nothing rule, and table pages freed only after the walk-cache invalidation.
-// Spec: arch-and-helpers.md §2 (break-before-make), §6 (walker invariants).
+// Facts: docs/arch.md §2 (break-before-make), §6 (walker invariants, table lifetime).
 #include "hugepte/commit.hpp"
 
 #include <gtest/gtest.h>
@@ -105,7 +105,7 @@ TYPED_TEST_SUITE(CommitTest, hpt_typed::AllWithFake<>, FormatName);
 
 using T = host::Event::Type;
 
-// arch-and-helpers.md §2: installing into a non-present slot needs no invalidation, only a publish.
+// docs/arch.md §2: installing into a non-present slot needs no invalidation, only a publish.
 TYPED_TEST(CommitTest, InstallingIntoNoneWritesEverySubEntryAndInvalidatesNothing) {
   using F = TypeParam;
   for (unsigned i = 0; i < this->kSizes.count; ++i) {

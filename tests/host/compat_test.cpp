@@ -115,7 +115,7 @@ TYPED_TEST(CompatTest, SwapFlagHelpersAreIndependent) {
   EXPECT_EQ(pte_marker_get(marker), kMarkerUffdWp);
 }
 
-// The hugetlb contract through the kernel names (spec §6.1: 94, 95, 98, 101, 104, 106).
+// The hugetlb contract through the kernel names (docs/arch.md §6.1: 94, 95, 98, 101, 104, 106).
 TYPED_TEST(CompatTest, HugetlbContractThroughTheKernelNames) {
   using F = TypeParam;
   using Mm = typename TestFixture::Mm;

@@ -1,6 +1,6 @@
-// huge_pte_test.cpp - the huge-PTE helper contract (spec §6.1, properties 94-117) for every huge
-// page size of every format, break-before-make asserted from the event log, and the host TLB
-// model catching missing invalidations.
+// huge_pte_test.cpp - the huge-PTE helper contract (docs/arch.md §6.1, properties 94-117) for
+// every huge page size of every format, break-before-make asserted from the event log, and the
+// host TLB model catching missing invalidations.
 //
 // Besides the fake exemplar and the real formats, two test-only variants of the fake format
 // cover the two group styles without waiting for any architecture: FakeNoBbm never needs

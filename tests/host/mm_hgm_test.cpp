@@ -1,5 +1,5 @@
-// mm_hgm_test.cpp - HugeTLB high-granularity mapping and the mapcount policies (spec
-// uffd-hgm-kvm.md §2, §5 T17-T26), typed over the fake exemplar and every real format, plus Sv39
+// mm_hgm_test.cpp - HugeTLB high-granularity mapping and the mapcount policies (docs/mm.md
+// §2, §5 T17-T26), typed over the fake exemplar and every real format, plus Sv39
 // with Svrsw60t59b (a riscv mode whose leaves can hold a uffd-wp bit). Every expected table,
 // entry and mapcount number is derived from the format's geometry (mm_world.hpp).
 //
@@ -249,7 +249,7 @@ TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
     EXPECT_EQ(c0.uffd_wp_markers, G::entries(0) - 1);
     EXPECT_EQ(c0.none, 0u);
     EXPECT_EQ(w.c().notif_start, 0u);
-    // Without CONTINUE_MODE_WP the continued page itself is not write-protected (spec §6.4).
+    // Without CONTINUE_MODE_WP the continued page itself is not write-protected (docs/mm.md §6.4).
     typename World<F>::MmT::View v = w.mm.view(x);
     EXPECT_TRUE(pte::present(v.entry));
     EXPECT_FALSE(v.entry.soft.uffd_wp);

@@ -1,5 +1,5 @@
-// mm_hwpoison_test.cpp - memory failure on one base page of a mapped hugetlb folio (spec
-// uffd-hgm-kvm.md §4, §5 T36, T37): H0 turns every mapping's hstate entry into a hwpoison entry,
+// mm_hwpoison_test.cpp - memory failure on one base page of a mapped hugetlb folio (docs/mm.md
+// §4, §5 T36, T37): H0 turns every mapping's hstate entry into a hwpoison entry,
 // H1 splits each mapping (HGM) and loses only that page. Typed over every format; numbers from
 // the format's geometry (mm_world.hpp).
 #include <gtest/gtest.h>

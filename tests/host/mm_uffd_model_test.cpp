@@ -1,6 +1,6 @@
 // mm_uffd_model_test.cpp - seeded random sequences of faults and userfaultfd ioctls over a small
 // shared shmem VMA and a small shared hugetlb VMA (2M-class hstate), checked after every step
-// against a reference model written here from spec uffd-hgm-kvm.md §1:
+// against a reference model written here from docs/mm.md §1:
 //   per page (shmem) / per hstate page (hugetlb): none, marker{flags}, or
 //   present{folio, writable, uffd_wp}; per file index: cached (which folio) or not; the pool;
 //   the message queue, the blocked threads, and the message / wake-up counts.

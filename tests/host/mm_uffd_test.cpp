@@ -1,4 +1,4 @@
-// mm_uffd_test.cpp - userfaultfd and PTE markers in the mm model (spec uffd-hgm-kvm.md §1 and
+// mm_uffd_test.cpp - userfaultfd and PTE markers in the mm model (docs/mm.md §1 and
 // scenarios T01-T16 of §5), typed over the fake exemplar, every real format and Sv39 with
 // Svrsw60t59b. "H" is the format's 1 GiB-class hstate, "M" its 2M-class one (mm_world.hpp);
 // every count is derived from the format's geometry. Formats whose leaves cannot hold a uffd-wp

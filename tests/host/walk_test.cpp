@@ -1,11 +1,11 @@
 // walk_test.cpp - the table primitives, the visitor walk, the cursor and the host TLB model,
 // typed over the fake exemplar format and every real format.
 //
-// Walker invariants 130-139 of spec §6.3, adapted: every entry of [start, end) is visited once
-// at its deepest level, in ascending order; TABLE_PRE/POST bracket their children; a visitor may
-// replace what it visits and the walker follows; stop and errors end the walk; ranges outside the
-// VA space are ERANGE. The cursor visits exactly what the LEAF walk visits, without re-walking
-// from the root.
+// Walker invariants 130-139 of docs/arch.md §6.3, adapted: every entry of [start, end) is visited
+// once at its deepest level, in ascending order; TABLE_PRE/POST bracket their children; a visitor
+// may replace what it visits and the walker follows; stop and errors end the walk; ranges outside
+// the VA space are ERANGE. The cursor visits exactly what the LEAF walk visits, without
+// re-walking from the root.
 #include "hugepte/walk.hpp"
 
 #include <gtest/gtest.h>

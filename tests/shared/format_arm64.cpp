@@ -1,6 +1,7 @@
 // format_arm64.cpp - the arm64 (VMSAv8-64 stage 1) entry formats against the Arm ARM and Linux's
-// conventions: geometry, round trips over flag subsets, debug_vm_pgtable properties (spec §4),
-// bit-layout invariants 118-129 (spec §6.2), hand-computed vectors and every rejected encoding.
+// conventions: geometry, round trips over flag subsets, debug_vm_pgtable properties
+// (docs/arch.md §4), bit-layout invariants 118-129 (docs/arch.md §6.2), hand-computed vectors and
+// every rejected encoding.
 // Shared: runs on the host, under qemu-user and inside the arm64 bare-metal guests, so it is
 // freestanding (no heap, no strings, no printf).
 #include "hpt_test.hpp"
@@ -174,7 +175,7 @@ void check_geometry(hpt::Ctx& hpt_ctx, const Geometry& g) {
   HPT_EXPECT_EQ(F::pa_bits, 48u);
 }
 
-// Arm ARM D8.2 with Linux's CONT sizes (spec §2.2 table, §3.2 table, property 129):
+// Arm ARM D8.2 with Linux's CONT sizes (docs/arch.md §2.2 table, §3.2 table, property 129):
 // level shifts grow by granule-3 bits; the root takes what is left of va_bits.
 HPT_ARCH_CASE("arm64", format, LevelsAndSizesFollowTheGranuleAndVaBits) {
   //                 levels  shifts (pte, pmd, pud, p4d)  root  leaf_ok             cont
@@ -185,7 +186,7 @@ HPT_ARCH_CASE("arm64", format, LevelsAndSizesFollowTheGranuleAndVaBits) {
   check_geometry<hugepte::Arm64_16K_48>(hpt_ctx, {4, {14, 25, 36, 47}, 1, {true, true, false, false}, {21, 30, 0, 0}});
   check_geometry<hugepte::Arm64_64K_42>(hpt_ctx, {2, {16, 29, 0, 0}, 13, {true, true, false, false}, {21, 34, 0, 0}});
   check_geometry<hugepte::Arm64_64K_48>(hpt_ctx, {3, {16, 29, 42, 0}, 6, {true, true, false, false}, {21, 34, 0, 0}});
-  // Hugetlb sizes of spec §2.5 / property 113: 4K {64K, 2M, 32M, 1G}; 16K {2M, 32M, 1G};
+  // Hugetlb sizes of docs/arch.md §2.5 / property 113: 4K {64K, 2M, 32M, 1G}; 16K {2M, 32M, 1G};
   // 64K {2M, 512M, 16G}.
   auto s4 = hugepte::leaf_sizes<hugepte::Arm64_4K_48>();
   HPT_ASSERT_EQ(s4.count, 5u);
@@ -753,8 +754,8 @@ HPT_FORMAT_CASE(format, MigrationAndHwpoisonEntriesCarryThePfn, hugepte::Arm64Fo
   }
 }
 
-// Property 102 and spec §3.4: a PTE marker is the swap entry of type SWP_PTE_MARKER with the
-// uffd-wp / poisoned / guard flags in the offset.
+// Property 102 and docs/arch.md §3.4: a PTE marker is the swap entry of type SWP_PTE_MARKER with
+// the uffd-wp / poisoned / guard flags in the offset.
 HPT_FORMAT_CASE(format, MarkersAreTheLastSwapTypeWithFlagsInTheOffset, hugepte::Arm64Formats) {
   using F = Fmt;
   for (unsigned l = 0; l < F::levels; ++l) {

@@ -1,6 +1,6 @@
 // format_riscv.cpp - the riscv64 entry formats (Sv39 / Sv48 / Sv57 with Svnapot, Svpbmt and
 // Svrsw60t59b) checked against the privileged spec, Linux's riscv conventions and the
-// mm/debug_vm_pgtable.c properties (spec/arch-and-helpers.md §4, §6.2).
+// mm/debug_vm_pgtable.c properties (docs/arch.md §4, §6.2).
 //
 // Shared case file: runs on the host and under qemu-user through GoogleTest, and inside the
 // bare-metal guests. Freestanding: no heap, no strings, no printf.

@@ -1,5 +1,5 @@
 // format_x86.cpp - the x86-64 entry formats (arch/x86/include/hugepte/arch/x86.hpp) against the
-// Intel SDM vol. 3 §4.5, Linux's x86-64 conventions and the properties of spec §4 / §6.2.
+// Intel SDM vol. 3 §4.5, Linux's x86-64 conventions and the properties of docs/arch.md §4 / §6.2.
 //
 // Shared ring: runs on the host, under qemu-user and inside the bare-metal guests, so it is
 // freestanding (no heap, no printf). Exhaustive loops are sized to stay well under a second.
@@ -699,8 +699,8 @@ HPT_ARCH_CASE("x86_64", format, BitsAboveMaxPhyAddrAreReservedInPresentEntries) 
   HPT_EXPECT_EQ(F::decode(raw & ~bit(47), 0).reason, Reason::output_beyond_pa);
 }
 
-// Spec §6.2 121: a swap entry has bits 0, 7 and 8 clear. At the PTE, bit 7 (PAT) set in a
-// non-present entry is neither swap nor PROT_NONE.
+// docs/arch.md §6.2, property 121: a swap entry has bits 0, 7 and 8 clear. At the PTE, bit 7
+// (PAT) set in a non-present entry is neither swap nor PROT_NONE.
 HPT_FORMAT_CASE(format, NonPresentPteWithBit7IsNeitherSwapNorProtNone, X86Formats) {
   using F = Fmt;
   const u64 sw = F::encode(swap_entry(2, 12345, 12), 0).value;

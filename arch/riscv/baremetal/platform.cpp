@@ -130,7 +130,7 @@ bool fdt_scan(u64 fdt, FdtInfo& out) {
   const u64 total = be32(fdt + 4);
   const u64 structs = fdt + be32(fdt + 8);
   const u64 strings = fdt + be32(fdt + 12);
-  uint32_t address_cells = 2, size_cells = 1;  // the spec's defaults for the root
+  uint32_t address_cells = 2, size_cells = 1;  // the Devicetree spec's defaults for the root
   constexpr int max_depth = 8;
   const char* names[max_depth] = {};
   int depth = 0;

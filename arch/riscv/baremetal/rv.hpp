@@ -108,7 +108,7 @@ inline volatile u64* slot(u64 table_pa, unsigned index) {
 }
 
 // --- software walk -------------------------------------------------------------------------
-// The spec's translation algorithm (Sv39/48/57 + Svnapot), reading tables by physical address.
+// The privileged spec's translation algorithm (Sv39/48/57 + Svnapot), reading tables by PA.
 struct Walk {
   bool leaf = false;        // a valid, well-formed leaf was found
   unsigned level = 0;       // level of the last entry read

@@ -7,7 +7,7 @@
 // F::group_entry. The kernel spends about a thousand lines of per-architecture overrides on
 // this; here the format's answers (group_entry, needs_bbm) are all it takes.
 //
-// The rules, from the kernel's contract (spec §1-2, §6.1):
+// The rules, from the kernel's contract (docs/arch.md §1-2, §6.1):
 //  - get gathers accessed/dirty over a present group: hardware sets them in any one sub-entry.
 //  - set writes every sub-entry; a non-present value (swap, migration, marker) goes identically
 //    into each, because it carries no size. Where the format says a valid -> valid change needs

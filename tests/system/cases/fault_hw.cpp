@@ -246,7 +246,7 @@ void expect_first_fault_tables(hpt::Ctx& hpt_ctx, const mm::Counters& c, unsigne
   HPT_EXPECT_EQ(c.pt_free_total(), 0u);
   // Each new table is linked by one entry, then the leaf's raw entries are written.
   HPT_EXPECT_EQ(c.entries_written, u64{kRoot - lvl} + entries_of(shift));
-  HPT_EXPECT_EQ(c.notif_start, 0u);  // an install into none: no invalidation (spec §1.4)
+  HPT_EXPECT_EQ(c.notif_start, 0u);  // an install into none: no invalidation (docs/mm.md §1.4)
   HPT_EXPECT_EQ(c.tlb_flush, 0u);
 }
 
@@ -740,7 +740,7 @@ namespace {
 
 // --- memory failure -------------------------------------------------------------------------
 
-// A UE in one base page of a mapped hugetlb hstate page (spec §4, T36/T37): H0 turns the
+// A UE in one base page of a mapped hugetlb hstate page (docs/mm.md §4, T36/T37): H0 turns the
 // hstate-level entry into a hwpoison entry and every access in it gets SIGBUS with lsb = the
 // hstate; H1 splits the leaf and unmaps only that page (lsb = base page), the rest stays readable.
 void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {

@@ -219,7 +219,7 @@ HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
   }
 }
 
-// arch-and-helpers.md §2: the ring sees a missing invalidation. A leaf is pointed at another page
+// docs/arch.md §2: the ring sees a missing invalidation. A leaf is pointed at another page
 // behind the library's back, with no TLB maintenance at all: where the emulator caches
 // translations (QEMU's softmmu TLB does) the old page is still read; the architecture sink's
 // invalidation of that one entry (INVLPG / TLBI VALE1IS / SFENCE.VMA by address) ends it.

@@ -8,7 +8,7 @@
 //   unsigned long sz  the huge page size in bytes (converted to a shift)
 //   NULL              an error code (huge_pte_offset/alloc return Result<handle>)
 // Value helpers that depend on how a format stores write/dirty take the format explicitly:
-// pte_mkwrite<F>(pte). Semantics: ../shared/spec/arch-and-helpers.md §1 and §4. Freestanding.
+// pte_mkwrite<F>(pte). Semantics: docs/arch.md §1 and §4. Freestanding.
 #pragma once
 
 #include "hugepte/huge_pte.hpp"

@@ -60,7 +60,7 @@ Err Mm<F, Env, Tlb, FE>::mkold(u64 start, u64 len) {
   return e;
 }
 
-// MADV_COLLAPSE on a hugetlb range (HGM series, spec §2.4): every hstate page in the range
+// MADV_COLLAPSE on a hugetlb range (HGM series, docs/mm.md §2.4): every hstate page in the range
 // that is mapped through lower tables becomes one hstate-level leaf again (holes filled from
 // the page cache, uffd-wp markers dropped, tables freed); one invalidate_range pair (CLEAR)
 // over the range and a TLB invalidation. Returns ok, or EHWPOISON when some hstate page was

@@ -437,7 +437,7 @@ Err Mm<F, Env, Tlb, FE>::can_install(const Vma& v, unsigned shift, u64 pa, bool 
 }
 
 // Installs folio memory at pa through h (a none-mostly slot) and accounts it. No
-// invalidation: the slot was not present (spec §1.4, R3).
+// invalidation: the slot was not present (docs/mm.md §1.4, R3 of §3.1).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::install(const Vma& v, const Handle& h, u32 id, u64 pa, bool writable,
                                   bool dirty, bool uffd_wp) {

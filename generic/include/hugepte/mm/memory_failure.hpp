@@ -101,7 +101,7 @@ bool Mm<F, Env, Tlb, FE>::folio_va(const Vma& v, u32 id, u64& va) const {
   return true;
 }
 
-// hugetlb_split_to_shift (HGM memory-failure series, spec §2.3b): the present leaf covering
+// hugetlb_split_to_shift (HGM memory-failure series, docs/mm.md §2.3b): the present leaf covering
 // va is split so that va is mapped by an entry of 1 << target_shift; everything stays mapped
 // with its write, dirty and uffd-wp bits (a 1G leaf split for 4K: 511 PMD leaves and a PTE
 // table of 512). One invalidate pair (CLEAR) over the original leaf; mapcount and references

@@ -10,14 +10,14 @@
 //     finds a free slot and a folio in its pool: PUD, else PMD, else PTE (huge_fault with
 //     VM_FAULT_FALLBACK, as core mm does for DAX and VFIO today);
 //   - shmem: base pages from the page cache.
-// The semantics are the kernel's (spec uffd-hgm-kvm.md §1-§4), one function each, named as in
+// The semantics are the kernel's (docs/mm.md §1-§4), one function each, named as in
 // Linux where there is a Linux function: handle_mm_fault, do_wp_page, mfill_atomic_copy, ...
 //
 // Rules kept everywhere:
 //   - all or nothing: table pages are reserved before the first write (ENOMEM changes
 //     nothing); errors are named (Err); a range ioctl makes progress unit by unit as the
 //     kernel does, each unit all or nothing;
-//   - installs into non-present slots do no invalidation and no notifier call (spec §1.4);
+//   - installs into non-present slots do no invalidation and no notifier call (docs/mm.md §1.4);
 //     changes to present entries are bracketed by invalidate_range_start/end and followed by a
 //     TLB invalidation;
 //   - every table page, entry write, invalidation and userfault message is counted.

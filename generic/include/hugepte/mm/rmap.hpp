@@ -1,7 +1,8 @@
 // hugepte/mm/rmap.hpp - Linux mm/rmap.c: how a folio's mapcount and references move when an
 // entry maps or unmaps part of it (folio_add_file_rmap_{ptes,pmd,pud}, folio_add_anon_rmap_*,
 // folio_remove_rmap_*), per policy; S1 is the seed's "one mapcount for anything mapped under a
-// PUD". The folio side (counters in the Folio) and the Mm side (account_map / account_unmap).
+// PUD" (docs/mm.md §0.2). The folio side (counters in the Folio) and the Mm side
+// (account_map / account_unmap).
 #pragma once
 
 #include "hugepte/mm/folio.hpp"
@@ -9,7 +10,7 @@
 
 namespace hugepte::mm {
 
-// How a folio's mapcount moves is a policy (spec uffd-hgm-kvm.md §2.5), chosen per Memory:
+// How a folio's mapcount moves is a policy (docs/mm.md §2.5), chosen per Memory:
 //   S0  today's kernel: +1 per mapping of the whole folio; pieces are not allowed (no HGM)
 //   S1  the seed's plan: +1 per mapping of anything under the folio-sized slot, whatever is
 //       mapped underneath (whole folio, PMDs, PTEs); -1 when the last piece goes

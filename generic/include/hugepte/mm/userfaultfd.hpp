@@ -153,7 +153,7 @@ void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
 
 // --- mm/userfaultfd.c: mfill_atomic ---------------------------------------------------------------
 
-// UFFDIO_COPY. Errors (spec §1.4): EINVAL, ENOENT, EEXIST, ENOMEM, EFAULT, EAGAIN.
+// UFFDIO_COPY. Errors (docs/mm.md §1.4): EINVAL, ENOENT, EEXIST, ENOMEM, EFAULT, EAGAIN.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(u64 dst, const void* src, u64 len, u32 mode) {
   return mfill_atomic(Mfill::copy, dst, len, mode, src);
@@ -429,8 +429,8 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
         va = min(ee, end);
         continue;
       }
-      // change_pte_range: poisoned and guard markers are skipped (spec §1.5), never made
-      // uffd-wp nor replicated.
+      // change_pte_range: poisoned and guard markers are skipped (docs/mm.md §1.5), never
+      // made uffd-wp nor replicated.
       if (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard))) {
         va = min(ee, end);
         continue;
