@@ -593,4 +593,44 @@ TYPED_TEST(WalkTest, CursorRestartsFromTheRootWhereItStood) {
   EXPECT_EQ(F::decode(c.old(), 0).kind, Kind::leaf);
 }
 
+// The zap and uffd-wp loops of the mm layer step past a whole leaf or group with seek().
+TYPED_TEST(WalkTest, CursorSeeksForwardClimbingOnlyOutOfTheTablesItLeaves) {
+  using F = TypeParam;
+  u64 x = this->lo();
+  u64 l1 = bit(F::shift(1));
+  ASSERT_TRUE(find_or_alloc(this->pt, x, 0).ok());
+  ASSERT_TRUE(find_or_alloc(this->pt, x + l1, 0).ok());
+  Cursor<F, typename TestFixture::Env> c(this->pt, x, x + 2 * l1);
+  c.seek(x + 3 * TestFixture::kPage);  // inside the same level-0 table
+  ASSERT_FALSE(c.done());
+  EXPECT_EQ(c.addr(), x + 3 * TestFixture::kPage);
+  EXPECT_EQ(c.level(), 0u);
+  EXPECT_EQ(c.slot(), find(this->pt, c.addr(), 0).value.slot);
+  this->env.reset_table_ptr_calls();
+  c.seek(x + l1 + TestFixture::kPage);  // into the next level-0 table: one table read, no root
+  EXPECT_EQ(this->env.table_ptr_calls(), 1u);
+  EXPECT_EQ(c.slot(), find(this->pt, x + l1 + TestFixture::kPage, 0).value.slot);
+  EXPECT_EQ(c.level(), 0u);
+  c.seek(x);  // backwards: stays
+  EXPECT_EQ(c.addr(), x + l1 + TestFixture::kPage);
+  c.seek(x + 2 * l1);  // the end of the range
+  EXPECT_TRUE(c.done());
+}
+
+// After a split installs a table where the cursor stands, refresh() stands on its entry.
+TYPED_TEST(WalkTest, CursorRefreshWalksIntoATableInstalledWhereItStands) {
+  using F = TypeParam;
+  u64 x = this->lo() + bit(F::shift(1));
+  ASSERT_TRUE(find_or_alloc(this->pt, x, 1).ok());
+  Cursor<F, typename TestFixture::Env> c(this->pt, x + TestFixture::kPage, x + bit(F::shift(1)));
+  ASSERT_EQ(c.level(), 1u);
+  Result<u64> t = this->pt.alloc_table(0);
+  ASSERT_TRUE(t.ok());
+  this->pt.store(c.slot(), 1, F::make_table(t.value, 1));
+  c.refresh();
+  EXPECT_EQ(c.level(), 0u);
+  EXPECT_EQ(c.addr(), x + TestFixture::kPage);
+  EXPECT_EQ(c.slot(), this->pt.table(t.value) + 1);
+}
+
 }  // namespace

@@ -417,6 +417,29 @@ class Cursor {
     descend();
   }
 
+  // Moves forward to `addr` (inside the range, at or after addr()); done() if it lies past the
+  // range's end. Climbs only as far as the tables that do not hold addr, then descends.
+  void seek(u64 addr) {
+    if (done_) return;
+    if (addr == 0 || addr > last_) {  // 0: past the top of the address space
+      done_ = true;
+      return;
+    }
+    if (addr <= addr_) return;
+    while (level_ + 1 < F::levels &&
+           align_down(addr, F::shift(level_) + F::index_bits(level_)) !=
+               align_down(addr_, F::shift(level_) + F::index_bits(level_)))
+      ++level_;
+    addr_ = addr;
+    descend();
+  }
+
+  // Reads the current slot again and walks into it if it now holds a table (a caller that
+  // split the leaf it stood on): the cursor stands on the deepest entry for addr() again.
+  void refresh() {
+    if (!done_) descend();
+  }
+
   // Re-walks from the root to addr().
   void restart() {
     if (err_ != Err::ok) return;

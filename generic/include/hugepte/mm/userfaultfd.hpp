@@ -400,14 +400,17 @@ void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, 
 // Applies (protect) or resolves uffd-wp over [start, end) of v.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protect) {
-  for (u64 va = start; va < end;) {
-    Found f = find(pt_, va, 0).value;
+  // The walker's cursor over [start, end): one entry after the other, sideways in a table,
+  // into a table installed where it stands (refresh), past a whole group (seek).
+  for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
+    const u64 va = c.addr();
+    const Found f{c.slot(), c.old(), c.level()};
     Entry e = F::decode(f.raw, f.level);
-    u64 eb = align_down(va, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
+    u64 eb = c.base(), ee = eb + bit(F::shift(f.level));
     if (present(e)) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {  // split_edge() left none: cannot happen
-        va = h.va + h.size();
+        c.seek(h.va + h.size());
         continue;
       }
       Entry old = ops_.modify_prot_start(h);
@@ -418,7 +421,7 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
         if (v.prot.write && v.shared) n = pte::mkwrite<F>(n);
       }
       ops_.modify_prot_commit(h, old, n);
-      va = h.va + h.size();
+      c.seek(h.va + h.size());
       continue;
     }
     if (e.kind == Kind::marker || e.kind == Kind::none) {
@@ -426,25 +429,30 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
       unsigned want = marker_shift(v, va, end);
       bool fits = F::shift(f.level) <= want && covered;
       if (e.kind == Kind::none && (!protect || !wp_wants_markers(v))) {
-        va = min(ee, end);
+        c.next();
         continue;
       }
       // change_pte_range: poisoned and guard markers are skipped (docs/mm.md §1.5), never
       // made uffd-wp nor replicated.
       if (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard))) {
-        va = min(ee, end);
+        c.next();
         continue;
       }
       if (!fits && f.level > 0 && (protect || e.kind == Kind::marker)) {
-        // replicate / allocate down to the marker's size (reserved when protecting)
-        if (!walk_alloc(va, want)) va = min(ee, end);
+        // replicate / allocate down to the marker's size (reserved when protecting), then
+        // stand on what the new tables hold for va
+        if (walk_alloc(va, want)) {
+          c.refresh();
+        } else {
+          c.next();
+        }
         continue;
       }
       u64 flags = e.kind == Kind::marker ? e.swp.offset : 0;
       flags = protect ? (flags | kMarkerUffdWp) : (flags & ~kMarkerUffdWp);
       u64 raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
       write_entry(va, f, raw);
-      va = ee;
+      c.next();
       continue;
     }
     if (pte::is_migration(e)) {
@@ -452,7 +460,7 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
       n.swp.uffd_wp = protect;
       write_entry(va, f, F::encode(n, f.level).value);
     }
-    va = min(ee, end) > va ? min(ee, end) : va + bit(kPage);
+    c.next();
   }
 }
 

@@ -43,16 +43,20 @@ Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
   bool flushed_any = false;
-  for (u64 va = start; va < end;) {
-    Found f = find(pt_, va, 0).value;
+  // The walker's cursor over [start, end) (zap_pte_range's loop): it walks into the tables a
+  // split installs where it stands (refresh) and past a whole leaf or group (seek).
+  for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
+    const u64 va = c.addr();
+    const Found f{c.slot(), c.old(), c.level()};
     Entry e = F::decode(f.raw, f.level);
-    u64 eb = align_down(va, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
+    u64 eb = c.base(), ee = eb + bit(F::shift(f.level));
     if (present(e)) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {
         u64 at = h.va < start ? start : end;
         if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
         if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
+        c.refresh();
         continue;
       }
       Entry old = ops_.get_and_clear(h);
@@ -61,11 +65,11 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
       if (id != kNoFolio) account_unmap(v, id, align_down(old.addr, h.shift), h.shift);
       if (!drop_markers && old.soft.uffd_wp && v.backing == Backing::file && (v.uffd & kRegWp))
         ops_.set(h, pte::make_marker(kMarkerUffdWp));
-      va = h.va + h.size();
+      c.seek(h.va + h.size());
       continue;
     }
     if (e.kind == Kind::none) {
-      va = ee;
+      c.next();
       continue;
     }
     // zap_pte_range: guard markers stay; uffd-wp markers stay on file VMAs only ("for anon:
@@ -74,15 +78,16 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
                 ((e.swp.offset & kMarkerGuard) ||
                  ((e.swp.offset & kMarkerUffdWp) && v.backing == Backing::file));
     if (keep) {
-      va = ee;
+      c.next();
       continue;
     }
     if (eb < start || ee > end) {  // a non-present entry bigger than the range: replicate it
       if (Err err = replicate(va, f, e); err != Err::ok) return err;
+      c.refresh();
       continue;
     }
     write_entry(va, f, 0);
-    va = ee;
+    c.next();
   }
   if (flushed_any) flush(start, end);
   return Err::ok;
@@ -120,17 +125,15 @@ unsigned Mm<F, Env, Tlb, FE>::smaller_fit(unsigned have, u64 at) {
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 template <class Fn>
 Err Mm<F, Env, Tlb, FE>::for_each_present(u64 start, u64 end, Fn fn) {
-  for (u64 va = start; va < end;) {
-    Found f = find(pt_, va, 0).value;
-    Entry e = F::decode(f.raw, f.level);
-    if (present(e)) {
-      Handle h = group_handle(f, va);
+  for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
+    const Found f{c.slot(), c.old(), c.level()};
+    if (present(F::decode(f.raw, f.level))) {
+      Handle h = group_handle(f, c.addr());
       fn(h, ops_.get(h));
-      va = h.va + h.size();
+      c.seek(h.va + h.size());
     } else {
-      va = align_down(va, F::shift(f.level)) + bit(F::shift(f.level));
+      c.next();
     }
-    if (va == 0) break;
   }
   return Err::ok;
 }
