@@ -293,10 +293,10 @@ class RangeOps {
   // --- the operation context: plan counts, reserved pages, invalidations owed -----------------
 
   struct Ctx {
-    explicit Ctx(const RangeOps& r) : pool(*r.pt_), inv(*r.tlb_) {}
+    explicit Ctx(const RangeOps& r) : pool(r.pt_->env()), inv(*r.pt_, *r.tlb_) {}
     u64 need[F::levels] = {};  // table pages the plan needs, by the level of their entries
     TablePool<F, Env> pool;    // ... reserved before the commit; unused ones go back at the end
-    Invalidations<Tlb> inv;
+    Invalidations<F, Env, Tlb> inv;
   };
 
   // --- the pass --------------------------------------------------------------------------------
