@@ -88,7 +88,7 @@ class RangeTest : public ::testing::Test {
   }
 
   // --- observing the tables ---
-  Result<Translation> tr(u64 va) const { return ops.translate(va); }
+  Result<Translated> tr(u64 va) const { return ops.translate(va); }
 
   // Table pages reachable from the root (root included), and whether any non-root one is empty.
   u64 reachable(bool* empty_table = nullptr) const {

@@ -18,7 +18,7 @@
 //
 // The pass is one recursive visitor over "units": one entry, or a whole contiguous group of
 // entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For each
-// unit the operation (a small policy type below) answers keep, set (these values) or split
+// unit the operation (a small policy type below) answers keep, rewrite (these values) or split
 // (needs finer entries: descend into a table, splitting a block or breaking a group first).
 // A group is never half changed: a partially touched group is broken into plain leaves (A/D
 // gathered over the group, as Linux's contpte unfold does) in the same publication.
@@ -61,7 +61,7 @@ enum class MapMode : u8 {
 };
 
 // What translate() found for one address.
-struct Translation {
+struct Translated {
   u64 va = 0;          // first address of the logical leaf
   u64 pa = 0;          // the output address of the queried address itself
   unsigned shift = 0;  // log2 of the logical leaf (the group's size for a contiguous group)
@@ -170,16 +170,16 @@ class RangeOps {
   // The translation of va. Errors: ERANGE (not canonical), EINVAL (no root), ENOENT (nothing
   // translates va; then value.entry is the entry that stopped the walk - none, swap, marker,
   // protnone or invalid with its reason - and value.shift its size).
-  Result<Translation> translate(u64 va) const {
+  Result<Translated> translate(u64 va) const {
     if (!F::canonical(va)) return Err::erange;
     if (!pt_->has_root()) return Err::einval;
     Found f = find(*pt_, va, 0).value;
-    Translation t;
+    Translated t;
     t.entry = F::decode(f.raw, f.level);
     t.shift = t.entry.cont_shift != 0 ? t.entry.cont_shift : F::shift(f.level);
     t.va = align_down(va, t.shift);
     if (t.entry.kind != Kind::leaf) {
-      Result<Translation> r;
+      Result<Translated> r;
       r.value = t;
       r.err = Err::enoent;
       return r;
@@ -253,21 +253,22 @@ class RangeOps {
   }
 
   // The raw entries of one unit at Level whose first entry (the base form for a group of
-  // 1 << ushift) is raw0.
+  // 1 << unit_shift) is raw0.
   template <unsigned Level>
-  static void spread_unit(u64 raw0, unsigned ushift, u64* out) {
+  static void spread_unit(u64 raw0, unsigned unit_shift, u64* out) {
     out[0] = raw0;
-    for (u64 k = 1; k < bit(ushift - F::shift(Level)); ++k)
+    for (u64 k = 1; k < bit(unit_shift - F::shift(Level)); ++k)
       out[k] = F::group_entry(raw0, Level, static_cast<unsigned>(k));
   }
 
   // The raw entries of one unit at Level for the leaf `e`: one entry, or every sub-entry of a
-  // group of 1 << ushift. EINVAL if the format cannot encode it.
+  // group of 1 << unit_shift. EINVAL if the format cannot encode it.
   template <unsigned Level>
-  static Err encode_unit(const Entry& e, unsigned ushift, u64* out) {
-    Result<u64> r = ushift == F::shift(Level) ? F::encode(e, Level) : group_base(e, Level, ushift);
+  static Err encode_unit(const Entry& e, unsigned unit_shift, u64* out) {
+    Result<u64> r =
+        unit_shift == F::shift(Level) ? F::encode(e, Level) : group_base(e, Level, unit_shift);
     if (!r) return Err::einval;
-    spread_unit<Level>(r.value, ushift, out);
+    spread_unit<Level>(r.value, unit_shift, out);
     return Err::ok;
   }
 
@@ -301,7 +302,7 @@ class RangeOps {
 
   // --- the pass --------------------------------------------------------------------------------
 
-  enum class Act : u8 { keep, set, split, fail };
+  enum class Act : u8 { keep, rewrite, split, fail };
   struct Decision {
     Act act = Act::keep;
     Err err = Err::ok;
@@ -374,38 +375,41 @@ class RangeOps {
           }
         }
       }
-      unsigned ushift = kShift;
+      unsigned unit_shift = kShift;
       if constexpr (kCont != 0) {
         Entry d = F::decode(src.template load<Level>(index_of<F>(cur, Level)), Level);
-        if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) ushift = kCont;
+        if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) unit_shift = kCont;
       }
-      u64 ubase = align_down(cur, ushift);
-      u64 ulast = ubase + (bit(ushift) - 1);
-      u64 clast = ulast < last ? ulast : last;
-      if (Err e = unit<Level, Commit>(op, src, live, ubase, ushift, cur, clast, c); e != Err::ok)
+      u64 unit_base = align_down(cur, unit_shift);
+      u64 unit_last = unit_base + (bit(unit_shift) - 1);
+      u64 in_last = unit_last < last ? unit_last : last;
+      if (Err e = visit_unit<Level, Commit>(op, src, live, unit_base, unit_shift, cur, in_last, c);
+          e != Err::ok)
         return e;
-      if (ulast >= last) return Err::ok;
-      cur = ulast + 1;
+      if (unit_last >= last) return Err::ok;
+      cur = unit_last + 1;
     }
   }
 
   // One unit: a single entry, or the n entries of a (present or wanted) group.
   template <unsigned Level, bool Commit, class Op>
-  Err unit(Op& op, const Src& src, bool live, u64 ubase, unsigned ushift, u64 ca, u64 cl, Ctx& c) {
+  Err visit_unit(Op& op, const Src& src, bool live, u64 unit_base, unsigned unit_shift,
+                 u64 in_first, u64 in_last, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
     constexpr unsigned kCont = F::cont_shift(Level);
     constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
-    const u64 n = bit(ushift - kShift);
-    const u64 i0 = index_of<F>(ubase, Level);
+    const u64 n = bit(unit_shift - kShift);
+    const u64 i0 = index_of<F>(unit_base, Level);
     u64 old[kMaxN];
-    u64 fin[kMaxN];
-    for (u64 k = 0; k < n; ++k) fin[k] = old[k] = src.template load<Level>(i0 + k);
+    u64 next[kMaxN];
+    for (u64 k = 0; k < n; ++k) next[k] = old[k] = src.template load<Level>(i0 + k);
 
     bool refill = false;
     if (n == 1) {
-      Result<u64> r = single<Level, Commit>(op, live, ubase, ca, cl, old[0], c, refill);
+      Result<u64> r =
+          visit_entry<Level, Commit>(op, live, unit_base, in_first, in_last, old[0], c, refill);
       if (!r) return r.err;
-      fin[0] = r.value;
+      next[0] = r.value;
     } else {
       Entry g = F::decode(old[0], Level);
       const bool group_old = present(g) && g.cont_shift == kCont;
@@ -419,14 +423,16 @@ class RangeOps {
         }
         g.addr = align_down(g.addr, kCont);
       }
-      Decision d = op.template decide_group<Level>(ubase, ushift, ca, cl, old, group_old);
+      Decision d =
+          op.template decide_group<Level>(unit_base, unit_shift, in_first, in_last, old, group_old);
       switch (d.act) {
         case Act::fail:
           return d.err;
         case Act::keep:
           return Err::ok;
-        case Act::set:
-          if (Err e = op.template fill<Level>(ubase, ushift, old, fin); e != Err::ok) return e;
+        case Act::rewrite:
+          if (Err e = op.template fill<Level>(unit_base, unit_shift, old, next); e != Err::ok)
+            return e;
           refill = true;
           break;
         case Act::split:
@@ -442,37 +448,39 @@ class RangeOps {
               if (!r) return Err::einval;
               v = r.value;
             }
-            u64 sa = ubase + (k << kShift), sl = sa + (bit(kShift) - 1);
-            if (sa < ca) sa = ca;
-            if (sl > cl) sl = cl;
-            fin[k] = v;
-            if (sa > sl) continue;  // outside the range: stays (a plain leaf if broken)
-            bool sub_set = false;   // a broken group's values are not edits of the old ones
-            Result<u64> r =
-                single<Level, Commit>(op, live, ubase + (k << kShift), sa, sl, v, c, sub_set);
+            u64 sub_first = unit_base + (k << kShift), sub_last = sub_first + (bit(kShift) - 1);
+            if (sub_first < in_first) sub_first = in_first;
+            if (sub_last > in_last) sub_last = in_last;
+            next[k] = v;
+            // Outside the range: stays (a plain leaf if broken).
+            if (sub_first > sub_last) continue;
+            bool sub_rewritten = false;  // a broken group's values are not edits of the old ones
+            Result<u64> r = visit_entry<Level, Commit>(op, live, unit_base + (k << kShift),
+                                                       sub_first, sub_last, v, c, sub_rewritten);
             if (!r) return r.err;
-            fin[k] = r.value;
+            next[k] = r.value;
           }
           break;
       }
     }
     if constexpr (Commit)
-      write_unit<Level>(op, refill, ubase, ushift, src.t + i0, old, fin, live, c);
+      write_unit<Level>(op, refill, unit_base, unit_shift, src.t + i0, old, next, live, c);
     return Err::ok;
   }
 
-  // One entry at `Level` covering [base, base + size), of which [ca, cl] is in the range.
-  // Returns the value the slot must hold afterwards.
+  // One entry at `Level` covering [base, base + size), of which [in_first, in_last] is in the
+  // range. Returns the value the slot must hold afterwards.
   template <unsigned Level, bool Commit, class Op>
-  Result<u64> single(Op& op, bool live, u64 base, u64 ca, u64 cl, u64 old, Ctx& c, bool& set) {
-    Decision d = op.template decide<Level>(base, ca, cl, old);
-    set = d.act == Act::set;
+  Result<u64> visit_entry(Op& op, bool live, u64 base, u64 in_first, u64 in_last, u64 old, Ctx& c,
+                          bool& rewritten) {
+    Decision d = op.template decide<Level>(base, in_first, in_last, old);
+    rewritten = d.act == Act::rewrite;
     switch (d.act) {
       case Act::fail:
         return d.err;
       case Act::keep:
         return old;
-      case Act::set: {
+      case Act::rewrite: {
         u64 v = old;
         if (Err e = op.template fill<Level>(base, F::shift(Level), &old, &v); e != Err::ok)
           return e;
@@ -487,7 +495,8 @@ class RangeOps {
       if (is_table(old, Level)) {
         u64* child = pt_->child(old, Level);
         Src s{child};
-        if (Err e = pass<Level - 1, Commit>(op, s, live, ca, cl, c); e != Err::ok) return e;
+        if (Err e = pass<Level - 1, Commit>(op, s, live, in_first, in_last, c); e != Err::ok)
+          return e;
         if constexpr (Commit) {
           if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return u64{0};
         }
@@ -506,7 +515,8 @@ class RangeOps {
       if constexpr (!Commit) {
         ++c.need[Level - 1];
         Src s{nullptr, kids, from_leaf, !from_leaf};
-        if (Err r = pass<Level - 1, false>(op, s, false, ca, cl, c); r != Err::ok) return r;
+        if (Err r = pass<Level - 1, false>(op, s, false, in_first, in_last, c); r != Err::ok)
+          return r;
         return F::make_table(0, Level);  // a placeholder: the plan writes nothing
       } else {
         // Built off-line: nothing walks this table before the store that links it.
@@ -516,7 +526,7 @@ class RangeOps {
           pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
                             [&kids](u64 i) { return kids.template at<Level - 1>(i); });
         Src s{t, {}, false, !from_leaf};
-        pass<Level - 1, true>(op, s, false, ca, cl, c);
+        pass<Level - 1, true>(op, s, false, in_first, in_last, c);
         return F::make_table(pa, Level);
       }
     }
@@ -525,29 +535,31 @@ class RangeOps {
   // Publishes a unit's new values: off-line tables are simply written; a live unit goes through
   // replace() (commit.hpp), which breaks before making where the format asks for it, owes the
   // invalidation the old values need and frees the tables it unlinks after it. For the values of
-  // a `set` derived from the old ones (`refill`), what the hardware changed since the pass read
+  // a `rewrite` derived from the old ones (`refill`), what the hardware changed since the pass read
   // them (A/D) is derived again, not lost.
   template <unsigned Level, class Op>
-  void write_unit(Op& op, bool refill, u64 ubase, unsigned ushift, u64* slots, const u64* old,
-                  u64* fin, bool live, Ctx& c) {
+  void write_unit(Op& op, bool refill, u64 unit_base, unsigned unit_shift, u64* slots,
+                  const u64* old, u64* next, bool live, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
-    const u64 n = bit(ushift - kShift);
+    const u64 n = bit(unit_shift - kShift);
     if (!live) {
       for (u64 k = 0; k < n; ++k)
-        if (fin[k] != old[k]) pt_->store(slots + k, Level, fin[k]);
+        if (next[k] != old[k]) pt_->store(slots + k, Level, next[k]);
       return;
     }
     bool table_gone = false;
-    for (u64 k = 0; k < n; ++k) table_gone = table_gone || (fin[k] != old[k] && is_table(old[k], Level));
-    const u64 end = ubase + (n << kShift);  // 0 at the top of the 64-bit space
+    for (u64 k = 0; k < n; ++k)
+      table_gone = table_gone || (next[k] != old[k] && is_table(old[k], Level));
+    const u64 end = unit_base + (n << kShift);  // 0 at the top of the 64-bit space
     // A table going away may have cached walks and leaves of any size under it.
     const TlbFlush f =
-        table_gone ? TlbFlush{ubase, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
-                   : TlbFlush{ubase, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
+        table_gone
+            ? TlbFlush{unit_base, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
+            : TlbFlush{unit_base, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
     auto rederive = [&](const u64* now, u64* out) {
-      return refill && op.template fill<Level>(ubase, ushift, now, out) == Err::ok;
+      return refill && op.template fill<Level>(unit_base, unit_shift, now, out) == Err::ok;
     };
-    replace(*pt_, c.inv, slots, Level, n, old, fin, f, Owed::by_replace, rederive);
+    replace(*pt_, c.inv, slots, Level, n, old, next, f, Owed::by_replace, rederive);
   }
 
   // Every entry of the table is none.
@@ -582,14 +594,14 @@ class RangeOps {
 
   // --- the operations ---------------------------------------------------------------------------
   //
-  // Each answers, for a unit: decide<Level>(base, ca, cl, old) for one entry,
-  // decide_group<Level>(ubase, ushift, ca, cl, old[], group_old) for the entries of a group,
-  // fill<Level>(ubase, ushift, old[], out[]) for the values of a `set`, and
+  // Each answers, for a unit: decide<Level>(base, in_first, in_last, old) for one entry,
+  // decide_group<Level>(unit_base, unit_shift, in_first, in_last, old[], group_old) for the entries
+  // of a group, fill<Level>(unit_base, unit_shift, old[], out[]) for the values of a `rewrite`, and
   // wants_group(level, addr): whether it wants a group unit starting at addr. `whole` below
   // means the range covers the unit entirely.
 
-  static constexpr bool whole(u64 ubase, unsigned ushift, u64 ca, u64 cl) {
-    return ca == ubase && cl == ubase + (bit(ushift) - 1);
+  static constexpr bool whole(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last) {
+    return in_first == unit_base && in_last == unit_base + (bit(unit_shift) - 1);
   }
 
   struct MapOp {
@@ -628,12 +640,12 @@ class RangeOps {
     }
 
     template <unsigned Level>
-    Decision decide(u64, u64 ca, u64, u64 old) const {
-      Size s = piece(ca);
+    Decision decide(u64, u64 in_first, u64, u64 old) const {
+      Size s = piece(in_first);
       if (!s.ok) return Err::einval;
       if (s.level == Level && !s.cont) {
         if (mode == MapMode::no_replace && occupied<Level>(old)) return Err::eexist;
-        return Act::set;
+        return Act::rewrite;
       }
       if (s.level >= Level) return Err::einval;  // cannot happen: sizes nest
       if (mode == MapMode::no_replace && !is_table(old, Level) &&
@@ -643,8 +655,8 @@ class RangeOps {
     }
 
     template <unsigned Level>
-    Decision decide_group(u64, unsigned, u64 ca, u64, const u64* old, bool group_old) const {
-      Size s = piece(ca);
+    Decision decide_group(u64, unsigned, u64 in_first, u64, const u64* old, bool group_old) const {
+      Size s = piece(in_first);
       if (!s.ok) return Err::einval;
       const u64 n = bit(F::cont_shift(Level) - F::shift(Level));
       if (mode == MapMode::no_replace) {
@@ -653,7 +665,7 @@ class RangeOps {
           for (u64 k = 0; k < n; ++k)
             if (occupied<Level>(old[k])) return Err::eexist;
       }
-      return s.cont && s.level == Level ? Act::set : Act::split;
+      return s.cont && s.level == Level ? Act::rewrite : Act::split;
     }
 
     // Every leaf of a map differs from the others only in its output address (and its size):
@@ -663,17 +675,18 @@ class RangeOps {
     u64 proto[F::levels][2] = {};
     bool have[F::levels][2] = {};
 
-    // The first raw entry of the unit of 1 << ushift at ubase: the plain leaf, or a group's base.
+    // The first raw entry of the unit of 1 << unit_shift at unit_base: the plain leaf, or a
+    // group's base.
     template <unsigned Level>
-    Result<u64> first_raw(u64 ubase, unsigned ushift) {
-      const u64 p = pa + (ubase - va);
-      const unsigned g = ushift != F::shift(Level) ? 1 : 0;
+    Result<u64> first_raw(u64 unit_base, unsigned unit_shift) {
+      const u64 p = pa + (unit_base - va);
+      const unsigned g = unit_shift != F::shift(Level) ? 1 : 0;
       if (have[Level][g]) return F::with_pa(proto[Level][g], Level, p);
       Entry e;
       e.kind = Kind::leaf;
       e.addr = p;
       e.shift = static_cast<u8>(F::shift(Level));
-      e.cont_shift = static_cast<u8>(g ? ushift : 0);
+      e.cont_shift = static_cast<u8>(g ? unit_shift : 0);
       e.prot = attrs.prot;
       e.writable = attrs.writable;
       e.mem = attrs.mem;
@@ -689,10 +702,10 @@ class RangeOps {
     }
 
     template <unsigned Level>
-    Err fill(u64 ubase, unsigned ushift, const u64*, u64* out) {
-      Result<u64> r = first_raw<Level>(ubase, ushift);
+    Err fill(u64 unit_base, unsigned unit_shift, const u64*, u64* out) {
+      Result<u64> r = first_raw<Level>(unit_base, unit_shift);
       if (!r) return r.err;
-      spread_unit<Level>(r.value, ushift, out);
+      spread_unit<Level>(r.value, unit_shift, out);
       return Err::ok;
     }
 
@@ -739,23 +752,24 @@ class RangeOps {
     bool wants_group(unsigned, u64) const { return false; }
 
     template <unsigned Level>
-    Decision decide(u64 base, u64 ca, u64 cl, u64 old) const {
+    Decision decide(u64 base, u64 in_first, u64 in_last, u64 old) const {
       if (old == 0) return Act::keep;
       Entry e = F::decode(old, Level);
       if (e.kind == Kind::none) return Act::keep;
-      if (whole(base, F::shift(Level), ca, cl)) return Act::set;
+      if (whole(base, F::shift(Level), in_first, in_last)) return Act::rewrite;
       if (is_table(old, Level) || present(e)) return Act::split;
       return Err::ebusy;  // a non-present entry would have to be split
     }
 
     template <unsigned Level>
-    Decision decide_group(u64 ubase, unsigned ushift, u64 ca, u64 cl, const u64*, bool) const {
-      return whole(ubase, ushift, ca, cl) ? Act::set : Act::split;
+    Decision decide_group(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last, const u64*,
+                          bool) const {
+      return whole(unit_base, unit_shift, in_first, in_last) ? Act::rewrite : Act::split;
     }
 
     template <unsigned Level>
-    Err fill(u64, unsigned ushift, const u64*, u64* out) const {
-      for (u64 k = 0; k < bit(ushift - F::shift(Level)); ++k) out[k] = 0;
+    Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {
+      for (u64 k = 0; k < bit(unit_shift - F::shift(Level)); ++k) out[k] = 0;
       return Err::ok;
     }
   };
@@ -831,21 +845,22 @@ class RangeOps {
     }
 
     template <unsigned Level>
-    Decision decide(u64 base, u64 ca, u64 cl, u64 old) {
+    Decision decide(u64 base, u64 in_first, u64 in_last, u64 old) {
       if (is_table(old, Level)) return Act::split;
       if (const Memo* m = recall<Level>(old)) {
         if (m->keep) return Act::keep;
-        return whole(base, F::shift(Level), ca, cl) ? Act::set : Act::split;
+        return whole(base, F::shift(Level), in_first, in_last) ? Act::rewrite : Act::split;
       }
       Entry e = F::decode(old, Level);
       if (!present(e) || same<Level>(e)) return Act::keep;
-      return whole(base, F::shift(Level), ca, cl) ? Act::set : Act::split;
+      return whole(base, F::shift(Level), in_first, in_last) ? Act::rewrite : Act::split;
     }
 
     template <unsigned Level>
-    Decision decide_group(u64 ubase, unsigned ushift, u64 ca, u64 cl, const u64* old, bool) const {
+    Decision decide_group(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last,
+                          const u64* old, bool) const {
       if (same<Level>(F::decode(old[0], Level))) return Act::keep;
-      return whole(ubase, ushift, ca, cl) ? Act::set : Act::split;
+      return whole(unit_base, unit_shift, in_first, in_last) ? Act::rewrite : Act::split;
     }
 
     // The whole units of a live table from a on, as long as each is none or a plain valid leaf
@@ -888,8 +903,8 @@ class RangeOps {
 
     // Each sub-entry keeps its own A/D; only the permissions change.
     template <unsigned Level>
-    Err fill(u64, unsigned ushift, const u64* old, u64* out) {
-      const u64 n = bit(ushift - F::shift(Level));
+    Err fill(u64, unsigned unit_shift, const u64* old, u64* out) {
+      const u64 n = bit(unit_shift - F::shift(Level));
       if (n == 1) {
         if (const Memo* m = recall<Level>(old[0])) {
           if (!m->ok) return Err::einval;
@@ -899,7 +914,7 @@ class RangeOps {
       }
       for (u64 k = 0; k < n; ++k) {
         Result<u64> raw;
-        edited<Level>(F::decode(old[k], Level), n == 1 ? 0 : ushift, k, prot, writable, raw);
+        edited<Level>(F::decode(old[k], Level), n == 1 ? 0 : unit_shift, k, prot, writable, raw);
         if (!raw) return Err::einval;
         out[k] = raw.value;
       }
@@ -927,15 +942,15 @@ class RangeOps {
       if (group_old) return target.cont && target.level == Level ? Act::keep : Act::split;
       // Fresh children of a split leaf at the target's level: they become the group.
       if (target.cont && target.level == Level && present(F::decode(old[0], Level)))
-        return Act::set;
+        return Act::rewrite;
       return Err::einval;
     }
 
     template <unsigned Level>
-    Err fill(u64, unsigned ushift, const u64* old, u64* out) const {
-      Result<u64> r = group_base(F::decode(old[0], Level), Level, ushift);
+    Err fill(u64, unsigned unit_shift, const u64* old, u64* out) const {
+      Result<u64> r = group_base(F::decode(old[0], Level), Level, unit_shift);
       if (!r) return Err::einval;
-      spread_unit<Level>(r.value, ushift, out);
+      spread_unit<Level>(r.value, unit_shift, out);
       return Err::ok;
     }
   };
@@ -1071,7 +1086,7 @@ class RangeOps {
       if (present(e) && e.cont_shift == 0) return Act::keep;  // already one leaf
       have_ref = false;
       if (Err r = scan<Level>(old, base); r != Err::ok) return r;
-      return Act::set;
+      return Act::rewrite;
     }
 
     template <unsigned Level>
@@ -1081,15 +1096,15 @@ class RangeOps {
       have_ref = false;
       for (u64 k = 0; k < bit(target.shift - F::shift(Level)); ++k)
         if (Err r = scan<Level>(old[k], base + (k << F::shift(Level))); r != Err::ok) return r;
-      return Act::set;
+      return Act::rewrite;
     }
 
     template <unsigned Level>
-    Err fill(u64, unsigned ushift, const u64*, u64* out) const {
+    Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {
       Entry e = ref;
       e.shift = static_cast<u8>(F::shift(Level));
       e.cont_shift = 0;
-      return encode_unit<Level>(e, ushift, out);
+      return encode_unit<Level>(e, unit_shift, out);
     }
   };
 
