@@ -238,6 +238,24 @@ TYPED_TEST(CommitTest, TablesRetiredUnderOneRangeAreFreedAfterOneInvalidation) {
   EXPECT_EQ(this->env.frees(0), frees0 + 3);
 }
 
+// A unit whose values do not change is not written: a table slot handed over unchanged stays
+// linked and allocated (the range engine hands whole units over, changed or not).
+TYPED_TEST(CommitTest, AnUnchangedTableSlotIsNeitherWrittenNorFreed) {
+  using F = TypeParam;
+  if (F::levels < 2) GTEST_SKIP() << "one level";
+  const u64 va = bit(F::shift(1)) * 6;
+  ASSERT_NE(this->slots_for(va, 0), nullptr);
+  u64* s = this->slots_for(va, 1);
+  const u64 table = s[0];
+  const u64 frees0 = this->env.frees(0);
+  this->log.clear();
+  this->replace_unit(s, 1, {table}, {table},
+                     TlbFlush{va, va + bit(F::shift(1)), static_cast<u8>(F::page_shift), kAnyLevel, false});
+  EXPECT_TRUE(this->log.events().empty());
+  EXPECT_EQ(this->env.frees(0), frees0);
+  EXPECT_EQ(s[0], table);
+}
+
 // The pool is all or nothing: a reservation that cannot be met leaves nothing taken.
 TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
   using F = TypeParam;

@@ -16,6 +16,9 @@
 // happens here cannot fail. Freestanding.
 #pragma once
 
+#include <concepts>
+#include <type_traits>
+
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
 #include "hugepte/table.hpp"
@@ -136,6 +139,7 @@ template <Format F, TableEnv Env, TlbSink Tlb>
 class Invalidations {
  public:
   using Table = PageTable<F, Env>;
+  static constexpr bool may_replace_tables = true;
 
   Invalidations(const Table& pt, Tlb& tlb) : pt_(&pt), tlb_(&tlb) {}
   Invalidations(const Invalidations&) = delete;
@@ -146,19 +150,13 @@ class Invalidations {
     emit();
     tlb_->flush(f);
   }
-  void later(const TlbFlush& f) {
-    TlbFlush& p = pending_;
-    const bool alike = p.stride_shift == f.stride_shift && p.level == f.level &&
-                       p.leaf_only == f.leaf_only;
-    if (has_pending_ && alike && p.end != 0 && p.end == f.start) {
-      p.end = f.end;
+  // The common case - the next entry of a run - extends what is queued; inline.
+  HUGEPTE_ALWAYS_INLINE void later(const TlbFlush& f) {
+    if (has_pending_ && pending_.end == f.start && pending_.end != 0 && alike(pending_, f)) {
+      pending_.end = f.end;
       return;
     }
-    if (has_pending_ && alike && p.start <= f.start && f.end != 0 && (p.end == 0 || f.end <= p.end))
-      return;  // already covered
-    emit();
-    pending_ = f;
-    has_pending_ = true;
+    queue(f);
   }
   // `f` must drop walks cached through the table (leaf_only false) over its whole range.
   void retire(u64 table_pa, unsigned level, const TlbFlush& f) {
@@ -166,7 +164,7 @@ class Invalidations {
     later(f);
     retired_[retired_n_++] = Retired{table_pa, level};
   }
-  void made_valid() { publish_ = true; }
+  HUGEPTE_ALWAYS_INLINE void made_valid() { publish_ = true; }
   void finish() {
     emit();
     if (publish_) tlb_->publish();
@@ -180,6 +178,18 @@ class Invalidations {
     unsigned level;
   };
 
+  static constexpr bool alike(const TlbFlush& a, const TlbFlush& b) {
+    return a.stride_shift == b.stride_shift && a.level == b.level && a.leaf_only == b.leaf_only;
+  }
+  void queue(const TlbFlush& f) {
+    const TlbFlush& p = pending_;
+    if (has_pending_ && alike(p, f) && p.start <= f.start && f.end != 0 &&
+        (p.end == 0 || f.end <= p.end))
+      return;  // already covered
+    emit();
+    pending_ = f;
+    has_pending_ = true;
+  }
   void emit();
 
   const Table* pt_;
@@ -187,8 +197,38 @@ class Invalidations {
   TlbFlush pending_{};
   bool has_pending_ = false;
   bool publish_ = false;
-  Retired retired_[kMaxRetired] = {};
+  Retired retired_[kMaxRetired];  // the first retired_n_ are in use; no need to clear the rest
   unsigned retired_n_ = 0;
+};
+
+// The same for the slots of one logical entry that is never a table (set_huge_pte_at and the
+// other huge_pte_* writers): nothing to merge and nothing to retire, so an invalidation goes
+// out at once and so does the publish. No state: it costs nothing on the path that maps pages
+// one at a time.
+template <TlbSink Tlb>
+class EntryInvalidations {
+ public:
+  static constexpr bool may_replace_tables = false;
+  explicit EntryInvalidations(Tlb& tlb) : tlb_(&tlb) {}
+  void now(const TlbFlush& f) { tlb_->flush(f); }
+  void later(const TlbFlush& f) { tlb_->flush(f); }
+  void retire(u64, unsigned, const TlbFlush&) { __builtin_trap(); }  // never a table here
+  // replace() reports a slot made valid after every invalidation it issued: publish now.
+  void made_valid() { tlb_->publish(); }
+  void finish() {}
+
+ private:
+  Tlb* tlb_;
+};
+
+// What replace() needs of the invalidations it owes.
+template <class I>
+concept InvalidationQueue = requires(I& i, const TlbFlush& f, u64 pa, unsigned level) {
+  { I::may_replace_tables } -> std::convertible_to<bool>;  // false: the slots never hold a table
+  i.now(f);
+  i.later(f);
+  i.retire(pa, level, f);
+  i.made_valid();
 };
 
 template <Format F, TableEnv Env, TlbSink Tlb>
@@ -250,27 +290,35 @@ struct NoRederive {
 //    to be freed once it has been issued.
 // `flush` must cover walk caches (leaf_only false) when a table may be replaced. A slot that
 // became valid is recorded for finish()'s publish.
-template <Format F, TableEnv Env, TlbSink Tlb, class Rederive = NoRederive>
-HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Invalidations<F, Env, Tlb>& inv, u64* slots,
+template <Format F, TableEnv Env, InvalidationQueue Inv, class Rederive = NoRederive>
+HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* slots,
                                    unsigned level, u64 n, const u64* old, u64* next,
                                    const TlbFlush& flush, Owed owed = Owed::by_replace,
                                    Rederive rederive = {}) {
   constexpr u64 kMax = max_unit_entries<F>();
   if (n == 1) {  // one entry: the hot path of mapping pages one by one
-    if (next[0] == old[0]) return;
-    const bool was = hw_valid<F>(old[0], level);
-    const bool gone = was && level > 0 && F::is_table(old[0], level);
-    if (break_needed<F>(old[0], next[0], level)) {
+    // An unchanged slot is not written - where it may be a table it must not be retired. The
+    // slots of one logical entry (never a table) may simply be written again.
+    if (Inv::may_replace_tables && next[0] == old[0]) return;
+    const bool was = Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
+    const bool gone = Inv::may_replace_tables && was && level > 0 && F::is_table(old[0], level);
+    if (was && F::needs_bbm(old[0], next[0], level) && hw_valid<F>(next[0], level)) {
       u64 now[1] = {pt.exchange(slots, level, 0)};
       inv.now(flush);
       if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
       pt.store(slots, level, next[0]);
       if (gone) free_tables(pt, F::out_addr(old[0], level), level - 1);  // flushed above
     } else {
-      u64 expected = old[0];
-      while (!pt.cmpxchg(slots, level, expected, next[0])) {
-        u64 now[1] = {expected};  // what the hardware left
-        if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
+      if (!was || std::is_same_v<Rederive, NoRederive>) {
+        // Nothing cached or updated by the hardware, or a value that does not depend on the
+        // old one: one store (one writer at a time: the caller's lock).
+        pt.store(slots, level, next[0]);
+      } else {
+        u64 expected = old[0];
+        while (!pt.cmpxchg(slots, level, expected, next[0])) {
+          u64 now[1] = {expected};  // what the hardware left
+          if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
+        }
       }
       if (gone) {
         inv.retire(F::out_addr(old[0], level), level - 1, flush);

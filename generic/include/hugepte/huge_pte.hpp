@@ -137,7 +137,7 @@ class HugePteOps {
     Result<u64> raw0 = F::encode(v, h.level);
     if (!raw0) return raw0.err;
 
-    Invalidations<F, Env, Tlb> inv(*pt_, *tlb_);
+    EntryInvalidations<Tlb> inv(*tlb_);
     if (!h.group()) {  // one entry: the hot path of mapping pages one by one
       u64 old = Table::load(h.slot);
       if (is_table(old, h.level)) return Err::eexist;
@@ -347,7 +347,7 @@ class HugePteOps {
     bool changed = false;
     for (u64 i = 0; i < h.count(); ++i) changed = changed || out[i] != old[i];
     if (!changed) return false;
-    Invalidations<F, Env, Tlb> inv(*pt_, *tlb_);
+    EntryInvalidations<Tlb> inv(*tlb_);
     replace(*pt_, inv, h.slot, h.level, h.count(), old, out, leaf_flush(h), Owed::by_caller, derive);
     inv.finish();
     return true;
