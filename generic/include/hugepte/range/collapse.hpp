@@ -1,0 +1,167 @@
+// hugepte/range/collapse.hpp - CollapseOp, the policy of RangeOps::collapse(): scans the aligned
+// region for present leaves of one kind, physically contiguous, and replaces them (and the
+// tables under them) by one leaf or group.
+//
+// Its cache: Seen, per level the few kinds of leaf the scan met (the leaf without its output
+// address), decoded once, with whether they share the reference leaf's attributes.
+#pragma once
+
+#include "hugepte/range/engine.hpp"
+
+namespace hugepte {
+
+template <Format F, TableEnv Env, TlbSink Tlb>
+struct RangeEngine<F, Env, Tlb>::CollapseOp {
+  static constexpr bool kFreesEmpty = false;
+  RangeEngine* self;
+  Size target;
+  u64 base;  // the region's first address
+  // What the scan found: the first leaf (the attributes every other must share) and the
+  // OR of A/D and hardware write permission.
+  Entry ref{};
+  bool have_ref = false;
+
+  bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
+
+  // Same attributes, apart from what collapse gathers. A writable page's hardware write
+  // permission may record its dirt (arm64 DBM), so it is gathered as well.
+  static bool same_attrs(const Entry& a, const Entry& b) {
+    Prot pa = a.prot, pb = b.prot;
+    if (a.writable && b.writable) pa.write = pb.write = false;
+    return a.kind == b.kind && pa == pb && a.writable == b.writable && a.mem == b.mem &&
+           a.global == b.global && a.soft == b.soft && a.keep == b.keep;
+  }
+
+  // The scan decodes every leaf of the region (twice: plan and commit), and they mostly
+  // differ only in their output address, so valid leaves are decoded once per kind: a few
+  // per level, keyed by the leaf without its address (F::with_pa(raw, level, 0)); a leaf
+  // that matches decodes as the remembered one but for its own address (F::out_addr), and
+  // whether it has the reference leaf's attributes is remembered too.
+  struct Seen {
+    u64 key = 0;
+    Entry e{};
+    u32 same_gen = 0;  // `same` holds for the reference of this generation
+    bool same = false;
+  };
+  static constexpr unsigned kSeen = 4;
+  Seen seen[F::levels][kSeen] = {};
+  unsigned seen_count[F::levels] = {};
+  u32 ref_gen = 0;  // bumped whenever `ref` is set anew
+
+  template <unsigned Level>
+  HUGEPTE_ALWAYS_INLINE Seen* seen_row(u64 raw) {
+    const u64 key = F::with_pa(raw, Level, 0);
+    Seen* row = seen[Level];
+    const unsigned n = seen_count[Level] < kSeen ? seen_count[Level] : kSeen;
+    for (unsigned i = 0; i < n; ++i)
+      if (row[i].key == key) return &row[i];
+    return learn<Level>(raw, key);
+  }
+
+  template <unsigned Level>
+  Seen* learn(u64 raw, u64 key) {
+    Seen& slot = seen[Level][seen_count[Level]++ % kSeen];
+    slot = Seen{key, F::decode(raw, Level), 0, false};
+    return &slot;
+  }
+
+  // Checks the entry raw at Level mapping [at, at + size): a present leaf continuing the
+  // region's output, or a table of such leaves.
+  template <unsigned Level>
+  HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 at) {
+    if (is_table(raw, Level)) {
+      if constexpr (Level > 0) {
+        u64* t = self->pt_->child(raw, Level);
+        for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
+          if (Err e = scan<Level - 1>(Table::load(t + i), at + (i << F::shift(Level - 1)));
+              e != Err::ok)
+            return e;
+      }
+      return Err::ok;
+    }
+    // The common case: a plain valid leaf of a kind already seen to match the reference.
+    if (have_ref && F::is_leaf(raw, Level)) {
+      const Seen* row = seen_row<Level>(raw);
+      if (row->same_gen == ref_gen && row->same && row->e.cont_shift == 0) {
+        if (F::out_addr(raw, Level) != ref.addr + (at - base)) return Err::einval;
+        ref.accessed = ref.accessed || row->e.accessed;
+        ref.dirty = ref.dirty || row->e.dirty;
+        ref.prot.write = ref.prot.write || row->e.prot.write;
+        return Err::ok;
+      }
+    }
+    return scan_leaf<Level>(raw, at);
+  }
+
+  template <unsigned Level>
+  Err scan_leaf(u64 raw, u64 at) {
+    Seen* row = F::is_leaf(raw, Level) ? seen_row<Level>(raw) : nullptr;
+    Entry decoded;
+    if (!row) decoded = F::decode(raw, Level);
+    const Entry& e = row ? row->e : decoded;
+    const u64 addr = row ? F::out_addr(raw, Level) : e.addr;
+    if (e.kind == Kind::none) return Err::einval;  // a hole
+    if (!present(e)) return Err::ebusy;            // swap, migration, marker, invalid
+    u64 pa = e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (at & (bit(e.cont_shift) - 1))
+                               : addr;
+    if (!have_ref) {
+      ref = e;
+      ref.addr = pa - (at - base);
+      have_ref = true;
+      ++ref_gen;
+      if (at != base || !aligned(ref.addr, target.shift)) return Err::einval;
+      return Err::ok;
+    }
+    if (pa != ref.addr + (at - base)) return Err::einval;
+    if (row) {
+      // same_attrs ignores what the scan gathers into ref, so its answer for a kind of leaf
+      // holds for the whole scan.
+      if (row->same_gen != ref_gen) {
+        row->same = same_attrs(ref, e);
+        row->same_gen = ref_gen;
+      }
+      if (!row->same) return Err::einval;
+    } else if (!same_attrs(ref, e)) {
+      return Err::einval;
+    }
+    ref.accessed = ref.accessed || e.accessed;
+    ref.dirty = ref.dirty || e.dirty;
+    ref.prot.write = ref.prot.write || e.prot.write;
+    return Err::ok;
+  }
+
+  template <unsigned Level>
+  Decision decide(u64, u64, u64, u64 old) {
+    Entry e = F::decode(old, Level);
+    if (Level > target.level) {
+      if (is_table(old, Level)) return Act::split;
+      if (present(e)) return Err::einval;  // inside a bigger leaf: nothing to collapse
+      return e.kind == Kind::none ? Err::einval : Err::ebusy;
+    }
+    if (Level != target.level || target.cont) return Err::einval;
+    if (present(e) && e.cont_shift == 0) return Act::keep;  // already one leaf
+    have_ref = false;
+    if (Err r = scan<Level>(old, base); r != Err::ok) return r;
+    return Act::rewrite;
+  }
+
+  template <unsigned Level>
+  Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) {
+    if (!target.cont || target.level != Level) return Err::einval;
+    if (group_old) return Act::keep;  // already the group
+    have_ref = false;
+    for (u64 k = 0; k < bit(target.shift - F::shift(Level)); ++k)
+      if (Err r = scan<Level>(old[k], base + (k << F::shift(Level))); r != Err::ok) return r;
+    return Act::rewrite;
+  }
+
+  template <unsigned Level>
+  Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {
+    Entry e = ref;
+    e.shift = static_cast<u8>(F::shift(Level));
+    e.cont_shift = 0;
+    return encode_unit<Level>(e, unit_shift, out);
+  }
+};
+
+}  // namespace hugepte

@@ -1,0 +1,475 @@
+// hugepte/range/engine.hpp - the pass every range operation of range.hpp runs: plan, reserve,
+// commit, over the units of the range.
+//
+// Every operation is all or nothing, in Hafnium's prepare/commit style (run()):
+//   1. plan: a read-only pass over the range decides, entry by entry, what the commit will do,
+//      validates every value it will write (by encoding it) and counts the table pages it
+//      needs per level. Every error (EINVAL, ERANGE, EEXIST, EBUSY) comes from here, before
+//      any write.
+//   2. reserve: those pages are taken from the Env; if one is missing, the ones taken go back
+//      and the operation returns ENOMEM with the tables bit-identical to before.
+//   3. commit: the same pass again, now writing. It cannot fail: its decisions are the plan's
+//      and its pages are reserved. New subtrees (a split block, a table for a new mapping) are
+//      built off-line and published with one store; a live entry is replaced as the format's
+//      break-before-make rule says (invalid -> invalidate -> new value), and every live change
+//      is followed by the invalidation it needs: a leaf flush of the entries' own size and level
+//      for leaves, a non-leaf flush (walk caches too) when a table is unlinked, before the
+//      table is freed.
+//   4. unused reserved pages go back (there are none unless plan and commit disagree).
+//
+// The pass is one recursive visitor over "units": one entry, or a whole contiguous group of
+// entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For each
+// unit the operation (a small policy struct, one per file: range/map.hpp, unmap.hpp,
+// protect.hpp, split.hpp, collapse.hpp) answers keep, rewrite (these values) or split (needs
+// finer entries: descend into a table, splitting a block or breaking a group first).
+// A group is never half changed: a partially touched group is broken into plain leaves (A/D
+// gathered over the group, as Linux's contpte unfold does) in the same publication.
+//
+// Values change as decode -> edit Entry -> encode; no raw bit is touched here and no
+// architecture is named. Levels are template parameters, as in walk.hpp.
+//
+// Concurrency (range.hpp states the contract): the caller's lock keeps other writers out, but
+// the hardware may set A/D bits while the pass runs. A `rewrite` derived from the old values
+// (`refill`) is derived again from what the hardware left when replace() (commit.hpp) finds an
+// entry changed; the children of a split block and the leaves of a broken group carry A/D as
+// the pass read them. Freestanding: no heap, no exceptions.
+#pragma once
+
+#include "hugepte/commit.hpp"
+#include "hugepte/entry.hpp"
+#include "hugepte/format.hpp"
+#include "hugepte/table.hpp"
+#include "hugepte/tlb.hpp"
+#include "hugepte/walk.hpp"
+
+namespace hugepte {
+
+// The plan/reserve/commit engine behind RangeOps (range.hpp, which derives from it): the
+// vocabulary the operations share, the pass, and the operations' policies, nested here so
+// that the pass and the policies reach each other's members.
+template <Format F, TableEnv Env, TlbSink Tlb>
+class RangeEngine {
+ public:
+  using Table = PageTable<F, Env>;
+  static constexpr unsigned kRoot = F::levels - 1;
+
+  RangeEngine(Table& pt, Tlb& tlb) : pt_(&pt), tlb_(&tlb) {}
+
+ protected:
+  // --- the operations ---------------------------------------------------------------------------
+  //
+  // One policy struct each, defined in its own file. For a unit at Level, of which
+  // [in_first, in_last] lies inside the range, the pass asks:
+  //   decide<Level>(base, in_first, in_last, old)
+  //       one entry: keep, rewrite, split, or an error;
+  //   decide_group<Level>(unit_base, unit_shift, in_first, in_last, old[], group_old)
+  //       the entries of a group unit (group_old: they form a present group now);
+  //   fill<Level>(unit_base, unit_shift, old[], out[])
+  //       the values of a `rewrite` (asked again, in the commit, from what the hardware left);
+  //   wants_group(level, addr)
+  //       whether the operation wants a group unit starting at addr;
+  //   kFreesEmpty
+  //       whether a live table the operation left with nothing but none is unlinked and freed.
+  // Optionally, for runs of entries the pass need not take one unit at a time:
+  //   live_run<Level, Commit>(t, a, last, ctx)                    (protect)
+  //       whole plain leaves of a live table, decided and rewritten by the operation itself;
+  //   plain_run<Level>(a, lim) and fill_run<Level, Commit>(a, n, t)   (map)
+  //       plain leaves into a fresh table, decided at once and written in one loop.
+  struct MapOp;       // range/map.hpp
+  struct UnmapOp;     // range/unmap.hpp
+  struct ProtectOp;   // range/protect.hpp, with its per-level Memo
+  struct SplitOp;     // range/split.hpp
+  struct CollapseOp;  // range/collapse.hpp, with its Seen cache
+
+  // The range covers the unit of 1 << unit_shift at unit_base entirely.
+  static constexpr bool whole(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last) {
+    return in_first == unit_base && in_last == unit_base + (bit(unit_shift) - 1);
+  }
+
+  // --- shared vocabulary ---------------------------------------------------------------------
+
+  static constexpr bool present(const Entry& e) {
+    return e.kind == Kind::leaf || e.kind == Kind::protnone;
+  }
+  static constexpr bool is_table(u64 raw, unsigned level) {
+    return level > 0 && F::is_table(raw, level);
+  }
+
+  // One leaf size of the format.
+  struct Size {
+    bool ok = false;
+    unsigned shift = 0;
+    unsigned level = 0;
+    bool cont = false;
+  };
+  static constexpr LeafSizes<F> kSizes = leaf_sizes<F>();
+
+  static constexpr Size size_of(unsigned shift) {
+    for (unsigned i = 0; i < kSizes.count; ++i)
+      if (kSizes.shift[i] == shift) return Size{true, shift, kSizes.level[i], kSizes.cont[i]};
+    return Size{};
+  }
+
+  // The base form (sub-entry 0) of a group whose logical entry is g. Formats differ in what a
+  // sub-entry holds, so the base form is encoded and group_entry places the others.
+  static Result<u64> group_base(Entry g, unsigned level, unsigned cont) {
+    g.cont_shift = static_cast<u8>(cont);
+    g.shift = static_cast<u8>(F::shift(level));
+    g.addr = align_down(g.addr, cont);
+    return F::encode(g, level);
+  }
+
+  // Sub-entry k of a group whose logical entry (addr = the group's base) is g.
+  static Result<u64> group_sub(Entry g, unsigned level, unsigned cont, u64 k) {
+    Result<u64> raw0 = group_base(g, level, cont);
+    if (!raw0) return raw0;
+    return F::group_entry(raw0.value, level, static_cast<unsigned>(k));
+  }
+
+  // The raw entries of one unit at Level whose first entry (the base form for a group of
+  // 1 << unit_shift) is raw0.
+  template <unsigned Level>
+  static void spread_unit(u64 raw0, unsigned unit_shift, u64* out) {
+    out[0] = raw0;
+    for (u64 k = 1; k < bit(unit_shift - F::shift(Level)); ++k)
+      out[k] = F::group_entry(raw0, Level, static_cast<unsigned>(k));
+  }
+
+  // The raw entries of one unit at Level for the leaf `e`: one entry, or every sub-entry of a
+  // group of 1 << unit_shift. EINVAL if the format cannot encode it.
+  template <unsigned Level>
+  static Err encode_unit(const Entry& e, unsigned unit_shift, u64* out) {
+    Result<u64> r =
+        unit_shift == F::shift(Level) ? F::encode(e, Level) : group_base(e, Level, unit_shift);
+    if (!r) return Err::einval;
+    spread_unit<Level>(r.value, unit_shift, out);
+    return Err::ok;
+  }
+
+  // The children of the plain leaf `parent` split into plain entries of `level`: the first is
+  // encoded, which decides for all of them (they differ only in an output address aligned to
+  // their size and inside the parent's, F::with_pa's contract), the others are derived.
+  struct Children {
+    u64 raw0 = 0;
+    u64 addr0 = 0;
+    template <unsigned Level>
+    u64 at(u64 i) const {
+      return i == 0 ? raw0 : F::with_pa(raw0, Level, addr0 + (i << F::shift(Level)));
+    }
+  };
+  static Result<Children> children(Entry parent, unsigned level) {
+    parent.shift = static_cast<u8>(F::shift(level));
+    parent.cont_shift = 0;
+    Result<u64> r = F::encode(parent, level);
+    if (!r) return r.err;
+    return Children{r.value, parent.addr};
+  }
+
+  // Nothing but none (and tables holding nothing) under the table entry raw at Level.
+  template <unsigned Level>
+  bool subtree_none(u64 raw) const {
+    if constexpr (Level == 0) {
+      return false;
+    } else {
+      u64* t = pt_->child(raw, Level);
+      for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i) {
+        u64 r = Table::load(t + i);
+        if (is_table(r, Level - 1)) {
+          if constexpr (Level > 1) {
+            if (!subtree_none<Level - 1>(r)) return false;
+          }
+        } else if (r != 0 && F::decode(r, Level - 1).kind != Kind::none) {
+          return false;
+        }
+      }
+      return true;
+    }
+  }
+
+  // --- the operation context: plan counts, reserved pages, invalidations owed -----------------
+
+  struct Ctx {
+    explicit Ctx(const RangeEngine& r) : pool(r.pt_->env()), inv(*r.pt_, *r.tlb_) {}
+    u64 need[F::levels] = {};  // table pages the plan needs, by the level of their entries
+    TablePool<F, Env> pool;    // ... reserved before the commit; unused ones go back at the end
+    Invalidations<F, Env, Tlb> inv;
+  };
+
+  // --- the pass --------------------------------------------------------------------------------
+
+  enum class Act : u8 { keep, rewrite, split, fail };
+  struct Decision {
+    Act act = Act::keep;
+    Err err = Err::ok;
+    constexpr Decision(Act a) : act(a) {}                  // NOLINT(google-explicit-constructor)
+    constexpr Decision(Err e) : act(Act::fail), err(e) {}  // NOLINT(google-explicit-constructor)
+  };
+
+  template <class Op>
+  Err run(Op& op, u64 start, u64 last) {
+    Ctx c(*this);
+    Src root{pt_->root_table()};
+    if (Err e = pass<kRoot, false>(op, root, true, start, last, c); e != Err::ok) return e;
+    if (Err e = c.pool.reserve(c.need); e != Err::ok) return e;
+    pass<kRoot, true>(op, root, true, start, last, c);  // cannot fail: the plan said so
+    c.inv.finish();
+    return Err::ok;
+  }
+
+ private:
+  // Where the entries of one table come from during a pass: a real table (live, or built
+  // off-line during the commit), or - during the plan only - a table that does not exist yet:
+  // empty, or the children of the plain leaf being split. `fresh`: a new table that held
+  // nothing but none when the pass entered it (nothing else can see it, and the pass has only
+  // written entries it has already passed).
+  struct Src {
+    u64* t = nullptr;
+    Children kids{};
+    bool from_leaf = false;
+    bool fresh = false;
+
+    template <unsigned Level>
+    u64 load(u64 i) const {
+      if (t != nullptr) return Table::load(t + i);
+      if (!from_leaf) return 0;
+      return kids.template at<Level>(i);  // validated before the plan descended
+    }
+  };
+
+  // The entries of one table at `Level` for [cur, last] (which lies inside that table).
+  template <unsigned Level, bool Commit, class Op>
+  Err pass(Op& op, const Src& src, bool live, u64 cur, u64 last, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr unsigned kCont = F::cont_shift(Level);
+    for (;;) {
+      // A run of plain leaves into a fresh table (mapping into empty space): every old entry is
+      // none, so the operation decides the whole run at once and the values are written in one
+      // loop, without a decision per entry.
+      // A run of whole, plain, valid leaves in a live table that the operation rewrites one by
+      // one from a rule it has already worked out (protect): no unit machinery per entry.
+      if constexpr (requires { op.template live_run<Level, Commit>(src.t, cur, last, c); }) {
+        if (live && src.t != nullptr) {
+          Result<u64> n = op.template live_run<Level, Commit>(src.t, cur, last, c);
+          if (!n) return n.err;
+          if (n.value != 0) {
+            const u64 rlast = cur + ((n.value << kShift) - 1);
+            if (rlast >= last) return Err::ok;
+            cur = rlast + 1;
+            continue;
+          }
+        }
+      }
+      if constexpr (requires { op.template plain_run<Level>(cur, last); }) {
+        if (src.fresh) {
+          const u64 n = op.template plain_run<Level>(cur, last);
+          if (n != 0) {
+            if (Err e = op.template fill_run<Level, Commit>(cur, n, src.t); e != Err::ok) return e;
+            const u64 rlast = cur + ((n << kShift) - 1);
+            if (rlast >= last) return Err::ok;
+            cur = rlast + 1;
+            continue;
+          }
+        }
+      }
+      unsigned unit_shift = kShift;
+      if constexpr (kCont != 0) {
+        Entry d = F::decode(src.template load<Level>(index_of<F>(cur, Level)), Level);
+        if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) unit_shift = kCont;
+      }
+      u64 unit_base = align_down(cur, unit_shift);
+      u64 unit_last = unit_base + (bit(unit_shift) - 1);
+      u64 in_last = unit_last < last ? unit_last : last;
+      if (Err e = visit_unit<Level, Commit>(op, src, live, unit_base, unit_shift, cur, in_last, c);
+          e != Err::ok)
+        return e;
+      if (unit_last >= last) return Err::ok;
+      cur = unit_last + 1;
+    }
+  }
+
+  // One unit: a single entry, or the n entries of a (present or wanted) group.
+  template <unsigned Level, bool Commit, class Op>
+  Err visit_unit(Op& op, const Src& src, bool live, u64 unit_base, unsigned unit_shift,
+                 u64 in_first, u64 in_last, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    constexpr unsigned kCont = F::cont_shift(Level);
+    constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
+    const u64 n = bit(unit_shift - kShift);
+    const u64 i0 = index_of<F>(unit_base, Level);
+    u64 old[kMaxN];
+    u64 next[kMaxN];
+    for (u64 k = 0; k < n; ++k) next[k] = old[k] = src.template load<Level>(i0 + k);
+
+    bool refill = false;
+    if (n == 1) {
+      Result<u64> r =
+          visit_entry<Level, Commit>(op, live, unit_base, in_first, in_last, old[0], c, refill);
+      if (!r) return r.err;
+      next[0] = r.value;
+    } else {
+      Entry g = F::decode(old[0], Level);
+      const bool group_old = present(g) && g.cont_shift == kCont;
+      if (group_old) {
+        // Every sub-entry must belong to the group (same kind, group bit set); gather A/D.
+        for (u64 k = 1; k < n; ++k) {
+          Entry s = F::decode(old[k], Level);
+          if (s.kind != g.kind || s.cont_shift != kCont) return Err::ebusy;
+          g.accessed = g.accessed || s.accessed;
+          g.dirty = g.dirty || s.dirty;
+        }
+        g.addr = align_down(g.addr, kCont);
+      }
+      Decision d =
+          op.template decide_group<Level>(unit_base, unit_shift, in_first, in_last, old, group_old);
+      switch (d.act) {
+        case Act::fail:
+          return d.err;
+        case Act::keep:
+          return Err::ok;
+        case Act::rewrite:
+          if (Err e = op.template fill<Level>(unit_base, unit_shift, old, next); e != Err::ok)
+            return e;
+          refill = true;
+          break;
+        case Act::split:
+          for (u64 k = 0; k < n; ++k) {
+            u64 v = old[k];
+            if (group_old) {
+              // Broken into plain leaves, each with the group's gathered A/D.
+              Entry p = g;
+              p.cont_shift = 0;
+              p.shift = static_cast<u8>(kShift);
+              p.addr = g.addr + (k << kShift);
+              Result<u64> r = F::encode(p, Level);
+              if (!r) return Err::einval;
+              v = r.value;
+            }
+            u64 sub_first = unit_base + (k << kShift), sub_last = sub_first + (bit(kShift) - 1);
+            if (sub_first < in_first) sub_first = in_first;
+            if (sub_last > in_last) sub_last = in_last;
+            next[k] = v;
+            // Outside the range: stays (a plain leaf if broken).
+            if (sub_first > sub_last) continue;
+            bool sub_rewritten = false;  // a broken group's values are not edits of the old ones
+            Result<u64> r = visit_entry<Level, Commit>(op, live, unit_base + (k << kShift),
+                                                       sub_first, sub_last, v, c, sub_rewritten);
+            if (!r) return r.err;
+            next[k] = r.value;
+          }
+          break;
+      }
+    }
+    if constexpr (Commit)
+      write_unit<Level>(op, refill, unit_base, unit_shift, src.t + i0, old, next, live, c);
+    return Err::ok;
+  }
+
+  // One entry at `Level` covering [base, base + size), of which [in_first, in_last] is in the
+  // range. Returns the value the slot must hold afterwards.
+  template <unsigned Level, bool Commit, class Op>
+  Result<u64> visit_entry(Op& op, bool live, u64 base, u64 in_first, u64 in_last, u64 old, Ctx& c,
+                          bool& rewritten) {
+    Decision d = op.template decide<Level>(base, in_first, in_last, old);
+    rewritten = d.act == Act::rewrite;
+    switch (d.act) {
+      case Act::fail:
+        return d.err;
+      case Act::keep:
+        return old;
+      case Act::rewrite: {
+        u64 v = old;
+        if (Err e = op.template fill<Level>(base, F::shift(Level), &old, &v); e != Err::ok)
+          return e;
+        return v;
+      }
+      case Act::split:
+        break;
+    }
+    if constexpr (Level == 0) {
+      return Err::einval;  // nothing is finer than a page
+    } else {
+      if (is_table(old, Level)) {
+        u64* child = pt_->child(old, Level);
+        Src s{child};
+        if (Err e = pass<Level - 1, Commit>(op, s, live, in_first, in_last, c); e != Err::ok)
+          return e;
+        if constexpr (Commit) {
+          if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return u64{0};
+        }
+        return old;
+      }
+      Entry e = F::decode(old, Level);
+      const bool from_leaf = present(e);
+      if (!from_leaf && e.kind != Kind::none) return Err::ebusy;  // swap, migration, marker...
+      if (from_leaf && (e.cont_shift != 0 || !F::leaf_ok(Level - 1))) return Err::einval;
+      Children kids{};
+      if (from_leaf) {
+        Result<Children> k = children(e, Level - 1);
+        if (!k) return Err::einval;  // only in the plan: the commit meets what the plan checked
+        kids = k.value;
+      }
+      if constexpr (!Commit) {
+        ++c.need[Level - 1];
+        Src s{nullptr, kids, from_leaf, !from_leaf};
+        if (Err r = pass<Level - 1, false>(op, s, false, in_first, in_last, c); r != Err::ok)
+          return r;
+        return F::make_table(0, Level);  // a placeholder: the plan writes nothing
+      } else {
+        // Built off-line: nothing walks this table before the store that links it.
+        u64 pa = c.pool.take(Level - 1);
+        u64* t = pt_->table(pa);
+        if (from_leaf)
+          pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
+                            [&kids](u64 i) { return kids.template at<Level - 1>(i); });
+        Src s{t, {}, false, !from_leaf};
+        pass<Level - 1, true>(op, s, false, in_first, in_last, c);
+        return F::make_table(pa, Level);
+      }
+    }
+  }
+
+  // Publishes a unit's new values: off-line tables are simply written; a live unit goes through
+  // replace() (commit.hpp), which breaks before making where the format asks for it, owes the
+  // invalidation the old values need and frees the tables it unlinks after it. For the values of
+  // a `rewrite` derived from the old ones (`refill`), what the hardware changed since the pass read
+  // them (A/D) is derived again, not lost.
+  template <unsigned Level, class Op>
+  void write_unit(Op& op, bool refill, u64 unit_base, unsigned unit_shift, u64* slots,
+                  const u64* old, u64* next, bool live, Ctx& c) {
+    constexpr unsigned kShift = F::shift(Level);
+    const u64 n = bit(unit_shift - kShift);
+    if (!live) {
+      for (u64 k = 0; k < n; ++k)
+        if (next[k] != old[k]) pt_->store(slots + k, Level, next[k]);
+      return;
+    }
+    bool table_gone = false;
+    for (u64 k = 0; k < n; ++k)
+      table_gone = table_gone || (next[k] != old[k] && is_table(old[k], Level));
+    const u64 end = unit_base + (n << kShift);  // 0 at the top of the 64-bit space
+    // A table going away may have cached walks and leaves of any size under it.
+    const TlbFlush f =
+        table_gone
+            ? TlbFlush{unit_base, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
+            : TlbFlush{unit_base, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
+    auto rederive = [&](const u64* now, u64* out) {
+      return refill && op.template fill<Level>(unit_base, unit_shift, now, out) == Err::ok;
+    };
+    replace(*pt_, c.inv, slots, Level, n, old, next, f, Owed::by_replace, rederive);
+  }
+
+  // Every entry of the table is none.
+  template <unsigned Level>
+  static bool table_none(u64* t) {
+    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i)
+      if (u64 raw = Table::load(t + i); raw != 0 && F::decode(raw, Level).kind != Kind::none)
+        return false;
+    return true;
+  }
+
+ protected:
+  Table* pt_;
+  Tlb* tlb_;
+};
+
+}  // namespace hugepte

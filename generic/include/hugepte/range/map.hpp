@@ -1,0 +1,159 @@
+// hugepte/range/map.hpp - MapOp, the policy of RangeOps::map(): each piece of the range gets
+// the largest leaf allowed that fits; whatever was there is replaced (MapMode::replace) or
+// refused (MapMode::no_replace).
+//
+// Its cache: proto/have, the first leaf of each level and kind encoded, the others derived
+// from it with F::with_pa. Its runs: plain_run/fill_run write the plain leaves of a fresh table
+// in one loop.
+#pragma once
+
+// Attrs and MapMode. range.hpp includes this file after defining them, so the circle is
+// harmless whichever of the two is included first.
+#include "hugepte/range.hpp"
+#include "hugepte/range/engine.hpp"
+
+namespace hugepte {
+
+template <Format F, TableEnv Env, TlbSink Tlb>
+struct RangeEngine<F, Env, Tlb>::MapOp {
+  static constexpr bool kFreesEmpty = false;
+  RangeEngine* self;
+  u64 va, pa, last;
+  Attrs attrs;
+  unsigned max_shift, min_shift;
+  MapMode mode;
+
+  // The piece starting at a: the largest leaf size allowed, aligned and fitting.
+  Size piece(u64 a) const {
+    const u64 p = pa + (a - va);
+    for (unsigned i = kSizes.count; i-- > 0;) {
+      unsigned s = kSizes.shift[i];
+      if (s > max_shift || s < min_shift || !aligned(a, s) || !aligned(p, s)) continue;
+      if (last - a < bit(s) - 1) continue;
+      // Between two sizes of one shift (a group as large as the next level's leaf), the
+      // plain leaf comes first in kSizes' order only by level: prefer the plain one.
+      if (i > 0 && kSizes.shift[i - 1] == s && kSizes.cont[i]) continue;
+      return Size{true, s, kSizes.level[i], kSizes.cont[i]};
+    }
+    return Size{};
+  }
+
+  bool wants_group(unsigned level, u64 a) const {
+    Size s = piece(a);
+    return s.ok && s.cont && s.level == level;
+  }
+
+  // In no_replace mode: what is at `old` (one entry at Level) forbids writing there.
+  template <unsigned Level>
+  bool occupied(u64 old) const {
+    if (is_table(old, Level)) return !self->template subtree_none<Level>(old);
+    return F::decode(old, Level).kind != Kind::none;
+  }
+
+  template <unsigned Level>
+  Decision decide(u64, u64 in_first, u64, u64 old) const {
+    Size s = piece(in_first);
+    if (!s.ok) return Err::einval;
+    if (s.level == Level && !s.cont) {
+      if (mode == MapMode::no_replace && occupied<Level>(old)) return Err::eexist;
+      return Act::rewrite;
+    }
+    if (s.level >= Level) return Err::einval;  // cannot happen: sizes nest
+    if (mode == MapMode::no_replace && !is_table(old, Level) &&
+        F::decode(old, Level).kind != Kind::none)
+      return Err::eexist;
+    return Act::split;
+  }
+
+  template <unsigned Level>
+  Decision decide_group(u64, unsigned, u64 in_first, u64, const u64* old, bool group_old) const {
+    Size s = piece(in_first);
+    if (!s.ok) return Err::einval;
+    const u64 n = bit(F::cont_shift(Level) - F::shift(Level));
+    if (mode == MapMode::no_replace) {
+      if (group_old) return Err::eexist;
+      if (s.cont && s.level == Level)
+        for (u64 k = 0; k < n; ++k)
+          if (occupied<Level>(old[k])) return Err::eexist;
+    }
+    return s.cont && s.level == Level ? Act::rewrite : Act::split;
+  }
+
+  // Every leaf of a map differs from the others only in its output address (and its size):
+  // the first one of each level and kind (plain, group base) is encoded, which checks that
+  // the attributes can be encoded there, and the others are derived from it with F::with_pa.
+  // So the plan encodes once per level and the commit not at all.
+  u64 proto[F::levels][2] = {};
+  bool have[F::levels][2] = {};
+
+  // The first raw entry of the unit of 1 << unit_shift at unit_base: the plain leaf, or a
+  // group's base.
+  template <unsigned Level>
+  Result<u64> first_raw(u64 unit_base, unsigned unit_shift) {
+    const u64 p = pa + (unit_base - va);
+    const unsigned g = unit_shift != F::shift(Level) ? 1 : 0;
+    if (have[Level][g]) return F::with_pa(proto[Level][g], Level, p);
+    Entry e;
+    e.kind = Kind::leaf;
+    e.addr = p;
+    e.shift = static_cast<u8>(F::shift(Level));
+    e.cont_shift = static_cast<u8>(g ? unit_shift : 0);
+    e.prot = attrs.prot;
+    e.writable = attrs.writable;
+    e.mem = attrs.mem;
+    e.global = attrs.global;
+    e.accessed = attrs.accessed;
+    e.dirty = attrs.dirty;
+    e.soft = attrs.soft;
+    Result<u64> r = F::encode(e, Level);
+    if (!r) return Err::einval;
+    proto[Level][g] = r.value;
+    have[Level][g] = true;
+    return r;
+  }
+
+  template <unsigned Level>
+  Err fill(u64 unit_base, unsigned unit_shift, const u64*, u64* out) {
+    Result<u64> r = first_raw<Level>(unit_base, unit_shift);
+    if (!r) return r.err;
+    spread_unit<Level>(r.value, unit_shift, out);
+    return Err::ok;
+  }
+
+  // How many units of Level from a on (a aligned to the level) piece() maps with one plain
+  // entry of Level each, as far as `lim` (the last address the pass may cover); 0 if not a.
+  // It is the same size until a bigger one becomes possible: at the next address aligned
+  // to it (va and pa alike) from which it still fits.
+  template <unsigned Level>
+  u64 plain_run(u64 a, u64 lim) const {
+    constexpr unsigned kShift = F::shift(Level);
+    Size s = piece(a);
+    if (!s.ok || s.level != Level || s.cont) return 0;
+    const u64 end = lim < last ? lim : last;
+    u64 top = end - (bit(kShift) - 1);  // the last unit start that still fits
+    for (unsigned i = 0; i < kSizes.count; ++i) {
+      const unsigned t = kSizes.shift[i];
+      if (t <= kShift || t > max_shift || !aligned(pa - va, t)) continue;
+      const u64 b = (a | (bit(t) - 1)) + 1;  // the next address aligned to t
+      if (b == 0 || b > last || last - b < bit(t) - 1) continue;  // t never fits from there
+      if (b - 1 < top) top = b - 1;
+    }
+    return ((top - a) >> kShift) + 1;
+  }
+
+  // Writes (commit) or checks (plan) the n plain leaves of Level from a into a fresh table.
+  template <unsigned Level, bool Commit>
+  Err fill_run(u64 a, u64 n, u64* t) {
+    Result<u64> r = first_raw<Level>(a, F::shift(Level));
+    if (!r) return r.err;
+    if constexpr (Commit) {
+      const u64 raw0 = r.value, p = pa + (a - va);
+      self->pt_->fill_offline(t + index_of<F>(a, Level), Level, n, [raw0, p](u64 i) {
+        return F::with_pa(raw0, Level, p + (i << F::shift(Level)));
+      });
+    }
+    return Err::ok;
+  }
+};
+
+}  // namespace hugepte
