@@ -70,13 +70,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   template <unsigned Level>
   HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 at) {
     if (is_table(raw, Level)) {
-      if constexpr (Level > 0) {
-        u64* t = self->pt_->child(raw, Level);
-        for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i)
-          if (Err e = scan<Level - 1>(Table::load(t + i), at + (i << F::shift(Level - 1)));
-              e != Err::ok)
-            return e;
-      }
+      if constexpr (Level > 0) return scan_table<Level - 1>(self->pt_->child(raw, Level), at);
       return Err::ok;
     }
     // The common case: a plain valid leaf of a kind already seen to match the reference.
@@ -91,6 +85,35 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
       }
     }
     return scan_leaf<Level>(raw, at);
+  }
+
+  // The entries of one table of Level. Leaves in a table mostly differ only in their output
+  // address: a leaf whose every other bit equals the last plain leaf accepted here
+  // (F::with_pa(raw, Level, 0), the key of Seen) is that same kind of leaf - present, plain,
+  // with the reference's attributes and A/D already gathered - and needs only its address
+  // checked. Anything else goes through scan().
+  template <unsigned Level>
+  HUGEPTE_ALWAYS_INLINE Err scan_table(u64* t, u64 at) {
+    constexpr unsigned kShift = F::shift(Level);
+    u64 known = 0;
+    bool have_known = false;
+    u64 expect = 0;  // the output address the leaf at i must have, once the reference is known
+    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i, expect += bit(kShift)) {
+      const u64 raw = Table::load(t + i);
+      if (have_known && F::with_pa(raw, Level, 0) == known) {
+        if (F::out_addr(raw, Level) != expect) return Err::einval;
+        continue;
+      }
+      const u64 a = at + (i << kShift);
+      if (Err e = scan<Level>(raw, a); e != Err::ok) return e;
+      if (F::is_leaf(raw, Level)) {
+        const Seen* row = seen_row<Level>(raw);
+        have_known = row->e.cont_shift == 0 && row->same_gen == ref_gen && row->same;
+        known = F::with_pa(raw, Level, 0);
+        expect = ref.addr + (a - base);
+      }
+    }
+    return Err::ok;
   }
 
   template <unsigned Level>

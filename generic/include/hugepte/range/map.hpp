@@ -38,6 +38,51 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
     return Size{};
   }
 
+  // The whole range is one piece (a leaf or one group) and its slots hold none: all the
+  // plan/reserve/commit passes would do comes down to the walker finding - or building, all or
+  // nothing - the tables down to the piece's level, its value encoded once, and replace()
+  // installing it (no invalidation: nothing was there). This is what mapping one page at a time
+  // costs. Returns false, having changed nothing, for anything else (a leaf, a non-present
+  // entry or a table where the piece goes, a value the format refuses): the passes take it.
+  template <unsigned Level = kRoot>
+  bool install_one(const Size& s, Err& err) {
+    if constexpr (Level > 0) {
+      if (s.level != Level) return install_one<Level - 1>(s, err);
+    }
+    if (s.level != Level) return false;
+    constexpr unsigned kShift = F::shift(Level);
+    const u64 n = bit(s.shift - kShift);
+    Result<u64> raw0 = first_raw<Level>(va, s.shift);
+    if (!raw0) return false;
+    Table& pt = *self->pt_;
+    Result<Found> f = find(pt, va, Level);
+    if (!f) return false;
+    if (f.value.level != Level && F::decode(f.value.raw, f.value.level).kind != Kind::none)
+      return false;
+    constexpr u64 kMaxN = F::cont_shift(Level) != 0 ? bit(F::cont_shift(Level) - kShift) : 1;
+    u64 old[kMaxN], next[kMaxN];
+    if (f.value.level == Level) {
+      for (u64 k = 0; k < n; ++k) {
+        old[k] = Table::load(f.value.slot + k);
+        if (F::decode(old[k], Level).kind != Kind::none) return false;
+      }
+    } else {
+      f = find_or_alloc(pt, va, Level);  // fresh tables: every slot none
+      if (!f) {
+        err = f.err;
+        return f.err == Err::enomem;  // other errors: let the passes name them
+      }
+      for (u64 k = 0; k < n; ++k) old[k] = 0;
+    }
+    spread_unit<Level>(raw0.value, s.shift, next);
+    Invalidations<F, Env, Tlb> inv(pt, *self->tlb_);
+    replace(pt, inv, f.value.slot, Level, n, old, next,
+            TlbFlush{va, va + bit(s.shift), static_cast<u8>(kShift), static_cast<u8>(Level), true});
+    inv.finish();
+    err = Err::ok;
+    return true;
+  }
+
   bool wants_group(unsigned level, u64 a) const {
     Size s = piece(a);
     return s.ok && s.cont && s.level == level;
