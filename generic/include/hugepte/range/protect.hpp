@@ -114,6 +114,14 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
     const u64 in_table = bit(F::index_bits(Level)) - i0;
     const u64 whole_units = ((last - a) + 1) >> kShift;  // no overflow inside one table
     const u64 n = whole_units < in_table ? whole_units : in_table;
+    // The invalidations the rewritten leaves owe, one per run of adjacent ones (Invalidations
+    // would merge them as well; queueing a run at a time keeps that out of the loop).
+    u64 run_first = 0, run_end = 0;
+    auto owe = [&]() {
+      if (run_end != run_first)
+        c.inv.later(TlbFlush{run_first, run_end, static_cast<u8>(kShift), static_cast<u8>(Level), true});
+      run_first = run_end;
+    };
     u64 k = 0;
     for (; k < n; ++k) {
       u64* slot = t + i0 + k;
@@ -130,12 +138,20 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
         auto rederive = [&](const u64* now, u64* out) {
           return fill<Level>(base, kShift, now, out) == Err::ok;
         };
-        replace(*self->pt_, c.inv, slot, Level, 1, &old, &next,
-                TlbFlush{base, base + bit(kShift), static_cast<u8>(kShift),
-                         static_cast<u8>(Level), true},
-                Owed::by_replace, rederive);
+        const TlbFlush f{base, base + bit(kShift), static_cast<u8>(kShift), static_cast<u8>(Level), true};
+        if (break_needed<F>(old, next, Level)) {  // replace() invalidates at the break
+          replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_replace, rederive);
+          continue;
+        }
+        replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive);
+        if (run_end != base) {
+          owe();
+          run_first = base;
+        }
+        run_end = base + bit(kShift);
       }
     }
+    if constexpr (Commit) owe();
     return k;
   }
 
