@@ -27,7 +27,10 @@ set(HUGEPTE_GUEST_FLAGS_riscv64 --target=riscv64-linux-gnu -march=rv64imac_zicsr
 function(hugepte_add_guest)
   cmake_parse_arguments(G "" "NAME;ARCH;MODE;LINKER_SCRIPT;QEMU" "SOURCES;DEFINES;QEMU_ARGS" ${ARGN})
   set(objdir ${CMAKE_BINARY_DIR}/guests/${G_NAME}.obj)
-  set(flags ${HUGEPTE_GUEST_FLAGS_${G_ARCH}} -std=c++20 -ffreestanding -fno-exceptions -fno-rtti
+  # The flags of every source of an architecture's images; the mode's come on top for the
+  # sources that depend on it (the cases and the arch's own files). tests/shared depends on no
+  # mode, so it is compiled once per architecture and linked into each of its images.
+  set(arch_flags ${HUGEPTE_GUEST_FLAGS_${G_ARCH}} -std=c++20 -ffreestanding -fno-exceptions -fno-rtti
     -fno-threadsafe-statics -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -g
     -Wall -Wextra -Werror
     -I${PROJECT_SOURCE_DIR}/generic/include
@@ -38,17 +41,17 @@ function(hugepte_add_guest)
     -I${PROJECT_SOURCE_DIR}/tests/common
     -I${PROJECT_SOURCE_DIR}/tests/system
     -I${CMAKE_CURRENT_SOURCE_DIR}
-    -DHUGEPTE_GUEST=1 -DHUGEPTE_GUEST_MODE="${G_MODE}")
+    -DHUGEPTE_GUEST=1)
   if(HUGEPTE_INJECT_FAILURE)
-    list(APPEND flags -DHUGEPTE_INJECT_FAILURE=1)
+    list(APPEND arch_flags -DHUGEPTE_INJECT_FAILURE=1)
   endif()
+  set(flags ${arch_flags} -DHUGEPTE_GUEST_MODE="${G_MODE}")
   foreach(d IN LISTS G_DEFINES)
     list(APPEND flags -D${d})
   endforeach()
 
   set(objs)
-  foreach(src IN LISTS G_SOURCES HUGEPTE_GUEST_COMMON_SOURCES HUGEPTE_SHARED_TEST_SOURCES
-                      HUGEPTE_GUEST_TEST_SOURCES)
+  foreach(src IN LISTS G_SOURCES HUGEPTE_GUEST_COMMON_SOURCES HUGEPTE_GUEST_TEST_SOURCES)
     get_filename_component(abs ${src} ABSOLUTE)
     file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${abs})
     string(REPLACE "/" "_" objname ${rel})
@@ -59,6 +62,24 @@ function(hugepte_add_guest)
       DEPFILE ${obj}.d
       COMMENT "guest ${G_NAME}: ${rel}"
       VERBATIM)
+    list(APPEND objs ${obj})
+  endforeach()
+  set(shared_objdir ${CMAKE_BINARY_DIR}/guests/${G_ARCH}-shared.obj)
+  foreach(src IN LISTS HUGEPTE_SHARED_TEST_SOURCES)
+    get_filename_component(abs ${src} ABSOLUTE)
+    file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${abs})
+    string(REPLACE "/" "_" objname ${rel})
+    set(obj ${shared_objdir}/${objname}.o)
+    get_property(have GLOBAL PROPERTY hugepte_guest_obj_${G_ARCH}_${objname})
+    if(NOT have)
+      add_custom_command(OUTPUT ${obj}
+        COMMAND ${HUGEPTE_GUEST_CXX} ${arch_flags} -MD -MF ${obj}.d -c ${abs} -o ${obj}
+        DEPENDS ${abs}
+        DEPFILE ${obj}.d
+        COMMENT "guest ${G_ARCH} (every mode): ${rel}"
+        VERBATIM)
+      set_property(GLOBAL PROPERTY hugepte_guest_obj_${G_ARCH}_${objname} TRUE)
+    endif()
     list(APPEND objs ${obj})
   endforeach()
 
