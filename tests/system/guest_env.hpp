@@ -116,7 +116,7 @@ inline void ram_copy(u64 dst, u64 src, u64 len) {
   for (u64 i = 0; i < len; ++i) d[i] = s[i];
 }
 
-// The mm layer's FolioEnv (hugepte/mm/memory.hpp) over guest RAM: folios aligned to their size
+// The mm layer's FolioEnv (hugepte/mm/folio.hpp) over guest RAM: folios aligned to their size
 // from up to two RAM regions (free RAM, then the harness' high RAM), small ones (up to 2 MiB)
 // bumped up from a region's bottom and larger ones down from its top, so neither starves the
 // other; a free list per size; really zeroed and copied. Metadata from its own bump region,

@@ -230,6 +230,8 @@ class Mm {
                   bool uffd_wp) const;
   Err plan_walk(u64 va, unsigned shift, u64* need) const;
   Result<Handle> walk_alloc(u64 va, unsigned shift);
+  struct MarkerTables;  // walk_alloc's table source
+  void write_entry(u64 va, const Found& f, u64 next);
   static u64 encode_at(Entry e, unsigned level);
   static HugeSize huge_size_or_page(unsigned shift);
   bool all_none_mostly(const Handle& h, bool strict) const;
@@ -241,8 +243,6 @@ class Mm {
   // --- zap.hpp ---
   Err zap(Vma& v, u64 start, u64 end, bool drop_markers);
   Err replicate(u64 va, const Found& f, const Entry& e);
-  void write_entry(u64 va, const Found& f, u64 next);
-  struct MarkerTables;
   static unsigned smaller_fit(unsigned have, u64 at);
   template <class Fn>
   Err for_each_present(u64 start, u64 end, Fn fn);

@@ -490,7 +490,7 @@ class TlbModel {
 
 static_assert(TlbSink<TlbModel>);
 
-// --- folio memory for the mm model (mm/memory.hpp's FolioEnv) --------------------------------
+// --- folio memory for the mm model (mm/folio.hpp's FolioEnv) --------------------------------
 
 // Simulated physical memory for folios: addresses from a range far from the table pages, aligned
 // to each folio's size, no data behind them (the host model checks where things are mapped; the
