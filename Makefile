@@ -18,12 +18,16 @@ matrix: setup
 	-ctest --preset system
 	python3 tools/matrix.py build/system build/matrix.json
 
-# Every preset: configure, build, ctest. Stops at the first preset that fails.
-test: setup $(addprefix test-,$(PRESETS))
+# Every preset: configure, build, ctest. Two presets at a time, so that one preset's serial
+# stretches (configure, link, the last long compile, its tests) leave no core idle; each
+# preset's output is printed in one piece when it ends (-O). Stops at the first that fails.
+test: setup
+	@$(MAKE) --no-print-directory -j2 -O $(addprefix test-,$(PRESETS))
 	@echo "make test: all presets passed ($(PRESETS))"
 
 $(addprefix test-,$(PRESETS)): test-%: setup
-	$(CMAKE) --workflow --preset $*
+	@start=$$(date +%s); $(CMAKE) --workflow --preset $* && \
+	  echo "make test: preset $* passed in $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf build

@@ -7,7 +7,8 @@
 // break-before-make), arm64 4K/48 (CONT-PTE and CONT-PMD), 16K/47 (a CONT-PTE group as large
 // as the next level's block), 64K/42 (two levels: 64K pages, 512M blocks) and riscv Sv39 (NAPOT). The
 // modes left out differ from these only in the number of levels and the VA width, which the
-// host preset covers.
+// host preset covers. With HUGEPTE_TEST_FORMATS_NATIVE=1 (the qemu-user presets) the formats of
+// the architecture the tests are built for.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -30,6 +31,16 @@ struct ToGtest<hugepte::TypeList<Fs...>, Extra...> {
 using TestedFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::Arm64_4K_48,
                                         hugepte::Arm64_16K_47, hugepte::Arm64_64K_42,
                                         hugepte::Sv39>;
+#elif HUGEPTE_TEST_FORMATS_NATIVE
+// Under qemu-user what the run adds is the target's code generation (atomics, memory order,
+// inlining), which the formats of its own architecture exercise as well as all of them.
+#if defined(__aarch64__)
+using TestedFormats = hugepte::TypeList<hugepte::Arm64_4K_48, hugepte::Arm64_16K_47, hugepte::Arm64_64K_42>;
+#elif defined(__riscv)
+using TestedFormats = hugepte::TypeList<hugepte::Sv39, hugepte::Sv57>;
+#else
+using TestedFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::X86_5Level>;
+#endif
 #else
 using TestedFormats = hugepte::AllFormats;
 #endif
