@@ -101,8 +101,10 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
     if (F::pa_bits < 64 && (pa >= bit(F::pa_bits) || len > bit(F::pa_bits) - pa))
       return Err::einval;
     MapOp op{this, va, pa, va + (len - 1), attrs, max_shift, min_shift, mode};
-    if (const Size s = op.piece(va); s.ok && bit(s.shift) == len) {
-      if (Err e = Err::ok; op.install_one(s, e)) return e;
+    if ((len & (len - 1)) == 0) {  // a leaf size is a power of two: maybe one piece
+      if (const Size s = op.piece(va); s.ok && bit(s.shift) == len) {
+        if (Err e = Err::ok; op.install_one(s, e)) return e;
+      }
     }
     return run(op, va, va + (len - 1));
   }
