@@ -241,6 +241,17 @@ class Mm {
                bool uffd_wp);
 
   // --- zap.hpp ---
+  // Where a cursor over a range stands: the address, the entry there, decoded, and its extent.
+  struct Here {
+    u64 va;
+    Found f;
+    Entry e;
+    u64 eb, ee;
+  };
+  static Here here(const Cursor<F, TEnv>& c) {
+    const Found f{c.slot(), c.old(), c.level()};
+    return Here{c.addr(), f, F::decode(f.raw, f.level), c.base(), c.base() + bit(F::shift(f.level))};
+  }
   Err zap(Vma& v, u64 start, u64 end, bool drop_markers);
   Err replicate(u64 va, const Found& f, const Entry& e);
   static unsigned smaller_fit(unsigned have, u64 at);

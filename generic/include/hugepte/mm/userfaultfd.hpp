@@ -403,10 +403,7 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
   // The walker's cursor over [start, end): one entry after the other, sideways in a table,
   // into a table installed where it stands (refresh), past a whole group (seek).
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
-    const u64 va = c.addr();
-    const Found f{c.slot(), c.old(), c.level()};
-    Entry e = F::decode(f.raw, f.level);
-    u64 eb = c.base(), ee = eb + bit(F::shift(f.level));
+    const auto [va, f, e, eb, ee] = here(c);
     if (present(e)) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {  // split_edge() left none: cannot happen

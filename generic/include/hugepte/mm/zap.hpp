@@ -46,10 +46,7 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
   // The walker's cursor over [start, end) (zap_pte_range's loop): it walks into the tables a
   // split installs where it stands (refresh) and past a whole leaf or group (seek).
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
-    const u64 va = c.addr();
-    const Found f{c.slot(), c.old(), c.level()};
-    Entry e = F::decode(f.raw, f.level);
-    u64 eb = c.base(), ee = eb + bit(F::shift(f.level));
+    const auto [va, f, e, eb, ee] = here(c);
     if (present(e)) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {
