@@ -10,7 +10,7 @@
 //                   mm_replace_entry): invalid -> invalidate -> new where the format needs
 //                   break-before-make, a compare-exchange in place where it does not, and
 //                   any table it unlinks freed only after the walk-cache invalidation
-//   free_tables()   a table page and everything under it, back to the Env
+//   (tables go back through PageTable::free_tables, once unlinked and invalidated)
 //
 // The caller encodes every new value first, so any failure comes before the first write; what
 // happens here cannot fail. Freestanding.
@@ -94,35 +94,6 @@ class TablePool {
   u64 head_[F::levels] = {};
   u64 count_[F::levels] = {};
 };
-
-// --- freeing tables ---------------------------------------------------------------------------
-
-namespace commit_detail {
-template <Format F, TableEnv Env, unsigned Level>
-void free_tables_at(const PageTable<F, Env>& pt, u64 pa) {
-  if constexpr (Level > 0) {
-    u64* t = pt.table(pa);
-    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
-      u64 raw = PageTable<F, Env>::load(t + i);
-      if (F::is_table(raw, Level)) free_tables_at<F, Env, Level - 1>(pt, F::out_addr(raw, Level));
-    }
-  }
-  pt.free_table(pa, Level);
-}
-
-template <Format F, TableEnv Env, unsigned Level = F::levels - 1>
-void free_tables_dispatch(const PageTable<F, Env>& pt, u64 pa, unsigned level) {
-  if (level == Level) return free_tables_at<F, Env, Level>(pt, pa);
-  if constexpr (Level > 0) free_tables_dispatch<F, Env, Level - 1>(pt, pa, level);
-}
-}  // namespace commit_detail
-
-// Frees the table page at `pa` (holding entries of `level`) and every table under it; leaves
-// are not followed. The caller has unlinked it and invalidated the walk caches for its range.
-template <Format F, TableEnv Env>
-void free_tables(const PageTable<F, Env>& pt, u64 pa, unsigned level) {
-  commit_detail::free_tables_dispatch<F, Env>(pt, pa, level);
-}
 
 // --- invalidations owed ---------------------------------------------------------------------
 
@@ -235,7 +206,7 @@ template <Format F, TableEnv Env, TlbSink Tlb>
 void Invalidations<F, Env, Tlb>::emit() {
   if (has_pending_) tlb_->flush(pending_);
   has_pending_ = false;
-  for (unsigned i = 0; i < retired_n_; ++i) free_tables(*pt_, retired_[i].pa, retired_[i].level);
+  for (unsigned i = 0; i < retired_n_; ++i) pt_->free_tables(retired_[i].pa, retired_[i].level);
   retired_n_ = 0;
 }
 
@@ -307,7 +278,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
       inv.now(flush);
       if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
       pt.store(slots, level, next[0]);
-      if (gone) free_tables(pt, F::out_addr(old[0], level), level - 1);  // flushed above
+      if (gone) pt.free_tables(F::out_addr(old[0], level), level - 1);  // flushed above
     } else {
       if (!was || std::is_same_v<Rederive, NoRederive>) {
         // Nothing cached or updated by the hardware, or a value that does not depend on the
@@ -357,7 +328,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     if (gone)  // flushed above
       for (u64 k = 0; k < n; ++k)
         if (changed[k] && F::is_table(old[k], level))
-          free_tables(pt, F::out_addr(old[k], level), level - 1);
+          pt.free_tables(F::out_addr(old[k], level), level - 1);
   } else {
     for (u64 k = 0; k < n; ++k) {
       if (!changed[k]) continue;

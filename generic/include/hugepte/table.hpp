@@ -146,22 +146,33 @@ class PageTable {
   // (they map memory the table does not own). Safe to call twice.
   void destroy() {
     if (root_ == kNoRoot) return;
-    free_subtree<kRoot>(root_);
+    free_below<kRoot>(root_);
     root_ = kNoRoot;
     root_ptr_ = nullptr;
   }
+
+  // The one way a table page goes back: frees the table page at `pa` (holding entries of
+  // `level`) and every table under it; leaves are not followed. The caller has unlinked it
+  // and invalidated the walk caches for its range (commit.hpp's Invalidations and replace()).
+  void free_tables(u64 pa, unsigned level) const { free_at<kRoot>(pa, level); }
 
  private:
   static constexpr u64 kNoRoot = ~u64{0};
   static inline u64 empty_root_[bit(F::index_bits(kRoot))] = {};  // never written; decode(0) is none
 
   template <unsigned Level>
-  void free_subtree(u64 pa) {
+  void free_at(u64 pa, unsigned level) const {
+    if (level == Level) return free_below<Level>(pa);
+    if constexpr (Level > 0) free_at<Level - 1>(pa, level);
+  }
+
+  template <unsigned Level>
+  void free_below(u64 pa) const {
     if constexpr (Level > 0) {
       u64* t = env_->table_ptr(pa);
       for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
         u64 raw = load(&t[i]);
-        if (F::is_table(raw, Level)) free_subtree<Level - 1>(F::out_addr(raw, Level));
+        if (F::is_table(raw, Level)) free_below<Level - 1>(F::out_addr(raw, Level));
       }
     }
     env_->free_table(pa, Level);

@@ -14,7 +14,9 @@
 // Freestanding.
 #pragma once
 
+#include <atomic>
 #include <concepts>
+#include <type_traits>
 
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
@@ -107,73 +109,135 @@ struct VisitCtx {
   constexpr bool whole() const { return addr == base() && end == base() + size(); }
 };
 
+// --- the table walk: the loop every walk is built on -------------------------------------------
+//
+// One loop over the entries of one table, for a stretch of addresses inside it. It stands at a
+// Place (a table, the first address not handled yet, the last one to handle in this table) and
+// asks the visitor to handle what starts there: one entry, a contiguous group, or a run of
+// entries at once. The visitor returns the last address it handled, and descends by calling
+// table<Level - 1>() on the child it chooses: a live table, an unlinked one it is building, or
+// one that exists only in a plan (the range engine's read-only pass over a split it has not
+// made yet). walk() below and the range engine (range/engine.hpp) are such visitors; so are
+// the collapse scan and the subtree checks. Index arithmetic lives here and in format.hpp only.
+
+// A table as a walk reads it: load(i, level) gives entry i; slots() the page itself, nullptr
+// for a table that exists only in a plan.
+template <class T>
+concept TableView = requires(const T& t, u64 i, unsigned level) {
+  { t.load(i, level) } -> std::same_as<u64>;
+  { t.slots() } -> std::same_as<u64*>;
+};
+
+// A table page in memory, linked or not yet.
+struct TablePage {
+  u64* t;
+  u64 load(u64 i, unsigned) const { return std::atomic_ref<u64>(t[i]).load(kEntryLoadOrder); }
+  u64* slots() const { return t; }
+};
+
+// Where a table walk stands in one table of entries of Level.
+template <Format F, unsigned Level, TableView View>
+struct Place {
+  static constexpr unsigned kShift = F::shift(Level);
+  const View& table;
+  u64 addr;  // the first address not handled yet
+  u64 last;  // the last address the walk covers in this table
+
+  static constexpr u64 index(u64 a) { return index_of<F>(a, Level); }
+  u64 load(u64 a) const { return table.load(index(a), Level); }
+  u64* slot(u64 a) const { return table.slots() + index(a); }
+  // The entry holding addr: its last address, and that clipped to the walk.
+  u64 entry_last() const { return align_down(addr, kShift) + (bit(kShift) - 1); }
+  u64 clipped_last() const { return entry_last() < last ? entry_last() : last; }
+  // Entries from a's to the walk's last one in this table.
+  u64 entries_from(u64 a) const { return index(last) - index(a) + 1; }
+};
+
+// The visitor: template <unsigned Level, class W, class View>
+//   Result<u64> at(W& walk, const Place<F, Level, View>& here)
+// handles what starts at here.addr and returns the last address it handled (at least the
+// first entry's; ~0 ends this table), or an error, which ends the walk.
+template <Format F, class V>
+struct TableWalk {
+  V& visitor;
+
+  template <unsigned Level, TableView View>
+  Err table(const View& view, u64 first, u64 last) {
+    Place<F, Level, View> here{view, first, last};
+    for (;;) {
+      Result<u64> r = visitor.template at<Level>(*this, here);
+      if (!r) return r.err;
+      if (r.value >= last) return Err::ok;
+      here.addr = r.value + 1;
+    }
+  }
+};
+
+// Walks the table page t holding entries of Level, over [first, last] inside it.
+template <Format F, unsigned Level, class V>
+Err walk_table(u64* t, u64 first, u64 last, V& visitor) {
+  TableWalk<F, V> w{visitor};
+  return w.template table<Level>(TablePage{t}, first, last);
+}
+
 namespace walk_detail {
 
-enum class Flow : u8 { more, done, stop, error };
-
+// walk()'s visitor over the table walk: one entry per place, visits as the flags ask.
 template <Format F, TableEnv Env, class V>
-struct Walker {
+struct Visits {
   using Table = PageTable<F, Env>;
+  static constexpr u64 kEnd = ~u64{0};
   const Table& pt;
   V& visitor;
   WalkFlags flags;
   u64 start;
-  u64 last;  // inclusive, so the top of the address space needs no special case
-  Err err = Err::ok;
+  bool stopped = false;
 
-  // Folds a visitor's answer into the walk's control flow.
-  Flow settle(Step s) {
+  // A visitor's answer: true to carry on, false when it stopped the walk, or its error.
+  Result<bool> settle(Step s) {
     switch (s.kind) {
       case Step::Kind::next:
       case Step::Kind::skip:
-        return Flow::more;
+        return true;
       case Step::Kind::stop:
-        return Flow::stop;
+        stopped = true;
+        return false;
       case Step::Kind::error:
-        if (s.err == Err::eagain && flags.ignore_eagain) return Flow::more;
-        err = s.err;
-        return Flow::error;
+        if (s.err == Err::eagain && flags.ignore_eagain) return true;
+        return s.err;
     }
-    return Flow::error;
+    return Err::einval;
   }
 
-  // Walks the table `t` holding entries of `Level`, from `addr` on, until the range or the
-  // table ends. On `more`, addr is the first address after this table.
-  template <unsigned Level>
-  Flow walk_table(u64* t, u64& addr) {
-    constexpr unsigned kShift = F::shift(Level);
-    constexpr u64 kEntries = bit(F::index_bits(Level));
-    for (u64 i = index_of<F>(addr, Level); i < kEntries; ++i) {
-      u64* slot = t + i;
-      u64 entry_last = align_down(addr, kShift) + (bit(kShift) - 1);
-      bool last_entry = entry_last >= last;
-      VisitCtx ctx{
-          slot, Table::load(slot), Level, kShift, addr, (last_entry ? last : entry_last) + 1,
-          start};
-      bool is_table = Level > 0 && F::is_table(ctx.old, Level);
-      Step s;
-      if (is_table ? flags.table_pre : flags.leaf) {
-        s = visitor(static_cast<const VisitCtx&>(ctx), is_table ? Visit::table_pre : Visit::leaf);
-        Flow f = settle(s);
-        if (f != Flow::more) return f;
-      }
-      if constexpr (Level > 0) {
-        u64 now = Table::load(slot);  // reload: the visitor may have replaced the entry
-        if (F::is_table(now, Level) && s.kind != Step::Kind::skip) {
-          u64 child_addr = addr;
-          Flow f = walk_table<Level - 1>(pt.child(now, Level), child_addr);
-          if (f == Flow::stop || f == Flow::error) return f;
-          if (flags.table_post) {
-            ctx.old = Table::load(slot);
-            Flow p = settle(visitor(static_cast<const VisitCtx&>(ctx), Visit::table_post));
-            if (p != Flow::more) return p;
-          }
+  template <unsigned Level, class W, class View>
+  Result<u64> at(W& walk, const Place<F, Level, View>& here) {
+    const u64 last = here.clipped_last();
+    VisitCtx ctx{here.slot(here.addr), 0, Level, F::shift(Level), here.addr, last + 1, start};
+    ctx.old = Table::load(ctx.slot);
+    const bool is_table = Level > 0 && F::is_table(ctx.old, Level);
+    Step s;
+    if (is_table ? flags.table_pre : flags.leaf) {
+      s = visitor(static_cast<const VisitCtx&>(ctx), is_table ? Visit::table_pre : Visit::leaf);
+      Result<bool> go = settle(s);
+      if (!go) return go.err;
+      if (!go.value) return kEnd;
+    }
+    if constexpr (Level > 0) {
+      u64 now = Table::load(ctx.slot);  // reload: the visitor may have replaced the entry
+      if (F::is_table(now, Level) && s.kind != Step::Kind::skip) {
+        if (Err e = walk.template table<Level - 1>(TablePage{pt.child(now, Level)}, here.addr, last);
+            e != Err::ok)
+          return e;
+        if (stopped) return kEnd;
+        if (flags.table_post) {
+          ctx.old = Table::load(ctx.slot);
+          Result<bool> go = settle(visitor(static_cast<const VisitCtx&>(ctx), Visit::table_post));
+          if (!go) return go.err;
+          if (!go.value) return kEnd;
         }
       }
-      if (last_entry) return Flow::done;
-      addr = entry_last + 1;
     }
-    return Flow::more;
+    return last;
   }
 };
 
@@ -187,10 +251,18 @@ template <Format F, TableEnv Env, class V>
 Err walk(const PageTable<F, Env>& pt, u64 start, u64 end, WalkFlags flags, V&& visitor) {
   if (Err e = check_range<F>(start, end); e != Err::ok) return e;
   if (!pt.has_root()) return Err::einval;
-  walk_detail::Walker<F, Env, V> w{pt, visitor, flags, start, end - 1};
-  u64 addr = start;
-  walk_detail::Flow f = w.template walk_table<F::levels - 1>(pt.root_table(), addr);
-  return f == walk_detail::Flow::error ? w.err : Err::ok;
+  walk_detail::Visits<F, Env, std::remove_reference_t<V>> v{pt, visitor, flags, start};
+  return walk_table<F, F::levels - 1>(pt.root_table(), start, end - 1, v);
+}
+
+// The same under one table entry: walks the subtree under the table entry `raw` at Level (live
+// or not yet linked) over [first, last], which lie inside what raw maps.
+template <Format F, unsigned Level, TableEnv Env, class V>
+Err walk_below(const PageTable<F, Env>& pt, u64 raw, u64 first, u64 last, WalkFlags flags,
+               V&& visitor) {
+  static_assert(Level > 0, "only a table entry has entries below it");
+  walk_detail::Visits<F, Env, std::remove_reference_t<V>> v{pt, visitor, flags, first};
+  return walk_table<F, Level - 1>(pt.child(raw, Level), first, last, v);
 }
 
 // --- single-address descents -----------------------------------------------------------------

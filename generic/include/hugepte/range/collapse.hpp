@@ -65,46 +65,51 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
     return &slot;
   }
 
-  // Checks the entry raw at Level mapping [at, at + size): a present leaf continuing the
+  // Checks the entry raw at Level mapping [va, va + size): a present leaf continuing the
   // region's output, or a table of such leaves.
   template <unsigned Level>
-  HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 at) {
+  HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 va) {
     if (is_table(raw, Level)) {
-      if constexpr (Level > 0) return scan_table<Level - 1>(self->pt_->child(raw, Level), at);
+      if constexpr (Level > 0)
+        return walk_table<F, Level - 1>(self->pt_->child(raw, Level), va,
+                                        va + (bit(F::shift(Level)) - 1), *this);
       return Err::ok;
     }
     // The common case: a plain valid leaf of a kind already seen to match the reference.
     if (have_ref && F::is_leaf(raw, Level)) {
       const Seen* row = seen_row<Level>(raw);
       if (row->same_gen == ref_gen && row->same && row->e.cont_shift == 0) {
-        if (F::out_addr(raw, Level) != ref.addr + (at - base)) return Err::einval;
+        if (F::out_addr(raw, Level) != ref.addr + (va - base)) return Err::einval;
         ref.accessed = ref.accessed || row->e.accessed;
         ref.dirty = ref.dirty || row->e.dirty;
         ref.prot.write = ref.prot.write || row->e.prot.write;
         return Err::ok;
       }
     }
-    return scan_leaf<Level>(raw, at);
+    return scan_leaf<Level>(raw, va);
   }
 
-  // The entries of one table of Level. Leaves in a table mostly differ only in their output
-  // address: a leaf whose every other bit equals the last plain leaf accepted here
-  // (F::with_pa(raw, Level, 0), the key of Seen) is that same kind of leaf - present, plain,
-  // with the reference's attributes and A/D already gathered - and needs only its address
-  // checked. Anything else goes through scan().
-  template <unsigned Level>
-  HUGEPTE_ALWAYS_INLINE Err scan_table(u64* t, u64 at) {
+  // The scan of a table under the region, as a visitor of the table walk (walk.hpp): it takes
+  // the table's entries from `here` on in one run. Leaves in a table mostly differ only in
+  // their output address: a leaf whose every other bit equals the last plain leaf accepted
+  // here (F::with_pa(raw, Level, 0), the key of Seen) is that same kind of leaf - present,
+  // plain, with the reference's attributes and A/D already gathered - and needs only its
+  // address checked. Anything else goes through scan(), which walks into tables.
+  template <unsigned Level, class W, class View>
+  HUGEPTE_ALWAYS_INLINE Result<u64> at(W&, const Place<F, Level, View>& here) {
     constexpr unsigned kShift = F::shift(Level);
+    u64* const t = here.slot(here.addr);
+    const u64 n = here.entries_from(here.addr);
     u64 known = 0;
     bool have_known = false;
     u64 expect = 0;  // the output address the leaf at i must have, once the reference is known
-    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i, expect += bit(kShift)) {
+    for (u64 i = 0; i < n; ++i, expect += bit(kShift)) {
       const u64 raw = Table::load(t + i);
       if (have_known && F::with_pa(raw, Level, 0) == known) {
         if (F::out_addr(raw, Level) != expect) return Err::einval;
         continue;
       }
-      const u64 a = at + (i << kShift);
+      const u64 a = here.addr + (i << kShift);
       if (Err e = scan<Level>(raw, a); e != Err::ok) return e;
       if (F::is_leaf(raw, Level)) {
         const Seen* row = seen_row<Level>(raw);
@@ -113,11 +118,11 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
         expect = ref.addr + (a - base);
       }
     }
-    return Err::ok;
+    return here.last;
   }
 
   template <unsigned Level>
-  Err scan_leaf(u64 raw, u64 at) {
+  Err scan_leaf(u64 raw, u64 va) {
     Seen* row = F::is_leaf(raw, Level) ? seen_row<Level>(raw) : nullptr;
     Entry decoded;
     if (!row) decoded = F::decode(raw, Level);
@@ -125,17 +130,17 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
     const u64 addr = row ? F::out_addr(raw, Level) : e.addr;
     if (e.kind == Kind::none) return Err::einval;  // a hole
     if (!present(e)) return Err::ebusy;            // swap, migration, marker, invalid
-    u64 pa = e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (at & (bit(e.cont_shift) - 1))
+    u64 pa = e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (va & (bit(e.cont_shift) - 1))
                                : addr;
     if (!have_ref) {
       ref = e;
-      ref.addr = pa - (at - base);
+      ref.addr = pa - (va - base);
       have_ref = true;
       ++ref_gen;
-      if (at != base || !aligned(ref.addr, target.shift)) return Err::einval;
+      if (va != base || !aligned(ref.addr, target.shift)) return Err::einval;
       return Err::ok;
     }
-    if (pa != ref.addr + (at - base)) return Err::einval;
+    if (pa != ref.addr + (va - base)) return Err::einval;
     if (row) {
       // same_attrs ignores what the scan gathers into ref, so its answer for a kind of leaf
       // holds for the whole scan.

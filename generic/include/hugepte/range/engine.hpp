@@ -17,7 +17,7 @@
 //      table is freed.
 //   4. unused reserved pages go back (there are none unless plan and commit disagree).
 //
-// The pass is one recursive visitor over "units": one entry, or a whole contiguous group of
+// The pass is a visitor of the table walk (walk.hpp) over "units": one entry, or a whole contiguous group of
 // entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For each
 // unit the operation (a small policy struct, one per file: range/map.hpp, unmap.hpp,
 // protect.hpp, split.hpp, collapse.hpp) answers keep, rewrite (these values) or split (needs
@@ -71,9 +71,9 @@ class RangeEngine {
   //   kFreesEmpty
   //       whether a live table the operation left with nothing but none is unlinked and freed.
   // Optionally, for runs of entries the pass need not take one unit at a time:
-  //   live_run<Level, Commit>(t, a, last, ctx)                    (protect)
+  //   live_run<Level, Commit>(here, ctx)                        (protect)
   //       whole plain leaves of a live table, decided and rewritten by the operation itself;
-  //   plain_run<Level>(a, lim) and fill_run<Level, Commit>(a, n, t)   (map)
+  //   plain_run<Level>(a, lim) and fill_run<Level, Commit>(here, n)   (map)
   //       plain leaves into a fresh table, decided at once and written in one loop.
   struct MapOp;       // range/map.hpp
   struct UnmapOp;     // range/unmap.hpp
@@ -152,9 +152,8 @@ class RangeEngine {
   struct Children {
     u64 raw0 = 0;
     u64 addr0 = 0;
-    template <unsigned Level>
-    u64 at(u64 i) const {
-      return i == 0 ? raw0 : F::with_pa(raw0, Level, addr0 + (i << F::shift(Level)));
+    u64 at(u64 i, unsigned level) const {
+      return i == 0 ? raw0 : F::with_pa(raw0, level, addr0 + (i << F::shift(level)));
     }
   };
   static Result<Children> children(Entry parent, unsigned level) {
@@ -165,24 +164,22 @@ class RangeEngine {
     return Children{r.value, parent.addr};
   }
 
-  // Nothing but none (and tables holding nothing) under the table entry raw at Level.
+  // Nothing but none (and tables holding nothing) under the table entry raw at Level, which
+  // maps the entry at base.
   template <unsigned Level>
-  bool subtree_none(u64 raw) const {
+  bool subtree_none(u64 raw, u64 base) const {
     if constexpr (Level == 0) {
-      return false;
+      return false;  // a page entry is never a table
     } else {
-      u64* t = pt_->child(raw, Level);
-      for (u64 i = 0; i < bit(F::index_bits(Level - 1)); ++i) {
-        u64 r = Table::load(t + i);
-        if (is_table(r, Level - 1)) {
-          if constexpr (Level > 1) {
-            if (!subtree_none<Level - 1>(r)) return false;
-          }
-        } else if (r != 0 && F::decode(r, Level - 1).kind != Kind::none) {
-          return false;
-        }
-      }
-      return true;
+      bool none = true;
+      walk_below<F, Level>(*pt_, raw, base, base + (bit(F::shift(Level)) - 1),
+                           WalkFlags{.leaf = true}, [&none](const VisitCtx& v, Visit) {
+                             if (v.old == 0 || F::decode(v.old, v.level).kind == Kind::none)
+                               return Step::next();
+                             none = false;
+                             return Step::stop();
+                           });
+      return none;
     }
   }
 
@@ -208,102 +205,110 @@ class RangeEngine {
   template <class Op>
   Err run(Op& op, u64 start, u64 last) {
     Ctx c(*this);
-    Src root{pt_->root_table()};
-    if (Err e = pass<kRoot, false>(op, root, true, start, last, c); e != Err::ok) return e;
+    const Src root{pt_->root_table(), {}, false, false, true};
+    Pass<Op, false> plan{this, op, c};
+    if (Err e = TableWalk<F, Pass<Op, false>>{plan}.template table<kRoot>(root, start, last);
+        e != Err::ok)
+      return e;
     if (Err e = c.pool.reserve(c.need); e != Err::ok) return e;
-    pass<kRoot, true>(op, root, true, start, last, c);  // cannot fail: the plan said so
+    Pass<Op, true> commit{this, op, c};
+    TableWalk<F, Pass<Op, true>>{commit}.template table<kRoot>(root, start, last);  // cannot fail
     c.inv.finish();
     return Err::ok;
   }
 
- private:
-  // Where the entries of one table come from during a pass: a real table (live, or built
-  // off-line during the commit), or - during the plan only - a table that does not exist yet:
-  // empty, or the children of the plain leaf being split. `fresh`: a new table that held
-  // nothing but none when the pass entered it (nothing else can see it, and the pass has only
-  // written entries it has already passed).
+  // Where the entries of one table come from during a pass (a TableView, walk.hpp): a real
+  // table (live, or built off-line during the commit), or - during the plan only - a table
+  // that does not exist yet: empty, or the children of the plain leaf being split. `fresh`: a
+  // new table that held nothing but none when the pass entered it (nothing else can see it,
+  // and the pass has only written entries it has already passed). `live`: linked, so the
+  // hardware may hold what it maps.
   struct Src {
     u64* t = nullptr;
     Children kids{};
     bool from_leaf = false;
     bool fresh = false;
+    bool live = false;
 
-    template <unsigned Level>
-    u64 load(u64 i) const {
+    u64 load(u64 i, unsigned level) const {
       if (t != nullptr) return Table::load(t + i);
       if (!from_leaf) return 0;
-      return kids.template at<Level>(i);  // validated before the plan descended
+      return kids.at(i, level);  // validated before the plan descended
     }
+    u64* slots() const { return t; }
   };
+  template <unsigned Level>
+  using Here = Place<F, Level, Src>;
 
-  // The entries of one table at `Level` for [cur, last] (which lies inside that table).
-  template <unsigned Level, bool Commit, class Op>
-  Err pass(Op& op, const Src& src, bool live, u64 cur, u64 last, Ctx& c) {
-    constexpr unsigned kShift = F::shift(Level);
-    constexpr unsigned kCont = F::cont_shift(Level);
-    for (;;) {
+ private:
+  // The pass, as a visitor of the table walk (walk.hpp): at each place of a table it takes a
+  // run or one unit, and descends through the walk when a unit splits.
+  template <class Op, bool Commit>
+  struct Pass {
+    RangeEngine* self;
+    Op& op;
+    Ctx& c;
+
+    template <unsigned Level, class W>
+    Result<u64> at(W& walk, const Here<Level>& here) {
+      constexpr unsigned kShift = F::shift(Level);
+      constexpr unsigned kCont = F::cont_shift(Level);
+      const u64 cur = here.addr, last = here.last;
+      // A run of whole, plain, valid leaves in a live table that the operation rewrites one by
+      // one from a rule it has already worked out (protect): no unit machinery per entry.
+      if constexpr (requires { op.template live_run<Level, Commit>(here, c); }) {
+        if (here.table.live && here.table.t != nullptr) {
+          Result<u64> n = op.template live_run<Level, Commit>(here, c);
+          if (!n) return n.err;
+          if (n.value != 0) return cur + ((n.value << kShift) - 1);
+        }
+      }
       // A run of plain leaves into a fresh table (mapping into empty space): every old entry is
       // none, so the operation decides the whole run at once and the values are written in one
       // loop, without a decision per entry.
-      // A run of whole, plain, valid leaves in a live table that the operation rewrites one by
-      // one from a rule it has already worked out (protect): no unit machinery per entry.
-      if constexpr (requires { op.template live_run<Level, Commit>(src.t, cur, last, c); }) {
-        if (live && src.t != nullptr) {
-          Result<u64> n = op.template live_run<Level, Commit>(src.t, cur, last, c);
-          if (!n) return n.err;
-          if (n.value != 0) {
-            const u64 rlast = cur + ((n.value << kShift) - 1);
-            if (rlast >= last) return Err::ok;
-            cur = rlast + 1;
-            continue;
-          }
-        }
-      }
       if constexpr (requires { op.template plain_run<Level>(cur, last); }) {
-        if (src.fresh) {
+        if (here.table.fresh) {
           const u64 n = op.template plain_run<Level>(cur, last);
           if (n != 0) {
-            if (Err e = op.template fill_run<Level, Commit>(cur, n, src.t); e != Err::ok) return e;
-            const u64 rlast = cur + ((n << kShift) - 1);
-            if (rlast >= last) return Err::ok;
-            cur = rlast + 1;
-            continue;
+            if (Err e = op.template fill_run<Level, Commit>(here, n); e != Err::ok) return e;
+            return cur + ((n << kShift) - 1);
           }
         }
       }
       unsigned unit_shift = kShift;
       if constexpr (kCont != 0) {
-        Entry d = F::decode(src.template load<Level>(index_of<F>(cur, Level)), Level);
+        Entry d = F::decode(here.load(cur), Level);
         if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) unit_shift = kCont;
       }
-      u64 unit_base = align_down(cur, unit_shift);
-      u64 unit_last = unit_base + (bit(unit_shift) - 1);
-      u64 in_last = unit_last < last ? unit_last : last;
-      if (Err e = visit_unit<Level, Commit>(op, src, live, unit_base, unit_shift, cur, in_last, c);
+      const u64 unit_base = align_down(cur, unit_shift);
+      const u64 unit_last = unit_base + (bit(unit_shift) - 1);
+      const u64 in_last = unit_last < last ? unit_last : last;
+      if (Err e = self->template visit_unit<Level, Commit>(walk, op, here, unit_base, unit_shift,
+                                                           cur, in_last, c);
           e != Err::ok)
         return e;
-      if (unit_last >= last) return Err::ok;
-      cur = unit_last + 1;
+      return unit_last;
     }
-  }
+  };
 
   // One unit: a single entry, or the n entries of a (present or wanted) group.
-  template <unsigned Level, bool Commit, class Op>
-  Err visit_unit(Op& op, const Src& src, bool live, u64 unit_base, unsigned unit_shift,
+  template <unsigned Level, bool Commit, class W, class Op>
+  Err visit_unit(W& walk, Op& op, const Here<Level>& here, u64 unit_base, unsigned unit_shift,
                  u64 in_first, u64 in_last, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
     constexpr unsigned kCont = F::cont_shift(Level);
     constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
     const u64 n = bit(unit_shift - kShift);
-    const u64 i0 = index_of<F>(unit_base, Level);
+    const u64 i0 = here.index(unit_base);
+    const bool live = here.table.live;
     u64 old[kMaxN];
     u64 next[kMaxN];
-    for (u64 k = 0; k < n; ++k) next[k] = old[k] = src.template load<Level>(i0 + k);
+    for (u64 k = 0; k < n; ++k) next[k] = old[k] = here.table.load(i0 + k, Level);
 
     bool refill = false;
     if (n == 1) {
-      Result<u64> r =
-          visit_entry<Level, Commit>(op, live, unit_base, in_first, in_last, old[0], c, refill);
+      Result<u64> r = visit_entry<Level, Commit>(walk, op, live, unit_base, in_first, in_last,
+                                                 old[0], c, refill);
       if (!r) return r.err;
       next[0] = r.value;
     } else {
@@ -351,7 +356,7 @@ class RangeEngine {
             // Outside the range: stays (a plain leaf if broken).
             if (sub_first > sub_last) continue;
             bool sub_rewritten = false;  // a broken group's values are not edits of the old ones
-            Result<u64> r = visit_entry<Level, Commit>(op, live, unit_base + (k << kShift),
+            Result<u64> r = visit_entry<Level, Commit>(walk, op, live, unit_base + (k << kShift),
                                                        sub_first, sub_last, v, c, sub_rewritten);
             if (!r) return r.err;
             next[k] = r.value;
@@ -360,14 +365,14 @@ class RangeEngine {
       }
     }
     if constexpr (Commit)
-      write_unit<Level>(op, refill, unit_base, unit_shift, src.t + i0, old, next, live, c);
+      write_unit<Level>(op, refill, unit_base, unit_shift, here.slot(unit_base), old, next, live, c);
     return Err::ok;
   }
 
   // One entry at `Level` covering [base, base + size), of which [in_first, in_last] is in the
   // range. Returns the value the slot must hold afterwards.
-  template <unsigned Level, bool Commit, class Op>
-  Result<u64> visit_entry(Op& op, bool live, u64 base, u64 in_first, u64 in_last, u64 old, Ctx& c,
+  template <unsigned Level, bool Commit, class W, class Op>
+  Result<u64> visit_entry(W& walk, Op& op, bool live, u64 base, u64 in_first, u64 in_last, u64 old, Ctx& c,
                           bool& rewritten) {
     Decision d = op.template decide<Level>(base, in_first, in_last, old);
     rewritten = d.act == Act::rewrite;
@@ -390,9 +395,8 @@ class RangeEngine {
     } else {
       if (is_table(old, Level)) {
         u64* child = pt_->child(old, Level);
-        Src s{child};
-        if (Err e = pass<Level - 1, Commit>(op, s, live, in_first, in_last, c); e != Err::ok)
-          return e;
+        const Src s{child, {}, false, false, live};
+        if (Err e = walk.template table<Level - 1>(s, in_first, in_last); e != Err::ok) return e;
         if constexpr (Commit) {
           if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return u64{0};
         }
@@ -410,9 +414,8 @@ class RangeEngine {
       }
       if constexpr (!Commit) {
         ++c.need[Level - 1];
-        Src s{nullptr, kids, from_leaf, !from_leaf};
-        if (Err r = pass<Level - 1, false>(op, s, false, in_first, in_last, c); r != Err::ok)
-          return r;
+        const Src s{nullptr, kids, from_leaf, !from_leaf, false};
+        if (Err r = walk.template table<Level - 1>(s, in_first, in_last); r != Err::ok) return r;
         return F::make_table(0, Level);  // a placeholder: the plan writes nothing
       } else {
         // Built off-line: nothing walks this table before the store that links it.
@@ -420,9 +423,9 @@ class RangeEngine {
         u64* t = pt_->table(pa);
         if (from_leaf)
           pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
-                            [&kids](u64 i) { return kids.template at<Level - 1>(i); });
-        Src s{t, {}, false, !from_leaf};
-        pass<Level - 1, true>(op, s, false, in_first, in_last, c);
+                            [&kids](u64 i) { return kids.at(i, Level - 1); });
+        const Src s{t, {}, false, !from_leaf, false};
+        walk.template table<Level - 1>(s, in_first, in_last);
         return F::make_table(pa, Level);
       }
     }

@@ -90,17 +90,17 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
 
   // In no_replace mode: what is at `old` (one entry at Level) forbids writing there.
   template <unsigned Level>
-  bool occupied(u64 old) const {
-    if (is_table(old, Level)) return !self->template subtree_none<Level>(old);
+  bool occupied(u64 old, u64 base) const {
+    if (is_table(old, Level)) return !self->template subtree_none<Level>(old, base);
     return F::decode(old, Level).kind != Kind::none;
   }
 
   template <unsigned Level>
-  Decision decide(u64, u64 in_first, u64, u64 old) const {
+  Decision decide(u64 base, u64 in_first, u64, u64 old) const {
     Size s = piece(in_first);
     if (!s.ok) return Err::einval;
     if (s.level == Level && !s.cont) {
-      if (mode == MapMode::no_replace && occupied<Level>(old)) return Err::eexist;
+      if (mode == MapMode::no_replace && occupied<Level>(old, base)) return Err::eexist;
       return Act::rewrite;
     }
     if (s.level >= Level) return Err::einval;  // cannot happen: sizes nest
@@ -111,7 +111,8 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64, unsigned, u64 in_first, u64, const u64* old, bool group_old) const {
+  Decision decide_group(u64 unit_base, unsigned, u64 in_first, u64, const u64* old,
+                        bool group_old) const {
     Size s = piece(in_first);
     if (!s.ok) return Err::einval;
     const u64 n = bit(F::cont_shift(Level) - F::shift(Level));
@@ -119,7 +120,7 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
       if (group_old) return Err::eexist;
       if (s.cont && s.level == Level)
         for (u64 k = 0; k < n; ++k)
-          if (occupied<Level>(old[k])) return Err::eexist;
+          if (occupied<Level>(old[k], unit_base + (k << F::shift(Level)))) return Err::eexist;
     }
     return s.cont && s.level == Level ? Act::rewrite : Act::split;
   }
@@ -188,12 +189,13 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
 
   // Writes (commit) or checks (plan) the n plain leaves of Level from a into a fresh table.
   template <unsigned Level, bool Commit>
-  Err fill_run(u64 a, u64 n, u64* t) {
+  Err fill_run(const Here<Level>& here, u64 n) {
+    const u64 a = here.addr;
     Result<u64> r = first_raw<Level>(a, F::shift(Level));
     if (!r) return r.err;
     if constexpr (Commit) {
       const u64 raw0 = r.value, p = pa + (a - va);
-      self->pt_->fill_offline(t + index_of<F>(a, Level), Level, n, [raw0, p](u64 i) {
+      self->pt_->fill_offline(here.slot(a), Level, n, [raw0, p](u64 i) {
         return F::with_pa(raw0, Level, p + (i << F::shift(Level)));
       });
     }

@@ -107,13 +107,12 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   // in between is edited again, a leaf flush queued for each changed entry). Returns how
   // many units it handled; EINVAL (plan) if a new value cannot be encoded.
   template <unsigned Level, bool Commit>
-  Result<u64> live_run(u64* t, u64 a, u64 last, Ctx& c) {
+  Result<u64> live_run(const Here<Level>& here, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
+    const u64 a = here.addr;
     if (!aligned(a, kShift)) return u64{0};  // a partly covered first unit
-    const u64 i0 = index_of<F>(a, Level);
-    const u64 in_table = bit(F::index_bits(Level)) - i0;
-    const u64 whole_units = ((last - a) + 1) >> kShift;  // no overflow inside one table
-    const u64 n = whole_units < in_table ? whole_units : in_table;
+    u64* const t = here.slot(a);
+    const u64 n = ((here.last - a) + 1) >> kShift;  // whole units; no overflow inside one table
     // The invalidations the rewritten leaves owe, one per run of adjacent ones (Invalidations
     // would merge them as well; queueing a run at a time keeps that out of the loop).
     u64 run_first = 0, run_end = 0;
@@ -124,7 +123,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
     };
     u64 k = 0;
     for (; k < n; ++k) {
-      u64* slot = t + i0 + k;
+      u64* slot = t + k;
       u64 old = Table::load(slot);
       if (old == 0) continue;  // none: kept
       const Memo* m = recall<Level>(old);

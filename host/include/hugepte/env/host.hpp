@@ -321,19 +321,23 @@ class TlbModel {
   std::optional<Translation> access(const PageTable<F, E>& pt, u64 va) {
     if (auto hit = lookup(va)) return hit;
     if (!F::canonical(va) || !pt.has_root()) return std::nullopt;
-    u64* t = pt.root_table();
-    for (unsigned level = F::levels; level-- > 0;) {
-      u64 raw = PageTable<F, E>::load(t + index_of<F>(va, level));
-      if (level > 0 && F::is_table(raw, level)) {
-        insert(WalkCacheEntry{align_down(va, F::shift(level)), static_cast<u8>(F::shift(level)),
-                              static_cast<u8>(level), F::out_addr(raw, level)});
-        t = pt.child(raw, level);
-        continue;
-      }
-      if (!F::is_leaf(raw, level)) return std::nullopt;  // invalid entries are never cached
-      insert_leaf<F>(F::decode(raw, level), level, va);
-      return lookup(va);
-    }
+    // The hardware's walk for va: every table it passes goes into the walk cache, and a valid
+    // leaf into the TLB (invalid entries are never cached).
+    bool leaf = false;
+    walk(pt, align_down(va, F::page_shift), align_down(va, F::page_shift) + bit(F::page_shift),
+         WalkFlags{.leaf = true, .table_pre = true}, [&](const VisitCtx& v, Visit how) {
+           if (how == Visit::table_pre) {
+             insert(WalkCacheEntry{v.base(), static_cast<u8>(v.shift), static_cast<u8>(v.level),
+                                   F::out_addr(v.old, v.level)});
+             return Step::next();
+           }
+           if (F::is_leaf(v.old, v.level)) {
+             insert_leaf<F>(F::decode(v.old, v.level), v.level, va);
+             leaf = true;
+           }
+           return Step::stop();
+         });
+    if (leaf) return lookup(va);
     return std::nullopt;
   }
 
