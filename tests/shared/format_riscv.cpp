@@ -1171,13 +1171,13 @@ HPT_FORMAT_CASE(format, NapotOtherThan64KAtLevel0IsReserved, RiscvTestFormats) {
     if (pattern == 0b1000) {
       HPT_EXPECT(F::is_leaf(raw, 0));
     } else {
-      EXPECT_INVALID(F, raw, 0, Reason::bad_napot);
+      EXPECT_INVALID(F, raw, 0, Reason::reserved_group_encoding);
     }
   }
   for (unsigned level = 1; level < F::levels; ++level) {
     const u64 raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
-    EXPECT_INVALID(F, raw | bit(63), level, Reason::bad_napot);
-    EXPECT_INVALID(F, raw | bit(63) | u64{0b1000} << 10, level, Reason::bad_napot);
+    EXPECT_INVALID(F, raw | bit(63), level, Reason::reserved_group_encoding);
+    EXPECT_INVALID(F, raw | bit(63) | u64{0b1000} << 10, level, Reason::reserved_group_encoding);
     Entry e = leaf<F>(level, test_pa<F>(level), kRW);
     e.cont_shift = 16;
     HPT_EXPECT(!F::encode(e, level).ok());
@@ -1196,7 +1196,7 @@ HPT_FORMAT_CASE(format, PbmtThreeIsReservedAndOtherTypesAreRefused, RiscvTestFor
   for (unsigned level = 0; level < F::levels; ++level) {
     const u64 raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
     const u64 pn = F::encode(protnone<F>(level, test_pa<F>(level), kR), level).value;
-    const Reason why = F::svpbmt ? Reason::reserved_pbmt : Reason::extension_absent;
+    const Reason why = F::svpbmt ? Reason::reserved_memory_type : Reason::extension_absent;
     EXPECT_INVALID(F, raw | u64{3} << 61, level, why);
     EXPECT_INVALID(F, pn | u64{3} << 61, level, why);
     for (MemType m :
@@ -1401,11 +1401,11 @@ HPT_ARCH_CASE("riscv64", format, Sv39HandComputedTablesAndFaultsDecode) {
   EXPECT_ENTRY(F::decode(0x2008'0005, 0), invalid(12, Reason::write_without_read));
   EXPECT_ENTRY(F::decode(0x2008'000D, 0), invalid(12, Reason::write_without_read));
   // N with PPN[3:0] = 0100b: PPN 0x80214 << 10 = 0x2008'5000, | N | 0xC7.
-  EXPECT_ENTRY(F::decode(0x8000'0000'2008'50C7, 0), invalid(12, Reason::bad_napot));
+  EXPECT_ENTRY(F::decode(0x8000'0000'2008'50C7, 0), invalid(12, Reason::reserved_group_encoding));
   // N at level 1: PPN 0x80008 << 10 = 0x2000'2000, | N | 0x4B.
-  EXPECT_ENTRY(F::decode(0x8000'0000'2000'204B, 1), invalid(21, Reason::bad_napot));
+  EXPECT_ENTRY(F::decode(0x8000'0000'2000'204B, 1), invalid(21, Reason::reserved_group_encoding));
   // PBMT = 3: 3 << 61 = 0x6000'0000'0000'0000 on the device page above.
-  EXPECT_ENTRY(F::decode(0x6000'0000'1000'00C7, 0), invalid(12, Reason::reserved_pbmt));
+  EXPECT_ENTRY(F::decode(0x6000'0000'1000'00C7, 0), invalid(12, Reason::reserved_memory_type));
   // Bit 54 = 0x0040'0000'0000'0000.
   EXPECT_ENTRY(F::decode(0x0040'0000'1000'00C7, 0), invalid(12, Reason::reserved_bits));
   // Bit 59 without Svrsw60t59b: 0x0800'0000'0000'0000.

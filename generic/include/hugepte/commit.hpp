@@ -260,9 +260,10 @@ struct NoRederive {
 //    (unless the caller owes it), or - for a table replaced - queued with the table retired,
 //    to be freed once it has been issued.
 // `flush` must cover walk caches (leaf_only false) when a table may be replaced. A slot that
-// became valid is recorded for finish()'s publish.
+// became valid is recorded for finish()'s publish. Returns whether a break issued `flush`
+// (then nothing is owed for this unit, whoever would have owed it).
 template <Format F, TableEnv Env, InvalidationQueue Inv, class Rederive = NoRederive>
-HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* slots,
+HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* slots,
                                    unsigned level, u64 n, const u64* old, u64* next,
                                    const TlbFlush& flush, Owed owed = Owed::by_replace,
                                    Rederive rederive = {}) {
@@ -270,10 +271,11 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
   if (n == 1) {  // one entry: the hot path of mapping pages one by one
     // An unchanged slot is not written - where it may be a table it must not be retired. The
     // slots of one logical entry (never a table) may simply be written again.
-    if (Inv::may_replace_tables && next[0] == old[0]) return;
+    if (Inv::may_replace_tables && next[0] == old[0]) return false;
     const bool was = Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
     const bool gone = Inv::may_replace_tables && was && level > 0 && F::is_table(old[0], level);
-    if (was && F::needs_bbm(old[0], next[0], level) && hw_valid<F>(next[0], level)) {
+    const bool bbm = break_needed<F>(old[0], next[0], level);
+    if (bbm) {
       u64 now[1] = {pt.exchange(slots, level, 0)};
       inv.now(flush);
       if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
@@ -298,7 +300,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
       }
     }
     if (hw_valid<F>(next[0], level)) inv.made_valid();
-    return;
+    return bbm;
   }
 
   bool changed[kMax] = {};
@@ -311,7 +313,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     was_valid = was_valid || hw_valid<F>(old[k], level);
     now_valid = now_valid || hw_valid<F>(next[k], level);
   }
-  if (!any) return;
+  if (!any) return false;
   u64 now[kMax];
   for (u64 k = 0; k < n; ++k) now[k] = old[k];
   if (bbm) {
@@ -348,6 +350,7 @@ HUGEPTE_ALWAYS_INLINE void replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     }
   }
   if (now_valid) inv.made_valid();
+  return bbm;
 }
 
 }  // namespace hugepte

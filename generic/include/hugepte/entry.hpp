@@ -150,13 +150,13 @@ constexpr const char* kind_name(Kind k) {
 enum class Reason : u8 {
   none,
   reserved_bits,          // a bit the manual reserves (must be zero) is set
-  reserved_large_page,    // x86: PS=1 where the level cannot hold a page (PML4/PML5, or 1G w/o GBPAGES)
+  reserved_large_page,    // the page-size bit set at a level that cannot hold a page there
   misaligned_output,      // large leaf / superpage whose output address is not aligned to its size
-  leaf_not_allowed,       // this level cannot hold a leaf (arm64 block at level 0, riscv none)
-  reserved_descriptor,    // arm64: bits[1:0]=01 at level 3 (reserved, behaves as invalid)
-  write_without_read,     // riscv: W=1, R=0 is reserved
-  reserved_pbmt,          // riscv: PBMT=11 is reserved
-  bad_napot,              // riscv: N=1 with a PPN pattern or level Svnapot does not define
+  leaf_not_allowed,       // this level cannot hold a leaf
+  reserved_descriptor,    // a descriptor type the manual reserves at this level (behaves as invalid)
+  write_without_read,     // write permission without read, a reserved combination
+  reserved_memory_type,   // a memory-type encoding the manual reserves
+  reserved_group_encoding,  // a contiguous-group encoding (size pattern, level) the format does not define
   extension_absent,       // the encoding needs a feature this format instance lacks
   table_not_allowed,      // this level cannot point to a table (leaf level)
   output_beyond_pa,       // output address above the format's PA width
@@ -172,9 +172,9 @@ constexpr const char* reason_name(Reason r) {
     case Reason::misaligned_output: return "output address not aligned to the page size";
     case Reason::leaf_not_allowed: return "this level cannot hold a block/leaf";
     case Reason::reserved_descriptor: return "reserved descriptor type at this level";
-    case Reason::write_without_read: return "W=1 with R=0 is reserved";
-    case Reason::reserved_pbmt: return "PBMT=3 is reserved";
-    case Reason::bad_napot: return "NAPOT encoding not defined";
+    case Reason::write_without_read: return "write without read is reserved";
+    case Reason::reserved_memory_type: return "reserved memory type";
+    case Reason::reserved_group_encoding: return "contiguous group encoding not defined";
     case Reason::extension_absent: return "needs an extension this mode lacks";
     case Reason::table_not_allowed: return "this level cannot point to a table";
     case Reason::output_beyond_pa: return "output address beyond the physical address width";

@@ -138,11 +138,8 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
           return fill<Level>(base, kShift, now, out) == Err::ok;
         };
         const TlbFlush f{base, base + bit(kShift), static_cast<u8>(kShift), static_cast<u8>(Level), true};
-        if (break_needed<F>(old, next, Level)) {  // replace() invalidates at the break
-          replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_replace, rederive);
-          continue;
-        }
-        replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive);
+        if (replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive))
+          continue;  // a break issued the invalidation
         if (run_end != base) {
           owe();
           run_first = base;

@@ -183,12 +183,12 @@ struct RiscvFormat {
     if (!Svnapot && (raw & riscv::kN)) return Reason::extension_absent;
     if ((raw & (riscv::kR | riscv::kW)) == riscv::kW) return Reason::write_without_read;
     if (field(raw, riscv::kPbmtLo, riscv::kPbmtHi) == u64(riscv::Pbmt::reserved))
-      return Reason::reserved_pbmt;
+      return Reason::reserved_memory_type;
     if (raw & riscv::kN) {
       // Only the 64 KiB pattern at level 0 is defined.
       if (level != 0 ||
           field(raw, riscv::kPpnLo, riscv::kPpnLo + riscv::kNapotBits - 1) != riscv::kNapotPattern)
-        return Reason::bad_napot;
+        return Reason::reserved_group_encoding;
     } else if (level > 0 &&
                field(raw, riscv::kPpnLo, riscv::kPpnLo + kIndexBits * level - 1) != 0) {
       // A superpage whose low PPN fields are not zero: "misaligned superpage", page fault.
