@@ -633,4 +633,105 @@ TYPED_TEST(WalkTest, CursorRefreshWalksIntoATableInstalledWhereItStands) {
   EXPECT_EQ(c.slot(), this->pt.table(t.value) + 1);
 }
 
+// --- the table walk: the loop under walk(), the range engine and the collapse scan -----------
+
+// Visitors of the table walk used below (a local class cannot hold the member template).
+template <class F, class Table>
+struct ThreeAtATime {
+  const Table& pt;
+  u64 page;
+  std::vector<u64> places;
+  std::vector<u64> taken;  // entries each place had left in the walk
+  template <unsigned Level, class W, class View>
+  Result<u64> at(W&, const Place<F, Level, View>& here) {
+    static_assert(Level == 0);
+    places.push_back(here.addr);
+    taken.push_back(here.entries_from(here.addr));
+    EXPECT_EQ(here.slot(here.addr), find(pt, here.addr, 0).value.slot);
+    return align_down(here.addr, F::page_shift) + 3 * page - 1;
+  }
+};
+
+struct Imagined {  // entry i holds i + 1; nothing in memory
+  u64 load(u64 i, unsigned) const { return i + 1; }
+  u64* slots() const { return nullptr; }
+};
+
+template <class F>
+struct ImaginedReader {
+  std::vector<std::pair<u64, u64>> leaves;  // (address, entry the view gave)
+  template <unsigned Level, class W, class View>
+  Result<u64> at(W& walk, const Place<F, Level, View>& here) {
+    if constexpr (Level == 1) {
+      if (Err e = walk.template table<0>(Imagined{}, here.addr, here.clipped_last()); e != Err::ok)
+        return e;
+      return here.clipped_last();
+    } else {
+      leaves.emplace_back(here.addr, here.load(here.addr));
+      return here.clipped_last();
+    }
+  }
+};
+
+// A table walk's visitor may take several entries at once; the walk resumes after the last
+// address it returns, and a place's slot is the one find() reaches for its address.
+TYPED_TEST(WalkTest, TableWalkResumesAfterTheLastAddressTheVisitorTook) {
+  using F = TypeParam;
+  const u64 page = TestFixture::kPage;
+  const u64 base = this->lo() + bit(F::shift(1));
+  Result<Found> f = find_or_alloc(this->pt, base, 0);
+  ASSERT_TRUE(f.ok());
+  u64* const t = f.value.slot;  // base is the first address of its level-0 table
+  ThreeAtATime<F, typename TestFixture::Table> v{this->pt, page, {}, {}};
+  const u64 first = base + page + 5, last = base + 10 * page - 1;
+  ASSERT_EQ((walk_table<F, 0>(t, first, last, v)), Err::ok);
+  EXPECT_EQ(v.places, (std::vector<u64>{first, base + 4 * page, base + 7 * page}));
+  EXPECT_EQ(v.taken, (std::vector<u64>{9, 6, 3}));
+}
+
+// A visitor descends into tables that exist only in a view (the range engine's plan of a split
+// it has not made): the walk reads entry i of such a table through the view.
+TYPED_TEST(WalkTest, TableWalkDescendsIntoATableThatExistsOnlyInAView) {
+  using F = TypeParam;
+  ImaginedReader<F> v;
+  const u64 l1 = bit(F::shift(1)), page = TestFixture::kPage;
+  const u64 entries0 = bit(F::index_bits(0));
+  // From the last two pages of one level-1 entry into the first three of the next.
+  const u64 first = this->lo() + l1 - 2 * page;
+  const u64 last = this->lo() + l1 + 3 * page - 1;
+  ASSERT_EQ((TableWalk<F, ImaginedReader<F>>{v}.template table<1>(Imagined{}, first, last)), Err::ok);
+  std::vector<std::pair<u64, u64>> want = {
+      {first, entries0 - 1}, {first + page, entries0}, {first + 2 * page, 1},
+      {first + 3 * page, 2}, {first + 4 * page, 3}};
+  EXPECT_EQ(v.leaves, want);
+}
+
+// walk_below() walks a table that is not linked anywhere yet, as the range engine's commit walks
+// the table it builds off-line before publishing it.
+TYPED_TEST(WalkTest, WalkBelowWalksATableNotLinkedYet) {
+  using F = TypeParam;
+  const u64 base = this->lo() + bit(F::shift(1));
+  const u64 live = this->env.live();
+  Result<u64> pa = this->pt.alloc_table(0);
+  ASSERT_TRUE(pa.ok());
+  u64* t = this->pt.table(pa.value);
+  for (u64 i : {u64{0}, u64{5}, bit(F::index_bits(0)) - 1}) {
+    Result<u64> raw = F::encode(leaf_entry<F>(this->pa_for(base) + (i << F::page_shift), 0), 0);
+    ASSERT_TRUE(raw.ok());
+    this->pt.store(t + i, 0, raw.value);
+  }
+  std::vector<u64> leaves;
+  Err e = walk_below<F, 1>(this->pt, F::make_table(pa.value, 1), base,
+                           base + (bit(F::shift(1)) - 1), WalkFlags{.leaf = true},
+                           [&](const VisitCtx& c, Visit) {
+                             if (F::is_leaf(c.old, c.level)) leaves.push_back(c.addr - base);
+                             return Step::next();
+                           });
+  EXPECT_EQ(e, Err::ok);
+  const u64 page = TestFixture::kPage;
+  EXPECT_EQ(leaves, (std::vector<u64>{0, 5 * page, bit(F::shift(1)) - page}));
+  this->pt.free_tables(pa.value, 0);
+  EXPECT_EQ(this->env.live(), live);
+}
+
 }  // namespace
