@@ -262,11 +262,14 @@ struct NoRederive {
 // `flush` must cover walk caches (leaf_only false) when a table may be replaced. A slot that
 // became valid is recorded for finish()'s publish. Returns whether a break issued `flush`
 // (then nothing is owed for this unit, whoever would have owed it).
+// `always_break`: break before make even where the format would not need it, so that the
+// rederived values see everything the hardware wrote before it lost the old values (collapse
+// gathers A/D from the tables it unlinks, as Linux's pmdp_collapse_flush lets khugepaged do).
 template <Format F, TableEnv Env, InvalidationQueue Inv, class Rederive = NoRederive>
 HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* slots,
                                    unsigned level, u64 n, const u64* old, u64* next,
                                    const TlbFlush& flush, Owed owed = Owed::by_replace,
-                                   Rederive rederive = {}) {
+                                   Rederive rederive = {}, bool always_break = false) {
   constexpr u64 kMax = max_unit_entries<F>();
   if (n == 1) {  // one entry: the hot path of mapping pages one by one
     // An unchanged slot is not written - where it may be a table it must not be retired. The
@@ -274,7 +277,8 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     if (Inv::may_replace_tables && next[0] == old[0]) return false;
     const bool was = Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
     const bool gone = Inv::may_replace_tables && was && level > 0 && F::is_table(old[0], level);
-    const bool bbm = break_needed<F>(old[0], next[0], level);
+    const bool bbm = break_needed<F>(old[0], next[0], level) ||
+                     (always_break && was && hw_valid<F>(next[0], level));
     if (bbm) {
       u64 now[1] = {pt.exchange(slots, level, 0)};
       inv.now(flush);
@@ -308,7 +312,8 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
   for (u64 k = 0; k < n; ++k) {
     if (next[k] == old[k]) continue;
     changed[k] = any = true;
-    bbm = bbm || break_needed<F>(old[k], next[k], level);
+    bbm = bbm || break_needed<F>(old[k], next[k], level) ||
+          (always_break && hw_valid<F>(old[k], level) && hw_valid<F>(next[k], level));
     gone = gone || (level > 0 && F::is_table(old[k], level));
     was_valid = was_valid || hw_valid<F>(old[k], level);
     now_valid = now_valid || hw_valid<F>(next[k], level);

@@ -187,15 +187,18 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   from an output address aligned to the size, with identical attributes (A/D may differ
   //   and are OR-ed, as is the hardware write permission of a writable page, which some
   //   formats use to record dirt). A region already mapped by exactly that leaf is left as it
-  //   is (ok).
+  //   is (ok). The region is scanned once; A/D are gathered again after the break, from the
+  //   tables the hardware can no longer reach, so none written meanwhile is lost.
   // Errors (the tables are unchanged after every one; never ENOMEM: it only frees):
   //   EINVAL  shift is not a leaf size; a hole; different attributes; output not contiguous or
   //           misaligned; the region lies inside a bigger leaf; no root table
   //   EBUSY   a non-present entry in the region
   //   ERANGE  va is not canonical
-  // Invalidation: a walk-cache flush over the entries it replaces where tables go (the region,
-  //   for a leaf replacing a table), before freeing them; a leaf flush of the group's entries
-  //   when it forms a group from plain leaves. None for a region already collapsed.
+  // Invalidation: break-before-make on every format (Linux's collapse clears and flushes the
+  //   PMD first: pmdp_collapse_flush): invalid, then a walk-cache flush over the entries it
+  //   replaces where tables go (the region, for a leaf replacing a table) or a leaf flush of
+  //   the group's entries when it forms a group from plain leaves, then the new values; the
+  //   tables are freed after the flush. None for a region already collapsed.
   Err collapse(u64 va, unsigned shift) {
     if (!F::canonical(va)) return Err::erange;
     Size t = size_of(shift);

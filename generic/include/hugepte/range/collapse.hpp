@@ -13,6 +13,11 @@ namespace hugepte {
 template <Format F, TableEnv Env, TlbSink Tlb>
 struct RangeEngine<F, Env, Tlb>::CollapseOp {
   static constexpr bool kFreesEmpty = false;
+  // The region is scanned once, in the plan. The commit breaks the unit before making the
+  // new leaf whatever the format requires (invalid, invalidate, new: Linux's collapse clears
+  // and flushes the PMD first, pmdp_collapse_flush) and gathers the A/D the hardware wrote
+  // since the scan from the tables it can no longer reach (rederive), so none is lost.
+  static constexpr bool kAlwaysBreaks = true;
   RangeEngine* self;
   Size target;
   u64 base;  // the region's first address
@@ -20,6 +25,9 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   // OR of A/D and hardware write permission.
   Entry ref{};
   bool have_ref = false;
+  bool committing = false;  // the plan has scanned the region
+
+  void begin_commit() { committing = true; }
 
   bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
 
@@ -168,6 +176,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
     }
     if (Level != target.level || target.cont) return Err::einval;
     if (present(e) && e.cont_shift == 0) return Act::keep;  // already one leaf
+    if (committing) return Act::rewrite;                    // scanned by the plan
     have_ref = false;
     if (Err r = scan<Level>(old, base); r != Err::ok) return r;
     return Act::rewrite;
@@ -177,11 +186,70 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) {
     if (!target.cont || target.level != Level) return Err::einval;
     if (group_old) return Act::keep;  // already the group
+    if (committing) return Act::rewrite;  // scanned by the plan
     have_ref = false;
     for (u64 k = 0; k < bit(target.shift - F::shift(Level)); ++k)
       if (Err r = scan<Level>(old[k], base + (k << F::shift(Level))); r != Err::ok) return r;
     return Act::rewrite;
   }
+
+  // The unit's values again once replace() has taken it from the hardware (now[]: what its
+  // slots held): the scan's leaf with the A/D written since, gathered from now[] and the
+  // tables under it.
+  template <unsigned Level>
+  Err rederive(u64 unit_base, unsigned unit_shift, const u64* now, u64* out) {
+    constexpr unsigned kShift = F::shift(Level);
+    for (u64 k = 0; k < bit(unit_shift - kShift); ++k) {
+      if (is_table(now[k], Level)) {
+        if constexpr (Level > 0) {
+          const u64 a = unit_base + (k << kShift);
+          Gather g{this};
+          walk_table<F, Level - 1>(self->pt_->child(now[k], Level), a, a + (bit(kShift) - 1), g);
+        }
+      } else {
+        add_dirt(F::decode(now[k], Level));
+      }
+    }
+    return fill<Level>(unit_base, unit_shift, now, out);
+  }
+
+  void add_dirt(const Entry& e) {
+    if (!present(e)) return;
+    ref.accessed = ref.accessed || e.accessed;
+    ref.dirty = ref.dirty || e.dirty;
+    ref.prot.write = ref.prot.write || e.prot.write;
+  }
+
+  // rederive's walk of an unlinked subtree, a visitor of the table walk taking a table at a
+  // time: a leaf with the same bits as the last one decoded (but its address) adds nothing.
+  struct Gather {
+    CollapseOp* op;
+    template <unsigned Level, class W, class View>
+    Result<u64> at(W& walk, const Place<F, Level, View>& here) {
+      constexpr unsigned kShift = F::shift(Level);
+      u64* const t = here.slot(here.addr);
+      const u64 n = here.entries_from(here.addr);
+      u64 known = 0;
+      bool have_known = false;
+      for (u64 i = 0; i < n; ++i) {
+        const u64 raw = Table::load(t + i);
+        if constexpr (Level > 0) {
+          if (F::is_table(raw, Level)) {
+            const u64 a = here.addr + (i << kShift);
+            walk.template table<Level - 1>(TablePage{op->self->pt_->child(raw, Level)}, a,
+                                           a + (bit(kShift) - 1));
+            continue;
+          }
+        }
+        const u64 key = F::with_pa(raw, Level, 0);
+        if (have_known && key == known) continue;
+        op->add_dirt(F::decode(raw, Level));
+        known = key;
+        have_known = true;
+      }
+      return here.last;
+    }
+  };
 
   template <unsigned Level>
   Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {

@@ -70,6 +70,13 @@ class RangeEngine {
   //       whether the operation wants a group unit starting at addr;
   //   kFreesEmpty
   //       whether a live table the operation left with nothing but none is unlinked and freed.
+  // Optionally, for an operation whose commit need not decide again what its plan decided:
+  //   begin_commit()
+  //       called between the plan and the commit (collapse: the region was scanned once);
+  //   rederive<Level>(unit_base, unit_shift, now[], out[]) and kAlwaysBreaks
+  //       the values of a `rewrite` derived again from what a live unit held when replace()
+  //       took it (instead of fill), and whether every live unit is broken before made so
+  //       that they are final (collapse gathers A/D under the tables it unlinks).
   // Optionally, for runs of entries the pass need not take one unit at a time:
   //   live_run<Level, Commit>(here, ctx)                        (protect)
   //       whole plain leaves of a live table, decided and rewritten by the operation itself;
@@ -211,6 +218,7 @@ class RangeEngine {
         e != Err::ok)
       return e;
     if (Err e = c.pool.reserve(c.need); e != Err::ok) return e;
+    if constexpr (requires { op.begin_commit(); }) op.begin_commit();
     Pass<Op, true> commit{this, op, c};
     TableWalk<F, Pass<Op, true>>{commit}.template table<kRoot>(root, start, last);  // cannot fail
     c.inv.finish();
@@ -456,9 +464,15 @@ class RangeEngine {
             ? TlbFlush{unit_base, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
             : TlbFlush{unit_base, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
     auto rederive = [&](const u64* now, u64* out) {
-      return refill && op.template fill<Level>(unit_base, unit_shift, now, out) == Err::ok;
+      if (!refill) return false;
+      if constexpr (requires { op.template rederive<Level>(unit_base, unit_shift, now, out); })
+        return op.template rederive<Level>(unit_base, unit_shift, now, out) == Err::ok;
+      else
+        return op.template fill<Level>(unit_base, unit_shift, now, out) == Err::ok;
     };
-    replace(*pt_, c.inv, slots, Level, n, old, next, f, Owed::by_replace, rederive);
+    constexpr bool kAlwaysBreaks = requires { requires Op::kAlwaysBreaks; };
+    replace(*pt_, c.inv, slots, Level, n, old, next, f, Owed::by_replace, rederive,
+            kAlwaysBreaks && refill);
   }
 
   // Every entry of the table is none.
