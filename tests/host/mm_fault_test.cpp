@@ -476,4 +476,86 @@ TYPED_TEST(MmFaultTest, WriteprotectOfPartOfAHugeLeafSplitsAtTheEdges) {
   EXPECT_EQ(r.msg.flags, kMsgWp | kMsgWrite);
 }
 
+// --- zap: all or nothing, and folios freed only after the flush ---------------------------
+
+// MADV_DONTNEED over part of a huge leaf splits it at both edges; when a table page for those
+// splits cannot be had, the call is ENOMEM and changes nothing: no entry, table, folio or
+// counter (docs/design.md, rule 6: an operation completes or leaves everything as it was).
+TYPED_TEST(MmFaultTest, DontneedThatCannotSplitItsEdgesChangesNothing) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no huge leaf up to 1 GiB in " << F::mode;
+  const unsigned top = sizes.back();
+  this->mem->set_pool(top, 1);
+  const u64 b = this->base_for(top);
+  this->anon(b, bit(top), top);
+  ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
+  ASSERT_EQ(this->mm->view(b).shift, top);
+  // From three pages in to five pages past the middle: neither edge is aligned to anything
+  // above a page, so each needs its own split.
+  const u64 start = b + 3 * bit(kPage), len = bit(top - 1) + 2 * bit(kPage);
+  unsigned failures = 0;
+  for (u64 n = 1;; ++n) {
+    auto before = this->env.snapshot();
+    const u64 tables = this->env.live(), folios = this->folios.live();
+    const Counters counters = this->mm->counters();
+    const u64 refs = this->mem->folio(this->mem->folio_at(this->mm->view(b).entry.addr)).refcount;
+    this->env.fail_nth_alloc(n);
+    Err e = this->mm->madvise_dontneed(start, len);
+    this->env.fail_nth_alloc(0);
+    if (e == Err::ok) break;
+    ++failures;
+    ASSERT_EQ(e, Err::enomem) << "n=" << n;
+    EXPECT_EQ(this->env.snapshot(), before) << "n=" << n;
+    EXPECT_EQ(this->env.live(), tables) << "n=" << n;
+    EXPECT_EQ(this->folios.live(), folios) << "n=" << n;
+    EXPECT_EQ(this->mm->counters().entries_written, counters.entries_written) << "n=" << n;
+    EXPECT_EQ(this->mm->counters().tlb_flush, counters.tlb_flush) << "n=" << n;
+    EXPECT_EQ(this->mem->folio(this->mem->folio_at(this->mm->view(b).entry.addr)).refcount, refs);
+    ASSERT_LT(n, 4u * F::levels) << "a zap never needs more tables than two edges' splits";
+  }
+  EXPECT_GT(failures, 0u) << "splitting the edges took no table page";
+  EXPECT_EQ(this->mm->view(start).entry.kind, Kind::none);
+  EXPECT_EQ(this->mm->view(start - bit(kPage)).entry.kind, Kind::leaf);
+  EXPECT_EQ(this->mm->view(start + len).entry.kind, Kind::leaf);
+}
+
+// A sink that records, at each flush, how many folios the Memory had freed by then.
+template <class Mem>
+struct FreesAtFlush {
+  const Mem* mem = nullptr;
+  std::vector<u64> freed;
+  void flush(const TlbFlush&) { freed.push_back(mem->counters().folio_free); }
+  void flush_all() { freed.push_back(mem->counters().folio_free); }
+  void publish() {}
+};
+
+// zap drops the mappings' folio references only after its TLB flush (mmu_gather:
+// tlb_finish_mmu frees the pages after tlb_flush_mmu), so no folio is freed, and reused,
+// while a CPU may still reach it through a stale translation.
+TYPED_TEST(MmFaultTest, ZapFreesFoliosOnlyAfterItsFlush) {
+  using F = TypeParam;
+  using Mem = typename TestFixture::Mem;
+  constexpr unsigned kPage = F::page_shift;
+  FreesAtFlush<Mem> sink;
+  sink.mem = this->mem.get();
+  Mm<F, typename TestFixture::Env, FreesAtFlush<Mem>, host::Folios> mm(*this->mem, this->env, sink);
+  ASSERT_EQ(mm.init(), Err::ok);
+  const u64 b = this->base_for(kPage);
+  VmaSpec spec;
+  spec.start = b;
+  spec.len = 4 * bit(kPage);
+  spec.prot = kProtRW;
+  spec.max_shift = kPage;
+  ASSERT_TRUE(mm.mmap(spec).ok());
+  for (u64 k = 0; k < 4; ++k) ASSERT_TRUE(mm.handle_fault(b + k * bit(kPage), Access::write).handled());
+  const u64 freed = this->mem->counters().folio_free;
+  sink.freed.clear();
+  ASSERT_EQ(mm.madvise_dontneed(b, 4 * bit(kPage)), Err::ok);
+  ASSERT_EQ(sink.freed.size(), 1u) << "one flush for the range";
+  EXPECT_EQ(sink.freed[0], freed) << "a folio was freed before the flush";
+  EXPECT_EQ(this->mem->counters().folio_free, freed + 4);
+}
+
 }  // namespace

@@ -1406,4 +1406,59 @@ TYPED_TEST(MmUffdTest, WriteprotectOfPresentEntriesIsOneProtectionNotifierPairAn
   EXPECT_FALSE(w.mm.view(sbase).entry.soft.uffd_wp);
 }
 
+// UFFDIO_WRITEPROTECT over part of an anonymous huge leaf splits it at both edges first; when a
+// table page for those splits cannot be had, the call is ENOMEM and nothing has changed: the
+// splits are planned and their pages reserved with the markers' before the first write
+// (docs/design.md, rule 6).
+TYPED_TEST(MmUffdTest, WriteprotectThatCannotSplitItsEdgesChangesNothing) {
+  using F = TypeParam;
+  constexpr unsigned H = TestFixture::H;
+  constexpr u64 P = TestFixture::P;
+  SKIP_WITHOUT(H, "1 GiB-class");
+  if (!uffd_wp_supported<F>()) GTEST_SKIP() << "no uffd-wp bit in the leaves";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  ASSERT_EQ(w.mem.set_pool(H, 1), Err::ok);
+  const u64 base = w.base();
+  VmaSpec spec;
+  spec.start = base;
+  spec.len = bit(H);
+  spec.prot = kProtRW;
+  spec.max_shift = H;
+  ASSERT_TRUE(w.mm.mmap(spec).ok());
+  ASSERT_TRUE(w.mm.handle_fault(base, Access::write).handled());
+  ASSERT_EQ(w.mm.view(base).shift, H);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegWp).ok());
+  // Neither edge is aligned above a page, and they lie in different halves of the leaf, so
+  // each edge needs tables of its own.
+  const u64 start = base + 3 * P, len = bit(H - 1) + 2 * P;
+  unsigned failures = 0;
+  for (u64 n = 1;; ++n) {
+    auto before = w.snap();
+    const u64 tables = w.env.live();
+    const Counters c = w.mm.counters();
+    w.env.fail_nth_alloc(n);
+    Err e = w.mm.uffd_writeprotect(start, len, kWpModeWp);
+    w.env.fail_nth_alloc(0);
+    if (e == Err::ok) break;
+    ++failures;
+    ASSERT_EQ(e, Err::enomem) << "n=" << n;
+    EXPECT_TRUE(w.snap() == before) << "n=" << n;
+    EXPECT_EQ(w.env.live(), tables) << "n=" << n;
+    EXPECT_EQ(w.mm.counters().entries_written, c.entries_written) << "n=" << n;
+    EXPECT_EQ(w.mm.counters().notif_start, c.notif_start) << "n=" << n;
+    ASSERT_LT(n, 4u * F::levels);
+  }
+  if (level_of<F>(H) == 0) {
+    EXPECT_EQ(failures, 0u) << "a group of pages splits in its own table";
+  } else {
+    EXPECT_GT(failures, 0u) << "splitting the edges took no table page";
+  }
+  EXPECT_FALSE(w.mm.view(start - P).entry.soft.uffd_wp);
+  EXPECT_TRUE(w.mm.view(start).entry.soft.uffd_wp);
+  EXPECT_TRUE(w.mm.view(start + len - P).entry.soft.uffd_wp);
+  EXPECT_FALSE(w.mm.view(start + len).entry.soft.uffd_wp);
+}
+
 }  // namespace

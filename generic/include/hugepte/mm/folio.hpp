@@ -66,6 +66,8 @@ struct Folio {
   u64 mapcount = 0;       // S0/S1: the folio's mapcount; S3: the entire (compound) mapcount
   u32* subpage = nullptr; // S3: per base page mapcounts (allocated on first piece)
   u64 subpage_total = 0;  // S3: their sum, so folio_mapcount() is O(1)
+  u32 deferred_puts = 0;            // references an unmap dropped before its TLB flush ...
+  u32 next_deferred = kNoFolio;     // ... chained from Memory's list until put_deferred()
 };
 
 enum class FileKind : u8 { shmem, hugetlb };
@@ -177,6 +179,31 @@ class Memory {
   void get(u32 id) {
     if (!folios_[id].zero_page) ++folios_[id].refcount;
   }
+
+  // Linux's mmu_gather: an unmap drops a mapping's reference only once the TLB flush for it
+  // has been issued (tlb_finish_mmu frees pages after the flush), so no folio is freed, and
+  // reused, while a CPU may still reach it. put_later() records the reference (chained through
+  // the folio, so there is no limit and no storage), put_deferred() drops them all.
+  void put_later(u32 id) {
+    Folio& f = folios_[id];
+    if (f.zero_page) return;
+    if (f.deferred_puts++ == 0) {
+      f.next_deferred = deferred_;
+      deferred_ = id;
+    }
+  }
+  void put_deferred() {
+    while (deferred_ != kNoFolio) {
+      const u32 id = deferred_;
+      Folio& f = folios_[id];
+      deferred_ = f.next_deferred;
+      u32 n = f.deferred_puts;
+      f.deferred_puts = 0;
+      f.next_deferred = kNoFolio;
+      while (n-- != 0) put(id);
+    }
+  }
+  bool puts_deferred() const { return deferred_ != kNoFolio; }
 
   Folio& folio(u32 id) { return folios_[id]; }
   const Folio& folio(u32 id) const { return folios_[id]; }
@@ -363,6 +390,7 @@ class Memory {
   Policy policy_;
   Folio* folios_ = nullptr;
   u32 cap_ = 0, top_ = 0, free_head_ = kNoFolio;
+  u32 deferred_ = kNoFolio;  // put_later()'s list, through Folio::next_deferred
   u32* hash_ = nullptr;
   u64 hash_cap_ = 0;
   u64 size_mask_ = 0;

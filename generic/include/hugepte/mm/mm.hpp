@@ -253,6 +253,9 @@ class Mm {
     return Here{c.addr(), f, F::decode(f.raw, f.level), c.base(), c.base() + bit(F::shift(f.level))};
   }
   Err zap(Vma& v, u64 start, u64 end, bool drop_markers);
+  bool zap_keeps(const Vma& v, const Entry& e, bool drop_markers) const;
+  void zap_edge_tables(const Vma& v, u64 start, u64 end, bool drop_markers, u64* need);
+  void split_tables(u64 at, u64* need) const;
   Err replicate(u64 va, const Found& f, const Entry& e);
   static unsigned smaller_fit(unsigned have, u64 at);
   template <class Fn>
@@ -295,6 +298,14 @@ class Mm {
   u32 vma_index(const Vma& v) const { return static_cast<u32>(&v - vmas_); }
   void account_map(const Vma& v, u32 id, u64 pa, unsigned shift);
   void account_unmap(const Vma& v, u32 id, u64 pa, unsigned shift);
+  // A mapping's folio reference: dropped now, or - while zap gathers (mmu_gather) - once its
+  // TLB flush has been issued.
+  void drop_ref(u32 id) {
+    if (defer_puts_)
+      mem_->put_later(id);
+    else
+      mem_->put(id);
+  }
 
   // --- the address space's state ---
   Mem* mem_;
@@ -308,6 +319,7 @@ class Mm {
   NotifierHook hook_{};
   Vma vmas_[kMaxVmas];
 
+  bool defer_puts_ = false;  // zap is gathering (drop_ref)
   bool uffd_open_ = false;
   bool mmap_changing_ = false;
   u64 features_ = 0;

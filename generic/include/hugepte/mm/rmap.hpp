@@ -85,19 +85,19 @@ void Mm<F, Env, Tlb, FE>::account_unmap(const Vma& v, u32 id, u64 pa, unsigned s
   bool whole = shift == f.shift;
   if (mem_->policy() == Policy::s3 && !whole) {
     folio_account_pages(*mem_, id, pa, shift, -1);
-    mem_->put(id);
+    drop_ref(id);
     return;
   }
   if (mem_->policy() == Policy::s3 || f.shift == kPage) {
     folio_account_whole(*mem_, id, -1);
-    mem_->put(id);
+    drop_ref(id);
     return;
   }
   Pieces* p = pieces_of(vma_index(v), id, false);
   if (!p || --p->n != 0) return;
   drop_pieces(p);
   folio_account_whole(*mem_, id, -1);
-  mem_->put(id);
+  drop_ref(id);
 }
 
 }  // namespace hugepte::mm

@@ -326,25 +326,29 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
     va = v->end;
   }
   bool protect = mode & kWpModeWp;
+  // Plan: the tables the edge splits and the markers need, reserved before anything changes.
+  u64 need[F::levels] = {};
+  for (u64 va = start; va < end;) {
+    Vma& v = *vma_at(va);
+    u64 e = min(end, v.end);
+    split_tables(va, need);
+    split_tables(e, need);
+    if (protect && wp_wants_markers(v)) count_marker_tables(v, va, e, need);
+    va = e;
+  }
+  if (Err e = tenv_.reserve(need); e != Err::ok) return e;
   // A present leaf crossing an edge of a VMA's part of the range is split first (THP-style:
   // every mapping stays as it was; only the range's part changes protection below).
   for (u64 va = start; va < end;) {
     Vma& v = *vma_at(va);
     u64 e = min(end, v.end);
-    if (Err err = split_edge(v, va); err != Err::ok) return err;
-    if (Err err = split_edge(v, e); err != Err::ok) return err;
-    va = e;
-  }
-  // Plan: the tables markers need, reserved before anything changes.
-  u64 need[F::levels] = {};
-  if (protect) {
-    for (u64 va = start; va < end;) {
-      Vma& v = *vma_at(va);
-      u64 e = min(end, v.end);
-      if (wp_wants_markers(v)) count_marker_tables(v, va, e, need);
-      va = e;
+    Err err = split_edge(v, va);
+    if (err == Err::ok) err = split_edge(v, e);
+    if (err != Err::ok) {  // cannot happen: the pages are reserved
+      tenv_.unreserve();
+      return err;
     }
-    if (Err e = tenv_.reserve(need); e != Err::ok) return e;
+    va = e;
   }
   notify_start({NotifyEvent::protection_vma, start, end});
   for (u64 va = start; va < end;) {

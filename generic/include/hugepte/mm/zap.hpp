@@ -39,10 +39,18 @@ Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
 // and becomes none, or a uffd-wp marker on a file VMA registered for WP when it was uffd-wp
 // protected (unless drop_markers); uffd-wp and guard markers stay unless drop_markers;
 // poison markers and swap entries go. Leaves crossing the edges are split first. Tables
-// stay (munmap and collapse free them). One TLB invalidation at the end if a leaf went.
+// stay (munmap and collapse free them). One TLB invalidation at the end if a leaf went, and
+// only after it are the folio references dropped (mmu_gather: tlb_finish_mmu).
+// Errors: ENOMEM when the tables the edges need (a split leaf, a replicated non-present entry)
+// cannot be had; they are reserved before anything changes, so nothing has.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
+  u64 need[F::levels] = {};
+  zap_edge_tables(v, start, end, drop_markers, need);
+  if (Err e = tenv_.reserve(need); e != Err::ok) return e;
+  defer_puts_ = true;
   bool flushed_any = false;
+  Err err = Err::ok;
   // The walker's cursor over [start, end) (zap_pte_range's loop): it walks into the tables a
   // split installs where it stands (refresh) and past a whole leaf or group (seek).
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
@@ -51,7 +59,7 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {
         u64 at = h.va < start ? start : end;
-        if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
+        if ((err = range_.split(at, smaller_fit(h.shift, at))) != Err::ok) break;  // reserved
         if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
         c.refresh();
         continue;
@@ -65,21 +73,12 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
       c.seek(h.va + h.size());
       continue;
     }
-    if (e.kind == Kind::none) {
-      c.next();
-      continue;
-    }
-    // zap_pte_range: guard markers stay; uffd-wp markers stay on file VMAs only ("for anon:
-    // always drop the marker"); poison markers go.
-    bool keep = e.kind == Kind::marker && !drop_markers && !(e.swp.offset & kMarkerPoisoned) &&
-                ((e.swp.offset & kMarkerGuard) ||
-                 ((e.swp.offset & kMarkerUffdWp) && v.backing == Backing::file));
-    if (keep) {
+    if (e.kind == Kind::none || zap_keeps(v, e, drop_markers)) {
       c.next();
       continue;
     }
     if (eb < start || ee > end) {  // a non-present entry bigger than the range: replicate it
-      if (Err err = replicate(va, f, e); err != Err::ok) return err;
+      if ((err = replicate(va, f, e)) != Err::ok) break;  // reserved
       c.refresh();
       continue;
     }
@@ -87,7 +86,46 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
     c.next();
   }
   if (flushed_any) flush(start, end);
-  return Err::ok;
+  defer_puts_ = false;
+  mem_->put_deferred();
+  tenv_.unreserve();
+  return err;
+}
+
+// zap_pte_range: guard markers stay; uffd-wp markers stay on file VMAs only ("for anon: always
+// drop the marker"); poison markers go.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::zap_keeps(const Vma& v, const Entry& e, bool drop_markers) const {
+  return e.kind == Kind::marker && !drop_markers && !(e.swp.offset & kMarkerPoisoned) &&
+         ((e.swp.offset & kMarkerGuard) ||
+          ((e.swp.offset & kMarkerUffdWp) && v.backing == Backing::file));
+}
+
+// The table pages zap may need at the edges of [start, end), by level, added to need: a
+// present leaf crossing an edge is split (one table per level from below its own down to the
+// size that fits the edge), a non-present entry crossing it is replicated level by level until
+// the copies fit. Both edges are counted as they are now; if one split serves both, the
+// reservation holds a page too many, which zap gives back.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::zap_edge_tables(const Vma& v, u64 start, u64 end, bool drop_markers,
+                                          u64* need) {
+  for (const u64 inside : {start, end - 1}) {
+    Result<Found> fr = find(pt_, inside, 0);
+    if (!fr || fr.value.level == 0) continue;  // no table is finer than a page table
+    const Found f = fr.value;
+    const Entry e = F::decode(f.raw, f.level);
+    if (present(e)) {
+      split_tables(inside == start ? start : end, need);
+    } else if (e.kind != Kind::none && !zap_keeps(v, e, drop_markers)) {
+      const u64 eb = align_down(inside, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
+      if (eb >= start && ee <= end) continue;
+      const u64 at = eb < start ? start : end;
+      for (unsigned l = f.level; l-- > 0;) {
+        ++need[l];
+        if (aligned(at, F::shift(l))) break;  // the copies at l fit the edge
+      }
+    }
+  }
 }
 
 // Replaces the non-present entry at f (level > 0, covering va) by a table of copies of it:
@@ -106,6 +144,20 @@ Err Mm<F, Env, Tlb, FE>::replicate(u64 va, const Found& f, const Entry& e) {
     }
   } src{this, e};
   return find_or_alloc(pt_, va, f.level - 1, src).err;
+}
+
+// The table pages, by level, added to need, that splitting the present leaf holding `at` so
+// that `at` becomes an edge takes (zap's and uffd-wp's edges): one per level from below the
+// leaf down to the largest size `at` is aligned to. None if no leaf holds at or it starts there.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::split_tables(u64 at, u64* need) const {
+  if (!F::canonical(at)) return;
+  Result<Found> fr = find(pt_, at, 0);
+  if (!fr || fr.value.level == 0 || !present(F::decode(fr.value.raw, fr.value.level))) return;
+  const Handle h = group_handle(fr.value, at);
+  if (h.va == at) return;
+  for (unsigned l = huge_size_or_page(smaller_fit(h.shift, at)).level; l < fr.value.level; ++l)
+    ++need[l];
 }
 
 // The largest leaf size below `have` to which `at` is aligned.
