@@ -981,4 +981,69 @@ TYPED_TEST(MmHgm, PropertyRandomContinueDontneedSplitCollapseAndFaultsAgreeWithA
   }
 }
 
+// A sink that records each invalidation and how many table pages had been freed by then.
+template <class Env>
+struct TableFreesAtFlush {
+  const Env* env = nullptr;
+  std::vector<TlbFlush> flushes;
+  std::vector<u64> freed;  // table pages freed before each flush
+  void flush(const TlbFlush& f) {
+    flushes.push_back(f);
+    u64 n = 0;
+    for (unsigned l = 0; l < Env::kMaxLevels; ++l) n += env->frees(l);
+    freed.push_back(n);
+  }
+  void flush_all() {}
+  void publish() {}
+};
+
+// MADV_COLLAPSE gives the tables under the hstate slot back only after an invalidation of the
+// walk caches over the slot (free_pgtables: unlink, flush, free), through the commit path
+// (docs/design.md, rule 8).
+TYPED_TEST(MmHgm, CollapseFreesTheTablesBelowTheSlotOnlyAfterAWalkCacheInvalidation) {
+  HGM_PRELUDE;
+  using Env = host::EnvFor<F>;
+  Env env;
+  host::Folios folios(World<F>::kFolioBase64G);
+  typename World<F>::Mem mem(folios, 64, Policy::s1);
+  ASSERT_EQ(mem.set_pool(H, 1), Err::ok);
+  TableFreesAtFlush<Env> sink{&env, {}, {}};
+  Mm<F, Env, TableFreesAtFlush<Env>, host::Folios> mm(mem, env, sink);
+  ASSERT_EQ(mm.init(), Err::ok);
+  Result<u32> file = mem.create_file(FileKind::hugetlb, H, bit(H));
+  ASSERT_TRUE(file.ok());
+  ASSERT_EQ(mem.fallocate(file.value, 0, bit(H)), Err::ok);
+  VmaSpec spec;
+  spec.start = base;
+  spec.len = bit(H);
+  spec.prot = kProtRW;
+  spec.shared = true;
+  spec.backing = Backing::file;
+  spec.file = file.value;
+  ASSERT_TRUE(mm.mmap(spec).ok());
+  ASSERT_EQ(mm.madvise_split(base, bit(H)), Err::ok);
+  ASSERT_EQ(mm.uffd_api(kFeatures), Err::ok);
+  ASSERT_TRUE(mm.uffd_register(base, bit(H), kRegMinor).ok());
+  ASSERT_EQ(mm.uffd_continue(base, bit(P), 0).err, Err::ok);  // tables below the slot
+  u64 before = 0;
+  for (unsigned l = 0; l < Env::kMaxLevels; ++l) before += env.frees(l);
+  sink.flushes.clear();
+  sink.freed.clear();
+
+  ASSERT_EQ(mm.madvise_collapse(base, bit(H)), Err::ok);
+  u64 after = 0;
+  for (unsigned l = 0; l < Env::kMaxLevels; ++l) after += env.frees(l);
+  EXPECT_EQ(after - before, hl) << "one table per level below the hstate slot";
+  bool walks_flushed = false;
+  for (std::size_t i = 0; i < sink.flushes.size(); ++i) {
+    const TlbFlush& f = sink.flushes[i];
+    if (f.leaf_only || f.start > base || f.end < base + bit(H)) continue;
+    walks_flushed = true;
+    EXPECT_EQ(sink.freed[i], before) << "a table was freed before the walk caches were invalidated";
+    break;
+  }
+  EXPECT_TRUE(walks_flushed) << "no walk-cache invalidation over the slot";
+  EXPECT_EQ(mm.view(base).shift, H);
+}
+
 }  // namespace

@@ -121,6 +121,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
         c.inv.later(TlbFlush{run_first, run_end, static_cast<u8>(kShift), static_cast<u8>(Level), true});
       run_first = run_end;
     };
+    const Table& pt = *self->pt_;
     u64 k = 0;
     for (; k < n; ++k) {
       u64* slot = t + k;
@@ -138,7 +139,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
           return fill<Level>(base, kShift, now, out) == Err::ok;
         };
         const TlbFlush f{base, base + bit(kShift), static_cast<u8>(kShift), static_cast<u8>(Level), true};
-        if (replace(*self->pt_, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive))
+        if (replace(pt, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive))
           continue;  // a break issued the invalidation
         if (run_end != base) {
           owe();
