@@ -102,6 +102,7 @@ class Mm {
     bool hw_accessed = AdCaps(F::ad_caps).hw_accessed;  // off: access-flag faults in software
     bool hw_dirty = AdCaps(F::ad_caps).hw_dirty;        // off: dirty faults in software
     bool user = true;  // user pages (bare-metal tests run privileged and map kernel pages)
+    Profile profile = Profile::upstream;  // which kernel's userfaultfd (types.hpp)
   };
 
   Mm(Mem& mem, Env& env, Tlb& tlb) : Mm(mem, env, tlb, Options{}) {}
@@ -263,6 +264,9 @@ class Mm {
   void free_below(u64 h, unsigned hshift);
 
   // --- userfaultfd.hpp ---
+  Err uffd_range_ok(u64 start, u64 len) const;
+  Err uffd_vmas_ok(u64 start, u64 end, bool check_end) const;
+  Err split_vmas_at(u64 start, u64 end);
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
   FaultResult handle_userfault(const Vma& v, u64 va, u32 flags);
   void wake_userfault(u64 start, u64 end);

@@ -20,7 +20,9 @@ inline constexpr u32 kRegMissing = 1u << 0;
 inline constexpr u32 kRegWp = 1u << 1;
 inline constexpr u32 kRegMinor = 1u << 2;
 
-// UFFD_FEATURE_* bits that change behaviour here.
+// UFFD_FEATURE_* bits that change behaviour here. PAGEFAULT_FLAG_WP changes nothing (the WP
+// flag is in every WP message) and every kernel accepts it.
+inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0;
 inline constexpr u64 kFeatMissingHugetlbfs = 1u << 4;
 inline constexpr u64 kFeatMissingShmem = 1u << 5;
 inline constexpr u64 kFeatMinorHugetlbfs = 1u << 9;
@@ -29,9 +31,19 @@ inline constexpr u64 kFeatExactAddress = 1u << 11;
 inline constexpr u64 kFeatWpHugetlbfsShmem = 1u << 12;
 inline constexpr u64 kFeatWpUnpopulated = 1u << 13;
 inline constexpr u64 kFeatPoison = 1u << 14;
-inline constexpr u64 kFeatAll = kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
-                                kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
-                                kFeatWpUnpopulated | kFeatPoison;
+inline constexpr u64 kFeatAll = kFeatPagefaultFlagWp | kFeatMissingHugetlbfs | kFeatMissingShmem |
+                                kFeatMinorHugetlbfs | kFeatMinorShmem | kFeatExactAddress |
+                                kFeatWpHugetlbfsShmem | kFeatWpUnpopulated | kFeatPoison;
+// What Linux 6.1 has of them (WP_UNPOPULATED came in 6.4, POISON in 6.6).
+inline constexpr u64 kFeatLinux61 = kFeatAll & ~(kFeatWpUnpopulated | kFeatPoison);
+
+// Which kernel's userfaultfd the model behaves as. Each difference is one switch, named where
+// it is tested (docs/mm.md, "Profiles"):
+//   upstream   today's semantics (docs/mm.md)
+//   linux_6_1  Debian 12's kernel, what the linux ring checks: no UFFD_FEATURE_WP_UNPOPULATED
+//              or _POISON, no UFFDIO_POISON (EINVAL, and not in REGISTER's ioctl mask), no
+//              UFFDIO_CONTINUE_MODE_WP
+enum class Profile : u8 { upstream, linux_6_1 };
 
 // The ioctl mask UFFDIO_REGISTER returns: 1 << _UFFDIO_*.
 inline constexpr u64 kIoctlWake = 1u << 0x02;
@@ -64,6 +76,10 @@ struct UffdMsg {
 struct UffdResult {
   Err err = Err::ok;
   u64 done = 0;
+  // Whether the kernel wrote the result field (the bytes done, or -err): not for what it
+  // refuses before it starts (no UFFDIO_API yet, a bad range or mode, mmap changing), where
+  // the field keeps what the caller put there.
+  bool reported = true;
 };
 
 // --- faults -----------------------------------------------------------------------------------

@@ -27,51 +27,122 @@ constexpr bool uffd_wp_supported() {
 // UFFDIO_API: must come first and once. EINVAL on a second call or an unknown feature.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::uffd_api(u64 features) {
-  if (uffd_open_ || (features & ~kFeatAll)) return Err::einval;
+  const u64 known = opt_.profile == Profile::linux_6_1 ? kFeatLinux61 : kFeatAll;
+  if (uffd_open_ || (features & ~known)) return Err::einval;
   uffd_open_ = true;
   features_ = features;
   return Err::ok;
 }
 
-// UFFDIO_REGISTER over whole VMAs in [start, start + len) (the range may span several; every
-// one must support the mode). Returns the usable ioctls. Errors: EINVAL (no API yet, bad mode,
-// misaligned - hstate for hugetlb -, a hole in the range, MINOR on anonymous memory, WP on a
-// format without a uffd-wp bit, a range that cuts a VMA).
+// UFFDIO_REGISTER of the VMAs in [start, start + len), as userfaultfd_register: the range may
+// hold holes and cut VMAs, which are split at its edges (split_vma), so that exactly the range
+// is registered. Returns the usable ioctls. Errors (nothing changes on any):
+//   EINVAL  no UFFDIO_API yet, a bad mode, an empty or misaligned range, no VMA in it, start
+//           inside a hugetlb VMA off its hstate, end inside one off its hstate, MINOR on
+//           anonymous memory, WP on a format without a uffd-wp bit
+//   ENOMEM  no VMA ends above start, or no VMA slot for a split
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Result<u64> Mm<F, Env, Tlb, FE>::uffd_register(u64 start, u64 len, u32 mode) {
   if (!uffd_open_ || mode == 0 || (mode & ~(kRegMissing | kRegWp | kRegMinor))) return Err::einval;
-  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
-    return Err::einval;
+  if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
   if ((mode & kRegWp) && !uffd_wp_supported<F>()) return Err::einval;
-  u64 end = start + len;
-  u64 covered = 0;
-  u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlPoison | kIoctlZeropage;
+  const u64 end = start + len;
+  if (Err e = uffd_vmas_ok(start, end, true); e != Err::ok) return e;
+  u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlZeropage;
+  if (opt_.profile != Profile::linux_6_1) ioctls |= kIoctlPoison;
   if (mode & kRegWp) ioctls |= kIoctlWriteprotect;
   if (mode & kRegMinor) ioctls |= kIoctlContinue;  // "CONTINUE is only supported for MINOR ranges"
   for (const Vma& v : vmas_) {
     if (!v.used || v.end <= start || v.start >= end) continue;
-    // As userfaultfd_register: start aligned to the hstate of a hugetlb VMA holding it, end to
-    // that of a hugetlb VMA holding it (other VMAs of the range do not constrain them).
-    if (v.hugetlb && ((v.contains(start) && !aligned(start, v.hshift)) ||
-                      (end > v.start && end <= v.end && !aligned(end, v.hshift))))
-      return Err::einval;
-    if (v.start < start || v.end > end) return Err::einval;
     if ((mode & kRegMinor) && v.backing == Backing::anon) return Err::einval;
-    covered += v.end - v.start;
-    if (v.hugetlb) ioctls &= ~kIoctlZeropage;
-    if (v.backing == Backing::anon) ioctls &= ~kIoctlContinue;
+    if (v.hugetlb) ioctls &= ~kIoctlZeropage;  // "basic" ioctls for a range with hugetlb
   }
-  if (covered != len) return Err::einval;
+  if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
   for (Vma& v : vmas_)
     if (v.used && v.start >= start && v.end <= end) v.uffd = mode;
   return ioctls;
 }
 
-// UFFDIO_UNREGISTER: wakes the waiters; a VMA registered for WP has its uffd-wp bits and
-// markers reset first, as userfaultfd_unregister does (uffd_wp_range(.., false): one
-// PROTECTION_VMA notifier pair and a TLB invalidation per such VMA).
+// validate_range: a non-empty, page-aligned range inside the address space.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_range_ok(u64 start, u64 len) const {
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+    return Err::einval;
+  return check_range<F>(start, start + len) == Err::ok ? Err::ok : Err::einval;
+}
+
+// The VMA checks REGISTER and UNREGISTER share: a VMA ends above start (else ENOMEM), the first
+// starts below end (else EINVAL), a hugetlb VMA holding start (or, for REGISTER, end) has it on
+// its hstate (EINVAL).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(u64 start, u64 end, bool check_end) const {
+  const Vma* first = nullptr;
+  for (const Vma& v : vmas_)
+    if (v.used && v.end > start && (!first || v.start < first->start)) first = &v;
+  if (!first) return Err::enomem;
+  if (first->start >= end) return Err::einval;
+  if (first->hugetlb && !aligned(start, first->hshift)) return Err::einval;
+  if (check_end)
+    for (const Vma& v : vmas_)
+      if (v.used && v.hugetlb && end > v.start && end <= v.end && !aligned(end, v.hshift))
+        return Err::einval;
+  return Err::ok;
+}
+
+// Splits the VMAs that cross start or end there (split_vma), so that [start, end) holds whole
+// VMAs. All or nothing: ENOMEM (no free VMA slot) before any split.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
+  unsigned need = 0, free = 0;
+  for (const Vma& v : vmas_) {
+    if (!v.used) {
+      ++free;
+      continue;
+    }
+    need += (v.start < start && start < v.end) + (v.start < end && end < v.end);
+  }
+  if (need > free) return Err::enomem;
+  for (const u64 at : {start, end}) {
+    Vma* v = nullptr;
+    for (Vma& c : vmas_)
+      if (c.used && c.start < at && at < c.end) v = &c;
+    if (!v) continue;
+    Vma* tail = nullptr;
+    for (Vma& c : vmas_)
+      if (!c.used) {
+        tail = &c;
+        break;
+      }
+    *tail = *v;
+    tail->start = at;
+    tail->pgoff = v->pgoff + (at - v->start);
+    v->end = at;
+    // S1's piece counts follow the folio to the VMA that now maps it.
+    for (unsigned i = 0; i < piece_n_; ++i) {
+      u64 va = 0;
+      if (pieces_[i].vma == vma_index(*v) && folio_va(*tail, pieces_[i].folio, va))
+        pieces_[i].vma = vma_index(*tail);
+    }
+  }
+  return Err::ok;
+}
+
+// UFFDIO_UNREGISTER, as userfaultfd_unregister: the same range rules as REGISTER (but the end of
+// a hugetlb VMA), the VMAs split at the edges; a VMA registered for WP has its uffd-wp bits and
+// markers reset first (uffd_wp_range(.., false): one PROTECTION_VMA notifier pair and a TLB
+// invalidation per such VMA); the waiters in the range are woken. Errors: EINVAL (no API yet,
+// an empty or misaligned range, no VMA in it, start off a hugetlb VMA's hstate), ENOMEM (no VMA
+// ends above start, no slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
+  if (!uffd_open_) return Err::einval;
+  if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
+  if (Err e = uffd_vmas_ok(start, start + len, false); e != Err::ok) return e;
+  bool any = false;
+  for (const Vma& v : vmas_) any = any || (v.used && v.uffd && v.end > start && v.start < start + len);
+  if (any) {
+    if (Err e = split_vmas_at(start, start + len); e != Err::ok) return e;
+  }
   for (Vma& v : vmas_) {
     if (!v.used || v.start < start || v.end > start + len) continue;
     if (v.uffd & kRegWp) {
@@ -196,13 +267,16 @@ unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, u64 va, u64 end
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mode,
                                              const void* src) {
-  if (!uffd_open_) return {Err::einval, 0};
-  u32 allowed = op == Mfill::copy || op == Mfill::cont ? (kModeDontwake | kModeWp) : kModeDontwake;
-  if (mode & ~allowed) return {Err::einval, 0};
+  // Refused before it starts: the result field is not written (reported = false).
+  const bool v61 = opt_.profile == Profile::linux_6_1;
+  if (!uffd_open_ || (op == Mfill::poison && v61)) return {Err::einval, 0, false};
+  u32 allowed = op == Mfill::copy || (op == Mfill::cont && !v61) ? (kModeDontwake | kModeWp)
+                                                                  : kModeDontwake;
+  if (mmap_changing_) return {Err::eagain, 0, false};
+  if (mode & ~allowed) return {Err::einval, 0, false};
   if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage) || dst + len < dst ||
       !F::canonical(dst) || !F::canonical(dst + len - 1))
-    return {Err::einval, 0};
-  if (mmap_changing_) return {Err::eagain, 0};
+    return {Err::einval, 0, false};
   Vma* vp = vma_at(dst);
   if (!vp || dst + len > vp->end || vp->uffd == 0) return {Err::enoent, 0};
   Vma& v = *vp;

@@ -1,0 +1,291 @@
+// linux_init.cpp - the linux ring's /init: runs every scenario of scenario.hpp with real system
+// calls on the kernel it boots under (Debian's 6.1 under qemu-system-x86_64), one forked child
+// per scenario (a fresh address space, a fresh userfaultfd), prints one JSON line each, then
+// powers the machine off. Built static; nothing else is in the initramfs.
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "scenario.hpp"
+
+namespace {
+
+using namespace hpt_linux;  // NOLINT(google-build-using-namespace): one program
+
+std::string errname(int e) {
+  const char* n = strerrorname_np(e);
+  return n ? n : "E" + std::to_string(e);
+}
+Ret fail() { return Ret{errname(errno), {}}; }
+Ret ok(std::string detail = {}) { return Ret{"OK", std::move(detail)}; }
+
+bool write_file(const char* path, const std::string& s) {
+  int fd = open(path, O_WRONLY);
+  if (fd < 0) return false;
+  bool good = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  close(fd);
+  return good;
+}
+
+// --- an access as a CPU does it, on a thread of its own --------------------------------------
+
+thread_local sigjmp_buf t_jump;
+thread_local int t_signal = 0;
+thread_local int t_code = 0;
+thread_local int t_lsb = 0;
+
+void on_signal(int sig, siginfo_t* si, void*) {
+  t_signal = sig;
+  t_code = si->si_code;
+  t_lsb = (sig == SIGBUS && (si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO))
+              ? si->si_addr_lsb
+              : 0;
+  siglongjmp(t_jump, 1);
+}
+
+struct Touch {
+  volatile unsigned char* p;
+  bool write;
+  std::atomic<int> done{0};
+  std::string result;
+};
+
+void* touch_thread(void* arg) {
+  auto* t = static_cast<Touch*>(arg);
+  if (sigsetjmp(t_jump, 1) == 0) {
+    if (t->write)
+      *t->p = 0x5a;
+    else
+      (void)*t->p;
+    t->result = "ok";
+  } else if (t_signal == SIGBUS) {
+    t->result = t_lsb ? "SIGBUS lsb=" + std::to_string(t_lsb) : "SIGBUS";
+  } else {
+    t->result = "SIGSEGV";
+  }
+  t->done.store(1);
+  return nullptr;
+}
+
+struct LinuxBackend {
+  static constexpr u64 kBase = u64{0x2000} << 32;  // 32 TiB: free, 1 GiB aligned
+
+  int uffd = -1;
+  int last_fd = -1;
+  unsigned char* src = nullptr;  // the source of UFFDIO_COPY: 2 MiB of a pattern
+
+  LinuxBackend() {
+    uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    void* s = mmap(nullptr, 2 * k2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    src = static_cast<unsigned char*>(s);
+    for (u64 i = 0; i < 2 * k2M; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
+  }
+
+  static void* at(u64 off) { return reinterpret_cast<void*>(kBase + off); }
+
+  Ret pools(u64 pages_2m) {
+    if (!write_file("/proc/sys/vm/nr_hugepages", std::to_string(pages_2m))) return fail();
+    return ok();
+  }
+  Ret map_anon(u64 off, u64 len, unsigned prot) {
+    int p = (prot & kProtRead ? PROT_READ : 0) | (prot & kProtWrite ? PROT_WRITE : 0);
+    if (mmap(at(off), len, p, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+        MAP_FAILED)
+      return fail();
+    return ok();
+  }
+  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+    unsigned flags = MFD_CLOEXEC;
+    u64 page = kPage;
+    if (k == Backing::huge2m) {
+      flags |= MFD_HUGETLB | MFD_HUGE_2MB;
+      page = k2M;
+    }
+    if (k == Backing::huge1g) {
+      flags |= MFD_HUGETLB | MFD_HUGE_1GB;
+      page = kGiB;
+    }
+    int fd = memfd_create("hugepte", flags);
+    if (fd < 0) return fail();
+    if (ftruncate(fd, static_cast<off_t>(pages * page)) != 0) return fail();
+    last_fd = fd;
+    if (mmap(at(off), len, PROT_READ | PROT_WRITE,
+             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE, fd, 0) == MAP_FAILED)
+      return fail();
+    return ok();
+  }
+  Ret map_alias(u64 off, u64 len) {
+    if (mmap(at(off), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, last_fd, 0) ==
+        MAP_FAILED)
+      return fail();
+    return ok();
+  }
+  Ret munmap(u64 off, u64 len) { return ::munmap(at(off), len) == 0 ? ok() : fail(); }
+  Ret madvise_dontneed(u64 off, u64 len) {
+    return madvise(at(off), len, MADV_DONTNEED) == 0 ? ok() : fail();
+  }
+
+  // The access runs on a thread of its own; it either ends (ok or a signal) or blocks in a
+  // userfault, which the message it queues shows. The blocked thread stays until a later
+  // step wakes it (or the scenario's process ends).
+  Ret touch(u64 off, Access a) {
+    auto* t = new Touch;  // a blocked thread may outlive this call: never freed
+    t->p = static_cast<volatile unsigned char*>(at(off));
+    t->write = a == Access::write;
+    pthread_t th;
+    if (pthread_create(&th, nullptr, touch_thread, t) != 0) return fail();
+    pthread_detach(th);
+    // Up to 60 s: under TCG a first touch of a 1 GiB page clears it, which takes seconds.
+    for (int i = 0; i < 6000; ++i) {
+      if (t->done.load()) return Ret{t->result, {}};
+      pollfd pf{uffd, POLLIN, 0};
+      const int n = poll(&pf, 1, 10);
+      if (n > 0 && (pf.revents & POLLIN)) {
+        usleep(20000);  // a message from this access: give a finishing thread its chance
+        if (t->done.load()) return Ret{t->result, {}};
+        return Ret{"userfault", {}};
+      }
+      if (n != 0) usleep(10000);  // POLLERR before UFFDIO_API: poll does not wait
+    }
+    return Ret{"hang", {}};
+  }
+
+  Ret uffd_api(u64 features) {
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = features;
+    return ioctl(uffd, UFFDIO_API, &api) == 0 ? ok() : fail();
+  }
+  Ret uffd_api_again(u64 features) { return uffd_api(features); }
+  Ret uffd_register(u64 off, u64 len, unsigned mode) {
+    uffdio_register r{};
+    r.range.start = kBase + off;
+    r.range.len = len;
+    r.mode = mode;
+    if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) return fail();
+    return ok("ioctls=" + hex(r.ioctls));
+  }
+  Ret uffd_unregister(u64 off, u64 len) {
+    uffdio_range r{kBase + off, len};
+    return ioctl(uffd, UFFDIO_UNREGISTER, &r) == 0 ? ok() : fail();
+  }
+
+  // A range ioctl's result field: bytes done, -errno, or untouched (the sentinel we put there).
+  static constexpr long long kUntouched = 0x5a5a5a5a;
+  static std::string field(long long v) {
+    if (v == kUntouched) return "field=untouched";
+    if (v < 0) return "field=-" + errname(static_cast<int>(-v));
+    return "field=" + dec(v);
+  }
+  Ret ranged(int rc, long long f) {
+    Ret r = rc == 0 ? ok() : fail();
+    r.detail = field(f);
+    return r;
+  }
+  Ret uffd_copy(u64 off, u64 len, unsigned mode) {
+    uffdio_copy c{};
+    c.dst = kBase + off;
+    c.src = reinterpret_cast<u64>(src);
+    c.len = len;
+    c.mode = mode;
+    c.copy = kUntouched;
+    int rc = ioctl(uffd, UFFDIO_COPY, &c);
+    return ranged(rc, c.copy);
+  }
+  Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
+    uffdio_zeropage z{};
+    z.range = {kBase + off, len};
+    z.mode = mode;
+    z.zeropage = kUntouched;
+    int rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+    return ranged(rc, z.zeropage);
+  }
+  Ret uffd_continue(u64 off, u64 len, unsigned mode) {
+    uffdio_continue c{};
+    c.range = {kBase + off, len};
+    c.mode = mode;
+    c.mapped = kUntouched;
+    int rc = ioctl(uffd, UFFDIO_CONTINUE, &c);
+    return ranged(rc, c.mapped);
+  }
+  Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
+    uffdio_writeprotect w{};
+    w.range = {kBase + off, len};
+    w.mode = mode;
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
+  }
+  Ret uffd_wake(u64 off, u64 len) {
+    uffdio_range r{kBase + off, len};
+    return ioctl(uffd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();
+  }
+  Ret uffd_read() {
+    uffd_msg m{};
+    if (read(uffd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) return fail();
+    if (m.event != UFFD_EVENT_PAGEFAULT) return ok("event=" + dec(m.event));
+    return ok("pagefault addr=+" + hex(m.arg.pagefault.address - kBase) +
+              " flags=" + hex(m.arg.pagefault.flags));
+  }
+};
+
+void run_all() {
+  for (const auto& s : Scenarios<LinuxBackend>::all()) {
+    std::fflush(stdout);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(pipefd[0]);
+      LinuxBackend b;
+      Rec r{s.name, {}};
+      s.body(b, r);
+      std::string line = r.json() + "\n";
+      (void)!write(pipefd[1], line.data(), line.size());
+      _exit(0);
+    }
+    close(pipefd[1]);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (out.empty()) out = Rec{s.name, {"crashed"}}.json() + "\n";
+    std::fputs(out.c_str(), stdout);
+  }
+}
+
+}  // namespace
+
+int main() {
+  mount("proc", "/proc", "proc", 0, nullptr);
+  mount("sysfs", "/sys", "sysfs", 0, nullptr);
+  struct sigaction sa{};
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigaction(SIGBUS, &sa, nullptr);
+  sigaction(SIGSEGV, &sa, nullptr);
+  std::printf("hugepte-linux-ring: begin\n");
+  run_all();
+  std::printf("hugepte-linux-ring: end\n");
+  std::fflush(stdout);
+  sync();
+  reboot(RB_POWER_OFF);
+  return 0;
+}

@@ -1,0 +1,148 @@
+// model_runner.cpp - the linux ring's model side: every scenario of scenario.hpp against the mm
+// model (hugepte::mm::Mm over the x86-64 4-level format, the host model underneath), one fresh
+// address space per scenario, one JSON line each - what linux_init.cpp prints on the kernel.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "hugepte/arch/x86.hpp"
+#include "hugepte/env/host.hpp"
+#include "hugepte/mm/mm.hpp"
+#include "scenario.hpp"
+
+namespace {
+
+namespace hm = hugepte::mm;
+using hpt_linux::Access;
+using hpt_linux::Backing;
+using hpt_linux::Ret;
+using hpt_linux::u64;
+
+using F = hugepte::X86Format<4>;
+using Env = hugepte::host::EnvFor<F>;
+using M = hm::Mm<F, Env, hugepte::host::TlbModel, hugepte::host::Folios>;
+
+Ret result(hugepte::Err e, std::string detail = {}) { return Ret{hugepte::err_name(e), std::move(detail)}; }
+
+struct ModelBackend {
+  static constexpr u64 kBase = u64{0x2000} << 32;  // as on Linux
+
+  Env env;
+  hugepte::host::TlbModel tlb;
+  hugepte::host::Folios folios;
+  M::Mem mem{folios, 4096, hm::Policy::s0};  // Linux 6.1: one mapcount per whole-folio mapping
+  M mm{mem, env, tlb, M::Options{.profile = hm::Profile::linux_6_1}};
+  std::uint32_t last_file = hm::kNoFile;
+  unsigned char src[2 * hpt_linux::k2M];  // UFFDIO_COPY's source, as on Linux
+
+  ModelBackend() {
+    (void)mm.init();
+    for (u64 i = 0; i < sizeof src; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
+    (void)mem.set_pool(30, 1);  // the 1G pool the kernel reserved at boot
+  }
+
+  Ret pools(u64 pages_2m) { return result(mem.set_pool(21, pages_2m)); }
+  Ret map_anon(u64 off, u64 len, unsigned prot) {
+    hm::VmaSpec s;
+    s.start = kBase + off;
+    s.len = len;
+    s.prot = hugepte::Prot{(prot & hpt_linux::kProtRead) != 0, (prot & hpt_linux::kProtWrite) != 0,
+                           false, false};
+    return result(mm.mmap(s).err);
+  }
+  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+    const unsigned shift = k == Backing::huge2m ? 21 : k == Backing::huge1g ? 30 : 12;
+    auto f = mem.create_file(k == Backing::shmem ? hm::FileKind::shmem : hm::FileKind::hugetlb,
+                             shift, pages << shift);
+    if (!f) return result(f.err);
+    last_file = f.value;
+    hm::VmaSpec s;
+    s.start = kBase + off;
+    s.len = len;
+    s.shared = shared;
+    s.backing = hm::Backing::file;
+    s.file = f.value;
+    return result(mm.mmap(s).err);
+  }
+  Ret map_alias(u64 off, u64 len) {
+    hm::VmaSpec s;
+    s.start = kBase + off;
+    s.len = len;
+    s.shared = true;
+    s.backing = hm::Backing::file;
+    s.file = last_file;
+    return result(mm.mmap(s).err);
+  }
+  Ret munmap(u64 off, u64 len) { return result(mm.munmap(kBase + off, len)); }
+  Ret madvise_dontneed(u64 off, u64 len) { return result(mm.madvise_dontneed(kBase + off, len)); }
+
+  // The access as a CPU does it: fault until the entry allows it, or until the fault says
+  // otherwise.
+  Ret touch(u64 off, Access a) {
+    const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
+    for (int i = 0; i < 8; ++i) {
+      hm::FaultResult r = mm.handle_fault(kBase + off, access);
+      switch (r.kind) {
+        case hm::FaultKind::handled:
+          return Ret{"ok", {}};
+        case hm::FaultKind::retry:
+          continue;
+        case hm::FaultKind::uffd:
+          return Ret{"userfault", {}};
+        case hm::FaultKind::sigbus:
+          return Ret{r.lsb ? "SIGBUS lsb=" + std::to_string(r.lsb) : "SIGBUS", {}};
+        case hm::FaultKind::sigsegv:
+          return Ret{"SIGSEGV", {}};
+      }
+    }
+    return Ret{"hang", {}};
+  }
+
+  Ret uffd_api(u64 features) { return result(mm.uffd_api(features)); }
+  Ret uffd_api_again(u64 features) { return result(mm.uffd_api(features)); }
+  Ret uffd_register(u64 off, u64 len, unsigned mode) {
+    auto r = mm.uffd_register(kBase + off, len, mode);
+    if (!r) return result(r.err);
+    return result(r.err, "ioctls=" + hpt_linux::hex(r.value));
+  }
+  Ret uffd_unregister(u64 off, u64 len) { return result(mm.uffd_unregister(kBase + off, len)); }
+
+  // The result field as the kernel leaves it: bytes done, or -errno with no progress.
+  static Ret ranged(hm::UffdResult r) {
+    if (!r.reported) return result(r.err, "field=untouched");
+    if (r.err == hugepte::Err::ok || r.done != 0)
+      return result(r.err, "field=" + hpt_linux::dec(static_cast<long long>(r.done)));
+    return result(r.err, std::string("field=-") + hugepte::err_name(r.err));
+  }
+  Ret uffd_copy(u64 off, u64 len, unsigned mode) {
+    return ranged(mm.uffd_copy(kBase + off, src, len, mode));
+  }
+  Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
+    return ranged(mm.uffd_zeropage(kBase + off, len, mode));
+  }
+  Ret uffd_continue(u64 off, u64 len, unsigned mode) {
+    return ranged(mm.uffd_continue(kBase + off, len, mode));
+  }
+  Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
+    return result(mm.uffd_writeprotect(kBase + off, len, mode));
+  }
+  Ret uffd_wake(u64 off, u64 len) { return result(mm.uffd_wake(kBase + off, len)); }
+  Ret uffd_read() {
+    auto m = mm.uffd_read();
+    if (!m) return result(m.err);
+    return result(m.err, "pagefault addr=+" + hpt_linux::hex(m.value.address - kBase) +
+                             " flags=" + hpt_linux::hex(m.value.flags));
+  }
+};
+
+}  // namespace
+
+int main() {
+  for (const auto& s : hpt_linux::Scenarios<ModelBackend>::all()) {
+    auto b = std::make_unique<ModelBackend>();
+    hpt_linux::Rec r{s.name, {}};
+    s.body(*b, r);
+    std::printf("%s\n", r.json().c_str());
+  }
+  return 0;
+}

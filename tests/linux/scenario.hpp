@@ -1,0 +1,454 @@
+// scenario.hpp - the linux ring's scenarios, written once and run by two backends: real system
+// calls on Debian's Linux 6.1 under qemu-system-x86_64 (linux_init.cpp, the initramfs' /init)
+// and the mm model (model_runner.cpp). Each scenario starts from a fresh address space (Linux:
+// a forked child) with the hugetlb pools it asks for, and records one line per step; both sides
+// print one JSON line per scenario and compare.py reports every difference.
+//
+// A backend B provides, with addresses as offsets from B::kBase (1 GiB aligned):
+//   Ret pools(u64 pages_2m)                      the 2M pool's free pages (the 1G pool is 1)
+//   Ret map_anon(off, len, prot)                 MAP_PRIVATE|MAP_ANONYMOUS
+//   Ret map_file(off, len, Backing, shared, file_pages)   a memfd of that many pages (shmem,
+//                                                hugetlb 2M or 1G), ftruncated, mapped at 0
+//   Ret map_alias(off, len)                      a second shared mapping of the last file
+//   Ret munmap(off, len), madvise_dontneed(off, len)
+//   Ret touch(off, Access)                       the access as a CPU does it: ok, SIGBUS (with
+//                                                lsb if any), SIGSEGV, or userfault (the
+//                                                thread waits; a later step may wake it)
+//   Ret uffd_api(features), uffd_api_again(features)
+//   Ret uffd_register(off, len, mode), uffd_unregister(off, len)
+//   Ret uffd_copy/zeropage/continue(off, len, mode), uffd_writeprotect(off, len, mode)
+//   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
+// Ret carries the error name (errno spelling) and the values the step reports.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace hpt_linux {
+
+using u64 = std::uint64_t;
+
+enum class Backing { shmem, huge2m, huge1g };
+enum class Access { read, write };
+
+inline constexpr u64 kKiB = 1024, kMiB = kKiB * kKiB, kGiB = kMiB * kKiB, kPage = 4 * kKiB;
+inline constexpr u64 k2M = 2 * kMiB;
+
+// UAPI values (linux/userfaultfd.h), which the model uses as well.
+inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
+                     kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
+                     kFeatSigbus = 1u << 7, kFeatMinorHugetlbfs = 1u << 9,
+                     kFeatMinorShmem = 1u << 10, kFeatExactAddress = 1u << 11,
+                     kFeatWpHugetlbfsShmem = 1u << 12;
+inline constexpr unsigned kRegMissing = 1, kRegWp = 2, kRegMinor = 4;
+inline constexpr unsigned kModeDontwake = 1, kModeWp = 2;     // COPY / CONTINUE
+inline constexpr unsigned kWpModeWp = 1, kWpModeDontwake = 2;  // WRITEPROTECT
+inline constexpr unsigned kProtRead = 1, kProtWrite = 2;
+
+struct Ret {
+  std::string err = "OK";
+  std::string detail;  // what the step reports besides its error ("done=4096", "ioctls=0x..")
+  std::string text() const { return detail.empty() ? err : err + " " + detail; }
+};
+
+inline std::string hex(u64 v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+inline std::string dec(long long v) { return std::to_string(v); }
+
+// One scenario's record: "name" and its steps.
+struct Rec {
+  std::string name;
+  std::vector<std::string> steps;
+  void step(const std::string& what, const Ret& r) { steps.push_back(what + "=" + r.text()); }
+  std::string json() const {
+    std::string s = "{\"scenario\": \"" + name + "\", \"steps\": [";
+    for (std::size_t i = 0; i < steps.size(); ++i) s += (i ? ", \"" : "\"") + steps[i] + "\"";
+    return s + "]}";
+  }
+};
+
+// --- the scenarios --------------------------------------------------------------------------
+
+template <class B>
+struct Scenarios {
+  // Each scenario: a name and a body that runs against a fresh backend.
+  using Body = void (*)(B&, Rec&);
+  struct Entry {
+    const char* name;
+    Body body;
+  };
+
+#define HPT_STEP(r, what, call) (r).step(what, (call))
+
+  // --- UFFDIO_API ---
+  static void api_plain(B& b, Rec& r) { HPT_STEP(r, "api(0)", b.uffd_api(0)); }
+  static void api_twice(B& b, Rec& r) {
+    HPT_STEP(r, "api(0)", b.uffd_api(0));
+    HPT_STEP(r, "api(0) again", b.uffd_api_again(0));
+  }
+  static void api_hugetlb_shmem_features(B& b, Rec& r) {
+    HPT_STEP(r, "api(missing hugetlbfs|shmem, minor hugetlbfs|shmem)",
+             b.uffd_api(kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
+                        kFeatMinorShmem));
+  }
+  static void api_exact_address(B& b, Rec& r) {
+    HPT_STEP(r, "api(exact address)", b.uffd_api(kFeatExactAddress));
+  }
+  static void api_wp_hugetlbfs_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "api(wp hugetlbfs shmem)", b.uffd_api(kFeatWpHugetlbfsShmem));
+  }
+  static void api_unknown_bit(B& b, Rec& r) { HPT_STEP(r, "api(bit 40)", b.uffd_api(u64{1} << 40)); }
+
+  // --- UFFDIO_REGISTER / UNREGISTER validation ---
+  static void register_before_api(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+  }
+  static void register_anon_missing(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+  }
+  static void register_anon_wp(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+  }
+  static void register_zero_len(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register len 0", b.uffd_register(0, 0, kRegMissing));
+  }
+  static void register_misaligned(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register start+1", b.uffd_register(1, kPage, kRegMissing));
+    HPT_STEP(r, "register len+1", b.uffd_register(0, kPage + 1, kRegMissing));
+  }
+  static void register_no_mode(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register mode 0", b.uffd_register(0, 4 * kPage, 0));
+    HPT_STEP(r, "register mode 8", b.uffd_register(0, 4 * kPage, 8));
+  }
+  static void register_no_vma(B& b, Rec& r) {
+    // A mapping above, as a process always has one (its stack): find_vma finds it, past end.
+    HPT_STEP(r, "mmap anon above", b.map_anon(kGiB, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register where nothing is mapped", b.uffd_register(0, 4 * kPage, kRegMissing));
+  }
+  static void register_with_hole(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon after a hole", b.map_anon(8 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register over both", b.uffd_register(0, 12 * kPage, kRegMissing));
+    HPT_STEP(r, "touch first", b.touch(kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch second", b.touch(9 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy across the hole", b.uffd_copy(2 * kPage, 8 * kPage, 0));
+  }
+  static void register_part_of_vma(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register the middle", b.uffd_register(2 * kPage, 2 * kPage, kRegMissing));
+    HPT_STEP(r, "touch inside", b.touch(3 * kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch before", b.touch(kPage, Access::write));
+    HPT_STEP(r, "touch after", b.touch(5 * kPage, Access::write));
+    HPT_STEP(r, "copy inside", b.uffd_copy(2 * kPage, kPage, 0));
+    HPT_STEP(r, "copy outside", b.uffd_copy(6 * kPage, kPage, 0));
+    HPT_STEP(r, "copy across the edge", b.uffd_copy(3 * kPage, 2 * kPage, 0));
+    HPT_STEP(r, "unregister one page of it", b.uffd_unregister(2 * kPage, kPage));
+    HPT_STEP(r, "touch unregistered", b.touch(2 * kPage + 8, Access::read));
+  }
+  static void unregister_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon above", b.map_anon(kGiB, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "unregister before api", b.uffd_unregister(0, 4 * kPage));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "unregister len 0", b.uffd_unregister(0, 0));
+    HPT_STEP(r, "unregister misaligned", b.uffd_unregister(1, kPage));
+    HPT_STEP(r, "unregister where nothing is mapped", b.uffd_unregister(8 * kPage, kPage));
+    HPT_STEP(r, "unregister what was never registered", b.uffd_unregister(0, 4 * kPage));
+  }
+  static void register_hugetlb_misaligned(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register 4K into it", b.uffd_register(kPage, k2M, kRegMissing));
+    HPT_STEP(r, "register 2M", b.uffd_register(0, k2M, kRegMissing));
+  }
+  static void register_hugetlb_minor(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorHugetlbfs));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 2 * k2M, kRegMinor));
+  }
+  static void register_shmem_minor(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+  }
+  static void register_anon_minor(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register minor on anon", b.uffd_register(0, 4 * kPage, kRegMinor));
+  }
+  static void unregister_plain(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "unregister", b.uffd_unregister(0, 4 * kPage));
+    HPT_STEP(r, "touch", b.touch(0, Access::write));
+  }
+
+  // --- MISSING faults and their resolution ---
+  static void missing_anon_read_fault(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch read +0x1234", b.touch(0x1234, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg again", b.uffd_read());
+  }
+  static void missing_anon_write_fault_exact(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatExactAddress));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch write +0x2345", b.touch(0x2345, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void missing_anon_copy(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "copy 2 pages", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "copy again", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "copy over 1 present + 1 missing", b.uffd_copy(kPage, 2 * kPage, 0));
+    HPT_STEP(r, "touch copied", b.touch(0, Access::write));
+    HPT_STEP(r, "touch missing", b.touch(3 * kPage, Access::read));
+  }
+  static void missing_anon_copy_invalid(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "copy len 0", b.uffd_copy(0, 0, 0));
+    HPT_STEP(r, "copy misaligned", b.uffd_copy(1, kPage, 0));
+    HPT_STEP(r, "copy mode 8", b.uffd_copy(0, kPage, 8));
+    HPT_STEP(r, "copy beyond the range", b.uffd_copy(4 * kPage, kPage, 0));
+  }
+  static void missing_anon_zeropage(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "zeropage", b.uffd_zeropage(0, 2 * kPage, 0));
+    HPT_STEP(r, "zeropage again", b.uffd_zeropage(0, kPage, 0));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+  }
+  static void missing_fault_woken_by_copy(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy", b.uffd_copy(kPage, kPage, 0));
+    HPT_STEP(r, "touch again", b.touch(kPage, Access::write));
+  }
+  static void missing_hugetlb_2m(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 2 * k2M, kRegMissing));
+    HPT_STEP(r, "touch +0x3000", b.touch(0x3000, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy 4K", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "copy 2M", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "copy 2M again", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "zeropage 2M", b.uffd_zeropage(k2M, k2M, 0));
+  }
+  static void missing_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 16 * kPage, kRegMissing));
+    HPT_STEP(r, "touch", b.touch(5 * kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy", b.uffd_copy(5 * kPage, kPage, 0));
+    HPT_STEP(r, "zeropage", b.uffd_zeropage(6 * kPage, kPage, 0));
+    HPT_STEP(r, "touch zero page", b.touch(6 * kPage, Access::read));
+  }
+
+  // --- MINOR faults and CONTINUE ---
+  static void minor_hugetlb_continue(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "mmap alias", b.map_alias(4 * k2M, 2 * k2M));
+    HPT_STEP(r, "populate through the alias", b.touch(4 * k2M, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorHugetlbfs));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 2 * k2M, kRegMinor));
+    HPT_STEP(r, "touch cached page", b.touch(0x5000, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "continue 4K", b.uffd_continue(0, kPage, 0));
+    HPT_STEP(r, "continue 2M", b.uffd_continue(0, k2M, 0));
+    HPT_STEP(r, "continue 2M again", b.uffd_continue(0, k2M, 0));
+    HPT_STEP(r, "continue uncached", b.uffd_continue(k2M, k2M, 0));
+    HPT_STEP(r, "touch uncached", b.touch(k2M, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void minor_shmem_continue(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "populate through the alias", b.touch(k2M + 3 * kPage, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "touch cached", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "continue", b.uffd_continue(3 * kPage, kPage, 0));
+    HPT_STEP(r, "continue uncached", b.uffd_continue(4 * kPage, kPage, 0));
+    HPT_STEP(r, "touch uncached", b.touch(4 * kPage, Access::read));
+  }
+
+  // --- WP ---
+  static void wp_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(0, 2 * kPage, 0));
+    HPT_STEP(r, "touch write again", b.touch(kPage, Access::write));
+  }
+  static void wp_copy_mode_wp(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy mode wp", b.uffd_copy(0, kPage, kModeWp));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void wp_not_registered(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
+  }
+  static void wp_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 2 * k2M, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy 2M", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "writeprotect 4K", b.uffd_writeprotect(0, kPage, kWpModeWp));
+    HPT_STEP(r, "writeprotect 2M", b.uffd_writeprotect(0, k2M, kWpModeWp));
+    HPT_STEP(r, "touch write", b.touch(0x7000, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(0, k2M, 0));
+    HPT_STEP(r, "touch write again", b.touch(0x7000, Access::write));
+  }
+
+  // --- hugetlb without userfaultfd ---
+  static void hugetlb_first_touch(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch", b.touch(0x1000, Access::write));
+    HPT_STEP(r, "touch second", b.touch(k2M, Access::read));
+  }
+  static void hugetlb_1g_first_touch(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(0));
+    HPT_STEP(r, "mmap hugetlb 1G", b.map_file(0, kGiB, Backing::huge1g, true, 1));
+    HPT_STEP(r, "touch", b.touch(0x12345000, Access::write));
+  }
+  static void hugetlb_misaligned_mmap(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M at +4K", b.map_file(kPage, k2M, Backing::huge2m, true, 1));
+  }
+  static void anon_touch_and_prot(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon ro", b.map_anon(0, 4 * kPage, kProtRead));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "touch outside", b.touch(8 * kPage, Access::read));
+  }
+  static void dontneed_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "copy", b.uffd_copy(0, 4 * kPage, 0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(kPage, kPage));
+    HPT_STEP(r, "touch dropped", b.touch(kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch kept", b.touch(2 * kPage, Access::read));
+  }
+  static void dontneed_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch", b.touch(0, Access::write));
+    HPT_STEP(r, "dontneed 2M", b.madvise_dontneed(0, k2M));
+    HPT_STEP(r, "dontneed misaligned", b.madvise_dontneed(kPage, k2M));
+  }
+  static void wake_nothing(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "wake", b.uffd_wake(0, kPage));
+    HPT_STEP(r, "wake len 0", b.uffd_wake(0, 0));
+  }
+
+#undef HPT_STEP
+
+  static std::vector<Entry> all() {
+    return {
+        {"api_plain", api_plain},
+        {"api_twice", api_twice},
+        {"api_hugetlb_shmem_features", api_hugetlb_shmem_features},
+        {"api_exact_address", api_exact_address},
+        {"api_wp_hugetlbfs_shmem", api_wp_hugetlbfs_shmem},
+        {"api_unknown_bit", api_unknown_bit},
+        {"register_before_api", register_before_api},
+        {"register_anon_missing", register_anon_missing},
+        {"register_anon_wp", register_anon_wp},
+        {"register_zero_len", register_zero_len},
+        {"register_misaligned", register_misaligned},
+        {"register_no_mode", register_no_mode},
+        {"register_no_vma", register_no_vma},
+        {"register_with_hole", register_with_hole},
+        {"register_part_of_vma", register_part_of_vma},
+        {"unregister_validation", unregister_validation},
+        {"register_hugetlb_misaligned", register_hugetlb_misaligned},
+        {"register_hugetlb_minor", register_hugetlb_minor},
+        {"register_shmem_minor", register_shmem_minor},
+        {"register_anon_minor", register_anon_minor},
+        {"unregister_plain", unregister_plain},
+        {"missing_anon_read_fault", missing_anon_read_fault},
+        {"missing_anon_write_fault_exact", missing_anon_write_fault_exact},
+        {"missing_anon_copy", missing_anon_copy},
+        {"missing_anon_copy_invalid", missing_anon_copy_invalid},
+        {"missing_anon_zeropage", missing_anon_zeropage},
+        {"missing_fault_woken_by_copy", missing_fault_woken_by_copy},
+        {"missing_hugetlb_2m", missing_hugetlb_2m},
+        {"missing_shmem", missing_shmem},
+        {"minor_hugetlb_continue", minor_hugetlb_continue},
+        {"minor_shmem_continue", minor_shmem_continue},
+        {"wp_anon", wp_anon},
+        {"wp_copy_mode_wp", wp_copy_mode_wp},
+        {"wp_not_registered", wp_not_registered},
+        {"wp_hugetlb", wp_hugetlb},
+        {"hugetlb_first_touch", hugetlb_first_touch},
+        {"hugetlb_1g_first_touch", hugetlb_1g_first_touch},
+        {"hugetlb_misaligned_mmap", hugetlb_misaligned_mmap},
+        {"anon_touch_and_prot", anon_touch_and_prot},
+        {"dontneed_anon", dontneed_anon},
+        {"dontneed_hugetlb", dontneed_hugetlb},
+        {"wake_nothing", wake_nothing},
+    };
+  }
+};
+
+}  // namespace hpt_linux
