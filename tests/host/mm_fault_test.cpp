@@ -558,4 +558,55 @@ TYPED_TEST(MmFaultTest, ZapFreesFoliosOnlyAfterItsFlush) {
   EXPECT_EQ(this->mem->counters().folio_free, freed + 4);
 }
 
+// --- VMAs and madvise as Linux has them (checked against Linux 6.1 by the linux ring) ------
+
+// munmap of part of a VMA splits it at the range's edges (do_vmi_munmap): only the range goes
+// (linux ring: munmap_part_of_vma).
+TYPED_TEST(MmFaultTest, MunmapOfPartOfAVmaSplitsItAndUnmapsOnlyTheRange) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  const u64 b = this->base_for(kPage), p = bit(kPage);
+  this->anon(b, 8 * p);
+  for (u64 k = 0; k < 8; ++k) ASSERT_TRUE(this->mm->handle_fault(b + k * p, Access::write).handled());
+  const u64 folios = this->folios.live();
+  ASSERT_EQ(this->mm->munmap(b + 2 * p, 2 * p), Err::ok);
+  EXPECT_EQ(this->mm->handle_fault(b + 2 * p, Access::read).kind, FaultKind::sigsegv);
+  EXPECT_EQ(this->mm->handle_fault(b + 3 * p, Access::read).kind, FaultKind::sigsegv);
+  EXPECT_EQ(this->mm->view(b + p).entry.kind, Kind::leaf);
+  EXPECT_EQ(this->mm->view(b + 4 * p).entry.kind, Kind::leaf);
+  EXPECT_EQ(this->folios.live(), folios - 2);
+  ASSERT_NE(this->mm->vma_at(b), nullptr);
+  EXPECT_EQ(this->mm->vma_at(b)->end, b + 2 * p);
+  ASSERT_NE(this->mm->vma_at(b + 4 * p), nullptr);
+  EXPECT_EQ(this->mm->vma_at(b + 4 * p)->start, b + 4 * p);
+  EXPECT_EQ(this->mm->munmap(b + 2 * p, 2 * p), Err::ok) << "nothing mapped there is no error";
+  auto before = this->env.snapshot();
+  EXPECT_EQ(this->mm->munmap(b, 0), Err::einval);
+  EXPECT_EQ(this->mm->munmap(b + 1, p), Err::einval);
+  EXPECT_EQ(this->env.snapshot(), before);
+}
+
+// MADV_DONTNEED in a hugetlb VMA rounds its end down to the huge page, so a call shorter than
+// one does nothing (madvise_dontneed_free_valid_vma; linux ring: dontneed_hugetlb_rounds_down).
+TYPED_TEST(MmFaultTest, HugetlbDontneedRoundsTheEndDownToTheHugePage) {
+  using F = TypeParam;
+  constexpr unsigned kPage = F::page_shift;
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
+  const unsigned h = sizes.front();
+  this->mem->set_pool(h, 2);
+  u32 f = this->mem->create_file(FileKind::hugetlb, h, 2 * bit(h)).value;
+  const u64 b = this->base_for(h);
+  this->file(f, b, 2 * bit(h), true);
+  ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
+  ASSERT_TRUE(this->mm->handle_fault(b + bit(h), Access::write).handled());
+  auto before = this->env.snapshot();
+  EXPECT_EQ(this->mm->madvise_dontneed(b, bit(kPage)), Err::ok);
+  EXPECT_EQ(this->env.snapshot(), before) << "shorter than a huge page: nothing dropped";
+  EXPECT_EQ(this->mm->madvise_dontneed(b + bit(kPage), bit(h)), Err::einval) << "misaligned start";
+  EXPECT_EQ(this->mm->madvise_dontneed(b, bit(h) + bit(kPage)), Err::ok);
+  EXPECT_EQ(this->mm->view(b).entry.kind, Kind::none);
+  EXPECT_EQ(this->mm->view(b + bit(h)).entry.kind, Kind::leaf) << "the second page was not covered";
+}
+
 }  // namespace

@@ -207,11 +207,13 @@ class UffdModelRun {
   }
 
   UffdResult model_mfill(Op op, u64 dst, u64 len, u32 mode) {
+    // Refused before anything is read (mmap changing first, as userfaultfd_copy & co. check it
+    // before they copy the arguments in), then the arguments: the result field is not written.
     const u32 allowed =
         op == Op::copy || op == Op::cont ? (kModeDontwake | kModeWp) : kModeDontwake;
-    if (mode & ~allowed) return {Err::einval, 0};
-    if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage)) return {Err::einval, 0};
-    if (changing) return {Err::eagain, 0};
+    if (changing) return {Err::eagain, 0, false};
+    if (mode & ~allowed) return {Err::einval, 0, false};
+    if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage)) return {Err::einval, 0, false};
     Region* rp = region_at(dst);
     if (!rp || dst + len > rp->end()) return {Err::enoent, 0};
     Region& r = *rp;
@@ -303,7 +305,10 @@ class UffdModelRun {
     if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
     Region* r = region_at(start);
     if (!r || start + len > r->end()) return Err::einval;
-    if (!aligned(start, r->shift) || !aligned(len, r->shift)) return Err::einval;
+    // A hugetlb range: the start on the hstate, the end rounded down to it (Linux 6.1, checked
+    // by the linux ring's dontneed_hugetlb_rounds_down).
+    if (!aligned(start, r->shift)) return Err::einval;
+    len = align_down(len, r->shift);
     for (u64 va = start; va < start + len; va += bit(r->shift)) model_zap(*r, r->unit(va));
     return Err::ok;
   }
@@ -554,6 +559,7 @@ class UffdModelRun {
       UffdResult want = model_mfill(op, dst, len, mode);
       EXPECT_EQ(got.err, want.err);
       EXPECT_EQ(got.done, want.done);
+      EXPECT_EQ(got.reported, want.reported);
       if (got.done != 0 && got.done < len) ++stats_partial;
       if (got.err == Err::ok) ++stats_filled;
       fail_unchanged(got.err != Err::ok && got.done == 0);

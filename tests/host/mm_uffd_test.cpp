@@ -938,9 +938,10 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
       << "hugetlb: hstate aligned start";
   EXPECT_EQ(w.mm.uffd_register(hbase, bit(M) + P, kRegMissing).err, Err::einval)
       << "hugetlb: hstate aligned end";
-  EXPECT_EQ(w.mm.uffd_register(sbase, 8 * P, kRegMissing).err, Err::einval)
-      << "a hole in the range";
-  EXPECT_EQ(w.mm.uffd_register(hole, 4 * P, kRegMissing).err, Err::einval) << "nothing mapped";
+  EXPECT_EQ(w.mm.uffd_register(hole, 4 * P, kRegMissing).err, Err::enomem)
+      << "no VMA ends above start (find_vma finds none)";
+  EXPECT_EQ(w.mm.uffd_register(hbase - 4 * P, 4 * P, kRegMissing).err, Err::einval)
+      << "the first VMA above starts at or past the end";
   if (!uffd_wp_supported<F>()) {
     EXPECT_EQ(w.mm.uffd_register(sbase, 4 * P, kRegWp).err, Err::einval) << "no uffd-wp bit";
     EXPECT_EQ(w.mm.uffd_register(abase, 4 * P, kRegMissing | kRegWp).err, Err::einval);
@@ -976,6 +977,17 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r.value, base | kIoctlWriteprotect);
   }
+  // As Linux (the linux ring's register_with_hole and register_part_of_vma): a range may hold
+  // a hole, and a range that cuts a VMA splits it, so that exactly the range is registered.
+  r = w.mm.uffd_register(sbase, 8 * P, kRegMissing);
+  ASSERT_TRUE(r.ok()) << "a hole in the range";
+  ASSERT_EQ(w.mm.uffd_unregister(abase, 4 * P), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(abase + P, 2 * P, kRegMissing).ok()) << "part of a VMA";
+  EXPECT_EQ(w.mm.vma_at(abase)->uffd, 0u);
+  EXPECT_EQ(w.mm.vma_at(abase + P)->uffd, kRegMissing);
+  EXPECT_EQ(w.mm.vma_at(abase + P)->start, abase + P);
+  EXPECT_EQ(w.mm.vma_at(abase + 2 * P)->end, abase + 3 * P);
+  EXPECT_EQ(w.mm.vma_at(abase + 3 * P)->start, abase + 3 * P);
   EXPECT_TRUE(w.snap() == before) << "registering writes no entry";
 }
 
@@ -1196,8 +1208,6 @@ TYPED_TEST(MmUffdTest, UnregisterResetsUffdWpBitsAndMarkersAndALeftoverMarkerNev
   // a shmem marker is dropped and the fault maps as missing; a hugetlb one still maps
   // write-protected, and the write completes on a shared mapping.
   ASSERT_TRUE(w.mm.uffd_register(sbase, 4 * P, kRegMinor).ok());
-  ASSERT_TRUE(w.mm.uffd_register(hbase + bit(M), bit(M), kRegMinor).err == Err::einval)
-      << "registration covers whole VMAs";
   ASSERT_TRUE(w.mm.uffd_register(hbase, 2 * bit(M), kRegMinor).ok());
   w.mm.reset_counters();
   EXPECT_EQ(w.mm.view(sbase + P).entry.kind, Kind::marker);
@@ -1459,6 +1469,39 @@ TYPED_TEST(MmUffdTest, WriteprotectThatCannotSplitItsEdgesChangesNothing) {
   EXPECT_TRUE(w.mm.view(start).entry.soft.uffd_wp);
   EXPECT_TRUE(w.mm.view(start + len - P).entry.soft.uffd_wp);
   EXPECT_FALSE(w.mm.view(start + len).entry.soft.uffd_wp);
+}
+
+// The linux_6_1 profile refuses what came after 6.1: UFFD_FEATURE_WP_UNPOPULATED (6.4) and
+// _POISON (6.6), UFFDIO_POISON (EINVAL, the result field untouched, and not in REGISTER's ioctl
+// mask), UFFDIO_CONTINUE_MODE_WP (linux ring: api_wp_unpopulated, api_poison, poison_ioctl,
+// continue_mode_wp). The upstream profile has them all.
+TYPED_TEST(MmUffdTest, TheLinux61ProfileRefusesWhatCameAfter61) {
+  using F = TypeParam;
+  constexpr u64 P = TestFixture::P;
+  for (Profile profile : {Profile::linux_6_1, Profile::upstream}) {
+    const bool v61 = profile == Profile::linux_6_1;
+    SCOPED_TRACE(v61 ? "linux_6_1" : "upstream");
+    World<F> w(typename World<F>::MmT::Options{.profile = profile});
+    ASSERT_EQ(w.init_err, Err::ok);
+    const u64 base = w.base();
+    u32 shm = w.shmem_file(4);
+    w.map_file(base, 4 * P, shm);
+    EXPECT_EQ(w.mm.uffd_api(kFeatWpUnpopulated), v61 ? Err::einval : Err::ok);
+    if (!v61) continue;  // one UFFDIO_API per userfaultfd
+    EXPECT_EQ(w.mm.uffd_api(kFeatPoison), Err::einval);
+    ASSERT_EQ(w.mm.uffd_api(kFeatMinorShmem | kFeatPagefaultFlagWp), Err::ok);
+    Result<u64> r = w.mm.uffd_register(base, 4 * P, kRegMissing | kRegMinor);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value, kIoctlWake | kIoctlCopy | kIoctlZeropage | kIoctlContinue);
+    auto before = w.snap();
+    UffdResult u = w.mm.uffd_poison(base, P, 0);
+    EXPECT_EQ(u.err, Err::einval);
+    EXPECT_FALSE(u.reported) << "the result field is left as the caller put it";
+    u = w.mm.uffd_continue(base, P, kModeWp);
+    EXPECT_EQ(u.err, Err::einval);
+    EXPECT_FALSE(u.reported);
+    EXPECT_TRUE(w.snap() == before);
+  }
 }
 
 }  // namespace

@@ -324,6 +324,9 @@ struct World {
     }
   }
 
+  // The memory of World() with other Mm options (a profile, say).
+  explicit World(typename MmT::Options o) : World(Policy::s1, o, kFolioBaseHigh, 4096) {}
+
  private:
   World(Policy p, typename MmT::Options o, u64 folio_base, u32 max_folios)
       : folios(folio_base), mem(folios, max_folios, p), mm(mem, env, tlb, o), init_err(mm.init()) {}

@@ -225,6 +225,17 @@ struct LinuxBackend {
     int rc = ioctl(uffd, UFFDIO_CONTINUE, &c);
     return ranged(rc, c.mapped);
   }
+  // UFFDIO_POISON (6.6): its request number, which 6.1's headers do not have.
+  struct Poison {
+    uffdio_range range;
+    u64 mode;
+    long long updated;
+  };
+  Ret uffd_poison(u64 off, u64 len, unsigned mode) {
+    Poison p{{kBase + off, len}, mode, kUntouched};
+    int rc = ioctl(uffd, _IOWR(UFFDIO, 0x08, Poison), &p);
+    return ranged(rc, p.updated);
+  }
   Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
     uffdio_writeprotect w{};
     w.range = {kBase + off, len};

@@ -123,6 +123,9 @@ struct ModelBackend {
   Ret uffd_continue(u64 off, u64 len, unsigned mode) {
     return ranged(mm.uffd_continue(kBase + off, len, mode));
   }
+  Ret uffd_poison(u64 off, u64 len, unsigned mode) {
+    return ranged(mm.uffd_poison(kBase + off, len, mode));
+  }
   Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
     return result(mm.uffd_writeprotect(kBase + off, len, mode));
   }

@@ -17,6 +17,7 @@
 //   Ret uffd_api(features), uffd_api_again(features)
 //   Ret uffd_register(off, len, mode), uffd_unregister(off, len)
 //   Ret uffd_copy/zeropage/continue(off, len, mode), uffd_writeprotect(off, len, mode)
+//   Ret uffd_poison(off, len, mode)              UFFDIO_POISON (6.6+; EINVAL before)
 //   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
 // Ret carries the error name (errno spelling) and the values the step reports.
 #pragma once
@@ -41,7 +42,8 @@ inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
                      kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
                      kFeatSigbus = 1u << 7, kFeatMinorHugetlbfs = 1u << 9,
                      kFeatMinorShmem = 1u << 10, kFeatExactAddress = 1u << 11,
-                     kFeatWpHugetlbfsShmem = 1u << 12;
+                     kFeatWpHugetlbfsShmem = 1u << 12, kFeatWpUnpopulated = 1u << 13,
+                     kFeatPoison = 1u << 14;
 inline constexpr unsigned kRegMissing = 1, kRegWp = 2, kRegMinor = 4;
 inline constexpr unsigned kModeDontwake = 1, kModeWp = 2;     // COPY / CONTINUE
 inline constexpr unsigned kWpModeWp = 1, kWpModeDontwake = 2;  // WRITEPROTECT
@@ -393,12 +395,160 @@ struct Scenarios {
     HPT_STEP(r, "dontneed 2M", b.madvise_dontneed(0, k2M));
     HPT_STEP(r, "dontneed misaligned", b.madvise_dontneed(kPage, k2M));
   }
+  // The end of a hugetlb DONTNEED is rounded down to the huge page: 4K does nothing, 2M+4K
+  // drops one page.
+  static void dontneed_hugetlb_rounds_down(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 2 * k2M, kRegMissing));
+    HPT_STEP(r, "copy both", b.uffd_copy(0, 2 * k2M, 0));
+    HPT_STEP(r, "dontneed 4K", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "touch it", b.touch(0, Access::read));
+    HPT_STEP(r, "dontneed 2M+4K", b.madvise_dontneed(0, k2M + kPage));
+    HPT_STEP(r, "touch the first", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+  }
+
+  // --- gaps the model still has (tests/linux/known-differences.txt) ---
+  static void hugetlb_reservation_shared(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(0));
+    HPT_STEP(r, "mmap hugetlb 2M shared with an empty pool", b.map_file(0, k2M, Backing::huge2m, true, 1));
+  }
+  static void hugetlb_reservation_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(0));
+    HPT_STEP(r, "mmap hugetlb 2M private with an empty pool", b.map_file(0, k2M, Backing::huge2m, false, 1));
+  }
+  static void hugetlb_mmap_extends_the_file(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap 2 pages of a 1-page file", b.map_file(0, 2 * k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "touch the second page", b.touch(k2M, Access::write));
+  }
+  static void munmap_part_of_vma(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "munmap the middle", b.munmap(2 * kPage, 2 * kPage));
+    HPT_STEP(r, "touch it", b.touch(2 * kPage, Access::read));
+    HPT_STEP(r, "touch after", b.touch(5 * kPage, Access::read));
+  }
   static void wake_nothing(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
     HPT_STEP(r, "api", b.uffd_api(0));
     HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
     HPT_STEP(r, "wake", b.uffd_wake(0, kPage));
     HPT_STEP(r, "wake len 0", b.uffd_wake(0, 0));
+  }
+
+  // --- what changed after 6.1 (the model's profile switches) ---
+  static void api_wp_unpopulated(B& b, Rec& r) {
+    HPT_STEP(r, "api(wp unpopulated)", b.uffd_api(kFeatWpUnpopulated));
+  }
+  static void api_poison(B& b, Rec& r) { HPT_STEP(r, "api(poison)", b.uffd_api(kFeatPoison)); }
+  static void poison_ioctl(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "poison", b.uffd_poison(0, kPage, 0));
+  }
+  static void continue_mode_wp(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "populate through the alias", b.touch(k2M, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem | kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register minor|wp", b.uffd_register(0, 16 * kPage, kRegMinor | kRegWp));
+    HPT_STEP(r, "continue mode wp", b.uffd_continue(0, kPage, kModeWp));
+    HPT_STEP(r, "continue", b.uffd_continue(0, kPage, 0));
+  }
+
+  // --- more range ioctls ---
+  static void copy_unregistered(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon 2", b.map_anon(8 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "copy into the unregistered one", b.uffd_copy(8 * kPage, kPage, 0));
+    HPT_STEP(r, "copy where nothing is mapped", b.uffd_copy(5 * kPage, kPage, 0));
+    HPT_STEP(r, "zeropage mode wp", b.uffd_zeropage(0, kPage, kModeWp));
+    HPT_STEP(r, "copy mode wp without wp", b.uffd_copy(0, kPage, kModeWp));
+    HPT_STEP(r, "continue on anon", b.uffd_continue(0, kPage, 0));
+  }
+  static void register_again_other_mode(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
+    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 4 * kPage, kRegWp));
+    HPT_STEP(r, "touch", b.touch(0, Access::write));
+    HPT_STEP(r, "copy", b.uffd_copy(kPage, kPage, 0));
+  }
+  static void wp_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 16 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy", b.uffd_copy(0, 4 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch write", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(2 * kPage, kPage, 0));
+    HPT_STEP(r, "touch write again", b.touch(2 * kPage, Access::write));
+  }
+  static void wp_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 4 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect len 0", b.uffd_writeprotect(0, 0, kWpModeWp));
+    HPT_STEP(r, "writeprotect mode 4", b.uffd_writeprotect(0, kPage, 4));
+    HPT_STEP(r, "writeprotect wp|dontwake", b.uffd_writeprotect(0, kPage, kWpModeWp | kWpModeDontwake));
+    HPT_STEP(r, "writeprotect outside", b.uffd_writeprotect(4 * kPage, kPage, kWpModeWp));
+  }
+  static void minor_hugetlb_partial(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "mmap alias", b.map_alias(4 * k2M, 2 * k2M));
+    HPT_STEP(r, "populate the first page", b.touch(4 * k2M, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorHugetlbfs));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 2 * k2M, kRegMinor));
+    HPT_STEP(r, "continue both", b.uffd_continue(0, 2 * k2M, 0));
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+  }
+  static void missing_hugetlb_exact(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "api", b.uffd_api(kFeatExactAddress));
+    HPT_STEP(r, "register", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "touch write +0x12345", b.touch(0x12345, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void zeropage_shmem_twice(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 16 * kPage, kRegMissing));
+    HPT_STEP(r, "zeropage", b.uffd_zeropage(0, 2 * kPage, 0));
+    HPT_STEP(r, "copy over it", b.uffd_copy(kPage, 2 * kPage, 0));
+  }
+
+  // --- mappings ---
+  static void mmap_overlap(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap over it", b.map_anon(2 * kPage, 4 * kPage, kProtRead | kProtWrite));
+  }
+  static void prot_none(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon none", b.map_anon(0, 4 * kPage, 0));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+  }
+  static void hugetlb_private_cow(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0x1000, Access::write));
+  }
+  static void shmem_touch(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, 2 * kPage));
+    HPT_STEP(r, "touch again", b.touch(kPage, Access::read));
   }
 
 #undef HPT_STEP
@@ -447,6 +597,26 @@ struct Scenarios {
         {"dontneed_anon", dontneed_anon},
         {"dontneed_hugetlb", dontneed_hugetlb},
         {"wake_nothing", wake_nothing},
+        {"api_wp_unpopulated", api_wp_unpopulated},
+        {"api_poison", api_poison},
+        {"poison_ioctl", poison_ioctl},
+        {"continue_mode_wp", continue_mode_wp},
+        {"copy_unregistered", copy_unregistered},
+        {"register_again_other_mode", register_again_other_mode},
+        {"wp_shmem", wp_shmem},
+        {"wp_validation", wp_validation},
+        {"minor_hugetlb_partial", minor_hugetlb_partial},
+        {"missing_hugetlb_exact", missing_hugetlb_exact},
+        {"zeropage_shmem_twice", zeropage_shmem_twice},
+        {"mmap_overlap", mmap_overlap},
+        {"prot_none", prot_none},
+        {"hugetlb_private_cow", hugetlb_private_cow},
+        {"shmem_touch", shmem_touch},
+        {"dontneed_hugetlb_rounds_down", dontneed_hugetlb_rounds_down},
+        {"hugetlb_reservation_shared", hugetlb_reservation_shared},
+        {"hugetlb_reservation_private", hugetlb_reservation_private},
+        {"hugetlb_mmap_extends_the_file", hugetlb_mmap_extends_the_file},
+        {"munmap_part_of_vma", munmap_part_of_vma},
     };
   }
 };

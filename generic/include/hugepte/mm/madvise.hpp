@@ -9,14 +9,20 @@
 namespace hugepte::mm {
 
 // MADV_DONTNEED: zap, keeping what survives a zap (uffd-wp and guard markers; a uffd-wp
-// protected file page becomes a uffd-wp marker). Hugetlb ranges must be hstate aligned unless
-// the VMA has HGM. Errors: EINVAL (misaligned, not inside one VMA), ENOMEM (a split).
+// protected file page becomes a uffd-wp marker). In a hugetlb VMA without HGM the start must
+// be hstate aligned and the end is rounded down to the hstate, so that no huge page is dropped
+// that the caller did not cover entirely (madvise_dontneed_free_valid_vma): a call shorter
+// than one huge page does nothing. Errors: EINVAL (misaligned, not inside one VMA), ENOMEM
+// (the tables a split at an edge needs; nothing has changed).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len) {
   Vma* v = one_vma(start, len);
   if (!v) return Err::einval;
-  if (v->hugetlb && !v->hgm && (!aligned(start, v->hshift) || !aligned(len, v->hshift)))
-    return Err::einval;
+  if (v->hugetlb && !v->hgm) {
+    if (!aligned(start, v->hshift)) return Err::einval;
+    len = align_down(len, v->hshift);
+    if (len == 0) return Err::ok;
+  }
   notify_start({NotifyEvent::clear, start, start + len});
   Err e = zap(*v, start, start + len, false);
   notify_end({NotifyEvent::clear, start, start + len});

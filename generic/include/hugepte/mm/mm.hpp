@@ -134,7 +134,7 @@ class Mm {
 
   // --- VMAs: mmap.hpp ---------------------------------------------------------------------------
   Result<Vma*> mmap(const VmaSpec& s);  // mmap(MAP_FIXED_NOREPLACE)
-  Err munmap(u64 start, u64 len);        // whole VMAs
+  Err munmap(u64 start, u64 len);        // splits the VMAs at its edges
   Vma* vma_at(u64 va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------

@@ -46,16 +46,21 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   return Err::enospc;
 }
 
-// munmap of whole VMAs in [start, start + len): every entry goes (markers too), the folios'
-// mapcounts and references drop, the tables left empty are freed. Errors: EINVAL (misaligned,
-// or the range cuts a VMA).
+// munmap of [start, start + len), as do_vmi_munmap: the VMAs crossing its edges are split
+// there first (split_vma), then every VMA inside goes: every entry (markers too), the folios'
+// mapcounts and references, the tables left empty, its waiters woken. A range with no VMA in
+// it is no error. Errors (nothing changes): EINVAL (empty or misaligned range, an edge inside a
+// hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
-  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+    return Err::einval;
   u64 end = start + len;
   for (const Vma& v : vmas_)
-    if (v.used && v.start < end && start < v.end && (v.start < start || v.end > end))
-      return Err::einval;
+    if (v.used && v.hugetlb && ((v.start < start && start < v.end && !aligned(start, v.hshift)) ||
+                                (v.start < end && end < v.end && !aligned(end, v.hshift))))
+      return Err::einval;  // hugetlb_vm_op_split
+  if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
   for (Vma& v : vmas_) {
     if (!v.used || v.start < start || v.end > end) continue;
     notify_start({NotifyEvent::unmap, v.start, v.end});
