@@ -411,6 +411,108 @@ struct Scenarios {
     HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
   }
 
+  // --- more faults, messages and markers ---
+  static void copy_partial_progress(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "copy the second page", b.uffd_copy(kPage, kPage, 0));
+    HPT_STEP(r, "copy three pages over it", b.uffd_copy(0, 3 * kPage, 0));
+    HPT_STEP(r, "zeropage three pages over it", b.uffd_zeropage(0, 3 * kPage, 0));
+  }
+  static void two_faults_two_messages(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch third", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "touch first", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void zeropage_then_write(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "zeropage", b.uffd_zeropage(0, kPage, 0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "copy over it", b.uffd_copy(0, kPage, 0));
+  }
+  static void wp_on_none_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "writeprotect unpopulated", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void wp_then_unregister(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
+    HPT_STEP(r, "unregister", b.uffd_unregister(0, 4 * kPage));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void wp_marker_survives_dontneed_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 16 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, 2 * kPage));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void wp_marker_survives_dontneed_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, k2M, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, k2M, kWpModeWp));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, k2M));
+    HPT_STEP(r, "touch write", b.touch(0x3000, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void shmem_missing_after_dontneed(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, 16 * kPage, kRegMissing));
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "touch: the page cache still has it", b.touch(0, Access::read));
+  }
+  static void minor_shmem_uncached_maps_normally(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "touch uncached", b.touch(kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void missing_hugetlb_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "touch", b.touch(0x4000, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "touch write", b.touch(0x4000, Access::write));
+  }
+  static void shmem_private_cow(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem private", b.map_file(0, 16 * kPage, Backing::shmem, false, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMissingShmem));
+    HPT_STEP(r, "register", b.uffd_register(0, 16 * kPage, kRegMissing));
+    HPT_STEP(r, "touch another", b.touch(4 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+
   // --- gaps the model still has (tests/linux/known-differences.txt) ---
   static void hugetlb_reservation_shared(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(0));
@@ -613,6 +715,17 @@ struct Scenarios {
         {"hugetlb_private_cow", hugetlb_private_cow},
         {"shmem_touch", shmem_touch},
         {"dontneed_hugetlb_rounds_down", dontneed_hugetlb_rounds_down},
+        {"copy_partial_progress", copy_partial_progress},
+        {"two_faults_two_messages", two_faults_two_messages},
+        {"zeropage_then_write", zeropage_then_write},
+        {"wp_on_none_anon", wp_on_none_anon},
+        {"wp_then_unregister", wp_then_unregister},
+        {"wp_marker_survives_dontneed_shmem", wp_marker_survives_dontneed_shmem},
+        {"wp_marker_survives_dontneed_hugetlb", wp_marker_survives_dontneed_hugetlb},
+        {"shmem_missing_after_dontneed", shmem_missing_after_dontneed},
+        {"minor_shmem_uncached_maps_normally", minor_shmem_uncached_maps_normally},
+        {"missing_hugetlb_private", missing_hugetlb_private},
+        {"shmem_private_cow", shmem_private_cow},
         {"hugetlb_reservation_shared", hugetlb_reservation_shared},
         {"hugetlb_reservation_private", hugetlb_reservation_private},
         {"hugetlb_mmap_extends_the_file", hugetlb_mmap_extends_the_file},
