@@ -138,6 +138,10 @@ struct LinuxBackend {
     return ok();
   }
   Ret munmap(u64 off, u64 len) { return ::munmap(at(off), len) == 0 ? ok() : fail(); }
+  Ret madvise_hwpoison(u64 off) {
+    return madvise(at(align_down_page(off)), kPage, MADV_HWPOISON) == 0 ? ok() : fail();
+  }
+  static u64 align_down_page(u64 off) { return off & ~(kPage - 1); }
   Ret madvise_dontneed(u64 off, u64 len) {
     return madvise(at(off), len, MADV_DONTNEED) == 0 ? ok() : fail();
   }

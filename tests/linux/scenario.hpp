@@ -11,6 +11,7 @@
 //                                                hugetlb 2M or 1G), ftruncated, mapped at 0
 //   Ret map_alias(off, len)                      a second shared mapping of the last file
 //   Ret munmap(off, len), madvise_dontneed(off, len)
+//   Ret madvise_hwpoison(off)                    MADV_HWPOISON of the page at off (memory_failure)
 //   Ret touch(off, Access)                       the access as a CPU does it: ok, SIGBUS (with
 //                                                lsb if any), SIGSEGV, or userfault (the
 //                                                thread waits; a later step may wake it)
@@ -513,6 +514,31 @@ struct Scenarios {
     HPT_STEP(r, "read msg", b.uffd_read());
   }
 
+  // --- memory failure (MADV_HWPOISON: memory_failure on the page's PFN) ---
+  static void hwpoison_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "touch write other", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(kPage));
+    HPT_STEP(r, "touch poisoned", b.touch(kPage + 8, Access::read));
+    HPT_STEP(r, "touch other", b.touch(2 * kPage, Access::read));
+  }
+  static void hwpoison_hugetlb_2m(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "touch write second", b.touch(k2M, Access::write));
+    HPT_STEP(r, "hwpoison a 4K page of the first", b.madvise_hwpoison(0x5000));
+    HPT_STEP(r, "touch another 4K of the first", b.touch(0x100000, Access::read));
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+  }
+  static void hwpoison_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(3 * kPage, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(3 * kPage));
+    HPT_STEP(r, "touch poisoned", b.touch(3 * kPage, Access::read));
+  }
+
   // --- gaps the model still has (tests/linux/known-differences.txt) ---
   static void hugetlb_reservation_shared(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(0));
@@ -726,6 +752,9 @@ struct Scenarios {
         {"minor_shmem_uncached_maps_normally", minor_shmem_uncached_maps_normally},
         {"missing_hugetlb_private", missing_hugetlb_private},
         {"shmem_private_cow", shmem_private_cow},
+        {"hwpoison_anon", hwpoison_anon},
+        {"hwpoison_hugetlb_2m", hwpoison_hugetlb_2m},
+        {"hwpoison_shmem", hwpoison_shmem},
         {"hugetlb_reservation_shared", hugetlb_reservation_shared},
         {"hugetlb_reservation_private", hugetlb_reservation_private},
         {"hugetlb_mmap_extends_the_file", hugetlb_mmap_extends_the_file},
