@@ -31,7 +31,7 @@ function(hugepte_add_guest)
   # sources that depend on it (the cases and the arch's own files). tests/shared depends on no
   # mode, so it is compiled once per architecture and linked into each of its images.
   set(arch_flags ${HUGEPTE_GUEST_FLAGS_${G_ARCH}} -std=c++20 -ffreestanding -fno-exceptions -fno-rtti
-    -fno-threadsafe-statics -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -g
+    -fno-threadsafe-statics -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -gline-tables-only
     -Wall -Wextra -Werror
     -I${PROJECT_SOURCE_DIR}/generic/include
     -I${PROJECT_SOURCE_DIR}/arch/include

@@ -8,7 +8,9 @@
 // as the next level's block), 64K/42 (two levels: 64K pages, 512M blocks) and riscv Sv39 (NAPOT). The
 // modes left out differ from these only in the number of levels and the VA width, which the
 // host preset covers. With HUGEPTE_TEST_FORMATS_NATIVE=1 (the qemu-user presets) the formats of
-// the architecture the tests are built for.
+// the architecture the tests are built for. With HUGEPTE_TEST_FORMATS_ARCHES=1 (GCC and the
+// sanitizers) one format per architecture; the granules and VA widths left out are covered by
+// the host preset, the aarch64 qemu-user preset and the system images.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,7 +29,11 @@ struct ToGtest<hugepte::TypeList<Fs...>, Extra...> {
   using type = ::testing::Types<Extra..., Fs...>;
 };
 
-#if HUGEPTE_TEST_FORMATS_GEOMETRIES
+#if HUGEPTE_TEST_FORMATS_ARCHES
+// One format per architecture, each with its own grouping: x86-64 4-level (none), arm64 4K/48
+// (CONT-PTE, CONT-PMD), riscv Sv39 (NAPOT).
+using TestedFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::Arm64_4K_48, hugepte::Sv39>;
+#elif HUGEPTE_TEST_FORMATS_GEOMETRIES
 using TestedFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::Arm64_4K_48,
                                         hugepte::Arm64_16K_47, hugepte::Arm64_64K_42,
                                         hugepte::Sv39>;
