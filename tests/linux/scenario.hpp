@@ -88,6 +88,14 @@ struct Scenarios {
 
 #define HPT_STEP(r, what, call) (r).step(what, (call))
 
+  // The prelude most anonymous scenarios share: four pages mapped, UFFDIO_API, then REGISTER
+  // of all four (recorded as the step `what`).
+  static void anon_registered(B& b, Rec& r, u64 features, const char* what, unsigned mode) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(features));
+    HPT_STEP(r, what, b.uffd_register(0, 4 * kPage, mode));
+  }
+
   // --- UFFDIO_API ---
   static void api_plain(B& b, Rec& r) { HPT_STEP(r, "api(0)", b.uffd_api(0)); }
   static void api_twice(B& b, Rec& r) {
@@ -113,14 +121,10 @@ struct Scenarios {
     HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
   }
   static void register_anon_missing(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register missing", kRegMissing);
   }
   static void register_anon_wp(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
   }
   static void register_zero_len(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -134,9 +138,7 @@ struct Scenarios {
     HPT_STEP(r, "register len+1", b.uffd_register(0, kPage + 1, kRegMissing));
   }
   static void register_no_mode(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register mode 0", b.uffd_register(0, 4 * kPage, 0));
+    anon_registered(b, r, 0, "register mode 0", 0);
     HPT_STEP(r, "register mode 8", b.uffd_register(0, 4 * kPage, 8));
   }
   static void register_no_vma(B& b, Rec& r) {
@@ -199,38 +201,28 @@ struct Scenarios {
     HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
   }
   static void register_anon_minor(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register minor on anon", b.uffd_register(0, 4 * kPage, kRegMinor));
+    anon_registered(b, r, 0, "register minor on anon", kRegMinor);
   }
   static void unregister_plain(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "unregister", b.uffd_unregister(0, 4 * kPage));
     HPT_STEP(r, "touch", b.touch(0, Access::write));
   }
 
   // --- MISSING faults and their resolution ---
   static void missing_anon_read_fault(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "touch read +0x1234", b.touch(0x1234, Access::read));
     HPT_STEP(r, "read msg", b.uffd_read());
     HPT_STEP(r, "read msg again", b.uffd_read());
   }
   static void missing_anon_write_fault_exact(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatExactAddress));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, kFeatExactAddress, "register", kRegMissing);
     HPT_STEP(r, "touch write +0x2345", b.touch(0x2345, Access::write));
     HPT_STEP(r, "read msg", b.uffd_read());
   }
   static void missing_anon_copy(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "copy 2 pages", b.uffd_copy(0, 2 * kPage, 0));
     HPT_STEP(r, "copy again", b.uffd_copy(0, kPage, 0));
     HPT_STEP(r, "copy over 1 present + 1 missing", b.uffd_copy(kPage, 2 * kPage, 0));
@@ -238,26 +230,20 @@ struct Scenarios {
     HPT_STEP(r, "touch missing", b.touch(3 * kPage, Access::read));
   }
   static void missing_anon_copy_invalid(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "copy len 0", b.uffd_copy(0, 0, 0));
     HPT_STEP(r, "copy misaligned", b.uffd_copy(1, kPage, 0));
     HPT_STEP(r, "copy mode 8", b.uffd_copy(0, kPage, 8));
     HPT_STEP(r, "copy beyond the range", b.uffd_copy(4 * kPage, kPage, 0));
   }
   static void missing_anon_zeropage(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "zeropage", b.uffd_zeropage(0, 2 * kPage, 0));
     HPT_STEP(r, "zeropage again", b.uffd_zeropage(0, kPage, 0));
     HPT_STEP(r, "touch read", b.touch(0, Access::read));
   }
   static void missing_fault_woken_by_copy(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
     HPT_STEP(r, "read msg", b.uffd_read());
     HPT_STEP(r, "copy", b.uffd_copy(kPage, kPage, 0));
@@ -318,9 +304,7 @@ struct Scenarios {
 
   // --- WP ---
   static void wp_anon(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
-    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    anon_registered(b, r, kFeatPagefaultFlagWp, "register missing|wp", kRegMissing | kRegWp);
     HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
     HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
     HPT_STEP(r, "touch read", b.touch(0, Access::read));
@@ -330,17 +314,13 @@ struct Scenarios {
     HPT_STEP(r, "touch write again", b.touch(kPage, Access::write));
   }
   static void wp_copy_mode_wp(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
-    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    anon_registered(b, r, kFeatPagefaultFlagWp, "register missing|wp", kRegMissing | kRegWp);
     HPT_STEP(r, "copy mode wp", b.uffd_copy(0, kPage, kModeWp));
     HPT_STEP(r, "touch write", b.touch(0, Access::write));
     HPT_STEP(r, "read msg", b.uffd_read());
   }
   static void wp_not_registered(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register missing", kRegMissing);
     HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
   }
   static void wp_hugetlb(B& b, Rec& r) {
@@ -380,9 +360,7 @@ struct Scenarios {
     HPT_STEP(r, "touch outside", b.touch(8 * kPage, Access::read));
   }
   static void dontneed_anon(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "copy", b.uffd_copy(0, 4 * kPage, 0));
     HPT_STEP(r, "dontneed", b.madvise_dontneed(kPage, kPage));
     HPT_STEP(r, "touch dropped", b.touch(kPage, Access::read));
@@ -414,17 +392,13 @@ struct Scenarios {
 
   // --- more faults, messages and markers ---
   static void copy_partial_progress(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "copy the second page", b.uffd_copy(kPage, kPage, 0));
     HPT_STEP(r, "copy three pages over it", b.uffd_copy(0, 3 * kPage, 0));
     HPT_STEP(r, "zeropage three pages over it", b.uffd_zeropage(0, 3 * kPage, 0));
   }
   static void two_faults_two_messages(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "touch third", b.touch(2 * kPage, Access::write));
     HPT_STEP(r, "touch first", b.touch(0, Access::read));
     HPT_STEP(r, "read msg", b.uffd_read());
@@ -432,25 +406,19 @@ struct Scenarios {
     HPT_STEP(r, "read msg", b.uffd_read());
   }
   static void zeropage_then_write(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "zeropage", b.uffd_zeropage(0, kPage, 0));
     HPT_STEP(r, "touch write", b.touch(0, Access::write));
     HPT_STEP(r, "copy over it", b.uffd_copy(0, kPage, 0));
   }
   static void wp_on_none_anon(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
-    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    anon_registered(b, r, kFeatPagefaultFlagWp, "register missing|wp", kRegMissing | kRegWp);
     HPT_STEP(r, "writeprotect unpopulated", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
     HPT_STEP(r, "touch write", b.touch(0, Access::write));
     HPT_STEP(r, "read msg", b.uffd_read());
   }
   static void wp_then_unregister(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
-    HPT_STEP(r, "register missing|wp", b.uffd_register(0, 4 * kPage, kRegMissing | kRegWp));
+    anon_registered(b, r, kFeatPagefaultFlagWp, "register missing|wp", kRegMissing | kRegWp);
     HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
     HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
     HPT_STEP(r, "unregister", b.uffd_unregister(0, 4 * kPage));
@@ -560,9 +528,7 @@ struct Scenarios {
     HPT_STEP(r, "touch after", b.touch(5 * kPage, Access::read));
   }
   static void wake_nothing(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "wake", b.uffd_wake(0, kPage));
     HPT_STEP(r, "wake len 0", b.uffd_wake(0, 0));
   }
@@ -573,9 +539,7 @@ struct Scenarios {
   }
   static void api_poison(B& b, Rec& r) { HPT_STEP(r, "api(poison)", b.uffd_api(kFeatPoison)); }
   static void poison_ioctl(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, 0, "register", kRegMissing);
     HPT_STEP(r, "poison", b.uffd_poison(0, kPage, 0));
   }
   static void continue_mode_wp(B& b, Rec& r) {
@@ -601,9 +565,7 @@ struct Scenarios {
     HPT_STEP(r, "continue on anon", b.uffd_continue(0, kPage, 0));
   }
   static void register_again_other_mode(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(kFeatPagefaultFlagWp));
-    HPT_STEP(r, "register missing", b.uffd_register(0, 4 * kPage, kRegMissing));
+    anon_registered(b, r, kFeatPagefaultFlagWp, "register missing", kRegMissing);
     HPT_STEP(r, "register wp", b.uffd_register(0, 4 * kPage, kRegWp));
     HPT_STEP(r, "touch", b.touch(0, Access::write));
     HPT_STEP(r, "copy", b.uffd_copy(kPage, kPage, 0));
@@ -621,9 +583,7 @@ struct Scenarios {
     HPT_STEP(r, "touch write again", b.touch(2 * kPage, Access::write));
   }
   static void wp_validation(B& b, Rec& r) {
-    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
-    HPT_STEP(r, "api", b.uffd_api(0));
-    HPT_STEP(r, "register wp", b.uffd_register(0, 4 * kPage, kRegWp));
+    anon_registered(b, r, 0, "register wp", kRegWp);
     HPT_STEP(r, "writeprotect len 0", b.uffd_writeprotect(0, 0, kWpModeWp));
     HPT_STEP(r, "writeprotect mode 4", b.uffd_writeprotect(0, kPage, 4));
     HPT_STEP(r, "writeprotect wp|dontwake", b.uffd_writeprotect(0, kPage, kWpModeWp | kWpModeDontwake));
