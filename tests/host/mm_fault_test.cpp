@@ -609,4 +609,23 @@ TYPED_TEST(MmFaultTest, HugetlbDontneedRoundsTheEndDownToTheHugePage) {
   EXPECT_EQ(this->mm->view(b + bit(h)).entry.kind, Kind::leaf) << "the second page was not covered";
 }
 
+// A writable mapping of a hugetlbfs file reaching past its end extends the file
+// (hugetlbfs_file_mmap's i_size_write), so a fault there maps a page; a read-only one does not,
+// and a fault past the end is SIGBUS (linux ring: hugetlb_mmap_extends_the_file).
+TYPED_TEST(MmFaultTest, AWritableHugetlbMappingPastTheEndExtendsTheFile) {
+  std::vector<unsigned> sizes = this->huge_sizes();
+  if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
+  const unsigned h = sizes.front();
+  this->mem->set_pool(h, 4);
+  u32 ro = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  const u64 b = this->base_for(h);
+  this->file(ro, b, 2 * bit(h), true, Prot{true, false, false, false});
+  EXPECT_EQ(this->mem->file(ro).size, bit(h)) << "a read-only mapping does not grow the file";
+  EXPECT_EQ(this->mm->handle_fault(b + bit(h), Access::read).kind, FaultKind::sigbus);
+  u32 rw = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  this->file(rw, b + 4 * bit(h), 2 * bit(h), true);
+  EXPECT_EQ(this->mem->file(rw).size, 2 * bit(h));
+  EXPECT_TRUE(this->mm->handle_fault(b + 5 * bit(h), Access::write).handled());
+}
+
 }  // namespace

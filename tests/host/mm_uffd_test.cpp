@@ -305,7 +305,16 @@ TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) 
   ASSERT_EQ(w.init_err, Err::ok);
   const u64 hbase = w.base(), sbase = hbase + 2 * bit(M);
   u32 hf = w.hugetlb_file(M, 1, 2);
-  w.map_file(hbase, 2 * bit(M), hf);  // the second hstate page is beyond i_size
+  // Read-only: a writable mapping past the end would extend a hugetlbfs file (hugetlbfs_file_mmap;
+  // AWritableHugetlbMappingPastTheEndExtendsTheFile). The second hstate page is beyond i_size.
+  VmaSpec hs;
+  hs.start = hbase;
+  hs.len = 2 * bit(M);
+  hs.prot = Prot{true, false, false, false};
+  hs.shared = true;
+  hs.backing = Backing::file;
+  hs.file = hf;
+  ASSERT_TRUE(w.mm.mmap(hs).ok());
   u32 shm = w.shmem_file(2);
   w.map_file(sbase, 4 * P, shm);  // so are the last two pages
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
@@ -316,11 +325,13 @@ TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) 
   auto before = w.snap();
   for (u64 va : {hbase + bit(M) + P, sbase + 3 * P}) {
     for (Access a : {Access::read, Access::write}) {
+      if (va < sbase && a == Access::write) continue;  // the read-only mapping: SIGSEGV
       FaultResult fr = w.mm.handle_fault(va, a);
       EXPECT_EQ(fr.kind, FaultKind::sigbus) << std::hex << va;
       EXPECT_EQ(fr.lsb, 0u);
     }
   }
+  EXPECT_EQ(w.mm.handle_fault(hbase + bit(M) + P, Access::write).kind, FaultKind::sigsegv);
   EXPECT_EQ(w.mm.counters().uffd_msgs, 0u) << "no userfault beyond i_size";
   UffdResult r = w.mm.uffd_copy(hbase + bit(M), kSrc, bit(M), 0);
   EXPECT_EQ(r.err, Err::efault);

@@ -260,6 +260,21 @@ class Memory {
   File& file(u32 id) { return files_[id]; }
   const File& file(u32 id) const { return files_[id]; }
 
+  // Grows the file to `size` (i_size_write): the new pages are holes. ENOMEM if the page-cache
+  // array cannot grow (nothing changes); a smaller size changes nothing.
+  Err grow_file(u32 file, u64 size) {
+    File& f = files_[file];
+    if (size <= f.size) return Err::ok;
+    if (!aligned(size, f.shift)) return Err::einval;
+    const u64 old_n = f.size >> f.shift, n = size >> f.shift;
+    auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+    if (!cache) return Err::enomem;
+    for (u64 k = 0; k < n; ++k) cache[k] = k < old_n ? f.cache[k] : kNoFolio;
+    f.cache = cache;  // the old array stays in the metadata arena, which frees nothing
+    f.size = size;
+    return Err::ok;
+  }
+
   u32 cache_lookup(u32 file, u64 index) const {
     const File& f = files_[file];
     return index < f.pages() ? f.cache[index] : kNoFolio;

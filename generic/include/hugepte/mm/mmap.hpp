@@ -7,10 +7,12 @@
 
 namespace hugepte::mm {
 
-// mmap(MAP_FIXED_NOREPLACE). Errors: EINVAL (len 0, misaligned start/len/pgoff - to the hstate
-// for hugetlbfs -, a shared anonymous or a file-less file mapping, a max_shift the format
-// cannot map, an hstate the format cannot map), ERANGE (outside the VA space), EEXIST
-// (overlaps a VMA), ENOSPC (no VMA slot).
+// mmap(MAP_FIXED_NOREPLACE). A writable mapping of a hugetlbfs file reaching past its end
+// extends the file to the mapping's end, as hugetlbfs_file_mmap does. Errors: EINVAL (len 0,
+// misaligned start/len/pgoff - to the hstate for hugetlbfs -, a shared anonymous or a
+// file-less file mapping, a max_shift the format cannot map, an hstate the format cannot map),
+// ERANGE (outside the VA space), EEXIST (overlaps a VMA), ENOSPC (no VMA slot), ENOMEM (the
+// file cannot grow).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   if (s.len == 0 || !aligned(s.start, kPage) || !aligned(s.len, kPage)) return Err::einval;
@@ -41,9 +43,20 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   }
   for (const Vma& o : vmas_)
     if (o.used && o.start < v.end && v.start < o.end) return Err::eexist;
-  for (Vma& slot : vmas_)
-    if (!slot.used) return &(slot = v);
-  return Err::enospc;
+  Vma* slot = nullptr;
+  for (Vma& c : vmas_)
+    if (!c.used) {
+      slot = &c;
+      break;
+    }
+  if (!slot) return Err::enospc;
+  // A writable mapping of a hugetlbfs file past its end extends the file (hugetlbfs_file_mmap);
+  // a shmem file does not grow (a fault past its end is SIGBUS).
+  if (v.hugetlb && v.prot.write) {
+    if (Err e = mem_->grow_file(v.file, v.pgoff + s.len); e != Err::ok) return e;
+  }
+  *slot = v;
+  return slot;
 }
 
 // munmap of [start, start + len), as do_vmi_munmap: the VMAs crossing its edges are split
