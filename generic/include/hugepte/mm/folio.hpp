@@ -270,7 +270,8 @@ class Memory {
     auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
     if (!cache) return Err::enomem;
     for (u64 k = 0; k < n; ++k) cache[k] = k < old_n ? f.cache[k] : kNoFolio;
-    f.cache = cache;  // the old array stays in the metadata arena, which frees nothing
+    env_->free_meta(f.cache, sizeof(u32) * old_n);
+    f.cache = cache;
     f.size = size;
     return Err::ok;
   }
