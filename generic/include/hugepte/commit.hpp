@@ -228,10 +228,12 @@ constexpr bool hw_valid(u64 raw, unsigned level) {
   return F::is_leaf(raw, level) || (level > 0 && F::is_table(raw, level));
 }
 
-// Whether the hardware may have cached `old` and must have dropped it before `next` is written.
+// Whether the hardware may have cached `old` and must have dropped it before `next` is written:
+// where the format requires it, or always (`always`, replace()'s always_break).
 template <Format F>
-constexpr bool break_needed(u64 old, u64 next, unsigned level) {
-  return hw_valid<F>(old, level) && hw_valid<F>(next, level) && F::needs_bbm(old, next, level);
+constexpr bool break_needed(u64 old, u64 next, unsigned level, bool always = false) {
+  return hw_valid<F>(old, level) && hw_valid<F>(next, level) &&
+         (always || F::needs_bbm(old, next, level));
 }
 
 // Who issues the invalidation a unit owes when no break was needed.
@@ -277,8 +279,7 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     if (Inv::may_replace_tables && next[0] == old[0]) return false;
     const bool was = Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
     const bool gone = Inv::may_replace_tables && was && level > 0 && F::is_table(old[0], level);
-    const bool bbm = break_needed<F>(old[0], next[0], level) ||
-                     (always_break && was && hw_valid<F>(next[0], level));
+    const bool bbm = break_needed<F>(old[0], next[0], level, always_break);
     if (bbm) {
       u64 now[1] = {pt.exchange(slots, level, 0)};
       inv.now(flush);
@@ -312,8 +313,7 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
   for (u64 k = 0; k < n; ++k) {
     if (next[k] == old[k]) continue;
     changed[k] = any = true;
-    bbm = bbm || break_needed<F>(old[k], next[k], level) ||
-          (always_break && hw_valid<F>(old[k], level) && hw_valid<F>(next[k], level));
+    bbm = bbm || break_needed<F>(old[k], next[k], level, always_break);
     gone = gone || (level > 0 && F::is_table(old[k], level));
     was_valid = was_valid || hw_valid<F>(old[k], level);
     now_valid = now_valid || hw_valid<F>(next[k], level);
