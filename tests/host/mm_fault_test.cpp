@@ -70,8 +70,9 @@ class MmFaultTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << err_name(r.err);
     return r.value;
   }
-  Vma* file(u32 id, u64 start, u64 len, bool shared, Prot prot = kProtRW) {
+  Vma* file(u32 id, u64 start, u64 len, bool shared, Prot prot = kProtRW, bool noreserve = false) {
     VmaSpec s;
+    s.noreserve = noreserve;
     s.start = start;
     s.len = len;
     s.prot = prot;
@@ -358,7 +359,8 @@ TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   EXPECT_EQ(this->mm->counters().entries_written, 0u);
 }
 
-// A hugetlb fault with an empty pool is SIGBUS and changes nothing.
+// A hugetlb fault with an empty pool is SIGBUS and changes nothing (MAP_NORESERVE: a reserving
+// mmap would have failed with ENOMEM, mm_hugetlb_test.cpp).
 TYPED_TEST(MmFaultTest, EmptyHstatePoolIsSigbusAndChangesNothing) {
   std::vector<unsigned> sizes = this->huge_sizes();
   if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
@@ -366,7 +368,7 @@ TYPED_TEST(MmFaultTest, EmptyHstatePoolIsSigbusAndChangesNothing) {
   this->mem->set_pool(h, 0);
   u32 f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
   u64 b = this->base_for(h);
-  this->file(f, b, bit(h), true);
+  this->file(f, b, bit(h), true, kProtRW, /*noreserve=*/true);
   auto before = this->env.snapshot();
   u64 tables = this->env.live();
   FaultResult r = this->mm->handle_fault(b, Access::read);

@@ -98,7 +98,7 @@ class UffdModelRun {
     for (Region& r : reg) {
       r.slot.assign(r.n, Slot{});
       r.cache.assign(r.n, kNoFolio);
-      w.map_file(r.start, r.n << r.shift, r.file);
+      w.map_file(r.start, r.n << r.shift, r.file, true, 0, /*noreserve=*/true);  // may run dry
     }
     ASSERT_EQ(w.mm.uffd_api(exact ? kFeatExactAddress : 0), Err::ok);
     for (Region& r : reg) {
@@ -684,7 +684,7 @@ class UffdModelRun {
       if (before_c.notif_start < Counters::kLog) {
         EXPECT_EQ(w.mm.counters().notif_log[before_c.notif_start].event, NotifyEvent::unmap);
       }
-      w.map_file(r.start, r.n << r.shift, r.file);
+      w.map_file(r.start, r.n << r.shift, r.file, true, 0, /*noreserve=*/true);  // may run dry
       EXPECT_TRUE(w.mm.uffd_register(r.start, r.n << r.shift, r.mode).ok()) << what;
       for (Slot& sl : r.slot) sl = Slot{};
       wake(r.start, r.end());

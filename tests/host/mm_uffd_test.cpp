@@ -488,7 +488,7 @@ TYPED_TEST(MmUffdTest, T08PartialProgressAlsoHoldsForShmemPagesAndAnEmptyPool) {
   ASSERT_EQ(w.init_err, Err::ok);
   const u64 hbase = w.base(), sbase = hbase + 4 * bit(M);
   u32 hf = w.hugetlb_file(M, 3, 2);
-  w.map_file(hbase, 3 * bit(M), hf);
+  w.map_file(hbase, 3 * bit(M), hf, true, 0, /*noreserve=*/true);  // the pool may run dry
   u32 shm = w.shmem_file(8);
   w.map_file(sbase, 8 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);

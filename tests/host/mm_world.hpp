@@ -202,8 +202,12 @@ struct World {
     return f;
   }
 
-  Result<Vma*> mmap_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0) {
+  // noreserve: MAP_NORESERVE (a hugetlbfs mapping reserves no pages; its faults may find the
+  // pool empty).
+  Result<Vma*> mmap_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0,
+                         bool noreserve = false) {
     VmaSpec s;
+    s.noreserve = noreserve;
     s.start = start;
     s.len = len;
     s.prot = kProtRW;
@@ -213,8 +217,9 @@ struct World {
     s.pgoff = pgoff;
     return mm.mmap(s);
   }
-  Vma* map_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0) {
-    Result<Vma*> v = mmap_file(start, len, file, shared, pgoff);
+  Vma* map_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0,
+                bool noreserve = false) {
+    Result<Vma*> v = mmap_file(start, len, file, shared, pgoff, noreserve);
     EXPECT_TRUE(v.ok()) << err_name(v.err);
     return v.value;
   }

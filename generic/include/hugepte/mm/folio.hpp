@@ -70,6 +70,32 @@ struct Folio {
   u32 next_deferred = kNoFolio;     // ... chained from Memory's list until put_deferred()
 };
 
+// Linux's struct resv_map (mm/hugetlb.c), as a bitmap over the file page indices
+// [first, first + n). A hugetlbfs file's map (first 0) holds the indices reserved or holding a
+// page; a private mapping's map holds the indices whose reservation a fault has used. Storage
+// from alloc_meta (Memory::resv_grow).
+struct ResvMap {
+  u64* words = nullptr;
+  u64 first = 0;
+  u64 n = 0;
+  u32 refs = 0;  // a private mapping's map: how many VMAs share it (split_vma)
+
+  bool has(u64 i) const {
+    return i >= first && i - first < n && ((words[(i - first) >> 6] >> ((i - first) & 63)) & 1);
+  }
+  void set(u64 i) { words[(i - first) >> 6] |= u64{1} << ((i - first) & 63); }
+  void clear(u64 i) {
+    if (i >= first && i - first < n) words[(i - first) >> 6] &= ~(u64{1} << ((i - first) & 63));
+  }
+  // region_count: indices of [from, to) in the map.
+  u64 count(u64 from, u64 to) const {
+    u64 c = 0;
+    for (u64 i = from; i < to; ++i) c += has(i);
+    return c;
+  }
+  static constexpr u64 words_for(u64 n) { return (n + 63) / 64; }
+};
+
 enum class FileKind : u8 { shmem, hugetlb };
 
 struct File {
@@ -78,6 +104,7 @@ struct File {
   u8 shift = 0;        // page-cache granularity: base page (shmem) or the hstate (hugetlb)
   u64 size = 0;        // i_size, bytes
   u32* cache = nullptr;  // folio id per index, kNoFolio when absent
+  ResvMap resv;          // hugetlb: the indices reserved by shared mappings or holding a page
   u64 pages() const { return size >> shift; }
 };
 
@@ -123,13 +150,13 @@ class Memory {
 
   // --- pools ----------------------------------------------------------------------------------
 
-  // Sets the number of free folios of 1 << shift (hugetlb: nr_hugepages for that hstate).
-  // Base-page folios are unlimited unless a pool is set for PageShift.
+  // Sets the number of free folios of 1 << shift (hugetlb: nr_hugepages for that hstate, as
+  // free pages). Base-page folios are unlimited unless a pool is set for PageShift. As in
+  // set_max_huge_pages, the free count never drops below the pages reservations hold.
   Err set_pool(unsigned shift, u64 free_count) {
+    if (Pool* p = find_pool(shift)) return p->free = free_count < p->resv ? p->resv : free_count, Err::ok;
     for (Pool& p : pools_)
-      if (p.used && p.shift == shift) return p.free = free_count, Err::ok;
-    for (Pool& p : pools_)
-      if (!p.used) return p = Pool{true, static_cast<u8>(shift), free_count}, Err::ok;
+      if (!p.used) return p = Pool{true, static_cast<u8>(shift), free_count, 0}, Err::ok;
     return Err::enospc;
   }
   bool has_pool(unsigned shift) const { return find_pool(shift) != nullptr; }
@@ -138,12 +165,33 @@ class Memory {
     return p ? p->free : ~u64{0};
   }
 
-  // A new folio with refcount 1 (the caller's). Errors: ENOMEM (pool empty, no memory, no
-  // record); EINVAL a huge size with no pool.
-  Result<u32> alloc(unsigned shift) {
+  // --- hugetlb reservations (mm/hugetlb.c: resv_huge_pages, hugetlb_acct_memory) -------------
+
+  // Free pages of the pool that reservations hold (resv_huge_pages).
+  u64 pool_reserved(unsigned shift) const {
+    const Pool* p = find_pool(shift);
+    return p ? p->resv : 0;
+  }
+  // Reserves n free pages of the pool. ENOMEM (nothing changes) if fewer are free and
+  // unreserved; EINVAL if there is no pool of that size.
+  Err reserve(unsigned shift, u64 n) {
+    Pool* p = find_pool(shift);
+    if (!p) return Err::einval;
+    if (p->free - p->resv < n) return Err::enomem;
+    p->resv += n;
+    return Err::ok;
+  }
+  void unreserve(unsigned shift, u64 n) {
+    if (Pool* p = find_pool(shift)) p->resv -= n < p->resv ? n : p->resv;
+  }
+
+  // A new folio with refcount 1 (the caller's). `reserved`: it uses one of the pool's
+  // reservations (the caller holds one); otherwise it needs a free page no reservation holds.
+  // Errors: ENOMEM (pool empty, no memory, no record); EINVAL a huge size with no pool.
+  Result<u32> alloc(unsigned shift, bool reserved = false) {
     Pool* p = find_pool(shift);
     if (!p && shift != PageShift) return Err::einval;
-    if (p && p->free == 0) return Err::enomem;
+    if (p && (reserved ? p->free == 0 || p->resv == 0 : p->free <= p->resv)) return Err::enomem;
     u32 id = take_record();
     if (id == kNoFolio) return Err::enomem;
     Result<u64> pa = env_->alloc_folio(shift);
@@ -151,7 +199,10 @@ class Memory {
       give_record(id);
       return pa.err;
     }
-    if (p) --p->free;
+    if (p) {
+      --p->free;
+      if (reserved) --p->resv;
+    }
     Folio& f = folios_[id];
     f = Folio{};
     f.used = true;
@@ -162,6 +213,51 @@ class Memory {
     hash_insert(id);
     ++counters_.folio_alloc;
     return id;
+  }
+  // A reserved allocation that will not be used: the folio goes back and the reservation it
+  // took is held again (restore_reserve_on_error).
+  void free_unused(u32 id, bool reserved) {
+    const unsigned shift = folios_[id].shift;
+    put(id);
+    if (Pool* p = find_pool(shift); p && reserved) ++p->resv;
+  }
+
+  // A map that can hold the indices [first, first + n) (more when it already did): the storage
+  // grows, the contents stay. ENOMEM (nothing changes) when there is no room.
+  Err resv_grow(ResvMap& m, u64 first, u64 n) {
+    if (n == 0) return Err::ok;
+    if (m.words && first >= m.first && first + n <= m.first + m.n) return Err::ok;
+    if (m.words && first != m.first) return Err::einval;
+    const u64 want = ResvMap::words_for(n), have = ResvMap::words_for(m.n);
+    if (m.words && want <= have) return m.n = n, Err::ok;
+    auto* w = static_cast<u64*>(env_->alloc_meta(sizeof(u64) * want));
+    if (!w) return Err::enomem;
+    for (u64 i = 0; i < have; ++i) w[i] = m.words[i];
+    if (m.words) env_->free_meta(m.words, sizeof(u64) * have);
+    m.words = w;
+    m.first = first;
+    m.n = n;
+    return Err::ok;
+  }
+  void resv_free(ResvMap& m) {
+    if (m.words) env_->free_meta(m.words, sizeof(u64) * ResvMap::words_for(m.n));
+    m = ResvMap{};
+  }
+
+  // hugetlb_reserve_pages for a shared mapping of the file's page indices [first, first + n):
+  // the indices not in the file's map yet are reserved from the pool and enter it. ENOMEM
+  // (nothing changes) when the pool cannot give them. `check_only`: only say whether it could.
+  Err reserve_file(u32 file, u64 first, u64 n, bool check_only) {
+    File& f = files_[file];
+    if (Err e = resv_grow(f.resv, 0, first + n); e != Err::ok) return e;
+    const u64 chg = n - f.resv.count(first, first + n);
+    const Pool* p = find_pool(f.shift);
+    if (!p) return Err::einval;
+    if (p->free - p->resv < chg) return Err::enomem;
+    if (check_only) return Err::ok;
+    reserve(f.shift, chg);
+    for (u64 i = first; i < first + n; ++i) f.resv.set(i);
+    return Err::ok;
   }
 
   // Drops one reference; the folio goes back to its pool at zero.
@@ -246,8 +342,12 @@ class Memory {
       File& f = files_[i];
       if (f.used) continue;
       u64 n = size >> shift;
+      if (kind == FileKind::hugetlb && resv_grow(f.resv, 0, n) != Err::ok) return Err::enomem;
       f.cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
-      if (!f.cache) return Err::enomem;
+      if (!f.cache) {
+        resv_free(f.resv);
+        return Err::enomem;
+      }
       for (u64 k = 0; k < n; ++k) f.cache[k] = kNoFolio;
       f.used = true;
       f.kind = kind;
@@ -267,6 +367,9 @@ class Memory {
     if (size <= f.size) return Err::ok;
     if (!aligned(size, f.shift)) return Err::einval;
     const u64 old_n = f.size >> f.shift, n = size >> f.shift;
+    if (f.kind == FileKind::hugetlb) {
+      if (Err e = resv_grow(f.resv, 0, n); e != Err::ok) return e;
+    }
     auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
     if (!cache) return Err::enomem;
     for (u64 k = 0; k < n; ++k) cache[k] = k < old_n ? f.cache[k] : kNoFolio;
@@ -291,17 +394,23 @@ class Memory {
     get(id);
     return Err::ok;
   }
-  // Drops the cache's reference (after every mapping was zapped: truncate / hole punch).
+  // Drops the cache's reference (after every mapping was zapped: hole punch). A hugetlbfs
+  // index leaves the reservation map with its page (remove_inode_single_folio's
+  // hugetlb_unreserve_pages(index, index + 1, freed 1): the page used the reservation, so the
+  // pool's count does not move); an index with no page keeps its reservation.
   void cache_remove(u32 file, u64 index) {
     File& f = files_[file];
     u32 id = f.cache[index];
     if (id == kNoFolio) return;
     f.cache[index] = kNoFolio;
+    f.resv.clear(index);
     put(id);
   }
 
-  // fallocate: every index of [offset, offset + len) gets a zeroed folio. All or nothing:
-  // ENOMEM (pool too small) leaves the cache as it was. EINVAL misaligned or beyond i_size.
+  // fallocate: every index of [offset, offset + len) gets a zeroed folio, from the index's
+  // reservation if it has one; a hugetlbfs index enters the reservation map (the pseudo-VMA of
+  // hugetlbfs_fallocate commits it). All or nothing: ENOMEM (pool too small) leaves the cache
+  // and the reservations as they were. EINVAL misaligned or beyond i_size.
   Err fallocate(u32 file, u64 offset, u64 len) {
     if (file >= kMaxFiles || !files_[file].used) return Err::einval;
     File& f = files_[file];
@@ -313,11 +422,12 @@ class Memory {
     u32 chain = kNoFolio;
     for (u64 i = first; i < first + n; ++i) {
       if (f.cache[i] != kNoFolio) continue;
-      Result<u32> r = alloc(f.shift);
+      Result<u32> r = alloc(f.shift, f.resv.has(i));
       if (!r) {
-        while (chain != kNoFolio) {
+        for (u64 k = i; chain != kNoFolio;) {  // back in the order taken: k walks down
+          while (f.cache[--k] != kNoFolio) {}
           u32 next = static_cast<u32>(folios_[chain].index);
-          put(chain);
+          free_unused(chain, f.resv.has(k));
           chain = next;
         }
         return r.err;
@@ -331,6 +441,7 @@ class Memory {
       chain = static_cast<u32>(folios_[id].index);
       env_->zero(folios_[id].pa, bit(f.shift));
       cache_add(file, i, id);
+      if (f.kind == FileKind::hugetlb) f.resv.set(i);
       put(id);  // the cache's reference remains
     }
     return Err::ok;
@@ -340,7 +451,8 @@ class Memory {
   struct Pool {
     bool used = false;
     u8 shift = 0;
-    u64 free = 0;
+    u64 free = 0;  // free_huge_pages
+    u64 resv = 0;  // resv_huge_pages: free pages reservations hold
   };
 
   const Pool* find_pool(unsigned shift) const {
@@ -375,6 +487,7 @@ class Memory {
   void drop_file_storage(File& f) {
     env_->free_meta(f.cache, sizeof(u32) * f.pages());
     f.cache = nullptr;
+    resv_free(f.resv);
   }
 
   // pa -> folio: open addressing on the folio's base address (sizes tried per lookup are the

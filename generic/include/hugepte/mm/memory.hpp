@@ -153,10 +153,18 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   if (tenv_.reserve(need) != Err::ok) return sig(FaultKind::sigbus);  // VM_FAULT_OOM
 
   FaultHow how = cached ? FaultHow::page_cache : FaultHow::new_folio;
-  bool allocated = false;
+  bool allocated = false, reserved = false, to_cache = false;
   if (!cached) {
     bool zero = v.backing == Backing::anon && !write && shift == kPage;
-    Result<u32> r = zero ? mem_->zero_page() : mem_->alloc(v.hugetlb ? v.hshift : shift);
+    Result<u32> r = Err::enomem;
+    if (zero) {
+      r = mem_->zero_page();
+    } else if (v.hugetlb) {  // from the reservation the index holds, if any
+      Result<HugeAlloc> a = alloc_hugetlb_folio(v, va);
+      if (a) r = a.value.id, reserved = a.value.reserved;
+    } else {
+      r = mem_->alloc(shift);
+    }
     if (!r) {
       tenv_.unreserve();
       return sig(FaultKind::sigbus);  // pool empty: SIGBUS (hugetlb), OOM otherwise
@@ -166,11 +174,10 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
     if (zero) how = FaultHow::zero_page;
     else mem_->env().zero(mem_->folio(id).pa, bit(mem_->folio(id).shift));
     // Shared files cache the new folio; shmem caches private misses too (and the private
-    // mapping then copies on write); a private hugetlb miss is an anonymous folio.
-    if (allocated && v.backing == Backing::file && (v.shared || !v.hugetlb)) {
-      mem_->cache_add(v.file, file_index(v, va), id);
-      cached = true;
-    }
+    // mapping then copies on write); a private hugetlb miss is an anonymous folio. It enters
+    // the cache once nothing can fail.
+    to_cache = allocated && v.backing == Backing::file && (v.shared || !v.hugetlb);
+    cached = to_cache;
   }
   const Folio& fo = mem_->folio(id);
   u64 pa = v.backing == Backing::file ? fo.pa + (file_offset(v, base) & (bit(fo.shift) - 1))
@@ -187,14 +194,13 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   }
   if (can_install(v, shift, pa, wp_marker) != Err::ok) {
     tenv_.unreserve();
-    if (allocated) {
-      if (cached) mem_->cache_remove(v.file, file_index(v, va));
-      mem_->put(id);
-    }
+    if (allocated) mem_->free_unused(id, reserved);
     return sig(FaultKind::sigbus);
   }
   Handle h = walk_alloc(base, shift).value;
   tenv_.unreserve();
+  if (to_cache) mem_->cache_add(v.file, file_index(v, va), id);
+  if (allocated && v.hugetlb) hugetlb_commit(v, va);
   install(v, h, id, pa, writable && !wp_marker, dirty, wp_marker);
   if (allocated) mem_->put(id);  // the mapping (and the cache) hold their own references
   if (wp_marker && write && (v.uffd & kRegWp)) return handle_userfault(v, va, kMsgWp | kMsgWrite);
@@ -262,8 +268,16 @@ FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, u64 va, const Handle& h, con
     Found g = find(pt_, va, 0).value;
     return fault_present(v, va, Access::write, g);
   }
-  Result<u32> r = mem_->alloc(shift);
+  Result<u32> r = Err::enomem;
+  const bool hstate = v.hugetlb && shift == v.hshift;
+  if (hstate) {  // hugetlb_wp: the copy takes the reservation the index holds, if any
+    Result<HugeAlloc> a = alloc_hugetlb_folio(v, va);
+    if (a) r = a.value.id;
+  } else {
+    r = mem_->alloc(shift);
+  }
   if (!r) return sig(FaultKind::sigbus);
+  if (hstate) hugetlb_commit(v, va);
   Folio& nf = mem_->folio(r.value);
   u64 src = align_down(e.addr, shift);
   mem_->env().copy(nf.pa, src, bit(shift));

@@ -25,10 +25,11 @@
 //
 // This file holds the address space's state and the declarations; the behaviours live in files
 // named after Linux's, each included at the end (so including mm.hpp gives everything):
-//   mmap.hpp            mmap, munmap, vma_at                        (mm/mmap.c, mm/vma.c)
+//   mmap.hpp            mmap, munmap, vma_at, split_vmas_at         (mm/mmap.c, mm/vma.c)
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
 //   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
 //   userfaultfd.hpp     uffd_* ioctls, mfill_atomic, uffd-wp        (fs/ and mm/userfaultfd.c)
+//   hugetlb.hpp         reservations: hugetlb_reserve_pages, alloc_hugetlb_folio (mm/hugetlb.c)
 //   madvise.hpp         MADV_DONTNEED/GUARD_INSTALL/SPLIT/COLLAPSE  (mm/madvise.c, mm/khugepaged.c)
 //   memory_failure.hpp  memory_failure, split_leaf                  (mm/memory-failure.c)
 //   rmap.hpp            mapcount and references per policy          (mm/rmap.c)
@@ -63,7 +64,10 @@ struct VmaSpec {
   u32 file = kNoFile;
   u64 pgoff = 0;         // byte offset of `start` in the file
   unsigned max_shift = 0;  // anonymous: the largest folio a fault may use (0: base pages)
+  bool noreserve = false;  // MAP_NORESERVE: hugetlbfs reserves no pages at mmap
 };
+
+inline constexpr u8 kNoResv = 0xff;
 
 struct Vma {
   bool used = false;
@@ -78,6 +82,8 @@ struct Vma {
   bool hugetlb = false;
   u32 uffd = 0;         // registered modes (kRegMissing | kRegWp | kRegMinor)
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
+  bool noreserve = false;  // VM_NORESERVE
+  u8 resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
   bool contains(u64 va) const { return va >= start && va < end; }
 };
 
@@ -216,6 +222,9 @@ class Mm {
     ctlb_.flush(TlbFlush{start, end, static_cast<u8>(kPage), kAnyLevel, true});
   }
 
+  // --- mmap.hpp ---
+  Err split_vmas_at(u64 start, u64 end);  // split_vma where a VMA crosses start or end
+
   // --- memory.hpp: the fault path and installing a leaf ---
   FaultResult fault(u64 va, Access access);
   unsigned poison_lsb(const Vma& v, unsigned level) const;
@@ -266,7 +275,6 @@ class Mm {
   // --- userfaultfd.hpp ---
   Err uffd_range_ok(u64 start, u64 len) const;
   Err uffd_vmas_ok(u64 start, u64 end, bool check_end) const;
-  Err split_vmas_at(u64 start, u64 end);
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
   FaultResult handle_userfault(const Vma& v, u64 va, u32 flags);
   void wake_userfault(u64 start, u64 end);
@@ -284,6 +292,17 @@ class Mm {
   Vma* one_vma(u64 start, u64 len);
   Err install_markers(Vma& v, u64 start, u64 end, u64 flags, bool strict_none);
   bool split_below(const Vma& v, u64 h) const;
+
+  // --- hugetlb.hpp: reservations ---
+  struct HugeAlloc {
+    u32 id = kNoFolio;
+    bool reserved = false;  // it took a reservation (free_unused gives it back)
+  };
+  Err hugetlbfs_file_mmap(Vma& v);
+  void hugetlb_vm_op_close(Vma& v);
+  Result<HugeAlloc> alloc_hugetlb_folio(const Vma& v, u64 va);
+  void hugetlb_commit(const Vma& v, u64 va);
+  ResvMap* vma_resv(const Vma& v) { return v.resv == kNoResv ? nullptr : &resv_maps_[v.resv]; }
 
   // --- memory_failure.hpp ---
   Err poison_h0(Vma& v, u32 id, u64 va);
@@ -336,11 +355,14 @@ class Mm {
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;
 
+  ResvMap resv_maps_[kMaxVmas];  // private hugetlb mappings' (Vma::resv; refs 0: free)
+
 };
 
 }  // namespace hugepte::mm
 
 // The behaviours (each file defines members of Mm declared above and includes this file).
+#include "hugepte/mm/hugetlb.hpp"
 #include "hugepte/mm/madvise.hpp"
 #include "hugepte/mm/memory.hpp"
 #include "hugepte/mm/memory_failure.hpp"

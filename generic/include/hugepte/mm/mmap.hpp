@@ -1,18 +1,18 @@
 // hugepte/mm/mmap.hpp - Linux mm/mmap.c and mm/vma.c: the VMAs of an Mm. mmap is
-// do_mmap/mmap_region with MAP_FIXED_NOREPLACE, munmap is do_vmi_munmap of whole VMAs (zap,
-// free_pgtables, then the VMA goes), vma_at is vma_lookup.
+// do_mmap/mmap_region with MAP_FIXED_NOREPLACE, munmap is do_vmi_munmap (split_vma at its
+// edges, zap, free_pgtables, then the VMAs go), vma_at is vma_lookup.
 #pragma once
 
 #include "hugepte/mm/mm.hpp"
 
 namespace hugepte::mm {
 
-// mmap(MAP_FIXED_NOREPLACE). A writable mapping of a hugetlbfs file reaching past its end
-// extends the file to the mapping's end, as hugetlbfs_file_mmap does. Errors: EINVAL (len 0,
+// mmap(MAP_FIXED_NOREPLACE). A hugetlbfs mapping reserves its pages unless MAP_NORESERVE, and
+// a writable one reaching past the file's end extends the file (hugetlb.hpp). Errors: EINVAL (len 0,
 // misaligned start/len/pgoff - to the hstate for hugetlbfs -, a shared anonymous or a
 // file-less file mapping, a max_shift the format cannot map, an hstate the format cannot map),
-// ERANGE (outside the VA space), EEXIST (overlaps a VMA), ENOSPC (no VMA slot), ENOMEM (the
-// file cannot grow).
+// ERANGE (outside the VA space), EEXIST (overlaps a VMA), ENOSPC (no VMA slot), ENOMEM (too
+// few free hugetlb pages to reserve, or the file cannot grow).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   if (s.len == 0 || !aligned(s.start, kPage) || !aligned(s.len, kPage)) return Err::einval;
@@ -26,6 +26,7 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   v.backing = s.backing;
   v.file = s.file;
   v.pgoff = s.pgoff;
+  v.noreserve = s.noreserve;
   v.hshift = kPage;
   if (s.backing == Backing::anon) {
     if (s.shared) return Err::einval;
@@ -50,10 +51,10 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
       break;
     }
   if (!slot) return Err::enospc;
-  // A writable mapping of a hugetlbfs file past its end extends the file (hugetlbfs_file_mmap);
+  // hugetlbfs reserves the pages and a writable mapping extends the file (hugetlbfs_file_mmap);
   // a shmem file does not grow (a fault past its end is SIGBUS).
-  if (v.hugetlb && v.prot.write) {
-    if (Err e = mem_->grow_file(v.file, v.pgoff + s.len); e != Err::ok) return e;
+  if (v.hugetlb) {
+    if (Err e = hugetlbfs_file_mmap(v); e != Err::ok) return e;
   }
   *slot = v;
   return slot;
@@ -82,7 +83,47 @@ Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
     if (e != Err::ok) return e;
     if (pt_.has_root()) range_.unmap(v.start, v.end - v.start);  // frees the empty tables
     wake_userfault(v.start, v.end);
+    hugetlb_vm_op_close(v);
     v.used = false;
+  }
+  return Err::ok;
+}
+
+// Splits the VMAs that cross start or end there (split_vma), so that [start, end) holds whole
+// VMAs. All or nothing: ENOMEM (no free VMA slot) before any split.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
+  unsigned need = 0, free = 0;
+  for (const Vma& v : vmas_) {
+    if (!v.used) {
+      ++free;
+      continue;
+    }
+    need += (v.start < start && start < v.end) + (v.start < end && end < v.end);
+  }
+  if (need > free) return Err::enomem;
+  for (const u64 at : {start, end}) {
+    Vma* v = nullptr;
+    for (Vma& c : vmas_)
+      if (c.used && c.start < at && at < c.end) v = &c;
+    if (!v) continue;
+    Vma* tail = nullptr;
+    for (Vma& c : vmas_)
+      if (!c.used) {
+        tail = &c;
+        break;
+      }
+    *tail = *v;
+    if (ResvMap* m = vma_resv(*v)) ++m->refs;  // both pieces share a private reservation map
+    tail->start = at;
+    tail->pgoff = v->pgoff + (at - v->start);
+    v->end = at;
+    // S1's piece counts follow the folio to the VMA that now maps it.
+    for (unsigned i = 0; i < piece_n_; ++i) {
+      u64 va = 0;
+      if (pieces_[i].vma == vma_index(*v) && folio_va(*tail, pieces_[i].folio, va))
+        pieces_[i].vma = vma_index(*tail);
+    }
   }
   return Err::ok;
 }

@@ -89,44 +89,6 @@ Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(u64 start, u64 end, bool check_end) const 
   return Err::ok;
 }
 
-// Splits the VMAs that cross start or end there (split_vma), so that [start, end) holds whole
-// VMAs. All or nothing: ENOMEM (no free VMA slot) before any split.
-template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
-  unsigned need = 0, free = 0;
-  for (const Vma& v : vmas_) {
-    if (!v.used) {
-      ++free;
-      continue;
-    }
-    need += (v.start < start && start < v.end) + (v.start < end && end < v.end);
-  }
-  if (need > free) return Err::enomem;
-  for (const u64 at : {start, end}) {
-    Vma* v = nullptr;
-    for (Vma& c : vmas_)
-      if (c.used && c.start < at && at < c.end) v = &c;
-    if (!v) continue;
-    Vma* tail = nullptr;
-    for (Vma& c : vmas_)
-      if (!c.used) {
-        tail = &c;
-        break;
-      }
-    *tail = *v;
-    tail->start = at;
-    tail->pgoff = v->pgoff + (at - v->start);
-    v->end = at;
-    // S1's piece counts follow the folio to the VMA that now maps it.
-    for (unsigned i = 0; i < piece_n_; ++i) {
-      u64 va = 0;
-      if (pieces_[i].vma == vma_index(*v) && folio_va(*tail, pieces_[i].folio, va))
-        pieces_[i].vma = vma_index(*tail);
-    }
-  }
-  return Err::ok;
-}
-
 // UFFDIO_UNREGISTER, as userfaultfd_unregister: the same range rules as REGISTER (but the end of
 // a hugetlb VMA), the VMAs split at the edges; a VMA registered for WP has its uffd-wp bits and
 // markers reset first (uffd_wp_range(.., false): one PROTECTION_VMA notifier pair and a TLB
@@ -316,6 +278,7 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
   u64 off = file_offset(v, va);
   u32 id = kNoFolio;
   u64 pa = 0;
+  bool reserved = false;  // a hugetlb page that took a reservation
   bool writable = false, dirty = !v.hugetlb;  // mfill_atomic_install_pte: mkdirty
   bool wp = mode & kModeWp;
   if (v.backing == Backing::file && off >= mem_->file(v.file).size) return Err::efault;
@@ -326,7 +289,16 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
           mem_->cache_lookup(v.file, file_index(v, va)) != kNoFolio)
         return Err::eexist;
       bool zero_pfn = op == Mfill::zeropage && !v.shared;
-      Result<u32> r = zero_pfn ? mem_->zero_page() : mem_->alloc(shift);
+      Result<u32> r = Err::enomem;
+      if (zero_pfn) {
+        r = mem_->zero_page();
+      } else if (v.hugetlb && shift == v.hshift) {  // hugetlb_mfill_atomic_pte
+        Result<HugeAlloc> a = alloc_hugetlb_folio(v, va);
+        if (!a) return a.err;
+        r = a.value.id, reserved = a.value.reserved;
+      } else {
+        r = mem_->alloc(shift);
+      }
       if (!r) return r.err;
       id = r.value;
       pa = mem_->folio(id).pa;
@@ -348,12 +320,12 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
   }
   if (op != Mfill::poison) {
     if (Err e = can_install(v, shift, pa, wp); e != Err::ok) {
-      if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+      if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->free_unused(id, reserved);
       return e;
     }
   }
   if (Err e = tenv_.reserve(need); e != Err::ok) {
-    if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
+    if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->free_unused(id, reserved);
     return e;
   }
   Handle h = walk_alloc(va, shift).value;
@@ -367,6 +339,7 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
     if (op == Mfill::copy) mem_->env().copy_in(fo.pa, src, bit(shift));
     else mem_->env().zero(fo.pa, bit(shift));
     if (v.backing == Backing::file && v.shared) mem_->cache_add(v.file, file_index(v, va), id);
+    if (v.hugetlb && shift == v.hshift) hugetlb_commit(v, va);
   }
   install(v, h, id, pa, writable, dirty, wp);
   if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) mem_->put(id);
