@@ -168,9 +168,9 @@ TYPED_TEST(MmHugetlbTest, CowOfACachedPageInAPrivateMappingTakesItsReservation) 
   expect_pool(w, M, 0, 0, "the copy took the reservation");
 }
 
-// fallocate takes the reservations a shared mapping made; a failing fallocate gives back every
-// page it took and the reservations with them.
-TYPED_TEST(MmHugetlbTest, FallocateTakesTheFilesReservationsAndAFailureGivesThemBack) {
+// hugetlbfs_fallocate takes the reservations a shared mapping made, page by page; when the pool
+// runs out it stops with ENOSPC and keeps the pages it got (Linux 6.1 does the same).
+TYPED_TEST(MmHugetlbTest, FallocateTakesTheFilesReservationsAndKeepsWhatItGotWhenThePoolRunsOut) {
   SKIP_WITHOUT_M();
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
@@ -178,11 +178,26 @@ TYPED_TEST(MmHugetlbTest, FallocateTakesTheFilesReservationsAndAFailureGivesThem
   u32 f = w.hugetlb_file(M, 3, 2);
   w.map_file(w.base(), 2 * bit(M), f);  // indices 0 and 1 reserved; index 2 is not
   expect_pool(w, M, 2, 2, "mapped");
-  EXPECT_EQ(w.mem.fallocate(f, 0, 3 * bit(M)), Err::enomem) << "index 2 has no page to take";
-  expect_pool(w, M, 2, 2, "the failed fallocate changed nothing");
+  EXPECT_EQ(w.mem.fallocate(f, 0, 3 * bit(M)), Err::enospc) << "index 2 has no page to take";
+  expect_pool(w, M, 0, 0, "indices 0 and 1 used their reservations");
+  EXPECT_NE(w.cached(f, 0), kNoFolio);
+  EXPECT_NE(w.cached(f, 1), kNoFolio);
+  EXPECT_EQ(w.cached(f, 2), kNoFolio);
+}
+
+// A fallocate past the end extends the file once every page is there; the range rounds out to
+// whole pages.
+TYPED_TEST(MmHugetlbTest, FallocatePastTheEndExtendsTheFileToWholePages) {
+  SKIP_WITHOUT_M();
+  constexpr unsigned M = TestFixture::M;
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  u32 f = w.hugetlb_file(M, 1, 3);
+  EXPECT_EQ(w.mem.fallocate(f, bit(M) + TestFixture::P, TestFixture::P), Err::ok);
+  EXPECT_EQ(w.mem.file(f).size, 2 * bit(M));
   EXPECT_EQ(w.cached(f, 0), kNoFolio);
-  EXPECT_EQ(w.mem.fallocate(f, 0, 2 * bit(M)), Err::ok);
-  expect_pool(w, M, 0, 0, "both reservations used");
+  EXPECT_NE(w.cached(f, 1), kNoFolio);
+  EXPECT_EQ(w.mem.fallocate(f, 0, 0), Err::einval);
 }
 
 // Hole punch (remove_inode_single_folio): a page goes with its index's reservation, so the

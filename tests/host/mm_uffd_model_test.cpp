@@ -319,7 +319,7 @@ class UffdModelRun {
   }
   Err model_fallocate(Region& r, u64 i) {
     if (r.cache[i] != kNoFolio) return Err::ok;
-    if (r.hugetlb && pool == 0) return Err::enomem;
+    if (r.hugetlb && pool == 0) return Err::enospc;  // hugetlbfs_fallocate
     take_new_folio(r, i);
     return Err::ok;
   }

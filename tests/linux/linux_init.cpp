@@ -44,6 +44,17 @@ bool write_file(const char* path, const std::string& s) {
   return good;
 }
 
+std::string read_number(const char* path) {
+  char buf[32] = {};
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return "?";
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  std::string s(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 // --- an access as a CPU does it, on a thread of its own --------------------------------------
 
 thread_local sigjmp_buf t_jump;
@@ -100,8 +111,14 @@ struct LinuxBackend {
 
   static void* at(u64 off) { return reinterpret_cast<void*>(kBase + off); }
 
+  // nr_hugepages such that pages_2m are free: a page an earlier scenario poisoned stays
+  // counted in the pool but is never free again.
   Ret pools(u64 pages_2m) {
     if (!write_file("/proc/sys/vm/nr_hugepages", std::to_string(pages_2m))) return fail();
+    const u64 free = std::stoull("0" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
+    if (free < pages_2m &&
+        !write_file("/proc/sys/vm/nr_hugepages", std::to_string(2 * pages_2m - free)))
+      return fail();
     return ok();
   }
   Ret map_anon(u64 off, u64 len, unsigned prot) {
@@ -111,7 +128,7 @@ struct LinuxBackend {
       return fail();
     return ok();
   }
-  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages, int extra = 0) {
     unsigned flags = MFD_CLOEXEC;
     u64 page = kPage;
     if (k == Backing::huge2m) {
@@ -127,15 +144,36 @@ struct LinuxBackend {
     if (ftruncate(fd, static_cast<off_t>(pages * page)) != 0) return fail();
     last_fd = fd;
     if (mmap(at(off), len, PROT_READ | PROT_WRITE,
-             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE, fd, 0) == MAP_FAILED)
+             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE | extra, fd, 0) == MAP_FAILED)
       return fail();
     return ok();
   }
-  Ret map_alias(u64 off, u64 len) {
-    if (mmap(at(off), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, last_fd, 0) ==
+  Ret map_file_noreserve(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+    return map_file(off, len, k, shared, pages, MAP_NORESERVE);
+  }
+  Ret fallocate(u64 offset, u64 len) {
+    return ::fallocate(last_fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0 ? ok()
+                                                                                            : fail();
+  }
+  Ret punch_hole(u64 offset, u64 len) {
+    return ::fallocate(last_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                       static_cast<off_t>(len)) == 0
+               ? ok()
+               : fail();
+  }
+  Ret meminfo() {
+    return ok("free=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") +
+              " rsvd=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages"));
+  }
+  Ret map_alias(u64 off, u64 len, int flags = MAP_SHARED) {
+    if (mmap(at(off), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, last_fd, 0) ==
         MAP_FAILED)
       return fail();
     return ok();
+  }
+  Ret map_alias_private(u64 off, u64 len) { return map_alias(off, len, MAP_PRIVATE); }
+  Ret map_alias_private_noreserve(u64 off, u64 len) {
+    return map_alias(off, len, MAP_PRIVATE | MAP_NORESERVE);
   }
   Ret munmap(u64 off, u64 len) { return ::munmap(at(off), len) == 0 ? ok() : fail(); }
   Ret madvise_hwpoison(u64 off) {

@@ -50,7 +50,7 @@ struct ModelBackend {
                            false, false};
     return result(mm.mmap(s).err);
   }
-  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages, bool noreserve = false) {
     const unsigned shift = k == Backing::huge2m ? 21 : k == Backing::huge1g ? 30 : 12;
     auto f = mem.create_file(k == Backing::shmem ? hm::FileKind::shmem : hm::FileKind::hugetlb,
                              shift, pages << shift);
@@ -62,13 +62,26 @@ struct ModelBackend {
     s.shared = shared;
     s.backing = hm::Backing::file;
     s.file = f.value;
+    s.noreserve = noreserve;
     return result(mm.mmap(s).err);
   }
-  Ret map_alias(u64 off, u64 len) {
+  Ret map_file_noreserve(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+    return map_file(off, len, k, shared, pages, true);
+  }
+  Ret fallocate(u64 offset, u64 len) { return result(mem.fallocate(last_file, offset, len)); }
+  Ret punch_hole(u64 offset, u64 len) { return result(mm.punch_hole(last_file, offset, len)); }
+  Ret meminfo() {
+    return result(hugepte::Err::ok, "free=" + std::to_string(mem.pool_free(21)) +
+                                        " rsvd=" + std::to_string(mem.pool_reserved(21)));
+  }
+  Ret map_alias_private(u64 off, u64 len) { return map_alias(off, len, false); }
+  Ret map_alias_private_noreserve(u64 off, u64 len) { return map_alias(off, len, false, true); }
+  Ret map_alias(u64 off, u64 len, bool shared = true, bool noreserve = false) {
     hm::VmaSpec s;
     s.start = kBase + off;
     s.len = len;
-    s.shared = true;
+    s.shared = shared;
+    s.noreserve = noreserve;
     s.backing = hm::Backing::file;
     s.file = last_file;
     return result(mm.mmap(s).err);

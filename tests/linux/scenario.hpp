@@ -10,6 +10,11 @@
 //   Ret map_file(off, len, Backing, shared, file_pages)   a memfd of that many pages (shmem,
 //                                                hugetlb 2M or 1G), ftruncated, mapped at 0
 //   Ret map_alias(off, len)                      a second shared mapping of the last file
+//   Ret map_alias_private(off, len), map_alias_private_noreserve(off, len)   private ones
+//   Ret map_file_noreserve(off, len, Backing, shared, file_pages)   map_file with MAP_NORESERVE
+//   Ret fallocate(offset, len), punch_hole(offset, len)   on the last file (PUNCH_HOLE|KEEP_SIZE)
+//   Ret meminfo()                                the 2M pool: "free=N rsvd=N" (free_hugepages,
+//                                                resv_hugepages)
 //   Ret munmap(off, len), madvise_dontneed(off, len)
 //   Ret madvise_hwpoison(off)                    MADV_HWPOISON of the page at off (memory_failure)
 //   Ret touch(off, Access)                       the access as a CPU does it: ok, SIGBUS (with
@@ -516,6 +521,113 @@ struct Scenarios {
     HPT_STEP(r, "pools", b.pools(0));
     HPT_STEP(r, "mmap hugetlb 2M private with an empty pool", b.map_file(0, k2M, Backing::huge2m, false, 1));
   }
+  static void hugetlb_noreserve_empty_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(0));
+    HPT_STEP(r, "mmap noreserve with an empty pool", b.map_file_noreserve(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+  }
+  static void hugetlb_noreserve_cannot_take_a_reserved_page(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(1));
+    HPT_STEP(r, "mmap reserving", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap noreserve", b.map_file_noreserve(4 * k2M, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch noreserve", b.touch(4 * k2M, Access::write));
+    HPT_STEP(r, "touch reserving", b.touch(0, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_reservation_counts_shared(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(3));
+    HPT_STEP(r, "mmap 2 pages shared", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the first", b.touch(0x1000, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "mmap alias", b.map_alias(4 * k2M, 2 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "munmap the first mapping", b.munmap(0, 2 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the second through the alias", b.touch(5 * k2M, Access::read));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_reservation_counts_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(4));
+    HPT_STEP(r, "mmap 3 pages private", b.map_file(0, 3 * k2M, Backing::huge2m, false, 3));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the third", b.touch(2 * k2M, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "munmap the third", b.munmap(2 * k2M, k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "munmap the first", b.munmap(0, k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "munmap the rest", b.munmap(k2M, k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_private_cow_takes_the_reservation(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap shared", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "populate", b.touch(0, Access::write));
+    HPT_STEP(r, "mmap the file private", b.map_alias_private(4 * k2M, k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch read", b.touch(4 * k2M, Access::read));
+    HPT_STEP(r, "touch write", b.touch(4 * k2M + 0x2000, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_private_cow_empty_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(1));
+    HPT_STEP(r, "mmap shared", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "populate", b.touch(0, Access::write));
+    HPT_STEP(r, "mmap the file private, noreserve", b.map_alias_private_noreserve(4 * k2M, k2M));
+    HPT_STEP(r, "touch read", b.touch(4 * k2M, Access::read));
+    HPT_STEP(r, "touch write", b.touch(4 * k2M, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_fallocate_takes_reservations(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap 2 pages shared", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "fallocate both", b.fallocate(0, 2 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch", b.touch(k2M, Access::read));
+  }
+  static void hugetlb_fallocate_short_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap 2 of 3 pages shared", b.map_file(0, 2 * k2M, Backing::huge2m, true, 3));
+    HPT_STEP(r, "fallocate 3", b.fallocate(0, 3 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_punch_hole_reservations(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(3));
+    HPT_STEP(r, "mmap 2 pages shared", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch the first", b.touch(0, Access::write));
+    HPT_STEP(r, "punch both", b.punch_hole(0, 2 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the first again", b.touch(0, Access::read));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void hugetlb_punch_hole_partial(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap 2 pages shared", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch both", b.touch(0, Access::write));
+    HPT_STEP(r, "touch both", b.touch(k2M, Access::write));
+    HPT_STEP(r, "punch 4K", b.punch_hole(0x1000, 0x1000));
+    HPT_STEP(r, "punch across the middle", b.punch_hole(k2M - 0x1000, 0x2000));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "punch beyond the end", b.punch_hole(4 * k2M, k2M));
+    HPT_STEP(r, "punch len 0", b.punch_hole(0, 0));
+    HPT_STEP(r, "punch the second and past the end", b.punch_hole(k2M, 4 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+  }
+  static void shmem_punch_hole(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMissingShmem));
+    HPT_STEP(r, "register missing", b.uffd_register(0, 16 * kPage, kRegMissing));
+    HPT_STEP(r, "punch it", b.punch_hole(2 * kPage, kPage));
+    HPT_STEP(r, "touch it again", b.touch(2 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
   static void hugetlb_mmap_extends_the_file(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(4));
     HPT_STEP(r, "mmap 2 pages of a 1-page file", b.map_file(0, 2 * k2M, Backing::huge2m, true, 1));
@@ -718,6 +830,17 @@ struct Scenarios {
         {"hugetlb_reservation_shared", hugetlb_reservation_shared},
         {"hugetlb_reservation_private", hugetlb_reservation_private},
         {"hugetlb_mmap_extends_the_file", hugetlb_mmap_extends_the_file},
+        {"hugetlb_noreserve_empty_pool", hugetlb_noreserve_empty_pool},
+        {"hugetlb_noreserve_cannot_take_a_reserved_page", hugetlb_noreserve_cannot_take_a_reserved_page},
+        {"hugetlb_reservation_counts_shared", hugetlb_reservation_counts_shared},
+        {"hugetlb_reservation_counts_private", hugetlb_reservation_counts_private},
+        {"hugetlb_private_cow_takes_the_reservation", hugetlb_private_cow_takes_the_reservation},
+        {"hugetlb_private_cow_empty_pool", hugetlb_private_cow_empty_pool},
+        {"hugetlb_fallocate_takes_reservations", hugetlb_fallocate_takes_reservations},
+        {"hugetlb_fallocate_short_pool", hugetlb_fallocate_short_pool},
+        {"hugetlb_punch_hole_reservations", hugetlb_punch_hole_reservations},
+        {"hugetlb_punch_hole_partial", hugetlb_punch_hole_partial},
+        {"shmem_punch_hole", shmem_punch_hole},
         {"munmap_part_of_vma", munmap_part_of_vma},
     };
   }

@@ -104,6 +104,8 @@ struct File {
   u8 shift = 0;        // page-cache granularity: base page (shmem) or the hstate (hugetlb)
   u64 size = 0;        // i_size, bytes
   u32* cache = nullptr;  // folio id per index, kNoFolio when absent
+  u64 cache_n = 0;       // indices `cache` holds (at least pages(): fallocate may fill past
+                         // i_size before it grows it)
   ResvMap resv;          // hugetlb: the indices reserved by shared mappings or holding a page
   u64 pages() const { return size >> shift; }
 };
@@ -353,6 +355,7 @@ class Memory {
       f.kind = kind;
       f.shift = static_cast<u8>(shift);
       f.size = size;
+      f.cache_n = n;
       return i;
     }
     return Err::enospc;
@@ -366,27 +369,23 @@ class Memory {
     File& f = files_[file];
     if (size <= f.size) return Err::ok;
     if (!aligned(size, f.shift)) return Err::einval;
-    const u64 old_n = f.size >> f.shift, n = size >> f.shift;
     if (f.kind == FileKind::hugetlb) {
-      if (Err e = resv_grow(f.resv, 0, n); e != Err::ok) return e;
+      if (Err e = resv_grow(f.resv, 0, size >> f.shift); e != Err::ok) return e;
     }
-    auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
-    if (!cache) return Err::enomem;
-    for (u64 k = 0; k < n; ++k) cache[k] = k < old_n ? f.cache[k] : kNoFolio;
-    env_->free_meta(f.cache, sizeof(u32) * old_n);
-    f.cache = cache;
+    if (Err e = cache_room(f, size >> f.shift); e != Err::ok) return e;
     f.size = size;
     return Err::ok;
   }
 
+  // The folio the page cache holds at index (also past i_size), or kNoFolio.
   u32 cache_lookup(u32 file, u64 index) const {
     const File& f = files_[file];
-    return index < f.pages() ? f.cache[index] : kNoFolio;
+    return index < f.cache_n ? f.cache[index] : kNoFolio;
   }
   // Adds a folio to the cache (the cache takes its own reference). EEXIST if the index is taken.
   Err cache_add(u32 file, u64 index, u32 id) {
     File& f = files_[file];
-    if (index >= f.pages()) return Err::efault;
+    if (index >= f.cache_n) return Err::efault;
     if (f.cache[index] != kNoFolio) return Err::eexist;
     f.cache[index] = id;
     folios_[id].file = file;
@@ -407,27 +406,44 @@ class Memory {
     put(id);
   }
 
-  // fallocate: every index of [offset, offset + len) gets a zeroed folio, from the index's
-  // reservation if it has one; a hugetlbfs index enters the reservation map (the pseudo-VMA of
-  // hugetlbfs_fallocate commits it). All or nothing: ENOMEM (pool too small) leaves the cache
-  // and the reservations as they were. EINVAL misaligned or beyond i_size.
+  // fallocate(mode 0): every page the range touches (rounded out to whole pages) gets a
+  // zeroed folio, and a range past the end extends the file once every page is there.
+  //   - hugetlbfs (hugetlbfs_fallocate): page by page, from the index's reservation if it has
+  //     one (its index then enters the file's map); when the pool runs out it stops with ENOSPC
+  //     and the pages it got stay, past i_size too - the file does not grow;
+  //   - shmem (shmem_fallocate): all or nothing; ENOMEM gives every page it took back.
+  // Errors: EINVAL (no such file, len 0, the range wraps), ENOSPC / ENOMEM as above.
   Err fallocate(u32 file, u64 offset, u64 len) {
     if (file >= kMaxFiles || !files_[file].used) return Err::einval;
     File& f = files_[file];
-    if (len == 0 || !aligned(offset, f.shift) || !aligned(len, f.shift) || offset + len > f.size ||
-        offset + len < offset)
+    if (len == 0 || offset + len < offset || offset + len > ~u64{0} - bit(f.shift))
       return Err::einval;
-    u64 first = offset >> f.shift, n = len >> f.shift;
+    const u64 first = offset >> f.shift, end = align_down(offset + len + bit(f.shift) - 1, f.shift);
+    const u64 n = (end >> f.shift) - first;
+    if (Err e = cache_room(f, first + n); e != Err::ok) return e;
+    if (f.kind == FileKind::hugetlb) {
+      if (Err e = resv_grow(f.resv, 0, first + n); e != Err::ok) return e;
+      for (u64 i = first; i < first + n; ++i) {
+        if (f.cache[i] != kNoFolio) continue;
+        Result<u32> r = alloc(f.shift, f.resv.has(i));
+        if (!r) return r.err == Err::enomem ? Err::enospc : r.err;
+        env_->zero(folios_[r.value].pa, bit(f.shift));
+        cache_add(file, i, r.value);
+        f.resv.set(i);
+        put(r.value);  // the cache's reference remains
+      }
+      if (end > f.size) f.size = end;
+      return Err::ok;
+    }
     // Phase 1 takes every folio (chained through `index`); phase 2, which cannot fail, adds them.
     u32 chain = kNoFolio;
     for (u64 i = first; i < first + n; ++i) {
       if (f.cache[i] != kNoFolio) continue;
-      Result<u32> r = alloc(f.shift, f.resv.has(i));
+      Result<u32> r = alloc(f.shift);
       if (!r) {
-        for (u64 k = i; chain != kNoFolio;) {  // back in the order taken: k walks down
-          while (f.cache[--k] != kNoFolio) {}
+        while (chain != kNoFolio) {
           u32 next = static_cast<u32>(folios_[chain].index);
-          free_unused(chain, f.resv.has(k));
+          put(chain);
           chain = next;
         }
         return r.err;
@@ -441,9 +457,9 @@ class Memory {
       chain = static_cast<u32>(folios_[id].index);
       env_->zero(folios_[id].pa, bit(f.shift));
       cache_add(file, i, id);
-      if (f.kind == FileKind::hugetlb) f.resv.set(i);
       put(id);  // the cache's reference remains
     }
+    if (end > f.size) f.size = end;
     return Err::ok;
   }
 
@@ -484,8 +500,19 @@ class Memory {
     f.subpage = nullptr;
     env_->free_folio(f.pa, f.shift);
   }
+  // The page-cache array holds at least n indices (new ones empty). ENOMEM changes nothing.
+  Err cache_room(File& f, u64 n) {
+    if (n <= f.cache_n) return Err::ok;
+    auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+    if (!cache) return Err::enomem;
+    for (u64 k = 0; k < n; ++k) cache[k] = k < f.cache_n ? f.cache[k] : kNoFolio;
+    env_->free_meta(f.cache, sizeof(u32) * f.cache_n);
+    f.cache = cache;
+    f.cache_n = n;
+    return Err::ok;
+  }
   void drop_file_storage(File& f) {
-    env_->free_meta(f.cache, sizeof(u32) * f.pages());
+    env_->free_meta(f.cache, sizeof(u32) * f.cache_n);
     f.cache = nullptr;
     resv_free(f.resv);
   }

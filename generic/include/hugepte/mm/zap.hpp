@@ -10,20 +10,36 @@
 namespace hugepte::mm {
 
 // Here, not in mmap.hpp: hole punch is unmap_mapping_range (zap, mm/memory.c), then truncation.
-// hole punch (fallocate PUNCH_HOLE) of [offset, offset + len) of a file: every mapping of it
-// is zapped (uffd-wp protected pages leave uffd-wp markers), then the cache drops the folios.
-// Errors: EINVAL (no such file, misaligned, beyond i_size).
+// hole punch (fallocate PUNCH_HOLE | KEEP_SIZE) of [offset, offset + len) of a file, as
+// hugetlbfs_punch_hole and shmem_fallocate: the pages wholly inside the hole go - every mapping
+// of them is zapped (uffd-wp protected pages leave uffd-wp markers), then the page cache drops
+// them (and a hugetlbfs index its reservation with its page) -, the partial pages at the edges
+// are zeroed in place, and nothing past the end of the file matters. Errors: EINVAL (no such
+// file, len 0, the range wraps).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
   if (file >= Mem::kMaxFiles || !mem_->file(file).used) return Err::einval;
+  if (len == 0 || offset + len < offset) return Err::einval;
   const File& fl = mem_->file(file);
-  if (len == 0 || !aligned(offset, fl.shift) || !aligned(len, fl.shift) || offset + len > fl.size ||
-      offset + len < offset)
-    return Err::einval;
+  const u64 cached_end = fl.cache_n << fl.shift;  // the cache may hold pages past i_size
+  if (offset >= cached_end) return Err::ok;  // (so rounding offset up cannot wrap)
+  const u64 page = bit(fl.shift);
+  const u64 hole_start = align_down(offset + page - 1, fl.shift);
+  const u64 hole_end = align_down(offset + len, fl.shift);
+  // The partial pages: zeroed where they are cached (hugetlbfs_zero_partial_page).
+  auto zero_part = [&](u64 from, u64 to) {
+    const u32 id = mem_->cache_lookup(file, from >> fl.shift);
+    if (from < to && id != kNoFolio)
+      mem_->env().zero(mem_->folio(id).pa + (from & (page - 1)), to - from);
+  };
+  if (offset < hole_start) zero_part(offset, min(offset + len, hole_start));
+  if (offset + len > hole_end && offset + len > hole_start) zero_part(max(hole_end, offset), offset + len);
+  const u64 end = min(hole_end, cached_end);
+  if (hole_start >= end) return Err::ok;
   for (Vma& v : vmas_) {
     if (!v.used || v.file != file) continue;
     u64 vs = v.pgoff, ve = v.pgoff + (v.end - v.start);
-    u64 s = max(vs, offset), e = min(ve, offset + len);
+    u64 s = max(vs, hole_start), e = min(ve, end);
     if (s >= e) continue;
     u64 a = v.start + (s - vs), b = v.start + (e - vs);
     notify_start({NotifyEvent::clear, a, b});
@@ -31,7 +47,7 @@ Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
     notify_end({NotifyEvent::clear, a, b});
     if (err != Err::ok) return err;
   }
-  for (u64 i = offset >> fl.shift; i < (offset + len) >> fl.shift; ++i) mem_->cache_remove(file, i);
+  for (u64 i = hole_start >> fl.shift; i < end >> fl.shift; ++i) mem_->cache_remove(file, i);
   return Err::ok;
 }
 
