@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "scenario.hpp"
 
@@ -74,12 +75,15 @@ void on_signal(int sig, siginfo_t* si, void*) {
 struct Touch {
   volatile unsigned char* p;
   bool write;
+  int n = 0;                  // its number in the scenario (1, 2, ...)
+  std::atomic<pid_t> tid{0};  // its thread id, for THREAD_ID messages
   std::atomic<int> done{0};
   std::string result;
 };
 
 void* touch_thread(void* arg) {
   auto* t = static_cast<Touch*>(arg);
+  t->tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
   if (sigsetjmp(t_jump, 1) == 0) {
     if (t->write)
       *t->p = 0x5a;
@@ -100,6 +104,7 @@ struct LinuxBackend {
 
   int uffd = -1;
   int last_fd = -1;
+  std::vector<Touch*> touches;  // every access so far, in order
   unsigned char* src = nullptr;  // the source of UFFDIO_COPY: 2 MiB of a pattern
 
   LinuxBackend() {
@@ -189,6 +194,8 @@ struct LinuxBackend {
   // step wakes it (or the scenario's process ends).
   Ret touch(u64 off, Access a) {
     auto* t = new Touch;  // a blocked thread may outlive this call: never freed
+    t->n = static_cast<int>(touches.size()) + 1;
+    touches.push_back(t);
     t->p = static_cast<volatile unsigned char*>(at(off));
     t->write = a == Access::write;
     pthread_t th;
@@ -292,8 +299,15 @@ struct LinuxBackend {
     uffd_msg m{};
     if (read(uffd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) return fail();
     if (m.event != UFFD_EVENT_PAGEFAULT) return ok("event=" + dec(m.event));
+    std::string ptid;
+    if (m.arg.pagefault.feat.ptid != 0) {
+      ptid = " ptid=unknown";
+      for (const Touch* t : touches)
+        if (t->tid.load() == static_cast<pid_t>(m.arg.pagefault.feat.ptid))
+          ptid = " ptid=touch#" + std::to_string(t->n);
+    }
     return ok("pagefault addr=+" + hex(m.arg.pagefault.address - kBase) +
-              " flags=" + hex(m.arg.pagefault.flags));
+              " flags=" + hex(m.arg.pagefault.flags) + ptid);
   }
 };
 

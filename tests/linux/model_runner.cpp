@@ -98,24 +98,19 @@ struct ModelBackend {
   }
   Ret madvise_dontneed(u64 off, u64 len) { return result(mm.madvise_dontneed(kBase + off, len)); }
 
-  // The access as a CPU does it: fault until the entry allows it, or until the fault says
-  // otherwise.
+  // The access as a CPU does it, on a thread of its own (touch number n is thread n + 1, as
+  // each touch is a new thread on Linux).
+  hm::Tid touches = 0;
   Ret touch(u64 off, Access a) {
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
-    for (int i = 0; i < 8; ++i) {
-      hm::FaultResult r = mm.handle_fault(kBase + off, access);
-      switch (r.kind) {
-        case hm::FaultKind::handled:
-          return Ret{"ok", {}};
-        case hm::FaultKind::retry:
-          continue;
-        case hm::FaultKind::uffd:
-          return Ret{"userfault", {}};
-        case hm::FaultKind::sigbus:
-          return Ret{r.lsb ? "SIGBUS lsb=" + std::to_string(r.lsb) : "SIGBUS", {}};
-        case hm::FaultKind::sigsegv:
-          return Ret{"SIGSEGV", {}};
-      }
+    const hm::AccessResult r = mm.access(kBase + off, access, ++touches);
+    switch (r.kind) {
+      case hm::AccessKind::ok: return Ret{"ok", {}};
+      case hm::AccessKind::blocked: return Ret{"userfault", {}};
+      case hm::AccessKind::sigbus:
+        return Ret{r.lsb ? "SIGBUS lsb=" + std::to_string(r.lsb) : "SIGBUS", {}};
+      case hm::AccessKind::sigsegv: return Ret{"SIGSEGV", {}};
+      case hm::AccessKind::livelock: break;
     }
     return Ret{"hang", {}};
   }
@@ -156,7 +151,8 @@ struct ModelBackend {
     auto m = mm.uffd_read();
     if (!m) return result(m.err);
     return result(m.err, "pagefault addr=+" + hpt_linux::hex(m.value.address - kBase) +
-                             " flags=" + hpt_linux::hex(m.value.flags));
+                             " flags=" + hpt_linux::hex(m.value.flags) +
+                             (m.value.ptid ? " ptid=touch#" + std::to_string(m.value.ptid) : ""));
   }
 };
 

@@ -46,7 +46,7 @@ inline constexpr u64 k2M = 2 * kMiB;
 // UAPI values (linux/userfaultfd.h), which the model uses as well.
 inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
                      kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
-                     kFeatSigbus = 1u << 7, kFeatMinorHugetlbfs = 1u << 9,
+                     kFeatSigbus = 1u << 7, kFeatThreadId = 1u << 8, kFeatMinorHugetlbfs = 1u << 9,
                      kFeatMinorShmem = 1u << 10, kFeatExactAddress = 1u << 11,
                      kFeatWpHugetlbfsShmem = 1u << 12, kFeatWpUnpopulated = 1u << 13,
                      kFeatPoison = 1u << 14;
@@ -727,6 +727,76 @@ struct Scenarios {
     HPT_STEP(r, "copy over it", b.uffd_copy(kPage, 2 * kPage, 0));
   }
 
+  // --- UFFD_FEATURE_SIGBUS and UFFD_FEATURE_THREAD_ID ---
+  static void api_sigbus_thread_id(B& b, Rec& r) {
+    HPT_STEP(r, "api(sigbus|thread id)", b.uffd_api(kFeatSigbus | kFeatThreadId));
+  }
+  static void sigbus_mode_missing_anon(B& b, Rec& r) {
+    anon_registered(b, r, kFeatSigbus, "register missing", kRegMissing);
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch write", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "zeropage", b.uffd_zeropage(kPage, kPage, 0));
+    HPT_STEP(r, "touch read again", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch write again", b.touch(kPage, Access::write));
+  }
+  static void sigbus_mode_wp(B& b, Rec& r) {
+    anon_registered(b, r, kFeatSigbus, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(0, 2 * kPage, 0));
+    HPT_STEP(r, "touch write again", b.touch(kPage, Access::write));
+  }
+  static void sigbus_mode_minor_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "populate through the alias", b.touch(k2M + 3 * kPage, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem | kFeatSigbus));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "touch cached", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "touch uncached", b.touch(4 * kPage, Access::read));
+    HPT_STEP(r, "continue", b.uffd_continue(3 * kPage, kPage, 0));
+    HPT_STEP(r, "touch cached again", b.touch(3 * kPage, Access::read));
+  }
+  static void sigbus_mode_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatSigbus));
+    HPT_STEP(r, "register", b.uffd_register(0, 2 * k2M, kRegMissing));
+    HPT_STEP(r, "touch", b.touch(0x3000, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "copy", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "touch again", b.touch(0x3000, Access::write));
+  }
+  static void thread_id_messages(B& b, Rec& r) {
+    anon_registered(b, r, kFeatThreadId, "register missing", kRegMissing);
+    HPT_STEP(r, "touch 1", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch 2", b.touch(3 * kPage + 8, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "wake both", b.uffd_wake(0, 4 * kPage));
+  }
+  static void thread_id_wp_exact(B& b, Rec& r) {
+    anon_registered(b, r, kFeatThreadId | kFeatExactAddress, "register wp", kRegWp);
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch write again", b.touch(kPage + 0x10, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void thread_id_hugetlb_minor(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap alias", b.map_alias(4 * k2M, k2M));
+    HPT_STEP(r, "populate through the alias", b.touch(4 * k2M, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorHugetlbfs | kFeatThreadId));
+    HPT_STEP(r, "register minor", b.uffd_register(0, k2M, kRegMinor));
+    HPT_STEP(r, "touch", b.touch(0x5000, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -808,6 +878,14 @@ struct Scenarios {
         {"minor_hugetlb_partial", minor_hugetlb_partial},
         {"missing_hugetlb_exact", missing_hugetlb_exact},
         {"zeropage_shmem_twice", zeropage_shmem_twice},
+        {"api_sigbus_thread_id", api_sigbus_thread_id},
+        {"sigbus_mode_missing_anon", sigbus_mode_missing_anon},
+        {"sigbus_mode_wp", sigbus_mode_wp},
+        {"sigbus_mode_minor_shmem", sigbus_mode_minor_shmem},
+        {"sigbus_mode_hugetlb", sigbus_mode_hugetlb},
+        {"thread_id_messages", thread_id_messages},
+        {"thread_id_wp_exact", thread_id_wp_exact},
+        {"thread_id_hugetlb_minor", thread_id_hugetlb_minor},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

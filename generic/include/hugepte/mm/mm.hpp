@@ -27,6 +27,7 @@
 // named after Linux's, each included at the end (so including mm.hpp gives everything):
 //   mmap.hpp            mmap, munmap, vma_at, split_vmas_at         (mm/mmap.c, mm/vma.c)
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
+//   access.hpp          access: the CPU's fault-and-retry loop      (arch/*/mm/fault.c)
 //   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
 //   userfaultfd.hpp     uffd_* ioctls, mfill_atomic, uffd-wp        (fs/ and mm/userfaultfd.c)
 //   hugetlb.hpp         reservations: hugetlb_reserve_pages, alloc_hugetlb_folio (mm/hugetlb.c)
@@ -152,6 +153,10 @@ class Mm {
 
   // --- the fault handler: memory.hpp ------------------------------------------------------------
   FaultResult handle_fault(u64 va, Access access);  // handle_mm_fault for every level
+  // The access as thread `tid` performs it: fault and retry until the entry allows it, the
+  // thread blocks in a userfault, or a signal (access.hpp).
+  AccessResult access(u64 va, Access a, Tid tid = 0);
+  bool allows(const Entry& e, Access a) const;  // the entry lets the CPU do it, fault-free
 
   // --- userfaultfd: userfaultfd.hpp -------------------------------------------------------------
   Err uffd_api(u64 features);
@@ -163,7 +168,8 @@ class Mm {
   unsigned uffd_pending() const { return msg_n_; }
   // Threads blocked in a userfault (one per faulting access that returned FaultKind::uffd).
   unsigned uffd_waiters() const { return waiter_n_; }
-  bool uffd_waiting(u64 va) const;
+  bool uffd_waiting(u64 va) const;       // a thread blocked on a fault at va
+  bool uffd_blocked(Tid tid) const;      // thread tid is blocked in a userfault
   UffdResult uffd_copy(u64 dst, const void* src, u64 len, u32 mode);
   UffdResult uffd_zeropage(u64 dst, u64 len, u32 mode);
   UffdResult uffd_continue(u64 dst, u64 len, u32 mode);
@@ -348,9 +354,14 @@ class Mm {
   u64 features_ = 0;
   UffdMsg msgs_[kMaxMsgs];
   unsigned msg_n_ = 0;
-  u64 waiters_[kMaxWaiters] = {};     // the faulting addresses
-  u64 waiter_msg_[kMaxWaiters] = {};  // their messages' addresses (what wake-ups match)
+  struct Waiter {
+    u64 va = 0;        // the faulting address
+    u64 msg_addr = 0;  // its message's address (what wake-ups match)
+    Tid tid = 0;
+  };
+  Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
+  Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
 
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;
@@ -362,6 +373,7 @@ class Mm {
 }  // namespace hugepte::mm
 
 // The behaviours (each file defines members of Mm declared above and includes this file).
+#include "hugepte/mm/access.hpp"
 #include "hugepte/mm/hugetlb.hpp"
 #include "hugepte/mm/madvise.hpp"
 #include "hugepte/mm/memory.hpp"

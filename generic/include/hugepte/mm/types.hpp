@@ -23,6 +23,8 @@ inline constexpr u32 kRegMinor = 1u << 2;
 // UFFD_FEATURE_* bits that change behaviour here. PAGEFAULT_FLAG_WP changes nothing (the WP
 // flag is in every WP message) and every kernel accepts it.
 inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0;
+inline constexpr u64 kFeatSigbus = 1u << 7;     // a userfault is SIGBUS instead of a message
+inline constexpr u64 kFeatThreadId = 1u << 8;   // messages carry the faulting thread's id
 inline constexpr u64 kFeatMissingHugetlbfs = 1u << 4;
 inline constexpr u64 kFeatMissingShmem = 1u << 5;
 inline constexpr u64 kFeatMinorHugetlbfs = 1u << 9;
@@ -31,9 +33,10 @@ inline constexpr u64 kFeatExactAddress = 1u << 11;
 inline constexpr u64 kFeatWpHugetlbfsShmem = 1u << 12;
 inline constexpr u64 kFeatWpUnpopulated = 1u << 13;
 inline constexpr u64 kFeatPoison = 1u << 14;
-inline constexpr u64 kFeatAll = kFeatPagefaultFlagWp | kFeatMissingHugetlbfs | kFeatMissingShmem |
-                                kFeatMinorHugetlbfs | kFeatMinorShmem | kFeatExactAddress |
-                                kFeatWpHugetlbfsShmem | kFeatWpUnpopulated | kFeatPoison;
+inline constexpr u64 kFeatAll = kFeatPagefaultFlagWp | kFeatSigbus | kFeatThreadId |
+                                kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
+                                kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
+                                kFeatWpUnpopulated | kFeatPoison;
 // What Linux 6.1 has of them (WP_UNPOPULATED came in 6.4, POISON in 6.6).
 inline constexpr u64 kFeatLinux61 = kFeatAll & ~(kFeatWpUnpopulated | kFeatPoison);
 
@@ -64,9 +67,14 @@ inline constexpr u32 kMsgWrite = 1u << 0;
 inline constexpr u32 kMsgWp = 1u << 1;
 inline constexpr u32 kMsgMinor = 1u << 2;
 
+// A thread of the process (the faulting task, `current`): what THREAD_ID messages report and
+// what a waiter is. 0 is a thread like any other.
+using Tid = u32;
+
 struct UffdMsg {
   u64 address = 0;
   u32 flags = 0;
+  Tid ptid = 0;  // UFFD_FEATURE_THREAD_ID: the faulting thread (else 0)
   constexpr bool operator==(const UffdMsg&) const = default;
 };
 
@@ -125,6 +133,29 @@ struct FaultResult {
   u8 shift = 0;       // handled: log2 of the entry the access now uses
   UffdMsg msg{};      // uffd: the message queued
   constexpr bool handled() const { return kind == FaultKind::handled; }
+};
+
+// What an access did (Mm::access): it was performed (at pa), or the thread is blocked in a
+// userfault (msg queued), or it got a signal.
+enum class AccessKind : u8 { ok, blocked, sigbus, sigsegv, livelock };
+
+constexpr const char* access_kind_name(AccessKind k) {
+  switch (k) {
+    case AccessKind::ok: return "ok";
+    case AccessKind::blocked: return "blocked";
+    case AccessKind::sigbus: return "SIGBUS";
+    case AccessKind::sigsegv: return "SIGSEGV";
+    case AccessKind::livelock: return "livelock";
+  }
+  return "?";
+}
+
+struct AccessResult {
+  AccessKind kind = AccessKind::ok;
+  u64 pa = 0;      // ok: the physical address the access reached
+  u8 lsb = 0;      // SIGBUS: log2 of the poisoned extent, 0 if none (si_addr_lsb)
+  u8 faults = 0;   // faults it took (each handled one is followed by a retry)
+  UffdMsg msg{};   // blocked: the message its fault queued
 };
 
 // --- memory-failure policy --------------------------------------------------------------------

@@ -132,7 +132,13 @@ Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 bool Mm<F, Env, Tlb, FE>::uffd_waiting(u64 va) const {
   for (unsigned i = 0; i < waiter_n_; ++i)
-    if (waiters_[i] == va) return true;
+    if (waiters_[i].va == va) return true;
+  return false;
+}
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::uffd_blocked(Tid tid) const {
+  for (unsigned i = 0; i < waiter_n_; ++i)
+    if (waiters_[i].tid == tid) return true;
   return false;
 }
 
@@ -149,20 +155,19 @@ UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, u64 va, u32 flags) const {
   u64 a = align_down(va, kPage);
   if (features_ & kFeatExactAddress) a = va;
   else if (v.hugetlb && !v.hgm) a = align_down(va, v.hshift);
-  return UffdMsg{a, flags};
+  return UffdMsg{a, flags, (features_ & kFeatThreadId) ? current_ : Tid{0}};
 }
 
-// handle_userfault: queues the message and blocks the faulting thread.
+// handle_userfault: queues the message and blocks the faulting thread (`current_`); with
+// UFFD_FEATURE_SIGBUS, SIGBUS instead.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, u64 va, u32 flags) {
+  if (features_ & kFeatSigbus) return sig(FaultKind::sigbus);
   FaultResult r;
   r.kind = FaultKind::uffd;
   r.msg = make_msg(v, va, flags);
   if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = r.msg;
-  if (waiter_n_ < kMaxWaiters) {
-    waiter_msg_[waiter_n_] = r.msg.address;
-    waiters_[waiter_n_++] = va;
-  }
+  if (waiter_n_ < kMaxWaiters) waiters_[waiter_n_++] = Waiter{va, r.msg.address, current_};
   ++c_.uffd_msgs;
   return r;
 }
@@ -174,12 +179,10 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
   unsigned k = 0;
   for (unsigned i = 0; i < waiter_n_; ++i) {
-    if (waiter_msg_[i] >= start && waiter_msg_[i] < end) {
+    if (waiters_[i].msg_addr >= start && waiters_[i].msg_addr < end)
       ++c_.uffd_wakes;
-    } else {
-      waiter_msg_[k] = waiter_msg_[i];
+    else
       waiters_[k++] = waiters_[i];
-    }
   }
   waiter_n_ = k;
 }

@@ -1,0 +1,121 @@
+// mm_access_test.cpp - driving the model like a process (mm/access.hpp): Mm::access performs an
+// access as a CPU does (fault, retry), threads block in userfaults and are woken by thread, and
+// the userfaultfd features that change what a fault reports: SIGBUS and THREAD_ID (docs/mm.md
+// §1.3). Typed over every format; sizes from the format's geometry.
+#include <gtest/gtest.h>
+
+#include "mm_world.hpp"
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+using hpt_typed::FormatName;
+
+template <class F>
+class MmAccessTest : public ::testing::Test {
+ protected:
+  static constexpr u64 P = bit(F::page_shift);
+};
+TYPED_TEST_SUITE(MmAccessTest, Formats, FormatName);
+
+// An access faults as often as it must and then goes through: a read of fresh anonymous memory
+// reaches the zero page, a write then a folio of its own (do_anonymous_page, do_wp_page).
+TYPED_TEST(MmAccessTest, AccessFaultsUntilTheEntryAllowsItAndReportsWhereItWent) {
+  constexpr u64 P = TestFixture::P;
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  AccessResult r = w.mm.access(w.base() + 5, Access::read);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_GE(r.faults, 1u);
+  const u32 zero = w.mem.zero_page().value;
+  EXPECT_EQ(r.pa, w.mem.folio(zero).pa + 5);
+  r = w.mm.access(w.base() + 5, Access::read);
+  EXPECT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(r.faults, 0u) << "the entry allows it now";
+  r = w.mm.access(w.base() + 5, Access::write);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_NE(align_down(r.pa, TypeParam::page_shift), w.mem.folio(zero).pa) << "a copy of its own";
+}
+
+// No VMA, or a VMA that forbids the access: SIGSEGV, and nothing changes.
+TYPED_TEST(MmAccessTest, AccessThatNoVmaAllowsIsSigsegv) {
+  constexpr u64 P = TestFixture::P;
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  VmaSpec s;
+  s.start = w.base();
+  s.len = 2 * P;
+  s.prot = kProtR;
+  ASSERT_TRUE(w.mm.mmap(s).ok());
+  auto before = w.snap();
+  EXPECT_EQ(w.mm.access(w.base() + 4 * P, Access::read).kind, AccessKind::sigsegv);
+  EXPECT_EQ(w.mm.access(w.base(), Access::write).kind, AccessKind::sigsegv);
+  EXPECT_TRUE(w.snap() == before);
+}
+
+// A userfault blocks the faulting thread, and only it: the same thread cannot access again until
+// a COPY covering its message wakes it; another thread faults and queues its own message.
+TYPED_TEST(MmAccessTest, AUserfaultBlocksItsThreadUntilACopyWakesIt) {
+  constexpr u64 P = TestFixture::P;
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  AccessResult r = w.mm.access(w.base() + P, Access::write, /*tid=*/7);
+  ASSERT_EQ(r.kind, AccessKind::blocked);
+  EXPECT_EQ(r.msg, (UffdMsg{w.base() + P, kMsgWrite, 0}));
+  EXPECT_TRUE(w.mm.uffd_blocked(7));
+  EXPECT_FALSE(w.mm.uffd_blocked(8));
+  r = w.mm.access(w.base(), Access::read, 7);
+  EXPECT_EQ(r.kind, AccessKind::blocked);
+  EXPECT_EQ(r.faults, 0u) << "a blocked thread does not run";
+  EXPECT_EQ(w.mm.uffd_pending(), 1u);
+  r = w.mm.access(w.base() + 2 * P, Access::read, 8);
+  EXPECT_EQ(r.kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_pending(), 2u);
+  EXPECT_EQ(w.mm.uffd_copy(w.base() + P, kSrc, P, 0).err, Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(7));
+  EXPECT_TRUE(w.mm.uffd_blocked(8)) << "the copy did not cover its message";
+  EXPECT_EQ(w.mm.access(w.base() + P, Access::write, 7).kind, AccessKind::ok);
+}
+
+// UFFD_FEATURE_THREAD_ID: the message names the faulting thread; without it, 0.
+TYPED_TEST(MmAccessTest, ThreadIdFeatureNamesTheFaultingThreadInTheMessage) {
+  constexpr u64 P = TestFixture::P;
+  for (const u64 features : {u64{0}, kFeatThreadId}) {
+    World<TypeParam> w;
+    ASSERT_EQ(w.init_err, Err::ok);
+    w.map_anon(w.base(), 4 * P);
+    ASSERT_EQ(w.mm.uffd_api(features), Err::ok);
+    ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+    AccessResult r = w.mm.access(w.base(), Access::read, 42);
+    ASSERT_EQ(r.kind, AccessKind::blocked);
+    Result<UffdMsg> m = w.mm.uffd_read();
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m.value.ptid, features ? 42u : 0u);
+  }
+}
+
+// UFFD_FEATURE_SIGBUS: a fault that would block is SIGBUS instead; no message, no waiter, no
+// change to the tables.
+TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
+  constexpr u64 P = TestFixture::P;
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatSigbus), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  auto before = w.snap();
+  AccessResult r = w.mm.access(w.base(), Access::read, 3);
+  EXPECT_EQ(r.kind, AccessKind::sigbus);
+  EXPECT_EQ(r.lsb, 0u);
+  EXPECT_EQ(w.mm.uffd_pending(), 0u);
+  EXPECT_EQ(w.mm.uffd_waiters(), 0u);
+  EXPECT_TRUE(w.snap() == before);
+  EXPECT_EQ(w.mm.uffd_zeropage(w.base(), P, 0).err, Err::ok) << "the ioctls still resolve it";
+  EXPECT_EQ(w.mm.access(w.base(), Access::read, 3).kind, AccessKind::ok);
+}
+
+}  // namespace
