@@ -119,3 +119,63 @@ TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmPagemapTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmPagemapTest, Formats, hpt_typed::FormatName);
+
+// fs/proc/task_mmu.c: pagemap of anonymous memory through its states - nothing, the zero page
+// (present, not a normal page: neither file nor exclusive), a page of its own (exclusive), and
+// shmem (file; exclusive only while mapped once). The PFN is the page's.
+TYPED_TEST(MmPagemapTest, PagemapReportsPresentFileAndExclusiveAsLinuxDoes) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 a = w.base(), s = a + 16 * P;
+  w.map_anon(a, 4 * P);
+  EXPECT_EQ(w.mm.pagemap(a), 0u) << "no entry";
+  EXPECT_EQ(w.mm.pagemap(a + 8 * P), 0u) << "no VMA";
+  AccessResult r = w.mm.access(a, Access::read);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.pagemap(a), kPmPresent | (r.pa >> F::page_shift)) << "the zero page";
+  r = w.mm.access(a, Access::write);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.pagemap(a), kPmPresent | kPmMmapExclusive | (r.pa >> F::page_shift));
+  u32 f = w.shmem_file(4);
+  w.map_file(s, 4 * P, f);
+  w.map_file(s + 8 * P, 4 * P, f);
+  r = w.mm.access(s, Access::read);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.pagemap(s), kPmPresent | kPmFile | kPmMmapExclusive | (r.pa >> F::page_shift));
+  ASSERT_EQ(w.mm.access(s + 8 * P, Access::read).kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.pagemap(s), kPmPresent | kPmFile | (r.pa >> F::page_shift)) << "mapped twice";
+}
+
+// A uffd-wp marker is a swap-format entry to pagemap (SWAP | UFFD_WP), except on hugetlb, where
+// pagemap_hugetlb_range reports only UFFD_WP.
+TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  constexpr unsigned M = kM<F>;
+  if (!uffd_wp_supported<F>() || M == 0) GTEST_SKIP() << "no uffd-wp bit or no 2M-class size";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 s = w.base(), h = s + 4 * bit(M);
+  w.map_file(s, 4 * P, w.shmem_file(4));
+  w.map_file(h, bit(M), w.hugetlb_file(M, 1, 1));
+  ASSERT_EQ(w.mm.uffd_api(kFeatWpHugetlbfsShmem), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(s, 4 * P, kRegWp).ok());
+  ASSERT_TRUE(w.mm.uffd_register(h, bit(M), kRegWp).ok());
+  ASSERT_EQ(w.mm.uffd_writeprotect(s, 4 * P, kWpModeWp), Err::ok);
+  ASSERT_EQ(w.mm.uffd_writeprotect(h, bit(M), kWpModeWp), Err::ok);
+  const u64 shmem = w.mm.pagemap(s + P);
+  EXPECT_EQ(shmem & ~kPmFrameMask, kPmSwap | kPmUffdWp);
+  EXPECT_EQ(w.mm.pagemap(h + P), kPmUffdWp);
+}
+
+}  // namespace

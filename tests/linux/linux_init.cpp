@@ -120,9 +120,11 @@ struct LinuxBackend {
   // counted in the pool but is never free again.
   Ret pools(u64 pages_2m) {
     if (!write_file("/proc/sys/vm/nr_hugepages", std::to_string(pages_2m))) return fail();
-    const u64 free = std::stoull("0" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
+    const char* dir = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
+    const u64 free = std::stoull("0" + read_number((std::string(dir) + "free_hugepages").c_str()));
+    const u64 nr = std::stoull("0" + read_number((std::string(dir) + "nr_hugepages").c_str()));
     if (free < pages_2m &&
-        !write_file("/proc/sys/vm/nr_hugepages", std::to_string(2 * pages_2m - free)))
+        !write_file("/proc/sys/vm/nr_hugepages", std::to_string(nr + pages_2m - free)))
       return fail();
     return ok();
   }
@@ -165,6 +167,15 @@ struct LinuxBackend {
                        static_cast<off_t>(len)) == 0
                ? ok()
                : fail();
+  }
+  Ret pagemap(u64 off) {
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0) return fail();
+    u64 pm = 0;
+    const ssize_t n = pread(fd, &pm, sizeof pm, static_cast<off_t>((kBase + off) / kPage * sizeof pm));
+    close(fd);
+    if (n != static_cast<ssize_t>(sizeof pm)) return fail();
+    return ok(pagemap_bits(pm));
   }
   Ret meminfo() {
     return ok("free=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") +

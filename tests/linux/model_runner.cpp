@@ -70,6 +70,7 @@ struct ModelBackend {
   }
   Ret fallocate(u64 offset, u64 len) { return result(mem.fallocate(last_file, offset, len)); }
   Ret punch_hole(u64 offset, u64 len) { return result(mm.punch_hole(last_file, offset, len)); }
+  Ret pagemap(u64 off) { return result(hugepte::Err::ok, hpt_linux::pagemap_bits(mm.pagemap(kBase + off))); }
   Ret meminfo() {
     return result(hugepte::Err::ok, "free=" + std::to_string(mem.pool_free(21)) +
                                         " rsvd=" + std::to_string(mem.pool_reserved(21)));

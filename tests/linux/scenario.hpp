@@ -13,6 +13,8 @@
 //   Ret map_alias_private(off, len), map_alias_private_noreserve(off, len)   private ones
 //   Ret map_file_noreserve(off, len, Backing, shared, file_pages)   map_file with MAP_NORESERVE
 //   Ret fallocate(offset, len), punch_hole(offset, len)   on the last file (PUNCH_HOLE|KEEP_SIZE)
+//   Ret pagemap(off)                             /proc/self/pagemap of the page at off, as named
+//                                                bits (pagemap_bits): soft-dirty left out
 //   Ret meminfo()                                the 2M pool: "free=N rsvd=N" (free_hugepages,
 //                                                resv_hugepages)
 //   Ret munmap(off, len), madvise_dontneed(off, len)
@@ -67,6 +69,20 @@ inline std::string hex(u64 v) {
   return b;
 }
 inline std::string dec(long long v) { return std::to_string(v); }
+
+// A pagemap value as the step records it: the flags by name, "pfn" for a present entry's
+// non-zero frame (a PFN's value differs between kernel and model, its presence does not).
+inline std::string pagemap_bits(u64 pm) {
+  std::string s;
+  auto add = [&](const char* n) { s += s.empty() ? n : std::string(" ") + n; };
+  if (pm >> 63 & 1) add("present");
+  if (pm >> 62 & 1) add("swap");
+  if (pm >> 61 & 1) add("file");
+  if (pm >> 57 & 1) add("uffd_wp");
+  if (pm >> 56 & 1) add("exclusive");
+  if ((pm >> 63 & 1) && (pm & ((u64{1} << 55) - 1)) != 0) add("pfn");
+  return s.empty() ? "none" : s;
+}
 
 // One scenario's record: "name" and its steps.
 struct Rec {
@@ -797,6 +813,101 @@ struct Scenarios {
     HPT_STEP(r, "read msg", b.uffd_read());
   }
 
+  // --- /proc/self/pagemap in every state ---
+  static void pagemap_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "pagemap untouched", b.pagemap(0));
+    HPT_STEP(r, "pagemap outside", b.pagemap(8 * kPage));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "pagemap zero page", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap written", b.pagemap(0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "pagemap dropped", b.pagemap(0));
+  }
+  static void pagemap_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "pagemap read", b.pagemap(0));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "touch through the alias", b.touch(k2M, Access::read));
+    HPT_STEP(r, "pagemap mapped twice", b.pagemap(0));
+    HPT_STEP(r, "pagemap alias", b.pagemap(k2M));
+    HPT_STEP(r, "pagemap not faulted", b.pagemap(kPage));
+  }
+  static void pagemap_shmem_private(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem private", b.map_file(0, 16 * kPage, Backing::shmem, false, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "pagemap file page", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap private copy", b.pagemap(0));
+  }
+  static void pagemap_hugetlb_2m(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "pagemap untouched", b.pagemap(0));
+    HPT_STEP(r, "touch", b.touch(0x3000, Access::read));
+    HPT_STEP(r, "pagemap first page", b.pagemap(0));
+    HPT_STEP(r, "pagemap inside", b.pagemap(0x1ff000));
+    HPT_STEP(r, "mmap alias", b.map_alias(4 * k2M, 2 * k2M));
+    HPT_STEP(r, "touch through the alias", b.touch(4 * k2M, Access::read));
+    HPT_STEP(r, "pagemap mapped twice", b.pagemap(0x5000));
+  }
+  static void pagemap_hugetlb_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap anonymous huge page", b.pagemap(0x8000));
+  }
+  static void pagemap_hugetlb_1g(B& b, Rec& r) {
+    HPT_STEP(r, "mmap hugetlb 1G", b.map_file(0, kGiB, Backing::huge1g, true, 1));
+    HPT_STEP(r, "touch", b.touch(0x40000000 - kPage, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0x12345000));
+  }
+  static void pagemap_uffd_wp_anon(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "pagemap copied", b.pagemap(0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "pagemap protected", b.pagemap(0));
+    HPT_STEP(r, "pagemap protected none", b.pagemap(3 * kPage));
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(0, kPage, 0));
+    HPT_STEP(r, "pagemap resolved", b.pagemap(0));
+  }
+  static void pagemap_wp_marker_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 16 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "pagemap marker", b.pagemap(kPage));
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "pagemap read under the marker", b.pagemap(kPage));
+  }
+  static void pagemap_wp_marker_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 2 * k2M, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * k2M, kWpModeWp));
+    HPT_STEP(r, "pagemap marker", b.pagemap(k2M));
+    HPT_STEP(r, "touch read", b.touch(k2M, Access::read));
+    HPT_STEP(r, "pagemap protected", b.pagemap(k2M + kPage));
+  }
+  static void pagemap_hwpoison_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(kPage));
+    HPT_STEP(r, "pagemap poisoned", b.pagemap(kPage));
+  }
+  static void pagemap_hwpoison_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(0x3000));
+    HPT_STEP(r, "pagemap poisoned", b.pagemap(0x3000));
+    HPT_STEP(r, "pagemap the rest", b.pagemap(0x10000));
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -886,6 +997,17 @@ struct Scenarios {
         {"thread_id_messages", thread_id_messages},
         {"thread_id_wp_exact", thread_id_wp_exact},
         {"thread_id_hugetlb_minor", thread_id_hugetlb_minor},
+        {"pagemap_anon", pagemap_anon},
+        {"pagemap_shmem", pagemap_shmem},
+        {"pagemap_shmem_private", pagemap_shmem_private},
+        {"pagemap_hugetlb_2m", pagemap_hugetlb_2m},
+        {"pagemap_hugetlb_private", pagemap_hugetlb_private},
+        {"pagemap_hugetlb_1g", pagemap_hugetlb_1g},
+        {"pagemap_uffd_wp_anon", pagemap_uffd_wp_anon},
+        {"pagemap_wp_marker_shmem", pagemap_wp_marker_shmem},
+        {"pagemap_wp_marker_hugetlb", pagemap_wp_marker_hugetlb},
+        {"pagemap_hwpoison_anon", pagemap_hwpoison_anon},
+        {"pagemap_hwpoison_hugetlb", pagemap_hwpoison_hugetlb},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

@@ -35,6 +35,7 @@
 //   memory_failure.hpp  memory_failure, split_leaf                  (mm/memory-failure.c)
 //   rmap.hpp            mapcount and references per policy          (mm/rmap.c)
 //   pagewalk.hpp        view, census                                (mm/pagewalk.c)
+//   task_mmu.hpp        pagemap                                     (fs/proc/task_mmu.c)
 //   counted.hpp         the counting table env and TLB sink; folio.hpp folios, pools, page cache
 #pragma once
 
@@ -200,6 +201,9 @@ class Mm {
     u64 leaves = 0, none = 0, markers = 0, uffd_wp_markers = 0, tables = 0, swap = 0;
   };
   Census census(u64 start, u64 end, unsigned level) const;
+
+  // /proc/PID/pagemap's value for the base page at va (task_mmu.hpp: kPm* bits).
+  u64 pagemap(u64 va) const;
 
  private:
   enum class Mfill : u8 { copy, zeropage, cont, poison };
@@ -381,5 +385,6 @@ class Mm {
 #include "hugepte/mm/mmap.hpp"
 #include "hugepte/mm/pagewalk.hpp"
 #include "hugepte/mm/rmap.hpp"
+#include "hugepte/mm/task_mmu.hpp"
 #include "hugepte/mm/userfaultfd.hpp"
 #include "hugepte/mm/zap.hpp"
