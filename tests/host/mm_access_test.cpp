@@ -179,3 +179,65 @@ TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmUffdCloseTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmUffdCloseTest, Formats, hpt_typed::FormatName);
+
+// userfaultfd_release: every registered VMA is unregistered (a WP one has its uffd-wp bits
+// reset, as Debian's 6.1 does), every waiting thread is woken, the messages go.
+TYPED_TEST(MmUffdCloseTest, CloseUnregistersResetsUffdWpAndWakesEveryThread) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const bool wp = uffd_wp_supported<F>();
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing | (wp ? kRegWp : 0)).ok());
+  ASSERT_EQ(w.mm.uffd_copy(w.base(), kSrc, P, 0).err, Err::ok);
+  if (wp) ASSERT_EQ(w.mm.uffd_writeprotect(w.base(), P, kWpModeWp), Err::ok);
+  ASSERT_EQ(w.mm.access(w.base() + P, Access::read, 1).kind, AccessKind::blocked);
+  ASSERT_EQ(w.mm.access(w.base() + 2 * P, Access::read, 2).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_close(), Err::ok);
+  EXPECT_EQ(w.mm.uffd_waiters(), 0u);
+  EXPECT_FALSE(w.mm.uffd_blocked(1));
+  EXPECT_EQ(w.mm.pagemap(w.base()) & kPmUffdWp, 0u) << "the uffd-wp bit is reset";
+  EXPECT_EQ(w.mm.access(w.base() + P, Access::read, 1).kind, AccessKind::ok) << "not registered";
+  EXPECT_EQ(w.mm.access(w.base(), Access::write, 1).kind, AccessKind::ok);
+}
+
+// After close every userfaultfd call is EBADF and changes nothing; uffd_open makes a new one,
+// which needs its UFFDIO_API again.
+TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  EXPECT_EQ(w.mm.uffd_open(), Err::ebusy) << "one exists from the start";
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_EQ(w.mm.uffd_close(), Err::ok);
+  auto before = w.snap();
+  EXPECT_EQ(w.mm.uffd_close(), Err::ebadf);
+  EXPECT_EQ(w.mm.uffd_api(0), Err::ebadf);
+  EXPECT_EQ(w.mm.uffd_register(w.base(), P, kRegMissing).err, Err::ebadf);
+  EXPECT_EQ(w.mm.uffd_unregister(w.base(), P), Err::ebadf);
+  EXPECT_EQ(w.mm.uffd_read().err, Err::ebadf);
+  EXPECT_EQ(w.mm.uffd_wake(w.base(), P), Err::ebadf);
+  UffdResult r = w.mm.uffd_copy(w.base(), kSrc, P, 0);
+  EXPECT_EQ(r.err, Err::ebadf);
+  EXPECT_FALSE(r.reported);
+  EXPECT_EQ(w.mm.uffd_writeprotect(w.base(), P, kWpModeWp), Err::ebadf);
+  EXPECT_TRUE(w.snap() == before);
+  ASSERT_EQ(w.mm.uffd_open(), Err::ok);
+  EXPECT_EQ(w.mm.uffd_register(w.base(), P, kRegMissing).err, Err::einval) << "no API yet";
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_register(w.base(), P, kRegMissing).ok());
+}
+
+}  // namespace

@@ -302,6 +302,16 @@ struct LinuxBackend {
     w.mode = mode;
     return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
   }
+  void settle() {}  // woken threads retry by themselves
+  Ret uffd_close() {
+    if (close(uffd) != 0) return fail();
+    uffd = -1;
+    return ok();
+  }
+  Ret uffd_open() {
+    uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    return uffd >= 0 ? ok() : fail();
+  }
   Ret uffd_wake(u64 off, u64 len) {
     uffdio_range r{kBase + off, len};
     return ioctl(uffd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hugepte/arch/x86.hpp"
 #include "hugepte/env/host.hpp"
@@ -102,9 +103,16 @@ struct ModelBackend {
   // The access as a CPU does it, on a thread of its own (touch number n is thread n + 1, as
   // each touch is a new thread on Linux).
   hm::Tid touches = 0;
+  struct Blocked {
+    hm::Tid tid;
+    u64 va;
+    hm::Access access;
+  };
+  std::vector<Blocked> blocked;  // touches waiting in a userfault
   Ret touch(u64 off, Access a) {
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
     const hm::AccessResult r = mm.access(kBase + off, access, ++touches);
+    if (r.kind == hm::AccessKind::blocked) blocked.push_back({touches, kBase + off, access});
     switch (r.kind) {
       case hm::AccessKind::ok: return Ret{"ok", {}};
       case hm::AccessKind::blocked: return Ret{"userfault", {}};
@@ -147,6 +155,20 @@ struct ModelBackend {
   Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
     return result(mm.uffd_writeprotect(kBase + off, len, mode));
   }
+  // A woken thread retries its access, as it does on Linux (it may block again).
+  void settle() {
+    for (std::size_t i = 0; i < blocked.size();) {
+      const Blocked t = blocked[i];
+      if (mm.uffd_blocked(t.tid)) {
+        ++i;
+        continue;
+      }
+      blocked.erase(blocked.begin() + static_cast<std::ptrdiff_t>(i));
+      if (mm.access(t.va, t.access, t.tid).kind == hm::AccessKind::blocked) blocked.push_back(t);
+    }
+  }
+  Ret uffd_close() { return result(mm.uffd_close()); }
+  Ret uffd_open() { return result(mm.uffd_open()); }
   Ret uffd_wake(u64 off, u64 len) { return result(mm.uffd_wake(kBase + off, len)); }
   Ret uffd_read() {
     auto m = mm.uffd_read();

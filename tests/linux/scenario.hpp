@@ -27,6 +27,9 @@
 //   Ret uffd_copy/zeropage/continue(off, len, mode), uffd_writeprotect(off, len, mode)
 //   Ret uffd_poison(off, len, mode)              UFFDIO_POISON (6.6+; EINVAL before)
 //   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
+//   Ret uffd_close(), uffd_open()                close(uffd); userfaultfd(2) for a new one
+//   void settle()                                after each step: threads it woke run their
+//                                                access again (Linux: they do by themselves)
 // Ret carries the error name (errno spelling) and the values the step reports.
 #pragma once
 
@@ -107,7 +110,8 @@ struct Scenarios {
     Body body;
   };
 
-#define HPT_STEP(r, what, call) (r).step(what, (call))
+// One step: the call, its record, then the backend settles (threads a step woke resume).
+#define HPT_STEP(r, what, call) ((r).step(what, (call)), b.settle())
 
   // The prelude most anonymous scenarios share: four pages mapped, UFFDIO_API, then REGISTER
   // of all four (recorded as the step `what`).
@@ -908,6 +912,57 @@ struct Scenarios {
     HPT_STEP(r, "pagemap the rest", b.pagemap(0x10000));
   }
 
+  // --- close(uffd) ---
+  static void close_wakes_and_unregisters(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "touch", b.touch(kPage, Access::write));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "touch another", b.touch(2 * kPage, Access::read));
+    HPT_STEP(r, "pagemap the first", b.pagemap(kPage));
+    HPT_STEP(r, "close again", b.uffd_close());
+  }
+  static void close_keeps_uffd_wp_bits(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "pagemap protected", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap written", b.pagemap(0));
+    HPT_STEP(r, "pagemap the other", b.pagemap(kPage));
+  }
+  static void close_keeps_wp_markers_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 16 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 4 * kPage, kWpModeWp));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "pagemap marker", b.pagemap(kPage));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "pagemap written", b.pagemap(kPage));
+  }
+  static void close_then_a_new_uffd(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "open", b.uffd_open());
+    HPT_STEP(r, "register before api", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "api", b.uffd_api(kFeatExactAddress));
+    HPT_STEP(r, "register again", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch", b.touch(0x10, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void close_with_pending_messages(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "touch 1", b.touch(0x1000, Access::read));
+    HPT_STEP(r, "touch 2", b.touch(0x2000, Access::write));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "touch 3", b.touch(0x3000, Access::read));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1008,6 +1063,11 @@ struct Scenarios {
         {"pagemap_wp_marker_hugetlb", pagemap_wp_marker_hugetlb},
         {"pagemap_hwpoison_anon", pagemap_hwpoison_anon},
         {"pagemap_hwpoison_hugetlb", pagemap_hwpoison_hugetlb},
+        {"close_wakes_and_unregisters", close_wakes_and_unregisters},
+        {"close_keeps_uffd_wp_bits", close_keeps_uffd_wp_bits},
+        {"close_keeps_wp_markers_shmem", close_keeps_wp_markers_shmem},
+        {"close_then_a_new_uffd", close_then_a_new_uffd},
+        {"close_with_pending_messages", close_with_pending_messages},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

@@ -33,6 +33,7 @@ enum class Err : u8 {
   enospc,
   eopnotsupp,
   eio,
+  ebadf,
 };
 
 constexpr const char* err_name(Err e) {
@@ -51,6 +52,7 @@ constexpr const char* err_name(Err e) {
     case Err::enospc: return "ENOSPC";
     case Err::eopnotsupp: return "EOPNOTSUPP";
     case Err::eio: return "EIO";
+    case Err::ebadf: return "EBADF";
   }
   return "E?";
 }

@@ -29,7 +29,9 @@
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
 //   access.hpp          access: the CPU's fault-and-retry loop      (arch/*/mm/fault.c)
 //   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
-//   userfaultfd.hpp     uffd_* ioctls, mfill_atomic, uffd-wp        (fs/ and mm/userfaultfd.c)
+//   fs_userfaultfd.hpp  UFFDIO_API/REGISTER/UNREGISTER/WAKE, read,   (fs/userfaultfd.c)
+//                       close, handle_userfault and its waiters
+//   userfaultfd.hpp     COPY/ZEROPAGE/CONTINUE/POISON, WRITEPROTECT (mm/userfaultfd.c)
 //   hugetlb.hpp         reservations: hugetlb_reserve_pages, alloc_hugetlb_folio (mm/hugetlb.c)
 //   madvise.hpp         MADV_DONTNEED/GUARD_INSTALL/SPLIT/COLLAPSE  (mm/madvise.c, mm/khugepaged.c)
 //   memory_failure.hpp  memory_failure, split_leaf                  (mm/memory-failure.c)
@@ -159,8 +161,13 @@ class Mm {
   AccessResult access(u64 va, Access a, Tid tid = 0);
   bool allows(const Entry& e, Access a) const;  // the entry lets the CPU do it, fault-free
 
-  // --- userfaultfd: userfaultfd.hpp -------------------------------------------------------------
+  // --- userfaultfd: fs_userfaultfd.hpp and userfaultfd.hpp ------------------------------------
   Err uffd_api(u64 features);
+  // The address space starts with one userfaultfd created (userfaultfd(2)), before UFFDIO_API.
+  // close (userfaultfd_release): every VMA registered with it is unregistered and every waiting
+  // thread woken; the messages go; its calls are EBADF until uffd_open makes a new one.
+  Err uffd_close();
+  Err uffd_open();
   Result<u64> uffd_register(u64 start, u64 len, u32 mode);  // returns the usable ioctls
   Err uffd_unregister(u64 start, u64 len);
   // A non-cooperative event (fork, remap, remove, unmap) is pending: range ioctls say EAGAIN.
@@ -353,7 +360,8 @@ class Mm {
   Vma vmas_[kMaxVmas];
 
   bool defer_puts_ = false;  // zap is gathering (drop_ref)
-  bool uffd_open_ = false;
+  bool uffd_file_ = true;   // a userfaultfd exists (uffd_open / uffd_close)
+  bool uffd_open_ = false;  // ... and has had its UFFDIO_API
   bool mmap_changing_ = false;
   u64 features_ = 0;
   UffdMsg msgs_[kMaxMsgs];
@@ -378,6 +386,7 @@ class Mm {
 
 // The behaviours (each file defines members of Mm declared above and includes this file).
 #include "hugepte/mm/access.hpp"
+#include "hugepte/mm/fs_userfaultfd.hpp"
 #include "hugepte/mm/hugetlb.hpp"
 #include "hugepte/mm/madvise.hpp"
 #include "hugepte/mm/memory.hpp"

@@ -1,0 +1,229 @@
+// hugepte/mm/fs_userfaultfd.hpp - Linux fs/userfaultfd.c: the userfaultfd file - UFFDIO_API,
+// UFFDIO_REGISTER and UNREGISTER, read, UFFDIO_WAKE, close (userfaultfd_release) - and
+// handle_userfault with its messages and waiting threads. The ioctls that fill and protect
+// memory are mm/userfaultfd.c's (userfaultfd.hpp).
+#pragma once
+
+#include "hugepte/format.hpp"
+#include "hugepte/mm/mm.hpp"
+
+namespace hugepte::mm {
+
+// Whether F's leaves can carry Linux's uffd-wp bit (pte_uffd_wp): what UFFDIO_REGISTER_MODE_WP
+// needs (userfaultfd_wp_async / pgtable_supports_uffd_wp). The one capability probe; tests use it.
+template <Format F>
+constexpr bool uffd_wp_supported() {
+  Entry e;
+  e.kind = Kind::leaf;
+  e.prot = kProtR;
+  e.shift = static_cast<u8>(F::shift(0));
+  e.accessed = true;
+  e.soft.uffd_wp = true;
+  return F::encode(e, 0).ok();
+}
+
+// UFFDIO_API: must come first and once. EINVAL on a second call or an unknown feature.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_api(u64 features) {
+  if (!uffd_file_) return Err::ebadf;
+  const u64 known = opt_.profile == Profile::linux_6_1 ? kFeatLinux61 : kFeatAll;
+  if (uffd_open_ || (features & ~known)) return Err::einval;
+  uffd_open_ = true;
+  features_ = features;
+  return Err::ok;
+}
+
+// UFFDIO_REGISTER of the VMAs in [start, start + len), as userfaultfd_register: the range may
+// hold holes and cut VMAs, which are split at its edges (split_vma), so that exactly the range
+// is registered. Returns the usable ioctls. Errors (nothing changes on any):
+//   EINVAL  no UFFDIO_API yet, a bad mode, an empty or misaligned range, no VMA in it, start
+//           inside a hugetlb VMA off its hstate, end inside one off its hstate, MINOR on
+//           anonymous memory, WP on a format without a uffd-wp bit
+//   ENOMEM  no VMA ends above start, or no VMA slot for a split
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<u64> Mm<F, Env, Tlb, FE>::uffd_register(u64 start, u64 len, u32 mode) {
+  if (!uffd_file_) return Err::ebadf;
+  if (!uffd_open_ || mode == 0 || (mode & ~(kRegMissing | kRegWp | kRegMinor))) return Err::einval;
+  if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
+  if ((mode & kRegWp) && !uffd_wp_supported<F>()) return Err::einval;
+  const u64 end = start + len;
+  if (Err e = uffd_vmas_ok(start, end, true); e != Err::ok) return e;
+  u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlZeropage;
+  if (opt_.profile != Profile::linux_6_1) ioctls |= kIoctlPoison;
+  if (mode & kRegWp) ioctls |= kIoctlWriteprotect;
+  if (mode & kRegMinor) ioctls |= kIoctlContinue;  // "CONTINUE is only supported for MINOR ranges"
+  for (const Vma& v : vmas_) {
+    if (!v.used || v.end <= start || v.start >= end) continue;
+    if ((mode & kRegMinor) && v.backing == Backing::anon) return Err::einval;
+    if (v.hugetlb) ioctls &= ~kIoctlZeropage;  // "basic" ioctls for a range with hugetlb
+  }
+  if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
+  for (Vma& v : vmas_)
+    if (v.used && v.start >= start && v.end <= end) v.uffd = mode;
+  return ioctls;
+}
+
+// validate_range: a non-empty, page-aligned range inside the address space.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_range_ok(u64 start, u64 len) const {
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+    return Err::einval;
+  return check_range<F>(start, start + len) == Err::ok ? Err::ok : Err::einval;
+}
+
+// The VMA checks REGISTER and UNREGISTER share: a VMA ends above start (else ENOMEM), the first
+// starts below end (else EINVAL), a hugetlb VMA holding start (or, for REGISTER, end) has it on
+// its hstate (EINVAL).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(u64 start, u64 end, bool check_end) const {
+  const Vma* first = nullptr;
+  for (const Vma& v : vmas_)
+    if (v.used && v.end > start && (!first || v.start < first->start)) first = &v;
+  if (!first) return Err::enomem;
+  if (first->start >= end) return Err::einval;
+  if (first->hugetlb && !aligned(start, first->hshift)) return Err::einval;
+  if (check_end)
+    for (const Vma& v : vmas_)
+      if (v.used && v.hugetlb && end > v.start && end <= v.end && !aligned(end, v.hshift))
+        return Err::einval;
+  return Err::ok;
+}
+
+// UFFDIO_UNREGISTER, as userfaultfd_unregister: the same range rules as REGISTER (but the end of
+// a hugetlb VMA), the VMAs split at the edges; a VMA registered for WP has its uffd-wp bits and
+// markers reset first (uffd_wp_range(.., false): one PROTECTION_VMA notifier pair and a TLB
+// invalidation per such VMA); the waiters in the range are woken. Errors: EINVAL (no API yet,
+// an empty or misaligned range, no VMA in it, start off a hugetlb VMA's hstate), ENOMEM (no VMA
+// ends above start, no slot for a split).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
+  if (!uffd_file_) return Err::ebadf;
+  if (!uffd_open_) return Err::einval;
+  if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
+  if (Err e = uffd_vmas_ok(start, start + len, false); e != Err::ok) return e;
+  bool any = false;
+  for (const Vma& v : vmas_) any = any || (v.used && v.uffd && v.end > start && v.start < start + len);
+  if (any) {
+    if (Err e = split_vmas_at(start, start + len); e != Err::ok) return e;
+  }
+  for (Vma& v : vmas_) {
+    if (!v.used || v.start < start || v.end > start + len) continue;
+    if (v.uffd & kRegWp) {
+      notify_start({NotifyEvent::protection_vma, v.start, v.end});
+      change_uffd_wp(v, v.start, v.end, false);
+      flush(v.start, v.end);
+      notify_end({NotifyEvent::protection_vma, v.start, v.end});
+    }
+    v.uffd = 0;
+  }
+  wake_userfault(start, start + len);
+  return Err::ok;
+}
+
+// close(uffd), as userfaultfd_release: the VMAs registered with it lose their registration, and
+// those registered for WP their uffd-wp bits and markers too, as UNREGISTER does (Debian's 6.1
+// does it: the linux ring shows it); every waiting thread is woken (it retries its access), and
+// the queued messages and features go. Every userfaultfd call but uffd_open is then EBADF.
+// Errors: EBADF (already closed).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_close() {
+  if (!uffd_file_) return Err::ebadf;
+  for (Vma& v : vmas_) {
+    if (!v.used || !v.uffd) continue;
+    if (v.uffd & kRegWp) {
+      notify_start({NotifyEvent::protection_vma, v.start, v.end});
+      change_uffd_wp(v, v.start, v.end, false);
+      flush(v.start, v.end);
+      notify_end({NotifyEvent::protection_vma, v.start, v.end});
+    }
+    v.uffd = 0;
+  }
+  wake_userfault(0, ~u64{0});
+  uffd_file_ = false;
+  uffd_open_ = false;
+  mmap_changing_ = false;
+  features_ = 0;
+  msg_n_ = 0;
+  return Err::ok;
+}
+
+// userfaultfd(2): a new userfaultfd for this address space, which then needs UFFDIO_API. The
+// model holds one at a time: EBUSY while one is open.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_open() {
+  if (uffd_file_) return Err::ebusy;
+  uffd_file_ = true;
+  return Err::ok;
+}
+
+// read(uffd): the oldest queued message.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
+  if (!uffd_file_) return Err::ebadf;
+  if (msg_n_ == 0) return Err::eagain;
+  UffdMsg m = msgs_[0];
+  for (unsigned i = 1; i < msg_n_; ++i) msgs_[i - 1] = msgs_[i];
+  --msg_n_;
+  return m;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::uffd_waiting(u64 va) const {
+  for (unsigned i = 0; i < waiter_n_; ++i)
+    if (waiters_[i].va == va) return true;
+  return false;
+}
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::uffd_blocked(Tid tid) const {
+  for (unsigned i = 0; i < waiter_n_; ++i)
+    if (waiters_[i].tid == tid) return true;
+  return false;
+}
+
+// UFFDIO_WAKE.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::uffd_wake(u64 start, u64 len) {
+  if (!uffd_file_) return Err::ebadf;
+  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
+  wake_userfault(start, start + len);
+  return Err::ok;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, u64 va, u32 flags) const {
+  u64 a = align_down(va, kPage);
+  if (features_ & kFeatExactAddress) a = va;
+  else if (v.hugetlb && !v.hgm) a = align_down(va, v.hshift);
+  return UffdMsg{a, flags, (features_ & kFeatThreadId) ? current_ : Tid{0}};
+}
+
+// handle_userfault: queues the message and blocks the faulting thread (`current_`); with
+// UFFD_FEATURE_SIGBUS, SIGBUS instead.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, u64 va, u32 flags) {
+  if (features_ & kFeatSigbus) return sig(FaultKind::sigbus);
+  FaultResult r;
+  r.kind = FaultKind::uffd;
+  r.msg = make_msg(v, va, flags);
+  if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = r.msg;
+  if (waiter_n_ < kMaxWaiters) waiters_[waiter_n_++] = Waiter{va, r.msg.address, current_};
+  ++c_.uffd_msgs;
+  return r;
+}
+
+// __wake_userfault.
+// userfaultfd_wake_function: a waiter wakes when its message's address lies in the range
+// (the hstate-aligned address for hugetlb without EXACT_ADDRESS, not the faulting one).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < waiter_n_; ++i) {
+    if (waiters_[i].msg_addr >= start && waiters_[i].msg_addr < end)
+      ++c_.uffd_wakes;
+    else
+      waiters_[k++] = waiters_[i];
+  }
+  waiter_n_ = k;
+}
+
+}  // namespace hugepte::mm
