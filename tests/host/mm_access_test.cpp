@@ -241,3 +241,62 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmMprotectTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmMprotectTest, Formats, hpt_typed::FormatName);
+
+// mm/mprotect.c: PROT_NONE splits the VMA and makes its present entries protnone (still
+// present to pagemap, SIGSEGV to the CPU), inside one PROTECTION_VMA pair and one flush; back
+// to read-write, a write fault makes the exclusive page writable again (reuse).
+TYPED_TEST(MmMprotectTest, ProtNoneSplitsTheVmaAndMakesItsEntriesProtnoneUntilRestored) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
+  ASSERT_EQ(w.mm.access(b + 2 * P, Access::write).kind, AccessKind::ok);
+  w.mm.reset_counters();
+  ASSERT_EQ(w.mm.mprotect(b, 2 * P, Prot{}), Err::ok);
+  EXPECT_NE(w.mm.vma_at(b), w.mm.vma_at(b + 2 * P)) << "split at the range's end";
+  EXPECT_EQ(w.mm.view(b).entry.kind, Kind::protnone);
+  EXPECT_EQ(w.mm.view(b + 2 * P).entry.kind, Kind::leaf) << "outside the range";
+  EXPECT_NE(w.mm.pagemap(b) & kPmPresent, 0u);
+  EXPECT_EQ(w.mm.counters().notif_start, 1u);
+  EXPECT_EQ(w.mm.counters().tlb_flush, 1u);
+  EXPECT_EQ(w.mm.access(b, Access::read).kind, AccessKind::sigsegv);
+  EXPECT_EQ(w.mm.access(b + 2 * P, Access::write).kind, AccessKind::ok);
+  ASSERT_EQ(w.mm.mprotect(b, 2 * P, kProtRW), Err::ok);
+  AccessResult r = w.mm.access(b, Access::write);
+  EXPECT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.view(b).entry.kind, Kind::leaf);
+}
+
+// do_mprotect_pkey's errors: EINVAL misaligned start, ENOMEM where no VMA starts the range or a
+// hole interrupts it - the VMAs before the hole keep their new permissions, as in Linux.
+TYPED_TEST(MmMprotectTest, AHoleIsEnomemAfterTheVmasBeforeItChanged) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  w.map_anon(b + 8 * P, 4 * P);
+  auto before = w.snap();
+  EXPECT_EQ(w.mm.mprotect(b + 1, P, kProtR), Err::einval);
+  EXPECT_EQ(w.mm.mprotect(b + 5 * P, P, kProtR), Err::enomem);
+  EXPECT_EQ(w.mm.mprotect(b, 0, kProtR), Err::ok);
+  EXPECT_TRUE(w.snap() == before);
+  EXPECT_EQ(w.mm.mprotect(b + 2 * P, 8 * P, kProtR), Err::enomem);
+  EXPECT_EQ(w.mm.access(b + 3 * P, Access::write).kind, AccessKind::sigsegv) << "changed";
+  EXPECT_EQ(w.mm.access(b + P, Access::write).kind, AccessKind::ok) << "before the range";
+  EXPECT_EQ(w.mm.access(b + 9 * P, Access::write).kind, AccessKind::ok) << "after the hole";
+}
+
+}  // namespace

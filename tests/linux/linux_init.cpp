@@ -191,6 +191,10 @@ struct LinuxBackend {
   Ret map_alias_private_noreserve(u64 off, u64 len) {
     return map_alias(off, len, MAP_PRIVATE | MAP_NORESERVE);
   }
+  Ret mprotect(u64 off, u64 len, unsigned prot) {
+    int p = (prot & kProtRead ? PROT_READ : 0) | (prot & kProtWrite ? PROT_WRITE : 0);
+    return ::mprotect(at(off), len, p) == 0 ? ok() : fail();
+  }
   Ret munmap(u64 off, u64 len) { return ::munmap(at(off), len) == 0 ? ok() : fail(); }
   Ret madvise_hwpoison(u64 off) {
     return madvise(at(align_down_page(off)), kPage, MADV_HWPOISON) == 0 ? ok() : fail();

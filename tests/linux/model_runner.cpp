@@ -88,6 +88,11 @@ struct ModelBackend {
     s.file = last_file;
     return result(mm.mmap(s).err);
   }
+  Ret mprotect(u64 off, u64 len, unsigned prot) {
+    return result(mm.mprotect(kBase + off, len,
+                              hugepte::Prot{(prot & hpt_linux::kProtRead) != 0,
+                                            (prot & hpt_linux::kProtWrite) != 0, false, false}));
+  }
   Ret munmap(u64 off, u64 len) { return result(mm.munmap(kBase + off, len)); }
   // MADV_HWPOISON: memory_failure on the PFN the page at off maps (EFAULT-like ENOENT if none).
   Ret madvise_hwpoison(u64 off) {

@@ -17,7 +17,7 @@
 //                                                bits (pagemap_bits): soft-dirty left out
 //   Ret meminfo()                                the 2M pool: "free=N rsvd=N" (free_hugepages,
 //                                                resv_hugepages)
-//   Ret munmap(off, len), madvise_dontneed(off, len)
+//   Ret munmap(off, len), madvise_dontneed(off, len), mprotect(off, len, prot)
 //   Ret madvise_hwpoison(off)                    MADV_HWPOISON of the page at off (memory_failure)
 //   Ret touch(off, Access)                       the access as a CPU does it: ok, SIGBUS (with
 //                                                lsb if any), SIGSEGV, or userfault (the
@@ -963,6 +963,85 @@ struct Scenarios {
     HPT_STEP(r, "meminfo", b.meminfo());
   }
 
+  // --- mprotect ---
+  static void mprotect_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "mprotect read-only", b.mprotect(0, 4 * kPage, kProtRead));
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "touch write after", b.touch(5 * kPage, Access::write));
+    HPT_STEP(r, "mprotect read-write", b.mprotect(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write again", b.touch(kPage, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+  }
+  static void mprotect_none(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect none", b.mprotect(0, 2 * kPage, 0));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "pagemap protnone", b.pagemap(0));
+    HPT_STEP(r, "touch outside", b.touch(2 * kPage, Access::write));
+    HPT_STEP(r, "mprotect back", b.mprotect(0, 2 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+  }
+  static void mprotect_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon after a hole", b.map_anon(8 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mprotect misaligned", b.mprotect(1, kPage, kProtRead));
+    HPT_STEP(r, "mprotect len 0", b.mprotect(0, 0, kProtRead));
+    HPT_STEP(r, "mprotect len 1", b.mprotect(0, 1, kProtRead));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "touch write the second", b.touch(kPage, Access::write));
+    HPT_STEP(r, "mprotect in the hole", b.mprotect(5 * kPage, kPage, kProtRead));
+    HPT_STEP(r, "mprotect across the hole", b.mprotect(2 * kPage, 8 * kPage, kProtRead));
+    HPT_STEP(r, "touch write before the hole", b.touch(3 * kPage, Access::write));
+    HPT_STEP(r, "touch write after the hole", b.touch(9 * kPage, Access::write));
+  }
+  static void mprotect_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect read-only", b.mprotect(0, 16 * kPage, kProtRead));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect read-write", b.mprotect(0, 16 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void mprotect_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect 4K of it", b.mprotect(0, kPage, kProtRead));
+    HPT_STEP(r, "mprotect to the middle of the second", b.mprotect(0, k2M + kPage, kProtRead));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect the first", b.mprotect(0, k2M, kProtRead));
+    HPT_STEP(r, "touch write", b.touch(0x1000, Access::write));
+    HPT_STEP(r, "touch write the second", b.touch(k2M, Access::write));
+    HPT_STEP(r, "mprotect none", b.mprotect(0, k2M, 0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "mprotect back", b.mprotect(0, k2M, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0x1000, Access::write));
+  }
+  static void mprotect_registered_wp(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 4 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "mprotect read-only", b.mprotect(0, 4 * kPage, kProtRead));
+    HPT_STEP(r, "mprotect read-write", b.mprotect(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write protected", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch write unprotected", b.touch(3 * kPage, Access::write));
+    HPT_STEP(r, "pagemap protected", b.pagemap(kPage));
+  }
+  static void mprotect_private_file(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem private", b.map_file(0, 16 * kPage, Backing::shmem, false, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "mprotect read-only", b.mprotect(0, 16 * kPage, kProtRead));
+    HPT_STEP(r, "mprotect read-write", b.mprotect(0, 16 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1068,6 +1147,13 @@ struct Scenarios {
         {"close_keeps_wp_markers_shmem", close_keeps_wp_markers_shmem},
         {"close_then_a_new_uffd", close_then_a_new_uffd},
         {"close_with_pending_messages", close_with_pending_messages},
+        {"mprotect_anon", mprotect_anon},
+        {"mprotect_none", mprotect_none},
+        {"mprotect_validation", mprotect_validation},
+        {"mprotect_shmem", mprotect_shmem},
+        {"mprotect_hugetlb", mprotect_hugetlb},
+        {"mprotect_registered_wp", mprotect_registered_wp},
+        {"mprotect_private_file", mprotect_private_file},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

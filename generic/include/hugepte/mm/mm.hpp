@@ -26,6 +26,7 @@
 // This file holds the address space's state and the declarations; the behaviours live in files
 // named after Linux's, each included at the end (so including mm.hpp gives everything):
 //   mmap.hpp            mmap, munmap, vma_at, split_vmas_at         (mm/mmap.c, mm/vma.c)
+//   mprotect.hpp        mprotect                                    (mm/mprotect.c)
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
 //   access.hpp          access: the CPU's fault-and-retry loop      (arch/*/mm/fault.c)
 //   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
@@ -145,6 +146,7 @@ class Mm {
   // --- VMAs: mmap.hpp ---------------------------------------------------------------------------
   Result<Vma*> mmap(const VmaSpec& s);  // mmap(MAP_FIXED_NOREPLACE)
   Err munmap(u64 start, u64 len);        // splits the VMAs at its edges
+  Err mprotect(u64 start, u64 len, Prot prot);  // mprotect.hpp
   Vma* vma_at(u64 va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
@@ -241,6 +243,8 @@ class Mm {
 
   // --- mmap.hpp ---
   Err split_vmas_at(u64 start, u64 end);  // split_vma where a VMA crosses start or end
+  Err mprotect_fixup(Vma& v, u64 start, u64 end, Prot prot);  // mprotect.hpp
+  static Entry page_none(Entry e, unsigned level);
 
   // --- memory.hpp: the fault path and installing a leaf ---
   FaultResult fault(u64 va, Access access);
@@ -392,6 +396,7 @@ class Mm {
 #include "hugepte/mm/memory.hpp"
 #include "hugepte/mm/memory_failure.hpp"
 #include "hugepte/mm/mmap.hpp"
+#include "hugepte/mm/mprotect.hpp"
 #include "hugepte/mm/pagewalk.hpp"
 #include "hugepte/mm/rmap.hpp"
 #include "hugepte/mm/task_mmu.hpp"
