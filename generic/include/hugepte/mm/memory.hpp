@@ -453,7 +453,7 @@ Err Mm<F, Env, Tlb, FE>::can_install(const Vma& v, unsigned shift, u64 pa, bool 
 // Installs folio memory at pa through h (a none-mostly slot) and accounts it. No
 // invalidation: the slot was not present (docs/mm.md §1.4, R3 of §3.1).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::install(const Vma& v, const Handle& h, u32 id, u64 pa, bool writable,
+void Mm<F, Env, Tlb, FE>::install(Vma& v, const Handle& h, u32 id, u64 pa, bool writable,
                                   bool dirty, bool uffd_wp) {
   Folio& f = mem_->folio(id);
   if (v.hugetlb || f.shift > kPage) dirty = dirty || writable;  // make_huge_pte: mkdirty
@@ -461,6 +461,7 @@ void Mm<F, Env, Tlb, FE>::install(const Vma& v, const Handle& h, u32 id, u64 pa,
   ops_.set(h, e);
   account_map(v, id, pa, h.shift);
   if (f.file == kNoFile && !f.zero_page) {
+    v.anon_vma = true;  // anon_vma_prepare
     f.anon_va = h.va - (pa - f.pa);
     f.anon_owner = this;
   }

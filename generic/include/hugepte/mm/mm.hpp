@@ -27,6 +27,7 @@
 // named after Linux's, each included at the end (so including mm.hpp gives everything):
 //   mmap.hpp            mmap, munmap, vma_at, split_vmas_at         (mm/mmap.c, mm/vma.c)
 //   mprotect.hpp        mprotect                                    (mm/mprotect.c)
+//   fork.hpp            fork: dup_mmap, copy_page_range             (kernel/fork.c, mm/memory.c)
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
 //   access.hpp          access: the CPU's fault-and-retry loop      (arch/*/mm/fault.c)
 //   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
@@ -88,6 +89,7 @@ struct Vma {
   u32 uffd = 0;         // registered modes (kRegMissing | kRegWp | kRegMinor)
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
   bool noreserve = false;  // VM_NORESERVE
+  bool anon_vma = false;   // it has held an anonymous page (anon_vma_prepare): fork copies it
   u8 resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
   bool contains(u64 va) const { return va >= start && va < end; }
 };
@@ -147,6 +149,9 @@ class Mm {
   Result<Vma*> mmap(const VmaSpec& s);  // mmap(MAP_FIXED_NOREPLACE)
   Err munmap(u64 start, u64 len);        // splits the VMAs at its edges
   Err mprotect(u64 start, u64 len, Prot prot);  // mprotect.hpp
+  // fork(2): this address space copied into `child`, an empty one over the same Memory
+  // (fork.hpp: dup_mmap, copy_page_range).
+  Err fork(Mm& child);
   Vma* vma_at(u64 va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
@@ -245,6 +250,7 @@ class Mm {
   Err split_vmas_at(u64 start, u64 end);  // split_vma where a VMA crosses start or end
   Err mprotect_fixup(Vma& v, u64 start, u64 end, Prot prot);  // mprotect.hpp
   static Entry page_none(Entry e, unsigned level);
+  Err copy_entry(const Vma& v, u64 va, unsigned shift, const Entry& e, u32 id);  // fork.hpp
 
   // --- memory.hpp: the fault path and installing a leaf ---
   FaultResult fault(u64 va, Access access);
@@ -268,7 +274,7 @@ class Mm {
   bool all_none_mostly(const Handle& h, bool strict) const;
   bool slot_state_ok(u64 va, unsigned shift, bool strict) const;
   Err can_install(const Vma& v, unsigned shift, u64 pa, bool uffd_wp) const;
-  void install(const Vma& v, const Handle& h, u32 id, u64 pa, bool writable, bool dirty,
+  void install(Vma& v, const Handle& h, u32 id, u64 pa, bool writable, bool dirty,
                bool uffd_wp);
 
   // --- zap.hpp ---
@@ -390,6 +396,7 @@ class Mm {
 
 // The behaviours (each file defines members of Mm declared above and includes this file).
 #include "hugepte/mm/access.hpp"
+#include "hugepte/mm/fork.hpp"
 #include "hugepte/mm/fs_userfaultfd.hpp"
 #include "hugepte/mm/hugetlb.hpp"
 #include "hugepte/mm/madvise.hpp"

@@ -167,10 +167,16 @@ enum class PoisonPolicy : u8 {
 
 // --- mmu notifier events ----------------------------------------------------------------------
 
-enum class NotifyEvent : u8 { unmap, clear, protection_vma };
+enum class NotifyEvent : u8 { unmap, clear, protection_vma, protection_page };
 
 constexpr const char* notify_event_name(NotifyEvent e) {
-  return e == NotifyEvent::unmap ? "UNMAP" : e == NotifyEvent::clear ? "CLEAR" : "PROTECTION_VMA";
+  switch (e) {
+    case NotifyEvent::unmap: return "UNMAP";
+    case NotifyEvent::clear: return "CLEAR";
+    case NotifyEvent::protection_vma: return "PROTECTION_VMA";
+    case NotifyEvent::protection_page: return "PROTECTION_PAGE";
+  }
+  return "?";
 }
 
 struct Notification {

@@ -1,0 +1,142 @@
+// mm_fork_test.cpp - fork (mm/fork.hpp: dup_mmap, copy_page_range): what the child gets, copy
+// on write on both sides, what is not copied (shared and never-written mappings, userfaultfd
+// registration, uffd-wp), and a private hugetlb child without reservations. Typed over every
+// format; sizes from the format's geometry.
+#include <gtest/gtest.h>
+
+#include "mm_world.hpp"
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+using hpt_typed::FormatName;
+
+template <class F>
+class MmForkTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmForkTest, Formats, FormatName);
+
+// A child address space over the parent's Memory: its own tables and TLB.
+template <class F>
+struct Child {
+  typename World<F>::Env env;
+  host::TlbModel tlb;
+  typename World<F>::MmT mm;
+  explicit Child(World<F>& w) : mm(w.mem, env, tlb) { EXPECT_EQ(mm.init(), Err::ok); }
+};
+
+// copy_present_pte: an anonymous page is shared, read-only on both sides; each side's write
+// then copies (the child) or, once the page is its own again, reuses it (the parent).
+TYPED_TEST(MmForkTest, AnonymousPagesAreSharedReadOnlyAndEachSideCopiesOnWrite) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  const AccessResult first = w.mm.access(b, Access::write);
+  ASSERT_EQ(first.kind, AccessKind::ok);
+  Child<F> c(w);
+  w.mm.reset_counters();
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  EXPECT_FALSE(w.mm.view(b).entry.writable) << "the parent's page is copy-on-write now";
+  EXPECT_EQ(w.mm.counters().notif_start, 1u);
+  EXPECT_EQ(w.mm.counters().tlb_flush_all, 1u);
+  const u32 id = w.mem.folio_at(first.pa);
+  EXPECT_EQ(w.mem.mapcount(id), 2u);
+  AccessResult r = c.mm.access(b, Access::read);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(r.pa, first.pa) << "the child reads the same page";
+  EXPECT_EQ(r.faults, 0u) << "copied, not faulted in";
+  r = c.mm.access(b, Access::write);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_NE(r.pa, first.pa) << "the child's write copies";
+  EXPECT_EQ(w.mem.mapcount(id), 1u);
+  r = w.mm.access(b, Access::write);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(r.pa, first.pa) << "the parent's page is its own again: reused";
+}
+
+// vma_needs_copy: a shared mapping, and a private one that only ever mapped the zero page, are
+// not copied; the child faults them in.
+TYPED_TEST(MmForkTest, SharedAndNeverWrittenMappingsAreNotCopied) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base(), s = b + 8 * P;
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.access(b, Access::read).kind, AccessKind::ok);  // the zero page
+  w.map_file(s, 4 * P, w.shmem_file(4));
+  ASSERT_EQ(w.mm.access(s, Access::write).kind, AccessKind::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  EXPECT_EQ(c.mm.pagemap(b), 0u);
+  EXPECT_EQ(c.mm.pagemap(s), 0u);
+  AccessResult r = c.mm.access(s, Access::read);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_GE(r.faults, 1u);
+  EXPECT_EQ(r.pa, w.cached_pa(w.mm.vma_at(s)->file, 0)) << "the same page-cache page";
+}
+
+// dup_userfaultfd without EVENT_FORK: the child's VMAs are not registered; uffd-wp bits are not
+// copied, so its write copies with no message.
+TYPED_TEST(MmForkTest, TheChildHasNoRegistrationAndNoUffdWp) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  if (!uffd_wp_supported<F>()) GTEST_SKIP() << "no uffd-wp bit";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing | kRegWp).ok());
+  ASSERT_EQ(w.mm.uffd_copy(b, kSrc, P, 0).err, Err::ok);
+  ASSERT_EQ(w.mm.uffd_writeprotect(b, P, kWpModeWp), Err::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  EXPECT_NE(w.mm.pagemap(b) & kPmUffdWp, 0u);
+  EXPECT_EQ(c.mm.pagemap(b) & kPmUffdWp, 0u);
+  EXPECT_EQ(c.mm.access(b, Access::write).kind, AccessKind::ok);
+  EXPECT_EQ(c.mm.access(b + P, Access::read).kind, AccessKind::ok) << "MISSING not registered";
+  EXPECT_EQ(w.mm.uffd_pending(), 0u);
+  EXPECT_EQ(w.mm.access(b, Access::write, 1).kind, AccessKind::blocked) << "the parent's still is";
+}
+
+// hugetlb_dup_vma_private: the child of a private hugetlb mapping holds no reservation, so its
+// copy on write finds the pool empty: SIGBUS, and nothing changes.
+TYPED_TEST(MmForkTest, APrivateHugetlbChildHasNoReservationForItsCopyOnWrite) {
+  using F = TypeParam;
+  constexpr unsigned M = kM<F>;
+  if (M == 0) GTEST_SKIP() << "no 2M-class size";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  u32 f = w.hugetlb_file(M, 1, 1);
+  w.map_file(b, bit(M), f, /*shared=*/false);
+  ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
+  EXPECT_EQ(w.mem.pool_free(M), 0u);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  auto before = c.env.snapshot();
+  EXPECT_EQ(c.mm.access(b, Access::write).kind, AccessKind::sigbus);
+  EXPECT_TRUE(c.env.snapshot() == before);
+  EXPECT_EQ(c.mm.access(b, Access::read).kind, AccessKind::ok);
+}
+
+// fork into an address space that is not empty, or over another Memory: EINVAL.
+TYPED_TEST(MmForkTest, ForkIntoANonEmptyChildIsEinval) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  Child<F> c(w);
+  VmaSpec s;
+  s.start = w.base() + 16 * P;
+  s.len = P;
+  ASSERT_TRUE(c.mm.mmap(s).ok());
+  EXPECT_EQ(w.mm.fork(c.mm), Err::einval);
+  EXPECT_EQ(w.mm.fork(w.mm), Err::einval);
+}
+
+}  // namespace
