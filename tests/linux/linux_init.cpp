@@ -307,6 +307,69 @@ struct LinuxBackend {
     return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
   }
   void settle() {}  // woken threads retry by themselves
+
+  // --- a forked child, driven through two pipes: a command in, its step's text out ---
+  struct Cmd {
+    int op;  // 0 touch, 1 pagemap, 2 exit
+    int write;
+    u64 off;
+  };
+  pid_t child = -1;
+  int to_child = -1, from_child = -1;
+  void child_loop(int in, int out) {
+    Cmd c{};
+    while (read(in, &c, sizeof c) == static_cast<ssize_t>(sizeof c)) {
+      if (c.op == 2) break;
+      const Ret r = c.op == 0 ? touch(c.off, c.write ? Access::write : Access::read) : pagemap(c.off);
+      const std::string s = r.text();
+      const unsigned n = static_cast<unsigned>(s.size());
+      if (write(out, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) break;
+      if (write(out, s.data(), n) != static_cast<ssize_t>(n)) break;
+    }
+  }
+  Ret fork_child() {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return fail();
+    const pid_t pid = fork();
+    if (pid < 0) return fail();
+    if (pid == 0) {
+      close(in[1]);
+      close(out[0]);
+      uffd = -1;  // the parent's userfaultfd: its messages are not this process's
+      touches.clear();
+      child_loop(in[0], out[1]);
+      _exit(0);
+    }
+    close(in[0]);
+    close(out[1]);
+    child = pid;
+    to_child = in[1];
+    from_child = out[0];
+    return ok();
+  }
+  Ret child_call(int op, u64 off, bool w) {
+    if (child < 0) return Ret{"ESRCH", {}};
+    const Cmd c{op, w ? 1 : 0, off};
+    if (write(to_child, &c, sizeof c) != static_cast<ssize_t>(sizeof c)) return fail();
+    unsigned n = 0;
+    if (read(from_child, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return Ret{"child died", {}};
+    std::string s(n, '\0');
+    if (n && read(from_child, s.data(), n) != static_cast<ssize_t>(n)) return Ret{"child died", {}};
+    return Ret{s, {}};
+  }
+  Ret child_touch(u64 off, Access a) { return child_call(0, off, a == Access::write); }
+  Ret child_pagemap(u64 off) { return child_call(1, off, false); }
+  Ret child_exit() {
+    if (child < 0) return Ret{"ESRCH", {}};
+    const Cmd c{2, 0, 0};
+    (void)!write(to_child, &c, sizeof c);
+    int status = 0;
+    waitpid(child, &status, 0);
+    close(to_child);
+    close(from_child);
+    child = -1;
+    return ok();
+  }
   Ret uffd_close() {
     if (close(uffd) != 0) return fail();
     uffd = -1;

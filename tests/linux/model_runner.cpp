@@ -118,6 +118,9 @@ struct ModelBackend {
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
     const hm::AccessResult r = mm.access(kBase + off, access, ++touches);
     if (r.kind == hm::AccessKind::blocked) blocked.push_back({touches, kBase + off, access});
+    return access_ret(r);
+  }
+  static Ret access_ret(const hm::AccessResult& r) {
     switch (r.kind) {
       case hm::AccessKind::ok: return Ret{"ok", {}};
       case hm::AccessKind::blocked: return Ret{"userfault", {}};
@@ -171,6 +174,33 @@ struct ModelBackend {
       blocked.erase(blocked.begin() + static_cast<std::ptrdiff_t>(i));
       if (mm.access(t.va, t.access, t.tid).kind == hm::AccessKind::blocked) blocked.push_back(t);
     }
+  }
+  // A forked child: its own address space over the same memory.
+  struct ChildSpace {
+    Env env;
+    hugepte::host::TlbModel tlb;
+    M mm;
+    explicit ChildSpace(M::Mem& mem) : mm(mem, env, tlb) { (void)mm.init(); }
+  };
+  std::unique_ptr<ChildSpace> child;  // declared after mm: destroyed before it and mem
+  Ret fork_child() {
+    child = std::make_unique<ChildSpace>(mem);
+    return result(mm.fork(child->mm));
+  }
+  Ret child_touch(u64 off, Access a) {
+    if (!child) return Ret{"ESRCH", {}};
+    const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
+    const hm::AccessResult r = child->mm.access(kBase + off, access, ++touches);
+    return access_ret(r);
+  }
+  Ret child_pagemap(u64 off) {
+    if (!child) return Ret{"ESRCH", {}};
+    return Ret{"OK", hpt_linux::pagemap_bits(child->mm.pagemap(kBase + off))};
+  }
+  Ret child_exit() {
+    if (!child) return Ret{"ESRCH", {}};
+    child.reset();
+    return result(hugepte::Err::ok);
   }
   Ret uffd_close() { return result(mm.uffd_close()); }
   Ret uffd_open() { return result(mm.uffd_open()); }

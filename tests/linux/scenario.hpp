@@ -28,6 +28,8 @@
 //   Ret uffd_poison(off, len, mode)              UFFDIO_POISON (6.6+; EINVAL before)
 //   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
 //   Ret uffd_close(), uffd_open()                close(uffd); userfaultfd(2) for a new one
+//   Ret fork_child()                             fork(2): a child process that waits for commands
+//   Ret child_touch(off, Access), child_pagemap(off), child_exit()   run in the child
 //   void settle()                                after each step: threads it woke run their
 //                                                access again (Linux: they do by themselves)
 // Ret carries the error name (errno spelling) and the values the step reports.
@@ -1042,6 +1044,142 @@ struct Scenarios {
     HPT_STEP(r, "pagemap", b.pagemap(0));
   }
 
+  // --- fork ---
+  static void fork_anon_cow(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch read", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child touch write", b.child_touch(0, Access::write));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_parent_writes_first(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(kPage));
+    HPT_STEP(r, "child touch write", b.child_touch(kPage, Access::write));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(kPage));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_child_exit_makes_pages_exclusive(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void fork_zero_page_not_copied(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch read", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_shmem_not_copied(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch read", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_private_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem private", b.map_file(0, 16 * kPage, Backing::shmem, false, 16));
+    HPT_STEP(r, "touch read", b.touch(0, Access::read));
+    HPT_STEP(r, "touch write another", b.touch(kPage, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap file page", b.child_pagemap(0));
+    HPT_STEP(r, "child pagemap private copy", b.child_pagemap(kPage));
+    HPT_STEP(r, "child touch write", b.child_touch(kPage, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_uffd_registration_dropped(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch write", b.child_touch(0, Access::write));
+    HPT_STEP(r, "child touch missing", b.child_touch(2 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_hugetlb_shared_not_copied(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch write", b.child_touch(0x1000, Access::write));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_hugetlb_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(3));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "child touch write", b.child_touch(0, Access::write));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "child exit", b.child_exit());
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void fork_hugetlb_private_child_empty_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(1));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child touch read", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child touch write", b.child_touch(0, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_hwpoison_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "touch write another", b.touch(kPage, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(kPage));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(kPage));
+    HPT_STEP(r, "child touch", b.child_touch(kPage, Access::read));
+    HPT_STEP(r, "child touch the healthy one", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_prot_none(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect none", b.mprotect(0, 4 * kPage, 0));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1154,6 +1292,18 @@ struct Scenarios {
         {"mprotect_hugetlb", mprotect_hugetlb},
         {"mprotect_registered_wp", mprotect_registered_wp},
         {"mprotect_private_file", mprotect_private_file},
+        {"fork_anon_cow", fork_anon_cow},
+        {"fork_parent_writes_first", fork_parent_writes_first},
+        {"fork_child_exit_makes_pages_exclusive", fork_child_exit_makes_pages_exclusive},
+        {"fork_zero_page_not_copied", fork_zero_page_not_copied},
+        {"fork_shmem_not_copied", fork_shmem_not_copied},
+        {"fork_private_shmem", fork_private_shmem},
+        {"fork_uffd_registration_dropped", fork_uffd_registration_dropped},
+        {"fork_hugetlb_shared_not_copied", fork_hugetlb_shared_not_copied},
+        {"fork_hugetlb_private", fork_hugetlb_private},
+        {"fork_hugetlb_private_child_empty_pool", fork_hugetlb_private_child_empty_pool},
+        {"fork_hwpoison_anon", fork_hwpoison_anon},
+        {"fork_prot_none", fork_prot_none},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},
