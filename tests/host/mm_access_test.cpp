@@ -300,3 +300,33 @@ TYPED_TEST(MmMprotectTest, AHoleIsEnomemAfterTheVmasBeforeItChanged) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmVmaTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmVmaTest, Formats, hpt_typed::FormatName);
+
+// do_mmap and do_vmi_munmap round the length up to whole pages: one byte maps, and unmaps, a
+// page (the linux ring's mmap_validation and munmap_validation show Linux 6.1 doing it).
+TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  VmaSpec s;
+  s.start = w.base();
+  s.len = 1;
+  Result<Vma*> v = w.mm.mmap(s);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value->end, w.base() + P);
+  EXPECT_EQ(w.mm.access(w.base() + P - 1, Access::write).kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.munmap(w.base(), 0), Err::einval);
+  EXPECT_EQ(w.mm.munmap(w.base(), 1), Err::ok);
+  EXPECT_EQ(w.mm.vma_at(w.base()), nullptr);
+  EXPECT_EQ(w.mm.access(w.base(), Access::read).kind, AccessKind::sigsegv);
+}
+
+}  // namespace

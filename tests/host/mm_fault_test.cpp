@@ -340,7 +340,7 @@ TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   s.max_shift = kPage + 1;  // not a leaf size
   s.start = b + bit(kPage) * 4;
   EXPECT_EQ(this->mm->mmap(s).err, Err::einval);
-  // hugetlb: start, length and offset aligned to the hstate.
+  // hugetlb: start and offset aligned to the hstate; the length rounds up to it (do_mmap).
   std::vector<unsigned> sizes = this->huge_sizes();
   if (sizes.empty()) return;
   unsigned h = sizes.front();
@@ -354,9 +354,14 @@ TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   hs.len = bit(h);
   EXPECT_EQ(this->mm->mmap(hs).err, Err::einval);
   hs.start -= bit(kPage);
-  hs.len = bit(kPage);
+  hs.pgoff = bit(kPage);
   EXPECT_EQ(this->mm->mmap(hs).err, Err::einval);
   EXPECT_EQ(this->mm->counters().entries_written, 0u);
+  hs.pgoff = 0;
+  hs.len = bit(kPage);
+  Result<Vma*> v = this->mm->mmap(hs);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value->end - v.value->start, bit(h)) << "one base page asked, one hstate page mapped";
 }
 
 // A hugetlb fault with an empty pool is SIGBUS and changes nothing (MAP_NORESERVE: a reserving

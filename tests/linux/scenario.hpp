@@ -1180,6 +1180,200 @@ struct Scenarios {
     HPT_STEP(r, "child exit", b.child_exit());
   }
 
+  // --- more userfaultfd ---
+  static void wake_validation(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "wake len 0", b.uffd_wake(0, 0));
+    HPT_STEP(r, "wake misaligned", b.uffd_wake(1, kPage));
+    HPT_STEP(r, "wake outside any vma", b.uffd_wake(64 * kPage, kPage));
+  }
+  static void register_twice_same_mode(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "register again", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "register half", b.uffd_register(2 * kPage, 2 * kPage, kRegMissing));
+    HPT_STEP(r, "touch", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void unregister_the_middle(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "unregister the middle", b.uffd_unregister(kPage, 2 * kPage));
+    HPT_STEP(r, "touch unregistered", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch registered", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy into the unregistered", b.uffd_copy(2 * kPage, kPage, 0));
+  }
+  static void unregister_across_two_vmas(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap shmem after it", b.map_file(4 * kPage, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register both", b.uffd_register(0, 20 * kPage, kRegMissing));
+    HPT_STEP(r, "unregister across", b.uffd_unregister(2 * kPage, 4 * kPage));
+    HPT_STEP(r, "touch anon unregistered", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "touch shmem unregistered", b.touch(5 * kPage, Access::read));
+    HPT_STEP(r, "touch shmem registered", b.touch(6 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void copy_dontwake(B& b, Rec& r) {
+    anon_registered(b, r, kFeatThreadId, "register missing", kRegMissing);
+    HPT_STEP(r, "touch", b.touch(kPage, Access::write));
+    HPT_STEP(r, "copy dontwake", b.uffd_copy(kPage, kPage, kModeDontwake));
+    HPT_STEP(r, "touch another", b.touch(2 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "wake", b.uffd_wake(kPage, kPage));
+    HPT_STEP(r, "touch it again", b.touch(kPage, Access::read));
+  }
+  static void zeropage_dontwake(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "touch", b.touch(kPage, Access::read));
+    HPT_STEP(r, "zeropage dontwake", b.uffd_zeropage(kPage, kPage, kModeDontwake));
+    HPT_STEP(r, "zeropage mode 2", b.uffd_zeropage(2 * kPage, kPage, 2));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+  }
+  static void writeprotect_resolve_dontwake(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "resolve dontwake", b.uffd_writeprotect(0, 2 * kPage, kWpModeDontwake));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "wake", b.uffd_wake(0, kPage));
+    HPT_STEP(r, "touch write again", b.touch(0, Access::write));
+  }
+  static void continue_dontwake_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "populate through the alias", b.touch(k2M, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "continue dontwake", b.uffd_continue(0, kPage, kModeDontwake));
+    HPT_STEP(r, "continue again", b.uffd_continue(0, kPage, 0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void minor_and_missing_shmem(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mmap alias", b.map_alias(k2M, 16 * kPage));
+    HPT_STEP(r, "populate one through the alias", b.touch(k2M + kPage, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem | kFeatMissingShmem));
+    HPT_STEP(r, "register missing|minor", b.uffd_register(0, 16 * kPage, kRegMissing | kRegMinor));
+    HPT_STEP(r, "touch cached", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch uncached", b.touch(2 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void wp_hugetlb_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, k2M, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy mode wp", b.uffd_copy(0, k2M, kModeWp));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch read", b.touch(0x1000, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0x1000, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "resolve", b.uffd_writeprotect(0, k2M, 0));
+    HPT_STEP(r, "touch write again", b.touch(0x1000, Access::write));
+  }
+  static void hugetlb_punch_registered(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register missing", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "copy", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "punch", b.punch_hole(0, k2M));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void shmem_punch_wp_protected(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 16 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, kPage, kWpModeWp));
+    HPT_STEP(r, "punch", b.punch_hole(0, kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void hugetlb_mmap_len_rounds_up(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M, 4K long", b.map_file(0, kPage, Backing::huge2m, true, 1));
+    HPT_STEP(r, "touch inside the page", b.touch(0x100000, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void mmap_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon misaligned", b.map_anon(1, kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon len 0", b.map_anon(0, 0, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap anon len 1", b.map_anon(0, 1, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch", b.touch(0, Access::write));
+    HPT_STEP(r, "touch past it", b.touch(kPage, Access::write));
+  }
+  static void anon_read_only_never_touched(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon ro", b.map_anon(0, 4 * kPage, kProtRead));
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "mprotect rw", b.mprotect(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+  }
+  static void munmap_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "munmap misaligned", b.munmap(1, kPage));
+    HPT_STEP(r, "munmap len 0", b.munmap(0, 0));
+    HPT_STEP(r, "munmap where nothing is mapped", b.munmap(16 * kPage, kPage));
+    HPT_STEP(r, "munmap len 1", b.munmap(0, 1));
+    HPT_STEP(r, "touch it", b.touch(0, Access::read));
+    HPT_STEP(r, "touch the next", b.touch(kPage, Access::read));
+  }
+  static void munmap_hugetlb_misaligned(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "munmap 4K of it", b.munmap(0, kPage));
+    HPT_STEP(r, "munmap the second", b.munmap(k2M, k2M));
+    HPT_STEP(r, "touch the first", b.touch(0, Access::read));
+    HPT_STEP(r, "touch the second", b.touch(k2M, Access::read));
+  }
+  static void dontneed_shmem_registered_minor(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "continue", b.uffd_continue(0, kPage, 0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void hwpoison_shmem_pagemap(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(kPage, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "touch", b.touch(kPage, Access::read));
+    HPT_STEP(r, "touch another", b.touch(2 * kPage, Access::read));
+  }
+  static void hwpoison_private_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "hwpoison", b.madvise_hwpoison(0x5000));
+    HPT_STEP(r, "touch", b.touch(0x1000, Access::read));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void copy_mode_wp_hugetlb_pagemap(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register missing|wp", b.uffd_register(0, k2M, kRegMissing | kRegWp));
+    HPT_STEP(r, "copy mode wp", b.uffd_copy(0, k2M, kModeWp));
+    HPT_STEP(r, "pagemap", b.pagemap(0x3000));
+    HPT_STEP(r, "touch write", b.touch(0x3000, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1304,6 +1498,27 @@ struct Scenarios {
         {"fork_hugetlb_private_child_empty_pool", fork_hugetlb_private_child_empty_pool},
         {"fork_hwpoison_anon", fork_hwpoison_anon},
         {"fork_prot_none", fork_prot_none},
+        {"wake_validation", wake_validation},
+        {"register_twice_same_mode", register_twice_same_mode},
+        {"unregister_the_middle", unregister_the_middle},
+        {"unregister_across_two_vmas", unregister_across_two_vmas},
+        {"copy_dontwake", copy_dontwake},
+        {"zeropage_dontwake", zeropage_dontwake},
+        {"writeprotect_resolve_dontwake", writeprotect_resolve_dontwake},
+        {"continue_dontwake_shmem", continue_dontwake_shmem},
+        {"minor_and_missing_shmem", minor_and_missing_shmem},
+        {"wp_hugetlb_private", wp_hugetlb_private},
+        {"hugetlb_punch_registered", hugetlb_punch_registered},
+        {"shmem_punch_wp_protected", shmem_punch_wp_protected},
+        {"hugetlb_mmap_len_rounds_up", hugetlb_mmap_len_rounds_up},
+        {"mmap_validation", mmap_validation},
+        {"anon_read_only_never_touched", anon_read_only_never_touched},
+        {"munmap_validation", munmap_validation},
+        {"munmap_hugetlb_misaligned", munmap_hugetlb_misaligned},
+        {"dontneed_shmem_registered_minor", dontneed_shmem_registered_minor},
+        {"hwpoison_shmem_pagemap", hwpoison_shmem_pagemap},
+        {"hwpoison_private_hugetlb", hwpoison_private_hugetlb},
+        {"copy_mode_wp_hugetlb_pagemap", copy_mode_wp_hugetlb_pagemap},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

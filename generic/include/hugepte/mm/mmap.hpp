@@ -7,20 +7,29 @@
 
 namespace hugepte::mm {
 
-// mmap(MAP_FIXED_NOREPLACE). A hugetlbfs mapping reserves its pages unless MAP_NORESERVE, and
-// a writable one reaching past the file's end extends the file (hugetlb.hpp). Errors: EINVAL (len 0,
-// misaligned start/len/pgoff - to the hstate for hugetlbfs -, a shared anonymous or a
+// mmap(MAP_FIXED_NOREPLACE). len rounds up to whole pages (hstate pages for a hugetlbfs file).
+// A hugetlbfs mapping reserves its pages unless MAP_NORESERVE, and a writable one reaching past
+// the file's end extends the file (hugetlb.hpp). Errors: EINVAL (len 0, misaligned start or
+// pgoff - to the hstate for hugetlbfs -, a shared anonymous or a
 // file-less file mapping, a max_shift the format cannot map, an hstate the format cannot map),
 // ERANGE (outside the VA space), EEXIST (overlaps a VMA), ENOSPC (no VMA slot), ENOMEM (too
 // few free hugetlb pages to reserve, or the file cannot grow).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
-  if (s.len == 0 || !aligned(s.start, kPage) || !aligned(s.len, kPage)) return Err::einval;
-  if (Err e = check_range<F>(s.start, s.start + s.len); e != Err::ok) return e;
+  if (s.len == 0 || !aligned(s.start, kPage)) return Err::einval;
+  // The length rounds up to whole pages - to whole hstate pages for a hugetlbfs file
+  // (ksys_mmap_pgoff) - as in do_mmap.
+  unsigned len_shift = kPage;
+  if (s.backing == Backing::file && s.file < Mem::kMaxFiles && mem_->file(s.file).used &&
+      mem_->file(s.file).kind == FileKind::hugetlb)
+    len_shift = mem_->file(s.file).shift;
+  if (s.len > ~u64{0} - bit(len_shift)) return Err::enomem;
+  const u64 len = align_down(s.len + bit(len_shift) - 1, len_shift);
+  if (Err e = check_range<F>(s.start, s.start + len); e != Err::ok) return e;
   Vma v;
   v.used = true;
   v.start = s.start;
-  v.end = s.start + s.len;
+  v.end = s.start + len;
   v.prot = s.prot;
   v.shared = s.shared;
   v.backing = s.backing;
@@ -39,7 +48,7 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
     v.hshift = f.shift;
     v.max_shift = f.shift;
     if (v.hugetlb && !huge_size<F>(f.shift)) return Err::einval;
-    if (!aligned(s.start, f.shift) || !aligned(s.len, f.shift) || !aligned(s.pgoff, f.shift))
+    if (!aligned(s.start, f.shift) || !aligned(len, f.shift) || !aligned(s.pgoff, f.shift))
       return Err::einval;
   }
   for (const Vma& o : vmas_)
@@ -60,16 +69,18 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   return slot;
 }
 
-// munmap of [start, start + len), as do_vmi_munmap: the VMAs crossing its edges are split
+// munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap: the
+// VMAs crossing its edges are split
 // there first (split_vma), then every VMA inside goes: every entry (markers too), the folios'
 // mapcounts and references, the tables left empty, its waiters woken. A range with no VMA in
 // it is no error. Errors (nothing changes): EINVAL (empty or misaligned range, an edge inside a
 // hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
-  if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
+  if (len == 0 || !aligned(start, kPage) || len > ~u64{0} - bit(kPage) ||
+      start + len + (bit(kPage) - 1) < start)
     return Err::einval;
-  u64 end = start + len;
+  const u64 end = align_down(start + len + (bit(kPage) - 1), kPage);  // PAGE_ALIGN(len)
   for (const Vma& v : vmas_)
     if (v.used && v.hugetlb && ((v.start < start && start < v.end && !aligned(start, v.hshift)) ||
                                 (v.start < end && end < v.end && !aligned(end, v.hshift))))
