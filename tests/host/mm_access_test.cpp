@@ -330,3 +330,37 @@ TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmHwpoisonApiTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmHwpoisonApiTest, Formats, hpt_typed::FormatName);
+
+// MADV_HWPOISON faults the page in first (get_user_pages), then poisons what it maps; by PFN,
+// memory_failure_pfn poisons the same way. Later accesses are SIGBUS with the base page's lsb.
+TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.access(b + P, Access::write).kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.madvise_hwpoison(b + P + 1).err, Err::einval);
+  EXPECT_EQ(w.mm.madvise_hwpoison(b + 8 * P).err, Err::efault) << "no VMA";
+  Result<u64> n = w.mm.madvise_hwpoison(b + P);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n.value, 1u);
+  AccessResult r = w.mm.access(b + P, Access::read);
+  EXPECT_EQ(r.kind, AccessKind::sigbus);
+  EXPECT_EQ(r.lsb, F::page_shift);
+  const AccessResult other = w.mm.access(b + 2 * P, Access::write);
+  ASSERT_EQ(other.kind, AccessKind::ok);
+  ASSERT_TRUE(w.mm.memory_failure_pfn(other.pa >> F::page_shift).ok());
+  EXPECT_EQ(w.mm.access(b + 2 * P, Access::read).kind, AccessKind::sigbus);
+}
+
+}  // namespace

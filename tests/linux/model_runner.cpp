@@ -96,12 +96,7 @@ struct ModelBackend {
   Ret munmap(u64 off, u64 len) { return result(mm.munmap(kBase + off, len)); }
   // MADV_HWPOISON: memory_failure on the PFN the page at off maps (EFAULT-like ENOENT if none).
   Ret madvise_hwpoison(u64 off) {
-    const u64 va = kBase + (off & ~(hpt_linux::kPage - 1));
-    M::View v = mm.view(va);
-    if (v.entry.kind != hugepte::Kind::leaf) return result(hugepte::Err::efault);
-    const u64 pa = v.entry.addr + (va & ((u64{1} << v.shift) - 1));
-    auto r = mm.memory_failure(pa);
-    return result(r.err);
+    return result(mm.madvise_hwpoison(kBase + (off & ~(hpt_linux::kPage - 1)), ++touches).err);
   }
   Ret madvise_dontneed(u64 off, u64 len) { return result(mm.madvise_dontneed(kBase + off, len)); }
 

@@ -8,6 +8,20 @@
 
 namespace hugepte::mm {
 
+// madvise(MADV_HWPOISON) of the page at va by thread tid (madvise_inject_error): the page is
+// faulted in as a read would (get_user_pages), then memory_failure on the page it maps.
+// Errors: EINVAL (va not page aligned), EFAULT (the fault fails: no VMA, SIGBUS, SIGSEGV),
+// EAGAIN (a userfault: the thread is blocked in it, as its madvise would be), and
+// memory_failure's.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Result<u64> Mm<F, Env, Tlb, FE>::madvise_hwpoison(u64 va, Tid tid) {
+  if (!aligned(va, kPage)) return Err::einval;
+  const AccessResult r = access(va, Access::read, tid);
+  if (r.kind == AccessKind::blocked) return Err::eagain;
+  if (r.kind != AccessKind::ok) return Err::efault;
+  return memory_failure(r.pa);
+}
+
 // memory_failure(pa) as this address space sees it: the folio holding pa is marked poisoned
 // (it stays in the page cache) and every mapping of it here is dealt with by the policy:
 //   H0: the mapping's folio-level entry becomes a hwpoison entry (one invalidate pair per

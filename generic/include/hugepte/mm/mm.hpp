@@ -195,6 +195,10 @@ class Mm {
   // --- memory failure and leaf splitting: memory_failure.hpp ----------------------------------
   Err split_leaf(u64 va, unsigned target_shift);  // hugetlb_split_to_shift
   Result<u64> memory_failure(u64 pa);              // how many mappings changed
+  Result<u64> memory_failure_pfn(u64 pfn) {        // Linux's memory_failure(pfn, 0)
+    return pfn > (~u64{0} >> kPage) ? Result<u64>(Err::einval) : memory_failure(pfn << kPage);
+  }
+  Result<u64> madvise_hwpoison(u64 va, Tid tid = 0);  // MADV_HWPOISON of the page at va
 
   // --- hole punch: zap.hpp ----------------------------------------------------------------------
   Err punch_hole(u32 file, u64 offset, u64 len);  // fallocate(PUNCH_HOLE)
