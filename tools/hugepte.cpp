@@ -1,8 +1,9 @@
 // hugepte - the command-line face of the library: decode one entry of any format.
 //
-//   hugepte decode --arch x86_64|arm64|riscv64 [--mode M] --level pgd|p4d|pud|pmd|pte [--json] 0xVALUE
+//   hugepte decode --arch x86_64|arm64|riscv64 [--mode M] [--profile P] --level LEVEL [--json] 0xVALUE
 //
-// Everything it prints comes from the format's decode(); the tool only formats it.
+// Everything it prints comes from the format's decode() (through the kernel profile's
+// translation, arch/*/include/.../*_linux61.hpp); the tool only formats it.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,9 @@
 #include <string>
 
 #include "hugepte/arch/all.hpp"
+#include "hugepte/arch/arm64_linux61.hpp"
+#include "hugepte/arch/x86_linux61.hpp"
+#include "hugepte/kernel.hpp"
 
 namespace {
 
@@ -20,7 +24,7 @@ using hugepte::u64;
 constexpr int kUsageError = 2;
 
 const char* kDecodeHelp =
-    "usage: hugepte decode --arch ARCH [--mode MODE] --level LEVEL [--json] VALUE\n"
+    "usage: hugepte decode --arch ARCH [--mode MODE] [--profile PROFILE] --level LEVEL [--json] VALUE\n"
     "\n"
     "Decode one raw page-table entry exactly as the architecture's MMU and Linux's\n"
     "software conventions read it.\n"
@@ -30,6 +34,8 @@ const char* kDecodeHelp =
     "                   x86_64:  4level 5level\n"
     "                   arm64:   4k-48 4k-39 16k-47 16k-36 16k-48 64k-48 64k-42\n"
     "                   riscv64: sv39 sv48 sv57\n"
+    "  --profile P    upstream (default) | linux-6.1: which kernel wrote the entry (its\n"
+    "                 software bits and swap encodings; linux-6.1: x86_64 and arm64)\n"
     "  --level LEVEL  pte | pmd | pud | p4d | pgd: the table level the entry sits in\n"
     "                 (pgd is always the root; a folded level name means the root)\n"
     "  --json         print one JSON object instead of a table\n"
@@ -40,7 +46,8 @@ const char* kDecodeHelp =
     "read, write, exec, user, accessed, dirty, global (as the hardware enforces them),\n"
     "writable (Linux's logical write bit), memory_type, software {special, soft_dirty,\n"
     "uffd_wp}, swap {type, offset, exclusive, soft_dirty, uffd_wp} or null,\n"
-    "marker {uffd_wp, poisoned, guard} or null, reason (why invalid, else null).\n"
+    "marker {uffd_wp, poisoned, guard} or null, reason (why invalid, else null),\n"
+    "profile, devmap (linux-6.1: _PAGE_DEVMAP / PTE_DEVMAP; upstream: null).\n"
     "Exit status: 0 decoded, 2 bad usage or value.\n";
 
 const char* kMainHelp =
@@ -95,10 +102,21 @@ const char* tf(bool b) { return b ? "true" : "false"; }
 bool has_address(Kind k) { return k == Kind::table || k == Kind::leaf || k == Kind::protnone; }
 bool is_swapish(Kind k) { return k == Kind::swap || k == Kind::marker; }
 
+// What the kernel profile adds to the entry: which profile, and 6.1's devmap bit.
+struct ProfileFacts {
+  hugepte::Kernel kernel = hugepte::Kernel::upstream;
+  bool devmap = false;
+};
+
 template <class F>
-void print_json(const Entry& e, u64 raw, unsigned level) {
+void print_json(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf) {
   std::printf("{\"arch\": \"%s\", \"mode\": \"%s\", \"level\": \"%s\", \"raw\": \"%s\", ", F::arch,
               F::mode, hugepte::level_name(level, F::levels), hex(raw).c_str());
+  std::printf("\"profile\": \"%s\", ", hugepte::kernel_name(pf.kernel));
+  if (pf.kernel == hugepte::Kernel::upstream)
+    std::printf("\"devmap\": null, ");
+  else
+    std::printf("\"devmap\": %s, ", tf(pf.devmap));
   std::printf("\"kind\": \"%s\", ", hugepte::kind_name(e.kind));
   if (has_address(e.kind))
     std::printf("\"output_address\": \"%s\", ", hex(e.addr).c_str());
@@ -143,10 +161,14 @@ void print_json(const Entry& e, u64 raw, unsigned level) {
 }
 
 template <class F>
-void print_table(const Entry& e, u64 raw, unsigned level) {
+void print_table(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf) {
   auto row = [](const char* k, const std::string& v) { std::printf("  %-17s %s\n", k, v.c_str()); };
   std::printf("%s %s %s entry %s\n", F::arch, F::mode, hugepte::level_name(level, F::levels),
               hex(raw).c_str());
+  if (pf.kernel != hugepte::Kernel::upstream) {
+    row("written by", hugepte::kernel_name(pf.kernel));
+    if (pf.devmap) row("devmap", "true (ZONE_DEVICE memory)");
+  }
   row("kind", hugepte::kind_name(e.kind));
   if (e.kind == Kind::invalid) row("reason", hugepte::reason_name(e.reason));
   row("maps (shift)", std::to_string(e.shift) + " (" + hex(u64{1} << e.shift) + " bytes)");
@@ -191,6 +213,7 @@ void print_table(const Entry& e, u64 raw, unsigned level) {
 struct DecodeArgs {
   std::string arch, mode, level;
   bool json = false;
+  hugepte::Kernel kernel = hugepte::Kernel::upstream;
   u64 value = 0;
 };
 
@@ -204,11 +227,26 @@ bool try_decode(const DecodeArgs& a) {
     usage_error("level '" + a.level + "' does not exist in " + F::arch + " " + F::mode +
                 " (levels:" + names + ")");
   }
-  Entry e = F::decode(a.value, level);
+  // A kernel profile spells the entry as upstream would, then the format decodes that.
+  const F* f = nullptr;
+  u64 raw = a.value, unknown = 0;
+  ProfileFacts pf{a.kernel, false};
+  if (a.kernel == hugepte::Kernel::linux_6_1) {
+    if constexpr (requires { hugepte::linux61::to_upstream(f, raw, level); }) {
+      raw = hugepte::linux61::to_upstream(f, a.value, level);
+      pf.devmap = hugepte::linux61::devmap(f, a.value, level);
+      if constexpr (requires { hugepte::linux61::unknown_bits(f, raw, level); })
+        unknown = hugepte::linux61::unknown_bits(f, a.value, level);
+    } else {
+      usage_error(std::string("no linux-6.1 profile for ") + F::arch + " (x86_64 and arm64 have one)");
+    }
+  }
+  Entry e = F::decode(raw, level);
+  e.keep |= unknown;
   if (a.json)
-    print_json<F>(e, a.value, level);
+    print_json<F>(e, a.value, level, pf);
   else
-    print_table<F>(e, a.value, level);
+    print_table<F>(e, a.value, level, pf);
   return true;
 }
 
@@ -251,6 +289,11 @@ int cmd_decode(int argc, char** argv) {
       a.mode = need("--mode");
     } else if (arg == "--level") {
       a.level = need("--level");
+    } else if (arg == "--profile") {
+      const std::string p = need("--profile");
+      if (p == "upstream") a.kernel = hugepte::Kernel::upstream;
+      else if (p == "linux-6.1") a.kernel = hugepte::Kernel::linux_6_1;
+      else usage_error("unknown profile '" + p + "' (upstream or linux-6.1)");
     } else if (arg == "--json") {
       a.json = true;
     } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {

@@ -78,6 +78,50 @@ VECTORS = [
     ("riscv64", "sv48", "pte", 0x40000000200000cf, dict(kind="leaf", memory_type="device")),
 ]
 
+# Entries as Linux 6.1 (Debian 12) writes them, decoded with --profile linux-6.1 and with the
+# default (upstream) profile: (arch, level, value, expected under linux-6.1, expected under
+# upstream). Facts: arch/x86/include/asm/pgtable_types.h, arch/arm64/include/asm/pgtable-prot.h
+# and pgtable.h, include/linux/swap.h, all of v6.1.
+X86_SWP_OFFSET = lambda off: ((~off) & ((1 << 50) - 1)) << 9  # offset bits 9..58, inverted (L1TF)
+PROFILE_VECTORS = [
+    # arm64 PAGE_NONE for the page at 0x80000000: (_PAGE_DEFAULT & ~PTE_VALID) | PTE_PROT_NONE(58)
+    # | PTE_RDONLY(7) | PTE_NG(11) | PTE_PXN(53) | PTE_UXN(54): 0x80000000 | 0x2 | AF 0x400 |
+    # SH 0x300 | 0x80 | 0x800 | 1<<53 | 1<<54 | 1<<58. Upstream reads bit 58 as uffd-wp.
+    ("arm64", "pte", 0x0460000080000f82,
+     dict(kind="protnone", output_address="0x80000000", software=dict(special=False, soft_dirty=False, uffd_wp=False)),
+     dict(kind="protnone", software=dict(special=False, soft_dirty=False, uffd_wp=True))),
+    # arm64 hwpoison entry of pfn 0x80000: 6.1 type 23 (MAX_SWAPFILES) in bits 3-7 = 0xb8, offset
+    # in bits 8-57 = 0x80000 << 8. Upstream's layout (type 6-10, offset 12-61) cannot read it.
+    ("arm64", "pte", (23 << 3) | (0x80000 << 8),
+     dict(kind="swap", swap=dict(type=24, type_name="hwpoison", offset="0x80000", exclusive=False,
+                                 soft_dirty=False, uffd_wp=False)),
+     dict(kind="invalid")),  # bits 4-5 are no field of upstream's swap layout
+    # arm64 swapin-error marker (6.1's PTE_MARKER_SWAPIN_ERROR, bit 1): type 31 in bits 3-7, flags 2.
+    ("arm64", "pte", (31 << 3) | (2 << 8),
+     dict(kind="marker", marker=dict(uffd_wp=False, poisoned=True, guard=False)), dict()),
+    # A valid page with bit 57 (6.1 PTE_DEVMAP): 0x0040000040000f03 | 1<<57.
+    ("arm64", "pte", 0x0240000040000f03, dict(kind="leaf", devmap=True, other_bits="0x0"),
+     dict(kind="leaf", devmap=None, other_bits="0x200000000000000")),
+    # A valid page with bit 58, which 6.1 never sets: no uffd-wp then, an unknown bit.
+    ("arm64", "pte", 0x0440000040000f03,
+     dict(kind="leaf", other_bits="0x400000000000000", software=dict(special=False, soft_dirty=False, uffd_wp=False)),
+     dict(kind="leaf", software=dict(special=False, soft_dirty=False, uffd_wp=True))),
+    # pmd_mkinvalid of the 2 MiB block 0x40000401 in 6.1: valid cleared, PMD_PRESENT_INVALID (59) set.
+    ("arm64", "pmd", 0x0800000040000400, dict(kind="protnone", output_address="0x40000000", shift=21), dict()),
+    # x86 read-only dirty page, P US A D without RW: 6.1 (no shadow stacks) keeps D there.
+    ("x86_64", "pte", 0x8000000012345065, dict(kind="leaf", writable=False, write=False, dirty=True),
+     dict(kind="leaf", writable=True, write=False, dirty=True)),
+    # x86 read-only clean page with bit 58, 6.1's _PAGE_DEVMAP (upstream: _PAGE_SAVED_DIRTY).
+    ("x86_64", "pte", 0x8400000012345025, dict(kind="leaf", devmap=True, dirty=False),
+     dict(kind="leaf", devmap=None, dirty=True)),
+    # x86 hwpoison entry of pfn 0x12345: 6.1 type 23 in bits 59-63.
+    ("x86_64", "pte", (23 << 59) | X86_SWP_OFFSET(0x12345),
+     dict(kind="swap", swap=dict(type=24, type_name="hwpoison", offset="0x12345", exclusive=False,
+                                 soft_dirty=False, uffd_wp=False)),
+     dict(kind="swap", swap=dict(type=23, type_name="swap", offset="0x12345", exclusive=False,
+                                 soft_dirty=False, uffd_wp=False))),
+]
+
 # (arguments, substring expected on stderr) for bad input: exit 2 and one line.
 ERRORS = [
     (["--arch", "sparc", "--level", "pte", "0x1"], "unknown arch"),
@@ -88,6 +132,8 @@ ERRORS = [
     (["--arch", "x86_64", "--level", "pte", "--frobnicate", "0x1"], "unknown option"),
     (["--arch", "x86_64", "0x1"], "--level is required"),
     (["--arch", "x86_64", "--level", "pte", "0x10000000000000000"], "bad value"),
+    (["--arch", "x86_64", "--profile", "linux-5.10", "--level", "pte", "0x1"], "unknown profile"),
+    (["--arch", "riscv64", "--profile", "linux-6.1", "--level", "pte", "0x1"], "no linux-6.1 profile"),
 ]
 
 
@@ -113,6 +159,27 @@ def main():
                 print("    " + p)
         else:
             passed += 1
+    for arch, level, value, want61, want_up in PROFILE_VECTORS:
+        for profile, want in (("linux-6.1", want61), ("upstream", want_up)):
+            cmd = [BIN, "decode", "--arch", arch, "--profile", profile, "--level", level, "--json", hex(value)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            problems = []
+            if r.returncode != 0:
+                problems.append("exit %d: %s" % (r.returncode, r.stderr.strip()))
+            else:
+                got = json.loads(r.stdout)
+                if got.get("profile") != profile:
+                    problems.append("profile: got %r" % got.get("profile"))
+                for k, v in want.items():
+                    if got.get(k) != v:
+                        problems.append("%s: got %r, want %r" % (k, got.get(k), v))
+            if problems:
+                failed += 1
+                print("FAIL", " ".join(cmd[1:]))
+                for p in problems:
+                    print("    " + p)
+            else:
+                passed += 1
     for args, needle in ERRORS:
         r = subprocess.run([BIN, "decode"] + args, capture_output=True, text=True)
         lines = r.stderr.strip().splitlines()
