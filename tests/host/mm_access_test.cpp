@@ -364,3 +364,70 @@ TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmUffdEventTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmUffdEventTest, Formats, hpt_typed::FormatName);
+
+// userfaultfd_remove: MADV_DONTNEED on a range registered with EVENT_REMOVE queues a REMOVE
+// event and waits; range ioctls say EAGAIN meanwhile; the pages go only once the event is read.
+TYPED_TEST(MmUffdEventTest, DontneedWithEventRemoveZapsOnlyAfterTheEventIsRead) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventRemove), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  ASSERT_EQ(w.mm.uffd_copy(b, kSrc, 2 * P, 0).err, Err::ok);
+  EXPECT_EQ(w.mm.madvise_dontneed(b, P, /*tid=*/5), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_blocked(5));
+  EXPECT_NE(w.mm.pagemap(b) & kPmPresent, 0u) << "not zapped before the read";
+  UffdResult r = w.mm.uffd_copy(b + 2 * P, kSrc, P, 0);
+  EXPECT_EQ(r.err, Err::eagain);
+  EXPECT_FALSE(r.reported);
+  Result<UffdMsg> m = w.mm.uffd_read();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.value.event, UffdEvent::remove);
+  EXPECT_EQ(m.value.address, b);
+  EXPECT_EQ(m.value.end, b + P);
+  EXPECT_FALSE(w.mm.uffd_blocked(5));
+  EXPECT_EQ(w.mm.pagemap(b), 0u) << "zapped after the read";
+  EXPECT_NE(w.mm.pagemap(b + P) & kPmPresent, 0u);
+  EXPECT_EQ(w.mm.uffd_copy(b + 2 * P, kSrc, P, 0).err, Err::ok);
+}
+
+// userfaultfd_ctx_read: a page fault is read before an event queued earlier; munmap with
+// EVENT_UNMAP unmaps first and then waits for its UNMAP event, which covers the whole range.
+TYPED_TEST(MmUffdEventTest, FaultsAreReadBeforeEventsAndUnmapWaitsAfterUnmapping) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventUnmap), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  ASSERT_EQ(w.mm.uffd_copy(b, kSrc, 2 * P, 0).err, Err::ok);
+  EXPECT_EQ(w.mm.munmap(b, 2 * P, 3), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_blocked(3));
+  EXPECT_EQ(w.mm.vma_at(b), nullptr) << "unmapped before the event is read";
+  ASSERT_EQ(w.mm.access(b + 3 * P, Access::read, 4).kind, AccessKind::blocked);
+  Result<UffdMsg> m = w.mm.uffd_read();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.value.event, UffdEvent::pagefault) << "the fault first";
+  m = w.mm.uffd_read();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.value.event, UffdEvent::unmap);
+  EXPECT_EQ(m.value.address, b);
+  EXPECT_EQ(m.value.end, b + 2 * P);
+  EXPECT_FALSE(w.mm.uffd_blocked(3));
+  EXPECT_TRUE(w.mm.uffd_blocked(4)) << "a read does not wake a faulting thread";
+}
+
+}  // namespace

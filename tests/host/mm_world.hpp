@@ -127,8 +127,10 @@ inline std::vector<u64> per_level(const Counters& c, bool alloc) {
 // --- the address space ---------------------------------------------------------------------------
 
 // Every feature but those that change what a userfault reports (EXACT_ADDRESS: the address;
-// SIGBUS: a signal instead of a message; THREAD_ID: the thread).
-constexpr u64 kFeatures = kFeatAll & ~(kFeatExactAddress | kFeatSigbus | kFeatThreadId);
+// SIGBUS: a signal instead of a message; THREAD_ID: the thread) and the non-cooperative events
+// (a DONTNEED or munmap would wait for the monitor).
+constexpr u64 kFeatures =
+    kFeatAll & ~(kFeatExactAddress | kFeatSigbus | kFeatThreadId | kFeatEventRemove | kFeatEventUnmap);
 
 // A source address for UFFDIO_COPY: never dereferenced by the host folio memory.
 inline const void* const kSrc = reinterpret_cast<const void*>(std::uintptr_t{1} << 20);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +76,7 @@ void on_signal(int sig, siginfo_t* si, void*) {
 struct Touch {
   volatile unsigned char* p;
   bool write;
+  std::function<std::string()> call;  // a system call that may block instead of an access
   int n = 0;                  // its number in the scenario (1, 2, ...)
   std::atomic<pid_t> tid{0};  // its thread id, for THREAD_ID messages
   std::atomic<int> done{0};
@@ -84,7 +86,9 @@ struct Touch {
 void* touch_thread(void* arg) {
   auto* t = static_cast<Touch*>(arg);
   t->tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
-  if (sigsetjmp(t_jump, 1) == 0) {
+  if (t->call) {
+    t->result = t->call();
+  } else if (sigsetjmp(t_jump, 1) == 0) {
     if (t->write)
       *t->p = 0x5a;
     else
@@ -195,13 +199,49 @@ struct LinuxBackend {
     int p = (prot & kProtRead ? PROT_READ : 0) | (prot & kProtWrite ? PROT_WRITE : 0);
     return ::mprotect(at(off), len, p) == 0 ? ok() : fail();
   }
-  Ret munmap(u64 off, u64 len) { return ::munmap(at(off), len) == 0 ? ok() : fail(); }
+  Ret munmap(u64 off, u64 len) {
+    return blocking_call([=] { return ::munmap(at(off), len) == 0 ? std::string("OK") : fail().err; });
+  }
   Ret madvise_hwpoison(u64 off) {
     return madvise(at(align_down_page(off)), kPage, MADV_HWPOISON) == 0 ? ok() : fail();
   }
   static u64 align_down_page(u64 off) { return off & ~(kPage - 1); }
   Ret madvise_dontneed(u64 off, u64 len) {
-    return madvise(at(off), len, MADV_DONTNEED) == 0 ? ok() : fail();
+    return blocking_call(
+        [=] { return madvise(at(off), len, MADV_DONTNEED) == 0 ? std::string("OK") : fail().err; });
+  }
+
+  // A system call that a non-cooperative userfaultfd event may block (munmap, MADV_DONTNEED):
+  // on a thread of its own; "blocked" if it has not returned while a message waits.
+  std::vector<Touch*> blocked_calls;  // oldest first
+  Ret blocking_call(std::function<std::string()> fn) {
+    auto* t = new Touch;  // a blocked thread may outlive this call: never freed
+    t->n = static_cast<int>(touches.size()) + 1;
+    touches.push_back(t);
+    t->call = std::move(fn);
+    pthread_t th;
+    if (pthread_create(&th, nullptr, touch_thread, t) != 0) return fail();
+    pthread_detach(th);
+    for (int i = 0; i < 6000; ++i) {
+      if (t->done.load()) return Ret{t->result, {}};
+      pollfd pf{uffd, POLLIN, 0};
+      const int n = poll(&pf, 1, 10);
+      if (n > 0 && (pf.revents & POLLIN)) {
+        for (int k = 0; k < 30 && !t->done.load(); ++k) usleep(10000);
+        if (t->done.load()) return Ret{t->result, {}};
+        blocked_calls.push_back(t);
+        return Ret{"blocked", {}};
+      }
+      if (n != 0) usleep(10000);
+    }
+    return Ret{"hang", {}};
+  }
+  // After an event was read: the call that waited for it returns (up to 5 s).
+  void finish_blocked_call() {
+    if (blocked_calls.empty()) return;
+    Touch* t = blocked_calls.front();
+    blocked_calls.erase(blocked_calls.begin());
+    for (int i = 0; i < 500 && !t->done.load(); ++i) usleep(10000);
   }
 
   // The access runs on a thread of its own; it either ends (ok or a signal) or blocks in a
@@ -386,6 +426,11 @@ struct LinuxBackend {
   Ret uffd_read() {
     uffd_msg m{};
     if (read(uffd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) return fail();
+    if (m.event == UFFD_EVENT_REMOVE || m.event == UFFD_EVENT_UNMAP) {
+      finish_blocked_call();
+      return ok(std::string(m.event == UFFD_EVENT_REMOVE ? "remove" : "unmap") + " start=+" +
+                hex(m.arg.remove.start - kBase) + " end=+" + hex(m.arg.remove.end - kBase));
+    }
     if (m.event != UFFD_EVENT_PAGEFAULT) return ok("event=" + dec(m.event));
     std::string ptid;
     if (m.arg.pagefault.feat.ptid != 0) {

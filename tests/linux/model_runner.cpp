@@ -93,12 +93,22 @@ struct ModelBackend {
                               hugepte::Prot{(prot & hpt_linux::kProtRead) != 0,
                                             (prot & hpt_linux::kProtWrite) != 0, false, false}));
   }
-  Ret munmap(u64 off, u64 len) { return result(mm.munmap(kBase + off, len)); }
+  // munmap and MADV_DONTNEED run as a thread of their own, which a non-cooperative event may
+  // block until the monitor reads it.
+  Ret munmap(u64 off, u64 len) {
+    const hm::Tid tid = ++touches;
+    const hugepte::Err e = mm.munmap(kBase + off, len, tid);
+    return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
+  }
   // MADV_HWPOISON: memory_failure on the PFN the page at off maps (EFAULT-like ENOENT if none).
   Ret madvise_hwpoison(u64 off) {
-    return result(mm.madvise_hwpoison(kBase + (off & ~(hpt_linux::kPage - 1)), ++touches).err);
+    return result(mm.madvise_hwpoison(kBase + (off & ~(hpt_linux::kPage - 1)), 0).err);  // main thread
   }
-  Ret madvise_dontneed(u64 off, u64 len) { return result(mm.madvise_dontneed(kBase + off, len)); }
+  Ret madvise_dontneed(u64 off, u64 len) {
+    const hm::Tid tid = ++touches;
+    const hugepte::Err e = mm.madvise_dontneed(kBase + off, len, tid);
+    return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
+  }
 
   // The access as a CPU does it, on a thread of its own (touch number n is thread n + 1, as
   // each touch is a new thread on Linux).
@@ -203,6 +213,10 @@ struct ModelBackend {
   Ret uffd_read() {
     auto m = mm.uffd_read();
     if (!m) return result(m.err);
+    if (m.value.event == hm::UffdEvent::remove || m.value.event == hm::UffdEvent::unmap)
+      return result(m.err, std::string(m.value.event == hm::UffdEvent::remove ? "remove" : "unmap") +
+                               " start=+" + hpt_linux::hex(m.value.address - kBase) +
+                               " end=+" + hpt_linux::hex(m.value.end - kBase));
     return result(m.err, "pagefault addr=+" + hpt_linux::hex(m.value.address - kBase) +
                              " flags=" + hpt_linux::hex(m.value.flags) +
                              (m.value.ptid ? " ptid=touch#" + std::to_string(m.value.ptid) : ""));

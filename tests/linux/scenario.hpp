@@ -52,6 +52,7 @@ inline constexpr u64 k2M = 2 * kMiB;
 
 // UAPI values (linux/userfaultfd.h), which the model uses as well.
 inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
+                     kFeatEventRemove = 1u << 3, kFeatEventUnmap = 1u << 6,
                      kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
                      kFeatSigbus = 1u << 7, kFeatThreadId = 1u << 8, kFeatMinorHugetlbfs = 1u << 9,
                      kFeatMinorShmem = 1u << 10, kFeatExactAddress = 1u << 11,
@@ -1374,6 +1375,81 @@ struct Scenarios {
     HPT_STEP(r, "read msg", b.uffd_read());
   }
 
+  // --- non-cooperative events: REMOVE (MADV_DONTNEED) and UNMAP (munmap) ---
+  static void event_api(B& b, Rec& r) {
+    HPT_STEP(r, "api(event remove|unmap)", b.uffd_api(kFeatEventRemove | kFeatEventUnmap));
+  }
+  static void event_remove_dontneed(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemove, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 2 * kPage, 0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "copy while it waits", b.uffd_copy(2 * kPage, kPage, 0));
+    HPT_STEP(r, "pagemap before the read", b.pagemap(0));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "pagemap after the read", b.pagemap(0));
+    HPT_STEP(r, "pagemap the other", b.pagemap(kPage));
+    HPT_STEP(r, "copy again", b.uffd_copy(2 * kPage, kPage, 0));
+  }
+  static void event_remove_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatEventRemove));
+    HPT_STEP(r, "register", b.uffd_register(0, 2 * k2M, kRegMissing));
+    HPT_STEP(r, "copy", b.uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "dontneed 4K", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "dontneed 2M", b.madvise_dontneed(0, k2M));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void event_remove_faults_are_read_first(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemove, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "touch missing", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void event_remove_close_lets_it_go(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemove, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "dontneed", b.madvise_dontneed(0, kPage));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+  }
+  static void event_remove_unregistered(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemove, "register missing", kRegMissing);
+    HPT_STEP(r, "mmap another", b.map_anon(16 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch it", b.touch(16 * kPage, Access::write));
+    HPT_STEP(r, "dontneed it", b.madvise_dontneed(16 * kPage, kPage));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void event_unmap(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventUnmap, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, 4 * kPage, 0));
+    HPT_STEP(r, "munmap the middle", b.munmap(kPage, 2 * kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "zeropage while it waits", b.uffd_zeropage(0, kPage, 0));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch the rest", b.touch(3 * kPage, Access::read));
+    HPT_STEP(r, "munmap all", b.munmap(0, 4 * kPage));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void event_unmap_and_remove_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "api", b.uffd_api(kFeatEventUnmap | kFeatEventRemove));
+    HPT_STEP(r, "register", b.uffd_register(0, 2 * k2M, kRegMissing));
+    HPT_STEP(r, "munmap the second", b.munmap(k2M, k2M));
+    HPT_STEP(r, "dontneed the first", b.madvise_dontneed(0, k2M));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1519,6 +1595,14 @@ struct Scenarios {
         {"hwpoison_shmem_pagemap", hwpoison_shmem_pagemap},
         {"hwpoison_private_hugetlb", hwpoison_private_hugetlb},
         {"copy_mode_wp_hugetlb_pagemap", copy_mode_wp_hugetlb_pagemap},
+        {"event_api", event_api},
+        {"event_remove_dontneed", event_remove_dontneed},
+        {"event_remove_hugetlb", event_remove_hugetlb},
+        {"event_remove_faults_are_read_first", event_remove_faults_are_read_first},
+        {"event_remove_close_lets_it_go", event_remove_close_lets_it_go},
+        {"event_remove_unregistered", event_remove_unregistered},
+        {"event_unmap", event_unmap},
+        {"event_unmap_and_remove_hugetlb", event_unmap_and_remove_hugetlb},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

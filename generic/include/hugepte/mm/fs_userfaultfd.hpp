@@ -139,6 +139,15 @@ Err Mm<F, Env, Tlb, FE>::uffd_close() {
     v.uffd = 0;
   }
   wake_userfault(0, ~u64{0});
+  // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
+  // a REMOVE's zap happens now.
+  while (waiter_n_ != 0) {
+    const Waiter w = waiters_[0];
+    for (unsigned i = 1; i < waiter_n_; ++i) waiters_[i - 1] = waiters_[i];
+    --waiter_n_;
+    complete_event(w);
+  }
+  changing_ = 0;
   uffd_file_ = false;
   uffd_open_ = false;
   mmap_changing_ = false;
@@ -157,14 +166,68 @@ Err Mm<F, Env, Tlb, FE>::uffd_open() {
 }
 
 // read(uffd): the oldest queued message.
+//
+// Page faults come before non-cooperative events, whatever the order they were queued in
+// (userfaultfd_ctx_read looks at the pending faults first). Reading an event lets the thread
+// that waits for it go on (userfaultfd_event_complete): a REMOVE's pages are zapped then.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
   if (!uffd_file_) return Err::ebadf;
   if (msg_n_ == 0) return Err::eagain;
-  UffdMsg m = msgs_[0];
-  for (unsigned i = 1; i < msg_n_; ++i) msgs_[i - 1] = msgs_[i];
+  unsigned at = 0;
+  while (at < msg_n_ && msgs_[at].event != UffdEvent::pagefault) ++at;
+  if (at == msg_n_) at = 0;
+  const UffdMsg m = msgs_[at];
+  for (unsigned i = at + 1; i < msg_n_; ++i) msgs_[i - 1] = msgs_[i];
   --msg_n_;
+  if (m.event != UffdEvent::pagefault) {
+    for (unsigned i = 0; i < waiter_n_; ++i) {
+      if (waiters_[i].event != m.event || waiters_[i].va != m.address || waiters_[i].end != m.end)
+        continue;
+      const Waiter w = waiters_[i];
+      for (unsigned k = i + 1; k < waiter_n_; ++k) waiters_[k - 1] = waiters_[k];
+      --waiter_n_;
+      complete_event(w);
+      break;
+    }
+  }
   return m;
+}
+
+// Whether the userfaultfd wants this non-cooperative event (its feature is on).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::wants_event(u64 feature, u64, u64) const {
+  return uffd_file_ && uffd_open_ && (features_ & feature);
+}
+
+// userfaultfd_event_wait_completion: the event is queued, range ioctls say EAGAIN
+// (mmap_changing) and thread tid waits until the event is read.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, u64 start, u64 end, Tid tid) {
+  UffdMsg m;
+  m.event = ev;
+  m.address = start;
+  m.end = end;
+  if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = m;
+  ++changing_;
+  ++c_.uffd_msgs;
+  if (waiter_n_ < kMaxWaiters) {
+    Waiter w;
+    w.va = start;
+    w.msg_addr = start;
+    w.tid = tid;
+    w.event = ev;
+    w.end = end;
+    waiters_[waiter_n_++] = w;
+  }
+}
+
+// The waiting thread goes on: mmap_changing drops, and a REMOVE's zap runs.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::complete_event(const Waiter& w) {
+  if (w.event == UffdEvent::pagefault) return;
+  if (changing_) --changing_;
+  if (w.event == UffdEvent::remove) (void)dontneed_now(w.va, w.end);
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
@@ -218,7 +281,8 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
   unsigned k = 0;
   for (unsigned i = 0; i < waiter_n_; ++i) {
-    if (waiters_[i].msg_addr >= start && waiters_[i].msg_addr < end)
+    const bool fault = waiters_[i].event == UffdEvent::pagefault;  // events wait for a read
+    if (fault && waiters_[i].msg_addr >= start && waiters_[i].msg_addr < end)
       ++c_.uffd_wakes;
     else
       waiters_[k++] = waiters_[i];

@@ -14,8 +14,12 @@ namespace hugepte::mm {
 // that the caller did not cover entirely (madvise_dontneed_free_valid_vma): a call shorter
 // than one huge page does nothing. Errors: EINVAL (misaligned, not inside one VMA), ENOMEM
 // (the tables a split at an edge needs; nothing has changed).
+//
+// With UFFD_FEATURE_EVENT_REMOVE on the VMA's userfaultfd (userfaultfd_remove): a REMOVE event
+// for the range is queued, range ioctls say EAGAIN, and thread tid waits until the monitor
+// reads it; only then are the pages zapped. The call returns at once with the thread blocked.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len, Tid tid) {
   Vma* v = one_vma(start, len);
   if (!v) return Err::einval;
   if (v->hugetlb && !v->hgm) {
@@ -23,9 +27,22 @@ Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len) {
     len = align_down(len, v->hshift);
     if (len == 0) return Err::ok;
   }
-  notify_start({NotifyEvent::clear, start, start + len});
-  Err e = zap(*v, start, start + len, false);
-  notify_end({NotifyEvent::clear, start, start + len});
+  if (v->uffd && wants_event(kFeatEventRemove, start, start + len)) {
+    queue_event(UffdEvent::remove, start, start + len, tid);
+    return Err::ok;
+  }
+  return dontneed_now(start, start + len);
+}
+
+// The zap of MADV_DONTNEED over [start, end) (madvise_dontneed_single_vma), the VMA found again
+// as after userfaultfd_remove (none any more: ENOMEM).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::dontneed_now(u64 start, u64 end) {
+  Vma* v = one_vma(start, end - start);
+  if (!v) return Err::enomem;
+  notify_start({NotifyEvent::clear, start, end});
+  Err e = zap(*v, start, end, false);
+  notify_end({NotifyEvent::clear, start, end});
   return e;
 }
 

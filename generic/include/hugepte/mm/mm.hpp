@@ -147,7 +147,9 @@ class Mm {
 
   // --- VMAs: mmap.hpp ---------------------------------------------------------------------------
   Result<Vma*> mmap(const VmaSpec& s);  // mmap(MAP_FIXED_NOREPLACE)
-  Err munmap(u64 start, u64 len);        // splits the VMAs at its edges
+  // munmap by thread tid: splits the VMAs at its edges; with UFFD_FEATURE_EVENT_UNMAP the thread
+  // then waits until the monitor reads the UNMAP event (fs_userfaultfd.hpp).
+  Err munmap(u64 start, u64 len, Tid tid = 0);
   Err mprotect(u64 start, u64 len, Prot prot);  // mprotect.hpp
   // fork(2): this address space copied into `child`, an empty one over the same Memory
   // (fork.hpp: dup_mmap, copy_page_range).
@@ -155,7 +157,9 @@ class Mm {
   Vma* vma_at(u64 va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
-  Err madvise_dontneed(u64 start, u64 len);
+  // MADV_DONTNEED by thread tid; with UFFD_FEATURE_EVENT_REMOVE the thread waits until the
+  // monitor reads the REMOVE event, and the pages go after it (uffd_blocked(tid) says so).
+  Err madvise_dontneed(u64 start, u64 len, Tid tid = 0);
   Err madvise_guard_install(u64 start, u64 len);
   Err madvise_split(u64 start, u64 len);     // HGM: allow high-granularity mappings
   Err mkold(u64 start, u64 len);             // page aging: clear the access flags
@@ -307,6 +311,11 @@ class Mm {
   Err uffd_range_ok(u64 start, u64 len) const;
   Err uffd_vmas_ok(u64 start, u64 end, bool check_end) const;
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
+  struct Waiter;
+  void queue_event(UffdEvent ev, u64 start, u64 end, Tid tid);
+  void complete_event(const Waiter& w);
+  bool wants_event(u64 feature, u64 start, u64 end) const;
+  Err dontneed_now(u64 start, u64 end);
   FaultResult handle_userfault(const Vma& v, u64 va, u32 flags);
   void wake_userfault(u64 start, u64 end);
   unsigned mfill_unit(const Vma& v, Mfill op, u64 va, u64 end) const;
@@ -381,13 +390,18 @@ class Mm {
   UffdMsg msgs_[kMaxMsgs];
   unsigned msg_n_ = 0;
   struct Waiter {
-    u64 va = 0;        // the faulting address
+    u64 va = 0;        // the faulting address (an event: the start of its range)
     u64 msg_addr = 0;  // its message's address (what wake-ups match)
     Tid tid = 0;
+    // A thread waiting for its non-cooperative event to be read (userfaultfd_event_wait_completion),
+    // and what it does then: nothing more (UNMAP, done before the event) or the zap (REMOVE).
+    UffdEvent event = UffdEvent::pagefault;
+    u64 end = 0;
   };
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
+  unsigned changing_ = 0;  // ctx->mmap_changing: events queued and not yet completed
 
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;

@@ -69,14 +69,15 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   return slot;
 }
 
-// munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap: the
+// munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap (with
+// UFFD_FEATURE_EVENT_UNMAP: then an UNMAP event, the thread waiting for its read): the
 // VMAs crossing its edges are split
 // there first (split_vma), then every VMA inside goes: every entry (markers too), the folios'
 // mapcounts and references, the tables left empty, its waiters woken. A range with no VMA in
 // it is no error. Errors (nothing changes): EINVAL (empty or misaligned range, an edge inside a
 // hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len, Tid tid) {
   if (len == 0 || !aligned(start, kPage) || len > ~u64{0} - bit(kPage) ||
       start + len + (bit(kPage) - 1) < start)
     return Err::einval;
@@ -86,6 +87,11 @@ Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
                                 (v.start < end && end < v.end && !aligned(end, v.hshift))))
       return Err::einval;  // hugetlb_vm_op_split
   if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
+  // userfaultfd_unmap_prep: a userfaultfd with EVENT_UNMAP on a VMA in the range hears of it.
+  bool unmap_event = false;
+  for (const Vma& v : vmas_)
+    if (v.used && v.uffd && v.start < end && start < v.end) unmap_event = true;
+  unmap_event = unmap_event && wants_event(kFeatEventUnmap, start, end);
   for (Vma& v : vmas_) {
     if (!v.used || v.start < start || v.end > end) continue;
     notify_start({NotifyEvent::unmap, v.start, v.end});
@@ -97,6 +103,8 @@ Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len) {
     hugetlb_vm_op_close(v);
     v.used = false;
   }
+  // userfaultfd_unmap_complete: the UNMAP event, and thread tid waits until it is read.
+  if (unmap_event) queue_event(UffdEvent::unmap, start, end, tid);
   return Err::ok;
 }
 

@@ -23,6 +23,10 @@ inline constexpr u32 kRegMinor = 1u << 2;
 // UFFD_FEATURE_* bits that change behaviour here. PAGEFAULT_FLAG_WP changes nothing (the WP
 // flag is in every WP message) and every kernel accepts it.
 inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0;
+inline constexpr u64 kFeatEventFork = 1u << 1;    // not modelled: UFFDIO_API refuses it
+inline constexpr u64 kFeatEventRemap = 1u << 2;   // not modelled (no mremap): refused
+inline constexpr u64 kFeatEventRemove = 1u << 3;  // MADV_DONTNEED sends UFFD_EVENT_REMOVE
+inline constexpr u64 kFeatEventUnmap = 1u << 6;   // munmap sends UFFD_EVENT_UNMAP
 inline constexpr u64 kFeatSigbus = 1u << 7;     // a userfault is SIGBUS instead of a message
 inline constexpr u64 kFeatThreadId = 1u << 8;   // messages carry the faulting thread's id
 inline constexpr u64 kFeatMissingHugetlbfs = 1u << 4;
@@ -33,7 +37,8 @@ inline constexpr u64 kFeatExactAddress = 1u << 11;
 inline constexpr u64 kFeatWpHugetlbfsShmem = 1u << 12;
 inline constexpr u64 kFeatWpUnpopulated = 1u << 13;
 inline constexpr u64 kFeatPoison = 1u << 14;
-inline constexpr u64 kFeatAll = kFeatPagefaultFlagWp | kFeatSigbus | kFeatThreadId |
+inline constexpr u64 kFeatAll = kFeatPagefaultFlagWp | kFeatEventRemove | kFeatEventUnmap |
+                                kFeatSigbus | kFeatThreadId |
                                 kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
                                 kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
                                 kFeatWpUnpopulated | kFeatPoison;
@@ -71,10 +76,17 @@ inline constexpr u32 kMsgMinor = 1u << 2;
 // what a waiter is. 0 is a thread like any other.
 using Tid = u32;
 
+// uffd_msg.event (UFFD_EVENT_*).
+enum class UffdEvent : u8 { pagefault = 0x12, fork = 0x13, remap = 0x14, remove = 0x15, unmap = 0x16 };
+
+// One message read from the userfaultfd: a page fault (address, flags, ptid) or a
+// non-cooperative event (remove / unmap: [address, end)).
 struct UffdMsg {
   u64 address = 0;
   u32 flags = 0;
   Tid ptid = 0;  // UFFD_FEATURE_THREAD_ID: the faulting thread (else 0)
+  UffdEvent event = UffdEvent::pagefault;
+  u64 end = 0;   // remove / unmap: the end of the range
   constexpr bool operator==(const UffdMsg&) const = default;
 };
 

@@ -60,7 +60,7 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mod
   if (!uffd_open_ || (op == Mfill::poison && v61)) return {Err::einval, 0, false};
   u32 allowed = op == Mfill::copy || (op == Mfill::cont && !v61) ? (kModeDontwake | kModeWp)
                                                                   : kModeDontwake;
-  if (mmap_changing_) return {Err::eagain, 0, false};
+  if (mmap_changing_ || changing_) return {Err::eagain, 0, false};
   if (mode & ~allowed) return {Err::einval, 0, false};
   if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage) || dst + len < dst ||
       !F::canonical(dst) || !F::canonical(dst + len - 1))
@@ -190,7 +190,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
   if (mode & ~(kWpModeWp | kWpModeDontwake)) return Err::einval;
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
     return Err::einval;
-  if (mmap_changing_) return Err::eagain;
+  if (mmap_changing_ || changing_) return Err::eagain;
   u64 end = start + len;
   for (u64 va = start; va < end;) {
     Vma* v = vma_at(va);
