@@ -123,6 +123,32 @@ TYPED_TEST(MmForkTest, APrivateHugetlbChildHasNoReservationForItsCopyOnWrite) {
   EXPECT_EQ(c.mm.access(b, Access::read).kind, AccessKind::ok);
 }
 
+// hugetlb_wp with outside_reserve: the owner of a private mapping whose copy on write finds the
+// pool empty takes its page back from the child (unmap_ref_private) and reuses it; the child's
+// mapping is gone and its next fault there is SIGBUS (HPAGE_RESV_UNMAPPED).
+TYPED_TEST(MmForkTest, TheOwnersCopyOnWriteWithAnEmptyPoolTakesThePageBackFromTheChild) {
+  using F = TypeParam;
+  constexpr unsigned M = kM<F>;
+  if (M == 0) GTEST_SKIP() << "no 2M-class size";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const u64 b = w.base();
+  u32 f = w.hugetlb_file(M, 1, 1);
+  w.map_file(b, bit(M), f, /*shared=*/false);
+  const AccessResult first = w.mm.access(b, Access::write);
+  ASSERT_EQ(first.kind, AccessKind::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  ASSERT_EQ(c.mm.access(b, Access::read).kind, AccessKind::ok);
+  AccessResult r = w.mm.access(b, Access::write);
+  ASSERT_EQ(r.kind, AccessKind::ok);
+  EXPECT_EQ(r.pa, first.pa) << "reused, not copied";
+  EXPECT_EQ(w.mem.mapcount(w.mem.folio_at(first.pa)), 1u);
+  EXPECT_EQ(c.mm.pagemap(b), 0u) << "unmapped from the child";
+  EXPECT_EQ(c.mm.access(b, Access::read).kind, AccessKind::sigbus);
+  EXPECT_EQ(w.mem.pool_free(M), 0u);
+}
+
 // fork into an address space that is not empty, or over another Memory: EINVAL.
 TYPED_TEST(MmForkTest, ForkIntoANonEmptyChildIsEinval) {
   using F = TypeParam;

@@ -1160,6 +1160,19 @@ struct Scenarios {
     HPT_STEP(r, "meminfo", b.meminfo());
     HPT_STEP(r, "child exit", b.child_exit());
   }
+  static void fork_hugetlb_private_owner_empty_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(1));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child touch read", b.child_touch(0, Access::read));
+    HPT_STEP(r, "touch write", b.touch(0x1000, Access::write));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch", b.child_touch(0, Access::read));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
   static void fork_hwpoison_anon(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
     HPT_STEP(r, "touch write", b.touch(0, Access::write));
@@ -1572,6 +1585,7 @@ struct Scenarios {
         {"fork_hugetlb_shared_not_copied", fork_hugetlb_shared_not_copied},
         {"fork_hugetlb_private", fork_hugetlb_private},
         {"fork_hugetlb_private_child_empty_pool", fork_hugetlb_private_child_empty_pool},
+        {"fork_hugetlb_private_owner_empty_pool", fork_hugetlb_private_owner_empty_pool},
         {"fork_hwpoison_anon", fork_hwpoison_anon},
         {"fork_prot_none", fork_prot_none},
         {"wake_validation", wake_validation},

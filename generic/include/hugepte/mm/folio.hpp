@@ -331,6 +331,31 @@ class Memory {
   // folio_mapcount: S0/S1 the counter; S3 entire + every per-page count.
   u64 mapcount(u32 id) const { return folios_[id].mapcount + folios_[id].subpage_total; }
 
+  // --- the address spaces over this memory ---------------------------------------------------
+
+  // Each address space (Mm) registers here, so that one can act on another's mappings of a
+  // folio, as rmap walks do in Linux: unmap_ref_private, a private hugetlb owner taking a page
+  // back from the processes it forked. unmap_ref_private(self, folio): unmap `folio` from your
+  // private hugetlb mappings that are not its owner's.
+  struct Mapper {
+    void* self = nullptr;
+    void (*unmap_ref_private)(void* self, u32 folio) = nullptr;
+  };
+  static constexpr unsigned kMaxMappers = 8;
+  void add_mapper(const Mapper& m) {
+    for (Mapper& slot : mappers_)
+      if (!slot.self) return void(slot = m);
+  }
+  void remove_mapper(const void* self) {
+    for (Mapper& slot : mappers_)
+      if (slot.self == self) slot = Mapper{};
+  }
+  // Every other address space unmaps `folio` from its non-owner private hugetlb mappings.
+  void unmap_ref_private(const void* owner, u32 folio) {
+    for (const Mapper& m : mappers_)
+      if (m.self && m.self != owner) m.unmap_ref_private(m.self, folio);
+  }
+
   // --- files and the page cache -----------------------------------------------------------------
 
   // A file of `size` bytes whose page cache holds folios of 1 << shift (shmem: PageShift;
@@ -552,6 +577,7 @@ class Memory {
   u64 size_mask_ = 0;
   Pool pools_[kMaxPools];
   File files_[kMaxFiles];
+  Mapper mappers_[kMaxMappers];
   u32 zero_ = kNoFolio;
   MemoryCounters counters_;
 };

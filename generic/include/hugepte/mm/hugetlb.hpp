@@ -95,4 +95,27 @@ void Mm<F, Env, Tlb, FE>::hugetlb_commit(const Vma& v, u64 va) {
   }
 }
 
+// unmap_ref_private, on the side of a process the owner forked: a private hugetlb owner whose
+// copy on write found the pool empty takes the anonymous page back (Memory::unmap_ref_private).
+// Each of this address space's private hugetlb VMAs that is not an owner (it holds no
+// reservation map) and maps `folio` where its owner does unmaps it, and is marked
+// HPAGE_RESV_UNMAPPED: its next missing fault is SIGBUS ("killed due to inadequate hugepage
+// pool").
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::unmap_ref_private(u32 folio) {
+  const Folio& f = mem_->folio(folio);
+  if (!f.used || f.file != kNoFile) return;
+  const u64 va = f.anon_va;
+  for (Vma& v : vmas_) {
+    if (!v.used || !v.hugetlb || v.shared || v.resv != kNoResv || !v.contains(va)) continue;
+    const View w = view(va);
+    if (!present(w.entry) || mem_->folio_at(w.entry.addr) != folio) continue;
+    const u64 start = align_down(va, v.hshift), end = start + bit(v.hshift);
+    notify_start({NotifyEvent::unmap, start, end});
+    (void)zap(v, start, end, /*drop_markers=*/true);  // one whole leaf: no split, no table
+    notify_end({NotifyEvent::unmap, start, end});
+    v.resv_unmapped = true;
+  }
+}
+
 }  // namespace hugepte::mm

@@ -122,6 +122,9 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   unsigned shift = missing_shift(v, va, f);
   u32 id = kNoFolio;
   bool cached = false;  // the folio comes from (or goes into) the page cache
+  // A private hugetlb mapping whose owner took a page back (unmap_ref_private): SIGBUS, first
+  // thing in hugetlb_no_page ("killed due to inadequate hugepage pool").
+  if (v.hugetlb && v.resv_unmapped) return sig(FaultKind::sigbus);
   if (v.backing == Backing::file) {
     // Beyond i_size: SIGBUS, before any userfault (hugetlb_no_page, shmem_get_folio_gfp).
     if (file_offset(v, va) >= mem_->file(v.file).size) return sig(FaultKind::sigbus);
@@ -275,6 +278,15 @@ FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, u64 va, const Handle& h, con
     if (a) r = a.value.id;
   } else {
     r = mem_->alloc(shift);
+  }
+  if (!r && hstate && v.resv != kNoResv && of.file == kNoFile) {
+    // The owner of a private mapping (outside_reserve) takes its anonymous page back from the
+    // processes it forked (unmap_ref_private) and, mapping it alone now, reuses it.
+    mem_->unmap_ref_private(this, old);
+    if (mem_->mapcount(old) == 1) {
+      ops_.set_access_flags(h, pte::mkdirty<F>(pte::mkwrite<F>(pte::mkyoung(e))));
+      return done(FaultHow::reuse, h.shift);
+    }
   }
   if (!r) return sig(FaultKind::sigbus);
   if (hstate) hugetlb_commit(v, va);

@@ -90,6 +90,7 @@ struct Vma {
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
   bool noreserve = false;  // VM_NORESERVE
   bool anon_vma = false;   // it has held an anonymous page (anon_vma_prepare): fork copies it
+  bool resv_unmapped = false;  // HPAGE_RESV_UNMAPPED: the owner took a page back (hugetlb.hpp)
   u8 resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
   bool contains(u64 va) const { return va >= start && va < end; }
 };
@@ -121,12 +122,15 @@ class Mm {
   Mm(Mem& mem, Env& env, Tlb& tlb) : Mm(mem, env, tlb, Options{}) {}
   Mm(Mem& mem, Env& env, Tlb& tlb, Options opt)
       : mem_(&mem), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), ops_(pt_, ctlb_),
-        range_(pt_, ctlb_), opt_(opt) {}
+        range_(pt_, ctlb_), opt_(opt) {
+    mem.add_mapper({this, [](void* self, u32 folio) { static_cast<Mm*>(self)->unmap_ref_private(folio); }});
+  }
   Mm(const Mm&) = delete;
   Mm& operator=(const Mm&) = delete;
   ~Mm() {
     for (Vma& v : vmas_)
       if (v.used) munmap(v.start, v.end - v.start);
+    mem_->remove_mapper(this);
   }
 
   Err init() { return pt_.init(); }
@@ -342,6 +346,7 @@ class Mm {
   void hugetlb_vm_op_close(Vma& v);
   Result<HugeAlloc> alloc_hugetlb_folio(const Vma& v, u64 va);
   void hugetlb_commit(const Vma& v, u64 va);
+  void unmap_ref_private(u32 folio);
   ResvMap* vma_resv(const Vma& v) { return v.resv == kNoResv ? nullptr : &resv_maps_[v.resv]; }
 
   // --- memory_failure.hpp ---
