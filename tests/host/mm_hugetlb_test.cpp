@@ -242,3 +242,48 @@ TYPED_TEST(MmHugetlbTest, UffdCopyIntoAPrivateMappingTakesItsReservation) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
+
+template <class F>
+class MmCopyFromTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmCopyFromTest, Formats, hpt_typed::FormatName);
+
+// hugetlb_mfill_atomic_pte: a COPY whose source is not mapped yet needs a temporary huge page
+// (alloc_huge_page_vma). A size the buddy allocator serves gets one outside the pool; a gigantic
+// one needs a free pool page no reservation holds - with the only page reserved: ENOMEM, and
+// the source stays unpopulated. On success the source pages are faulted in.
+TYPED_TEST(MmCopyFromTest, AnUnpopulatedSourceNeedsATemporaryPageAndIsFaultedIn) {
+  using F = TypeParam;
+  constexpr unsigned P = F::page_shift;
+  for (const unsigned hs : {kM<F>, kH<F>}) {
+    if (hs == 0) continue;
+    SCOPED_TRACE(hs);
+    World<F> w;
+    ASSERT_EQ(w.init_err, Err::ok);
+    const u64 b = w.base(), src = b + 4 * bit(hs);
+    u32 f = w.hugetlb_file(hs, 1, 1);
+    w.map_file(b, bit(hs), f);
+    w.map_anon(src, bit(hs));
+    ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+    ASSERT_TRUE(w.mm.uffd_register(b, bit(hs), kRegMissing).ok());
+    const bool gigantic = hs > P + 10;
+    auto before = w.snap();
+    UffdResult r = w.mm.uffd_copy_from(b, src, bit(hs), 0);
+    if (gigantic) {
+      EXPECT_EQ(r.err, Err::enomem);
+      EXPECT_EQ(w.mm.pagemap(src), 0u) << "the source was not faulted in";
+      EXPECT_TRUE(w.snap() == before);
+      EXPECT_EQ(w.mem.pool_reserved(hs), 1u);
+    } else {
+      EXPECT_EQ(r.err, Err::ok);
+      EXPECT_NE(w.mm.pagemap(src + bit(hs) - bit(P)) & kPmPresent, 0u) << "faulted in";
+      EXPECT_EQ(w.mem.pool_free(hs), 0u);
+    }
+    EXPECT_EQ(w.mm.uffd_copy_from(b + bit(hs) * 8, src, bit(hs), 0).err, Err::enoent) << "no VMA";
+  }
+}
+
+}  // namespace

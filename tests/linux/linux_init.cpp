@@ -313,6 +313,16 @@ struct LinuxBackend {
     int rc = ioctl(uffd, UFFDIO_COPY, &c);
     return ranged(rc, c.copy);
   }
+  Ret uffd_copy_from(u64 off, u64 src_off, u64 len, unsigned mode) {
+    uffdio_copy c{};
+    c.dst = kBase + off;
+    c.src = kBase + src_off;
+    c.len = len;
+    c.mode = mode;
+    c.copy = kUntouched;
+    int rc = ioctl(uffd, UFFDIO_COPY, &c);
+    return ranged(rc, c.copy);
+  }
   Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
     uffdio_zeropage z{};
     z.range = {kBase + off, len};

@@ -156,6 +156,9 @@ struct ModelBackend {
   Ret uffd_copy(u64 off, u64 len, unsigned mode) {
     return ranged(mm.uffd_copy(kBase + off, src, len, mode));
   }
+  Ret uffd_copy_from(u64 off, u64 src_off, u64 len, unsigned mode) {
+    return ranged(mm.uffd_copy_from(kBase + off, kBase + src_off, len, mode));
+  }
   Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
     return ranged(mm.uffd_zeropage(kBase + off, len, mode));
   }

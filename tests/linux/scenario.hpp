@@ -25,6 +25,7 @@
 //   Ret uffd_api(features), uffd_api_again(features)
 //   Ret uffd_register(off, len, mode), uffd_unregister(off, len)
 //   Ret uffd_copy/zeropage/continue(off, len, mode), uffd_writeprotect(off, len, mode)
+//   Ret uffd_copy_from(off, src_off, len, mode)  UFFDIO_COPY from the process's memory at src_off
 //   Ret uffd_poison(off, len, mode)              UFFDIO_POISON (6.6+; EINVAL before)
 //   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
 //   Ret uffd_close(), uffd_open()                close(uffd); userfaultfd(2) for a new one
@@ -1463,6 +1464,50 @@ struct Scenarios {
     HPT_STEP(r, "read msg", b.uffd_read());
   }
 
+  // --- UFFDIO_COPY from the process's own memory ---
+  static void copy_from_unpopulated_hugetlb_one_page_pool(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(1));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap the source", b.map_anon(4 * k2M, k2M, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "copy from the unpopulated source", b.uffd_copy_from(0, 4 * k2M, k2M, 0));
+    HPT_STEP(r, "pagemap the source", b.pagemap(4 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "populate the source", b.touch(4 * k2M + kPage, Access::write));
+    HPT_STEP(r, "copy again", b.uffd_copy_from(0, 4 * k2M, k2M, 0));
+    HPT_STEP(r, "pagemap the rest of the source", b.pagemap(4 * k2M + 2 * kPage));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void copy_from_unpopulated_hugetlb_spare_page(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap the source", b.map_anon(4 * k2M, k2M, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "copy from the unpopulated source", b.uffd_copy_from(0, 4 * k2M, k2M, 0));
+    HPT_STEP(r, "pagemap the source", b.pagemap(4 * k2M + 5 * kPage));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void copy_from_unpopulated_hugetlb_1g(B& b, Rec& r) {
+    HPT_STEP(r, "mmap hugetlb 1G", b.map_file(0, kGiB, Backing::huge1g, true, 1));
+    HPT_STEP(r, "mmap the source", b.map_anon(2 * kGiB, kGiB, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register", b.uffd_register(0, kGiB, kRegMissing));
+    HPT_STEP(r, "copy from the unpopulated source", b.uffd_copy_from(0, 2 * kGiB, kGiB, 0));
+    HPT_STEP(r, "pagemap the source", b.pagemap(2 * kGiB));
+  }
+  static void copy_from_anon(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "mmap the source", b.map_anon(16 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "copy from the unpopulated source", b.uffd_copy_from(0, 16 * kPage, 2 * kPage, 0));
+    HPT_STEP(r, "pagemap the source", b.pagemap(17 * kPage));
+    HPT_STEP(r, "touch the source", b.touch(18 * kPage, Access::write));
+    HPT_STEP(r, "copy from the written page", b.uffd_copy_from(2 * kPage, 18 * kPage, kPage, 0));
+    HPT_STEP(r, "copy from a hole", b.uffd_copy_from(3 * kPage, 64 * kPage, kPage, 0));
+    HPT_STEP(r, "copy from a PROT_NONE page", b.uffd_copy_from(3 * kPage, 19 * kPage, kPage, 0));
+  }
+
   // --- mappings ---
   static void mmap_overlap(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
@@ -1617,6 +1662,10 @@ struct Scenarios {
         {"event_remove_unregistered", event_remove_unregistered},
         {"event_unmap", event_unmap},
         {"event_unmap_and_remove_hugetlb", event_unmap_and_remove_hugetlb},
+        {"copy_from_unpopulated_hugetlb_one_page_pool", copy_from_unpopulated_hugetlb_one_page_pool},
+        {"copy_from_unpopulated_hugetlb_spare_page", copy_from_unpopulated_hugetlb_spare_page},
+        {"copy_from_unpopulated_hugetlb_1g", copy_from_unpopulated_hugetlb_1g},
+        {"copy_from_anon", copy_from_anon},
         {"mmap_overlap", mmap_overlap},
         {"prot_none", prot_none},
         {"hugetlb_private_cow", hugetlb_private_cow},

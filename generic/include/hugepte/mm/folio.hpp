@@ -216,6 +216,23 @@ class Memory {
     ++counters_.folio_alloc;
     return id;
   }
+  // Whether a temporary page of 1 << shift could be had now (alloc_huge_page_vma, for a COPY
+  // whose source must be faulted in): a size the buddy allocator serves (up to
+  // kMaxBuddyShift, MAX_PAGE_ORDER 10 above the base page) comes from there, outside the pool;
+  // a gigantic one only from the pool's free pages no reservation holds. ENOMEM otherwise.
+  // The page is given back at once: nothing changes.
+  static constexpr unsigned kMaxBuddyShift = PageShift + 10;
+  Err temporary_page(unsigned shift) {
+    if (shift > kMaxBuddyShift) {
+      const Pool* p = find_pool(shift);
+      return p && p->free > p->resv ? Err::ok : Err::enomem;
+    }
+    Result<u64> pa = env_->alloc_folio(shift);
+    if (!pa) return pa.err;
+    env_->free_folio(pa.value, shift);
+    return Err::ok;
+  }
+
   // A reserved allocation that will not be used: the folio goes back and the reservation it
   // took is held again (restore_reserve_on_error).
   void free_unused(u32 id, bool reserved) {

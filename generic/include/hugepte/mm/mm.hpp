@@ -194,6 +194,8 @@ class Mm {
   bool uffd_waiting(u64 va) const;       // a thread blocked on a fault at va
   bool uffd_blocked(Tid tid) const;      // thread tid is blocked in a userfault
   UffdResult uffd_copy(u64 dst, const void* src, u64 len, u32 mode);
+  // UFFDIO_COPY whose source is this address space's memory at src_va (as in the kernel).
+  UffdResult uffd_copy_from(u64 dst, u64 src_va, u64 len, u32 mode);
   UffdResult uffd_zeropage(u64 dst, u64 len, u32 mode);
   UffdResult uffd_continue(u64 dst, u64 len, u32 mode);
   UffdResult uffd_poison(u64 dst, u64 len, u32 mode);
@@ -316,6 +318,7 @@ class Mm {
   Err uffd_vmas_ok(u64 start, u64 end, bool check_end) const;
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
   struct Waiter;
+  Err copy_source_ready(const Vma& dst_vma, u64 src, u64 len);
   void queue_event(UffdEvent ev, u64 start, u64 end, Tid tid);
   void complete_event(const Waiter& w);
   bool wants_event(u64 feature, u64 start, u64 end) const;
@@ -407,6 +410,8 @@ class Mm {
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
   unsigned changing_ = 0;  // ctx->mmap_changing: events queued and not yet completed
+  bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
+  u64 src_delta_ = 0;
 
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;

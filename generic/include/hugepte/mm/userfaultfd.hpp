@@ -17,6 +17,40 @@ UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(u64 dst, const void* src, u64 len, u32
   return mfill_atomic(Mfill::copy, dst, len, mode, src);
 }
 
+// UFFDIO_COPY from memory of this address space at src_va, as the kernel copies from the
+// monitor's own buffer: the copy first reads the source with page faults disabled
+// (copy_huge_page_from_user); where a source page is not mapped yet it falls back to a copy
+// with faults enabled - for hugetlb through a temporary huge page (alloc_huge_page_vma: from
+// the buddy allocator, or for a gigantic size from the pool's unreserved free pages, else
+// ENOMEM; Memory::temporary_page) - and the source pages are faulted in (read). The data is copied from the source pages. Errors: as uffd_copy, and
+// EFAULT where a source page cannot be read (no VMA, a signal, a userfault).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+UffdResult Mm<F, Env, Tlb, FE>::uffd_copy_from(u64 dst, u64 src_va, u64 len, u32 mode) {
+  static const unsigned char kVaSource = 0;  // mfill_atomic wants a source: the VA says where
+  src_va_mode_ = true;
+  src_delta_ = src_va - dst;
+  UffdResult r = mfill_atomic(Mfill::copy, dst, len, mode, &kVaSource);
+  src_va_mode_ = false;
+  return r;
+}
+
+// The source of one COPY unit, [src, src + len) of this address space, ready to be read
+// (see uffd_copy_from). All or nothing but for the source pages faulted in.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Err Mm<F, Env, Tlb, FE>::copy_source_ready(const Vma& dst_vma, u64 src, u64 len) {
+  bool populated = true;
+  for (u64 p = src; p < src + len; p += bit(kPage)) {
+    const Vma* sv = vma_at(p);
+    if (!sv || !(sv->prot.read || sv->prot.write || sv->prot.exec)) return Err::efault;
+    populated = populated && allows(view(p).entry, Access::read);
+  }
+  if (populated) return Err::ok;
+  if (dst_vma.hugetlb && mem_->temporary_page(dst_vma.hshift) != Err::ok) return Err::enomem;
+  for (u64 p = src; p < src + len; p += bit(kPage))
+    if (access(p, Access::read, current_).kind != AccessKind::ok) return Err::efault;
+  return Err::ok;
+}
+
 // UFFDIO_ZEROPAGE (EINVAL on hugetlb).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(u64 dst, u64 len, u32 mode) {
@@ -115,6 +149,9 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
       if (v.backing == Backing::file && v.shared &&
           mem_->cache_lookup(v.file, file_index(v, va)) != kNoFolio)
         return Err::eexist;
+      if (op == Mfill::copy && src_va_mode_) {
+        if (Err e = copy_source_ready(v, va + src_delta_, bit(shift)); e != Err::ok) return e;
+      }
       bool zero_pfn = op == Mfill::zeropage && !v.shared;
       Result<u32> r = Err::enomem;
       if (zero_pfn) {
@@ -163,7 +200,15 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
   }
   if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) {
     const Folio& fo = mem_->folio(id);
-    if (op == Mfill::copy) mem_->env().copy_in(fo.pa, src, bit(shift));
+    if (op == Mfill::copy && src_va_mode_) {
+      for (u64 off = 0; off < bit(shift); off += bit(kPage)) {
+        const View sv = view(va + src_delta_ + off);
+        mem_->env().copy(fo.pa + off, sv.entry.addr + ((va + src_delta_ + off) & (bit(sv.shift) - 1)),
+                         bit(kPage));
+      }
+    } else if (op == Mfill::copy) {
+      mem_->env().copy_in(fo.pa, src, bit(shift));
+    }
     else mem_->env().zero(fo.pa, bit(shift));
     if (v.backing == Backing::file && v.shared) mem_->cache_add(v.file, file_index(v, va), id);
     if (v.hugetlb && shift == v.hshift) hugetlb_commit(v, va);
