@@ -1,7 +1,8 @@
-// mm_access_test.cpp - driving the model like a process (mm/access.hpp): Mm::access performs an
-// access as a CPU does (fault, retry), threads block in userfaults and are woken by thread, and
-// the userfaultfd features that change what a fault reports: SIGBUS and THREAD_ID (docs/mm.md
-// §1.3). Typed over every format; sizes from the format's geometry.
+// mm_access_test.cpp - driving the model like a process (docs/mm.md §1.7): Mm::access performs
+// an access as a CPU does (fault, retry), threads block in userfaults and are woken by thread;
+// the userfaultfd features that change what a fault reports (SIGBUS, THREAD_ID); pagemap;
+// close; mprotect; mmap/munmap lengths; MADV_HWPOISON by address; the REMOVE and UNMAP events.
+// One suite per subject, typed over every format; sizes from the format's geometry.
 #include <gtest/gtest.h>
 
 #include "mm_world.hpp"
@@ -17,6 +18,24 @@ class MmAccessTest : public ::testing::Test {
   static constexpr u64 P = bit(F::page_shift);
 };
 TYPED_TEST_SUITE(MmAccessTest, Formats, FormatName);
+template <class F>
+class MmPagemapTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmPagemapTest, Formats, FormatName);
+template <class F>
+class MmUffdCloseTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmUffdCloseTest, Formats, FormatName);
+template <class F>
+class MmMprotectTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmMprotectTest, Formats, FormatName);
+template <class F>
+class MmVmaTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmVmaTest, Formats, FormatName);
+template <class F>
+class MmHwpoisonApiTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmHwpoisonApiTest, Formats, FormatName);
+template <class F>
+class MmUffdEventTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmUffdEventTest, Formats, FormatName);
 
 // An access faults as often as it must and then goes through: a read of fresh anonymous memory
 // reaches the zero page, a write then a folio of its own (do_anonymous_page, do_wp_page).
@@ -118,15 +137,6 @@ TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
   EXPECT_EQ(w.mm.access(w.base(), Access::read, 3).kind, AccessKind::ok);
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmPagemapTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmPagemapTest, Formats, hpt_typed::FormatName);
 
 // fs/proc/task_mmu.c: pagemap of anonymous memory through its states - nothing, the zero page
 // (present, not a normal page: neither file nor exclusive), a page of its own (exclusive), and
@@ -178,15 +188,6 @@ TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
   EXPECT_EQ(w.mm.pagemap(h + P), kPmUffdWp);
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmUffdCloseTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmUffdCloseTest, Formats, hpt_typed::FormatName);
 
 // userfaultfd_release: every registered VMA is unregistered (a WP one has its uffd-wp bits
 // reset, as Debian's 6.1 does), every waiting thread is woken, the messages go.
@@ -200,7 +201,9 @@ TYPED_TEST(MmUffdCloseTest, CloseUnregistersResetsUffdWpAndWakesEveryThread) {
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing | (wp ? kRegWp : 0)).ok());
   ASSERT_EQ(w.mm.uffd_copy(w.base(), kSrc, P, 0).err, Err::ok);
-  if (wp) ASSERT_EQ(w.mm.uffd_writeprotect(w.base(), P, kWpModeWp), Err::ok);
+  if (wp) {
+    ASSERT_EQ(w.mm.uffd_writeprotect(w.base(), P, kWpModeWp), Err::ok);
+  }
   ASSERT_EQ(w.mm.access(w.base() + P, Access::read, 1).kind, AccessKind::blocked);
   ASSERT_EQ(w.mm.access(w.base() + 2 * P, Access::read, 2).kind, AccessKind::blocked);
   EXPECT_EQ(w.mm.uffd_close(), Err::ok);
@@ -240,15 +243,6 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
   EXPECT_TRUE(w.mm.uffd_register(w.base(), P, kRegMissing).ok());
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmMprotectTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmMprotectTest, Formats, hpt_typed::FormatName);
 
 // mm/mprotect.c: PROT_NONE splits the VMA and makes its present entries protnone (still
 // present to pagemap, SIGSEGV to the CPU), inside one PROTECTION_VMA pair and one flush; back
@@ -299,15 +293,6 @@ TYPED_TEST(MmMprotectTest, AHoleIsEnomemAfterTheVmasBeforeItChanged) {
   EXPECT_EQ(w.mm.access(b + 9 * P, Access::write).kind, AccessKind::ok) << "after the hole";
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmVmaTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmVmaTest, Formats, hpt_typed::FormatName);
 
 // do_mmap and do_vmi_munmap round the length up to whole pages: one byte maps, and unmaps, a
 // page (the linux ring's mmap_validation and munmap_validation show Linux 6.1 doing it).
@@ -329,15 +314,6 @@ TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
   EXPECT_EQ(w.mm.access(w.base(), Access::read).kind, AccessKind::sigsegv);
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmHwpoisonApiTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmHwpoisonApiTest, Formats, hpt_typed::FormatName);
 
 // MADV_HWPOISON faults the page in first (get_user_pages), then poisons what it maps; by PFN,
 // memory_failure_pfn poisons the same way. Later accesses are SIGBUS with the base page's lsb.
@@ -363,15 +339,6 @@ TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
   EXPECT_EQ(w.mm.access(b + 2 * P, Access::read).kind, AccessKind::sigbus);
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmUffdEventTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmUffdEventTest, Formats, hpt_typed::FormatName);
 
 // userfaultfd_remove: MADV_DONTNEED on a range registered with EVENT_REMOVE queues a REMOVE
 // event and waits; range ioctls say EAGAIN meanwhile; the pages go only once the event is read.

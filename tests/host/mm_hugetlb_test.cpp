@@ -19,6 +19,9 @@ class MmHugetlbTest : public ::testing::Test {
   static constexpr u64 P = bit(F::page_shift);
 };
 TYPED_TEST_SUITE(MmHugetlbTest, Formats, FormatName);
+template <class F>
+class MmCopyFromTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmCopyFromTest, Formats, FormatName);
 
 #define SKIP_WITHOUT_M() \
   if (TestFixture::M == 0) GTEST_SKIP() << "the format has no 2M-class leaf size"
@@ -241,15 +244,6 @@ TYPED_TEST(MmHugetlbTest, UffdCopyIntoAPrivateMappingTakesItsReservation) {
   expect_pool(w, M, 1, 1, "the refused copy");
 }
 
-}  // namespace
-
-namespace {
-
-using namespace mm_world;  // NOLINT(google-build-using-namespace): test file
-
-template <class F>
-class MmCopyFromTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmCopyFromTest, Formats, hpt_typed::FormatName);
 
 // hugetlb_mfill_atomic_pte: a COPY whose source is not mapped yet needs a temporary huge page
 // (alloc_huge_page_vma). A size the buddy allocator serves gets one outside the pool; a gigantic

@@ -215,26 +215,11 @@ struct LinuxBackend {
   // on a thread of its own; "blocked" if it has not returned while a message waits.
   std::vector<Touch*> blocked_calls;  // oldest first
   Ret blocking_call(std::function<std::string()> fn) {
-    auto* t = new Touch;  // a blocked thread may outlive this call: never freed
-    t->n = static_cast<int>(touches.size()) + 1;
-    touches.push_back(t);
+    Touch* t = new_touch();
     t->call = std::move(fn);
-    pthread_t th;
-    if (pthread_create(&th, nullptr, touch_thread, t) != 0) return fail();
-    pthread_detach(th);
-    for (int i = 0; i < 6000; ++i) {
-      if (t->done.load()) return Ret{t->result, {}};
-      pollfd pf{uffd, POLLIN, 0};
-      const int n = poll(&pf, 1, 10);
-      if (n > 0 && (pf.revents & POLLIN)) {
-        for (int k = 0; k < 30 && !t->done.load(); ++k) usleep(10000);
-        if (t->done.load()) return Ret{t->result, {}};
-        blocked_calls.push_back(t);
-        return Ret{"blocked", {}};
-      }
-      if (n != 0) usleep(10000);
-    }
-    return Ret{"hang", {}};
+    Ret r = run(t, "blocked", 300);
+    if (r.err == "blocked") blocked_calls.push_back(t);
+    return r;
   }
   // After an event was read: the call that waited for it returns (up to 5 s).
   void finish_blocked_call() {
@@ -248,23 +233,35 @@ struct LinuxBackend {
   // userfault, which the message it queues shows. The blocked thread stays until a later
   // step wakes it (or the scenario's process ends).
   Ret touch(u64 off, Access a) {
-    auto* t = new Touch;  // a blocked thread may outlive this call: never freed
-    t->n = static_cast<int>(touches.size()) + 1;
-    touches.push_back(t);
+    Touch* t = new_touch();
     t->p = static_cast<volatile unsigned char*>(at(off));
     t->write = a == Access::write;
+    return run(t, "userfault", 20);
+  }
+
+  // A new thread's record: a blocked thread may outlive the step, so it is never freed.
+  Touch* new_touch() {
+    auto* t = new Touch;
+    t->n = static_cast<int>(touches.size()) + 1;
+    touches.push_back(t);
+    return t;
+  }
+  // Runs t on a thread of its own until it ends (its result), or until a userfaultfd message
+  // waits and the thread has not ended `grace_ms` later (`blocked_as`: it waits on the
+  // userfaultfd). Up to 60 s: under TCG a first touch of a 1 GiB page clears it, which takes
+  // seconds.
+  Ret run(Touch* t, const char* blocked_as, int grace_ms) {
     pthread_t th;
     if (pthread_create(&th, nullptr, touch_thread, t) != 0) return fail();
     pthread_detach(th);
-    // Up to 60 s: under TCG a first touch of a 1 GiB page clears it, which takes seconds.
     for (int i = 0; i < 6000; ++i) {
       if (t->done.load()) return Ret{t->result, {}};
       pollfd pf{uffd, POLLIN, 0};
       const int n = poll(&pf, 1, 10);
       if (n > 0 && (pf.revents & POLLIN)) {
-        usleep(20000);  // a message from this access: give a finishing thread its chance
+        for (int k = 0; k < grace_ms / 10 && !t->done.load(); ++k) usleep(10000);
         if (t->done.load()) return Ret{t->result, {}};
-        return Ret{"userfault", {}};
+        return Ret{blocked_as, {}};
       }
       if (n != 0) usleep(10000);  // POLLERR before UFFDIO_API: poll does not wait
     }
