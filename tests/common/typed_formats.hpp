@@ -55,6 +55,22 @@ using TestedFormats = hugepte::AllFormats;
 template <class... Extra>
 using AllWithFake = typename ToGtest<TestedFormats, Extra..., hugepte::fake::FakeFormat>::type;
 
+// For suites whose behaviour depends on a format's geometry (page size, leaf sizes, groups) but
+// not on its VA width or number of levels - the process-level mm suites: mmap, fork, access,
+// reservations: one format per geometry even where the preset runs every format, else the
+// preset's own narrower list. (Each format is a full instantiation of the mm model: compile
+// time.)
+#if HUGEPTE_TEST_FORMATS_ARCHES || HUGEPTE_TEST_FORMATS_GEOMETRIES || HUGEPTE_TEST_FORMATS_NATIVE
+using GeometryFormats = TestedFormats;
+#else
+using GeometryFormats = hugepte::TypeList<hugepte::X86_4Level, hugepte::Arm64_4K_48,
+                                          hugepte::Arm64_16K_47, hugepte::Arm64_64K_42,
+                                          hugepte::Sv39>;
+#endif
+template <class... Extra>
+using GeometriesWithFake =
+    typename ToGtest<GeometryFormats, Extra..., hugepte::fake::FakeFormat>::type;
+
 struct FormatName {
   template <class F>
   static std::string GetName(int) {

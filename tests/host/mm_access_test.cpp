@@ -2,7 +2,8 @@
 // an access as a CPU does (fault, retry), threads block in userfaults and are woken by thread;
 // the userfaultfd features that change what a fault reports (SIGBUS, THREAD_ID); pagemap;
 // close; mprotect; mmap/munmap lengths; MADV_HWPOISON by address; the REMOVE and UNMAP events.
-// One suite per subject, typed over every format; sizes from the format's geometry.
+// One suite per subject, typed over one format per geometry (GeometryFormats, mm_world.hpp);
+// sizes from the format's geometry.
 #include <gtest/gtest.h>
 
 #include "mm_world.hpp"
@@ -17,25 +18,25 @@ class MmAccessTest : public ::testing::Test {
  protected:
   static constexpr u64 P = bit(F::page_shift);
 };
-TYPED_TEST_SUITE(MmAccessTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmAccessTest, GeometryFormats, FormatName);
 template <class F>
 class MmPagemapTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmPagemapTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmPagemapTest, GeometryFormats, FormatName);
 template <class F>
 class MmUffdCloseTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmUffdCloseTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmUffdCloseTest, GeometryFormats, FormatName);
 template <class F>
 class MmMprotectTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmMprotectTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmMprotectTest, GeometryFormats, FormatName);
 template <class F>
 class MmVmaTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmVmaTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmVmaTest, GeometryFormats, FormatName);
 template <class F>
 class MmHwpoisonApiTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmHwpoisonApiTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmHwpoisonApiTest, GeometryFormats, FormatName);
 template <class F>
 class MmUffdEventTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmUffdEventTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmUffdEventTest, GeometryFormats, FormatName);
 
 // An access faults as often as it must and then goes through: a read of fresh anonymous memory
 // reaches the zero page, a write then a folio of its own (do_anonymous_page, do_wp_page).
@@ -339,6 +340,24 @@ TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
   EXPECT_EQ(w.mm.access(b + 2 * P, Access::read).kind, AccessKind::sigbus);
 }
 
+
+// munmap wakes nobody: a thread blocked in a userfault there stays blocked until a wake covers
+// it, and its retry then finds no VMA (SIGSEGV).
+TYPED_TEST(MmVmaTest, MunmapLeavesTheThreadsBlockedInItWaiting) {
+  using F = TypeParam;
+  constexpr u64 P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  ASSERT_EQ(w.mm.access(w.base() + P, Access::read, 9).kind, AccessKind::blocked);
+  ASSERT_EQ(w.mm.munmap(w.base(), 4 * P), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_blocked(9));
+  ASSERT_EQ(w.mm.uffd_wake(w.base(), 4 * P), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(9));
+  EXPECT_EQ(w.mm.access(w.base() + P, Access::read, 9).kind, AccessKind::sigsegv);
+}
 
 // userfaultfd_remove: MADV_DONTNEED on a range registered with EVENT_REMOVE queues a REMOVE
 // event and waits; range ioctls say EAGAIN meanwhile; the pages go only once the event is read.

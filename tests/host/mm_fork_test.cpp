@@ -1,7 +1,7 @@
 // mm_fork_test.cpp - fork (mm/fork.hpp: dup_mmap, copy_page_range): what the child gets, copy
 // on write on both sides, what is not copied (shared and never-written mappings, userfaultfd
-// registration, uffd-wp), and a private hugetlb child without reservations. Typed over every
-// format; sizes from the format's geometry.
+// registration, uffd-wp), and a private hugetlb child without reservations. Typed over one
+// format per geometry (mm_world.hpp's GeometryFormats); sizes from the format's geometry.
 #include <gtest/gtest.h>
 
 #include "mm_world.hpp"
@@ -13,7 +13,7 @@ using hpt_typed::FormatName;
 
 template <class F>
 class MmForkTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmForkTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmForkTest, GeometryFormats, FormatName);
 
 // A child address space over the parent's Memory: its own tables and TLB.
 template <class F>

@@ -1,8 +1,8 @@
 // mm_hugetlb_test.cpp - hugetlb reservations (mm/hugetlb.hpp, Linux mm/hugetlb.c): what mmap
 // reserves, which allocation takes which reservation, and what munmap, hole punch and errors
-// give back. Typed over every format with a 2M-class hstate ("M", mm_world.hpp); counts are in
-// pages of that hstate. The pool's numbers are /proc/meminfo's HugePages_Free (pool_free) and
-// HugePages_Rsvd (pool_reserved). Docs: docs/mm.md, "Hugetlb reservations".
+// give back. Typed over one format per geometry with a 2M-class hstate ("M"; GeometryFormats,
+// mm_world.hpp); counts are in pages of that hstate. The pool's numbers are /proc/meminfo's
+// HugePages_Free (pool_free) and HugePages_Rsvd (pool_reserved). Docs: docs/mm.md §1.6.
 #include <gtest/gtest.h>
 
 #include "mm_world.hpp"
@@ -18,10 +18,10 @@ class MmHugetlbTest : public ::testing::Test {
   static constexpr unsigned M = kM<F>;
   static constexpr u64 P = bit(F::page_shift);
 };
-TYPED_TEST_SUITE(MmHugetlbTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmHugetlbTest, GeometryFormats, FormatName);
 template <class F>
 class MmCopyFromTest : public ::testing::Test {};
-TYPED_TEST_SUITE(MmCopyFromTest, Formats, FormatName);
+TYPED_TEST_SUITE(MmCopyFromTest, GeometryFormats, FormatName);
 
 #define SKIP_WITHOUT_M() \
   if (TestFixture::M == 0) GTEST_SKIP() << "the format has no 2M-class leaf size"

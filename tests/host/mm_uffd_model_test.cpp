@@ -686,8 +686,7 @@ class UffdModelRun {
       }
       w.map_file(r.start, r.n << r.shift, r.file, true, 0, /*noreserve=*/true);  // may run dry
       EXPECT_TRUE(w.mm.uffd_register(r.start, r.n << r.shift, r.mode).ok()) << what;
-      for (Slot& sl : r.slot) sl = Slot{};
-      wake(r.start, r.end());
+      for (Slot& sl : r.slot) sl = Slot{};  // munmap wakes no waiter: they stay blocked
     } else if (kind < 99) {  // read(uffd)
       note("read(uffd)");
       Result<UffdMsg> got = w.mm.uffd_read();

@@ -44,6 +44,8 @@ using namespace hugepte::mm;  // NOLINT(google-build-using-namespace): test help
 // (Whether a format's leaves hold one: hugepte::mm::uffd_wp_supported<F>().)
 using RiscvSv39Rsw = RiscvFormat<3, true, true, true>;
 using Formats = hpt_typed::AllWithFake<RiscvSv39Rsw>;
+// One per geometry (typed_formats.hpp): the process-level suites (access, fork, reservations).
+using GeometryFormats = hpt_typed::GeometriesWithFake<RiscvSv39Rsw>;
 
 inline u64 env_u64(const char* name, u64 fallback) {
   const char* v = std::getenv(name);

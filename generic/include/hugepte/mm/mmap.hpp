@@ -69,13 +69,13 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   return slot;
 }
 
-// munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap (with
-// UFFD_FEATURE_EVENT_UNMAP: then an UNMAP event, the thread waiting for its read): the
-// VMAs crossing its edges are split
-// there first (split_vma), then every VMA inside goes: every entry (markers too), the folios'
-// mapcounts and references, the tables left empty, its waiters woken. A range with no VMA in
-// it is no error. Errors (nothing changes): EINVAL (empty or misaligned range, an edge inside a
-// hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
+// munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap: the VMAs
+// crossing its edges are split there first (split_vma), then every VMA inside goes: every entry
+// (markers too), the folios' mapcounts and references, the tables left empty. Threads blocked
+// in a userfault there stay blocked (a wake covering them lets them fault again: SIGSEGV). With
+// UFFD_FEATURE_EVENT_UNMAP an UNMAP event follows and thread tid waits for its read. A range
+// with no VMA in it is no error. Errors (nothing changes): EINVAL (empty or misaligned start,
+// an edge inside a hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len, Tid tid) {
   if (len == 0 || !aligned(start, kPage) || len > ~u64{0} - bit(kPage) ||
@@ -99,7 +99,6 @@ Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len, Tid tid) {
     notify_end({NotifyEvent::unmap, v.start, v.end});
     if (e != Err::ok) return e;
     if (pt_.has_root()) range_.unmap(v.start, v.end - v.start);  // frees the empty tables
-    wake_userfault(v.start, v.end);
     hugetlb_vm_op_close(v);
     v.used = false;
   }
