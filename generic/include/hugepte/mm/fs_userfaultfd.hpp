@@ -106,18 +106,23 @@ Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
   if (any) {
     if (Err e = split_vmas_at(start, start + len); e != Err::ok) return e;
   }
-  for (Vma& v : vmas_) {
-    if (!v.used || v.start < start || v.end > start + len) continue;
-    if (v.uffd & kRegWp) {
-      notify_start({NotifyEvent::protection_vma, v.start, v.end});
-      change_uffd_wp(v, v.start, v.end, false);
-      flush(v.start, v.end);
-      notify_end({NotifyEvent::protection_vma, v.start, v.end});
-    }
-    v.uffd = 0;
-  }
+  for (Vma& v : vmas_)
+    if (v.used && v.start >= start && v.end <= start + len) userfaultfd_clear_vma(v);
   wake_userfault(start, start + len);
   return Err::ok;
+}
+
+// userfaultfd_clear_vma: v is no longer registered; if it was for WP, its uffd-wp bits and
+// markers go first (uffd_wp_range(.., false)), inside one PROTECTION_VMA pair and one flush.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::userfaultfd_clear_vma(Vma& v) {
+  if (v.uffd & kRegWp) {
+    notify_start({NotifyEvent::protection_vma, v.start, v.end});
+    change_uffd_wp(v, v.start, v.end, false);
+    flush(v.start, v.end);
+    notify_end({NotifyEvent::protection_vma, v.start, v.end});
+  }
+  v.uffd = 0;
 }
 
 // close(uffd), as userfaultfd_release: the VMAs registered with it lose their registration, and
@@ -128,16 +133,8 @@ Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::uffd_close() {
   if (!uffd_file_) return Err::ebadf;
-  for (Vma& v : vmas_) {
-    if (!v.used || !v.uffd) continue;
-    if (v.uffd & kRegWp) {
-      notify_start({NotifyEvent::protection_vma, v.start, v.end});
-      change_uffd_wp(v, v.start, v.end, false);
-      flush(v.start, v.end);
-      notify_end({NotifyEvent::protection_vma, v.start, v.end});
-    }
-    v.uffd = 0;
-  }
+  for (Vma& v : vmas_)
+    if (v.used && v.uffd) userfaultfd_clear_vma(v);
   wake_userfault(0, ~u64{0});
   // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
   // a REMOVE's zap happens now.

@@ -319,6 +319,7 @@ class Mm {
   UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
   struct Waiter;
   Err copy_source_ready(const Vma& dst_vma, u64 src, u64 len);
+  void userfaultfd_clear_vma(Vma& v);
   void queue_event(UffdEvent ev, u64 start, u64 end, Tid tid);
   void complete_event(const Waiter& w);
   bool wants_event(u64 feature, u64 start, u64 end) const;
