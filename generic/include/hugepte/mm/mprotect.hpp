@@ -38,8 +38,8 @@ Err Mm<F, Env, Tlb, FE>::mprotect(u64 start, u64 len, Prot prot) {
 }
 
 // PAGE_NONE: e made present to software only (protnone). Formats store its permissions their
-// own way - read-only, kernel, no execute on x86, arm64 and riscv; none at all on the fake
-// exemplar - so the first spelling the format encodes is the one.
+// own way - some as read-only, kernel, no execute; some as no permission at all - so the first
+// of those two spellings the format encodes is the one.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Entry Mm<F, Env, Tlb, FE>::page_none(Entry e, unsigned level) {
   e.kind = Kind::protnone;
