@@ -420,6 +420,8 @@ struct LinuxBackend {
   Ret uffd_close() {
     if (close(uffd) != 0) return fail();
     uffd = -1;
+    // close releases the calls that waited for their events: let them return first.
+    while (!blocked_calls.empty()) finish_blocked_call();
     return ok();
   }
   Ret uffd_open() {

@@ -138,12 +138,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_close() {
   wake_userfault(0, ~u64{0});
   // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
   // a REMOVE's zap happens now.
-  while (waiter_n_ != 0) {
-    const Waiter w = waiters_[0];
-    for (unsigned i = 1; i < waiter_n_; ++i) waiters_[i - 1] = waiters_[i];
-    --waiter_n_;
-    complete_event(w);
-  }
+  while (waiter_n_ != 0) complete_event(take_waiter(0));
   changing_ = 0;
   uffd_file_ = false;
   uffd_open_ = false;
@@ -181,10 +176,7 @@ Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
     for (unsigned i = 0; i < waiter_n_; ++i) {
       if (waiters_[i].event != m.event || waiters_[i].va != m.address || waiters_[i].end != m.end)
         continue;
-      const Waiter w = waiters_[i];
-      for (unsigned k = i + 1; k < waiter_n_; ++k) waiters_[k - 1] = waiters_[k];
-      --waiter_n_;
-      complete_event(w);
+      complete_event(take_waiter(i));
       break;
     }
   }
@@ -217,6 +209,15 @@ void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, u64 start, u64 end, Tid tid)
     w.end = end;
     waiters_[waiter_n_++] = w;
   }
+}
+
+// Removes waiter i from the queue (the others keep their order) and returns it.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+auto Mm<F, Env, Tlb, FE>::take_waiter(unsigned i) -> Waiter {
+  const Waiter w = waiters_[i];
+  for (unsigned k = i + 1; k < waiter_n_; ++k) waiters_[k - 1] = waiters_[k];
+  --waiter_n_;
+  return w;
 }
 
 // The waiting thread goes on: mmap_changing drops, and a REMOVE's zap runs.

@@ -322,6 +322,7 @@ class Mm {
   void userfaultfd_clear_vma(Vma& v);
   void queue_event(UffdEvent ev, u64 start, u64 end, Tid tid);
   void complete_event(const Waiter& w);
+  Waiter take_waiter(unsigned i);
   bool wants_event(u64 feature, u64 start, u64 end) const;
   Err dontneed_now(u64 start, u64 end);
   FaultResult handle_userfault(const Vma& v, u64 va, u32 flags);
