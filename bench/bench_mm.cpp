@@ -27,9 +27,9 @@ using Env = bench::FlatEnv<12>;
 using Mem = mm::Memory<host::Folios, 12>;
 using Mm = mm::Mm<F, Env, NullTlb, host::Folios>;
 
-constexpr u64 kBase = u64{1} << 30;
+constexpr uint64_t kBase = uint64_t{1} << 30;
 constexpr unsigned kRegion = 30;
-constexpr u64 kTableBytes = u64{8} << 20;  // 513 tables plus the upper levels fit easily
+constexpr uint64_t kTableBytes = uint64_t{8} << 20;  // 513 tables plus the upper levels fit easily
 
 using Clock = std::chrono::steady_clock;
 double seconds(Clock::time_point a, Clock::time_point b) {
@@ -39,12 +39,12 @@ double seconds(Clock::time_point a, Clock::time_point b) {
 void first_touch_fault(benchmark::State& state, unsigned shift) {
   Env env(kTableBytes);
   NullTlb tlb;
-  u64 faults = 0;
+  uint64_t faults = 0;
   for (auto _ : state) {
     env.reset();
     host::Folios folios;
     Mem mem(folios, (1u << (kRegion - shift)) + 8, mm::Policy::s1);
-    if (shift > 12) mem.set_pool(shift, u64{1} << (kRegion - shift));
+    if (shift > 12) mem.set_pool(shift, uint64_t{1} << (kRegion - shift));
     Mm m(mem, env, tlb);
     if (m.init() != Err::ok) state.SkipWithError("init");
     mm::VmaSpec s;
@@ -53,7 +53,7 @@ void first_touch_fault(benchmark::State& state, unsigned shift) {
     s.max_shift = shift;
     if (!m.mmap(s)) state.SkipWithError("mmap");
     auto t0 = Clock::now();
-    for (u64 va = kBase; va < kBase + bit(kRegion); va += bit(shift)) {
+    for (uint64_t va = kBase; va < kBase + bit(kRegion); va += bit(shift)) {
       mm::FaultResult r = m.handle_fault(va, mm::Access::write);
       if (!r.handled() || r.shift != shift) {
         state.SkipWithError("fault did not map the expected size");
@@ -64,13 +64,14 @@ void first_touch_fault(benchmark::State& state, unsigned shift) {
     state.SetIterationTime(seconds(t0, t1));
     faults += bit(kRegion - shift);
   }
-  state.counters["faults/s"] = benchmark::Counter(static_cast<double>(faults), benchmark::Counter::kIsRate);
+  state.counters["faults/s"] =
+      benchmark::Counter(static_cast<double>(faults), benchmark::Counter::kIsRate);
 }
 
 void first_touch_range(benchmark::State& state, unsigned shift) {
   Env env(kTableBytes);
   NullTlb tlb;
-  u64 maps = 0;
+  uint64_t maps = 0;
   for (auto _ : state) {
     env.reset();
     PageTable<F, Env> pt(env);
@@ -80,8 +81,8 @@ void first_touch_range(benchmark::State& state, unsigned shift) {
     a.prot = Prot{true, true, false, true};
     a.writable = a.accessed = a.dirty = true;
     auto t0 = Clock::now();
-    for (u64 va = kBase; va < kBase + bit(kRegion); va += bit(shift)) {
-      if (r.map(va, (u64{1} << 40) + (va - kBase), bit(shift), a, shift) != Err::ok) {
+    for (uint64_t va = kBase; va < kBase + bit(kRegion); va += bit(shift)) {
+      if (r.map(va, (uint64_t{1} << 40) + (va - kBase), bit(shift), a, shift) != Err::ok) {
         state.SkipWithError("map");
         break;
       }
@@ -90,7 +91,8 @@ void first_touch_range(benchmark::State& state, unsigned shift) {
     state.SetIterationTime(seconds(t0, t1));
     maps += bit(kRegion - shift);
   }
-  state.counters["maps/s"] = benchmark::Counter(static_cast<double>(maps), benchmark::Counter::kIsRate);
+  state.counters["maps/s"] =
+      benchmark::Counter(static_cast<double>(maps), benchmark::Counter::kIsRate);
 }
 
 void hgm_collapse(benchmark::State& state, mm::Policy policy) {
@@ -101,7 +103,7 @@ void hgm_collapse(benchmark::State& state, mm::Policy policy) {
     host::Folios folios;
     Mem mem(folios, 16, policy);
     mem.set_pool(kRegion, 1);
-    u32 file = mem.create_file(mm::FileKind::hugetlb, kRegion, bit(kRegion)).value;
+    uint32_t file = mem.create_file(mm::FileKind::hugetlb, kRegion, bit(kRegion)).value;
     mem.fallocate(file, 0, bit(kRegion));
     Mm m(mem, env, tlb);
     m.init();
@@ -115,13 +117,15 @@ void hgm_collapse(benchmark::State& state, mm::Policy policy) {
     m.madvise_split(kBase, bit(kRegion));
     m.uffd_api(0);
     m.uffd_register(kBase, bit(kRegion), mm::kRegMinor);
-    for (u64 va = kBase; va < kBase + bit(kRegion); va += bit(12)) m.uffd_continue(va, bit(12), 0);
+    for (uint64_t va = kBase; va < kBase + bit(kRegion); va += bit(12))
+      m.uffd_continue(va, bit(12), 0);
     auto t0 = Clock::now();
     Err e = m.madvise_collapse(kBase, bit(kRegion));
     auto t1 = Clock::now();
     if (e != Err::ok || m.view(kBase).shift != kRegion) state.SkipWithError("collapse");
     state.SetIterationTime(seconds(t0, t1));
-    state.counters["subpage_updates"] = static_cast<double>(mem.counters().subpage_mapcount_updates);
+    state.counters["subpage_updates"] =
+        static_cast<double>(mem.counters().subpage_mapcount_updates);
   }
 }
 

@@ -12,8 +12,8 @@
 namespace hugepte::bench {
 namespace {
 
-inline u64 va_k(u64 k) { return kVa + k * kGiB; }
-inline u64 pa_k(u64 k) { return kPa + k * kGiB; }
+inline uint64_t va_k(uint64_t k) { return kVa + k * kGiB; }
+inline uint64_t pa_k(uint64_t k) { return kPa + k * kGiB; }
 
 // Map 1 GiB with leaves of 1 << shift into empty tables, `n` times (one GiB after another).
 template <Side S>
@@ -21,7 +21,7 @@ struct MapGiB : Case {
   unsigned shift;
   World w;
   bool ok = true;
-  MapGiB(unsigned s, u64 n) : shift(s) {
+  MapGiB(unsigned s, uint64_t n) : shift(s) {
     ops = n;
     w.save();
   }
@@ -29,24 +29,24 @@ struct MapGiB : Case {
   void run() override {
     if constexpr (S == Side::generic) {
       Range r(w.pt, w.tlb);
-      for (u64 k = 0; k < ops; ++k)
+      for (uint64_t k = 0; k < ops; ++k)
         ok = ok && r.map(va_k(k), pa_k(k), kGiB, kAttrsRW, shift) == Err::ok;
     } else if constexpr (S == Side::baseline) {
-      for (u64 k = 0; k < ops; ++k)
+      for (uint64_t k = 0; k < ops; ++k)
         ok = ok && baseline::map_range(w.env, w.pt.root(), va_k(k), pa_k(k), kGiB, shift,
                                        baseline::kLeafRW);
     } else {
       // One PUD table for the batch (all in the first 512 GiB); per GiB, a PMD table and its
       // 512 PTE tables as the leaves need them; entries: the PGD entry, then per GiB the
       // PUD entry and the entries below it.
-      const u64 per_pages = shift == 12 ? 513 : shift == 21 ? 1 : 0;
-      const u64 per_entries = 1 + (shift <= 21 ? 512 : 0) + (shift == 12 ? kPages1GiB : 0);
+      const uint64_t per_pages = shift == 12 ? 513 : shift == 21 ? 1 : 0;
+      const uint64_t per_entries = 1 + (shift <= 21 ? 512 : 0) + (shift == 12 ? kPages1GiB : 0);
       membound_write(w, 1 + ops * per_pages, 1 + ops * per_entries);
     }
   }
   bool check() override {
     if constexpr (S != Side::membound) {
-      for (u64 k = 0; k < ops; ++k) {
+      for (uint64_t k = 0; k < ops; ++k) {
         if (w.pa_of(va_k(k) + 0x12345678) != pa_k(k) + 0x12345678) return false;
         if (w.level_of(va_k(k)) != (shift - 12) / 9) return false;
       }
@@ -82,7 +82,7 @@ struct UnmapGiB : Case, Mapped4K {
   }
   bool check() override {
     if constexpr (S != Side::membound) {
-      if (w.pa_of(kVa) != ~u64{0} || w.pa_of(kVa + kGiB - 1) != ~u64{0}) return false;
+      if (w.pa_of(kVa) != ~uint64_t{0} || w.pa_of(kVa + kGiB - 1) != ~uint64_t{0}) return false;
       if (baseline::rd(w.pt.root_table()) != 0) return false;  // the emptied PUD table went too
     }
     return ok;
@@ -110,7 +110,7 @@ struct ProtectGiB : Case, Mapped4K {
   }
   bool check() override {
     if constexpr (S != Side::membound) {
-      for (u64 va : {kVa, kVa + kGiB / 2 + 0x5000, kVa + kGiB - 0x1000}) {
+      for (uint64_t va : {kVa, kVa + kGiB / 2 + 0x5000, kVa + kGiB - 0x1000}) {
         Result<Lookup> l = lookup(w.pt, va);
         if (!l || ((l.value.raw & baseline::kRW) != 0) == ro) return false;
         if (!(l.value.raw & (ro ? baseline::kSavedDirty : baseline::kD))) return false;
@@ -126,7 +126,7 @@ template <Side S>
 struct Split1GTo4K : Case {
   World w;
   bool ok = true;
-  explicit Split1GTo4K(u64 n) {
+  explicit Split1GTo4K(uint64_t n) {
     ops = n;
     w.map(kVa, kPa, n * kGiB, 30);
     w.save();
@@ -135,19 +135,20 @@ struct Split1GTo4K : Case {
   void run() override {
     if constexpr (S == Side::generic) {
       Range r(w.pt, w.tlb);
-      for (u64 k = 0; k < ops; ++k) ok = ok && r.split(va_k(k), 12) == Err::ok;
+      for (uint64_t k = 0; k < ops; ++k) ok = ok && r.split(va_k(k), 12) == Err::ok;
     } else if constexpr (S == Side::baseline) {
-      for (u64 k = 0; k < ops; ++k) ok = ok && baseline::split_1g_to_4k(w.env, w.pt.root(), va_k(k));
+      for (uint64_t k = 0; k < ops; ++k)
+        ok = ok && baseline::split_1g_to_4k(w.env, w.pt.root(), va_k(k));
     } else {
       membound_write(w, 2 * ops, ops * (512 + 512 + 2));
     }
   }
   bool check() override {
     if constexpr (S != Side::membound) {
-      for (u64 k = 0; k < ops; ++k) {
+      for (uint64_t k = 0; k < ops; ++k) {
         if (w.level_of(va_k(k) + 0x1000) != 0 || w.pa_of(va_k(k) + 0x1234) != pa_k(k) + 0x1234)
           return false;
-        if (w.level_of(va_k(k) + (u64{5} << 21)) != 1) return false;
+        if (w.level_of(va_k(k) + (uint64_t{5} << 21)) != 1) return false;
         if (w.pa_of(va_k(k) + kGiB - 8) != pa_k(k) + kGiB - 8) return false;
       }
     }
@@ -187,12 +188,12 @@ void add3(const char* op, bool membound, A... a) {
 }
 
 const bool registered = [] {
-  add3<MapGiB>("Map1GiBAt4K", true, 12u, u64{1});
-  add3<MapGiB>("Map1GiBAt2M", true, 21u, u64{64});
-  add3<MapGiB>("Map1GiBAt1G", true, 30u, u64{256});
+  add3<MapGiB>("Map1GiBAt4K", true, 12u, uint64_t{1});
+  add3<MapGiB>("Map1GiBAt2M", true, 21u, uint64_t{64});
+  add3<MapGiB>("Map1GiBAt1G", true, 30u, uint64_t{256});
   add3<UnmapGiB>("Unmap1GiB4K", true);
   add3<ProtectGiB>("Protect1GiB4K", true);
-  add3<Split1GTo4K>("Split1GTo4K", true, u64{16});
+  add3<Split1GTo4K>("Split1GTo4K", true, uint64_t{16});
   add3<Collapse4KTo1G>("Collapse4KTo1G", true);
   return true;
 }();

@@ -23,9 +23,9 @@ World& mapped() {
   return *w;
 }
 
-inline u64 generic_translate(const Table& pt, u64 va) {
+inline uint64_t generic_translate(const Table& pt, uint64_t va) {
   Result<Lookup> l = lookup(pt, va);
-  return l ? l.value.pa : ~u64{0};
+  return l ? l.value.pa : ~uint64_t{0};
 }
 
 // lookup() of every page of the GiB, in order.
@@ -34,9 +34,9 @@ struct TranslateSequential : Case {
   World& w = mapped();
   TranslateSequential() { ops = kPages1GiB; }
   void run() override {
-    u64 sum = 0;
-    for (u64 i = 0; i < kPages1GiB; ++i) {
-      u64 va = kVa + (i << 12) + 8;
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < kPages1GiB; ++i) {
+      uint64_t va = kVa + (i << 12) + 8;
       if constexpr (S == Side::generic)
         sum += generic_translate(w.pt, va);
       else
@@ -50,7 +50,7 @@ struct TranslateSequential : Case {
 template <Side S>
 struct TranslateRandom : Case {
   World& w = mapped();
-  std::vector<u64> vas;
+  std::vector<uint64_t> vas;
   TranslateRandom() {
     std::mt19937_64 rng(42);
     vas.resize(1 << 16);
@@ -58,8 +58,8 @@ struct TranslateRandom : Case {
     ops = vas.size();
   }
   void run() override {
-    u64 sum = 0;
-    for (u64 va : vas) {
+    uint64_t sum = 0;
+    for (uint64_t va : vas) {
       if constexpr (S == Side::generic)
         sum += generic_translate(w.pt, va);
       else
@@ -68,7 +68,7 @@ struct TranslateRandom : Case {
     benchmark::DoNotOptimize(sum);
   }
   bool check() override {
-    for (u64 va : vas)
+    for (uint64_t va : vas)
       if (generic_translate(w.pt, va) != baseline::translate(PhysMem::base(), w.pt.root(), va))
         return false;
     return true;
@@ -80,7 +80,7 @@ struct TranslateRandom : Case {
 // value) against the hand-written walk-allocate-store.
 template <Side S>
 struct Map4KOneByOne : Case {
-  static constexpr u64 kN = 4096;
+  static constexpr uint64_t kN = 4096;
   World w;
   bool ok = true;
   Map4KOneByOne() {
@@ -90,8 +90,8 @@ struct Map4KOneByOne : Case {
   void restore() override { w.restore(); }
   void run() override {
     Ops hp(w.pt, w.tlb);
-    for (u64 i = 0; i < kN; ++i) {
-      u64 va = kVa + (i << 12), pa = kPa + (i << 12);
+    for (uint64_t i = 0; i < kN; ++i) {
+      uint64_t va = kVa + (i << 12), pa = kPa + (i << 12);
       if constexpr (S == Side::generic) {
         Result<Ops::Handle> h = hp.alloc(va, 12);
         ok = ok && h && hp.set(h.value, rw_leaf(pa)) == Err::ok;
@@ -101,7 +101,7 @@ struct Map4KOneByOne : Case {
     }
   }
   bool check() override {
-    for (u64 i = 0; i < kN; ++i)
+    for (uint64_t i = 0; i < kN; ++i)
       if (w.pa_of(kVa + (i << 12)) != kPa + (i << 12)) return false;
     return ok;
   }

@@ -26,7 +26,7 @@ struct Case {
   virtual void restore() {}   // before every run, untimed
   virtual void run() = 0;     // the measured operation(s)
   virtual bool check() { return true; }  // after the last run, untimed: did it do the job?
-  u64 ops = 1;                // operations per run()
+  uint64_t ops = 1;                // operations per run()
 };
 
 struct CaseInfo {

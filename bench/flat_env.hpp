@@ -20,13 +20,13 @@ namespace hugepte::bench {
 // handed out in regions, first fit.
 class PhysMem {
  public:
-  static constexpr u64 kBytes = u64{1} << 32;
+  static constexpr uint64_t kBytes = uint64_t{1} << 32;
   static unsigned char* base() { return base_; }
 
-  static u64 take(u64 bytes) {
+  static uint64_t take(uint64_t bytes) {
     for (auto it = holes().begin(); it != holes().end(); ++it) {
       if (it->second < bytes) continue;
-      u64 pa = it->first;
+      uint64_t pa = it->first;
       it->first += bytes;
       it->second -= bytes;
       if (it->second == 0) holes().erase(it);
@@ -34,13 +34,13 @@ class PhysMem {
     }
     std::abort();
   }
-  static void give(u64 pa, u64 bytes) {
+  static void give(uint64_t pa, uint64_t bytes) {
     holes().emplace_back(pa, bytes);  // regions come back whole; no need to merge for reuse
   }
 
  private:
-  static std::vector<std::pair<u64, u64>>& holes() {
-    static std::vector<std::pair<u64, u64>> h{{0, kBytes}};
+  static std::vector<std::pair<uint64_t, uint64_t>>& holes() {
+    static std::vector<std::pair<uint64_t, uint64_t>> h{{0, kBytes}};
     return h;
   }
   static unsigned char* map() {
@@ -56,17 +56,18 @@ template <unsigned PageShift>
 class FlatEnv {
  public:
   static constexpr unsigned page_shift = PageShift;
-  static constexpr u64 kPage = u64{1} << PageShift;
+  static constexpr uint64_t kPage = uint64_t{1} << PageShift;
 
-  explicit FlatEnv(u64 bytes) : first_(PhysMem::take(bytes)), size_(bytes) {
-    std::memset(mem(first_), 0, bytes);  // fault every page in now: no benchmark measures first touch
+  explicit FlatEnv(uint64_t bytes) : first_(PhysMem::take(bytes)), size_(bytes) {
+    std::memset(mem(first_), 0,
+                bytes);  // fault every page in now: no benchmark measures first touch
   }
   ~FlatEnv() { PhysMem::give(first_, size_); }
   FlatEnv(const FlatEnv&) = delete;
   FlatEnv& operator=(const FlatEnv&) = delete;
 
-  Result<u64> alloc_table(unsigned) {
-    u64 pa;
+  Result<uint64_t> alloc_table(unsigned) {
+    uint64_t pa;
     if (!free_.empty()) {
       pa = free_.back();
       free_.pop_back();
@@ -78,29 +79,30 @@ class FlatEnv {
     std::memset(mem(pa), 0, kPage);
     return pa;
   }
-  void free_table(u64 pa, unsigned) { free_.push_back(pa); }
-  u64* table_ptr(u64 pa) { return reinterpret_cast<u64*>(PhysMem::base() + pa); }
-  static unsigned char* mem(u64 pa) { return PhysMem::base() + pa; }
+  void free_table(uint64_t pa, unsigned) { free_.push_back(pa); }
+  uint64_t* table_ptr(uint64_t pa) { return reinterpret_cast<uint64_t*>(PhysMem::base() + pa); }
+  static unsigned char* mem(uint64_t pa) { return PhysMem::base() + pa; }
 
   void reset() {  // every page free again (their contents stay until handed out)
     next_ = 0;
     free_.clear();
   }
-  u64 first_pa() const { return first_; }         // the region's first page (the root, usually)
-  u64 free_pa() const { return first_ + next_; }  // where the next new page would come from
-  u64 end_pa() const { return first_ + size_; }
+  uint64_t first_pa() const { return first_; }  // the region's first page (the root, usually)
+  uint64_t free_pa() const { return first_ + next_; }  // where the next new page would come from
+  uint64_t end_pa() const { return first_ + size_; }
 
   // The allocator's state plus the contents of some pages, so that a benchmark can put a table
   // back as it was before the measured operation without rebuilding it. Pages not saved must
   // be ones the operation does not write (it may free them: freeing leaves a page as it is).
   struct Snapshot {
-    u64 next = 0;
-    std::vector<u64> free;
-    std::vector<std::pair<u64, std::vector<unsigned char>>> pages;
+    uint64_t next = 0;
+    std::vector<uint64_t> free;
+    std::vector<std::pair<uint64_t, std::vector<unsigned char>>> pages;
   };
-  Snapshot snapshot(const std::vector<u64>& page_pas) const {
+  Snapshot snapshot(const std::vector<uint64_t>& page_pas) const {
     Snapshot s{next_, free_, {}};
-    for (u64 pa : page_pas) s.pages.emplace_back(pa, std::vector<unsigned char>(mem(pa), mem(pa) + kPage));
+    for (uint64_t pa : page_pas)
+      s.pages.emplace_back(pa, std::vector<unsigned char>(mem(pa), mem(pa) + kPage));
     return s;
   }
   void restore(const Snapshot& s) {
@@ -110,10 +112,10 @@ class FlatEnv {
   }
 
  private:
-  u64 first_;
-  u64 size_;
-  u64 next_ = 0;
-  std::vector<u64> free_;
+  uint64_t first_;
+  uint64_t size_;
+  uint64_t next_ = 0;
+  std::vector<uint64_t> free_;
 };
 
 }  // namespace hugepte::bench

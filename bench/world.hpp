@@ -24,17 +24,17 @@ using Env = FlatEnv<12>;
 using Table = PageTable<F, Env>;
 using Range = RangeOps<F, Env, NullTlb>;
 
-inline constexpr u64 kGiB = u64{1} << 30;
-inline constexpr u64 kVa = kGiB;             // the first region: 1 GiB at 1 GiB
-inline constexpr u64 kPa = u64{1} << 32;     // mapped to 4 GiB
-inline constexpr u64 kPages1GiB = kGiB >> 12;
+inline constexpr uint64_t kGiB = uint64_t{1} << 30;
+inline constexpr uint64_t kVa = kGiB;             // the first region: 1 GiB at 1 GiB
+inline constexpr uint64_t kPa = uint64_t{1} << 32;     // mapped to 4 GiB
+inline constexpr uint64_t kPages1GiB = kGiB >> 12;
 
 enum class Side { generic, baseline, membound };
 
 // Read-write, not executable, accessed and dirty: what baseline::kLeafRW spells in bits.
 inline constexpr Attrs kAttrsRW{kProtRW, true, MemType::normal, false, true, true, {}};
 
-inline Entry rw_leaf(u64 pa) {
+inline Entry rw_leaf(uint64_t pa) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
@@ -52,29 +52,29 @@ struct World {
   NullTlb tlb;
   Env::Snapshot snap;
 
-  explicit World(u64 bytes = u64{8} << 20) : env(bytes) { pt.init(); }
+  explicit World(uint64_t bytes = uint64_t{8} << 20) : env(bytes) { pt.init(); }
 
   // Remembers the allocator and every table above the last level; restore() puts them back.
   // Valid for operations that write no last-level table they did not allocate themselves.
   void save() {
-    std::vector<u64> upper;
+    std::vector<uint64_t> upper;
     baseline::upper_tables(env, pt.root(), 39, upper);
     snap = env.snapshot(upper);
   }
   void restore() { env.restore(snap); }
 
   // Maps [va, va + len) with leaves of leaf_shift, by the hand-written code (set-up only).
-  void map(u64 va, u64 pa, u64 len, unsigned leaf_shift) {
+  void map(uint64_t va, uint64_t pa, uint64_t len, unsigned leaf_shift) {
     if (!baseline::map_range(env, pt.root(), va, pa, len, leaf_shift, baseline::kLeafRW))
       std::abort();
   }
 
   // The physical address lookup() gives for va, ~0 if none; and the level of its leaf.
-  u64 pa_of(u64 va) const {
+  uint64_t pa_of(uint64_t va) const {
     Result<Lookup> l = lookup(pt, va);
-    return l ? l.value.pa : ~u64{0};
+    return l ? l.value.pa : ~uint64_t{0};
   }
-  unsigned level_of(u64 va) const {
+  unsigned level_of(uint64_t va) const {
     Result<Lookup> l = lookup(pt, va);
     return l ? l.value.level : ~0u;
   }
@@ -84,22 +84,23 @@ struct World {
 // allocated back to back) and store `entries` entry values one after another, plain stores the
 // compiler may vectorise. Both go to the free memory after the tables (the pages zeroed are
 // the next ones the allocator would hand out), so the tables themselves stay intact.
-inline void membound_write(World& w, u64 pages, u64 entries) {
-  const u64 at = w.env.free_pa();
+inline void membound_write(World& w, uint64_t pages, uint64_t entries) {
+  const uint64_t at = w.env.free_pa();
   if (at + (pages << 12) > w.env.end_pa() || at + entries * 8 > w.env.end_pa()) std::abort();
   if (pages) std::memset(Env::mem(at), 0, pages << 12);
-  u64* p = reinterpret_cast<u64*>(Env::mem(at));
-  const u64 v = kPa | baseline::kLeafRW;
-  for (u64 i = 0; i < entries; ++i) p[i] = v + (i << 12);
+  uint64_t* p = reinterpret_cast<uint64_t*>(Env::mem(at));
+  const uint64_t v = kPa | baseline::kLeafRW;
+  for (uint64_t i = 0; i < entries; ++i) p[i] = v + (i << 12);
   benchmark::ClobberMemory();
 }
 
 // The memory bound of a scan: load `entries` entries one after another (those of the tables
 // after the root, where a 1 GiB mapping's tables live).
-inline void membound_read(World& w, u64 entries) {
-  const u64* p = reinterpret_cast<const u64*>(Env::mem(w.env.first_pa() + (u64{1} << 12)));
-  u64 acc = 0;
-  for (u64 i = 0; i < entries; ++i) acc |= p[i];
+inline void membound_read(World& w, uint64_t entries) {
+  const uint64_t* p =
+      reinterpret_cast<const uint64_t*>(Env::mem(w.env.first_pa() + (uint64_t{1} << 12)));
+  uint64_t acc = 0;
+  for (uint64_t i = 0; i < entries; ++i) acc |= p[i];
   benchmark::DoNotOptimize(acc);
 }
 

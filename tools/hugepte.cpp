@@ -1,6 +1,7 @@
 // hugepte - the command-line face of the library: decode one entry of any format.
 //
-//   hugepte decode --arch x86_64|arm64|riscv64 [--mode M] [--profile P] --level LEVEL [--json] 0xVALUE
+//   hugepte decode --arch x86_64|arm64|riscv64 [--mode M] [--profile P] --level LEVEL [--json]
+//   0xVALUE
 //
 // Everything it prints comes from the format's decode() (through the kernel profile's
 // translation, arch/*/include/.../*_linux61.hpp); the tool only formats it.
@@ -19,12 +20,12 @@ namespace {
 
 using hugepte::Entry;
 using hugepte::Kind;
-using hugepte::u64;
 
 constexpr int kUsageError = 2;
 
 const char* kDecodeHelp =
-    "usage: hugepte decode --arch ARCH [--mode MODE] [--profile PROFILE] --level LEVEL [--json] VALUE\n"
+    "usage: hugepte decode --arch ARCH [--mode MODE] [--profile PROFILE] --level LEVEL [--json] "
+    "VALUE\n"
     "\n"
     "Decode one raw page-table entry exactly as the architecture's MMU and Linux's\n"
     "software conventions read it.\n"
@@ -77,7 +78,7 @@ unsigned level_index(const std::string& name, unsigned levels) {
   return levels;
 }
 
-const char* swap_type_name(hugepte::u32 type) {
+const char* swap_type_name(uint32_t type) {
   switch (type) {
     case hugepte::kSwpHwpoison: return "hwpoison";
     case hugepte::kSwpMigrationRead: return "migration-read";
@@ -91,7 +92,7 @@ const char* swap_type_name(hugepte::u32 type) {
   }
 }
 
-std::string hex(u64 v) {
+std::string hex(uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
   return buf;
@@ -109,7 +110,7 @@ struct ProfileFacts {
 };
 
 template <class F>
-void print_json(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf) {
+void print_json(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts& pf) {
   std::printf("{\"arch\": \"%s\", \"mode\": \"%s\", \"level\": \"%s\", \"raw\": \"%s\", ", F::arch,
               F::mode, hugepte::level_name(level, F::levels), hex(raw).c_str());
   std::printf("\"profile\": \"%s\", ", hugepte::kernel_name(pf.kernel));
@@ -148,7 +149,8 @@ void print_json(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf)
   }
   if (e.kind == Kind::marker) {
     std::printf("\"marker\": {\"uffd_wp\": %s, \"poisoned\": %s, \"guard\": %s}, ",
-                tf(e.swp.offset & hugepte::kMarkerUffdWp), tf(e.swp.offset & hugepte::kMarkerPoisoned),
+                tf(e.swp.offset & hugepte::kMarkerUffdWp),
+                tf(e.swp.offset & hugepte::kMarkerPoisoned),
                 tf(e.swp.offset & hugepte::kMarkerGuard));
   } else {
     std::printf("\"marker\": null, ");
@@ -161,7 +163,7 @@ void print_json(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf)
 }
 
 template <class F>
-void print_table(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf) {
+void print_table(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts& pf) {
   auto row = [](const char* k, const std::string& v) { std::printf("  %-17s %s\n", k, v.c_str()); };
   std::printf("%s %s %s entry %s\n", F::arch, F::mode, hugepte::level_name(level, F::levels),
               hex(raw).c_str());
@@ -171,10 +173,10 @@ void print_table(const Entry& e, u64 raw, unsigned level, const ProfileFacts& pf
   }
   row("kind", hugepte::kind_name(e.kind));
   if (e.kind == Kind::invalid) row("reason", hugepte::reason_name(e.reason));
-  row("maps (shift)", std::to_string(e.shift) + " (" + hex(u64{1} << e.shift) + " bytes)");
+  row("maps (shift)", std::to_string(e.shift) + " (" + hex(uint64_t{1} << e.shift) + " bytes)");
   if (has_address(e.kind)) row("output address", hex(e.addr));
   if (e.cont_shift)
-    row("contiguous group", std::to_string(e.cont_shift) + " (" + hex(u64{1} << e.cont_shift) +
+    row("contiguous group", std::to_string(e.cont_shift) + " (" + hex(uint64_t{1} << e.cont_shift) +
                                 " bytes, " + std::to_string(1u << (e.cont_shift - e.shift)) +
                                 " entries)");
   if (e.kind == Kind::leaf || e.kind == Kind::protnone) {
@@ -214,7 +216,7 @@ struct DecodeArgs {
   std::string arch, mode, level;
   bool json = false;
   hugepte::Kernel kernel = hugepte::Kernel::upstream;
-  u64 value = 0;
+  uint64_t value = 0;
 };
 
 template <class F>
@@ -223,13 +225,14 @@ bool try_decode(const DecodeArgs& a) {
   unsigned level = level_index(a.level, F::levels);
   if (level >= F::levels) {
     std::string names;
-    for (unsigned l = F::levels; l-- > 0;) names += std::string(" ") + hugepte::level_name(l, F::levels);
+    for (unsigned l = F::levels; l-- > 0;)
+      names += std::string(" ") + hugepte::level_name(l, F::levels);
     usage_error("level '" + a.level + "' does not exist in " + F::arch + " " + F::mode +
                 " (levels:" + names + ")");
   }
   // A kernel profile spells the entry as upstream would, then the format decodes that.
   const F* f = nullptr;
-  u64 raw = a.value, unknown = 0;
+  uint64_t raw = a.value, unknown = 0;
   ProfileFacts pf{a.kernel, false};
   if (a.kernel == hugepte::Kernel::linux_6_1) {
     if constexpr (requires { hugepte::linux61::to_upstream(f, raw, level); }) {
@@ -238,7 +241,8 @@ bool try_decode(const DecodeArgs& a) {
       if constexpr (requires { hugepte::linux61::unknown_bits(f, raw, level); })
         unknown = hugepte::linux61::unknown_bits(f, a.value, level);
     } else {
-      usage_error(std::string("no linux-6.1 profile for ") + F::arch + " (x86_64 and arm64 have one)");
+      usage_error(std::string("no linux-6.1 profile for ") + F::arch +
+                  " (x86_64 and arm64 have one)");
     }
   }
   Entry e = F::decode(raw, level);
@@ -262,12 +266,14 @@ std::string modes_of(const std::string& arch, hugepte::TypeList<Fs...>) {
   return s;
 }
 
-u64 parse_value(const std::string& s) {
-  if (s.empty() || s[0] == '-') usage_error("bad value '" + s + "': expected a 64-bit hex or decimal number");
+uint64_t parse_value(const std::string& s) {
+  if (s.empty() || s[0] == '-')
+    usage_error("bad value '" + s + "': expected a 64-bit hex or decimal number");
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(s.c_str(), &end, 0);
-  if (errno || !end || *end) usage_error("bad value '" + s + "': expected a 64-bit hex or decimal number");
+  if (errno || !end || *end)
+    usage_error("bad value '" + s + "': expected a 64-bit hex or decimal number");
   return v;
 }
 

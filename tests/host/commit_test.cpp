@@ -32,45 +32,45 @@ class CommitTest : public ::testing::Test {
   }
 
   // The slots of the unit of 1 << shift at va, at `level` (tables allocated on the way).
-  u64* slots_for(u64 va, unsigned level) {
+  uint64_t* slots_for(uint64_t va, unsigned level) {
     Result<Found> f = find_or_alloc(pt, va, level);
     EXPECT_TRUE(f.ok());
     return f.value.slot;
   }
 
   // The values of a present leaf unit of size index i mapping pa (every sub-entry of a group).
-  std::vector<u64> leaf_unit(unsigned i, u64 pa, bool writable = true) {
+  std::vector<uint64_t> leaf_unit(unsigned i, uint64_t pa, bool writable = true) {
     unsigned level = kSizes.level[i], shift = kSizes.shift[i];
     Entry e;
     e.kind = Kind::leaf;
     e.addr = pa;
-    e.shift = static_cast<u8>(F::shift(level));
-    e.cont_shift = static_cast<u8>(kSizes.cont[i] ? shift : 0);
+    e.shift = static_cast<uint8_t>(F::shift(level));
+    e.cont_shift = static_cast<uint8_t>(kSizes.cont[i] ? shift : 0);
     e.prot.read = true;
     e.prot.write = writable;
     e.writable = writable;
     e.accessed = true;
     e.dirty = writable;
-    Result<u64> raw0 = F::encode(e, level);
+    Result<uint64_t> raw0 = F::encode(e, level);
     EXPECT_TRUE(raw0.ok()) << "size " << shift;
-    std::vector<u64> v;
-    for (u64 k = 0; k < bit(shift - F::shift(level)); ++k)
+    std::vector<uint64_t> v;
+    for (uint64_t k = 0; k < bit(shift - F::shift(level)); ++k)
       v.push_back(kSizes.cont[i] ? F::group_entry(raw0.value, level, static_cast<unsigned>(k))
                                  : raw0.value);
     return v;
   }
 
-  u64 va_for(unsigned shift) const { return bit(shift) * 3; }
-  u64 pa_for(unsigned shift, u64 n) const { return bit(shift) * (8 + n); }
+  uint64_t va_for(unsigned shift) const { return bit(shift) * 3; }
+  uint64_t pa_for(unsigned shift, uint64_t n) const { return bit(shift) * (8 + n); }
 
-  TlbFlush leaf_flush(u64 va, unsigned i) const {
+  TlbFlush leaf_flush(uint64_t va, unsigned i) const {
     unsigned level = kSizes.level[i];
-    return TlbFlush{va, va + bit(kSizes.shift[i]), static_cast<u8>(F::shift(level)),
-                    static_cast<u8>(level), true};
+    return TlbFlush{va, va + bit(kSizes.shift[i]), static_cast<uint8_t>(F::shift(level)),
+                    static_cast<uint8_t>(level), true};
   }
 
-  void replace_unit(u64* slots, unsigned level, std::vector<u64> old, std::vector<u64> next,
-                    const TlbFlush& f, Owed owed = Owed::by_replace) {
+  void replace_unit(uint64_t* slots, unsigned level, std::vector<uint64_t> old,
+                    std::vector<uint64_t> next, const TlbFlush& f, Owed owed = Owed::by_replace) {
     Invalidations<F, Env, host::TlbModel> inv(pt, tlb);
     replace(pt, inv, slots, level, old.size(), old.data(), next.data(), f, owed);
     inv.finish();
@@ -79,7 +79,7 @@ class CommitTest : public ::testing::Test {
   // A sink that records, at each invalidation, how many level-0 tables were freed so far.
   struct FreesAtFlush {
     Env* env;
-    std::vector<u64> frees_at_flush;
+    std::vector<uint64_t> frees_at_flush;
     std::vector<TlbFlush> flushes;
     void flush(const TlbFlush& f) {
       frees_at_flush.push_back(env->frees(0));
@@ -111,15 +111,16 @@ TYPED_TEST(CommitTest, InstallingIntoNoneWritesEverySubEntryAndInvalidatesNothin
   for (unsigned i = 0; i < this->kSizes.count; ++i) {
     SCOPED_TRACE(this->kSizes.shift[i]);
     const unsigned level = this->kSizes.level[i], shift = this->kSizes.shift[i];
-    const u64 va = this->va_for(shift);
-    u64* s = this->slots_for(va, level);
-    std::vector<u64> next = this->leaf_unit(i, this->pa_for(shift, 0));
+    const uint64_t va = this->va_for(shift);
+    uint64_t* s = this->slots_for(va, level);
+    std::vector<uint64_t> next = this->leaf_unit(i, this->pa_for(shift, 0));
     this->log.clear();
-    this->replace_unit(s, level, std::vector<u64>(next.size(), 0), next, this->leaf_flush(va, i));
+    this->replace_unit(s, level, std::vector<uint64_t>(next.size(), 0), next,
+                       this->leaf_flush(va, i));
     std::vector<T> want(next.size(), T::write);
     want.push_back(T::publish);
     EXPECT_EQ(this->types(), want);
-    for (u64 k = 0; k < next.size(); ++k) EXPECT_EQ(F::is_leaf(s[k], level), true);
+    for (uint64_t k = 0; k < next.size(); ++k) EXPECT_EQ(F::is_leaf(s[k], level), true);
   }
 }
 
@@ -130,16 +131,17 @@ TYPED_TEST(CommitTest, ALiveChangeBreaksBeforeMakingExactlyWhereTheFormatSaysSo)
   for (unsigned i = 0; i < this->kSizes.count; ++i) {
     SCOPED_TRACE(this->kSizes.shift[i]);
     const unsigned level = this->kSizes.level[i], shift = this->kSizes.shift[i];
-    const u64 va = this->va_for(shift);
-    u64* s = this->slots_for(va, level);
-    std::vector<u64> before = this->leaf_unit(i, this->pa_for(shift, 0));
-    this->replace_unit(s, level, std::vector<u64>(before.size(), 0), before, this->leaf_flush(va, i));
+    const uint64_t va = this->va_for(shift);
+    uint64_t* s = this->slots_for(va, level);
+    std::vector<uint64_t> before = this->leaf_unit(i, this->pa_for(shift, 0));
+    this->replace_unit(s, level, std::vector<uint64_t>(before.size(), 0), before,
+                       this->leaf_flush(va, i));
     for (bool move : {true, false}) {  // a new output address, or only the permissions
       SCOPED_TRACE(move ? "new output address" : "write permission removed");
-      std::vector<u64> old(s, s + before.size());
-      std::vector<u64> next = this->leaf_unit(i, this->pa_for(shift, move ? 1 : 0), !move);
+      std::vector<uint64_t> old(s, s + before.size());
+      std::vector<uint64_t> next = this->leaf_unit(i, this->pa_for(shift, move ? 1 : 0), !move);
       bool bbm = false;
-      for (u64 k = 0; k < old.size(); ++k) bbm = bbm || F::needs_bbm(old[k], next[k], level);
+      for (uint64_t k = 0; k < old.size(); ++k) bbm = bbm || F::needs_bbm(old[k], next[k], level);
       if (std::string(F::arch) == "x86_64") {
         EXPECT_FALSE(bbm) << "x86 never breaks before making";
       }
@@ -154,11 +156,11 @@ TYPED_TEST(CommitTest, ALiveChangeBreaksBeforeMakingExactlyWhereTheFormatSaysSo)
       want.push_back(T::publish);
       ASSERT_EQ(this->types(), want);
       if (bbm) {
-        for (u64 k = 0; k < old.size(); ++k) EXPECT_EQ(ev[k].value, 0u) << "sub-entry " << k;
-        for (u64 k = 0; k < old.size(); ++k) EXPECT_EQ(ev[old.size() + 1 + k].value, next[k]);
+        for (uint64_t k = 0; k < old.size(); ++k) EXPECT_EQ(ev[k].value, 0u) << "sub-entry " << k;
+        for (uint64_t k = 0; k < old.size(); ++k) EXPECT_EQ(ev[old.size() + 1 + k].value, next[k]);
       }
       EXPECT_EQ(ev[old.size()].flush, this->leaf_flush(va, i));
-      for (u64 k = 0; k < old.size(); ++k) EXPECT_EQ(s[k], next[k]);
+      for (uint64_t k = 0; k < old.size(); ++k) EXPECT_EQ(s[k], next[k]);
     }
   }
 }
@@ -168,11 +170,11 @@ TYPED_TEST(CommitTest, AnInvalidationOwedByTheCallerIsNotIssuedUnlessABreakNeeds
   using F = TypeParam;
   const unsigned i = 0;  // the base page
   const unsigned level = this->kSizes.level[i], shift = this->kSizes.shift[i];
-  const u64 va = this->va_for(shift);
-  u64* s = this->slots_for(va, level);
-  std::vector<u64> before = this->leaf_unit(i, this->pa_for(shift, 0));
+  const uint64_t va = this->va_for(shift);
+  uint64_t* s = this->slots_for(va, level);
+  std::vector<uint64_t> before = this->leaf_unit(i, this->pa_for(shift, 0));
   this->replace_unit(s, level, {0}, before, this->leaf_flush(va, i));
-  std::vector<u64> next = this->leaf_unit(i, this->pa_for(shift, 0), false);
+  std::vector<uint64_t> next = this->leaf_unit(i, this->pa_for(shift, 0), false);
   const bool bbm = F::needs_bbm(before[0], next[0], level);
   this->log.clear();
   this->replace_unit(s, level, before, next, this->leaf_flush(va, i), Owed::by_caller);
@@ -186,18 +188,20 @@ TYPED_TEST(CommitTest, ATableReplacedIsFreedOnlyAfterAWalkCacheInvalidation) {
   using Env = typename TestFixture::Env;
   if (F::levels < 2) GTEST_SKIP() << "one level";
   const unsigned level = 1;
-  const u64 va = bit(F::shift(level)) * 5;
-  u64* leaf_slot = this->slots_for(va, 0);  // allocates the level-0 table under the level-1 slot
+  const uint64_t va = bit(F::shift(level)) * 5;
+  uint64_t* leaf_slot =
+      this->slots_for(va, 0);  // allocates the level-0 table under the level-1 slot
   ASSERT_NE(leaf_slot, nullptr);
-  u64* s = this->slots_for(va, level);
-  const u64 table = s[0];
+  uint64_t* s = this->slots_for(va, level);
+  const uint64_t table = s[0];
   ASSERT_TRUE(F::is_table(table, level));
   typename TestFixture::FreesAtFlush rec{&this->env, {}, {}};
-  const u64 frees0 = this->env.frees(0);
+  const uint64_t frees0 = this->env.frees(0);
   Invalidations<F, Env, typename TestFixture::FreesAtFlush> inv(this->pt, rec);
-  u64 old = table, next = 0;
-  const TlbFlush f{align_down(va, F::shift(level)), align_down(va, F::shift(level)) + bit(F::shift(level)),
-                   static_cast<u8>(F::page_shift), kAnyLevel, false};
+  uint64_t old = table, next = 0;
+  const TlbFlush f{align_down(va, F::shift(level)),
+                   align_down(va, F::shift(level)) + bit(F::shift(level)),
+                   static_cast<uint8_t>(F::page_shift), kAnyLevel, false};
   replace(this->pt, inv, s, level, 1, &old, &next, f);
   inv.finish();
   ASSERT_EQ(rec.flushes.size(), 1u);
@@ -214,17 +218,17 @@ TYPED_TEST(CommitTest, TablesRetiredUnderOneRangeAreFreedAfterOneInvalidation) {
   using Env = typename TestFixture::Env;
   if (F::levels < 2) GTEST_SKIP() << "one level";
   const unsigned level = 1;
-  const u64 span = bit(F::shift(level));
-  const u64 va = span * 4;
-  for (u64 k = 0; k < 3; ++k) ASSERT_NE(this->slots_for(va + k * span, 0), nullptr);
-  u64* s = this->slots_for(va, level);
+  const uint64_t span = bit(F::shift(level));
+  const uint64_t va = span * 4;
+  for (uint64_t k = 0; k < 3; ++k) ASSERT_NE(this->slots_for(va + k * span, 0), nullptr);
+  uint64_t* s = this->slots_for(va, level);
   typename TestFixture::FreesAtFlush rec{&this->env, {}, {}};
-  const u64 frees0 = this->env.frees(0);
-  const TlbFlush whole{va, va + 3 * span, static_cast<u8>(F::page_shift), kAnyLevel, false};
+  const uint64_t frees0 = this->env.frees(0);
+  const TlbFlush whole{va, va + 3 * span, static_cast<uint8_t>(F::page_shift), kAnyLevel, false};
   {
     Invalidations<F, Env, typename TestFixture::FreesAtFlush> inv(this->pt, rec);
-    for (u64 k = 0; k < 3; ++k) {
-      u64 old = s[k], next = 0;
+    for (uint64_t k = 0; k < 3; ++k) {
+      uint64_t old = s[k], next = 0;
       ASSERT_TRUE(F::is_table(old, level));
       replace(this->pt, inv, s + k, level, 1, &old, &next, whole);
     }
@@ -243,14 +247,15 @@ TYPED_TEST(CommitTest, TablesRetiredUnderOneRangeAreFreedAfterOneInvalidation) {
 TYPED_TEST(CommitTest, AnUnchangedTableSlotIsNeitherWrittenNorFreed) {
   using F = TypeParam;
   if (F::levels < 2) GTEST_SKIP() << "one level";
-  const u64 va = bit(F::shift(1)) * 6;
+  const uint64_t va = bit(F::shift(1)) * 6;
   ASSERT_NE(this->slots_for(va, 0), nullptr);
-  u64* s = this->slots_for(va, 1);
-  const u64 table = s[0];
-  const u64 frees0 = this->env.frees(0);
+  uint64_t* s = this->slots_for(va, 1);
+  const uint64_t table = s[0];
+  const uint64_t frees0 = this->env.frees(0);
   this->log.clear();
-  this->replace_unit(s, 1, {table}, {table},
-                     TlbFlush{va, va + bit(F::shift(1)), static_cast<u8>(F::page_shift), kAnyLevel, false});
+  this->replace_unit(
+      s, 1, {table}, {table},
+      TlbFlush{va, va + bit(F::shift(1)), static_cast<uint8_t>(F::page_shift), kAnyLevel, false});
   EXPECT_TRUE(this->log.events().empty());
   EXPECT_EQ(this->env.frees(0), frees0);
   EXPECT_EQ(s[0], table);
@@ -259,10 +264,10 @@ TYPED_TEST(CommitTest, AnUnchangedTableSlotIsNeitherWrittenNorFreed) {
 // The pool is all or nothing: a reservation that cannot be met leaves nothing taken.
 TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
   using F = TypeParam;
-  const u64 live0 = this->env.live();
-  u64 need[F::levels] = {};
+  const uint64_t live0 = this->env.live();
+  uint64_t need[F::levels] = {};
   for (unsigned l = 0; l < F::levels; ++l) need[l] = 2;
-  for (u64 fail = 1; fail <= 2 * F::levels; ++fail) {
+  for (uint64_t fail = 1; fail <= 2 * F::levels; ++fail) {
     SCOPED_TRACE(fail);
     TablePool<F, typename TestFixture::Env> pool(this->env);
     this->env.fail_nth_alloc(fail);
@@ -275,7 +280,7 @@ TYPED_TEST(CommitTest, AReservationThatRunsOutTakesNothing) {
     TablePool<F, typename TestFixture::Env> pool(this->env);
     ASSERT_EQ(pool.reserve(need), Err::ok);
     EXPECT_EQ(this->env.live(), live0 + 2 * F::levels);
-    u64 pa = pool.take(0);
+    uint64_t pa = pool.take(0);
     EXPECT_EQ(this->pt.table(pa)[0], 0u) << "a page handed out is zeroed";
     this->pt.free_table(pa, 0);
   }

@@ -32,15 +32,16 @@ class CompatTest : public ::testing::Test {
     Entry e;
     e.kind = Kind::leaf;
     e.addr = 7 * bit(F::shift(level));
-    e.shift = static_cast<u8>(F::shift(level));
+    e.shift = static_cast<uint8_t>(F::shift(level));
     e.prot = {true, false, false, true};
     e.accessed = true;
     return pte_mkwrite_novma<F>(e);
   }
   // The value as the format stores it: what a later huge_ptep_get would return.
   static bool encodable(pte_t e, unsigned level) {
-    if (e.kind != Kind::none) e.shift = static_cast<u8>(F::shift(level));  // the slot implies it
-    Result<u64> raw = F::encode(e, level);
+    if (e.kind != Kind::none)
+      e.shift = static_cast<uint8_t>(F::shift(level));  // the slot implies it
+    Result<uint64_t> raw = F::encode(e, level);
     return raw.ok() && F::decode(raw.value, level) == e;
   }
 
@@ -102,7 +103,7 @@ TYPED_TEST(CompatTest, SwapFlagHelpersAreIndependent) {
   // Formats without the bit refuse it rather than drop it: arm64 has no swap soft-dirty bit,
   // riscv has swap soft-dirty/uffd-wp only with Svrsw60t59b.
   pte_t only_wp = pte_swp_mkuffd_wp(swp);
-  only_wp.shift = static_cast<u8>(F::shift(0));
+  only_wp.shift = static_cast<uint8_t>(F::shift(0));
   EXPECT_EQ(this->encodable(u, 0), F::encode(only_wp, 0).ok());
   if (this->encodable(pte_swp_mksoft_dirty(swp), 0)) {
     EXPECT_TRUE(pte_swp_soft_dirty(pte_swp_mksoft_dirty(swp)));
@@ -122,8 +123,8 @@ TYPED_TEST(CompatTest, HugetlbContractThroughTheKernelNames) {
   constexpr LeafSizes<F> sizes = leaf_sizes<F>();
   for (unsigned i = 0; i < sizes.count; ++i) {
     unsigned shift = sizes.shift[i];
-    u64 sz = bit(shift);
-    u64 addr = 3 * sz;
+    uint64_t sz = bit(shift);
+    uint64_t addr = 3 * sz;
     Result<typename Mm::Handle> ptep = huge_pte_alloc(this->mm, this->mm, addr + sz / 2, sz);
     ASSERT_TRUE(ptep.ok()) << "shift " << shift;
     Result<typename Mm::Handle> again = huge_pte_offset(this->mm, addr + sz - 1, sz);

@@ -28,17 +28,17 @@ using fake::FakeFormat;
 struct FakeNoBbm : FakeFormat {
   static constexpr const char* mode = "3level-nobbm";
   static constexpr unsigned cont_shift(unsigned) { return 0; }
-  static constexpr bool needs_bbm(u64, u64, unsigned) { return false; }
+  static constexpr bool needs_bbm(uint64_t, uint64_t, unsigned) { return false; }
 };
 static_assert(format_ok<FakeNoBbm>());
 
 struct FakeNapot : FakeFormat {
   static constexpr const char* mode = "3level-napot";
-  static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
-  static constexpr unsigned leaf_shift(u64 raw, unsigned level) {
+  static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
+  static constexpr unsigned leaf_shift(uint64_t raw, unsigned level) {
     return (raw & kCont) ? cont_shift(level) : shift(level);
   }
-  static constexpr bool needs_bbm(u64 old, u64 next, unsigned level) {
+  static constexpr bool needs_bbm(uint64_t old, uint64_t next, unsigned level) {
     bool group = ((old | next) & kCont) != 0;
     return FakeFormat::needs_bbm(old, next, level) ||
            (group && has(old, fake::kValid, level) && has(next, fake::kValid, level) &&
@@ -71,31 +71,31 @@ class HugePteTest : public ::testing::Test {
   }
 
   static HugeSize size(unsigned i) { return huge_size<F>(kSizes.shift[i]).value; }
-  static u64 sub_size(const HugeSize& s) { return bit(F::shift(s.level)); }
-  static u64 va_for(unsigned shift) { return 5 * bit(shift); }
-  static u64 pa_for(unsigned shift, unsigned k = 3) {
-    u64 pa = k * bit(shift);
+  static uint64_t sub_size(const HugeSize& s) { return bit(F::shift(s.level)); }
+  static uint64_t va_for(unsigned shift) { return 5 * bit(shift); }
+  static uint64_t pa_for(unsigned shift, unsigned k = 3) {
+    uint64_t pa = k * bit(shift);
     return pa < bit(F::pa_bits) ? pa : bit(shift);
   }
 
   // A present leaf of size 1 << shift that this format can encode. Formats differ in how the
   // hardware write permission relates to writable/dirty (x86: RW is the write permission; arm64:
   // a writable clean page is DBM with AP[2] read-only), so both readings are tried.
-  static std::optional<Entry> leaf(u64 pa, unsigned shift, bool writable, bool dirty,
+  static std::optional<Entry> leaf(uint64_t pa, unsigned shift, bool writable, bool dirty,
                                    bool accessed = true) {
     HugeSize s = huge_size<F>(shift).value;
     for (bool hw_write : {writable, writable && dirty}) {
       Entry e;
       e.kind = Kind::leaf;
       e.addr = pa;
-      e.shift = static_cast<u8>(F::shift(s.level));
+      e.shift = static_cast<uint8_t>(F::shift(s.level));
       e.prot = {true, hw_write, false, true};
       e.writable = writable;
       e.accessed = accessed;
       e.dirty = dirty;
       Result<Entry> m = Ops::make_huge(e, shift);
       if (!m) return std::nullopt;
-      Result<u64> raw = F::encode(m.value, s.level);
+      Result<uint64_t> raw = F::encode(m.value, s.level);
       if (raw && F::decode(raw.value, s.level) == m.value) return m.value;
     }
     return std::nullopt;
@@ -104,33 +104,33 @@ class HugePteTest : public ::testing::Test {
   static std::optional<Entry> nonpresent(Kind kind, unsigned level) {
     Entry e;
     e.kind = kind;
-    e.shift = static_cast<u8>(F::shift(level));
+    e.shift = static_cast<uint8_t>(F::shift(level));
     e.swp.type = kind == Kind::marker ? kSwpPteMarker : 2;
     e.swp.offset = kind == Kind::marker ? kMarkerUffdWp : 0x4242;
-    Result<u64> raw = F::encode(e, level);
+    Result<uint64_t> raw = F::encode(e, level);
     if (!raw) return std::nullopt;
     return F::decode(raw.value, level);
   }
 
   // Encodes an edited sub-entry i of h for its slot: from the group's base form through
   // group_entry, since a format may encode group members only that way.
-  static Result<u64> encode_sub(Entry d, const Handle& h, u64 i) {
+  static Result<uint64_t> encode_sub(Entry d, const Handle& h, uint64_t i) {
     if (d.cont_shift == 0) return F::encode(d, h.level);
     d.addr = align_down(d.addr, d.cont_shift);
-    Result<u64> raw = F::encode(d, h.level);
+    Result<uint64_t> raw = F::encode(d, h.level);
     if (!raw) return raw;
     return F::group_entry(raw.value, h.level, static_cast<unsigned>(i));
   }
 
   // What a hardware access would do to one sub-entry: set accessed (and dirty).
-  void hw_touch(const Handle& h, u64 i, bool dirty) {
+  void hw_touch(const Handle& h, uint64_t i, bool dirty) {
     Entry d = F::decode(Table::load(h.sub(i)), h.level);
     d.accessed = true;
     if (dirty) {
       d.dirty = true;
       d.prot.write = d.writable;  // arm64: DBM hardware clears AP[2] on the write
     }
-    Result<u64> raw = encode_sub(d, h, i);
+    Result<uint64_t> raw = encode_sub(d, h, i);
     if (!raw && dirty) {
       d.prot.write = !d.prot.write;
       raw = encode_sub(d, h, i);
@@ -139,22 +139,22 @@ class HugePteTest : public ::testing::Test {
     pt.store(h.sub(i), h.level, raw.value);
   }
 
-  Handle must_alloc(u64 va, unsigned shift) {
+  Handle must_alloc(uint64_t va, unsigned shift) {
     Result<Handle> h = ops.alloc(va, shift);
     EXPECT_TRUE(h.ok()) << err_name(h.err);
     return h.value;
   }
 
   // --- reading the event log ---
-  std::vector<u64> raws(const Handle& h) const {
-    std::vector<u64> v;
-    for (u64 i = 0; i < h.count(); ++i) v.push_back(Table::load(h.sub(i)));
+  std::vector<uint64_t> raws(const Handle& h) const {
+    std::vector<uint64_t> v;
+    for (uint64_t i = 0; i < h.count(); ++i) v.push_back(Table::load(h.sub(i)));
     return v;
   }
 
   bool flush_reaches_all(const TlbFlush& f, const Handle& h) const {
     if (f.level != kAnyLevel && f.level != h.level) return false;
-    for (u64 i = 0; i < h.count(); ++i)
+    for (uint64_t i = 0; i < h.count(); ++i)
       if (!flush_hits(f, h.va + i * bit(F::shift(h.level)), F::shift(h.level))) return false;
     return true;
   }
@@ -162,7 +162,7 @@ class HugePteTest : public ::testing::Test {
   // Break-before-make in the log since it was cleared: every sub-entry written invalid, then a
   // flush that reaches every sub-entry, then the new values; no new value before the flush.
   // Returns "" or what is wrong.
-  std::string bbm_problem(const Handle& h, const std::vector<u64>& next) const {
+  std::string bbm_problem(const Handle& h, const std::vector<uint64_t>& next) const {
     const auto& ev = log.events();
     std::size_t fi = ev.size();
     for (std::size_t k = 0; k < ev.size(); ++k)
@@ -171,7 +171,7 @@ class HugePteTest : public ::testing::Test {
         break;
       }
     if (fi == ev.size()) return "no invalidation reaches every sub-entry";
-    for (u64 i = 0; i < h.count(); ++i) {
+    for (uint64_t i = 0; i < h.count(); ++i) {
       bool broke = false, made = false;
       for (std::size_t k = 0; k < ev.size(); ++k) {
         if (ev[k].type != host::Event::Type::write || ev[k].slot != h.sub(i)) continue;
@@ -223,7 +223,7 @@ TYPED_TEST_SUITE(HugePteTest, Formats, FormatName);
 TYPED_TEST(HugePteTest, SetThenGetKeepsTheAddressWritePermissionAndAccessFlags) {
   using F = TypeParam;
   FOR_EACH_SIZE(s) {
-    u64 va = this->va_for(s.shift), pa = this->pa_for(s.shift);
+    uint64_t va = this->va_for(s.shift), pa = this->pa_for(s.shift);
     auto e = this->leaf(pa, s.shift, true, true);
     ASSERT_TRUE(e) << "the format cannot encode a writable dirty leaf";
     auto h = this->must_alloc(va + bit(s.shift) / 2 + 5, s.shift);
@@ -237,14 +237,14 @@ TYPED_TEST(HugePteTest, SetThenGetKeepsTheAddressWritePermissionAndAccessFlags) 
     EXPECT_TRUE(got.dirty);
     EXPECT_EQ(got.cont_shift, s.cont ? s.shift : 0u);
     // 108: the huge page maps [pa, pa + size), every sub-entry its own part of it.
-    for (u64 off : {u64{0}, this->sub_size(s) / 2, h.size() / 2 + 3, h.size() - 1}) {
+    for (uint64_t off : {uint64_t{0}, this->sub_size(s) / 2, h.size() / 2 + 3, h.size() - 1}) {
       auto t = host::translate_leaf(this->pt, va + off);
       ASSERT_TRUE(t) << "offset 0x" << std::hex << off;
       EXPECT_EQ(t->pa_of(va + off), pa + off) << "offset 0x" << std::hex << off;
     }
     // 109/114: sub-entry i is exactly what the format's group_entry says.
-    u64 raw0 = TestFixture::Table::load(h.slot);
-    for (u64 i = 0; i < h.count(); ++i)
+    uint64_t raw0 = TestFixture::Table::load(h.slot);
+    for (uint64_t i = 0; i < h.count(); ++i)
       EXPECT_EQ(TestFixture::Table::load(h.sub(i)),
                 F::group_entry(raw0, s.level, static_cast<unsigned>(i)))
           << "sub-entry " << i;
@@ -263,7 +263,7 @@ TYPED_TEST(HugePteTest, GetGathersAccessedAndDirtyFromAnySubEntry) {
     Entry clean = this->ops.get(h);
     EXPECT_FALSE(clean.accessed);
     EXPECT_FALSE(clean.dirty);
-    u64 last = h.count() - 1;
+    uint64_t last = h.count() - 1;
     this->hw_touch(h, last, true);
     Entry got = this->ops.get(h);
     EXPECT_TRUE(got.accessed);
@@ -292,7 +292,7 @@ TYPED_TEST(HugePteTest, GetAndClearReturnsTheGatheredValueAndLeavesEverySubEntry
     EXPECT_EQ(old.addr, e->addr);
     EXPECT_TRUE(old.accessed);
     EXPECT_TRUE(old.dirty);
-    for (u64 raw : this->raws(h)) EXPECT_EQ(raw, 0u);
+    for (uint64_t raw : this->raws(h)) EXPECT_EQ(raw, 0u);
     EXPECT_TRUE(TestFixture::Ops::none(this->ops.get(h)));
     EXPECT_FALSE(this->log_has_flush()) << "get_and_clear must not invalidate";
   }
@@ -306,7 +306,7 @@ TYPED_TEST(HugePteTest, ClearLeavesEverySubEntryNoneWithoutInvalidating) {
     ASSERT_EQ(this->ops.set(h, *e), Err::ok);
     this->log.clear();
     this->ops.clear(h);
-    for (u64 raw : this->raws(h)) EXPECT_EQ(raw, 0u);
+    for (uint64_t raw : this->raws(h)) EXPECT_EQ(raw, 0u);
     EXPECT_FALSE(this->log_has_flush());
   }
 }
@@ -325,7 +325,7 @@ TYPED_TEST(HugePteTest, ClearFlushReturnsTheGatheredValueAndInvalidatesEverySubE
     Entry old = this->ops.clear_flush(h);
     EXPECT_TRUE(old.accessed);
     EXPECT_TRUE(old.dirty);
-    for (u64 raw : this->raws(h)) EXPECT_EQ(raw, 0u);
+    for (uint64_t raw : this->raws(h)) EXPECT_EQ(raw, 0u);
     ASSERT_EQ(this->log.count(host::Event::Type::flush), 1u);
     for (const auto& ev : this->log.events()) {
       if (ev.type == host::Event::Type::flush) {
@@ -354,14 +354,14 @@ TYPED_TEST(HugePteTest, SetWrprotectRemovesWriteAndKeepsDirty) {
       auto h = this->must_alloc(this->va_for(s.shift), s.shift);
       ASSERT_EQ(this->ops.set(h, *e), Err::ok);
       // What each sub-entry becomes, and whether the format wants a break for it.
-      std::vector<u64> next;
+      std::vector<uint64_t> next;
       bool bbm = false;
-      for (u64 i = 0; i < h.count(); ++i) {
-        u64 old = TestFixture::Table::load(h.sub(i));
+      for (uint64_t i = 0; i < h.count(); ++i) {
+        uint64_t old = TestFixture::Table::load(h.sub(i));
         Entry d = F::decode(old, s.level);
         d.writable = false;
         d.prot.write = false;
-        Result<u64> raw = this->encode_sub(d, h, i);
+        Result<uint64_t> raw = this->encode_sub(d, h, i);
         ASSERT_TRUE(raw.ok());
         next.push_back(raw.value);
         bbm = bbm || break_needed<F>(old, raw.value, s.level);
@@ -389,7 +389,7 @@ TYPED_TEST(HugePteTest, SetWrprotectOfANonPresentEntryIsEinval) {
   FOR_EACH_SIZE(s) {
     auto h = this->must_alloc(this->va_for(s.shift), s.shift);
     EXPECT_EQ(this->ops.set_wrprotect(h), Err::einval);
-    EXPECT_EQ(this->raws(h), std::vector<u64>(h.count(), 0));
+    EXPECT_EQ(this->raws(h), std::vector<uint64_t>(h.count(), 0));
   }
 }
 
@@ -411,7 +411,7 @@ TYPED_TEST(HugePteTest, SetAccessFlagsRelaxesAndSaysWhetherItChangedAnything) {
     EXPECT_TRUE(got.dirty);
     EXPECT_TRUE(got.accessed);
     EXPECT_EQ(got.addr, ro->addr);
-    for (u64 i = 0; i < h.count(); ++i) {  // every sub-entry, not only the first
+    for (uint64_t i = 0; i < h.count(); ++i) {  // every sub-entry, not only the first
       Entry sub = F::decode(TestFixture::Table::load(h.sub(i)), s.level);
       EXPECT_TRUE(sub.writable && sub.dirty && sub.accessed) << "sub-entry " << i;
     }
@@ -439,7 +439,7 @@ TYPED_TEST(HugePteTest, ModifyProtStartCommitChangesProtectionKeepingAddressAndA
     this->hw_touch(h, h.count() - 1, true);
     ASSERT_EQ(this->tlb.prime(this->pt, h.va, h.va + h.size()), Err::ok);
     Entry old = this->ops.modify_prot_start(h);
-    for (u64 raw : this->raws(h)) EXPECT_EQ(raw, 0u);
+    for (uint64_t raw : this->raws(h)) EXPECT_EQ(raw, 0u);
     Entry next = old;
     next.writable = false;
     next.prot.write = false;
@@ -488,15 +488,15 @@ TYPED_TEST(HugePteTest, NonPresentValuesGoIdenticallyIntoEverySubEntryAndAreClea
       ++tried;
       auto h = this->must_alloc(this->va_for(s.shift), s.shift);
       ASSERT_EQ(this->ops.set(h, *v), Err::ok);
-      u64 raw = F::encode(*v, s.level).value;
-      EXPECT_EQ(this->raws(h), std::vector<u64>(h.count(), raw));
+      uint64_t raw = F::encode(*v, s.level).value;
+      EXPECT_EQ(this->raws(h), std::vector<uint64_t>(h.count(), raw));
       EXPECT_EQ(this->ops.get(h), *v);
       Entry old = this->ops.get_and_clear(h);
       EXPECT_EQ(old, *v);
-      EXPECT_EQ(this->raws(h), std::vector<u64>(h.count(), 0));
+      EXPECT_EQ(this->raws(h), std::vector<uint64_t>(h.count(), 0));
       ASSERT_EQ(this->ops.set(h, *v), Err::ok);
       this->ops.clear(h);
-      EXPECT_EQ(this->raws(h), std::vector<u64>(h.count(), 0));
+      EXPECT_EQ(this->raws(h), std::vector<uint64_t>(h.count(), 0));
     }
   }
   EXPECT_GT(tried, 0u);
@@ -506,9 +506,10 @@ TYPED_TEST(HugePteTest, NonPresentValuesGoIdenticallyIntoEverySubEntryAndAreClea
 
 TYPED_TEST(HugePteTest, OffsetAndAllocGiveOneSlotForEveryAddressOfAHugePage) {
   FOR_EACH_SIZE(s) {
-    u64 va = this->va_for(s.shift);
+    uint64_t va = this->va_for(s.shift);
     auto h = this->must_alloc(va, s.shift);
-    for (u64 off : {u64{0}, u64{1}, s.cont ? this->sub_size(s) : 0, h.size() / 2, h.size() - 1}) {
+    for (uint64_t off :
+         {uint64_t{0}, uint64_t{1}, s.cont ? this->sub_size(s) : 0, h.size() / 2, h.size() - 1}) {
       auto a = this->ops.alloc(va + off, s.shift);
       auto o = this->ops.offset(va + off, s.shift);
       ASSERT_TRUE(a.ok() && o.ok()) << "offset 0x" << std::hex << off;
@@ -529,7 +530,7 @@ TYPED_TEST(HugePteTest, OffsetAndAllocGiveOneSlotForEveryAddressOfAHugePage) {
 TYPED_TEST(HugePteTest, OffsetReturnsTheSlotWhileUpperTablesExistAndEnoentOtherwise) {
   using F = TypeParam;
   FOR_EACH_SIZE(s) {
-    u64 va = this->va_for(s.shift);
+    uint64_t va = this->va_for(s.shift);
     auto missing = this->ops.offset(va, s.shift);
     if (s.level == F::levels - 1) {
       EXPECT_TRUE(missing.ok()) << "the root table always exists";
@@ -559,16 +560,16 @@ TYPED_TEST(HugePteTest, OffsetAndAllocRefuseASlotTakenByABiggerLeafOrATable) {
     if (big.cont || big.level == 0) continue;
     this->reset();
     SCOPED_TRACE(::testing::Message() << "leaf level " << big.level);
-    u64 va = this->va_for(big.shift);
+    uint64_t va = this->va_for(big.shift);
     auto e = this->leaf(this->pa_for(big.shift), big.shift, true, true);
     ASSERT_TRUE(e);
     ASSERT_EQ(this->ops.set(this->must_alloc(va, big.shift), *e), Err::ok);
-    u64 live = this->env.live();
+    uint64_t live = this->env.live();
     EXPECT_EQ(this->ops.offset(va, F::page_shift).err, Err::eexist);
     EXPECT_EQ(this->ops.alloc(va, F::page_shift).err, Err::eexist);
     EXPECT_EQ(this->env.live(), live);
     // A table where the size's slot should be: that range is mapped finer.
-    u64 other = va + 2 * bit(big.shift);
+    uint64_t other = va + 2 * bit(big.shift);
     ASSERT_TRUE(this->ops.alloc(other, F::page_shift).ok());
     EXPECT_EQ(this->ops.alloc(other, big.shift).err, Err::eexist);
     EXPECT_EQ(this->ops.offset(other, big.shift).err, Err::eexist);
@@ -604,9 +605,9 @@ TYPED_TEST(HugePteTest, MakeHugeSizesTheEntryAndRefusesSizesTheFormatLacks) {
 TYPED_TEST(HugePteTest, AllocIsAllOrNothingWhenATableAllocationFails) {
   using F = TypeParam;
   FOR_EACH_SIZE(s) {
-    u64 va = this->va_for(s.shift);
+    uint64_t va = this->va_for(s.shift);
     unsigned failures = 0;
-    for (u64 nth = 1;; ++nth) {
+    for (uint64_t nth = 1;; ++nth) {
       auto before = this->env.snapshot();
       this->env.fail_nth_alloc(nth);
       auto h = this->ops.alloc(va, s.shift);
@@ -641,7 +642,7 @@ TYPED_TEST(HugePteTest, SetRefusesValuesThatDoNotFitTheSlot) {
       misaligned.addr += bit(F::page_shift);
       EXPECT_NE(this->ops.set(h, misaligned), Err::ok);
     }
-    EXPECT_EQ(this->raws(h), std::vector<u64>(h.count(), 0)) << "nothing written on error";
+    EXPECT_EQ(this->raws(h), std::vector<uint64_t>(h.count(), 0)) << "nothing written on error";
   }
 }
 
@@ -651,12 +652,12 @@ TYPED_TEST(HugePteTest, SetOverASlotThatBecameATableIsEexist) {
     HugeSize s = TestFixture::size(i);
     if (s.cont || s.level == 0) continue;
     this->reset();
-    u64 va = this->va_for(s.shift);
+    uint64_t va = this->va_for(s.shift);
     auto h = this->must_alloc(va, s.shift);
     ASSERT_TRUE(this->ops.alloc(va, F::page_shift).ok());  // now a table sits in h's slot
     auto e = this->leaf(this->pa_for(s.shift), s.shift, true, true);
     ASSERT_TRUE(e);
-    u64 before = TestFixture::Table::load(h.slot);
+    uint64_t before = TestFixture::Table::load(h.slot);
     EXPECT_EQ(this->ops.set(h, *e), Err::eexist);
     EXPECT_EQ(TestFixture::Table::load(h.slot), before);
     EXPECT_EQ(this->ops.get_and_clear(h).kind, Kind::table) << "a table is never taken";
@@ -687,10 +688,10 @@ TYPED_TEST(HugePteTest, ValidToValidSetBreaksBeforeMakingExactlyWhereTheFormatSa
     auto h = this->must_alloc(this->va_for(s.shift), s.shift);
     ASSERT_EQ(this->ops.set(h, *a), Err::ok);
     ASSERT_EQ(this->tlb.prime(this->pt, h.va, h.va + h.size()), Err::ok);
-    u64 raw_b = F::encode(*b, s.level).value;
-    std::vector<u64> next;
+    uint64_t raw_b = F::encode(*b, s.level).value;
+    std::vector<uint64_t> next;
     bool bbm = false;
-    for (u64 i = 0; i < h.count(); ++i) {
+    for (uint64_t i = 0; i < h.count(); ++i) {
       next.push_back(F::group_entry(raw_b, s.level, static_cast<unsigned>(i)));
       bbm = bbm || break_needed<F>(TestFixture::Table::load(h.sub(i)), next.back(), s.level);
     }
@@ -719,9 +720,9 @@ TYPED_TEST(HugePteTest, FormingAGroupOverLiveLeavesBreaksBeforeMakingWhereTheFor
     if (!s.cont) continue;
     any_group = true;
     unsigned plain = F::shift(s.level);
-    u64 va = this->va_for(s.shift), pa = this->pa_for(s.shift);
+    uint64_t va = this->va_for(s.shift), pa = this->pa_for(s.shift);
     // The same pages mapped one plain leaf each, live in the TLB.
-    for (u64 i = 0; i < bit(s.shift - plain); ++i) {
+    for (uint64_t i = 0; i < bit(s.shift - plain); ++i) {
       auto e = this->leaf(pa + i * bit(plain), plain, true, true);
       ASSERT_TRUE(e);
       ASSERT_EQ(this->ops.set(this->must_alloc(va + i * bit(plain), plain), *e), Err::ok);
@@ -730,10 +731,10 @@ TYPED_TEST(HugePteTest, FormingAGroupOverLiveLeavesBreaksBeforeMakingWhereTheFor
     auto group = this->leaf(pa, s.shift, true, true);
     ASSERT_TRUE(group);
     auto g = this->must_alloc(va, s.shift);
-    u64 raw0 = F::encode(*group, s.level).value;
-    std::vector<u64> next;
+    uint64_t raw0 = F::encode(*group, s.level).value;
+    std::vector<uint64_t> next;
     bool bbm = false;
-    for (u64 i = 0; i < g.count(); ++i) {
+    for (uint64_t i = 0; i < g.count(); ++i) {
       next.push_back(F::group_entry(raw0, s.level, static_cast<unsigned>(i)));
       bbm = bbm || break_needed<F>(TestFixture::Table::load(g.sub(i)), next.back(), s.level);
     }
@@ -786,20 +787,20 @@ TYPED_TEST(HugePteTest, AnInvalidationThatStepsOverSubEntriesOrNamesAnotherLevel
     ASSERT_EQ(this->ops.set(h, *e), Err::ok);
     ASSERT_EQ(this->tlb.prime(this->pt, h.va, h.va + h.size()), Err::ok);
     this->ops.get_and_clear(h);
-    u8 level = static_cast<u8>(s.level);
+    uint8_t level = static_cast<uint8_t>(s.level);
     // The wrong level hint reaches nothing.
-    u8 wrong = static_cast<u8>(s.level + 1 < F::levels ? s.level + 1 : s.level - 1);
+    uint8_t wrong = static_cast<uint8_t>(s.level + 1 < F::levels ? s.level + 1 : s.level - 1);
     this->tlb.flush(
-        TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(s.level)), wrong, true});
+        TlbFlush{h.va, h.va + h.size(), static_cast<uint8_t>(F::shift(s.level)), wrong, true});
     EXPECT_FALSE(this->tlb.stale(this->pt).empty());
     if (s.cont) {
       // One invalidation for the whole group drops the group entry but not sub-entries cached
       // one by one.
-      this->tlb.flush(TlbFlush{h.va, h.va + h.size(), static_cast<u8>(s.shift), level, true});
+      this->tlb.flush(TlbFlush{h.va, h.va + h.size(), static_cast<uint8_t>(s.shift), level, true});
       EXPECT_FALSE(this->tlb.stale(this->pt).empty());
     }
     this->tlb.flush(
-        TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(s.level)), level, true});
+        TlbFlush{h.va, h.va + h.size(), static_cast<uint8_t>(F::shift(s.level)), level, true});
     EXPECT_TRUE(this->tlb.stale(this->pt).empty());
   }
 }
@@ -822,7 +823,7 @@ TYPED_TEST(HugePteTest, WrprotectWithoutAFlushLeavesAWritableTranslationUnlessIt
 
 TYPED_TEST(HugePteTest, TheWalkCacheKeepsAFreedTableUntilANonLeafInvalidation) {
   using F = TypeParam;
-  u64 va = this->va_for(F::shift(1));
+  uint64_t va = this->va_for(F::shift(1));
   auto h = this->must_alloc(va, F::page_shift);
   auto e = this->leaf(this->pa_for(F::page_shift), F::page_shift, true, true);
   ASSERT_EQ(this->ops.set(h, *e), Err::ok);
@@ -830,27 +831,28 @@ TYPED_TEST(HugePteTest, TheWalkCacheKeepsAFreedTableUntilANonLeafInvalidation) {
   // Unlink and free the level-0 table (what collapse will do), invalidating leaves only.
   auto slot1 = find(this->pt, va, 1);
   ASSERT_TRUE(slot1.ok());
-  u64 table = slot1.value.raw;
+  uint64_t table = slot1.value.raw;
   this->pt.store(slot1.value.slot, 1, 0);
   this->pt.free_table(F::out_addr(table, 1), 0);
-  this->tlb.flush(TlbFlush{va, va + bit(F::shift(1)), static_cast<u8>(F::page_shift), 0, true});
+  this->tlb.flush(
+      TlbFlush{va, va + bit(F::shift(1)), static_cast<uint8_t>(F::page_shift), 0, true});
   auto stale = this->tlb.stale(this->pt);
   ASSERT_FALSE(stale.empty());
   EXPECT_NE(stale.front().what.find("walk cache"), std::string::npos) << stale.front().what;
   this->tlb.flush(
-      TlbFlush{va, va + bit(F::shift(1)), static_cast<u8>(F::shift(1)), kAnyLevel, false});
+      TlbFlush{va, va + bit(F::shift(1)), static_cast<uint8_t>(F::shift(1)), kAnyLevel, false});
   EXPECT_TRUE(this->tlb.stale(this->pt).empty());
 }
 
 // --- a seeded mix of every operation over every size keeps the model and the tables agreeing --
 
 TYPED_TEST(HugePteTest, RandomOperationSequencesKeepTheTlbCoherentWhenEveryChangeIsFlushed) {
-  const u64 seed = 20240601;
+  const uint64_t seed = 20240601;
   std::mt19937_64 rng(seed);
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   FOR_EACH_SIZE(s) {
     std::vector<typename TestFixture::Handle> hs;
-    for (u64 k = 0; k < 4; ++k)
+    for (uint64_t k = 0; k < 4; ++k)
       hs.push_back(this->must_alloc(this->va_for(s.shift) + k * bit(s.shift), s.shift));
     for (int step = 0; step < 60; ++step) {
       auto& h = hs[rng() % hs.size()];

@@ -31,7 +31,7 @@ TYPED_TEST(LookupTest, EveryAddressOfEveryLeafSizeLandsAtItsOffset) {
   constexpr LeafSizes<F> sizes = leaf_sizes<F>();
   for (unsigned i = 0; i < sizes.count; ++i) {
     unsigned shift = sizes.shift[i];
-    u64 va = 2 * bit(shift), pa = 3 * bit(shift);
+    uint64_t va = 2 * bit(shift), pa = 3 * bit(shift);
     if (pa >= bit(F::pa_bits)) pa = bit(shift);
     auto h = ops.alloc(va, shift);
     ASSERT_TRUE(h.ok());
@@ -44,7 +44,8 @@ TYPED_TEST(LookupTest, EveryAddressOfEveryLeafSizeLandsAtItsOffset) {
     ASSERT_TRUE(huge.ok());
     ASSERT_EQ(ops.set(h.value, huge.value), Err::ok) << "shift " << shift;
     // First byte, last byte, and a byte in every sub-entry of a group.
-    for (u64 off : {u64{0}, bit(shift) - 1, bit(shift) / 2 + 8, bit(shift) - bit(F::page_shift) + 16}) {
+    for (uint64_t off :
+         {uint64_t{0}, bit(shift) - 1, bit(shift) / 2 + 8, bit(shift) - bit(F::page_shift) + 16}) {
       Result<Lookup> l = lookup(pt, va + off);
       ASSERT_TRUE(l.ok()) << "shift " << shift << " off " << off;
       EXPECT_EQ(l.value.pa, pa + off) << "shift " << shift << " off " << off;

@@ -16,7 +16,7 @@ using hpt_typed::FormatName;
 template <class F>
 class MmAccessTest : public ::testing::Test {
  protected:
-  static constexpr u64 P = bit(F::page_shift);
+  static constexpr uint64_t P = bit(F::page_shift);
 };
 TYPED_TEST_SUITE(MmAccessTest, GeometryFormats, FormatName);
 template <class F>
@@ -41,14 +41,14 @@ TYPED_TEST_SUITE(MmUffdEventTest, GeometryFormats, FormatName);
 // An access faults as often as it must and then goes through: a read of fresh anonymous memory
 // reaches the zero page, a write then a folio of its own (do_anonymous_page, do_wp_page).
 TYPED_TEST(MmAccessTest, AccessFaultsUntilTheEntryAllowsItAndReportsWhereItWent) {
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
   AccessResult r = w.mm.access(w.base() + 5, Access::read);
   ASSERT_EQ(r.kind, AccessKind::ok);
   EXPECT_GE(r.faults, 1u);
-  const u32 zero = w.mem.zero_page().value;
+  const uint32_t zero = w.mem.zero_page().value;
   EXPECT_EQ(r.pa, w.mem.folio(zero).pa + 5);
   r = w.mm.access(w.base() + 5, Access::read);
   EXPECT_EQ(r.kind, AccessKind::ok);
@@ -60,7 +60,7 @@ TYPED_TEST(MmAccessTest, AccessFaultsUntilTheEntryAllowsItAndReportsWhereItWent)
 
 // No VMA, or a VMA that forbids the access: SIGSEGV, and nothing changes.
 TYPED_TEST(MmAccessTest, AccessThatNoVmaAllowsIsSigsegv) {
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   VmaSpec s;
@@ -77,7 +77,7 @@ TYPED_TEST(MmAccessTest, AccessThatNoVmaAllowsIsSigsegv) {
 // A userfault blocks the faulting thread, and only it: the same thread cannot access again until
 // a COPY covering its message wakes it; another thread faults and queues its own message.
 TYPED_TEST(MmAccessTest, AUserfaultBlocksItsThreadUntilACopyWakesIt) {
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
@@ -103,8 +103,8 @@ TYPED_TEST(MmAccessTest, AUserfaultBlocksItsThreadUntilACopyWakesIt) {
 
 // UFFD_FEATURE_THREAD_ID: the message names the faulting thread; without it, 0.
 TYPED_TEST(MmAccessTest, ThreadIdFeatureNamesTheFaultingThreadInTheMessage) {
-  constexpr u64 P = TestFixture::P;
-  for (const u64 features : {u64{0}, kFeatThreadId}) {
+  constexpr uint64_t P = TestFixture::P;
+  for (const uint64_t features : {uint64_t{0}, kFeatThreadId}) {
     World<TypeParam> w;
     ASSERT_EQ(w.init_err, Err::ok);
     w.map_anon(w.base(), 4 * P);
@@ -121,7 +121,7 @@ TYPED_TEST(MmAccessTest, ThreadIdFeatureNamesTheFaultingThreadInTheMessage) {
 // UFFD_FEATURE_SIGBUS: a fault that would block is SIGBUS instead; no message, no waiter, no
 // change to the tables.
 TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
@@ -144,10 +144,10 @@ TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
 // shmem (file; exclusive only while mapped once). The PFN is the page's.
 TYPED_TEST(MmPagemapTest, PagemapReportsPresentFileAndExclusiveAsLinuxDoes) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 a = w.base(), s = a + 16 * P;
+  const uint64_t a = w.base(), s = a + 16 * P;
   w.map_anon(a, 4 * P);
   EXPECT_EQ(w.mm.pagemap(a), 0u) << "no entry";
   EXPECT_EQ(w.mm.pagemap(a + 8 * P), 0u) << "no VMA";
@@ -157,7 +157,7 @@ TYPED_TEST(MmPagemapTest, PagemapReportsPresentFileAndExclusiveAsLinuxDoes) {
   r = w.mm.access(a, Access::write);
   ASSERT_EQ(r.kind, AccessKind::ok);
   EXPECT_EQ(w.mm.pagemap(a), kPmPresent | kPmMmapExclusive | (r.pa >> F::page_shift));
-  u32 f = w.shmem_file(4);
+  uint32_t f = w.shmem_file(4);
   w.map_file(s, 4 * P, f);
   w.map_file(s + 8 * P, 4 * P, f);
   r = w.mm.access(s, Access::read);
@@ -171,12 +171,12 @@ TYPED_TEST(MmPagemapTest, PagemapReportsPresentFileAndExclusiveAsLinuxDoes) {
 // pagemap_hugetlb_range reports only UFFD_WP.
 TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   constexpr unsigned M = kM<F>;
   if (!uffd_wp_supported<F>() || M == 0) GTEST_SKIP() << "no uffd-wp bit or no 2M-class size";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 s = w.base(), h = s + 4 * bit(M);
+  const uint64_t s = w.base(), h = s + 4 * bit(M);
   w.map_file(s, 4 * P, w.shmem_file(4));
   w.map_file(h, bit(M), w.hugetlb_file(M, 1, 1));
   ASSERT_EQ(w.mm.uffd_api(kFeatWpHugetlbfsShmem), Err::ok);
@@ -184,7 +184,7 @@ TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
   ASSERT_TRUE(w.mm.uffd_register(h, bit(M), kRegWp).ok());
   ASSERT_EQ(w.mm.uffd_writeprotect(s, 4 * P, kWpModeWp), Err::ok);
   ASSERT_EQ(w.mm.uffd_writeprotect(h, bit(M), kWpModeWp), Err::ok);
-  const u64 shmem = w.mm.pagemap(s + P);
+  const uint64_t shmem = w.mm.pagemap(s + P);
   EXPECT_EQ(shmem & ~kPmFrameMask, kPmSwap | kPmUffdWp);
   EXPECT_EQ(w.mm.pagemap(h + P), kPmUffdWp);
 }
@@ -194,7 +194,7 @@ TYPED_TEST(MmPagemapTest, AUffdWpMarkerIsSwapAndUffdWpButOnHugetlbOnlyUffdWp) {
 // reset, as Debian's 6.1 does), every waiting thread is woken, the messages go.
 TYPED_TEST(MmUffdCloseTest, CloseUnregistersResetsUffdWpAndWakesEveryThread) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const bool wp = uffd_wp_supported<F>();
@@ -219,7 +219,7 @@ TYPED_TEST(MmUffdCloseTest, CloseUnregistersResetsUffdWpAndWakesEveryThread) {
 // which needs its UFFDIO_API again.
 TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
@@ -250,10 +250,10 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
 // to read-write, a write fault makes the exclusive page writable again (reuse).
 TYPED_TEST(MmMprotectTest, ProtNoneSplitsTheVmaAndMakesItsEntriesProtnoneUntilRestored) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
   ASSERT_EQ(w.mm.access(b + 2 * P, Access::write).kind, AccessKind::ok);
@@ -277,10 +277,10 @@ TYPED_TEST(MmMprotectTest, ProtNoneSplitsTheVmaAndMakesItsEntriesProtnoneUntilRe
 // hole interrupts it - the VMAs before the hole keep their new permissions, as in Linux.
 TYPED_TEST(MmMprotectTest, AHoleIsEnomemAfterTheVmasBeforeItChanged) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   w.map_anon(b + 8 * P, 4 * P);
   auto before = w.snap();
@@ -299,7 +299,7 @@ TYPED_TEST(MmMprotectTest, AHoleIsEnomemAfterTheVmasBeforeItChanged) {
 // page (the linux ring's mmap_validation and munmap_validation show Linux 6.1 doing it).
 TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   VmaSpec s;
@@ -320,15 +320,15 @@ TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
 // memory_failure_pfn poisons the same way. Later accesses are SIGBUS with the base page's lsb.
 TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.access(b + P, Access::write).kind, AccessKind::ok);
   EXPECT_EQ(w.mm.madvise_hwpoison(b + P + 1).err, Err::einval);
   EXPECT_EQ(w.mm.madvise_hwpoison(b + 8 * P).err, Err::efault) << "no VMA";
-  Result<u64> n = w.mm.madvise_hwpoison(b + P);
+  Result<uint64_t> n = w.mm.madvise_hwpoison(b + P);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value, 1u);
   AccessResult r = w.mm.access(b + P, Access::read);
@@ -345,7 +345,7 @@ TYPED_TEST(MmHwpoisonApiTest, MadviseHwpoisonFaultsThePageInAndPoisonsIt) {
 // it, and its retry then finds no VMA (SIGSEGV).
 TYPED_TEST(MmVmaTest, MunmapLeavesTheThreadsBlockedInItWaiting) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
@@ -363,10 +363,10 @@ TYPED_TEST(MmVmaTest, MunmapLeavesTheThreadsBlockedInItWaiting) {
 // event and waits; range ioctls say EAGAIN meanwhile; the pages go only once the event is read.
 TYPED_TEST(MmUffdEventTest, DontneedWithEventRemoveZapsOnlyAfterTheEventIsRead) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.uffd_api(kFeatEventRemove), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
@@ -392,10 +392,10 @@ TYPED_TEST(MmUffdEventTest, DontneedWithEventRemoveZapsOnlyAfterTheEventIsRead) 
 // EVENT_UNMAP unmaps first and then waits for its UNMAP event, which covers the whole range.
 TYPED_TEST(MmUffdEventTest, FaultsAreReadBeforeEventsAndUnmapWaitsAfterUnmapping) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.uffd_api(kFeatEventUnmap), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());

@@ -40,9 +40,9 @@ class MmFaultTest : public ::testing::Test {
     return v;
   }
   // A base address inside the VA space aligned to 1 << shift, away from 0.
-  static u64 base_for(unsigned shift, unsigned k = 1) {
+  static uint64_t base_for(unsigned shift, unsigned k = 1) {
     unsigned s = shift > 30 ? shift : 30;
-    u64 b = bit(s) * (k + 1);
+    uint64_t b = bit(s) * (k + 1);
     return b;
   }
 
@@ -60,7 +60,7 @@ class MmFaultTest : public ::testing::Test {
     EXPECT_EQ(folios.live(), 0u) << "a folio outlived its Memory";
   }
 
-  Vma* anon(u64 start, u64 len, unsigned max_shift = 0, Prot prot = kProtRW) {
+  Vma* anon(uint64_t start, uint64_t len, unsigned max_shift = 0, Prot prot = kProtRW) {
     VmaSpec s;
     s.start = start;
     s.len = len;
@@ -70,7 +70,8 @@ class MmFaultTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << err_name(r.err);
     return r.value;
   }
-  Vma* file(u32 id, u64 start, u64 len, bool shared, Prot prot = kProtRW, bool noreserve = false) {
+  Vma* file(uint32_t id, uint64_t start, uint64_t len, bool shared, Prot prot = kProtRW,
+            bool noreserve = false) {
     VmaSpec s;
     s.noreserve = noreserve;
     s.start = start;
@@ -107,7 +108,7 @@ TYPED_TEST(MmFaultTest, FirstTouchMapsTheLargestLeafThatFitsThenFallsBack) {
   for (unsigned s : sizes) this->mem->set_pool(s, 1);
 
   // The top size: aligned, fits, pool has one.
-  u64 b = this->base_for(top, 1);
+  uint64_t b = this->base_for(top, 1);
   this->anon(b, bit(top), top);
   FaultResult r = this->mm->handle_fault(b + bit(kPage) * 3, Access::write);
   ASSERT_TRUE(r.handled());
@@ -117,7 +118,7 @@ TYPED_TEST(MmFaultTest, FirstTouchMapsTheLargestLeafThatFitsThenFallsBack) {
   EXPECT_EQ(this->mem->pool_free(top), 0u);
 
   // The pool of the top size is now empty: a second VMA falls back to the next size down.
-  u64 b2 = this->base_for(top, 3);
+  uint64_t b2 = this->base_for(top, 3);
   this->anon(b2, bit(top), top);
   r = this->mm->handle_fault(b2, Access::write);
   ASSERT_TRUE(r.handled());
@@ -126,7 +127,7 @@ TYPED_TEST(MmFaultTest, FirstTouchMapsTheLargestLeafThatFitsThenFallsBack) {
 
   // A VMA one base page short of the top size cannot hold it, whatever the pools say.
   this->mem->set_pool(top, 4);
-  u64 b3 = this->base_for(top, 5);
+  uint64_t b3 = this->base_for(top, 5);
   this->anon(b3, bit(top) - bit(kPage), top);
   r = this->mm->handle_fault(b3, Access::write);
   ASSERT_TRUE(r.handled());
@@ -134,7 +135,7 @@ TYPED_TEST(MmFaultTest, FirstTouchMapsTheLargestLeafThatFitsThenFallsBack) {
   EXPECT_EQ(this->mm->view(b3).shift, r.shift);
 
   // max_shift caps the size.
-  u64 b4 = this->base_for(top, 7);
+  uint64_t b4 = this->base_for(top, 7);
   this->anon(b4, bit(top), kPage);
   r = this->mm->handle_fault(b4, Access::write);
   EXPECT_EQ(r.shift, kPage);
@@ -150,10 +151,10 @@ TYPED_TEST(MmFaultTest, TouchInsideAMappedBlockIsSpurious) {
   std::vector<unsigned> sizes = this->huge_sizes();
   unsigned s = sizes.empty() ? F::page_shift : sizes.front();
   if (s > F::page_shift) this->mem->set_pool(s, 1);
-  u64 b = this->base_for(s);
+  uint64_t b = this->base_for(s);
   this->anon(b, bit(s), s);
   ASSERT_EQ(this->mm->handle_fault(b, Access::write).shift, s);
-  u64 writes = this->mm->counters().entries_written;
+  uint64_t writes = this->mm->counters().entries_written;
   FaultResult r = this->mm->handle_fault(b + bit(s) - bit(F::page_shift), Access::write);
   EXPECT_EQ(r.how, FaultHow::spurious);
   EXPECT_EQ(this->mm->counters().entries_written, writes);
@@ -162,14 +163,14 @@ TYPED_TEST(MmFaultTest, TouchInsideAMappedBlockIsSpurious) {
 // do_anonymous_page: a read maps the shared zero page read-only; the first write copies it.
 TYPED_TEST(MmFaultTest, AnonymousReadMapsTheZeroPageAndAWriteCopiesIt) {
   using F = TypeParam;
-  u64 b = this->base_for(F::page_shift);
+  uint64_t b = this->base_for(F::page_shift);
   this->anon(b, bit(F::page_shift) * 4);
   FaultResult r = this->mm->handle_fault(b, Access::read);
   EXPECT_EQ(r.how, FaultHow::zero_page);
   Entry e = this->mm->view(b).entry;
   EXPECT_EQ(e.kind, Kind::leaf);
   EXPECT_FALSE(e.writable);
-  u64 zero_pa = e.addr;
+  uint64_t zero_pa = e.addr;
   ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(F::page_shift)), Err::ok);
   r = this->mm->handle_fault(b, Access::write);
   EXPECT_EQ(r.how, FaultHow::cow);
@@ -189,11 +190,11 @@ TYPED_TEST(MmFaultTest, AnonymousReadMapsTheZeroPageAndAWriteCopiesIt) {
 TYPED_TEST(MmFaultTest, PrivateFileWriteCopiesAndTheCacheKeepsItsPage) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  u32 f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 8).value;
+  uint32_t f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 8).value;
   ASSERT_EQ(this->mem->fallocate(f, 0, bit(kPage) * 8), Err::ok);
-  u32 cached = this->mem->cache_lookup(f, 2);
+  uint32_t cached = this->mem->cache_lookup(f, 2);
   ASSERT_NE(cached, kNoFolio);
-  u64 b = this->base_for(kPage);
+  uint64_t b = this->base_for(kPage);
   this->file(f, b, bit(kPage) * 8, /*shared=*/false);
 
   FaultResult r = this->mm->handle_fault(b + 2 * bit(kPage), Access::read);
@@ -224,12 +225,12 @@ TYPED_TEST(MmFaultTest, PrivateFileWriteCopiesAndTheCacheKeepsItsPage) {
 TYPED_TEST(MmFaultTest, SharedFileMapsTheCachedPageAndRecordsDirtOnWrite) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  u32 f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 4).value;
-  u64 b = this->base_for(kPage);
+  uint32_t f = this->mem->create_file(FileKind::shmem, kPage, bit(kPage) * 4).value;
+  uint64_t b = this->base_for(kPage);
   this->file(f, b, bit(kPage) * 4, /*shared=*/true);
   FaultResult r = this->mm->handle_fault(b, Access::read);
   EXPECT_EQ(r.how, FaultHow::new_folio);
-  u32 id = this->mem->cache_lookup(f, 0);
+  uint32_t id = this->mem->cache_lookup(f, 0);
   ASSERT_NE(id, kNoFolio);
   Entry e = this->mm->view(b).entry;
   EXPECT_TRUE(e.writable);
@@ -254,7 +255,7 @@ TYPED_TEST(MmFaultTest, AccessFlagFaultIsResolvedInSoftware) {
   o.hw_accessed = false;
   o.hw_dirty = false;
   this->make(Policy::s1, o);
-  u64 b = this->base_for(F::page_shift);
+  uint64_t b = this->base_for(F::page_shift);
   this->anon(b, bit(F::page_shift) * 2);
   ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
   EXPECT_TRUE(this->mm->view(b).entry.accessed);
@@ -271,10 +272,11 @@ TYPED_TEST(MmFaultTest, AccessFlagFaultIsResolvedInSoftware) {
 // No VMA, or a VMA that forbids the access: SIGSEGV, nothing written.
 TYPED_TEST(MmFaultTest, AccessOutsideOrAgainstTheVmaIsSigsegv) {
   using F = TypeParam;
-  u64 b = this->base_for(F::page_shift);
+  uint64_t b = this->base_for(F::page_shift);
   this->anon(b, bit(F::page_shift) * 2, 0, kProtR);
-  u64 writes = this->mm->counters().entries_written;
-  EXPECT_EQ(this->mm->handle_fault(b + bit(F::page_shift) * 2, Access::read).kind, FaultKind::sigsegv);
+  uint64_t writes = this->mm->counters().entries_written;
+  EXPECT_EQ(this->mm->handle_fault(b + bit(F::page_shift) * 2, Access::read).kind,
+            FaultKind::sigsegv);
   EXPECT_EQ(this->mm->handle_fault(b, Access::write).kind, FaultKind::sigsegv);
   EXPECT_EQ(this->mm->handle_fault(b, Access::exec).kind, FaultKind::sigsegv);
   EXPECT_EQ(this->mm->counters().entries_written, writes);
@@ -286,7 +288,7 @@ TYPED_TEST(MmFaultTest, AccessOutsideOrAgainstTheVmaIsSigsegv) {
 TYPED_TEST(MmFaultTest, NonPresentEntriesGiveTheirSignals) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  u64 b = this->base_for(kPage);
+  uint64_t b = this->base_for(kPage);
   this->anon(b, bit(kPage) * 8);
   ASSERT_EQ(this->mm->madvise_guard_install(b, bit(kPage)), Err::ok);
   EXPECT_EQ(this->mm->handle_fault(b, Access::read).kind, FaultKind::sigsegv);
@@ -294,7 +296,7 @@ TYPED_TEST(MmFaultTest, NonPresentEntriesGiveTheirSignals) {
   ASSERT_EQ(this->mm->madvise_dontneed(b, bit(kPage) * 8), Err::ok);
   EXPECT_EQ(this->mm->view(b).entry.kind, Kind::marker);
 
-  auto put = [&](u64 va, const Entry& e) {
+  auto put = [&](uint64_t va, const Entry& e) {
     auto h = this->mm->ops().alloc(va, kPage);
     if (!h) {  // a base page is not a "huge" size: use the walk
       Result<Found> f = find_or_alloc(this->mm->table(), va, 0);
@@ -320,7 +322,7 @@ TYPED_TEST(MmFaultTest, NonPresentEntriesGiveTheirSignals) {
 TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  u64 b = this->base_for(kPage);
+  uint64_t b = this->base_for(kPage);
   VmaSpec s;
   s.start = b + 1;
   s.len = bit(kPage);
@@ -347,7 +349,7 @@ TYPED_TEST(MmFaultTest, MmapRejectsBadInput) {
   if (sizes.empty()) return;
   unsigned h = sizes.front();
   this->mem->set_pool(h, 1);
-  u32 f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  uint32_t f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
   VmaSpec hs;
   hs.backing = Backing::file;
   hs.file = f;
@@ -373,11 +375,11 @@ TYPED_TEST(MmFaultTest, EmptyHstatePoolIsSigbusAndChangesNothing) {
   if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
   unsigned h = sizes.back();
   this->mem->set_pool(h, 0);
-  u32 f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
-  u64 b = this->base_for(h);
+  uint32_t f = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  uint64_t b = this->base_for(h);
   this->file(f, b, bit(h), true, kProtRW, /*noreserve=*/true);
   auto before = this->env.snapshot();
-  u64 tables = this->env.live();
+  uint64_t tables = this->env.live();
   FaultResult r = this->mm->handle_fault(b, Access::read);
   EXPECT_EQ(r.kind, FaultKind::sigbus);
   EXPECT_EQ(r.lsb, 0u);
@@ -396,11 +398,11 @@ TYPED_TEST(MmFaultTest, EmptyHstatePoolIsSigbusAndChangesNothing) {
 TYPED_TEST(MmFaultTest, TableAllocationFailureAtEveryPointChangesNothing) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  u64 b = this->base_for(kPage);
+  uint64_t b = this->base_for(kPage);
   this->anon(b, bit(kPage) * 4);
-  for (u64 n = 1;; ++n) {
+  for (uint64_t n = 1;; ++n) {
     auto before = this->env.snapshot();
-    u64 folios = this->folios.live();
+    uint64_t folios = this->folios.live();
     this->env.fail_nth_alloc(n);
     FaultResult r = this->mm->handle_fault(b, Access::write);
     this->env.fail_nth_alloc(0);
@@ -420,13 +422,15 @@ TYPED_TEST(MmFaultTest, MunmapReleasesEveryFolioAndTable) {
   std::vector<unsigned> sizes = this->huge_sizes();
   unsigned top = sizes.empty() ? kPage : sizes.back();
   for (unsigned s : sizes) this->mem->set_pool(s, 2);
-  u64 root_only = this->env.live();
-  u64 b = this->base_for(top);
+  uint64_t root_only = this->env.live();
+  uint64_t b = this->base_for(top);
   this->anon(b, bit(top) * 2, top);
-  for (u64 va = b; va < b + bit(top) * 2; va += bit(top)) this->mm->handle_fault(va, Access::write);
-  u64 b2 = this->base_for(top, 4);
+  for (uint64_t va = b; va < b + bit(top) * 2; va += bit(top))
+    this->mm->handle_fault(va, Access::write);
+  uint64_t b2 = this->base_for(top, 4);
   this->anon(b2, bit(kPage) * 16);
-  for (u64 i = 0; i < 16; ++i) this->mm->handle_fault(b2 + i * bit(kPage), i % 2 ? Access::write : Access::read);
+  for (uint64_t i = 0; i < 16; ++i)
+    this->mm->handle_fault(b2 + i * bit(kPage), i % 2 ? Access::write : Access::read);
   EXPECT_GT(this->folios.live(), 0u);
   ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(top) * 2), Err::ok);
   ASSERT_EQ(this->tlb.prime(this->mm->table(), b2, b2 + bit(kPage) * 16), Err::ok);
@@ -450,24 +454,24 @@ TYPED_TEST(MmFaultTest, WriteprotectOfPartOfAHugeLeafSplitsAtTheEdges) {
   if (sizes.empty()) GTEST_SKIP() << "no huge leaf up to 1 GiB";
   unsigned s = sizes.front();
   this->mem->set_pool(s, 1);
-  u64 b = this->base_for(s);
+  uint64_t b = this->base_for(s);
   this->anon(b, bit(s), s);
   ASSERT_EQ(this->mm->handle_fault(b, Access::write).shift, s);
-  u32 id = this->mem->folio_at(this->mm->view(b).entry.addr);
+  uint32_t id = this->mem->folio_at(this->mm->view(b).entry.addr);
   ASSERT_EQ(this->mm->uffd_api(0), Err::ok);
   auto reg = this->mm->uffd_register(b, bit(s), kRegWp);
   if (!reg.ok()) {
     EXPECT_EQ(reg.err, Err::einval);  // the format's leaves have no uffd-wp bit
     return;
   }
-  u64 at = b + bit(kPage) * 5;
+  uint64_t at = b + bit(kPage) * 5;
   ASSERT_EQ(this->tlb.prime(this->mm->table(), b, b + bit(s)), Err::ok);
   ASSERT_EQ(this->mm->uffd_writeprotect(at, bit(kPage), kWpModeWp), Err::ok);
   Entry e = this->mm->view(at).entry;
   EXPECT_TRUE(e.soft.uffd_wp);
   EXPECT_FALSE(e.writable);
   EXPECT_EQ(this->mm->view(at).shift, kPage);
-  for (u64 va : {b, at - bit(kPage), at + bit(kPage), b + bit(s) - bit(kPage)}) {
+  for (uint64_t va : {b, at - bit(kPage), at + bit(kPage), b + bit(s) - bit(kPage)}) {
     Entry o = this->mm->view(va).entry;
     EXPECT_EQ(o.kind, Kind::leaf) << std::hex << va;
     EXPECT_TRUE(o.writable) << std::hex << va;
@@ -497,19 +501,20 @@ TYPED_TEST(MmFaultTest, DontneedThatCannotSplitItsEdgesChangesNothing) {
   if (sizes.empty()) GTEST_SKIP() << "no huge leaf up to 1 GiB in " << F::mode;
   const unsigned top = sizes.back();
   this->mem->set_pool(top, 1);
-  const u64 b = this->base_for(top);
+  const uint64_t b = this->base_for(top);
   this->anon(b, bit(top), top);
   ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
   ASSERT_EQ(this->mm->view(b).shift, top);
   // From three pages in to five pages past the middle: neither edge is aligned to anything
   // above a page, so each needs its own split.
-  const u64 start = b + 3 * bit(kPage), len = bit(top - 1) + 2 * bit(kPage);
+  const uint64_t start = b + 3 * bit(kPage), len = bit(top - 1) + 2 * bit(kPage);
   unsigned failures = 0;
-  for (u64 n = 1;; ++n) {
+  for (uint64_t n = 1;; ++n) {
     auto before = this->env.snapshot();
-    const u64 tables = this->env.live(), folios = this->folios.live();
+    const uint64_t tables = this->env.live(), folios = this->folios.live();
     const Counters counters = this->mm->counters();
-    const u64 refs = this->mem->folio(this->mem->folio_at(this->mm->view(b).entry.addr)).refcount;
+    const uint64_t refs =
+        this->mem->folio(this->mem->folio_at(this->mm->view(b).entry.addr)).refcount;
     this->env.fail_nth_alloc(n);
     Err e = this->mm->madvise_dontneed(start, len);
     this->env.fail_nth_alloc(0);
@@ -534,7 +539,7 @@ TYPED_TEST(MmFaultTest, DontneedThatCannotSplitItsEdgesChangesNothing) {
 template <class Mem>
 struct FreesAtFlush {
   const Mem* mem = nullptr;
-  std::vector<u64> freed;
+  std::vector<uint64_t> freed;
   void flush(const TlbFlush&) { freed.push_back(mem->counters().folio_free); }
   void flush_all() { freed.push_back(mem->counters().folio_free); }
   void publish() {}
@@ -551,15 +556,16 @@ TYPED_TEST(MmFaultTest, ZapFreesFoliosOnlyAfterItsFlush) {
   sink.mem = this->mem.get();
   Mm<F, typename TestFixture::Env, FreesAtFlush<Mem>, host::Folios> mm(*this->mem, this->env, sink);
   ASSERT_EQ(mm.init(), Err::ok);
-  const u64 b = this->base_for(kPage);
+  const uint64_t b = this->base_for(kPage);
   VmaSpec spec;
   spec.start = b;
   spec.len = 4 * bit(kPage);
   spec.prot = kProtRW;
   spec.max_shift = kPage;
   ASSERT_TRUE(mm.mmap(spec).ok());
-  for (u64 k = 0; k < 4; ++k) ASSERT_TRUE(mm.handle_fault(b + k * bit(kPage), Access::write).handled());
-  const u64 freed = this->mem->counters().folio_free;
+  for (uint64_t k = 0; k < 4; ++k)
+    ASSERT_TRUE(mm.handle_fault(b + k * bit(kPage), Access::write).handled());
+  const uint64_t freed = this->mem->counters().folio_free;
   sink.freed.clear();
   ASSERT_EQ(mm.madvise_dontneed(b, 4 * bit(kPage)), Err::ok);
   ASSERT_EQ(sink.freed.size(), 1u) << "one flush for the range";
@@ -574,10 +580,11 @@ TYPED_TEST(MmFaultTest, ZapFreesFoliosOnlyAfterItsFlush) {
 TYPED_TEST(MmFaultTest, MunmapOfPartOfAVmaSplitsItAndUnmapsOnlyTheRange) {
   using F = TypeParam;
   constexpr unsigned kPage = F::page_shift;
-  const u64 b = this->base_for(kPage), p = bit(kPage);
+  const uint64_t b = this->base_for(kPage), p = bit(kPage);
   this->anon(b, 8 * p);
-  for (u64 k = 0; k < 8; ++k) ASSERT_TRUE(this->mm->handle_fault(b + k * p, Access::write).handled());
-  const u64 folios = this->folios.live();
+  for (uint64_t k = 0; k < 8; ++k)
+    ASSERT_TRUE(this->mm->handle_fault(b + k * p, Access::write).handled());
+  const uint64_t folios = this->folios.live();
   ASSERT_EQ(this->mm->munmap(b + 2 * p, 2 * p), Err::ok);
   EXPECT_EQ(this->mm->handle_fault(b + 2 * p, Access::read).kind, FaultKind::sigsegv);
   EXPECT_EQ(this->mm->handle_fault(b + 3 * p, Access::read).kind, FaultKind::sigsegv);
@@ -604,8 +611,8 @@ TYPED_TEST(MmFaultTest, HugetlbDontneedRoundsTheEndDownToTheHugePage) {
   if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
   const unsigned h = sizes.front();
   this->mem->set_pool(h, 2);
-  u32 f = this->mem->create_file(FileKind::hugetlb, h, 2 * bit(h)).value;
-  const u64 b = this->base_for(h);
+  uint32_t f = this->mem->create_file(FileKind::hugetlb, h, 2 * bit(h)).value;
+  const uint64_t b = this->base_for(h);
   this->file(f, b, 2 * bit(h), true);
   ASSERT_TRUE(this->mm->handle_fault(b, Access::write).handled());
   ASSERT_TRUE(this->mm->handle_fault(b + bit(h), Access::write).handled());
@@ -626,12 +633,12 @@ TYPED_TEST(MmFaultTest, AWritableHugetlbMappingPastTheEndExtendsTheFile) {
   if (sizes.empty()) GTEST_SKIP() << "no hugetlb size up to 1 GiB";
   const unsigned h = sizes.front();
   this->mem->set_pool(h, 4);
-  u32 ro = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
-  const u64 b = this->base_for(h);
+  uint32_t ro = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  const uint64_t b = this->base_for(h);
   this->file(ro, b, 2 * bit(h), true, Prot{true, false, false, false});
   EXPECT_EQ(this->mem->file(ro).size, bit(h)) << "a read-only mapping does not grow the file";
   EXPECT_EQ(this->mm->handle_fault(b + bit(h), Access::read).kind, FaultKind::sigbus);
-  u32 rw = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
+  uint32_t rw = this->mem->create_file(FileKind::hugetlb, h, bit(h)).value;
   this->file(rw, b + 4 * bit(h), 2 * bit(h), true);
   EXPECT_EQ(this->mem->file(rw).size, 2 * bit(h));
   EXPECT_TRUE(this->mm->handle_fault(b + 5 * bit(h), Access::write).handled());

@@ -28,10 +28,10 @@ struct Child {
 // then copies (the child) or, once the page is its own again, reuses it (the parent).
 TYPED_TEST(MmForkTest, AnonymousPagesAreSharedReadOnlyAndEachSideCopiesOnWrite) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   const AccessResult first = w.mm.access(b, Access::write);
   ASSERT_EQ(first.kind, AccessKind::ok);
@@ -41,7 +41,7 @@ TYPED_TEST(MmForkTest, AnonymousPagesAreSharedReadOnlyAndEachSideCopiesOnWrite) 
   EXPECT_FALSE(w.mm.view(b).entry.writable) << "the parent's page is copy-on-write now";
   EXPECT_EQ(w.mm.counters().notif_start, 1u);
   EXPECT_EQ(w.mm.counters().tlb_flush_all, 1u);
-  const u32 id = w.mem.folio_at(first.pa);
+  const uint32_t id = w.mem.folio_at(first.pa);
   EXPECT_EQ(w.mem.mapcount(id), 2u);
   AccessResult r = c.mm.access(b, Access::read);
   ASSERT_EQ(r.kind, AccessKind::ok);
@@ -60,10 +60,10 @@ TYPED_TEST(MmForkTest, AnonymousPagesAreSharedReadOnlyAndEachSideCopiesOnWrite) 
 // not copied; the child faults them in.
 TYPED_TEST(MmForkTest, SharedAndNeverWrittenMappingsAreNotCopied) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base(), s = b + 8 * P;
+  const uint64_t b = w.base(), s = b + 8 * P;
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.access(b, Access::read).kind, AccessKind::ok);  // the zero page
   w.map_file(s, 4 * P, w.shmem_file(4));
@@ -82,11 +82,11 @@ TYPED_TEST(MmForkTest, SharedAndNeverWrittenMappingsAreNotCopied) {
 // copied, so its write copies with no message.
 TYPED_TEST(MmForkTest, TheChildHasNoRegistrationAndNoUffdWp) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   if (!uffd_wp_supported<F>()) GTEST_SKIP() << "no uffd-wp bit";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
+  const uint64_t b = w.base();
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing | kRegWp).ok());
@@ -110,8 +110,8 @@ TYPED_TEST(MmForkTest, APrivateHugetlbChildHasNoReservationForItsCopyOnWrite) {
   if (M == 0) GTEST_SKIP() << "no 2M-class size";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
-  u32 f = w.hugetlb_file(M, 1, 1);
+  const uint64_t b = w.base();
+  uint32_t f = w.hugetlb_file(M, 1, 1);
   w.map_file(b, bit(M), f, /*shared=*/false);
   ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
   EXPECT_EQ(w.mem.pool_free(M), 0u);
@@ -132,8 +132,8 @@ TYPED_TEST(MmForkTest, TheOwnersCopyOnWriteWithAnEmptyPoolTakesThePageBackFromTh
   if (M == 0) GTEST_SKIP() << "no 2M-class size";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 b = w.base();
-  u32 f = w.hugetlb_file(M, 1, 1);
+  const uint64_t b = w.base();
+  uint32_t f = w.hugetlb_file(M, 1, 1);
   w.map_file(b, bit(M), f, /*shared=*/false);
   const AccessResult first = w.mm.access(b, Access::write);
   ASSERT_EQ(first.kind, AccessKind::ok);
@@ -152,7 +152,7 @@ TYPED_TEST(MmForkTest, TheOwnersCopyOnWriteWithAnEmptyPoolTakesThePageBackFromTh
 // fork into an address space that is not empty, or over another Memory: EINVAL.
 TYPED_TEST(MmForkTest, ForkIntoANonEmptyChildIsEinval) {
   using F = TypeParam;
-  constexpr u64 P = bit(F::page_shift);
+  constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);

@@ -32,7 +32,7 @@ class MmHgm : public ::testing::Test {
 TYPED_TEST_SUITE(MmHgm, Formats, hpt_typed::FormatName);
 
 template <class F>
-void expect_full_collapse(World<F>& w, u32 file, Policy pol);
+void expect_full_collapse(World<F>& w, uint32_t file, Policy pol);
 
 // --- T17 - T20: HGM install (walks with allocation, largest fit) ---------------------------------
 
@@ -41,12 +41,12 @@ TYPED_TEST(MmHgm, T17FirstBasePageContinueAllocatesOneTablePerLevelBelowTheHstat
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);
     ASSERT_EQ(w.mm.madvise_split(base, bit(H)), Err::ok);
     ASSERT_EQ(w.mm.uffd_api(kFeatures), Err::ok);
     ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegMinor).ok());
-    const u64 x = base + bit(P);
+    const uint64_t x = base + bit(P);
     // Out of table pages half way: nothing changes (the tables are reserved before any write).
     auto snap = w.env.snapshot();
     w.env.fail_nth_alloc(F::levels - 1);  // the last of the tables this CONTINUE needs
@@ -85,7 +85,7 @@ TYPED_TEST(MmHgm, T17FirstBasePageContinueAllocatesOneTablePerLevelBelowTheHstat
     EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
     // One mapping of anything under the hstate slot (S1) / one page mapped (S3); the page
     // cache and the one entry hold the references.
-    u32 id = w.cached(file);
+    uint32_t id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), 1u);
     EXPECT_EQ(w.mem.folio(id).refcount, 2u);
   }
@@ -94,7 +94,7 @@ TYPED_TEST(MmHgm, T17FirstBasePageContinueAllocatesOneTablePerLevelBelowTheHstat
 TYPED_TEST(MmHgm, T18T23ContinueAtEveryBasePageBuildsOneTableTreeThatCollapseFreesInOnePair) {
   HGM_PRELUDE;
   World<F> w(Policy::s1);
-  u32 file = w.file(1);
+  uint32_t file = w.file(1);
   ASSERT_EQ(w.map(base, file, 1), Err::ok);
   ASSERT_EQ(w.mm.madvise_split(base, bit(H)), Err::ok);
   ASSERT_EQ(w.mm.uffd_api(kFeatures), Err::ok);
@@ -109,7 +109,7 @@ TYPED_TEST(MmHgm, T18T23ContinueAtEveryBasePageBuildsOneTableTreeThatCollapseFre
   // The next last-level table's span: one more last-level table.
   w.mm.reset_counters();
   // (A format whose hstate is one last-level table - arm64 64K, 512M - has no next one.)
-  const u64 span0 = bit(F::shift(1));
+  const uint64_t span0 = bit(F::shift(1));
   const bool two_tables = span0 < bit(H);
   if (two_tables) {
     ASSERT_EQ(w.mm.uffd_continue(base + span0, bit(P), 0).err, Err::ok);
@@ -119,7 +119,7 @@ TYPED_TEST(MmHgm, T18T23ContinueAtEveryBasePageBuildsOneTableTreeThatCollapseFre
 
   // Every other base page, one CONTINUE each.
   w.mm.reset_counters();
-  for (u64 i = 2; i < G::N; ++i) {
+  for (uint64_t i = 2; i < G::N; ++i) {
     if (two_tables && i == (span0 >> P)) continue;
     UffdResult r = w.mm.uffd_continue(base + (i << P), bit(P), 0);
     if (r.err != Err::ok) FAIL() << "page " << i << ": " << err_name(r.err);
@@ -128,7 +128,7 @@ TYPED_TEST(MmHgm, T18T23ContinueAtEveryBasePageBuildsOneTableTreeThatCollapseFre
     EXPECT_EQ(first.pt_alloc[l] + (l == 0 && two_tables) + w.c().pt_alloc[l], G::full_tables(l))
         << "level " << l;
   for (unsigned l = hl; l < F::levels; ++l) EXPECT_EQ(w.c().pt_alloc[l], 0u) << "level " << l;
-  u64 tables = 0;
+  uint64_t tables = 0;
   for (unsigned l = 1; l <= hl; ++l) tables += w.census(base, base + bit(H), l).tables;
   EXPECT_EQ(tables, G::full_tables_total());
   auto c0 = w.census(base, base + bit(H), 0);
@@ -150,7 +150,7 @@ TYPED_TEST(MmHgm, T19ContinueInstallsTheLargestLeafThatFitsAndNoTableBelowIt) {
     SCOPED_TRACE(policy_name(pol));
     {  // an aligned M piece: one M leaf (a group where M is one), tables only down to M's level
       World<F> w(pol);
-      u32 file = hgm_setup(w);
+      uint32_t file = hgm_setup(w);
       w.mm.reset_counters();
       UffdResult r = w.mm.uffd_continue(base + bit(M), bit(M), 0);
       EXPECT_EQ(r.err, Err::ok);
@@ -162,14 +162,14 @@ TYPED_TEST(MmHgm, T19ContinueInstallsTheLargestLeafThatFitsAndNoTableBelowIt) {
       EXPECT_EQ(w.leaves(base, base + bit(H)), 1u);
       EXPECT_EQ(w.mm.view(base + bit(M)).shift, M);
       EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
-      u32 id = w.cached(file);
+      uint32_t id = w.cached(file);
       EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s3 ? bit(M - P) : 1u);
       EXPECT_EQ(w.mem.folio(id).refcount, 2u);
       EXPECT_EQ(w.c().notif_start, 0u);
     }
     {  // the whole hstate page on a none slot: one hstate leaf, no table below the slot
       World<F> w(pol);
-      u32 file = hgm_setup(w);
+      uint32_t file = hgm_setup(w);
       w.mm.reset_counters();
       UffdResult r = w.mm.uffd_continue(base, bit(H), 0);
       EXPECT_EQ(r.err, Err::ok);
@@ -178,7 +178,7 @@ TYPED_TEST(MmHgm, T19ContinueInstallsTheLargestLeafThatFitsAndNoTableBelowIt) {
       EXPECT_EQ(w.census(base, base + bit(H), hl).leaves, G::g);
       EXPECT_EQ(w.mm.view(base).shift, H);
       EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
-      u32 id = w.cached(file);
+      uint32_t id = w.cached(file);
       EXPECT_EQ(w.mem.mapcount(id), 1u);
       EXPECT_EQ(w.mem.folio(id).refcount, 2u);
       EXPECT_EQ(w.c().notif_start, 0u);
@@ -214,7 +214,7 @@ TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
-    u32 file = hgm_setup(w, 1, 0);
+    uint32_t file = hgm_setup(w, 1, 0);
     if (wp) {
       ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegWp).ok());
       ASSERT_EQ(w.mm.uffd_writeprotect(base, bit(H), kWpModeWp), Err::ok);
@@ -231,7 +231,7 @@ TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
     EXPECT_EQ(before.uffd_wp_markers, G::g);
     w.mm.reset_counters();
 
-    const u64 x = base + 3 * bit(P);
+    const uint64_t x = base + 3 * bit(P);
     ASSERT_EQ(w.mm.uffd_continue(x, bit(P), 0).err, Err::ok);
     for (unsigned l = 0; l < F::levels; ++l)
       EXPECT_EQ(w.c().pt_alloc[l], l < hl ? 1u : 0u) << "level " << l;
@@ -256,7 +256,7 @@ TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
     EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
 
     // A write to another base page under a replicated marker.
-    const u64 y = x + bit(P) + 5;
+    const uint64_t y = x + bit(P) + 5;
     FaultResult f = w.mm.handle_fault(y, Access::write);
     ASSERT_EQ(f.kind, FaultKind::uffd);
     EXPECT_EQ(w.c().uffd_msgs, 1u);
@@ -277,7 +277,7 @@ TYPED_TEST(MmHgm, T21ContinueUnderAUffdWpMarkerReplicatesItIntoEveryNewTable) {
 
 TYPED_TEST(MmHgm, T22ContinueThroughAHwpoisonOrMigrationEntryAboveTheTargetIsEexist) {
   HGM_PRELUDE;
-  for (u32 type : {kSwpHwpoison, kSwpMigrationRead}) {
+  for (uint32_t type : {kSwpHwpoison, kSwpMigrationRead}) {
     SCOPED_TRACE(type == kSwpHwpoison ? "hwpoison" : "migration");
     // At the hstate slot, and (where a level lies between the hstate and the base page) one
     // level above the base page.
@@ -285,7 +285,7 @@ TYPED_TEST(MmHgm, T22ContinueThroughAHwpoisonOrMigrationEntryAboveTheTargetIsEex
       if (at == 1 && hl < 2) continue;
       SCOPED_TRACE(::testing::Message() << "entry at level " << at);
       World<F> w(Policy::s1);
-      u32 file = hgm_setup(w);
+      uint32_t file = hgm_setup(w);
       const unsigned s = at == hl ? H : F::shift(1);
       Result<HugePte<F>> h = w.mm.ops().alloc(base, s);
       ASSERT_TRUE(h.ok());
@@ -334,18 +334,18 @@ TYPED_TEST(MmHgm, T22CollapseSkipsAnHstatePageWhoseSlotWasNeverAllocated) {
 // T23 from an hstate page mapped entirely at base pages (T18-full): one CLEAR pair over the
 // range, every table below the hstate slot freed, one hstate leaf; mapcount per policy.
 template <class F>
-void expect_full_collapse(World<F>& w, u32 file, Policy pol) {
+void expect_full_collapse(World<F>& w, uint32_t file, Policy pol) {
   using G = Geo<F>;
   constexpr unsigned H = G::H, hl = G::hl;
-  const u64 base = G::base;
+  const uint64_t base = G::base;
   ASSERT_EQ(w.census(base, base + bit(H), 0).leaves, G::N);
-  u32 id = w.cached(file);
+  uint32_t id = w.cached(file);
   EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : G::N);
   EXPECT_EQ(w.mem.folio(id).refcount, pol == Policy::s1 ? 2u : 1 + G::N);
   touch(w, base, base + bit(H));
   w.mm.set_notifier(w.kvm.hook());
   w.mm.reset_counters();
-  const u64 updates = w.mem.counters().subpage_mapcount_updates;
+  const uint64_t updates = w.mem.counters().subpage_mapcount_updates;
 
   ASSERT_EQ(w.mm.madvise_collapse(base, bit(H)), Err::ok);
   const Notification want{NotifyEvent::clear, base, base + bit(H)};
@@ -382,11 +382,11 @@ void expect_full_collapse(World<F>& w, u32 file, Policy pol) {
 TYPED_TEST(MmHgm, T23UnderS3CollapseTakesEveryBasePageCountOffAndTheEntireCountOnce) {
   HGM_PRELUDE;
   World<F> w(Policy::s3);
-  u32 file = hgm_setup(w);
+  uint32_t file = hgm_setup(w);
   // T18-full's table shape, cheaper than N CONTINUEs: the hstate leaf split to every base page.
   ASSERT_EQ(w.mm.uffd_continue(base, bit(H), 0).err, Err::ok);
   w.shatter(base, base + bit(H));
-  u64 tables = 0;
+  uint64_t tables = 0;
   for (unsigned l = 1; l <= hl; ++l) tables += w.census(base, base + bit(H), l).tables;
   EXPECT_EQ(tables, G::full_tables_total());
   expect_full_collapse(w, file, Policy::s3);
@@ -399,13 +399,13 @@ TYPED_TEST(MmHgm, T24CollapseFillsHolesFromThePageCacheAndDropsUffdWpMarkers) {
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
-    u32 file = hgm_setup(w, 1, wp ? (kRegMinor | kRegWp) : kRegMinor);
+    uint32_t file = hgm_setup(w, 1, wp ? (kRegMinor | kRegWp) : kRegMinor);
     // Ten base pages spread over the hstate page, and uffd-wp markers on the last M piece
     // (WRITEPROTECT where the format has the bit; the huge-PTE API where it has not).
-    std::vector<u64> pages;
-    for (u64 i = 0; i < 10; ++i) pages.push_back(base + ((i * (G::N / 10) + i) << P));
-    for (u64 va : pages) ASSERT_EQ(w.mm.uffd_continue(va, bit(P), 0).err, Err::ok);
-    const u64 mk = base + bit(H) - bit(M);
+    std::vector<uint64_t> pages;
+    for (uint64_t i = 0; i < 10; ++i) pages.push_back(base + ((i * (G::N / 10) + i) << P));
+    for (uint64_t va : pages) ASSERT_EQ(w.mm.uffd_continue(va, bit(P), 0).err, Err::ok);
+    const uint64_t mk = base + bit(H) - bit(M);
     if (wp) {
       ASSERT_EQ(w.mm.uffd_writeprotect(mk, bit(M), kWpModeWp), Err::ok);
     } else {
@@ -414,15 +414,15 @@ TYPED_TEST(MmHgm, T24CollapseFillsHolesFromThePageCacheAndDropsUffdWpMarkers) {
       ASSERT_EQ(w.mm.ops().set(h.value, pte::make_marker(kMarkerUffdWp)), Err::ok);
     }
     // The tables that shape holds, per level, from the geometry.
-    std::vector<std::set<u64>> spans(hl);
+    std::vector<std::set<uint64_t>> spans(hl);
     for (unsigned l = 0; l < hl; ++l) {
-      for (u64 va : pages) spans[l].insert(va >> F::shift(l + 1));
+      for (uint64_t va : pages) spans[l].insert(va >> F::shift(l + 1));
       if (l >= G::ml) spans[l].insert(mk >> F::shift(l + 1));
     }
-    u64 markers = 0;
+    uint64_t markers = 0;
     for (unsigned l = 0; l <= hl; ++l) markers += w.census(base, base + bit(H), l).uffd_wp_markers;
     EXPECT_EQ(markers, G::gm);
-    u32 id = w.cached(file);
+    uint32_t id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : pages.size());
     w.mm.reset_counters();
 
@@ -454,12 +454,12 @@ TYPED_TEST(MmHgm, T24CollapseRestoresAnHstateLeafSplitIntoTheNextSmallerSize) {
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
-    u32 file = hgm_setup(w);
+    uint32_t file = hgm_setup(w);
     ASSERT_EQ(w.mm.uffd_continue(base, bit(H), 0).err, Err::ok);
     ASSERT_EQ(w.mm.split_leaf(base, next), Err::ok);
     ASSERT_EQ(w.mm.view(base).shift, next);  // (a contiguous size only along the chain to base)
     ASSERT_GT(w.leaves(base, base + bit(H)), 1u);
-    u32 id = w.cached(file);
+    uint32_t id = w.cached(file);
     EXPECT_EQ(w.mem.mapcount(id), pol == Policy::s1 ? 1u : G::N);
     touch(w, base, base + bit(H));
     w.mm.reset_counters();
@@ -479,9 +479,9 @@ TYPED_TEST(MmHgm, T24CollapseRestoresAnHstateLeafSplitIntoTheNextSmallerSize) {
 TYPED_TEST(MmHgm, T24CollapseSkipsAPoisonedHstatePageAndCollapsesTheRest) {
   HGM_PRELUDE;
   World<F> w(Policy::s1);
-  u32 file = hgm_setup(w, 2);
-  const u64 second = base + bit(H);
-  for (u64 va : {base + bit(P), second + 3 * bit(P)})
+  uint32_t file = hgm_setup(w, 2);
+  const uint64_t second = base + bit(H);
+  for (uint64_t va : {base + bit(P), second + 3 * bit(P)})
     ASSERT_EQ(w.mm.uffd_continue(va, bit(P), 0).err, Err::ok);
   Folio& bad = w.mem.folio(w.cached(file, 1));
   bad.hwpoison = true;
@@ -501,7 +501,7 @@ TYPED_TEST(MmHgm, T24CollapseRefusesAMigratingFolioAndPrivateMappingsAndIgnoresN
   HGM_PRELUDE;
   {  // a folio being migrated: EBUSY, nothing changed, no notifier
     World<F> w(Policy::s1);
-    u32 file = hgm_setup(w);
+    uint32_t file = hgm_setup(w);
     ASSERT_EQ(w.mm.uffd_continue(base + bit(P), bit(P), 0).err, Err::ok);
     w.mem.folio(w.cached(file)).migrating = true;
     auto snap = w.env.snapshot();
@@ -513,7 +513,7 @@ TYPED_TEST(MmHgm, T24CollapseRefusesAMigratingFolioAndPrivateMappingsAndIgnoresN
   }
   {  // a private mapping: EINVAL (and it cannot get HGM either)
     World<F> w(Policy::s1);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1, /*shared=*/false), Err::ok);
     EXPECT_EQ(w.mm.madvise_split(base, bit(H)), Err::einval);
     ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
@@ -537,7 +537,7 @@ TYPED_TEST(MmHgm, T24CollapseRefusesAMigratingFolioAndPrivateMappingsAndIgnoresN
   }
   {  // S0, today's kernel: no HGM at all
     World<F> w(Policy::s0);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);
     EXPECT_EQ(w.mm.madvise_split(base, bit(H)), Err::einval);
     ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
@@ -556,18 +556,18 @@ TYPED_TEST(MmHgm, T25SplittingAPresentHstateLeafKeepsEverythingMappedUnderOneInv
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);
     ASSERT_EQ(w.mm.handle_fault(base, Access::write).kind, FaultKind::handled);  // writable, dirty
-    u32 id = w.cached(file);
+    uint32_t id = w.cached(file);
     ASSERT_EQ(w.mm.view(base).shift, H);
     EXPECT_EQ(w.mem.mapcount(id), 1u);
     touch(w, base, base + bit(H));
     w.mm.set_notifier(w.kvm.hook());
     w.mm.reset_counters();
-    const u64 updates = w.mem.counters().subpage_mapcount_updates;
+    const uint64_t updates = w.mem.counters().subpage_mapcount_updates;
 
-    const u64 x = base + bit(H) / 2 + 3 * bit(P);
+    const uint64_t x = base + bit(H) / 2 + 3 * bit(P);
     ASSERT_EQ(w.mm.split_leaf(x, P), Err::ok);
     const Notification want{NotifyEvent::clear, base, base + bit(H)};
     EXPECT_EQ(w.c().notif_start, 1u);
@@ -591,8 +591,8 @@ TYPED_TEST(MmHgm, T25SplittingAPresentHstateLeafKeepsEverythingMappedUnderOneInv
     EXPECT_EQ(w.leaves(base, base + bit(H)), G::split_leaves());
     EXPECT_EQ(w.mm.view(x).shift, P);
     EXPECT_EQ(w.check_file_map(base, base + bit(H), file), "");
-    u64 bad = 0;
-    w.each(base, base + bit(H), [&](u64, const typename World<F>::MmT::View& v) {
+    uint64_t bad = 0;
+    w.each(base, base + bit(H), [&](uint64_t, const typename World<F>::MmT::View& v) {
       bad += !(pte::present(v.entry) && v.entry.writable && v.entry.dirty && !v.entry.soft.uffd_wp);
     });
     EXPECT_EQ(bad, 0u) << "leaves that lost write or dirty";
@@ -606,8 +606,8 @@ TYPED_TEST(MmHgm, T25SplittingAPresentHstateLeafKeepsEverythingMappedUnderOneInv
       const Folio& f = w.mem.folio(id);
       EXPECT_EQ(f.mapcount, 0u);
       EXPECT_EQ(f.subpage_total, G::N);
-      u64 ones = 0;
-      for (u64 i = 0; f.subpage && i < G::N; ++i) ones += f.subpage[i] == 1;
+      uint64_t ones = 0;
+      for (uint64_t i = 0; f.subpage && i < G::N; ++i) ones += f.subpage[i] == 1;
       EXPECT_EQ(ones, G::N);
       EXPECT_EQ(w.mem.counters().subpage_mapcount_updates - updates, G::N);
       EXPECT_EQ(f.refcount, 1 + G::split_leaves());
@@ -627,8 +627,8 @@ TYPED_TEST(MmHgm, T25SplitKeepsTheUffdWpBitOfEveryPiece) {
   ASSERT_EQ(w.mm.uffd_continue(base, bit(H), kModeWp).err, Err::ok);
   ASSERT_TRUE(w.mm.view(base).entry.soft.uffd_wp);
   ASSERT_EQ(w.mm.split_leaf(base + 7 * bit(P), P), Err::ok);
-  u64 bad = 0, n = 0;
-  w.each(base, base + bit(H), [&](u64, const typename World<F>::MmT::View& v) {
+  uint64_t bad = 0, n = 0;
+  w.each(base, base + bit(H), [&](uint64_t, const typename World<F>::MmT::View& v) {
     ++n;
     bad += !(pte::present(v.entry) && v.entry.soft.uffd_wp && !v.entry.writable);
   });
@@ -642,7 +642,7 @@ TYPED_TEST(MmHgm, T25SplitKeepsTheUffdWpBitOfEveryPiece) {
 TYPED_TEST(MmHgm, T25SplitErrorsLeaveTheTablesAsTheyWere) {
   HGM_PRELUDE;
   World<F> w(Policy::s1);
-  u32 file = hgm_setup(w, 2);
+  uint32_t file = hgm_setup(w, 2);
   auto snap = w.env.snapshot();
   EXPECT_EQ(w.mm.split_leaf(base, P), Err::eagain);  // nothing mapped
   EXPECT_TRUE(snap == w.env.snapshot());
@@ -652,7 +652,7 @@ TYPED_TEST(MmHgm, T25SplitErrorsLeaveTheTablesAsTheyWere) {
   EXPECT_EQ(w.mm.split_leaf(base, P + 1), Err::einval);  // not a leaf size
   EXPECT_EQ(w.mm.split_leaf(G::third, P), Err::einval);  // no VMA
   EXPECT_TRUE(snap == w.env.snapshot());
-  for (u32 type : {kSwpHwpoison, kSwpMigrationRead}) {
+  for (uint32_t type : {kSwpHwpoison, kSwpMigrationRead}) {
     Result<HugePte<F>> h = w.mm.ops().alloc(base + bit(H), H);
     ASSERT_TRUE(h.ok());
     ASSERT_EQ(w.mm.ops().set(h.value, pte::swp_entry(type, w.cached_pa(file, 1) >> P)), Err::ok);
@@ -678,14 +678,14 @@ TYPED_TEST(MmHgm, T25SplitErrorsLeaveTheTablesAsTheyWere) {
 // come from the hstate's geometry either way.
 TYPED_TEST(MmHgm, T26MapcountOfAFolioMappedAtBasePagesByOneVmaAndWholeByAnother) {
   HGM_PRELUDE;
-  const u64 a = G::alias;
+  const uint64_t a = G::alias;
   for (unsigned hs : {G::M, H}) {
-    if (hs == H && G::N > (u64{1} << 16)) continue;
-    const u64 n = bit(hs - P);
+    if (hs == H && G::N > (uint64_t{1} << 16)) continue;
+    const uint64_t n = bit(hs - P);
     for (Policy pol : {Policy::s1, Policy::s3}) {
       SCOPED_TRACE(::testing::Message() << policy_name(pol) << ", hstate 2^" << hs);
       World<F> w(pol);
-      u32 file = w.file(1, true, hs);
+      uint32_t file = w.file(1, true, hs);
       ASSERT_EQ(w.map(base, file, 1), Err::ok);  // P
       ASSERT_EQ(w.map(a, file, 1), Err::ok);     // A
       ASSERT_EQ(w.mm.madvise_split(base, bit(hs)), Err::ok);
@@ -696,7 +696,7 @@ TYPED_TEST(MmHgm, T26MapcountOfAFolioMappedAtBasePagesByOneVmaAndWholeByAnother)
       ASSERT_EQ(w.census(base, base + bit(hs), 0).leaves, n);
       ASSERT_EQ(w.mm.view(a).shift, hs);
       EXPECT_EQ(w.check_file_map(base, base + bit(hs), file), "");
-      u32 id = w.cached(file);
+      uint32_t id = w.cached(file);
       const bool s3 = pol == Policy::s3;
       // S1: one per mapping. S3: every base page once (P) plus the entire mapping (A).
       EXPECT_EQ(w.mem.mapcount(id), s3 ? n + 1 : 2u);
@@ -721,13 +721,13 @@ TYPED_TEST(MmHgm, T26MapcountOfAFolioMappedAtBasePagesByOneVmaAndWholeByAnother)
 // of an hstate after every step).
 class PageBits {
  public:
-  explicit PageBits(u64 n) : w_((n + 63) / 64, 0), n_(n) {}
-  bool operator[](u64 i) const { return (w_[i >> 6] >> (i & 63)) & 1; }
-  void set(u64 first, u64 count, bool v) {
-    u64* w = w_.data();
-    for (u64 i = first, end = first + count < n_ ? first + count : n_; i < end;) {
+  explicit PageBits(uint64_t n) : w_((n + 63) / 64, 0), n_(n) {}
+  bool operator[](uint64_t i) const { return (w_[i >> 6] >> (i & 63)) & 1; }
+  void set(uint64_t first, uint64_t count, bool v) {
+    uint64_t* w = w_.data();
+    for (uint64_t i = first, end = first + count < n_ ? first + count : n_; i < end;) {
       if ((i & 63) == 0 && end - i >= 64) {
-        w[i >> 6] = v ? ~u64{0} : 0;
+        w[i >> 6] = v ? ~uint64_t{0} : 0;
         i += 64;
       } else {
         w[i >> 6] = v ? (w[i >> 6] | bit(i & 63)) : (w[i >> 6] & ~bit(i & 63));
@@ -736,31 +736,33 @@ class PageBits {
     }
   }
   // The first page in [first, first + count) whose bit is not v, or ~0.
-  u64 differs(u64 first, u64 count, bool v) const {
-    const u64* w = w_.data();
-    const u64 want = v ? ~u64{0} : 0;
-    for (u64 i = first, end = first + count; i < end;) {
+  uint64_t differs(uint64_t first, uint64_t count, bool v) const {
+    const uint64_t* w = w_.data();
+    const uint64_t want = v ? ~uint64_t{0} : 0;
+    for (uint64_t i = first, end = first + count; i < end;) {
       if ((i & 63) == 0 && end - i >= 64) {
-        if (w[i >> 6] != want) return i + static_cast<u64>(__builtin_ctzll(w[i >> 6] ^ want));
+        if (w[i >> 6] != want) return i + static_cast<uint64_t>(__builtin_ctzll(w[i >> 6] ^ want));
         i += 64;
       } else {
-        if (((w[i >> 6] >> (i & 63)) & 1) != static_cast<u64>(v)) return i;
+        if (((w[i >> 6] >> (i & 63)) & 1) != static_cast<uint64_t>(v)) return i;
         ++i;
       }
     }
-    return ~u64{0};
+    return ~uint64_t{0};
   }
-  bool any(u64 first, u64 count) const { return differs(first, count, false) != ~u64{0}; }
-  u64 count() const {
-    u64 n = 0;
-    for (const u64 *w = w_.data(), *e = w + w_.size(); w != e; ++w)
-      n += static_cast<u64>(__builtin_popcountll(*w));
+  bool any(uint64_t first, uint64_t count) const {
+    return differs(first, count, false) != ~uint64_t{0};
+  }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const uint64_t *w = w_.data(), *e = w + w_.size(); w != e; ++w)
+      n += static_cast<uint64_t>(__builtin_popcountll(*w));
     return n;
   }
 
  private:
-  std::vector<u64> w_;
-  u64 n_;
+  std::vector<uint64_t> w_;
+  uint64_t n_;
 };
 
 // One HGM VMA P over one hstate page (registered MISSING only, so faults map the cached pages
@@ -772,9 +774,9 @@ class HgmProperty {
   using G = Geo<F>;
   using View = typename World<F>::MmT::View;
   static constexpr unsigned P = G::P, H = G::H, M = G::M, hl = G::hl;
-  static constexpr u64 base = G::base;
+  static constexpr uint64_t base = G::base;
 
-  HgmProperty(Policy pol, u64 seed) : pol_(pol), w_(pol), rng_{seed}, model_(G::N) {
+  HgmProperty(Policy pol, uint64_t seed) : pol_(pol), w_(pol), rng_{seed}, model_(G::N) {
     file_ = hgm_setup(w_, 1, kRegMissing);
     id_ = w_.cached(file_);
   }
@@ -792,22 +794,23 @@ class HgmProperty {
   }
 
  private:
-  u64 page_of(u64 va) const { return (va - base) >> P; }
-  void set(u64 first, u64 count, bool v) { model_.set(first, count, v); }
-  bool any(u64 first, u64 count) const { return model_.any(first, count); }
+  uint64_t page_of(uint64_t va) const { return (va - base) >> P; }
+  void set(uint64_t first, uint64_t count, bool v) { model_.set(first, count, v); }
+  bool any(uint64_t first, uint64_t count) const { return model_.any(first, count); }
   // The hstate slot is mapped through pieces (tables under it, or present leaves smaller than
   // the hstate in its entries): what MADV_COLLAPSE collapses.
   bool split_below() const {
     auto c = w_.census(base, base + bit(H), hl);
     if (c.tables) return true;
     bool small = false;
-    w_.each(base, base + bit(H),
-            [&](u64, const View& v) { small = small || (pte::present(v.entry) && v.shift < H); });
+    w_.each(base, base + bit(H), [&](uint64_t, const View& v) {
+      small = small || (pte::present(v.entry) && v.shift < H);
+    });
     return small;
   }
   // The size a missing fault at va maps (the none slot the walk stops at; the whole hstate when
   // nothing at all is under its slot).
-  unsigned fault_shift(u64 va) const {
+  unsigned fault_shift(uint64_t va) const {
     View v = w_.mm.view(va);
     if (v.level < hl) return F::shift(v.level);
     if (v.level > hl) return H;
@@ -818,10 +821,10 @@ class HgmProperty {
   std::string one_step() {
     char buf[128];
     // The tables before the step, where it must leave them as they were.
-    std::vector<std::pair<u64, std::vector<u64>>> snap;
+    std::vector<std::pair<uint64_t, std::vector<uint64_t>>> snap;
     switch (rng_.below(7)) {
       case 0: {  // CONTINUE one base page
-        u64 i = rng_.below(G::N);
+        uint64_t i = rng_.below(G::N);
         std::snprintf(buf, sizeof buf, "CONTINUE page %llu", static_cast<unsigned long long>(i));
         if (model_[i]) snap = w_.env.snapshot();
         UffdResult r = w_.mm.uffd_continue(base + (i << P), bit(P), 0);
@@ -838,7 +841,7 @@ class HgmProperty {
       case 1: {  // CONTINUE one M piece (or, now and then, the whole hstate page)
         const bool whole = rng_.below(8) == 0;
         const unsigned s = whole ? H : M;
-        u64 va = whole ? base : base + (rng_.below(bit(H - M)) << M);
+        uint64_t va = whole ? base : base + (rng_.below(bit(H - M)) << M);
         std::snprintf(buf, sizeof buf, "CONTINUE 2^%u at page %llu", s,
                       static_cast<unsigned long long>(page_of(va)));
         const unsigned sl = huge_size<F>(s).value.level;
@@ -857,8 +860,8 @@ class HgmProperty {
         return buf;
       }
       case 2: {  // MADV_DONTNEED of a few pages or of an M piece, anywhere
-        u64 first = rng_.below(G::N);
-        u64 count = rng_.below(2) ? 1 + rng_.below(3 * bit(M - P)) : bit(M - P);
+        uint64_t first = rng_.below(G::N);
+        uint64_t count = rng_.below(2) ? 1 + rng_.below(3 * bit(M - P)) : bit(M - P);
         if (first + count > G::N) count = G::N - first;
         std::snprintf(buf, sizeof buf, "DONTNEED pages %llu+%llu",
                       static_cast<unsigned long long>(first),
@@ -868,7 +871,7 @@ class HgmProperty {
         return buf;
       }
       case 3: {  // split_leaf to a random smaller size
-        u64 i = rng_.below(G::N);
+        uint64_t i = rng_.below(G::N);
         View v = w_.mm.view(base + (i << P));
         LeafSizes<F> sizes = leaf_sizes<F>();
         unsigned t = P;
@@ -903,9 +906,9 @@ class HgmProperty {
         return buf;
       }
       default: {  // a read or write fault anywhere
-        u64 va = base + rng_.below(bit(H));
+        uint64_t va = base + rng_.below(bit(H));
         Access acc = rng_.below(2) ? Access::write : Access::read;
-        u64 i = page_of(va);
+        uint64_t i = page_of(va);
         std::snprintf(buf, sizeof buf, "%s fault page %llu", access_name(acc),
                       static_cast<unsigned long long>(i));
         unsigned s = model_[i] ? 0 : fault_shift(va);
@@ -923,14 +926,14 @@ class HgmProperty {
   void check() {
     // Every entry of P agrees with the model over its whole extent.
     std::string why;
-    u64 leaves = 0;
-    w_.each(base, base + bit(H), [&](u64 va, const View& v) {
-      u64 first = page_of(align_down(va, v.shift) < base ? base : align_down(va, v.shift));
-      u64 count = v.shift >= H ? G::N : bit(v.shift - P);
+    uint64_t leaves = 0;
+    w_.each(base, base + bit(H), [&](uint64_t va, const View& v) {
+      uint64_t first = page_of(align_down(va, v.shift) < base ? base : align_down(va, v.shift));
+      uint64_t count = v.shift >= H ? G::N : bit(v.shift - P);
       bool present = pte::present(v.entry);
       leaves += present;
-      u64 k = why.empty() ? model_.differs(first, count, present) : ~u64{0};
-      if (k != ~u64{0})
+      uint64_t k = why.empty() ? model_.differs(first, count, present) : ~uint64_t{0};
+      if (k != ~uint64_t{0})
         why = "page " + std::to_string(k) + (present ? " mapped" : " not mapped") +
               " against the model";
       if (present && why.empty() &&
@@ -941,7 +944,7 @@ class HgmProperty {
     // No table page leaks.
     EXPECT_EQ(w_.env.live(), w_.reachable_tables());
     // Mapcount and references as the policy says for what is mapped.
-    const u64 mapped = model_.count();
+    const uint64_t mapped = model_.count();
     const Folio& f = w_.mem.folio(id_);
     if (pol_ == Policy::s1) {
       EXPECT_EQ(w_.mem.mapcount(id_), mapped ? 1u : 0u);
@@ -960,17 +963,17 @@ class HgmProperty {
   Policy pol_;
   World<F> w_;
   hpt::Rng rng_;
-  u32 file_ = 0, id_ = 0;
+  uint32_t file_ = 0, id_ = 0;
   PageBits model_;
   unsigned step_ = 0;
 };
 
 TYPED_TEST(MmHgm, PropertyRandomContinueDontneedSplitCollapseAndFaultsAgreeWithAPageModel) {
   HGM_PRELUDE;
-  const u64 seed = env_u64("HPT_HGM_SEED", 0x48474d31ull);
+  const uint64_t seed = env_u64("HPT_HGM_SEED", 0x48474d31ull);
   const unsigned steps = static_cast<unsigned>(env_u64("HPT_HGM_STEPS", 48));
   for (Policy pol : {Policy::s1, Policy::s3}) {
-    const u64 s = seed + (pol == Policy::s3);
+    const uint64_t s = seed + (pol == Policy::s3);
     SCOPED_TRACE(::testing::Message()
                  << policy_name(pol) << ", seed " << s << " (HPT_HGM_SEED to replay)");
     HgmProperty<F> prop(pol, s);
@@ -986,10 +989,10 @@ template <class Env>
 struct TableFreesAtFlush {
   const Env* env = nullptr;
   std::vector<TlbFlush> flushes;
-  std::vector<u64> freed;  // table pages freed before each flush
+  std::vector<uint64_t> freed;  // table pages freed before each flush
   void flush(const TlbFlush& f) {
     flushes.push_back(f);
-    u64 n = 0;
+    uint64_t n = 0;
     for (unsigned l = 0; l < Env::kMaxLevels; ++l) n += env->frees(l);
     freed.push_back(n);
   }
@@ -1010,7 +1013,7 @@ TYPED_TEST(MmHgm, CollapseFreesTheTablesBelowTheSlotOnlyAfterAWalkCacheInvalidat
   TableFreesAtFlush<Env> sink{&env, {}, {}};
   Mm<F, Env, TableFreesAtFlush<Env>, host::Folios> mm(mem, env, sink);
   ASSERT_EQ(mm.init(), Err::ok);
-  Result<u32> file = mem.create_file(FileKind::hugetlb, H, bit(H));
+  Result<uint32_t> file = mem.create_file(FileKind::hugetlb, H, bit(H));
   ASSERT_TRUE(file.ok());
   ASSERT_EQ(mem.fallocate(file.value, 0, bit(H)), Err::ok);
   VmaSpec spec;
@@ -1025,13 +1028,13 @@ TYPED_TEST(MmHgm, CollapseFreesTheTablesBelowTheSlotOnlyAfterAWalkCacheInvalidat
   ASSERT_EQ(mm.uffd_api(kFeatures), Err::ok);
   ASSERT_TRUE(mm.uffd_register(base, bit(H), kRegMinor).ok());
   ASSERT_EQ(mm.uffd_continue(base, bit(P), 0).err, Err::ok);  // tables below the slot
-  u64 before = 0;
+  uint64_t before = 0;
   for (unsigned l = 0; l < Env::kMaxLevels; ++l) before += env.frees(l);
   sink.flushes.clear();
   sink.freed.clear();
 
   ASSERT_EQ(mm.madvise_collapse(base, bit(H)), Err::ok);
-  u64 after = 0;
+  uint64_t after = 0;
   for (unsigned l = 0; l < Env::kMaxLevels; ++l) after += env.frees(l);
   EXPECT_EQ(after - before, hl) << "one table per level below the hstate slot";
   bool walks_flushed = false;

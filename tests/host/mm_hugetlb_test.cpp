@@ -16,7 +16,7 @@ template <class F>
 class MmHugetlbTest : public ::testing::Test {
  protected:
   static constexpr unsigned M = kM<F>;
-  static constexpr u64 P = bit(F::page_shift);
+  static constexpr uint64_t P = bit(F::page_shift);
 };
 TYPED_TEST_SUITE(MmHugetlbTest, GeometryFormats, FormatName);
 template <class F>
@@ -27,7 +27,7 @@ TYPED_TEST_SUITE(MmCopyFromTest, GeometryFormats, FormatName);
   if (TestFixture::M == 0) GTEST_SKIP() << "the format has no 2M-class leaf size"
 
 template <class W>
-void expect_pool(const W& w, unsigned shift, u64 free, u64 reserved, const char* when) {
+void expect_pool(const W& w, unsigned shift, uint64_t free, uint64_t reserved, const char* when) {
   EXPECT_EQ(w.mem.pool_free(shift), free) << when;
   EXPECT_EQ(w.mem.pool_reserved(shift), reserved) << when;
 }
@@ -39,7 +39,7 @@ TYPED_TEST(MmHugetlbTest, SharedMmapWithTooFewFreePagesIsEnomemAndChangesNothing
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 1, 1);
+  uint32_t f = w.hugetlb_file(M, 1, 1);
   EXPECT_EQ(w.mmap_file(w.base(), 2 * bit(M), f).err, Err::enomem) << "two pages, one free";
   EXPECT_EQ(w.mm.vma_at(w.base()), nullptr);
   EXPECT_EQ(w.mem.file(f).size, bit(M)) << "a failed mmap grew the file";
@@ -54,7 +54,7 @@ TYPED_TEST(MmHugetlbTest, PrivateMmapWithTooFewFreePagesIsEnomemAndChangesNothin
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 2, 1);
+  uint32_t f = w.hugetlb_file(M, 2, 1);
   EXPECT_EQ(w.mmap_file(w.base(), 2 * bit(M), f, /*shared=*/false).err, Err::enomem);
   EXPECT_EQ(w.mm.vma_at(w.base()), nullptr);
   expect_pool(w, M, 1, 0, "after the failed mmap");
@@ -67,7 +67,7 @@ TYPED_TEST(MmHugetlbTest, SharedMmapReservesOnlyTheIndicesTheFileHasNotReserved)
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 2, 2);
+  uint32_t f = w.hugetlb_file(M, 2, 2);
   w.map_file(w.base(), 2 * bit(M), f);
   expect_pool(w, M, 2, 2, "first mapping");
   w.map_file(w.base() + 4 * bit(M), 2 * bit(M), f);
@@ -83,7 +83,7 @@ TYPED_TEST(MmHugetlbTest, FaultInASharedMappingTakesTheReservationOfItsIndex) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 2, 3);
+  uint32_t f = w.hugetlb_file(M, 2, 3);
   w.map_file(w.base(), 2 * bit(M), f);
   expect_pool(w, M, 3, 2, "mapped");
   ASSERT_TRUE(w.mm.handle_fault(w.base() + bit(M), Access::write).handled());
@@ -99,8 +99,8 @@ TYPED_TEST(MmHugetlbTest, NoreserveFaultCannotTakeAPageAnotherMappingReserved) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 a = w.hugetlb_file(M, 1, 1);
-  u32 b = w.new_file(FileKind::hugetlb, M, 1);
+  uint32_t a = w.hugetlb_file(M, 1, 1);
+  uint32_t b = w.new_file(FileKind::hugetlb, M, 1);
   w.map_file(w.base(), bit(M), a);
   w.map_file(w.base() + 2 * bit(M), bit(M), b, true, 0, /*noreserve=*/true);
   expect_pool(w, M, 1, 1, "the noreserve mapping reserved nothing");
@@ -121,7 +121,7 @@ TYPED_TEST(MmHugetlbTest, PrivateMunmapGivesBackTheReservationsNoFaultUsed) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 3, 4);
+  uint32_t f = w.hugetlb_file(M, 3, 4);
   w.map_file(w.base(), 3 * bit(M), f, /*shared=*/false);
   expect_pool(w, M, 4, 3, "private mapping of three pages");
   ASSERT_TRUE(w.mm.handle_fault(w.base(), Access::write).handled());
@@ -138,8 +138,8 @@ TYPED_TEST(MmHugetlbTest, EachPieceOfASplitPrivateMappingGivesBackItsOwnReservat
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 4, 4);
-  const u64 b = w.base();
+  uint32_t f = w.hugetlb_file(M, 4, 4);
+  const uint64_t b = w.base();
   w.map_file(b, 4 * bit(M), f, /*shared=*/false);
   ASSERT_TRUE(w.mm.handle_fault(b + 3 * bit(M), Access::write).handled());
   expect_pool(w, M, 3, 3, "one page used");
@@ -158,7 +158,7 @@ TYPED_TEST(MmHugetlbTest, CowOfACachedPageInAPrivateMappingTakesItsReservation) 
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 1, 2);
+  uint32_t f = w.hugetlb_file(M, 1, 2);
   ASSERT_EQ(w.mem.fallocate(f, 0, bit(M)), Err::ok);
   expect_pool(w, M, 1, 0, "fallocate with no mapping reserves nothing first");
   w.map_file(w.base(), bit(M), f, /*shared=*/false);
@@ -178,7 +178,7 @@ TYPED_TEST(MmHugetlbTest, FallocateTakesTheFilesReservationsAndKeepsWhatItGotWhe
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 3, 2);
+  uint32_t f = w.hugetlb_file(M, 3, 2);
   w.map_file(w.base(), 2 * bit(M), f);  // indices 0 and 1 reserved; index 2 is not
   expect_pool(w, M, 2, 2, "mapped");
   EXPECT_EQ(w.mem.fallocate(f, 0, 3 * bit(M)), Err::enospc) << "index 2 has no page to take";
@@ -195,7 +195,7 @@ TYPED_TEST(MmHugetlbTest, FallocatePastTheEndExtendsTheFileToWholePages) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 1, 3);
+  uint32_t f = w.hugetlb_file(M, 1, 3);
   EXPECT_EQ(w.mem.fallocate(f, bit(M) + TestFixture::P, TestFixture::P), Err::ok);
   EXPECT_EQ(w.mem.file(f).size, 2 * bit(M));
   EXPECT_EQ(w.cached(f, 0), kNoFolio);
@@ -211,7 +211,7 @@ TYPED_TEST(MmHugetlbTest, HolePunchKeepsTheReservationsOfIndicesWithoutAPage) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 2, 3);
+  uint32_t f = w.hugetlb_file(M, 2, 3);
   w.map_file(w.base(), 2 * bit(M), f);
   ASSERT_TRUE(w.mm.handle_fault(w.base(), Access::write).handled());
   expect_pool(w, M, 2, 1, "one page faulted");
@@ -230,7 +230,7 @@ TYPED_TEST(MmHugetlbTest, UffdCopyIntoAPrivateMappingTakesItsReservation) {
   constexpr unsigned M = TestFixture::M;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  u32 f = w.hugetlb_file(M, 2, 2);
+  uint32_t f = w.hugetlb_file(M, 2, 2);
   w.map_file(w.base(), 2 * bit(M), f, /*shared=*/false);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(w.base(), 2 * bit(M), kRegMissing).ok());
@@ -257,8 +257,8 @@ TYPED_TEST(MmCopyFromTest, AnUnpopulatedSourceNeedsATemporaryPageAndIsFaultedIn)
     SCOPED_TRACE(hs);
     World<F> w;
     ASSERT_EQ(w.init_err, Err::ok);
-    const u64 b = w.base(), src = b + 4 * bit(hs);
-    u32 f = w.hugetlb_file(hs, 1, 1);
+    const uint64_t b = w.base(), src = b + 4 * bit(hs);
+    uint32_t f = w.hugetlb_file(hs, 1, 1);
     w.map_file(b, bit(hs), f);
     w.map_anon(src, bit(hs));
     ASSERT_EQ(w.mm.uffd_api(0), Err::ok);

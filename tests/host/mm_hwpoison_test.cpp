@@ -26,11 +26,11 @@ TYPED_TEST_SUITE(MmHwpoison, Formats, hpt_typed::FormatName);
 
 TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntry) {
   HGM_PRELUDE;
-  const u64 a = G::alias;
+  const uint64_t a = G::alias;
   for (Policy pol : {Policy::s0, Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol, PoisonPolicy::h0);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);  // P: HGM with a few base pages where allowed
     ASSERT_EQ(w.map(a, file, 1), Err::ok);     // A: the whole hstate page
     ASSERT_EQ(w.mm.uffd_api(kFeatures), Err::ok);
@@ -38,7 +38,7 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
     if (hgm) {
       ASSERT_EQ(w.mm.madvise_split(base, bit(H)), Err::ok);
       ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegMinor).ok());
-      for (u64 i : {1u, 2u, 9u})
+      for (uint64_t i : {1u, 2u, 9u})
         ASSERT_EQ(w.mm.uffd_continue(base + (i << P), bit(P), 0).err, Err::ok);
     } else {
       ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
@@ -46,11 +46,11 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
     ASSERT_TRUE(w.mm.handle_fault(a, Access::write).handled());
     touch(w, base, base + bit(H));
     touch(w, a, a + bit(H));
-    const u32 id = w.cached(file);
-    const u64 r = G::N / 2 + 3;  // the raw page hit
+    const uint32_t id = w.cached(file);
+    const uint64_t r = G::N / 2 + 3;  // the raw page hit
     w.mm.reset_counters();
 
-    Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + (r << P) + 8);
+    Result<uint64_t> n = w.mm.memory_failure(w.cached_pa(file) + (r << P) + 8);
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n.value, 2u);
     EXPECT_EQ(w.c().notif_start, 2u);
@@ -59,12 +59,12 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
     EXPECT_EQ(w.c().notif_log[1], (Notification{NotifyEvent::clear, a, a + bit(H)}));
     for (unsigned l = 0; l < hl; ++l) EXPECT_EQ(w.c().pt_alloc[l], 0u) << "level " << l;
     EXPECT_EQ(w.c().pt_free_total(), hgm ? hl : 0u);  // P's tables went with its pieces
-    for (u64 v : {base, a}) {
+    for (uint64_t v : {base, a}) {
       auto ch = w.census(v, v + bit(H), hl);
       EXPECT_EQ(ch.swap, G::g);
       EXPECT_EQ(ch.leaves + ch.tables, 0u);
       EXPECT_TRUE(pte::is_hwpoison(w.mm.view(v).entry));
-      for (u64 k : {u64{0}, r, G::N - 1})
+      for (uint64_t k : {uint64_t{0}, r, G::N - 1})
         for (Access acc : {Access::read, Access::write}) {
           FaultResult f = w.mm.handle_fault(v + (k << P), acc);
           EXPECT_EQ(f.kind, FaultKind::sigbus);
@@ -88,30 +88,30 @@ TYPED_TEST(MmHwpoison, T36H0PoisonTurnsEveryMappingOfTheFolioIntoOneHwpoisonEntr
 
 TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
   HGM_PRELUDE;
-  const u64 a = G::alias;
+  const uint64_t a = G::alias;
   for (Policy pol : {Policy::s1, Policy::s3}) {
     SCOPED_TRACE(policy_name(pol));
     World<F> w(pol, PoisonPolicy::h1);
-    u32 file = w.file(1);
+    uint32_t file = w.file(1);
     ASSERT_EQ(w.map(base, file, 1), Err::ok);
     ASSERT_EQ(w.map(a, file, 1), Err::ok);
     ASSERT_TRUE(w.mm.handle_fault(base, Access::write).handled());
     ASSERT_TRUE(w.mm.handle_fault(a, Access::read).handled());
     touch(w, base, base + bit(H));
     touch(w, a, a + bit(H));
-    const u32 id = w.cached(file);
-    const u64 r = G::N / 2 + 3;
+    const uint32_t id = w.cached(file);
+    const uint64_t r = G::N / 2 + 3;
     w.mm.set_notifier(w.kvm.hook());
     w.mm.reset_counters();
 
-    Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + (r << P));
+    Result<uint64_t> n = w.mm.memory_failure(w.cached_pa(file) + (r << P));
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n.value, 2u);
     // Per mapping: the split (one pair over the hstate page), then the raw page's unmap.
     EXPECT_EQ(w.c().notif_start, 4u);
     EXPECT_EQ(w.c().notif_end, 4u);
-    u64 i = 0;
-    for (u64 v : {base, a}) {
+    uint64_t i = 0;
+    for (uint64_t v : {base, a}) {
       EXPECT_EQ(w.c().notif_log[i++], (Notification{NotifyEvent::clear, v, v + bit(H)}));
       EXPECT_EQ(w.c().notif_log[i++],
                 (Notification{NotifyEvent::clear, v + (r << P), v + (r << P) + bit(P)}));
@@ -119,7 +119,7 @@ TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
     EXPECT_EQ(w.kvm.starts.size(), 4u);
     for (unsigned l = 0; l < F::levels; ++l)
       EXPECT_EQ(w.c().pt_alloc[l], l < hl ? 2u : 0u) << "level " << l;
-    for (u64 v : {base, a}) {
+    for (uint64_t v : {base, a}) {
       SCOPED_TRACE(v == base ? "P" : "A");
       auto c0 = w.census(v, v + bit(H), 0);
       EXPECT_EQ(c0.swap, 1u);
@@ -129,7 +129,7 @@ TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
       FaultResult f = w.mm.handle_fault(v + (r << P) + 1, Access::read);
       EXPECT_EQ(f.kind, FaultKind::sigbus);
       EXPECT_EQ(f.lsb, P);
-      for (u64 k : {u64{0}, r - 1, r + 1, G::N - 1}) {  // everything else still readable
+      for (uint64_t k : {uint64_t{0}, r - 1, r + 1, G::N - 1}) {  // everything else still readable
         typename World<F>::MmT::View vw = w.mm.view(v + (k << P));
         EXPECT_TRUE(pte::present(vw.entry)) << "page " << k;
         EXPECT_EQ(w.mm.handle_fault(v + (k << P), Access::read).kind, FaultKind::handled);
@@ -153,12 +153,12 @@ TYPED_TEST(MmHwpoison, T37H1PoisonSplitsEachMappingAndLosesOnlyTheRawPage) {
 TYPED_TEST(MmHwpoison, T37H1OutOfTablePagesLeavesTheMappingAsItWas) {
   HGM_PRELUDE;
   World<F> w(Policy::s1, PoisonPolicy::h1);
-  u32 file = w.file(1);
+  uint32_t file = w.file(1);
   ASSERT_EQ(w.map(base, file, 1), Err::ok);
   ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
   auto snap = w.env.snapshot();
   w.env.fail_nth_alloc(1);
-  Result<u64> n = w.mm.memory_failure(w.cached_pa(file) + bit(P));
+  Result<uint64_t> n = w.mm.memory_failure(w.cached_pa(file) + bit(P));
   w.env.fail_nth_alloc(0);
   EXPECT_EQ(n.err, Err::enomem);
   EXPECT_TRUE(snap == w.env.snapshot());
@@ -168,7 +168,7 @@ TYPED_TEST(MmHwpoison, T37H1OutOfTablePagesLeavesTheMappingAsItWas) {
 TYPED_TEST(MmHwpoison, T37H1WithoutHgmFallsBackToH0) {
   HGM_PRELUDE;
   World<F> w(Policy::s0, PoisonPolicy::h1);
-  u32 file = w.file(1);
+  uint32_t file = w.file(1);
   ASSERT_EQ(w.map(base, file, 1), Err::ok);
   ASSERT_TRUE(w.mm.handle_fault(base, Access::read).handled());
   w.mm.reset_counters();

@@ -34,51 +34,51 @@ template <class F>
 class UffdModelRun {
  public:
   static constexpr unsigned kPage = F::page_shift;
-  static constexpr u64 P = bit(kPage);
+  static constexpr uint64_t P = bit(kPage);
   static constexpr unsigned M = kM<F>;
-  static constexpr u64 kHugePages = 4, kShmemPages = 16;
+  static constexpr uint64_t kHugePages = 4, kShmemPages = 16;
   using Mm_ = typename World<F>::MmT;
 
-  enum class St : u8 { none, marker, present };
+  enum class St : uint8_t { none, marker, present };
   struct Slot {
     St st = St::none;
-    u64 flags = 0;  // marker
-    u32 folio = kNoFolio;
+    uint64_t flags = 0;  // marker
+    uint32_t folio = kNoFolio;
     bool writable = false;
     bool wp = false;
   };
   struct Region {
     bool hugetlb = false;
-    u64 start = 0;
+    uint64_t start = 0;
     unsigned shift = 0;  // the unit: hstate or base page
-    u64 n = 0;
-    u32 file = 0;
-    u32 mode = 0;  // registered
+    uint64_t n = 0;
+    uint32_t file = 0;
+    uint32_t mode = 0;  // registered
     std::vector<Slot> slot;
-    std::vector<u32> cache;  // folio per file index (one index per unit: pgoff 0)
-    u64 end() const { return start + (n << shift); }
-    u64 unit(u64 va) const { return (va - start) >> shift; }
+    std::vector<uint32_t> cache;  // folio per file index (one index per unit: pgoff 0)
+    uint64_t end() const { return start + (n << shift); }
+    uint64_t unit(uint64_t va) const { return (va - start) >> shift; }
   };
 
   World<F> w;
   Region reg[2];  // [0] hugetlb, [1] shmem, adjacent; a hole after the shmem VMA
-  u64 pool = 0;
+  uint64_t pool = 0;
   bool exact = false, wp_ok = false, changing = false;
   std::deque<UffdMsg> msgs;
   struct Waiter {
-    u64 va;    // where the thread faulted
-    u64 addr;  // its message's address: what a wake-up range is matched against
+    uint64_t va;    // where the thread faulted
+    uint64_t addr;  // its message's address: what a wake-up range is matched against
   };
   std::vector<Waiter> waiters;
-  u64 n_msgs = 0, n_wakes = 0;
+  uint64_t n_msgs = 0, n_wakes = 0;
   hpt::Rng rng{0};
   std::deque<std::string> recent;
   unsigned stats_fail = 0, stats_partial = 0, stats_enomem = 0, stats_uffd = 0, stats_filled = 0,
            stats_wp = 0;
 
-  u64 rnd(u64 n) { return rng.below(n); }
+  uint64_t rnd(uint64_t n) { return rng.below(n); }
 
-  void setup(u64 seed) {
+  void setup(uint64_t seed) {
     rng = hpt::Rng{seed};
     ASSERT_EQ(w.init_err, Err::ok);
     wp_ok = uffd_wp_supported<F>();
@@ -103,7 +103,7 @@ class UffdModelRun {
     ASSERT_EQ(w.mm.uffd_api(exact ? kFeatExactAddress : 0), Err::ok);
     for (Region& r : reg) {
       do {
-        r.mode = static_cast<u32>(rnd(8)) & (kRegMissing | kRegMinor | (wp_ok ? kRegWp : 0));
+        r.mode = static_cast<uint32_t>(rnd(8)) & (kRegMissing | kRegMinor | (wp_ok ? kRegWp : 0));
       } while (r.mode == 0);
       if (!wp_ok) {
         EXPECT_EQ(w.mm.uffd_register(r.start, r.n << r.shift, r.mode | kRegWp).err, Err::einval);
@@ -112,7 +112,7 @@ class UffdModelRun {
     }
   }
 
-  Region* region_at(u64 va) {
+  Region* region_at(uint64_t va) {
     for (Region& r : reg)
       if (va >= r.start && va < r.end()) return &r;
     return nullptr;
@@ -120,13 +120,13 @@ class UffdModelRun {
 
   // --- the reference semantics ---------------------------------------------------------------
 
-  void push_msg(u64 va, const Region& r, u32 flags) {
-    u64 a = exact ? va : align_down(va, r.shift);
+  void push_msg(uint64_t va, const Region& r, uint32_t flags) {
+    uint64_t a = exact ? va : align_down(va, r.shift);
     if (msgs.size() < Mm_::kMaxMsgs) msgs.push_back(UffdMsg{a, flags});
     if (waiters.size() < Mm_::kMaxWaiters) waiters.push_back(Waiter{va, a});
     ++n_msgs;
   }
-  void wake(u64 start, u64 end) {
+  void wake(uint64_t start, uint64_t end) {
     std::vector<Waiter> keep;
     for (const Waiter& x : waiters) {
       if (x.addr >= start && x.addr < end)
@@ -138,31 +138,31 @@ class UffdModelRun {
   }
   // A new folio in the cache at index i of r (the model knows that one appears; its identity
   // is read from the cache after the real call).
-  void take_new_folio(Region& r, u64 i) {
-    u32 id = w.cached(r.file, i);
+  void take_new_folio(Region& r, uint64_t i) {
+    uint32_t id = w.cached(r.file, i);
     EXPECT_NE(id, kNoFolio) << "a new page-cache folio at index " << i;
     for (const Region& o : reg)
-      for (u32 c : o.cache)
+      for (uint32_t c : o.cache)
         EXPECT_TRUE(id == kNoFolio || c != id) << "folio " << id << " reused while cached";
     r.cache[i] = id;
     if (r.hugetlb) --pool;
   }
-  void map(Region& r, u64 i, bool writable, bool wp) {
+  void map(Region& r, uint64_t i, bool writable, bool wp) {
     r.slot[i] = Slot{St::present, 0, r.cache[i], writable && !wp, wp};
   }
 
   struct FaultWant {
     FaultKind kind = FaultKind::handled;
-    u8 lsb = 0;
+    uint8_t lsb = 0;
     UffdMsg msg{};
   };
-  FaultWant model_fault(u64 va, Access a) {
+  FaultWant model_fault(uint64_t va, Access a) {
     Region& r = *region_at(va);
-    const u64 i = r.unit(va);
+    const uint64_t i = r.unit(va);
     Slot& s = r.slot[i];
     const bool write = a == Access::write;
     FaultWant want;
-    auto uffd = [&](u32 flags) {
+    auto uffd = [&](uint32_t flags) {
       push_msg(va, r, flags);
       want.kind = FaultKind::uffd;
       want.msg = UffdMsg{exact ? va : align_down(va, r.shift), flags};
@@ -178,7 +178,7 @@ class UffdModelRun {
     bool wp_marker = false;
     if (s.st == St::marker) {
       if (s.flags & kMarkerPoisoned)
-        return FaultWant{FaultKind::sigbus, static_cast<u8>(r.shift), {}};
+        return FaultWant{FaultKind::sigbus, static_cast<uint8_t>(r.shift), {}};
       // A uffd-wp marker left from an earlier WP registration: shmem drops it, hugetlb still
       // maps write-protected (without an event).
       wp_marker = (s.flags & kMarkerUffdWp) && (r.hugetlb || (r.mode & kRegWp));
@@ -198,7 +198,7 @@ class UffdModelRun {
     return want;
   }
 
-  enum class Op : u8 { copy, zeropage, cont, poison };
+  enum class Op : uint8_t { copy, zeropage, cont, poison };
   static const char* op_name(Op op) {
     return op == Op::copy       ? "COPY"
            : op == Op::zeropage ? "ZEROPAGE"
@@ -206,10 +206,10 @@ class UffdModelRun {
                                 : "POISON";
   }
 
-  UffdResult model_mfill(Op op, u64 dst, u64 len, u32 mode) {
+  UffdResult model_mfill(Op op, uint64_t dst, uint64_t len, uint32_t mode) {
     // Refused before anything is read (mmap changing first, as userfaultfd_copy & co. check it
     // before they copy the arguments in), then the arguments: the result field is not written.
-    const u32 allowed =
+    const uint32_t allowed =
         op == Op::copy || op == Op::cont ? (kModeDontwake | kModeWp) : kModeDontwake;
     if (changing) return {Err::eagain, 0, false};
     if (mode & ~allowed) return {Err::einval, 0, false};
@@ -221,10 +221,10 @@ class UffdModelRun {
     if (op == Op::zeropage && r.hugetlb) return {Err::einval, 0};
     if (!aligned(dst, r.shift) || !aligned(len, r.shift)) return {Err::einval, 0};
     const bool wp = mode & kModeWp;
-    u64 va = dst;
+    uint64_t va = dst;
     Err err = Err::ok;
     for (; va < dst + len; va += bit(r.shift)) {
-      const u64 i = r.unit(va);
+      const uint64_t i = r.unit(va);
       Slot& s = r.slot[i];
       if (s.st == St::present || (op == Op::poison && s.st == St::marker)) {
         err = Err::eexist;
@@ -251,26 +251,26 @@ class UffdModelRun {
         s = Slot{St::marker, kMarkerPoisoned, kNoFolio, false, false};
       }
     }
-    const u64 done = va - dst;
+    const uint64_t done = va - dst;
     if (done && !(mode & kModeDontwake)) wake(dst, va);
     if (done == 0) return {err, 0};
     return {done < len ? Err::eagain : Err::ok, done};
   }
 
-  Err model_writeprotect(u64 start, u64 len, u32 mode) {
+  Err model_writeprotect(uint64_t start, uint64_t len, uint32_t mode) {
     if ((mode & kWpModeWp) && (mode & kWpModeDontwake)) return Err::einval;
     if (mode & ~(kWpModeWp | kWpModeDontwake)) return Err::einval;
     if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
     if (changing) return Err::eagain;
-    const u64 end = start + len;
-    for (u64 va = start; va < end;) {
+    const uint64_t end = start + len;
+    for (uint64_t va = start; va < end;) {
       Region* r = region_at(va);
       if (!r || !(r->mode & kRegWp)) return Err::enoent;
       if (r->hugetlb && (!aligned(start, r->shift) || !aligned(len, r->shift))) return Err::einval;
       va = r->end();
     }
     const bool protect = mode & kWpModeWp;
-    for (u64 va = start; va < end;) {
+    for (uint64_t va = start; va < end;) {
       Region& r = *region_at(va);
       Slot& s = r.slot[r.unit(va)];
       if (s.st == St::present) {
@@ -291,7 +291,7 @@ class UffdModelRun {
   }
 
   // The zap of MADV_DONTNEED and hole punch on unit i of r.
-  void model_zap(Region& r, u64 i) {
+  void model_zap(Region& r, uint64_t i) {
     Slot& s = r.slot[i];
     if (s.st == St::present) {
       bool keep_wp = s.wp && (r.mode & kRegWp);
@@ -301,7 +301,7 @@ class UffdModelRun {
       if (!keep) s = Slot{};
     }
   }
-  Err model_dontneed(u64 start, u64 len) {
+  Err model_dontneed(uint64_t start, uint64_t len) {
     if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
     Region* r = region_at(start);
     if (!r || start + len > r->end()) return Err::einval;
@@ -309,15 +309,15 @@ class UffdModelRun {
     // by the linux ring's dontneed_hugetlb_rounds_down).
     if (!aligned(start, r->shift)) return Err::einval;
     len = align_down(len, r->shift);
-    for (u64 va = start; va < start + len; va += bit(r->shift)) model_zap(*r, r->unit(va));
+    for (uint64_t va = start; va < start + len; va += bit(r->shift)) model_zap(*r, r->unit(va));
     return Err::ok;
   }
-  void model_punch(Region& r, u64 i) {
+  void model_punch(Region& r, uint64_t i) {
     model_zap(r, i);
     if (r.cache[i] != kNoFolio && r.hugetlb) ++pool;
     r.cache[i] = kNoFolio;
   }
-  Err model_fallocate(Region& r, u64 i) {
+  Err model_fallocate(Region& r, uint64_t i) {
     if (r.cache[i] != kNoFolio) return Err::ok;
     if (r.hugetlb && pool == 0) return Err::enospc;  // hugetlbfs_fallocate
     take_new_folio(r, i);
@@ -330,12 +330,12 @@ class UffdModelRun {
     SCOPED_TRACE(when);
     for (Region& r : reg) {
       const unsigned lvl = level_of<F>(r.shift);
-      const u64 subs = subs_of<F>(r.shift);
-      for (u64 i = 0; i < r.n; ++i) {
+      const uint64_t subs = subs_of<F>(r.shift);
+      for (uint64_t i = 0; i < r.n; ++i) {
         // The unit's first entry in detail, every entry of it by a census (a group's entries
         // one by one would cost a group-wide get() each).
         const Slot& s = r.slot[i];
-        const u64 va = r.start + (i << r.shift), end = va + bit(r.shift);
+        const uint64_t va = r.start + (i << r.shift), end = va + bit(r.shift);
         auto v = w.mm.view(va);
         auto cen = w.mm.census(va, end, lvl);
         switch (s.st) {
@@ -362,11 +362,11 @@ class UffdModelRun {
             break;
         }
       }
-      for (u64 i = 0; i < r.n; ++i) {
+      for (uint64_t i = 0; i < r.n; ++i) {
         ASSERT_EQ(w.cached(r.file, i), r.cache[i])
             << (r.hugetlb ? "hugetlb" : "shmem") << " index " << i;
         if (r.cache[i] == kNoFolio) continue;
-        const u64 maps = r.slot[i].st == St::present ? 1 : 0;
+        const uint64_t maps = r.slot[i].st == St::present ? 1 : 0;
         ASSERT_EQ(w.mem.mapcount(r.cache[i]), maps) << "index " << i;
         ASSERT_EQ(w.mem.folio(r.cache[i]).refcount, 1 + maps) << "the cache's and the mapping's";
       }
@@ -386,16 +386,16 @@ class UffdModelRun {
 
   // A range for an ioctl: mostly whole units inside one VMA, sometimes misaligned, empty,
   // across both VMAs or into the hole after them.
-  void pick_range(u64& start, u64& len) {
-    const u64 k = rnd(24);
+  void pick_range(uint64_t& start, uint64_t& len) {
+    const uint64_t k = rnd(24);
     if (k < 13) {
       Region& r = reg[rnd(2)];
-      u64 a = rnd(r.n), n = 1 + rnd(std::min<u64>(3, r.n - a));
+      uint64_t a = rnd(r.n), n = 1 + rnd(std::min<uint64_t>(3, r.n - a));
       start = r.start + (a << r.shift);
       len = n << r.shift;
     } else if (k < 17) {
       Region& r = reg[rnd(2)];
-      u64 a = rnd(r.n);
+      uint64_t a = rnd(r.n);
       start = r.start + (a << r.shift) + (rnd(2) ? P * rnd(3) : 0);
       len = (1 + rnd(3)) * P;
     } else if (k < 19) {  // across the two VMAs
@@ -417,10 +417,10 @@ class UffdModelRun {
   }
   // Half of the time, a range the ioctl can fill: units with the state it needs (COPY and
   // ZEROPAGE: nothing cached or mapped; CONTINUE: cached, not mapped; POISON: none).
-  void pick_fill_range(Op op, u64& start, u64& len) {
+  void pick_fill_range(Op op, uint64_t& start, uint64_t& len) {
     if (rnd(2) == 0) return pick_range(start, len);
     Region& r = reg[op == Op::zeropage ? (rnd(5) != 0) : rnd(2)];
-    auto fits = [&](u64 i) {
+    auto fits = [&](uint64_t i) {
       const Slot& s = r.slot[i];
       switch (op) {
         case Op::copy:
@@ -433,21 +433,21 @@ class UffdModelRun {
       }
       return false;
     };
-    std::vector<u64> c;
-    for (u64 i = 0; i < r.n; ++i)
+    std::vector<uint64_t> c;
+    for (uint64_t i = 0; i < r.n; ++i)
       if (fits(i)) c.push_back(i);
     if (c.empty()) return pick_range(start, len);
-    u64 a = c[rnd(c.size())], n = 1;
+    uint64_t a = c[rnd(c.size())], n = 1;
     while (n < 3 && a + n < r.n && fits(a + n) && rnd(2)) ++n;
     start = r.start + (a << r.shift);
     len = n << r.shift;
   }
-  u64 pick_va() {
+  uint64_t pick_va() {
     Region& r = reg[rnd(2)];
     return r.start + rnd(r.n << r.shift);
   }
   // A single unit in a VMA (for failure injection).
-  bool single_unit(u64 start, u64 len) const {
+  bool single_unit(uint64_t start, uint64_t len) const {
     for (const Region& r : reg)
       if (start >= r.start && start < r.end())
         return len == bit(r.shift) && aligned(start, r.shift);
@@ -466,7 +466,7 @@ class UffdModelRun {
   auto with_injection(bool inject, Call call, Clean failed_cleanly) {
     if (inject) {
       auto before = w.snap();
-      const u64 failed = w.env.failed_allocs();
+      const uint64_t failed = w.env.failed_allocs();
       w.env.fail_nth_alloc(1);
       auto r = call();
       w.env.fail_nth_alloc(0);
@@ -482,8 +482,8 @@ class UffdModelRun {
   // The hardware caches what the tables map in [start, start + len) (clamped to the VMAs): a
   // step that takes a permission away there or unmaps must invalidate it. (Priming only the
   // range a step works on keeps the software TLB small; the model checks the rest.)
-  void prime(u64 start, u64 len) {
-    const u64 lo = std::max(start, reg[0].start), hi = std::min(start + len, reg[1].end());
+  void prime(uint64_t start, uint64_t len) {
+    const uint64_t lo = std::max(start, reg[0].start), hi = std::min(start + len, reg[1].end());
     if (lo < hi) {
       ASSERT_EQ(w.tlb.prime(w.mm.table(), align_down(lo, M), hi), Err::ok);
     }
@@ -493,7 +493,7 @@ class UffdModelRun {
     w.tlb.flush_all();
     const Counters before_c = w.mm.counters();
     auto before = w.snap();
-    const u64 kind = rnd(100);
+    const uint64_t kind = rnd(100);
     char what[160];
     auto fail_unchanged = [&](bool failed) {
       if (!failed) return;
@@ -507,7 +507,7 @@ class UffdModelRun {
       EXPECT_EQ(w.mm.counters().tlb_flush_all, before_c.tlb_flush_all);
     };
     if (kind < 24) {  // a fault
-      const u64 va = pick_va();
+      const uint64_t va = pick_va();
       const Access a = rnd(2) ? Access::write : Access::read;
       std::snprintf(what, sizeof what, "step %u: %s fault at 0x%llx", n, access_name(a),
                     static_cast<unsigned long long>(va));
@@ -531,10 +531,11 @@ class UffdModelRun {
                     : kind < 39 ? Op::zeropage
                     : kind < 51 ? Op::cont
                                 : Op::poison;
-      u64 dst, len;
+      uint64_t dst, len;
       pick_fill_range(op, dst, len);
-      const u32 modes[] = {0, kModeDontwake, kModeWp, kModeWp | kModeDontwake, 0, 0, 0, 0, kModeWp};
-      const u32 mode = modes[rnd(9)];
+      const uint32_t modes[] = {0, kModeDontwake, kModeWp, kModeWp | kModeDontwake, 0, 0, 0,
+                                0, kModeWp};
+      const uint32_t mode = modes[rnd(9)];
       std::snprintf(what, sizeof what, "step %u: %s [0x%llx, +0x%llx) mode %u", n, op_name(op),
                     static_cast<unsigned long long>(dst), static_cast<unsigned long long>(len),
                     mode);
@@ -565,11 +566,12 @@ class UffdModelRun {
       fail_unchanged(got.err != Err::ok && got.done == 0);
       installs_only();
     } else if (kind < 68) {  // WRITEPROTECT
-      u64 start, len;
+      uint64_t start, len;
       pick_range(start, len);
       prime(start, len);
-      const u32 modes[] = {kWpModeWp, 0, kWpModeDontwake, kWpModeWp | kWpModeDontwake, kWpModeWp};
-      const u32 mode = modes[rnd(5)];
+      const uint32_t modes[] = {kWpModeWp, 0, kWpModeDontwake, kWpModeWp | kWpModeDontwake,
+                                kWpModeWp};
+      const uint32_t mode = modes[rnd(5)];
       std::snprintf(what, sizeof what, "step %u: WRITEPROTECT [0x%llx, +0x%llx) mode %u", n,
                     static_cast<unsigned long long>(start), static_cast<unsigned long long>(len),
                     mode);
@@ -596,7 +598,7 @@ class UffdModelRun {
         EXPECT_EQ(c.tlb_flush, before_c.tlb_flush);
       }
     } else if (kind < 71) {  // WAKE
-      u64 start, len;
+      uint64_t start, len;
       pick_range(start, len);
       std::snprintf(what, sizeof what, "step %u: WAKE [0x%llx, +0x%llx)", n,
                     static_cast<unsigned long long>(start), static_cast<unsigned long long>(len));
@@ -608,7 +610,7 @@ class UffdModelRun {
       fail_unchanged(got != Err::ok);
     } else if (kind < 76) {  // an alias writes a page into the cache
       Region& r = reg[rnd(2)];
-      const u64 i = rnd(r.n);
+      const uint64_t i = rnd(r.n);
       std::snprintf(what, sizeof what, "step %u: fallocate %s index %llu", n,
                     r.hugetlb ? "hugetlb" : "shmem", static_cast<unsigned long long>(i));
       note(what);
@@ -617,7 +619,7 @@ class UffdModelRun {
       EXPECT_TRUE(w.snap() == before) << what << ": the page cache is not the page tables";
     } else if (kind < 86) {  // hole punch
       Region& r = reg[rnd(2)];
-      const u64 i = rnd(r.n);
+      const uint64_t i = rnd(r.n);
       prime(r.start + (i << r.shift), bit(r.shift));
       std::snprintf(what, sizeof what, "step %u: punch %s index %llu", n,
                     r.hugetlb ? "hugetlb" : "shmem", static_cast<unsigned long long>(i));
@@ -627,7 +629,7 @@ class UffdModelRun {
       EXPECT_EQ(w.mm.counters().notif_start - before_c.notif_start, 1u)
           << what << ": one VMA maps the file";
     } else if (kind < 93) {  // MADV_DONTNEED
-      u64 start, len;
+      uint64_t start, len;
       pick_range(start, len);
       prime(start, len);
       std::snprintf(what, sizeof what, "step %u: MADV_DONTNEED [0x%llx, +0x%llx)", n,
@@ -640,9 +642,9 @@ class UffdModelRun {
     } else if (kind < 95) {  // register again with another mode, sometimes unregistering first
       Region& r = reg[rnd(2)];
       const bool unreg = rnd(2) == 0;
-      u32 mode;
+      uint32_t mode;
       do {
-        mode = static_cast<u32>(rnd(8)) & (kRegMissing | kRegMinor | (wp_ok ? kRegWp : 0));
+        mode = static_cast<uint32_t>(rnd(8)) & (kRegMissing | kRegMinor | (wp_ok ? kRegWp : 0));
       } while (mode == 0);
       std::snprintf(what, sizeof what, "step %u: %sregister %s mode %u", n,
                     unreg ? "unregister + " : "", r.hugetlb ? "hugetlb" : "shmem", mode);
@@ -671,7 +673,7 @@ class UffdModelRun {
               << "unregistered";
         }
       }
-      Result<u64> got = w.mm.uffd_register(r.start, r.n << r.shift, mode);
+      Result<uint64_t> got = w.mm.uffd_register(r.start, r.n << r.shift, mode);
       EXPECT_TRUE(got.ok()) << what;
       r.mode = mode;
     } else if (kind < 97) {  // munmap and map again: the tables go, the cache stays
@@ -705,7 +707,7 @@ class UffdModelRun {
     if (!::testing::Test::HasFailure()) check(what);
   }
 
-  void run(u64 seed, unsigned steps) {
+  void run(uint64_t seed, unsigned steps) {
     setup(seed);
     if (::testing::Test::HasFailure()) return;
     check("after setup");
@@ -732,12 +734,12 @@ TYPED_TEST_SUITE(MmUffdModelTest, Formats, FormatName);
 TYPED_TEST(MmUffdModelTest, RandomFaultsAndIoctlsOnShmemAndHugetlbAgreeWithAReferenceModel) {
   using F = TypeParam;
   if (kM<F> == 0) GTEST_SKIP() << "the format has no 2M-class leaf size";
-  const u64 one = env_u64("HPT_UFFD_SEED", 0);
+  const uint64_t one = env_u64("HPT_UFFD_SEED", 0);
   const unsigned steps = static_cast<unsigned>(env_u64("HPT_UFFD_STEPS", 300));
   const unsigned seeds = one ? 1 : 6;
   unsigned fails = 0, partial = 0, enomem = 0, uffd = 0, filled = 0, wp = 0;
   for (unsigned k = 0; k < seeds && !::testing::Test::HasFailure(); ++k) {
-    const u64 seed = one ? one : 0x75ffd000ull + 7919 * k;
+    const uint64_t seed = one ? one : 0x75ffd000ull + 7919 * k;
     SCOPED_TRACE(::testing::Message() << "seed " << seed << " (HPT_UFFD_SEED to replay)");
     UffdModelRun<F> run;
     run.run(seed, steps);

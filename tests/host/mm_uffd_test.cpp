@@ -18,7 +18,7 @@ class MmUffdTest : public ::testing::Test {
  protected:
   using W = World<F>;
   static constexpr unsigned kPage = F::page_shift;
-  static constexpr u64 P = bit(F::page_shift);
+  static constexpr uint64_t P = bit(F::page_shift);
   static constexpr unsigned H = kH<F>;
   static constexpr unsigned M = kM<F>;
 };
@@ -45,8 +45,8 @@ TYPED_TEST(MmUffdTest, T01CopyIntoHugetlbTakesWholeHstatePagesAndInstallsOneLeaf
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 base = w.base();
-  u32 file = w.hugetlb_file(H, 1, 1);
+  const uint64_t base = w.base();
+  uint32_t file = w.hugetlb_file(H, 1, 1);
   w.map_file(base, bit(H), file);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegMissing).ok());
@@ -78,7 +78,7 @@ TYPED_TEST(MmUffdTest, T01CopyIntoHugetlbTakesWholeHstatePagesAndInstallsOneLeaf
   for (unsigned l = 0; l < hl; ++l) EXPECT_EQ(w.mm.counters().pt_alloc[l], 0u) << "level " << l;
   expect_no_invalidation(w);
   EXPECT_EQ(w.mem.pool_free(H), 0u);
-  u32 id = w.cached(file, 0);
+  uint32_t id = w.cached(file, 0);
   ASSERT_NE(id, kNoFolio);
   EXPECT_EQ(w.mem.mapcount(id), 1u);
   EXPECT_EQ(w.mem.folio(id).refcount, 2u) << "the page cache and the mapping";
@@ -87,14 +87,14 @@ TYPED_TEST(MmUffdTest, T01CopyIntoHugetlbTakesWholeHstatePagesAndInstallsOneLeaf
 TYPED_TEST(MmUffdTest, T02CopyOverAnExistingPageIsEexistOnHugetlbAndShmem) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 base = w.base(), sbase = base + bit(H);
-  u32 file = w.hugetlb_file(H, 1, 2);
+  const uint64_t base = w.base(), sbase = base + bit(H);
+  uint32_t file = w.hugetlb_file(H, 1, 2);
   w.map_file(base, bit(H), file);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegMissing).ok());
@@ -129,15 +129,15 @@ TYPED_TEST(MmUffdTest, T02CopyOverAnExistingPageIsEexistOnHugetlbAndShmem) {
 TYPED_TEST(MmUffdTest, T03ZeropageIsEinvalOnHugetlbZeroPfnOnPrivateAnonAndACachedPageOnShmem) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + bit(M), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(M, 1, 1);
+  const uint64_t hbase = w.base(), abase = hbase + bit(M), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(M, 1, 1);
   w.map_file(hbase, bit(M), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, bit(M), kRegMissing).ok());
@@ -146,7 +146,7 @@ TYPED_TEST(MmUffdTest, T03ZeropageIsEinvalOnHugetlbZeroPfnOnPrivateAnonAndACache
   w.mm.reset_counters();
 
   auto before = w.snap();
-  for (u64 len : {bit(M), P}) {
+  for (uint64_t len : {bit(M), P}) {
     UffdResult r = w.mm.uffd_zeropage(hbase, len, 0);
     EXPECT_EQ(r.err, Err::einval) << "hugetlb has no huge zero page";
     EXPECT_EQ(r.done, 0u);
@@ -158,9 +158,9 @@ TYPED_TEST(MmUffdTest, T03ZeropageIsEinvalOnHugetlbZeroPfnOnPrivateAnonAndACache
   UffdResult r = w.mm.uffd_zeropage(abase + P, 2 * P, 0);
   EXPECT_EQ(r.err, Err::ok);
   EXPECT_EQ(r.done, 2 * P);
-  Result<u32> zp = w.mem.zero_page();
+  Result<uint32_t> zp = w.mem.zero_page();
   ASSERT_TRUE(zp.ok());
-  for (u64 va : {abase + P, abase + 2 * P}) {
+  for (uint64_t va : {abase + P, abase + 2 * P}) {
     auto v = w.mm.view(va);
     EXPECT_EQ(v.entry.kind, Kind::leaf);
     EXPECT_EQ(v.entry.addr, w.mem.folio(zp.value).pa);
@@ -195,18 +195,18 @@ TYPED_TEST(MmUffdTest, T03ZeropageIsEinvalOnHugetlbZeroPfnOnPrivateAnonAndACache
 TYPED_TEST(MmUffdTest, T04MinorFaultQueuesOneMessageAndContinueMapsTheHstateLeafAndWakes) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H, hl = level_of<F>(H);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   for (bool exact : {false, true}) {
     SCOPED_TRACE(exact ? "EXACT_ADDRESS" : "no EXACT_ADDRESS");
     World<F> w;
     ASSERT_EQ(w.init_err, Err::ok);
-    const u64 base = w.base(), fault_va = base + 5 * P + 0x18;
-    u32 file = w.hugetlb_file(H, 1, 1);
+    const uint64_t base = w.base(), fault_va = base + 5 * P + 0x18;
+    uint32_t file = w.hugetlb_file(H, 1, 1);
     ASSERT_EQ(w.mem.fallocate(file, 0, bit(H)), Err::ok);
     w.map_file(base, bit(H), file);
     ASSERT_EQ(w.mm.uffd_api(exact ? kFeatExactAddress : 0), Err::ok);
-    Result<u64> ioctls = w.mm.uffd_register(base, bit(H), kRegMinor);
+    Result<uint64_t> ioctls = w.mm.uffd_register(base, bit(H), kRegMinor);
     ASSERT_TRUE(ioctls.ok());
     EXPECT_TRUE(ioctls.value & kIoctlContinue);
     w.mm.reset_counters();
@@ -245,7 +245,7 @@ TYPED_TEST(MmUffdTest, T04MinorFaultQueuesOneMessageAndContinueMapsTheHstateLeaf
     fr = w.mm.handle_fault(fault_va, Access::read);
     EXPECT_EQ(fr.kind, FaultKind::handled);
     EXPECT_EQ(w.mm.counters().uffd_msgs, 0u);
-    u32 id = w.cached(file, 0);
+    uint32_t id = w.cached(file, 0);
     EXPECT_EQ(w.mem.mapcount(id), 1u);
     EXPECT_EQ(w.mem.folio(id).refcount, 2u);
   }
@@ -254,15 +254,15 @@ TYPED_TEST(MmUffdTest, T04MinorFaultQueuesOneMessageAndContinueMapsTheHstateLeaf
 TYPED_TEST(MmUffdTest, T05ContinueWithoutACachedPageIsEfaultAndOnAPoisonedPageEio) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 base = w.base(), sbase = base + 2 * bit(H);
-  u32 file = w.hugetlb_file(H, 2, 2);
+  const uint64_t base = w.base(), sbase = base + 2 * bit(H);
+  uint32_t file = w.hugetlb_file(H, 2, 2);
   ASSERT_EQ(w.mem.fallocate(file, bit(H), bit(H)), Err::ok);
   w.map_file(base, 2 * bit(H), file);
-  u32 shm = w.shmem_file(2);
+  uint32_t shm = w.shmem_file(2);
   w.map_file(sbase, 2 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(base, 2 * bit(H), kRegMinor).ok());
@@ -278,9 +278,9 @@ TYPED_TEST(MmUffdTest, T05ContinueWithoutACachedPageIsEfaultAndOnAPoisonedPageEi
   EXPECT_TRUE(w.snap() == before);
 
   // Memory failure on one base page of the cached folio (nothing maps it): CONTINUE says EIO.
-  u32 id = w.cached(file, 1);
+  uint32_t id = w.cached(file, 1);
   ASSERT_NE(id, kNoFolio);
-  Result<u64> mf = w.mm.memory_failure(w.mem.folio(id).pa + 3 * P);
+  Result<uint64_t> mf = w.mm.memory_failure(w.mem.folio(id).pa + 3 * P);
   ASSERT_TRUE(mf.ok());
   EXPECT_EQ(mf.value, 0u) << "no mapping to deal with";
   EXPECT_TRUE(w.mem.folio(id).hwpoison);
@@ -299,12 +299,12 @@ TYPED_TEST(MmUffdTest, T05ContinueWithoutACachedPageIsEfaultAndOnAPoisonedPageEi
 TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), sbase = hbase + 2 * bit(M);
-  u32 hf = w.hugetlb_file(M, 1, 2);
+  const uint64_t hbase = w.base(), sbase = hbase + 2 * bit(M);
+  uint32_t hf = w.hugetlb_file(M, 1, 2);
   // Read-only: a writable mapping past the end would extend a hugetlbfs file (hugetlbfs_file_mmap;
   // AWritableHugetlbMappingPastTheEndExtendsTheFile). The second hstate page is beyond i_size.
   VmaSpec hs;
@@ -315,7 +315,7 @@ TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) 
   hs.backing = Backing::file;
   hs.file = hf;
   ASSERT_TRUE(w.mm.mmap(hs).ok());
-  u32 shm = w.shmem_file(2);
+  uint32_t shm = w.shmem_file(2);
   w.map_file(sbase, 4 * P, shm);  // so are the last two pages
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing).ok());
@@ -323,7 +323,7 @@ TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) 
   w.mm.reset_counters();
 
   auto before = w.snap();
-  for (u64 va : {hbase + bit(M) + P, sbase + 3 * P}) {
+  for (uint64_t va : {hbase + bit(M) + P, sbase + 3 * P}) {
     for (Access a : {Access::read, Access::write}) {
       if (va < sbase && a == Access::write) continue;  // the read-only mapping: SIGSEGV
       FaultResult fr = w.mm.handle_fault(va, a);
@@ -349,12 +349,12 @@ TYPED_TEST(MmUffdTest, BeyondTheEndOfTheFileFaultsRaiseSigbusAndFillsSayEfault) 
 TYPED_TEST(MmUffdTest, T06ContinueOnPresentIsEexistAndOnPrivateMapsReadOnlyThenCopiesOnWrite) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 shared = w.base(), priv = shared + 2 * bit(H);
-  u32 file = w.hugetlb_file(H, 1, 2);
+  const uint64_t shared = w.base(), priv = shared + 2 * bit(H);
+  uint32_t file = w.hugetlb_file(H, 1, 2);
   ASSERT_EQ(w.mem.fallocate(file, 0, bit(H)), Err::ok);
   ASSERT_EQ(w.mem.pool_free(H), 1u);
   w.map_file(shared, bit(H), file, true);
@@ -373,13 +373,13 @@ TYPED_TEST(MmUffdTest, T06ContinueOnPresentIsEexistAndOnPrivateMapsReadOnlyThenC
 
   r = w.mm.uffd_continue(priv, bit(H), 0);
   EXPECT_EQ(r.err, Err::ok);
-  const u64 cache_pa = w.cached_pa(file, 0);
+  const uint64_t cache_pa = w.cached_pa(file, 0);
   auto v = w.mm.view(priv + 7 * P);
   EXPECT_EQ(v.entry.kind, Kind::leaf);
   EXPECT_EQ(v.entry.addr, cache_pa);
   EXPECT_FALSE(v.entry.writable) << "a private CONTINUE maps read-only";
   expect_no_invalidation(w);
-  u32 id = w.cached(file, 0);
+  uint32_t id = w.cached(file, 0);
   EXPECT_EQ(w.mem.mapcount(id), 2u);
 
   FaultResult fr = w.mm.handle_fault(priv + 7 * P, Access::write);
@@ -392,7 +392,7 @@ TYPED_TEST(MmUffdTest, T06ContinueOnPresentIsEexistAndOnPrivateMapsReadOnlyThenC
   EXPECT_EQ(v.shift, H);
   EXPECT_NE(v.entry.addr, cache_pa);
   EXPECT_TRUE(v.entry.writable);
-  u32 copy = w.mem.folio_at(v.entry.addr);
+  uint32_t copy = w.mem.folio_at(v.entry.addr);
   ASSERT_NE(copy, kNoFolio);
   EXPECT_EQ(w.mem.folio(copy).file, kNoFile) << "an anonymous hugetlb folio";
   EXPECT_EQ(w.mem.mapcount(copy), 1u);
@@ -409,12 +409,12 @@ TYPED_TEST(MmUffdTest, T06ContinueOnPresentIsEexistAndOnPrivateMapsReadOnlyThenC
 TYPED_TEST(MmUffdTest, T07MissingOnlyRegistrationDoesNotTrapAPageAnAliasPutInTheCache) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 p = w.base(), a = p + 2 * bit(H);
-  u32 file = w.hugetlb_file(H, 1, 1);
+  const uint64_t p = w.base(), a = p + 2 * bit(H);
+  uint32_t file = w.hugetlb_file(H, 1, 1);
   w.map_file(p, bit(H), file);
   w.map_file(a, bit(H), file);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
@@ -442,23 +442,23 @@ TYPED_TEST(MmUffdTest, T07MissingOnlyRegistrationDoesNotTrapAPageAnAliasPutInThe
 TYPED_TEST(MmUffdTest, T08CopyThatStopsHalfwayReportsTheProgressWithEagainAndWakesOnlyThatPart) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 base = w.base();
-  u32 file = w.hugetlb_file(M, 2, 2);
+  const uint64_t base = w.base();
+  uint32_t file = w.hugetlb_file(M, 2, 2);
   w.map_file(base, 2 * bit(M), file);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(base, 2 * bit(M), kRegMissing).ok());
 
   // A thread waits in the second hugepage, which then gets mapped without a wake-up.
-  const u64 second_waiter = base + bit(M) + 2 * P;
+  const uint64_t second_waiter = base + bit(M) + 2 * P;
   ASSERT_EQ(w.mm.handle_fault(second_waiter, Access::read).kind, FaultKind::uffd);
   UffdResult r = w.mm.uffd_copy(base + bit(M), kSrc, bit(M), kModeDontwake);
   ASSERT_EQ(r.err, Err::ok);
   EXPECT_TRUE(w.mm.uffd_waiting(second_waiter)) << "DONTWAKE";
-  const u64 first_waiter = base + P;
+  const uint64_t first_waiter = base + P;
   ASSERT_EQ(w.mm.handle_fault(first_waiter, Access::write).kind, FaultKind::uffd);
   w.mm.reset_counters();
 
@@ -482,14 +482,14 @@ TYPED_TEST(MmUffdTest, T08CopyThatStopsHalfwayReportsTheProgressWithEagainAndWak
 TYPED_TEST(MmUffdTest, T08PartialProgressAlsoHoldsForShmemPagesAndAnEmptyPool) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), sbase = hbase + 4 * bit(M);
-  u32 hf = w.hugetlb_file(M, 3, 2);
+  const uint64_t hbase = w.base(), sbase = hbase + 4 * bit(M);
+  uint32_t hf = w.hugetlb_file(M, 3, 2);
   w.map_file(hbase, 3 * bit(M), hf, true, 0, /*noreserve=*/true);  // the pool may run dry
-  u32 shm = w.shmem_file(8);
+  uint32_t shm = w.shmem_file(8);
   w.map_file(sbase, 8 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, 3 * bit(M), kRegMissing).ok());
@@ -517,26 +517,26 @@ TYPED_TEST(MmUffdTest, T08PartialProgressAlsoHoldsForShmemPagesAndAnEmptyPool) {
   EXPECT_FALSE(w.mm.uffd_waiting(sbase + P));
   EXPECT_TRUE(w.mm.uffd_waiting(sbase + 5 * P));
   expect_no_invalidation(w);
-  for (u64 i = 0; i < 3; ++i) EXPECT_NE(w.cached(shm, i), kNoFolio) << i;
+  for (uint64_t i = 0; i < 3; ++i) EXPECT_NE(w.cached(shm, i), kNoFolio) << i;
   EXPECT_EQ(w.cached(shm, 4), kNoFolio);
 }
 
 TYPED_TEST(MmUffdTest, T09RangeIoctlsSayEagainWhileANonCooperativeEventIsPending) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), sbase = hbase + bit(M);
-  u32 hf = w.hugetlb_file(M, 1, 2);
+  const uint64_t hbase = w.base(), sbase = hbase + bit(M);
+  uint32_t hf = w.hugetlb_file(M, 1, 2);
   ASSERT_EQ(w.mem.fallocate(hf, 0, bit(M)), Err::ok);
   w.map_file(hbase, bit(M), hf);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   ASSERT_EQ(w.mem.fallocate(shm, 0, 4 * P), Err::ok);
   w.map_file(sbase, 4 * P, shm);
   const bool wp = uffd_wp_supported<F>();
-  const u32 mode = kRegMissing | kRegMinor | (wp ? kRegWp : 0);
+  const uint32_t mode = kRegMissing | kRegMinor | (wp ? kRegWp : 0);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, bit(M), mode).ok());
   ASSERT_TRUE(w.mm.uffd_register(sbase, 4 * P, mode).ok());
@@ -572,12 +572,12 @@ TYPED_TEST(MmUffdTest, T09RangeIoctlsSayEagainWhileANonCooperativeEventIsPending
 TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWritesUntilResolved) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H, hl = level_of<F>(H);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 base = w.base(), len = 3 * bit(H);
-  u32 file = w.hugetlb_file(H, 3, 3);
+  const uint64_t base = w.base(), len = 3 * bit(H);
+  uint32_t file = w.hugetlb_file(H, 3, 3);
   w.map_file(base, len, file);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   if (!uffd_wp_supported<F>()) {
@@ -589,7 +589,7 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
     EXPECT_TRUE(w.snap() == before);
     return;
   }
-  Result<u64> ioctls = w.mm.uffd_register(base, len, kRegWp);
+  Result<uint64_t> ioctls = w.mm.uffd_register(base, len, kRegWp);
   ASSERT_TRUE(ioctls.ok());
   EXPECT_TRUE(ioctls.value & kIoctlWriteprotect);
   w.mm.reset_counters();
@@ -611,7 +611,7 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
 
   // A write: the hstate page is populated write-protected and the writer gets a WP message.
   w.mm.reset_counters();
-  const u64 writer = base + 6 * P;
+  const uint64_t writer = base + 6 * P;
   FaultResult fr = w.mm.handle_fault(writer, Access::write);
   EXPECT_EQ(fr.kind, FaultKind::uffd);
   EXPECT_EQ(fr.msg, (UffdMsg{base, kMsgWp | kMsgWrite}));
@@ -623,7 +623,7 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
   EXPECT_TRUE(w.mm.uffd_waiting(writer));
 
   // A read populates read-only + uffd-wp silently; the following write traps.
-  const u64 reader = base + bit(H) + 2 * P;
+  const uint64_t reader = base + bit(H) + 2 * P;
   fr = w.mm.handle_fault(reader, Access::read);
   EXPECT_EQ(fr.kind, FaultKind::handled);
   v = w.mm.view(reader);
@@ -645,7 +645,7 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
   EXPECT_EQ(w.mm.uffd_waiters(), 0u);
   EXPECT_EQ(w.mm.census(base + 2 * bit(H), base + len, hl).none, subs_of<F>(H));
   EXPECT_EQ(w.mm.census(base, base + len, hl).markers, 0u);
-  for (u64 va : {writer, reader}) {
+  for (uint64_t va : {writer, reader}) {
     v = w.mm.view(va);
     EXPECT_EQ(v.entry.kind, Kind::leaf);
     EXPECT_FALSE(v.entry.soft.uffd_wp);
@@ -657,21 +657,21 @@ TYPED_TEST(MmUffdTest, T10WriteprotectOnNoneHugetlbInstallsMarkersThatTrapWrites
 TYPED_TEST(MmUffdTest, T11CopyAndContinueReplaceAUffdWpMarkerButPoisonAndPrivateZeropageDoNot) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + 2 * bit(H), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(H, 2, 2);
+  const uint64_t hbase = w.base(), abase = hbase + 2 * bit(H), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(H, 2, 2);
   ASSERT_EQ(w.mem.fallocate(hf, bit(H), bit(H)), Err::ok);
   w.map_file(hbase, 2 * bit(H), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   ASSERT_EQ(w.mem.fallocate(shm, 3 * P, P), Err::ok);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(kFeatWpUnpopulated), Err::ok);
-  const u32 wpmode = wp ? kRegWp : 0;
+  const uint32_t wpmode = wp ? kRegWp : 0;
   ASSERT_TRUE(w.mm.uffd_register(hbase, 2 * bit(H), kRegMissing | kRegMinor | wpmode).ok());
   ASSERT_TRUE(w.mm.uffd_register(abase, 4 * P, kRegMissing | wpmode).ok());
   ASSERT_TRUE(w.mm.uffd_register(sbase, 4 * P, kRegMissing | kRegMinor | wpmode).ok());
@@ -704,7 +704,7 @@ TYPED_TEST(MmUffdTest, T11CopyAndContinueReplaceAUffdWpMarkerButPoisonAndPrivate
   EXPECT_EQ(w.mm.uffd_continue(sbase + 3 * P, P, 0).err, Err::ok);
   // Shared shmem ZEROPAGE goes through the shmem install and replaces the marker too.
   EXPECT_EQ(w.mm.uffd_zeropage(sbase + P, P, 0).err, Err::ok);
-  for (u64 va : {hbase, hbase + bit(H), abase + P, sbase, sbase + P, sbase + 3 * P}) {
+  for (uint64_t va : {hbase, hbase + bit(H), abase + P, sbase, sbase + P, sbase + 3 * P}) {
     auto v = w.mm.view(va);
     EXPECT_EQ(v.entry.kind, Kind::leaf) << std::hex << va;
     EXPECT_FALSE(v.entry.soft.uffd_wp) << std::hex << va;
@@ -741,15 +741,15 @@ TYPED_TEST(MmUffdTest, T11CopyAndContinueReplaceAUffdWpMarkerButPoisonAndPrivate
 TYPED_TEST(MmUffdTest, T12PoisonInstallsPoisonedMarkersThatRaiseSigbusWithTheRightLsb) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H, hl = level_of<F>(H);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(H, 1, 1);
+  const uint64_t hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(H, 1, 1);
   w.map_file(hbase, bit(H), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(kFeatPoison), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(hbase, bit(H), kRegMissing).ok());
@@ -786,7 +786,7 @@ TYPED_TEST(MmUffdTest, T12PoisonInstallsPoisonedMarkersThatRaiseSigbusWithTheRig
   EXPECT_EQ(r.err, Err::ok);
   EXPECT_EQ(r.done, bit(H));
   EXPECT_EQ(w.mm.census(hbase, hbase + bit(H), hl).markers, subs_of<F>(H));
-  for (u64 va : {hbase, hbase + 3 * P + 5, hbase + bit(H) - 1}) {
+  for (uint64_t va : {hbase, hbase + 3 * P + 5, hbase + bit(H) - 1}) {
     fr = w.mm.handle_fault(va, Access::read);
     EXPECT_EQ(fr.kind, FaultKind::sigbus) << std::hex << va;
     EXPECT_EQ(fr.lsb, H) << "VM_FAULT_HWPOISON_LARGE: lsb = hstate shift";
@@ -802,22 +802,22 @@ TYPED_TEST(MmUffdTest, T12PoisonInstallsPoisonedMarkersThatRaiseSigbusWithTheRig
 TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAndMunmapDropsAll) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H, hl = level_of<F>(H);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(H, 1, 1);
+  const uint64_t hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(H, 1, 1);
   w.map_file(hbase, bit(H), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   if (!wp) {
     EXPECT_EQ(w.mm.uffd_register(sbase, 4 * P, kRegMissing | kRegWp).err, Err::einval);
   }
-  const u32 mode = kRegMissing | (wp ? kRegWp : 0);
+  const uint32_t mode = kRegMissing | (wp ? kRegWp : 0);
   ASSERT_TRUE(w.mm.uffd_register(hbase, bit(H), mode).ok());
   ASSERT_TRUE(w.mm.uffd_register(sbase, 4 * P, mode).ok());
 
@@ -827,7 +827,7 @@ TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAn
     ASSERT_EQ(w.mm.uffd_copy(hbase, kSrc, bit(H), 0).err, Err::ok);
     ASSERT_EQ(w.mm.uffd_writeprotect(hbase, bit(H), kWpModeWp), Err::ok);
     ASSERT_TRUE(w.mm.view(hbase).entry.soft.uffd_wp);
-    u32 hid = w.cached(hf, 0);
+    uint32_t hid = w.cached(hf, 0);
     w.mm.reset_counters();
     ASSERT_EQ(w.mm.madvise_dontneed(sbase, P), Err::ok);
     auto v = w.mm.view(sbase);
@@ -869,9 +869,10 @@ TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAn
 
   // munmap: nothing remains, markers included, and the tables go.
   ASSERT_EQ(w.mm.munmap(hbase, bit(H) + 8 * P), Err::ok);
-  for (u64 va = hbase; va < hbase + bit(H); va += bit(F::shift(hl)))
+  for (uint64_t va = hbase; va < hbase + bit(H); va += bit(F::shift(hl)))
     EXPECT_EQ(w.mm.view(va).entry.kind, Kind::none);
-  for (u64 va = abase; va < abase + 8 * P; va += P) EXPECT_EQ(w.mm.view(va).entry.kind, Kind::none);
+  for (uint64_t va = abase; va < abase + 8 * P; va += P)
+    EXPECT_EQ(w.mm.view(va).entry.kind, Kind::none);
   for (unsigned l = 0; l + 1 < F::levels; ++l)
     EXPECT_EQ(w.mm.census(hbase, hbase + bit(H) + 8 * P, l).markers, 0u) << "level " << l;
   EXPECT_EQ(w.env.live(), 1u) << "only the root is left";
@@ -880,15 +881,15 @@ TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAn
 TYPED_TEST(MmUffdTest, T14GuardMarkersRaiseSigsegvAlsoWhenOneAppearsInHugetlb) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(H, 1, 1);
+  const uint64_t hbase = w.base(), abase = hbase + bit(H), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(H, 1, 1);
   w.map_file(hbase, bit(H), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
 
   ASSERT_EQ(w.mm.madvise_guard_install(abase + P, 2 * P), Err::ok);
@@ -921,21 +922,21 @@ TYPED_TEST(MmUffdTest, T14GuardMarkersRaiseSigsegvAlsoWhenOneAppearsInHugetlb) {
 TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheUsableIoctls) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + 2 * bit(M), sbase = abase + 4 * P;
-  u32 hf = w.hugetlb_file(M, 2, 2);
+  const uint64_t hbase = w.base(), abase = hbase + 2 * bit(M), sbase = abase + 4 * P;
+  uint32_t hf = w.hugetlb_file(M, 2, 2);
   w.map_file(hbase, 2 * bit(M), hf);
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
-  const u64 hole = sbase + 8 * P;  // nothing mapped from sbase + 4 pages on
+  const uint64_t hole = sbase + 8 * P;  // nothing mapped from sbase + 4 pages on
   auto before = w.snap();
 
   EXPECT_EQ(w.mm.uffd_register(abase, 4 * P, kRegMissing).err, Err::einval) << "no UFFDIO_API yet";
-  EXPECT_EQ(w.mm.uffd_api(u64{1} << 62), Err::einval) << "unknown feature";
+  EXPECT_EQ(w.mm.uffd_api(uint64_t{1} << 62), Err::einval) << "unknown feature";
   ASSERT_EQ(w.mm.uffd_api(kFeatAll), Err::ok);
   EXPECT_EQ(w.mm.uffd_api(0), Err::einval) << "UFFDIO_API twice";
   EXPECT_EQ(w.mm.uffd_register(abase, 4 * P, 0).err, Err::einval) << "no mode";
@@ -963,8 +964,8 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
   EXPECT_EQ(w.mm.uffd_copy(sbase, kSrc, P, 0).err, Err::enoent);
   EXPECT_EQ(w.mm.uffd_continue(hbase, bit(M), 0).err, Err::enoent);
 
-  const u64 base = kIoctlWake | kIoctlCopy | kIoctlPoison;
-  Result<u64> r = w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing);
+  const uint64_t base = kIoctlWake | kIoctlCopy | kIoctlPoison;
+  Result<uint64_t> r = w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value, base) << "hugetlb: no ZEROPAGE; no CONTINUE without MINOR";
   r = w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing | kRegMinor);
@@ -1005,15 +1006,15 @@ TYPED_TEST(MmUffdTest, T15RegistrationValidatesModeRangeAndBackingAndReturnsTheU
 TYPED_TEST(MmUffdTest, T15AHugetlbMappingRegisteredMinorSharesNoTablesWithAnotherMappingOfTheFile) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M, ml = level_of<F>(M);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   if (ml + 1 >= F::levels) GTEST_SKIP() << "the 2M-class slot is in the root table";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   // P and A in different tables of the level holding the hstate slots (as two processes would
   // map them, one table's span apart).
-  const u64 p = w.base(), a = p + bit(F::shift(ml + 1));
-  u32 file = w.hugetlb_file(M, 1, 1);
+  const uint64_t p = w.base(), a = p + bit(F::shift(ml + 1));
+  uint32_t file = w.hugetlb_file(M, 1, 1);
   ASSERT_EQ(w.mem.fallocate(file, 0, bit(M)), Err::ok);
   w.map_file(p, bit(M), file);
   w.map_file(a, bit(M), file);
@@ -1036,7 +1037,7 @@ TYPED_TEST(MmUffdTest, T15AHugetlbMappingRegisteredMinorSharesNoTablesWithAnothe
   ASSERT_TRUE(F::is_table(fa.raw, ml + 1));
   EXPECT_NE(F::out_addr(fp.raw, ml + 1), F::out_addr(fa.raw, ml + 1))
       << "the two mappings' hstate slots are in different table pages";
-  std::vector<u64> two = path_tables<F>(ml);
+  std::vector<uint64_t> two = path_tables<F>(ml);
   two[ml] = 2;  // one table of hstate slots per mapping
   EXPECT_EQ(per_level(w.mm.counters(), true), two);
 }
@@ -1047,32 +1048,32 @@ TYPED_TEST(MmUffdTest, T15AHugetlbMappingRegisteredMinorSharesNoTablesWithAnothe
 TYPED_TEST(MmUffdTest, MessagesCarryWriteMinorWpFlagsAndPageOrHstateAddressesUnlessExact) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   const bool wp = uffd_wp_supported<F>();
   for (bool exact : {false, true}) {
     SCOPED_TRACE(exact ? "EXACT_ADDRESS" : "no EXACT_ADDRESS");
     World<F> w;
     ASSERT_EQ(w.init_err, Err::ok);
-    const u64 hbase = w.base(), abase = hbase + 2 * bit(M), sbase = abase + 4 * P;
-    u32 hf = w.hugetlb_file(M, 2, 2);
+    const uint64_t hbase = w.base(), abase = hbase + 2 * bit(M), sbase = abase + 4 * P;
+    uint32_t hf = w.hugetlb_file(M, 2, 2);
     ASSERT_EQ(w.mem.fallocate(hf, bit(M), bit(M)), Err::ok);
     w.map_file(hbase, 2 * bit(M), hf);
     w.map_anon(abase, 4 * P);
-    u32 shm = w.shmem_file(4);
+    uint32_t shm = w.shmem_file(4);
     ASSERT_EQ(w.mem.fallocate(shm, 2 * P, P), Err::ok);
     w.map_file(sbase, 4 * P, shm);
     ASSERT_EQ(w.mm.uffd_api(exact ? kFeatExactAddress : 0), Err::ok);
-    const u32 wpm = wp ? kRegWp : 0;
+    const uint32_t wpm = wp ? kRegWp : 0;
     ASSERT_TRUE(w.mm.uffd_register(hbase, 2 * bit(M), kRegMissing | kRegMinor | wpm).ok());
     ASSERT_TRUE(w.mm.uffd_register(abase, 4 * P, kRegMissing | wpm).ok());
     ASSERT_TRUE(w.mm.uffd_register(sbase, 4 * P, kRegMissing | kRegMinor | wpm).ok());
-    auto addr = [&](u64 va, unsigned round) { return exact ? va : align_down(va, round); };
+    auto addr = [&](uint64_t va, unsigned round) { return exact ? va : align_down(va, round); };
 
     struct Case {
-      u64 va;
+      uint64_t va;
       Access access;
-      u32 flags;
+      uint32_t flags;
       unsigned round;
     };
     const Case cases[] = {
@@ -1108,7 +1109,7 @@ TYPED_TEST(MmUffdTest, MessagesCarryWriteMinorWpFlagsAndPageOrHstateAddressesUnl
     if (wp) {  // WP faults: WP|WRITE, same address rules.
       ASSERT_EQ(w.mm.uffd_copy(hbase, kSrc, bit(M), kModeWp).err, Err::ok);
       ASSERT_EQ(w.mm.uffd_copy(abase, kSrc, P, kModeWp).err, Err::ok);
-      const u64 hv = hbase + 7 * P + 4, av = abase + 0x44;
+      const uint64_t hv = hbase + 7 * P + 4, av = abase + 0x44;
       FaultResult fr = w.mm.handle_fault(hv, Access::write);
       EXPECT_EQ(fr.kind, FaultKind::uffd);
       EXPECT_EQ(fr.msg, (UffdMsg{addr(hv, M), kMsgWp | kMsgWrite}));
@@ -1121,19 +1122,19 @@ TYPED_TEST(MmUffdTest, MessagesCarryWriteMinorWpFlagsAndPageOrHstateAddressesUnl
 
 TYPED_TEST(MmUffdTest, WakeUpsReachOnlyWaitersInsideTheResolvedRange) {
   using F = TypeParam;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   const bool wp = uffd_wp_supported<F>();
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 sbase = w.base();
-  u32 shm = w.shmem_file(8);
+  const uint64_t sbase = w.base();
+  uint32_t shm = w.shmem_file(8);
   w.map_file(sbase, 8 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(sbase, 8 * P, kRegMissing | (wp ? kRegWp : 0)).ok());
-  for (u64 i = 0; i < 8; ++i)
+  for (uint64_t i = 0; i < 8; ++i)
     ASSERT_EQ(w.mm.handle_fault(sbase + i * P + 8, Access::read).kind, FaultKind::uffd);
   ASSERT_EQ(w.mm.uffd_waiters(), 8u);
-  auto waiting = [&](u64 i) { return w.mm.uffd_waiting(sbase + i * P + 8); };
+  auto waiting = [&](uint64_t i) { return w.mm.uffd_waiting(sbase + i * P + 8); };
 
   EXPECT_EQ(w.mm.uffd_wake(sbase + 2 * P, P), Err::ok);
   EXPECT_FALSE(waiting(2));
@@ -1169,14 +1170,14 @@ TYPED_TEST(MmUffdTest, WakeUpsReachOnlyWaitersInsideTheResolvedRange) {
 TYPED_TEST(MmUffdTest, WakeUpsMatchTheMessageAddressWhichIsTheHstateBaseWithoutExactAddress) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   for (bool exact : {false, true}) {
     SCOPED_TRACE(exact ? "EXACT_ADDRESS" : "no EXACT_ADDRESS");
     World<F> w;
     ASSERT_EQ(w.init_err, Err::ok);
-    const u64 base = w.base(), va = base + 3 * P + 0x10;
-    u32 file = w.hugetlb_file(M, 1, 1);
+    const uint64_t base = w.base(), va = base + 3 * P + 0x10;
+    uint32_t file = w.hugetlb_file(M, 1, 1);
     w.map_file(base, bit(M), file);
     ASSERT_EQ(w.mm.uffd_api(exact ? kFeatExactAddress : 0), Err::ok);
     ASSERT_TRUE(w.mm.uffd_register(base, bit(M), kRegMissing).ok());
@@ -1193,14 +1194,14 @@ TYPED_TEST(MmUffdTest, WakeUpsMatchTheMessageAddressWhichIsTheHstateBaseWithoutE
 TYPED_TEST(MmUffdTest, UnregisterResetsUffdWpBitsAndMarkersAndALeftoverMarkerNeverSendsAnEvent) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M, ml = level_of<F>(M);
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), sbase = hbase + 2 * bit(M);
-  u32 hf = w.hugetlb_file(M, 2, 2);
+  const uint64_t hbase = w.base(), sbase = hbase + 2 * bit(M);
+  uint32_t hf = w.hugetlb_file(M, 2, 2);
   w.map_file(hbase, 2 * bit(M), hf);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   if (!uffd_wp_supported<F>()) {
@@ -1266,12 +1267,12 @@ TYPED_TEST(MmUffdTest, UnregisterResetsUffdWpBitsAndMarkersAndALeftoverMarkerNev
 
 TYPED_TEST(MmUffdTest, WriteprotectSkipsPoisonAndGuardMarkersAndAnonZapsDropUffdWpMarkers) {
   using F = TypeParam;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 abase = w.base(), sbase = abase + 4 * P;
+  const uint64_t abase = w.base(), sbase = abase + 4 * P;
   w.map_anon(abase, 4 * P);
-  u32 shm = w.shmem_file(4);
+  uint32_t shm = w.shmem_file(4);
   w.map_file(sbase, 4 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(kFeatWpUnpopulated), Err::ok);
   if (!uffd_wp_supported<F>()) {
@@ -1287,14 +1288,14 @@ TYPED_TEST(MmUffdTest, WriteprotectSkipsPoisonAndGuardMarkersAndAnonZapsDropUffd
 
   // change_protection leaves poisoned and guard markers alone; none entries get uffd-wp markers.
   ASSERT_EQ(w.mm.uffd_writeprotect(abase, 8 * P, kWpModeWp), Err::ok);
-  for (u64 base : {abase, sbase}) {
+  for (uint64_t base : {abase, sbase}) {
     EXPECT_EQ(w.mm.view(base).entry.swp.offset, kMarkerGuard);
     EXPECT_EQ(w.mm.view(base + P).entry.swp.offset, kMarkerPoisoned);
     EXPECT_EQ(w.mm.view(base + 2 * P).entry.swp.offset, kMarkerUffdWp);
   }
   EXPECT_EQ(w.mm.handle_fault(sbase + P, Access::read).kind, FaultKind::sigbus);
   ASSERT_EQ(w.mm.uffd_writeprotect(abase, 8 * P, 0), Err::ok);
-  for (u64 base : {abase, sbase}) {
+  for (uint64_t base : {abase, sbase}) {
     EXPECT_EQ(w.mm.view(base).entry.swp.offset, kMarkerGuard);
     EXPECT_EQ(w.mm.view(base + P).entry.swp.offset, kMarkerPoisoned);
     EXPECT_EQ(w.mm.view(base + 2 * P).entry.kind, Kind::none);
@@ -1319,16 +1320,16 @@ TYPED_TEST(MmUffdTest, WriteprotectSkipsPoisonAndGuardMarkersAndAnonZapsDropUffd
 TYPED_TEST(MmUffdTest, T16InstallsByCopyZeropageContinueAndPoisonNeverNotifyNorFlush) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), abase = hbase + 4 * bit(M), sbase = abase + 8 * P;
-  u32 hf = w.hugetlb_file(M, 4, 4);
+  const uint64_t hbase = w.base(), abase = hbase + 4 * bit(M), sbase = abase + 8 * P;
+  uint32_t hf = w.hugetlb_file(M, 4, 4);
   ASSERT_EQ(w.mem.fallocate(hf, bit(M), bit(M)), Err::ok);
   w.map_file(hbase, 4 * bit(M), hf);
   w.map_anon(abase, 8 * P);
-  u32 shm = w.shmem_file(8);
+  uint32_t shm = w.shmem_file(8);
   ASSERT_EQ(w.mem.fallocate(shm, 4 * P, 2 * P), Err::ok);
   w.map_file(sbase, 8 * P, shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
@@ -1360,16 +1361,16 @@ TYPED_TEST(MmUffdTest, T16InstallsByCopyZeropageContinueAndPoisonNeverNotifyNorF
 TYPED_TEST(MmUffdTest, WriteprotectOfPresentEntriesIsOneProtectionNotifierPairAndOneFlush) {
   using F = TypeParam;
   constexpr unsigned M = TestFixture::M;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(M, "2M-class");
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  const u64 hbase = w.base(), sbase = hbase + 2 * bit(M);
-  u32 hf = w.hugetlb_file(M, 2, 2);
+  const uint64_t hbase = w.base(), sbase = hbase + 2 * bit(M);
+  uint32_t hf = w.hugetlb_file(M, 2, 2);
   w.map_file(hbase, 2 * bit(M), hf);
   // A shmem VMA of one hstate's size, so that a range over both VMAs can be hstate aligned.
-  const u64 spages = bit(M - F::page_shift), end = sbase + bit(M);
-  u32 shm = w.shmem_file(spages);
+  const uint64_t spages = bit(M - F::page_shift), end = sbase + bit(M);
+  uint32_t shm = w.shmem_file(spages);
   w.map_file(sbase, bit(M), shm);
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   if (!uffd_wp_supported<F>()) {
@@ -1395,7 +1396,7 @@ TYPED_TEST(MmUffdTest, WriteprotectOfPresentEntriesIsOneProtectionNotifierPairAn
   EXPECT_EQ(c.last_flush.end, end);
   EXPECT_TRUE(w.tlb.stale(w.mm.table()).empty()) << "no writable translation survives";
   EXPECT_EQ(c.pt_alloc_total(), 0u) << "the shmem PTE table is there already";
-  for (u64 va : {hbase, hbase + bit(M) + P, sbase, sbase + 5 * P}) {
+  for (uint64_t va : {hbase, hbase + bit(M) + P, sbase, sbase + 5 * P}) {
     auto v = w.mm.view(va);
     EXPECT_EQ(v.entry.kind, Kind::leaf);
     EXPECT_TRUE(v.entry.soft.uffd_wp);
@@ -1434,13 +1435,13 @@ TYPED_TEST(MmUffdTest, WriteprotectOfPresentEntriesIsOneProtectionNotifierPairAn
 TYPED_TEST(MmUffdTest, WriteprotectThatCannotSplitItsEdgesChangesNothing) {
   using F = TypeParam;
   constexpr unsigned H = TestFixture::H;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   SKIP_WITHOUT(H, "1 GiB-class");
   if (!uffd_wp_supported<F>()) GTEST_SKIP() << "no uffd-wp bit in the leaves";
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   ASSERT_EQ(w.mem.set_pool(H, 1), Err::ok);
-  const u64 base = w.base();
+  const uint64_t base = w.base();
   VmaSpec spec;
   spec.start = base;
   spec.len = bit(H);
@@ -1453,11 +1454,11 @@ TYPED_TEST(MmUffdTest, WriteprotectThatCannotSplitItsEdgesChangesNothing) {
   ASSERT_TRUE(w.mm.uffd_register(base, bit(H), kRegWp).ok());
   // Neither edge is aligned above a page, and they lie in different halves of the leaf, so
   // each edge needs tables of its own.
-  const u64 start = base + 3 * P, len = bit(H - 1) + 2 * P;
+  const uint64_t start = base + 3 * P, len = bit(H - 1) + 2 * P;
   unsigned failures = 0;
-  for (u64 n = 1;; ++n) {
+  for (uint64_t n = 1;; ++n) {
     auto before = w.snap();
-    const u64 tables = w.env.live();
+    const uint64_t tables = w.env.live();
     const Counters c = w.mm.counters();
     w.env.fail_nth_alloc(n);
     Err e = w.mm.uffd_writeprotect(start, len, kWpModeWp);
@@ -1488,20 +1489,20 @@ TYPED_TEST(MmUffdTest, WriteprotectThatCannotSplitItsEdgesChangesNothing) {
 // continue_mode_wp). The upstream profile has them all.
 TYPED_TEST(MmUffdTest, TheLinux61ProfileRefusesWhatCameAfter61) {
   using F = TypeParam;
-  constexpr u64 P = TestFixture::P;
+  constexpr uint64_t P = TestFixture::P;
   for (Profile profile : {Profile::linux_6_1, Profile::upstream}) {
     const bool v61 = profile == Profile::linux_6_1;
     SCOPED_TRACE(v61 ? "linux_6_1" : "upstream");
     World<F> w(typename World<F>::MmT::Options{.profile = profile});
     ASSERT_EQ(w.init_err, Err::ok);
-    const u64 base = w.base();
-    u32 shm = w.shmem_file(4);
+    const uint64_t base = w.base();
+    uint32_t shm = w.shmem_file(4);
     w.map_file(base, 4 * P, shm);
     EXPECT_EQ(w.mm.uffd_api(kFeatWpUnpopulated), v61 ? Err::einval : Err::ok);
     if (!v61) continue;  // one UFFDIO_API per userfaultfd
     EXPECT_EQ(w.mm.uffd_api(kFeatPoison), Err::einval);
     ASSERT_EQ(w.mm.uffd_api(kFeatMinorShmem | kFeatPagefaultFlagWp), Err::ok);
-    Result<u64> r = w.mm.uffd_register(base, 4 * P, kRegMissing | kRegMinor);
+    Result<uint64_t> r = w.mm.uffd_register(base, 4 * P, kRegMissing | kRegMinor);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r.value, kIoctlWake | kIoctlCopy | kIoctlZeropage | kIoctlContinue);
     auto before = w.snap();

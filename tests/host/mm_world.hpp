@@ -50,7 +50,7 @@ using RiscvSv39Rsw = RiscvFormat<3, true, true, true>;
 using GeometryFormats = hpt_typed::GeometriesWithFake<RiscvSv39Rsw>;
 using Formats = GeometryFormats;
 
-inline u64 env_u64(const char* name, u64 fallback) {
+inline uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 0) : fallback;
 }
@@ -79,7 +79,7 @@ constexpr unsigned level_of(unsigned shift) {
   return shift == F::page_shift ? 0 : huge_size<F>(shift).value.level;
 }
 template <class F>
-constexpr u64 subs_of(unsigned shift) {
+constexpr uint64_t subs_of(unsigned shift) {
   return bit(shift - F::shift(level_of<F>(shift)));
 }
 
@@ -90,41 +90,41 @@ struct Geo {
   static constexpr unsigned M = kM<F>;                      // the "2 MiB class" piece
   static constexpr unsigned hl = H ? level_of<F>(H) : 0;    // level of H's slot
   static constexpr unsigned ml = M ? level_of<F>(M) : 0;
-  static constexpr u64 N = H ? bit(H - P) : 0;              // base pages in one hstate page
-  static constexpr u64 g = H ? subs_of<F>(H) : 0;           // entries of H's slot (group)
-  static constexpr u64 gm = M ? subs_of<F>(M) : 0;          // entries of an M piece
-  static constexpr u64 entries(unsigned l) { return bit(F::index_bits(l)); }
+  static constexpr uint64_t N = H ? bit(H - P) : 0;              // base pages in one hstate page
+  static constexpr uint64_t g = H ? subs_of<F>(H) : 0;           // entries of H's slot (group)
+  static constexpr uint64_t gm = M ? subs_of<F>(M) : 0;          // entries of an M piece
+  static constexpr uint64_t entries(unsigned l) { return bit(F::index_bits(l)); }
   // Tables holding level-l entries (l < hl) under one hstate page mapped entirely at base pages.
-  static constexpr u64 full_tables(unsigned l) { return bit(H - F::shift(l + 1)); }
-  static constexpr u64 full_tables_total() {
-    u64 n = 0;
+  static constexpr uint64_t full_tables(unsigned l) { return bit(H - F::shift(l + 1)); }
+  static constexpr uint64_t full_tables_total() {
+    uint64_t n = 0;
     for (unsigned l = 0; l < hl; ++l) n += full_tables(l);
     return n;
   }
   // Logical leaves after a present H leaf is split down to one base page: the other entries of
   // every level on the way stay leaves of that level (a group is broken into plain entries).
-  static constexpr u64 split_leaves() {
-    u64 n = g - 1;
+  static constexpr uint64_t split_leaves() {
+    uint64_t n = g - 1;
     for (unsigned l = 1; l < hl; ++l) n += entries(l) - 1;
     return n + entries(0);
   }
   // The HGM tests' virtual layout: P at one hstate, an alias A two hstates further, a third
   // mapping B beyond. (The userfaultfd tests start at World::base().)
-  static constexpr u64 base = H ? bit(H) : 0;
-  static constexpr u64 alias = base + 2 * (H ? bit(H) : 0);
-  static constexpr u64 third = base + 4 * (H ? bit(H) : 0);
+  static constexpr uint64_t base = H ? bit(H) : 0;
+  static constexpr uint64_t alias = base + 2 * (H ? bit(H) : 0);
+  static constexpr uint64_t third = base + 4 * (H ? bit(H) : 0);
 };
 
 // Table pages a descent from the root of an empty address space to a slot of `level`
 // allocates, per level of the entries they hold: one for each level in [level, root).
 template <class F>
-std::vector<u64> path_tables(unsigned level) {
-  std::vector<u64> v(8, 0);
+std::vector<uint64_t> path_tables(unsigned level) {
+  std::vector<uint64_t> v(8, 0);
   for (unsigned l = level; l + 1 < F::levels; ++l) v[l] = 1;
   return v;
 }
-inline std::vector<u64> per_level(const Counters& c, bool alloc) {
-  std::vector<u64> v(8, 0);
+inline std::vector<uint64_t> per_level(const Counters& c, bool alloc) {
+  std::vector<uint64_t> v(8, 0);
   for (unsigned l = 0; l < 8; ++l) v[l] = alloc ? c.pt_alloc[l] : c.pt_free[l];
   return v;
 }
@@ -134,8 +134,8 @@ inline std::vector<u64> per_level(const Counters& c, bool alloc) {
 // Every feature but those that change what a userfault reports (EXACT_ADDRESS: the address;
 // SIGBUS: a signal instead of a message; THREAD_ID: the thread) and the non-cooperative events
 // (a DONTNEED or munmap would wait for the monitor).
-constexpr u64 kFeatures =
-    kFeatAll & ~(kFeatExactAddress | kFeatSigbus | kFeatThreadId | kFeatEventRemove | kFeatEventUnmap);
+constexpr uint64_t kFeatures = kFeatAll & ~(kFeatExactAddress | kFeatSigbus | kFeatThreadId |
+                                            kFeatEventRemove | kFeatEventUnmap);
 
 // A source address for UFFDIO_COPY: never dereferenced by the host folio memory.
 inline const void* const kSrc = reinterpret_cast<const void*>(std::uintptr_t{1} << 20);
@@ -166,8 +166,8 @@ struct World {
   // Where the two setups put folio memory: far above the table pages (host::Env starts at
   // 4 GiB) and inside the format's physical address width (an output address the format cannot
   // encode would make every install fail) - high in it, or at 64 GiB, inside every format's.
-  static constexpr u64 kFolioBaseHigh = bit(F::pa_bits - 2 < 44 ? F::pa_bits - 2 : 44);
-  static constexpr u64 kFolioBase64G = u64{1} << 36;
+  static constexpr uint64_t kFolioBaseHigh = bit(F::pa_bits - 2 < 44 ? F::pa_bits - 2 : 44);
+  static constexpr uint64_t kFolioBase64G = uint64_t{1} << 36;
 
   Env env;
   host::TlbModel tlb;
@@ -178,7 +178,7 @@ struct World {
   Err init_err;
 
   World() : World(Policy::s1, typename MmT::Options{}, kFolioBaseHigh, 4096) {}
-  explicit World(Policy p, PoisonPolicy pp = PoisonPolicy::h0, u64 pool = 4)
+  explicit World(Policy p, PoisonPolicy pp = PoisonPolicy::h0, uint64_t pool = 4)
       : World(p, typename MmT::Options{.poison = pp}, kFolioBase64G, 64) {
     EXPECT_EQ(init_err, Err::ok);
     EXPECT_EQ(mem.set_pool(G::H, pool), Err::ok);
@@ -187,24 +187,24 @@ struct World {
 
   // Where the userfaultfd tests put their first VMA: 1 GiB-class aligned, well inside every VA
   // space. (The HGM tests use Geo::base.)
-  static u64 base() { return 4 * bit(kH<F> != 0 ? kH<F> : 30); }
+  static uint64_t base() { return 4 * bit(kH<F> != 0 ? kH<F> : 30); }
 
   // --- files and VMAs ---
 
-  u32 new_file(FileKind kind, unsigned shift, u64 pages) {
-    Result<u32> f = mem.create_file(kind, shift, pages << shift);
+  uint32_t new_file(FileKind kind, unsigned shift, uint64_t pages) {
+    Result<uint32_t> f = mem.create_file(kind, shift, pages << shift);
     EXPECT_TRUE(f.ok()) << err_name(f.err);
     return f.value;
   }
   // A hugetlbfs file of `pages` pages of 1 << shift, its pool set to `pool` folios.
-  u32 hugetlb_file(unsigned shift, u64 pages, u64 pool) {
+  uint32_t hugetlb_file(unsigned shift, uint64_t pages, uint64_t pool) {
     EXPECT_EQ(mem.set_pool(shift, pool), Err::ok);
     return new_file(FileKind::hugetlb, shift, pages);
   }
-  u32 shmem_file(u64 pages) { return new_file(FileKind::shmem, G::P, pages); }
+  uint32_t shmem_file(uint64_t pages) { return new_file(FileKind::shmem, G::P, pages); }
   // A hugetlbfs file of `pages` hstate pages (H unless said), in the page cache when `fill`.
-  u32 file(u64 pages, bool fill = true, unsigned hs = G::H) {
-    u32 f = new_file(FileKind::hugetlb, hs, pages);
+  uint32_t file(uint64_t pages, bool fill = true, unsigned hs = G::H) {
+    uint32_t f = new_file(FileKind::hugetlb, hs, pages);
     if (fill) {
       EXPECT_EQ(mem.fallocate(f, 0, pages << hs), Err::ok);
     }
@@ -213,8 +213,8 @@ struct World {
 
   // noreserve: MAP_NORESERVE (a hugetlbfs mapping reserves no pages; its faults may find the
   // pool empty).
-  Result<Vma*> mmap_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0,
-                         bool noreserve = false) {
+  Result<Vma*> mmap_file(uint64_t start, uint64_t len, uint32_t file, bool shared = true,
+                         uint64_t pgoff = 0, bool noreserve = false) {
     VmaSpec s;
     s.noreserve = noreserve;
     s.start = start;
@@ -226,17 +226,17 @@ struct World {
     s.pgoff = pgoff;
     return mm.mmap(s);
   }
-  Vma* map_file(u64 start, u64 len, u32 file, bool shared = true, u64 pgoff = 0,
+  Vma* map_file(uint64_t start, uint64_t len, uint32_t file, bool shared = true, uint64_t pgoff = 0,
                 bool noreserve = false) {
     Result<Vma*> v = mmap_file(start, len, file, shared, pgoff, noreserve);
     EXPECT_TRUE(v.ok()) << err_name(v.err);
     return v.value;
   }
   // A MAP_SHARED (or private) mapping of `pages` hstate pages of file at va.
-  Err map(u64 va, u32 file, u64 pages, bool shared = true) {
+  Err map(uint64_t va, uint32_t file, uint64_t pages, bool shared = true) {
     return mmap_file(va, pages << mem.file(file).shift, file, shared).err;
   }
-  Vma* map_anon(u64 start, u64 len) {
+  Vma* map_anon(uint64_t start, uint64_t len) {
     VmaSpec s;
     s.start = start;
     s.len = len;
@@ -246,27 +246,27 @@ struct World {
   }
 
   // The folio the page cache holds at index (kNoFolio: none), and its physical address.
-  u32 cached(u32 file, u64 index = 0) const { return mem.cache_lookup(file, index); }
-  u64 cached_pa(u32 file, u64 index = 0) const {
-    u32 id = mem.cache_lookup(file, index);
-    return id == kNoFolio ? ~u64{0} : mem.folio(id).pa;
+  uint32_t cached(uint32_t file, uint64_t index = 0) const { return mem.cache_lookup(file, index); }
+  uint64_t cached_pa(uint32_t file, uint64_t index = 0) const {
+    uint32_t id = mem.cache_lookup(file, index);
+    return id == kNoFolio ? ~uint64_t{0} : mem.folio(id).pa;
   }
 
   // uffd-wp markers over [start, start + len) in units of `shift`: by UFFDIO_WRITEPROTECT where
   // the VMA is registered for WP, otherwise written directly (formats without a uffd-wp bit
   // still encode markers; the install rules do not depend on how the marker got there).
-  void put_marker(u64 start, u64 len, unsigned shift, u64 flags) {
-    for (u64 va = start; va < start + len; va += bit(shift)) {
+  void put_marker(uint64_t start, uint64_t len, unsigned shift, uint64_t flags) {
+    for (uint64_t va = start; va < start + len; va += bit(shift)) {
       Result<HugePte<F>> h =
           shift == G::P ? Result<HugePte<F>>(page_handle(va)) : mm.ops().alloc(va, shift);
       ASSERT_TRUE(h.ok()) << err_name(h.err);
       ASSERT_EQ(mm.ops().set(h.value, pte::make_marker(flags)), Err::ok);
     }
   }
-  HugePte<F> page_handle(u64 va) {
+  HugePte<F> page_handle(uint64_t va) {
     Result<Found> f = find_or_alloc(mm.table(), va, 0);
     EXPECT_TRUE(f.ok());
-    return HugePte<F>{f.value.slot, va, 0, static_cast<u8>(G::P)};
+    return HugePte<F>{f.value.slot, va, 0, static_cast<uint8_t>(G::P)};
   }
 
   // --- inspection ---
@@ -274,16 +274,16 @@ struct World {
   using Snapshot = decltype(std::declval<Env&>().snapshot());
   Snapshot snap() const { return env.snapshot(); }
   Counters& c() { return mm.counters(); }
-  typename MmT::Census census(u64 start, u64 end, unsigned level) const {
+  typename MmT::Census census(uint64_t start, uint64_t end, unsigned level) const {
     return mm.census(start, end, level);
   }
   // Table pages reachable from the root (the root included).
-  u64 reachable_tables() const {
-    u64 n = 1;
+  uint64_t reachable_tables() const {
+    uint64_t n = 1;
     for (unsigned l = 1; l < F::levels; ++l) n += mm.census(0, top(), l).tables;
     return n;
   }
-  static u64 top() {
+  static uint64_t top() {
     // The highest canonical address + 1 of the lower half (the test only maps there).
     return bit(F::shift(F::levels - 1) + F::index_bits(F::levels - 1) - 1);
   }
@@ -291,29 +291,31 @@ struct World {
   // fn(va, view) for every entry covering [start, end): present leaves and none/marker/swap
   // slots, each once.
   template <class Fn>
-  void each(u64 start, u64 end, Fn fn) const {
-    for (u64 va = start; va < end;) {
+  void each(uint64_t start, uint64_t end, Fn fn) const {
+    for (uint64_t va = start; va < end;) {
       typename MmT::View v = mm.view(va);
       fn(va, v);
       va = align_down(va, v.shift) + bit(v.shift);
     }
   }
   // Logical present leaves in [start, end).
-  u64 leaves(u64 start, u64 end) const {
-    u64 n = 0;
-    each(start, end, [&](u64, const typename MmT::View& v) { n += pte::present(v.entry); });
+  uint64_t leaves(uint64_t start, uint64_t end) const {
+    uint64_t n = 0;
+    each(start, end, [&](uint64_t, const typename MmT::View& v) { n += pte::present(v.entry); });
     return n;
   }
   // Every present leaf in [start, end) maps file offset == va - start (the file's folios from
   // index `index0` on); returns the first disagreement, "" when there is none.
-  std::string check_file_map(u64 start, u64 end, u32 file, u64 index0 = 0) const {
+  std::string check_file_map(uint64_t start, uint64_t end, uint32_t file,
+                             uint64_t index0 = 0) const {
     std::string why;
     const unsigned hs = mem.file(file).shift;
-    each(start, end, [&](u64 va, const typename MmT::View& v) {
+    each(start, end, [&](uint64_t va, const typename MmT::View& v) {
       if (!why.empty() || !pte::present(v.entry)) return;
-      u64 off = va - start;
-      u64 want = mem.folio(mem.cache_lookup(file, index0 + (off >> hs))).pa + (off & (bit(hs) - 1));
-      u64 got = host::leaf_pa(v.entry, va);
+      uint64_t off = va - start;
+      uint64_t want =
+          mem.folio(mem.cache_lookup(file, index0 + (off >> hs))).pa + (off & (bit(hs) - 1));
+      uint64_t got = host::leaf_pa(v.entry, va);
       if (got != want) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "va 0x%llx maps pa 0x%llx, want 0x%llx",
@@ -327,8 +329,8 @@ struct World {
 
   // Maps every base page of [start, end) of a faulted-in HGM-able VMA by its own entry, with
   // split_leaf (cheap: one split per bigger leaf, then one view per page).
-  void shatter(u64 start, u64 end) {
-    for (u64 va = start; va < end;) {
+  void shatter(uint64_t start, uint64_t end) {
+    for (uint64_t va = start; va < end;) {
       typename MmT::View v = mm.view(va);
       if (pte::present(v.entry) && v.shift > G::P) {
         ASSERT_EQ(mm.split_leaf(va, G::P), Err::ok);
@@ -342,16 +344,16 @@ struct World {
   explicit World(typename MmT::Options o) : World(Policy::s1, o, kFolioBaseHigh, 4096) {}
 
  private:
-  World(Policy p, typename MmT::Options o, u64 folio_base, u32 max_folios)
+  World(Policy p, typename MmT::Options o, uint64_t folio_base, uint32_t max_folios)
       : folios(folio_base), mem(folios, max_folios, p), mm(mem, env, tlb, o), init_err(mm.init()) {}
 };
 
 // Sets up an HGM-enabled MAP_SHARED mapping of `pages` fallocated hstate pages at base,
 // registered with `reg` (0: not registered). Returns the file.
 template <class F>
-u32 hgm_setup(World<F>& w, u64 pages = 1, u32 reg = kRegMinor, bool split = true) {
+uint32_t hgm_setup(World<F>& w, uint64_t pages = 1, uint32_t reg = kRegMinor, bool split = true) {
   using G = Geo<F>;
-  u32 file = w.file(pages);
+  uint32_t file = w.file(pages);
   EXPECT_EQ(w.map(G::base, file, pages), Err::ok);
   if (split) {
     EXPECT_EQ(w.mm.madvise_split(G::base, pages << G::H), Err::ok);
@@ -365,7 +367,7 @@ u32 hgm_setup(World<F>& w, u64 pages = 1, u32 reg = kRegMinor, bool split = true
 
 // Caches a few translations and walk-cache entries of [start, end) the way hardware would.
 template <class F>
-void touch(World<F>& w, u64 start, u64 end, unsigned n = 8) {
+void touch(World<F>& w, uint64_t start, uint64_t end, unsigned n = 8) {
   for (unsigned i = 0; i < n; ++i)
     (void)w.tlb.access(
         w.mm.table(),
@@ -386,5 +388,5 @@ std::string stale(const World<F>& w) {
   constexpr unsigned P = G::P;   \
   constexpr unsigned H = G::H;   \
   constexpr unsigned hl = G::hl; \
-  constexpr u64 base = G::base;  \
+  constexpr uint64_t base = G::base;  \
   (void)P, (void)H, (void)hl, (void)base

@@ -38,35 +38,35 @@ using namespace hugepte;  // NOLINT(google-build-using-namespace): test file
 using Formats = hpt_typed::AllWithFake<>;
 using hpt_typed::FormatName;
 
-u64 env_u64(const char* name, u64 fallback) {
+uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 0) : fallback;
 }
 
 // The reference: disjoint pieces [start, last] -> pa, with permissions.
 struct Piece {
-  u64 last = 0;
-  u64 pa = 0;
+  uint64_t last = 0;
+  uint64_t pa = 0;
   Prot prot{};
   bool writable = false;
 };
 
 class Model {
  public:
-  const std::map<u64, Piece>& pieces() const { return m_; }
+  const std::map<uint64_t, Piece>& pieces() const { return m_; }
 
-  void assign(u64 a, u64 last, u64 pa, Prot prot, bool writable) {
+  void assign(uint64_t a, uint64_t last, uint64_t pa, Prot prot, bool writable) {
     erase(a, last);
     m_[a] = Piece{last, pa, prot, writable};
   }
 
-  void erase(u64 a, u64 last) {
+  void erase(uint64_t a, uint64_t last) {
     cut(a);
     cut(last + 1);
     m_.erase(m_.lower_bound(a), last + 1 == 0 ? m_.end() : m_.lower_bound(last + 1));
   }
 
-  void protect(u64 a, u64 last, Prot prot, bool writable) {
+  void protect(uint64_t a, uint64_t last, Prot prot, bool writable) {
     cut(a);
     cut(last + 1);
     for (auto it = m_.lower_bound(a); it != m_.end() && it->first <= last; ++it) {
@@ -76,7 +76,7 @@ class Model {
   }
 
   // The piece holding va, if any.
-  const std::pair<const u64, Piece>* find(u64 va) const {
+  const std::pair<const uint64_t, Piece>* find(uint64_t va) const {
     auto it = m_.upper_bound(va);
     if (it == m_.begin()) return nullptr;
     --it;
@@ -84,19 +84,19 @@ class Model {
   }
 
   // Whether anything is mapped in [a, last].
-  bool any(u64 a, u64 last) const {
+  bool any(uint64_t a, uint64_t last) const {
     if (find(a)) return true;
     auto it = m_.lower_bound(a);
     return it != m_.end() && it->first <= last;
   }
 
   // [a, last] mapped without a gap, contiguously from pa(a), with one set of permissions.
-  bool uniform(u64 a, u64 last) const {
+  bool uniform(uint64_t a, uint64_t last) const {
     const auto* p = find(a);
     if (!p) return false;
-    const u64 pa0 = p->second.pa + (a - p->first);
+    const uint64_t pa0 = p->second.pa + (a - p->first);
     const Piece first = p->second;
-    for (u64 at = a;;) {
+    for (uint64_t at = a;;) {
       p = find(at);
       if (!p || p->second.prot != first.prot || p->second.writable != first.writable ||
           p->second.pa + (at - p->first) != pa0 + (at - a))
@@ -108,7 +108,7 @@ class Model {
 
  private:
   // Makes `a` the start of a piece if a piece runs across it.
-  void cut(u64 a) {
+  void cut(uint64_t a) {
     const auto* p = find(a);
     if (!p || p->first == a) return;
     Piece right = p->second;
@@ -117,7 +117,7 @@ class Model {
     m_[a] = right;
   }
 
-  std::map<u64, Piece> m_;
+  std::map<uint64_t, Piece> m_;
 };
 
 template <class F>
@@ -150,8 +150,8 @@ class RangeModelTest : public ::testing::Test {
       unsigned l = kSizes.level[i];
       Entry e;
       e.kind = Kind::leaf;
-      e.shift = static_cast<u8>(F::shift(l));
-      e.cont_shift = static_cast<u8>(kSizes.cont[i] ? kSizes.shift[i] : 0);
+      e.shift = static_cast<uint8_t>(F::shift(l));
+      e.cont_shift = static_cast<uint8_t>(kSizes.cont[i] ? kSizes.shift[i] : 0);
       e.prot = a.prot;
       e.writable = a.writable;
       e.accessed = a.accessed;
@@ -161,12 +161,12 @@ class RangeModelTest : public ::testing::Test {
     return true;
   }
 
-  u64 rnd(u64 n) { return n == 0 ? 0 : rng() % n; }
+  uint64_t rnd(uint64_t n) { return n == 0 ? 0 : rng() % n; }
 
   // A random range of whole 2^s units inside the window.
-  void pick_range(unsigned s, u64& a, u64& len) {
-    u64 units = bit(window_shift - s);
-    u64 u = rnd(units), k = 1 + rnd(3);
+  void pick_range(unsigned s, uint64_t& a, uint64_t& len) {
+    uint64_t units = bit(window_shift - s);
+    uint64_t u = rnd(units), k = 1 + rnd(3);
     if (u + k > units) k = units - u;
     a = base + (u << s);
     len = k << s;
@@ -176,23 +176,23 @@ class RangeModelTest : public ::testing::Test {
 
   // Every entry in the window against the model, over its whole span. The walk is in address
   // order, so one iterator moves along the model's pieces with it.
-  void check_tables(u64 from, u64 to, const char* when) {
+  void check_tables(uint64_t from, uint64_t to, const char* when) {
     std::string problem;
     const auto& pieces = model.pieces();
     auto it = pieces.lower_bound(from);
     if (it != pieces.begin() && std::prev(it)->second.last >= from) --it;
     char buf[320];
     Err e = walk(pt, from, to, WalkFlags{.leaf = true}, [&](const VisitCtx& c, Visit) -> Step {
-      const u64 last = c.end - 1;
+      const uint64_t last = c.end - 1;
       while (it != pieces.end() && it->second.last < c.addr) ++it;
       if (F::is_leaf(c.old, c.level)) {
         Entry d = F::decode(c.old, c.level);
-        const u64 pa = host::leaf_pa(d, c.addr);
+        const uint64_t pa = host::leaf_pa(d, c.addr);
         // The model may hold several pieces here (it never merges); together they must map the
         // whole leaf contiguously with its permissions.
         bool ok = true;
         for (auto p = it; ok; ++p) {
-          u64 from = p == it ? c.addr : p->first;
+          uint64_t from = p == it ? c.addr : p->first;
           ok = p != pieces.end() && p->first <= from &&
                p->second.pa + (from - p->first) == pa + (from - c.addr) &&
                p->second.prot == d.prot && p->second.writable == d.writable;
@@ -237,10 +237,10 @@ class RangeModelTest : public ::testing::Test {
 
   // translate() at the first, last and a random page of every piece.
   void check_translate() {
-    const u64 page = bit(F::page_shift);
+    const uint64_t page = bit(F::page_shift);
     for (const auto& [start, p] : model.pieces()) {
-      u64 pages = (p.last - start + 1) >> F::page_shift;
-      for (u64 va : {start, p.last + 1 - page, start + (rnd(pages) << F::page_shift)}) {
+      uint64_t pages = (p.last - start + 1) >> F::page_shift;
+      for (uint64_t va : {start, p.last + 1 - page, start + (rnd(pages) << F::page_shift)}) {
         auto t = ops.translate(va + 3);
         ASSERT_TRUE(t.ok()) << "0x" << std::hex << va << ": " << err_name(t.err);
         ASSERT_EQ(t.value.pa, p.pa + (va - start) + 3) << "0x" << std::hex << va;
@@ -249,7 +249,7 @@ class RangeModelTest : public ::testing::Test {
       }
     }
     // And something unmapped.
-    u64 probe = base + (rnd(bit(window_shift - F::page_shift)) << F::page_shift);
+    uint64_t probe = base + (rnd(bit(window_shift - F::page_shift)) << F::page_shift);
     if (!model.find(probe)) {
       ASSERT_EQ(ops.translate(probe).err, Err::enoent);
     }
@@ -260,14 +260,14 @@ class RangeModelTest : public ::testing::Test {
   // tables of level-0 entries are counted without walking them: a 64K-granule table holds
   // 8192 entries.
   void check_pages(bool empties) {
-    u64 n = 1;
+    uint64_t n = 1;
     bool empty = false;
     walk(pt, base, 2 * base, WalkFlags{.table_pre = true}, [&](const VisitCtx& c, Visit) -> Step {
       ++n;
       if (empties) {
-        u64* t = pt.child(c.old, c.level);
+        uint64_t* t = pt.child(c.old, c.level);
         bool any = false;
-        for (u64 i = 0; i < bit(F::index_bits(c.level - 1)) && !any; ++i)
+        for (uint64_t i = 0; i < bit(F::index_bits(c.level - 1)) && !any; ++i)
           any = F::decode(Table::load(t + i), c.level - 1).kind != Kind::none;
         empty = empty || !any;
       }
@@ -293,7 +293,7 @@ class RangeModelTest : public ::testing::Test {
   Err with_enomem(Op op) {
     if (rnd(4) == 0) {
       auto before = env.snapshot();
-      u64 live = env.live();
+      uint64_t live = env.live();
       env.fail_nth_alloc(rnd(2) == 0 ? 1 : 2 + rnd(3));  // the first allocation half of the time
       Err e = op();
       env.fail_nth_alloc(0);
@@ -305,10 +305,10 @@ class RangeModelTest : public ::testing::Test {
     return op();
   }
 
-  void run(u64 seed, unsigned steps) {
+  void run(uint64_t seed, unsigned steps) {
     rng.seed(seed);
     struct Undo {
-      u64 va;
+      uint64_t va;
       unsigned shift;
     };
     std::vector<Undo> splits;  // recent splits: collapse them back later
@@ -321,13 +321,13 @@ class RangeModelTest : public ::testing::Test {
       const unsigned kind = static_cast<unsigned>(rnd(8));
       const bool cut = kind == 3 || kind == 4;
       unsigned s = sizes[cut ? std::min(rnd(sizes.size()), rnd(sizes.size())) : rnd(sizes.size())];
-      u64 a = 0, len = 0;
+      uint64_t a = 0, len = 0;
       pick_range(s, a, len);
-      const u64 last = a + len - 1;
+      const uint64_t last = a + len - 1;
       // What a step may change: its range, widened to the leaves (before the step) that cover
       // its first and last address, which it may split.
-      u64 lo = a, hi = last;
-      auto widen = [&](u64 first, u64 final) {
+      uint64_t lo = a, hi = last;
+      auto widen = [&](uint64_t first, uint64_t final) {
         auto l = ops.translate(first), h = ops.translate(final);
         lo = l.ok() ? l.value.va : first;
         hi = h.ok() ? h.value.va + (bit(h.value.shift) - 1) : final;
@@ -339,7 +339,7 @@ class RangeModelTest : public ::testing::Test {
         case 1:
         case 2: {  // map
           const Attrs& at = attrs[rnd(attrs.size())];
-          u64 pa = rnd(pa_limit >> s) << s;
+          uint64_t pa = rnd(pa_limit >> s) << s;
           if (pa + len > pa_limit) pa = 0;
           unsigned max_shift = 64;
           std::size_t i = std::find(sizes.begin(), sizes.end(), s) - sizes.begin();
@@ -382,7 +382,7 @@ class RangeModelTest : public ::testing::Test {
         }
         case 5:
         case 6: {  // split
-          u64 va = a + (rnd(len >> F::page_shift) << F::page_shift);
+          uint64_t va = a + (rnd(len >> F::page_shift) << F::page_shift);
           unsigned t = sizes[rnd(sizes.size())];
           auto before = ops.translate(va);
           bool expect_ok = before.ok() && before.value.shift > t;
@@ -400,7 +400,7 @@ class RangeModelTest : public ::testing::Test {
           break;
         }
         default: {  // collapse: one we split, or a random region
-          u64 va;
+          uint64_t va;
           unsigned t;
           if (!splits.empty() && rnd(2) == 0) {
             va = splits.back().va;
@@ -410,7 +410,7 @@ class RangeModelTest : public ::testing::Test {
             va = a + (rnd(len >> F::page_shift) << F::page_shift);
             t = sizes[rnd(sizes.size())];
           }
-          u64 r = align_down(va, t);
+          uint64_t r = align_down(va, t);
           auto at = ops.translate(r);
           const auto* p = model.find(r);
           bool expect_ok = model.uniform(r, r + bit(t) - 1) && p &&
@@ -452,12 +452,12 @@ class RangeModelTest : public ::testing::Test {
   std::vector<unsigned> sizes;
   std::vector<Attrs> attrs;
   unsigned window_shift = 0;
-  u64 base = 0;
-  u64 pa_limit = 0;
-  u64 enomems = 0;
-  u64 done_splits = 0;
-  u64 done_collapses = 0;
-  u64 mapped_sum = 0;
+  uint64_t base = 0;
+  uint64_t pa_limit = 0;
+  uint64_t enomems = 0;
+  uint64_t done_splits = 0;
+  uint64_t done_collapses = 0;
+  uint64_t mapped_sum = 0;
   Model model;
 
   Env env;
@@ -469,7 +469,7 @@ class RangeModelTest : public ::testing::Test {
 TYPED_TEST_SUITE(RangeModelTest, Formats, FormatName);
 
 TYPED_TEST(RangeModelTest, RandomRangeOperationsAgreeWithAFlatModel) {
-  const u64 seed = env_u64("HPT_RANGE_SEED", 0x7a6e6765ull);
+  const uint64_t seed = env_u64("HPT_RANGE_SEED", 0x7a6e6765ull);
   // Fewer steps where a table holds thousands of entries (16K, 64K granules): each split or
   // check of one costs as much as 16 of a 4K format's.
   using F = TypeParam;

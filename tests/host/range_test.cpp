@@ -47,8 +47,8 @@ class RangeTest : public ::testing::Test {
       unsigned l = kSizes.level[i];
       Entry e;
       e.kind = Kind::leaf;
-      e.shift = static_cast<u8>(F::shift(l));
-      e.cont_shift = static_cast<u8>(kSizes.cont[i] ? kSizes.shift[i] : 0);
+      e.shift = static_cast<uint8_t>(F::shift(l));
+      e.cont_shift = static_cast<uint8_t>(kSizes.cont[i] ? kSizes.shift[i] : 0);
       e.prot = a.prot;
       e.writable = a.writable;
       e.mem = a.mem;
@@ -82,25 +82,25 @@ class RangeTest : public ::testing::Test {
       if (F::leaf_ok(l)) return l;
     return F::leaf_ok(F::levels - 1) ? F::levels - 1 : 0;
   }
-  static u64 va_for(unsigned shift, u64 k = 3) { return k * bit(shift); }
-  static u64 pa_for(unsigned shift, u64 k = 5) {
-    u64 pa = k * bit(shift);
+  static uint64_t va_for(unsigned shift, uint64_t k = 3) { return k * bit(shift); }
+  static uint64_t pa_for(unsigned shift, uint64_t k = 5) {
+    uint64_t pa = k * bit(shift);
     return pa < bit(F::pa_bits) ? pa : bit(shift);
   }
 
   // --- observing the tables ---
-  Result<Translated> tr(u64 va) const { return ops.translate(va); }
+  Result<Translated> tr(uint64_t va) const { return ops.translate(va); }
 
   // Table pages reachable from the root (root included), and whether any non-root one is empty.
-  u64 reachable(bool* empty_table = nullptr) const {
-    u64 n = 1;
+  uint64_t reachable(bool* empty_table = nullptr) const {
+    uint64_t n = 1;
     walk(pt, 0, bit(F::va_bits - 1), WalkFlags{.table_pre = true},
          [&](const VisitCtx& c, Visit) -> Step {
            ++n;
            if (empty_table) {
-             u64* t = pt.child(c.old, c.level);
+             uint64_t* t = pt.child(c.old, c.level);
              bool any = false;
-             for (u64 i = 0; i < bit(F::index_bits(c.level - 1)); ++i)
+             for (uint64_t i = 0; i < bit(F::index_bits(c.level - 1)); ++i)
                any = any || F::decode(Table::load(t + i), c.level - 1).kind != Kind::none;
              if (!any) *empty_table = true;
            }
@@ -123,18 +123,18 @@ class RangeTest : public ::testing::Test {
   // What the hardware would have cached for [va, va + len): the leaves and table entries of its
   // first, middle and last few pages (all of a big range would cost the model more than it
   // finds: invalidations are by range).
-  void prime(u64 va, u64 len) {
-    const u64 span = 4 * bit(F::page_shift);
+  void prime(uint64_t va, uint64_t len) {
+    const uint64_t span = 4 * bit(F::page_shift);
     if (len <= 3 * span) {
       ASSERT_EQ(tlb.prime(pt, va, va + len), Err::ok);
       return;
     }
-    for (u64 at : {va, va + len / 2, va + len - span})
+    for (uint64_t at : {va, va + len / 2, va + len - span})
       ASSERT_EQ(tlb.prime(pt, at, at + span), Err::ok);
   }
 
   // The raw slot of the entry at `level` for va (the slot a table descent ends at).
-  u64* slot(u64 va, unsigned level) const {
+  uint64_t* slot(uint64_t va, unsigned level) const {
     Result<Found> f = find(pt, va, level);
     return f ? f.value.slot : nullptr;
   }
@@ -143,7 +143,7 @@ class RangeTest : public ::testing::Test {
   // `next`: each changed valid slot written 0, then a flush that reaches every one of them
   // (`reaches`), then the new values; no new value before that flush. "" or what is wrong.
   template <class Reaches>
-  std::string bbm_problem(const std::vector<u64*>& slots, const std::vector<u64>& next,
+  std::string bbm_problem(const std::vector<uint64_t*>& slots, const std::vector<uint64_t>& next,
                           Reaches reaches) const {
     const auto& ev = log.events();
     std::size_t fi = ev.size();
@@ -171,13 +171,13 @@ class RangeTest : public ::testing::Test {
   // No slot of `slots` was ever written invalid, and an invalidation reaching them came after
   // their last write.
   template <class Reaches>
-  std::string in_place_problem(const std::vector<u64*>& slots, Reaches reaches) const {
+  std::string in_place_problem(const std::vector<uint64_t*>& slots, Reaches reaches) const {
     const auto& ev = log.events();
     std::size_t last_write = 0;
     bool wrote = false;
     for (std::size_t k = 0; k < ev.size(); ++k) {
       if (ev[k].type != host::Event::Type::write) continue;
-      for (u64* s : slots) {
+      for (uint64_t* s : slots) {
         if (ev[k].slot != s) continue;
         if (ev[k].value == 0) return "a live slot went through invalid";
         last_write = k;
@@ -193,10 +193,10 @@ class RangeTest : public ::testing::Test {
   std::optional<Entry> swap_entry(unsigned level) const {
     Entry e;
     e.kind = Kind::swap;
-    e.shift = static_cast<u8>(F::shift(level));
+    e.shift = static_cast<uint8_t>(F::shift(level));
     e.swp.type = 2;
     e.swp.offset = 0x4242;
-    Result<u64> raw = F::encode(e, level);
+    Result<uint64_t> raw = F::encode(e, level);
     if (!raw) return std::nullopt;
     return F::decode(raw.value, level);
   }
@@ -220,9 +220,9 @@ TYPED_TEST(RangeTest, EveryLeafSizeMapsTranslatesAndUnmapsWithoutLeavingTables) 
   for (unsigned i = 0; i < TestFixture::kSizes.count; ++i) {
     unsigned s = TestFixture::kSizes.shift[i];
     SCOPED_TRACE(::testing::Message() << "size 2^" << s);
-    u64 va = this->va_for(s), pa = this->pa_for(s);
+    uint64_t va = this->va_for(s), pa = this->pa_for(s);
     ASSERT_EQ(this->ops.map(va, pa, bit(s), a), Err::ok);
-    for (u64 off : {u64{0}, bit(s) / 2, bit(s) - bit(F::page_shift)}) {
+    for (uint64_t off : {uint64_t{0}, bit(s) / 2, bit(s) - bit(F::page_shift)}) {
       auto t = this->tr(va + off);
       ASSERT_TRUE(t.ok()) << err_name(t.err);
       EXPECT_EQ(t.value.pa, pa + off);
@@ -248,8 +248,8 @@ TYPED_TEST(RangeTest, MapChoosesTheLargestLeafThatIsAlignedAndFits) {
     if (!F::leaf_ok(l)) continue;
     SCOPED_TRACE(::testing::Message() << "level " << l);
     unsigned s = F::shift(l);
-    u64 va = this->va_for(s), pa = this->pa_for(s);
-    u64 len = bit(s) + bit(F::page_shift);
+    uint64_t va = this->va_for(s), pa = this->pa_for(s);
+    uint64_t len = bit(s) + bit(F::page_shift);
     ASSERT_EQ(this->ops.map(va, pa, len, this->rw()), Err::ok);
     auto first = this->tr(va);
     ASSERT_TRUE(first.ok());
@@ -268,9 +268,9 @@ TYPED_TEST(RangeTest, MappingAtAPaUnalignedToTheLeafGetsSmallerLeaves) {
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s) + bit(F::page_shift);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s) + bit(F::page_shift);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
-  for (u64 off = 0; off < bit(s); off += bit(s) / 8) {
+  for (uint64_t off = 0; off < bit(s); off += bit(s) / 8) {
     auto t = this->tr(va + off);
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(t.value.pa, pa + off);
@@ -284,7 +284,7 @@ TYPED_TEST(RangeTest, MapA2MLeafAtAnUnalignedPaIsEinvalWhenOnly2MLeavesAreAllowe
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   auto before = this->env.snapshot();
   EXPECT_EQ(this->ops.map(va, pa + bit(F::page_shift), bit(s), this->rw(), s, MapMode::replace, s),
             Err::einval);
@@ -301,7 +301,7 @@ TYPED_TEST(RangeTest, MaxShiftBelowALeafSizeKeepsMapFromUsingIt) {
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw(), s - 1), Err::ok);
   EXPECT_LT(this->tr(va).value.shift, s);
   EXPECT_EQ(this->tr(va + bit(s) - 1).value.pa, pa + bit(s) - 1);
@@ -315,8 +315,8 @@ TYPED_TEST(RangeTest, MapChoosesContiguousGroupsWhereAligned) {
     any = true;
     unsigned c = TestFixture::kSizes.shift[i], l = TestFixture::kSizes.level[i], s = F::shift(l);
     SCOPED_TRACE(::testing::Message() << "group 2^" << c << " at level " << l);
-    u64 va = this->va_for(c), pa = this->pa_for(c);
-    u64 len = bit(c) + bit(s);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t len = bit(c) + bit(s);
     ASSERT_EQ(this->ops.map(va, pa, len, this->rw()), Err::ok);
     auto g = this->tr(va + bit(c) - 1);
     ASSERT_TRUE(g.ok());
@@ -325,9 +325,9 @@ TYPED_TEST(RangeTest, MapChoosesContiguousGroupsWhereAligned) {
     EXPECT_EQ(g.value.pa, pa + bit(c) - 1);
     EXPECT_EQ(this->tr(va + bit(c)).value.shift, s) << "the entry left over is plain";
     // Sub-entry k is what the format's group_entry makes of sub-entry 0.
-    u64* first = this->slot(va, l);
+    uint64_t* first = this->slot(va, l);
     ASSERT_NE(first, nullptr);
-    for (u64 k = 0; k < bit(c - s); ++k)
+    for (uint64_t k = 0; k < bit(c - s); ++k)
       EXPECT_EQ(TestFixture::Table::load(first + k),
                 F::group_entry(*first, l, static_cast<unsigned>(k)));
     ASSERT_EQ(this->ops.unmap(va, len), Err::ok);
@@ -348,9 +348,9 @@ TYPED_TEST(RangeTest, TranslateGivesEveryPageOfAGroupItsOwnOutputAddress) {
     if (!TestFixture::kSizes.cont[i]) continue;
     any = true;
     unsigned c = TestFixture::kSizes.shift[i], s = F::shift(TestFixture::kSizes.level[i]);
-    u64 va = this->va_for(c, 7), pa = this->pa_for(c, 9);
+    uint64_t va = this->va_for(c, 7), pa = this->pa_for(c, 9);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), this->ro()), Err::ok);
-    for (u64 k = 0; k < bit(c - s); ++k) {
+    for (uint64_t k = 0; k < bit(c - s); ++k) {
       auto t = this->tr(va + (k << s) + 8);
       ASSERT_TRUE(t.ok());
       EXPECT_EQ(t.value.pa, pa + (k << s) + 8) << "sub-entry " << k;
@@ -369,11 +369,11 @@ TYPED_TEST(RangeTest, MappingOverPartOfABlockSplitsIt) {
     if (!F::leaf_ok(l) || F::shift(l) > 40) continue;
     SCOPED_TRACE(::testing::Message() << "block level " << l);
     unsigned s = F::shift(l);
-    u64 va = this->va_for(s), pa = this->pa_for(s);
+    uint64_t va = this->va_for(s), pa = this->pa_for(s);
     ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
-    u64 live = this->env.live();
+    uint64_t live = this->env.live();
     this->prime(va, bit(s));
-    u64 mid = va + bit(s) / 2, other = this->pa_for(F::page_shift, 3);
+    uint64_t mid = va + bit(s) / 2, other = this->pa_for(F::page_shift, 3);
     ASSERT_EQ(this->ops.map(mid, other, bit(F::page_shift), this->ro()), Err::ok);
     EXPECT_EQ(this->env.live(), live + l) << "one new table per level below the block";
     auto t = this->tr(mid);
@@ -381,8 +381,8 @@ TYPED_TEST(RangeTest, MappingOverPartOfABlockSplitsIt) {
     EXPECT_EQ(t.value.pa, other);
     EXPECT_EQ(t.value.shift, F::page_shift);
     EXPECT_EQ(t.value.entry.writable, false);
-    for (u64 off :
-         {u64{0}, bit(s) / 2 - bit(F::page_shift), bit(s) / 2 + bit(F::page_shift), bit(s) - 1}) {
+    for (uint64_t off : {uint64_t{0}, bit(s) / 2 - bit(F::page_shift),
+                         bit(s) / 2 + bit(F::page_shift), bit(s) - 1}) {
       auto rest = this->tr(va + off);
       ASSERT_TRUE(rest.ok()) << "offset 0x" << std::hex << off;
       EXPECT_EQ(rest.value.pa, pa + off) << "the rest of the block stays mapped as before";
@@ -400,7 +400,7 @@ TYPED_TEST(RangeTest, MappingOverPartOfABlockSplitsIt) {
 TYPED_TEST(RangeTest, MapWithNoReplaceOverAnythingMappedIsEexistAndChangesNothing) {
   using F = TypeParam;
   unsigned s = F::shift(this->small_level());
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
   auto before = this->env.snapshot();
   EXPECT_EQ(
@@ -423,11 +423,11 @@ TYPED_TEST(RangeTest, MappingABlockOverATableFreesTheTable) {
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   ASSERT_EQ(this->ops.map(va, pa, bit(F::page_shift), this->rw()), Err::ok);
   ASSERT_EQ(this->ops.map(va + bit(s) - bit(F::page_shift), pa, bit(F::page_shift), this->rw()),
             Err::ok);
-  u64 live = this->env.live();
+  uint64_t live = this->env.live();
   this->prime(va, bit(s));
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->ro()), Err::ok);
   EXPECT_EQ(this->env.live(), live - l);
@@ -440,7 +440,7 @@ TYPED_TEST(RangeTest, MappingABlockOverATableFreesTheTable) {
 
 TYPED_TEST(RangeTest, UnmapFreesEveryTableItEmptied) {
   using F = TypeParam;
-  u64 va = this->va_for(F::shift(F::levels - 1) > 40 ? 40 : F::shift(F::levels - 1), 1);
+  uint64_t va = this->va_for(F::shift(F::levels - 1) > 40 ? 40 : F::shift(F::levels - 1), 1);
   ASSERT_EQ(this->ops.map(va, 0, 4 * bit(F::page_shift), this->rw()), Err::ok);
   EXPECT_EQ(this->env.live(), F::levels);
   this->prime(va, 4 * bit(F::page_shift));
@@ -463,13 +463,13 @@ TYPED_TEST(RangeTest, UnmappingPartOfAGroupBreaksItIntoPlainLeaves) {
     any = true;
     unsigned c = TestFixture::kSizes.shift[i], l = TestFixture::kSizes.level[i], s = F::shift(l);
     SCOPED_TRACE(::testing::Message() << "group 2^" << c);
-    u64 va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), this->rw()), Err::ok);
     this->prime(va, bit(c));
-    u64 hole = va + bit(c) - bit(s);
+    uint64_t hole = va + bit(c) - bit(s);
     ASSERT_EQ(this->ops.unmap(hole, bit(s)), Err::ok);
     EXPECT_EQ(this->tr(hole).err, Err::enoent);
-    for (u64 k = 0; k + 1 < bit(c - s); ++k) {
+    for (uint64_t k = 0; k + 1 < bit(c - s); ++k) {
       auto t = this->tr(va + (k << s));
       ASSERT_TRUE(t.ok());
       EXPECT_EQ(t.value.shift, s);
@@ -496,19 +496,19 @@ TYPED_TEST(RangeTest, BreakingAGroupGathersAccessedAndDirtyIntoEveryPiece) {
     any = true;
     unsigned c = TestFixture::kSizes.shift[i], l = TestFixture::kSizes.level[i], s = F::shift(l);
     SCOPED_TRACE(::testing::Message() << "group 2^" << c);
-    u64 va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), clean), Err::ok);
     // The hardware sets A and D in the one sub-entry it used (the last).
-    u64* last = this->slot(va, l) + (bit(c - s) - 1);
+    uint64_t* last = this->slot(va, l) + (bit(c - s) - 1);
     Entry d = F::decode(Table::load(last), l);
     d.accessed = d.dirty = true;
     d.addr = align_down(d.addr, c);
-    Result<u64> raw = F::encode(d, l);
+    Result<uint64_t> raw = F::encode(d, l);
     ASSERT_TRUE(raw.ok());
     this->pt.store(last, l, F::group_entry(raw.value, l, static_cast<unsigned>(bit(c - s) - 1)));
     EXPECT_TRUE(this->tr(va).value.entry.dirty) << "translate gathers it";
     ASSERT_EQ(this->ops.unmap(va, bit(s)), Err::ok);
-    for (u64 k = 1; k < bit(c - s); ++k) {
+    for (uint64_t k = 1; k < bit(c - s); ++k) {
       Entry e = F::decode(Table::load(this->slot(va, l) + k), l);
       EXPECT_EQ(e.cont_shift, 0u);
       EXPECT_TRUE(e.accessed && e.dirty) << "piece " << k;
@@ -523,21 +523,21 @@ TYPED_TEST(RangeTest, PunchA4KHoleInA1GLeafThenCollapseBack) {
   unsigned l = this->big_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   const Attrs a = this->rw();
   ASSERT_EQ(this->ops.map(va, pa, bit(s), a), Err::ok);
-  u64* top = this->slot(va, l);
+  uint64_t* top = this->slot(va, l);
   ASSERT_NE(top, nullptr);
-  const u64 original = TestFixture::Table::load(top);
-  const u64 live = this->env.live();
+  const uint64_t original = TestFixture::Table::load(top);
+  const uint64_t live = this->env.live();
   this->prime(va, bit(s));
 
-  u64 hole = va + bit(s) / 2 + 3 * bit(F::page_shift);
+  uint64_t hole = va + bit(s) / 2 + 3 * bit(F::page_shift);
   ASSERT_EQ(this->ops.unmap(hole, bit(F::page_shift)), Err::ok);
   EXPECT_EQ(this->tr(hole).err, Err::enoent);
   EXPECT_EQ(this->env.live(), live + l) << "a table per level from the leaf down to pages";
-  for (u64 off :
-       {u64{0}, hole - va - bit(F::page_shift), hole - va + bit(F::page_shift), bit(s) - 1})
+  for (uint64_t off :
+       {uint64_t{0}, hole - va - bit(F::page_shift), hole - va + bit(F::page_shift), bit(s) - 1})
     EXPECT_EQ(this->tr(va + off).value.pa, pa + off) << "offset 0x" << std::hex << off;
   this->expect_not_stale();
   this->expect_balanced();
@@ -568,7 +568,7 @@ TYPED_TEST(RangeTest, ProtectChangesPermissionsAndKeepsAddressAndAccessFlags) {
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
   this->prime(va, bit(s));
   const Attrs r = this->ro();
@@ -585,7 +585,7 @@ TYPED_TEST(RangeTest, ProtectChangesPermissionsAndKeepsAddressAndAccessFlags) {
 
   // One page back to writable: the leaf is split, the rest keeps the new permissions.
   const Attrs w = this->rw();
-  u64 page = va + bit(s) / 4;
+  uint64_t page = va + bit(s) / 4;
   this->prime(va, bit(s));
   ASSERT_EQ(this->ops.protect(page, bit(F::page_shift), w.prot, w.writable), Err::ok);
   EXPECT_TRUE(this->tr(page).value.entry.writable);
@@ -596,7 +596,7 @@ TYPED_TEST(RangeTest, ProtectChangesPermissionsAndKeepsAddressAndAccessFlags) {
   this->expect_balanced();
 
   // Permissions a leaf already has need no split.
-  u64 live = this->env.live();
+  uint64_t live = this->env.live();
   ASSERT_EQ(this->ops.protect(va + bit(s) / 2, bit(F::page_shift), r.prot, r.writable), Err::ok);
   EXPECT_EQ(this->env.live(), live);
 }
@@ -607,7 +607,7 @@ TYPED_TEST(RangeTest, ProtectMakesACleanPageWritableInTheFormatsOwnSpelling) {
   clean.accessed = clean.dirty = false;
   ASSERT_TRUE(this->encodable(clean));
   unsigned s = F::shift(this->small_level());
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), clean), Err::ok);
   const Attrs w = this->rw();
   ASSERT_EQ(this->ops.protect(va, bit(s), w.prot, true), Err::ok);
@@ -626,12 +626,12 @@ TYPED_TEST(RangeTest, ProtectSkipsHolesAndNonPresentEntries) {
   using F = TypeParam;
   auto swp = this->swap_entry(0);
   ASSERT_TRUE(swp);
-  u64 va = this->va_for(F::shift(1)), p = bit(F::page_shift);
+  uint64_t va = this->va_for(F::shift(1)), p = bit(F::page_shift);
   ASSERT_EQ(this->ops.map(va, 0, p, this->rw()), Err::ok);
   auto h = this->huge.alloc(va + 2 * p, F::page_shift);
   ASSERT_TRUE(h.ok());
   ASSERT_EQ(this->huge.set(h.value, *swp), Err::ok);
-  u64 swap_raw = TestFixture::Table::load(h.value.slot);
+  uint64_t swap_raw = TestFixture::Table::load(h.value.slot);
   const Attrs r = this->ro();
   ASSERT_EQ(this->ops.protect(va, 4 * p, r.prot, r.writable), Err::ok);
   EXPECT_FALSE(this->tr(va).value.entry.writable);
@@ -645,7 +645,7 @@ TYPED_TEST(RangeTest, ProtectOfAWholeGroupKeepsItAGroup) {
     if (!TestFixture::kSizes.cont[i]) continue;
     any = true;
     unsigned c = TestFixture::kSizes.shift[i];
-    u64 va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), this->rw()), Err::ok);
     this->prime(va, bit(c));
     const Attrs r = this->ro();
@@ -676,11 +676,11 @@ TYPED_TEST(RangeTest, SplitPreservesEveryAttributeDownToEachSmallerSize) {
       unsigned t = TestFixture::kSizes.shift[j];
       if (t >= s) continue;
       SCOPED_TRACE(::testing::Message() << "2^" << s << " -> 2^" << t);
-      u64 va = this->va_for(s), pa = this->pa_for(s);
+      uint64_t va = this->va_for(s), pa = this->pa_for(s);
       ASSERT_EQ(this->ops.map(va, pa, bit(s), a), Err::ok);
       Entry before = this->tr(va).value.entry;
       this->prime(va, bit(s));
-      u64 at = va + bit(s) / 2 + bit(t);
+      uint64_t at = va + bit(s) / 2 + bit(t);
       ASSERT_EQ(this->ops.split(at, t), Err::ok);
       auto got = this->tr(at);
       ASSERT_TRUE(got.ok());
@@ -692,7 +692,7 @@ TYPED_TEST(RangeTest, SplitPreservesEveryAttributeDownToEachSmallerSize) {
       want.cont_shift = e.cont_shift;
       want.keep = e.keep;
       EXPECT_EQ(e, want) << "every attribute kept";
-      for (u64 off : {u64{0}, bit(s) / 2, bit(s) - 1})
+      for (uint64_t off : {uint64_t{0}, bit(s) / 2, bit(s) - 1})
         EXPECT_EQ(this->tr(va + off).value.pa, pa + off);
       this->expect_not_stale();
       this->expect_balanced();
@@ -705,7 +705,7 @@ TYPED_TEST(RangeTest, SplitPreservesEveryAttributeDownToEachSmallerSize) {
 TYPED_TEST(RangeTest, SplitRefusesWhatIsNotALargerPresentLeaf) {
   using F = TypeParam;
   unsigned s = F::shift(this->small_level());
-  u64 va = this->va_for(s);
+  uint64_t va = this->va_for(s);
   EXPECT_EQ(this->ops.split(va, F::page_shift), Err::einval) << "nothing mapped";
   ASSERT_EQ(this->ops.map(va, this->pa_for(s), bit(s), this->rw()), Err::ok);
   auto before = this->env.snapshot();
@@ -721,8 +721,8 @@ TYPED_TEST(RangeTest, CollapseRefusesHolesForeignAttributesGapsAndNonPresentEntr
   unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  const u64 p = bit(F::page_shift);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
+  const uint64_t p = bit(F::page_shift);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
   auto refused = [&](Err want, const char* why) {
     auto before = this->env.snapshot();
     EXPECT_EQ(this->ops.collapse(va, s), want) << why;
@@ -759,7 +759,7 @@ TYPED_TEST(RangeTest, CollapseOrsAccessedAndDirtyOfTheLeavesItJoins) {
   Attrs dirty = clean;
   dirty.accessed = dirty.dirty = true;
   ASSERT_TRUE(this->encodable(clean) && this->encodable(dirty));
-  u64 va = this->va_for(s), pa = this->pa_for(s), p = bit(F::page_shift);
+  uint64_t va = this->va_for(s), pa = this->pa_for(s), p = bit(F::page_shift);
   ASSERT_EQ(this->ops.map(va, pa, bit(s), clean, F::page_shift), Err::ok);
   ASSERT_EQ(this->ops.map(va + 7 * p, pa + 7 * p, p, dirty), Err::ok);
   EXPECT_FALSE(this->tr(va).value.entry.dirty);
@@ -781,7 +781,7 @@ TYPED_TEST(RangeTest, CollapseIntoAGroupJoinsPlainLeavesAndTables) {
     any = true;
     unsigned c = TestFixture::kSizes.shift[i], l = TestFixture::kSizes.level[i], s = F::shift(l);
     SCOPED_TRACE(::testing::Message() << "group 2^" << c);
-    u64 va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), this->rw(), s), Err::ok);  // plain leaves only
     if (l > 0) {
       ASSERT_EQ(this->ops.split(va + bit(s), F::page_shift), Err::ok);  // and a table
@@ -809,7 +809,7 @@ TYPED_TEST(RangeTest, SplittingANonPresentHugeEntryIsEbusyAndChangesNothing) {
   auto swp = this->swap_entry(l);
   if (!swp) GTEST_SKIP() << "no swap entries at level " << l;
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s);
+  uint64_t va = this->va_for(s);
   auto h = this->huge.alloc(va, s);
   ASSERT_TRUE(h.ok());
   ASSERT_EQ(this->huge.set(h.value, *swp), Err::ok);
@@ -831,14 +831,14 @@ TYPED_TEST(RangeTest, SplittingANonPresentHugeEntryIsEbusyAndChangesNothing) {
 
 TYPED_TEST(RangeTest, BadInputIsANamedErrorAndChangesNothing) {
   using F = TypeParam;
-  const u64 p = bit(F::page_shift);
-  u64 va = this->va_for(F::shift(this->small_level()));
+  const uint64_t p = bit(F::page_shift);
+  uint64_t va = this->va_for(F::shift(this->small_level()));
   ASSERT_EQ(this->ops.map(va, 0, 4 * p, this->rw()), Err::ok);
   auto before = this->env.snapshot();
   const Attrs a = this->rw();
   Attrs unencodable = a;
   unencodable.prot = {false, true, false, false};  // write without read: no format has it
-  u64 noncanonical = F::canonical(bit(F::va_bits - 1)) ? bit(F::va_bits) : bit(F::va_bits - 1);
+  uint64_t noncanonical = F::canonical(bit(F::va_bits - 1)) ? bit(F::va_bits) : bit(F::va_bits - 1);
   ASSERT_FALSE(F::canonical(noncanonical));
   struct Case {
     const char* what;
@@ -855,7 +855,7 @@ TYPED_TEST(RangeTest, BadInputIsANamedErrorAndChangesNothing) {
       {"max_shift below a page", this->ops.map(va, 0, p, a, F::page_shift - 1), Err::einval},
       {"non-canonical va", this->ops.map(noncanonical, 0, p, a), Err::erange},
       {"range leaving the VA space", this->ops.map(noncanonical - p, 0, 2 * p, a), Err::erange},
-      {"wrapping range", this->ops.map(~u64{0} - p + 1, 0, 2 * p, a), Err::erange},
+      {"wrapping range", this->ops.map(~uint64_t{0} - p + 1, 0, 2 * p, a), Err::erange},
       {"empty unmap", this->ops.unmap(va, 0), Err::einval},
       {"unaligned unmap", this->ops.unmap(va + 8, p), Err::einval},
       {"non-canonical unmap", this->ops.unmap(noncanonical, p), Err::erange},
@@ -871,8 +871,8 @@ TYPED_TEST(RangeTest, BadInputIsANamedErrorAndChangesNothing) {
 
 TYPED_TEST(RangeTest, TheLastPageOfTheAddressSpaceMapsAndUnmaps) {
   using F = TypeParam;
-  const u64 p = bit(F::page_shift);
-  u64 top = F::canonical(~u64{0}) ? ~u64{0} - p + 1 : bit(F::va_bits) - p;
+  const uint64_t p = bit(F::page_shift);
+  uint64_t top = F::canonical(~uint64_t{0}) ? ~uint64_t{0} - p + 1 : bit(F::va_bits) - p;
   ASSERT_EQ(this->ops.map(top, 0, p, this->rw()), Err::ok);
   auto t = this->tr(top + 7);
   ASSERT_TRUE(t.ok());
@@ -887,12 +887,12 @@ TYPED_TEST(RangeTest, TheLastPageOfTheAddressSpaceMapsAndUnmaps) {
 
 TYPED_TEST(RangeTest, EveryOperationIsAllOrNothingWhenATableAllocationFails) {
   using F = TypeParam;
-  const u64 p = bit(F::page_shift);
+  const uint64_t p = bit(F::page_shift);
   unsigned l = this->big_level();
   if (l == 0) GTEST_SKIP() << "no leaf above pages";
   unsigned s = F::shift(l);
-  u64 va = this->va_for(s), pa = this->pa_for(s);
-  u64 mid = va + bit(s) / 2;
+  uint64_t va = this->va_for(s), pa = this->pa_for(s);
+  uint64_t mid = va + bit(s) / 2;
   ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
   const Attrs r = this->ro();
   struct Op {
@@ -900,7 +900,7 @@ TYPED_TEST(RangeTest, EveryOperationIsAllOrNothingWhenATableAllocationFails) {
     unsigned allocations;
     std::function<Err()> run;
   };
-  u64 fresh = va + 2 * bit(s);
+  uint64_t fresh = va + 2 * bit(s);
   const unsigned fresh_tables = l;  // missing tables from the block's level down to pages
   std::vector<Op> cases = {
       {"map a page where no table is", fresh_tables,
@@ -915,9 +915,9 @@ TYPED_TEST(RangeTest, EveryOperationIsAllOrNothingWhenATableAllocationFails) {
     SCOPED_TRACE(c.what);
     this->prime(va, 3 * bit(s));
     unsigned failures = 0;
-    for (u64 nth = 1;; ++nth) {
+    for (uint64_t nth = 1;; ++nth) {
       auto before = this->env.snapshot();
-      u64 live = this->env.live();
+      uint64_t live = this->env.live();
       this->env.fail_nth_alloc(nth);
       Err e = c.run();
       this->env.fail_nth_alloc(0);
@@ -946,23 +946,24 @@ TYPED_TEST(RangeTest, EveryOperationIsAllOrNothingWhenATableAllocationFails) {
 TYPED_TEST(RangeTest, BreakBeforeMakeOrderIsThatOfTheFormat) {
   using F = TypeParam;
   using Table = typename TestFixture::Table;
-  const u64 p = bit(F::page_shift);
+  const uint64_t p = bit(F::page_shift);
   unsigned checked = 0;
-  auto check = [&](const char* what, std::vector<u64*> slots, const std::vector<u64>& before,
-                   unsigned level, u64 va, u64 len, bool breaks_anyway = false) {
+  auto check = [&](const char* what, std::vector<uint64_t*> slots,
+                   const std::vector<uint64_t>& before, unsigned level, uint64_t va, uint64_t len,
+                   bool breaks_anyway = false) {
     SCOPED_TRACE(what);
-    std::vector<u64> next;
+    std::vector<uint64_t> next;
     bool bbm = false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
       next.push_back(Table::load(slots[i]));
-      auto valid = [&](u64 raw) {
+      auto valid = [&](uint64_t raw) {
         return F::is_leaf(raw, level) || (level > 0 && F::is_table(raw, level));
       };
       bbm = bbm || (valid(before[i]) && valid(next[i]) && next[i] != before[i] &&
                     F::needs_bbm(before[i], next[i], level));
     }
     auto reaches = [&](const TlbFlush& f) {
-      for (u64 a = va; a < va + len; a += bit(F::shift(level)))
+      for (uint64_t a = va; a < va + len; a += bit(F::shift(level)))
         if ((f.level != kAnyLevel && f.level != level) || !flush_hits(f, a, F::shift(level)))
           return false;
       return true;
@@ -982,16 +983,16 @@ TYPED_TEST(RangeTest, BreakBeforeMakeOrderIsThatOfTheFormat) {
   unsigned l = this->small_level();
   if (l != 0) {
     unsigned s = F::shift(l);
-    u64 va = this->va_for(s), pa = this->pa_for(s);
+    uint64_t va = this->va_for(s), pa = this->pa_for(s);
     ASSERT_EQ(this->ops.map(va, pa, bit(s), this->rw()), Err::ok);
-    u64* sl = this->slot(va, l);
-    u64 block = Table::load(sl);
+    uint64_t* sl = this->slot(va, l);
+    uint64_t block = Table::load(sl);
     this->prime(va, bit(s));
     this->log.clear();
     ASSERT_EQ(this->ops.split(va + p, F::page_shift), Err::ok);
     check("a live block becomes a table", {sl}, {block}, l, va, bit(s));
 
-    u64 table = Table::load(sl);
+    uint64_t table = Table::load(sl);
     this->prime(va, bit(s));
     this->log.clear();
     ASSERT_EQ(this->ops.collapse(va, s), Err::ok);
@@ -1002,11 +1003,11 @@ TYPED_TEST(RangeTest, BreakBeforeMakeOrderIsThatOfTheFormat) {
   for (unsigned i = 0; i < TestFixture::kSizes.count; ++i) {
     if (!TestFixture::kSizes.cont[i]) continue;
     unsigned c = TestFixture::kSizes.shift[i], gl = TestFixture::kSizes.level[i], s = F::shift(gl);
-    u64 va = this->va_for(c), pa = this->pa_for(c);
+    uint64_t va = this->va_for(c), pa = this->pa_for(c);
     ASSERT_EQ(this->ops.map(va, pa, bit(c), this->rw()), Err::ok);
-    std::vector<u64*> slots;
-    std::vector<u64> before;
-    for (u64 k = 0; k < bit(c - s); ++k) {
+    std::vector<uint64_t*> slots;
+    std::vector<uint64_t> before;
+    for (uint64_t k = 0; k < bit(c - s); ++k) {
       slots.push_back(this->slot(va, gl) + k);
       before.push_back(Table::load(slots.back()));
     }
@@ -1014,13 +1015,13 @@ TYPED_TEST(RangeTest, BreakBeforeMakeOrderIsThatOfTheFormat) {
     this->log.clear();
     ASSERT_EQ(this->ops.protect(va + bit(c) - bit(s), bit(s), this->ro().prot, false), Err::ok);
     check("a live group is broken", slots, before, gl, va, bit(c));
-    for (u64 k = 0; k < slots.size(); ++k) before[k] = Table::load(slots[k]);
+    for (uint64_t k = 0; k < slots.size(); ++k) before[k] = Table::load(slots[k]);
     this->prime(va, bit(c));
     this->log.clear();
     ASSERT_EQ(this->ops.protect(va, bit(c), this->rw().prot, true), Err::ok);
     ASSERT_EQ(this->ops.collapse(va, c), Err::ok);
     this->log.clear();
-    for (u64 k = 0; k < slots.size(); ++k) before[k] = Table::load(slots[k]);
+    for (uint64_t k = 0; k < slots.size(); ++k) before[k] = Table::load(slots[k]);
     ASSERT_EQ(this->ops.map(va, pa + bit(c), bit(c), this->rw()), Err::ok);
     check("a live group is moved", slots, before, gl, va, bit(c));
     ASSERT_EQ(this->ops.unmap(va, bit(c)), Err::ok);
@@ -1047,14 +1048,14 @@ TYPED_TEST(RangeTest, CollapseKeepsADirtyBitWrittenThroughACachedTranslationBefo
   const unsigned l = this->small_level();
   if (l == 0) GTEST_SKIP() << "no block size";
   const unsigned s = F::shift(l);
-  const u64 p = bit(F::page_shift), va = this->va_for(s), pa = this->pa_for(s);
+  const uint64_t p = bit(F::page_shift), va = this->va_for(s), pa = this->pa_for(s);
   Attrs clean = this->rw();
   clean.dirty = false;
   if (!this->encodable(clean)) clean.prot.write = false;  // dirt kept in the write permission
   ASSERT_TRUE(this->encodable(clean));
   ASSERT_EQ(this->ops.map(va, pa, bit(s), clean), Err::ok);
   ASSERT_EQ(this->ops.split(va, F::page_shift), Err::ok);
-  u64* leaf = this->slot(va + 3 * p, 0);
+  uint64_t* leaf = this->slot(va + 3 * p, 0);
   ASSERT_FALSE(F::decode(Table::load(leaf), 0).dirty);
 
   LateWriter sink;
@@ -1062,7 +1063,7 @@ TYPED_TEST(RangeTest, CollapseKeepsADirtyBitWrittenThroughACachedTranslationBefo
     Entry e = F::decode(Table::load(leaf), 0);  // the table is unlinked, not yet freed
     e.dirty = true;
     e.prot.write = true;
-    Result<u64> raw = F::encode(e, 0);
+    Result<uint64_t> raw = F::encode(e, 0);
     ASSERT_TRUE(raw.ok());
     this->pt.store(leaf, 0, raw.value);
   };

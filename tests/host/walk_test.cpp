@@ -29,11 +29,11 @@ using Formats = hpt_typed::AllWithFake<>;
 using hpt_typed::FormatName;
 
 template <class F>
-Entry leaf_entry(u64 pa, unsigned level) {
+Entry leaf_entry(uint64_t pa, unsigned level) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   e.prot = {true, true, false, true};
   e.writable = true;
   e.accessed = true;
@@ -42,10 +42,10 @@ Entry leaf_entry(u64 pa, unsigned level) {
 }
 
 template <class F>
-Entry swap_entry(u64 offset, unsigned level) {
+Entry swap_entry(uint64_t offset, unsigned level) {
   Entry e;
   e.kind = Kind::swap;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   e.swp.type = 3;
   e.swp.offset = offset;
   return e;
@@ -57,24 +57,24 @@ class WalkTest : public ::testing::Test {
   using Env = host::EnvFor<F>;
   using Table = PageTable<F, Env>;
   static constexpr unsigned kRoot = F::levels - 1;
-  static constexpr u64 kPage = bit(F::page_shift);
+  static constexpr uint64_t kPage = bit(F::page_shift);
 
   void SetUp() override { ASSERT_EQ(pt.init(), Err::ok); }
 
   // A region four level-1 entries wide around the boundary between two root entries (two
   // level-1 tables when the root is level 1), so walks cross tables at every level.
-  static u64 middle() { return kRoot >= 2 ? bit(F::shift(kRoot)) : 4 * bit(F::shift(1)); }
-  static u64 lo() { return middle() - 2 * bit(F::shift(1)); }
-  static u64 hi() { return middle() + 2 * bit(F::shift(1)); }
+  static uint64_t middle() { return kRoot >= 2 ? bit(F::shift(kRoot)) : 4 * bit(F::shift(1)); }
+  static uint64_t lo() { return middle() - 2 * bit(F::shift(1)); }
+  static uint64_t hi() { return middle() + 2 * bit(F::shift(1)); }
 
-  static u64 pa_for(u64 va) { return va & (bit(F::pa_bits < 40 ? F::pa_bits : 40) - 1); }
+  static uint64_t pa_for(uint64_t va) { return va & (bit(F::pa_bits < 40 ? F::pa_bits : 40) - 1); }
 
   // Installs a leaf at `level` for va, allocating tables; false if something is in the way.
-  bool put_leaf(u64 va, unsigned level) {
+  bool put_leaf(uint64_t va, unsigned level) {
     if (!F::leaf_ok(level)) return false;
     Result<Found> f = find_or_alloc(pt, va, level);
     if (!f || (level > 0 && F::is_table(f.value.raw, level))) return false;
-    Result<u64> raw =
+    Result<uint64_t> raw =
         F::encode(leaf_entry<F>(pa_for(align_down(va, F::shift(level))), level), level);
     EXPECT_TRUE(raw.ok()) << "level " << level;
     if (!raw) return false;
@@ -82,8 +82,8 @@ class WalkTest : public ::testing::Test {
     return true;
   }
 
-  bool put_swap(u64 va, unsigned level, u64 offset) {
-    Result<u64> raw = F::encode(swap_entry<F>(offset, level), level);
+  bool put_swap(uint64_t va, unsigned level, uint64_t offset) {
+    Result<uint64_t> raw = F::encode(swap_entry<F>(offset, level), level);
     if (!raw) return false;  // not every level holds swap entries in every format
     Result<Found> f = find_or_alloc(pt, va, level);
     if (!f || (level > 0 && F::is_table(f.value.raw, level))) return false;
@@ -96,9 +96,9 @@ class WalkTest : public ::testing::Test {
     unsigned max_level = kRoot < 2 ? kRoot : 2;
     for (int i = 0; i < n; ++i) {
       unsigned level = static_cast<unsigned>(rng() % (max_level + 1));
-      u64 span = (hi() - lo()) >> F::shift(level);
+      uint64_t span = (hi() - lo()) >> F::shift(level);
       if (span == 0) continue;
-      u64 va = lo() + ((rng() % span) << F::shift(level));
+      uint64_t va = lo() + ((rng() % span) << F::shift(level));
       switch (rng() % 5) {
         case 0:
         case 1:
@@ -106,7 +106,7 @@ class WalkTest : public ::testing::Test {
           put_leaf(va, level);
           break;
         case 3:
-          put_swap(va, level, 0x100 + static_cast<u64>(i));
+          put_swap(va, level, 0x100 + static_cast<uint64_t>(i));
           break;
         default:
           (void)find_or_alloc(pt, va, level);
@@ -116,15 +116,15 @@ class WalkTest : public ::testing::Test {
   }
 
   struct Seen {
-    u64* slot;
-    u64 old;
+    uint64_t* slot;
+    uint64_t old;
     unsigned level;
-    u64 addr;
-    u64 end;
+    uint64_t addr;
+    uint64_t end;
     bool operator==(const Seen&) const = default;
   };
 
-  std::vector<Seen> leaf_visits(u64 start, u64 end, Err* err = nullptr) {
+  std::vector<Seen> leaf_visits(uint64_t start, uint64_t end, Err* err = nullptr) {
     std::vector<Seen> v;
     Err e = walk(pt, start, end, WalkFlags{.leaf = true}, [&](const VisitCtx& c, Visit what) {
       EXPECT_EQ(what, Visit::leaf);
@@ -138,7 +138,7 @@ class WalkTest : public ::testing::Test {
     return v;
   }
 
-  std::vector<Seen> cursor_visits(u64 start, u64 end) {
+  std::vector<Seen> cursor_visits(uint64_t start, uint64_t end) {
     std::vector<Seen> v;
     Cursor<F, Env> c(pt, start, end);
     EXPECT_EQ(c.err(), Err::ok);
@@ -148,11 +148,11 @@ class WalkTest : public ::testing::Test {
 
   // Invariant 130/138: the leaf visits of [start, end) tile it exactly, in ascending order, and
   // each is the deepest entry for its addresses.
-  void expect_tiles(const std::vector<Seen>& v, u64 start, u64 end) {
+  void expect_tiles(const std::vector<Seen>& v, uint64_t start, uint64_t end) {
     ASSERT_FALSE(v.empty());
     EXPECT_EQ(v.front().addr, start);
     EXPECT_EQ(v.back().end, end);
-    std::set<u64*> slots;
+    std::set<uint64_t*> slots;
     for (std::size_t i = 0; i < v.size(); ++i) {
       const Seen& s = v[i];
       if (i > 0) {
@@ -183,10 +183,10 @@ TYPED_TEST_SUITE(WalkTest, Formats, FormatName);
 
 TYPED_TEST(WalkTest, TablePagesAreSimulatedPhysicalAddressesNotPointers) {
   using F = TypeParam;
-  u64 root = this->pt.root();
+  uint64_t root = this->pt.root();
   EXPECT_GE(root, TestFixture::Env::kDefaultBase);
   EXPECT_TRUE(aligned(root, F::page_shift));
-  EXPECT_NE(reinterpret_cast<u64>(this->pt.root_table()), root);
+  EXPECT_NE(reinterpret_cast<uint64_t>(this->pt.root_table()), root);
   EXPECT_EQ(this->env.live(F::levels - 1), 1u);
   EXPECT_EQ(this->env.live(), 1u);
 }
@@ -194,10 +194,10 @@ TYPED_TEST(WalkTest, TablePagesAreSimulatedPhysicalAddressesNotPointers) {
 TYPED_TEST(WalkTest, EveryEntryWriteIsLoggedWithTheValueItReplaced) {
   using F = TypeParam;
   this->log.clear();
-  u64* slot = this->pt.root_table() + 3;
+  uint64_t* slot = this->pt.root_table() + 3;
   this->pt.store(slot, F::levels - 1, 0x1000);
-  u64 old = this->pt.exchange(slot, F::levels - 1, 0x2000);
-  u64 expected = 0x2000;
+  uint64_t old = this->pt.exchange(slot, F::levels - 1, 0x2000);
+  uint64_t expected = 0x2000;
   EXPECT_TRUE(this->pt.cmpxchg(slot, F::levels - 1, expected, 0));
   expected = 0x5000;
   EXPECT_FALSE(this->pt.cmpxchg(slot, F::levels - 1, expected, 0x6000));
@@ -214,7 +214,7 @@ TYPED_TEST(WalkTest, EveryEntryWriteIsLoggedWithTheValueItReplaced) {
 
 TYPED_TEST(WalkTest, FindOrAllocBuildsOneTablePerMissingLevel) {
   using F = TypeParam;
-  u64 va = this->lo() + 5 * TestFixture::kPage;
+  uint64_t va = this->lo() + 5 * TestFixture::kPage;
   Result<Found> f = find_or_alloc(this->pt, va, 0);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f.value.level, 0u);
@@ -230,10 +230,10 @@ TYPED_TEST(WalkTest, FindOrAllocBuildsOneTablePerMissingLevel) {
 
 TYPED_TEST(WalkTest, FindOrAllocLeavesTablesBitIdenticalWhenAnyAllocationFails) {
   using F = TypeParam;
-  u64 va = this->lo() + 7 * TestFixture::kPage;
-  for (u64 nth = 1; nth < F::levels; ++nth) {
+  uint64_t va = this->lo() + 7 * TestFixture::kPage;
+  for (uint64_t nth = 1; nth < F::levels; ++nth) {
     auto before = this->env.snapshot();
-    u64 live = this->env.live();
+    uint64_t live = this->env.live();
     this->env.fail_nth_alloc(nth);
     Result<Found> f = find_or_alloc(this->pt, va, 0);
     EXPECT_EQ(f.err, Err::enomem) << "failing allocation " << nth;
@@ -248,9 +248,9 @@ TYPED_TEST(WalkTest, FindOrAllocDoesNotDescendThroughALeaf) {
   using F = TypeParam;
   unsigned level = 1;
   if (!F::leaf_ok(level)) GTEST_SKIP() << "level 1 holds no leaves";
-  u64 va = this->lo();
+  uint64_t va = this->lo();
   ASSERT_TRUE(this->put_leaf(va, level));
-  u64 live = this->env.live();
+  uint64_t live = this->env.live();
   EXPECT_EQ(find_or_alloc(this->pt, va + TestFixture::kPage, 0).err, Err::eexist);
   EXPECT_EQ(this->env.live(), live);
   Result<Found> f = find(this->pt, va + TestFixture::kPage, 0);
@@ -285,7 +285,7 @@ TYPED_TEST(WalkTest, HostEnvFailsTheNthAllocationOnly) {
 }
 
 TYPED_TEST(WalkTest, HostEnvAbortsOnUseOfAFreedTablePage) {
-  Result<u64> t = this->env.alloc_table(0);
+  Result<uint64_t> t = this->env.alloc_table(0);
   ASSERT_TRUE(t.ok());
   this->env.free_table(t.value, 0);
   EXPECT_DEATH((void)this->env.table_ptr(t.value), "freed table page");
@@ -296,16 +296,16 @@ TYPED_TEST(WalkTest, HostEnvAbortsOnUseOfAFreedTablePage) {
 
 TYPED_TEST(WalkTest, LeafVisitsTileTheRangeOnceInAscendingOrder) {
   using F = TypeParam;
-  const u64 page = TestFixture::kPage;
-  u64 l1 = bit(F::shift(1));
+  const uint64_t page = TestFixture::kPage;
+  uint64_t l1 = bit(F::shift(1));
   ASSERT_TRUE(this->put_leaf(this->lo() + l1 + 3 * page, 0));
   ASSERT_TRUE(this->put_swap(this->lo() + l1 + 4 * page, 0, 77));
   if (F::leaf_ok(1)) {
     ASSERT_TRUE(this->put_leaf(this->lo() + 3 * l1, 1));
   }
   // From the middle of a page in the middle of a table to the middle of the last level-1 entry.
-  u64 start = this->lo() + l1 - 2 * page + 123;
-  u64 end = this->hi() - l1 / 2 + 7;
+  uint64_t start = this->lo() + l1 - 2 * page + 123;
+  uint64_t end = this->hi() - l1 / 2 + 7;
   auto v = this->leaf_visits(start, end);
   this->expect_tiles(v, start, end);
   // The swap entry and the leaves are among the visits, and none entries are too.
@@ -319,17 +319,17 @@ TYPED_TEST(WalkTest, LeafVisitsTileTheRangeOnceInAscendingOrder) {
 }
 
 TYPED_TEST(WalkTest, RandomTreesAreTiledByLeafVisitsForAnyRange) {
-  for (u64 seed : {1u, 2u, 3u}) {
+  for (uint64_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937_64 rng(seed);
     this->pt.destroy();
     ASSERT_EQ(this->pt.init(), Err::ok);
     this->build_random(rng, 40);
     for (int i = 0; i < 12; ++i) {
-      u64 width = this->hi() - this->lo();
-      u64 start = this->lo() + rng() % width;
-      u64 len = 1 + rng() % (width / 3);
-      u64 end = start + len > this->hi() ? this->hi() : start + len;
+      uint64_t width = this->hi() - this->lo();
+      uint64_t start = this->lo() + rng() % width;
+      uint64_t len = 1 + rng() % (width / 3);
+      uint64_t end = start + len > this->hi() ? this->hi() : start + len;
       SCOPED_TRACE(::testing::Message() << std::hex << "range 0x" << start << "-0x" << end);
       this->expect_tiles(this->leaf_visits(start, end), start, end);
     }
@@ -341,8 +341,8 @@ TYPED_TEST(WalkTest, TablePreAndPostBracketEachTablesChildren) {
   std::mt19937_64 rng(7);
   this->build_random(rng, 40);
   struct Open {
-    u64* slot;
-    u64 raw;
+    uint64_t* slot;
+    uint64_t raw;
     unsigned level;
   };
   std::vector<Open> stack;  // tables whose TABLE_PRE came and TABLE_POST did not yet
@@ -361,7 +361,7 @@ TYPED_TEST(WalkTest, TablePreAndPostBracketEachTablesChildren) {
     // Every other visit sits directly inside the innermost open table.
     EXPECT_EQ(stack.size(), F::levels - 1 - c.level) << visit_name(v) << " at level " << c.level;
     if (!stack.empty()) {
-      u64* table = this->pt.child(stack.back().raw, stack.back().level);
+      uint64_t* table = this->pt.child(stack.back().raw, stack.back().level);
       EXPECT_GE(c.slot, table);
       EXPECT_LT(c.slot, table + bit(F::index_bits(c.level)));
     }
@@ -383,7 +383,7 @@ TYPED_TEST(WalkTest, TablePreAndPostBracketEachTablesChildren) {
 
 TYPED_TEST(WalkTest, ALeafVisitorThatInstallsATableIsWalkedIntoIt) {
   using F = TypeParam;
-  u64 x = this->lo() + bit(F::shift(1));
+  uint64_t x = this->lo() + bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 1).ok());  // level-1 slot for x exists and is none
   unsigned installed = 0, children = 0, posts = 0;
   Err e = walk(this->pt, x, x + bit(F::shift(1)), WalkFlags{.leaf = true, .table_post = true},
@@ -394,7 +394,7 @@ TYPED_TEST(WalkTest, ALeafVisitorThatInstallsATableIsWalkedIntoIt) {
                  }
                  if (c.level == 1) {
                    EXPECT_EQ(c.old, 0u);
-                   Result<u64> t = this->pt.alloc_table(0);
+                   Result<uint64_t> t = this->pt.alloc_table(0);
                    if (!t) return t.err;
                    this->pt.store(c.slot, 1, F::make_table(t.value, 1));
                    ++installed;
@@ -413,13 +413,13 @@ TYPED_TEST(WalkTest, ALeafVisitorThatInstallsATableIsWalkedIntoIt) {
 TYPED_TEST(WalkTest, APreVisitorThatReplacesATableWithABlockIsNotDescended) {
   using F = TypeParam;
   if (!F::leaf_ok(1)) GTEST_SKIP() << "level 1 holds no leaves";
-  u64 x = this->lo() + bit(F::shift(1));
+  uint64_t x = this->lo() + bit(F::shift(1));
   ASSERT_TRUE(this->put_leaf(x + TestFixture::kPage, 0));
   unsigned level0 = 0, replaced = 0;
   Err e = walk(this->pt, x, x + 2 * bit(F::shift(1)), WalkFlags{.leaf = true, .table_pre = true},
                [&](const VisitCtx& c, Visit v) -> Step {
                  if (v == Visit::table_pre && c.level == 1 && c.base() == x) {
-                   Result<u64> blk = F::encode(leaf_entry<F>(this->pa_for(x), 1), 1);
+                   Result<uint64_t> blk = F::encode(leaf_entry<F>(this->pa_for(x), 1), 1);
                    if (!blk) return blk.err;
                    this->pt.store(c.slot, 1, blk.value);
                    this->pt.free_table(F::out_addr(c.old, 1), 0);
@@ -435,7 +435,7 @@ TYPED_TEST(WalkTest, APreVisitorThatReplacesATableWithABlockIsNotDescended) {
 
 TYPED_TEST(WalkTest, SkipKeepsTheWalkOutOfATable) {
   using F = TypeParam;
-  u64 x = this->lo();
+  uint64_t x = this->lo();
   ASSERT_TRUE(find_or_alloc(this->pt, x, 0).ok());
   ASSERT_TRUE(find_or_alloc(this->pt, x + bit(F::shift(1)), 0).ok());
   unsigned level0 = 0;
@@ -460,7 +460,7 @@ TYPED_TEST(WalkTest, StopEndsTheWalkSuccessfully) {
 
 TYPED_TEST(WalkTest, AnErrorEndsTheWalkAndIsReturnedWithoutPostVisits) {
   using F = TypeParam;
-  u64 x = this->lo() + bit(F::shift(1));
+  uint64_t x = this->lo() + bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 0).ok());
   unsigned leaves = 0, posts = 0;
   Err e = walk(this->pt, x, x + bit(F::shift(1)), WalkFlags{.leaf = true, .table_post = true},
@@ -494,10 +494,10 @@ TYPED_TEST(WalkTest, EagainEndsTheWalkUnlessIgnored) {
 
 TYPED_TEST(WalkTest, RangesOutsideTheVaSpaceAreErangeAndEmptyRangesEinval) {
   using F = TypeParam;
-  const u64 page = TestFixture::kPage;
+  const uint64_t page = TestFixture::kPage;
   auto none = [](const VisitCtx&, Visit) { return Step::next(); };
   // The first address past the lower half (or past the whole space if there is no upper half).
-  u64 top = F::canonical(bit(F::va_bits - 1)) ? bit(F::va_bits) : bit(F::va_bits - 1);
+  uint64_t top = F::canonical(bit(F::va_bits - 1)) ? bit(F::va_bits) : bit(F::va_bits - 1);
   EXPECT_EQ(walk(this->pt, top - page, top, WalkFlags{.leaf = true}, none), Err::ok);
   EXPECT_EQ(walk(this->pt, top - page, top + page, WalkFlags{.leaf = true}, none), Err::erange);
   EXPECT_EQ(walk(this->pt, top, top + page, WalkFlags{.leaf = true}, none), Err::erange);
@@ -506,10 +506,10 @@ TYPED_TEST(WalkTest, RangesOutsideTheVaSpaceAreErangeAndEmptyRangesEinval) {
   EXPECT_EQ(walk(this->pt, 2 * page, page, WalkFlags{.leaf = true}, none), Err::einval);
   EXPECT_EQ(find(this->pt, top).err, Err::erange);
   EXPECT_EQ((Cursor<F, typename TestFixture::Env>(this->pt, top, top + page).err()), Err::erange);
-  if (F::canonical(~u64{0})) {
+  if (F::canonical(~uint64_t{0})) {
     // An upper half: its last page walks with end == 0, and a range across the hole is ERANGE.
     unsigned n = 0;
-    EXPECT_EQ(walk(this->pt, u64{0} - page, 0, WalkFlags{.leaf = true},
+    EXPECT_EQ(walk(this->pt, uint64_t{0} - page, 0, WalkFlags{.leaf = true},
                    [&](const VisitCtx& c, Visit) {
                      EXPECT_EQ(c.end, 0u);
                      ++n;
@@ -517,23 +517,23 @@ TYPED_TEST(WalkTest, RangesOutsideTheVaSpaceAreErangeAndEmptyRangesEinval) {
                    }),
               Err::ok);
     EXPECT_EQ(n, 1u);
-    EXPECT_EQ(walk(this->pt, page, u64{0} - page, WalkFlags{.leaf = true}, none), Err::erange);
+    EXPECT_EQ(walk(this->pt, page, uint64_t{0} - page, WalkFlags{.leaf = true}, none), Err::erange);
   }
 }
 
 // --- the cursor ------------------------------------------------------------------------------
 
 TYPED_TEST(WalkTest, CursorVisitsExactlyWhatTheLeafWalkVisits) {
-  for (u64 seed : {11u, 12u, 13u}) {
+  for (uint64_t seed : {11u, 12u, 13u}) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937_64 rng(seed);
     this->pt.destroy();
     ASSERT_EQ(this->pt.init(), Err::ok);
     this->build_random(rng, 40);
     for (int i = 0; i < 10; ++i) {
-      u64 width = this->hi() - this->lo();
-      u64 start = this->lo() + rng() % width;
-      u64 end = start + 1 + rng() % (this->hi() - start);
+      uint64_t width = this->hi() - this->lo();
+      uint64_t start = this->lo() + rng() % width;
+      uint64_t end = start + 1 + rng() % (this->hi() - start);
       SCOPED_TRACE(::testing::Message() << std::hex << "range 0x" << start << "-0x" << end);
       auto walked = this->leaf_visits(start, end);
       auto cursed = this->cursor_visits(start, end);
@@ -546,13 +546,13 @@ TYPED_TEST(WalkTest, CursorVisitsExactlyWhatTheLeafWalkVisits) {
 
 TYPED_TEST(WalkTest, CursorAdvancesSidewaysWithoutRewalkingFromTheRoot) {
   using F = TypeParam;
-  u64 x = this->lo();
-  u64 l1 = bit(F::shift(1));
+  uint64_t x = this->lo();
+  uint64_t l1 = bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 0).ok());
   ASSERT_TRUE(find_or_alloc(this->pt, x + l1, 0).ok());
   this->env.reset_table_ptr_calls();
   Cursor<F, typename TestFixture::Env> c(this->pt, x, x + 2 * l1);
-  u64 positions = 0;
+  uint64_t positions = 0;
   for (; !c.done(); c.next()) ++positions;
   EXPECT_EQ(positions, 2 * bit(F::index_bits(0)));
   // The root and each table once on the way down, plus the second level-0 table: a re-walk per
@@ -562,16 +562,16 @@ TYPED_TEST(WalkTest, CursorAdvancesSidewaysWithoutRewalkingFromTheRoot) {
 
 TYPED_TEST(WalkTest, CursorWalksIntoATableInstalledAtItsPosition) {
   using F = TypeParam;
-  u64 x = this->lo() + bit(F::shift(1));
+  uint64_t x = this->lo() + bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 1).ok());
   Cursor<F, typename TestFixture::Env> c(this->pt, x, x + bit(F::shift(1)));
   ASSERT_FALSE(c.done());
   ASSERT_EQ(c.level(), 1u);
-  Result<u64> t = this->pt.alloc_table(0);
+  Result<uint64_t> t = this->pt.alloc_table(0);
   ASSERT_TRUE(t.ok());
   this->pt.store(c.slot(), 1, F::make_table(t.value, 1));
   c.next();
-  u64 n = 0;
+  uint64_t n = 0;
   for (; !c.done(); c.next()) {
     EXPECT_EQ(c.level(), 0u);
     ++n;
@@ -581,12 +581,12 @@ TYPED_TEST(WalkTest, CursorWalksIntoATableInstalledAtItsPosition) {
 
 TYPED_TEST(WalkTest, CursorRestartsFromTheRootWhereItStood) {
   using F = TypeParam;
-  u64 x = this->lo();
+  uint64_t x = this->lo();
   ASSERT_TRUE(this->put_leaf(x + 2 * TestFixture::kPage, 0));
   Cursor<F, typename TestFixture::Env> c(this->pt, x, x + 4 * TestFixture::kPage);
   c.next();
   c.next();
-  u64* slot = c.slot();
+  uint64_t* slot = c.slot();
   c.restart();
   EXPECT_EQ(c.slot(), slot);
   EXPECT_EQ(c.addr(), x + 2 * TestFixture::kPage);
@@ -596,8 +596,8 @@ TYPED_TEST(WalkTest, CursorRestartsFromTheRootWhereItStood) {
 // The zap and uffd-wp loops of the mm layer step past a whole leaf or group with seek().
 TYPED_TEST(WalkTest, CursorSeeksForwardClimbingOnlyOutOfTheTablesItLeaves) {
   using F = TypeParam;
-  u64 x = this->lo();
-  u64 l1 = bit(F::shift(1));
+  uint64_t x = this->lo();
+  uint64_t l1 = bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 0).ok());
   ASSERT_TRUE(find_or_alloc(this->pt, x + l1, 0).ok());
   Cursor<F, typename TestFixture::Env> c(this->pt, x, x + 2 * l1);
@@ -620,11 +620,11 @@ TYPED_TEST(WalkTest, CursorSeeksForwardClimbingOnlyOutOfTheTablesItLeaves) {
 // After a split installs a table where the cursor stands, refresh() stands on its entry.
 TYPED_TEST(WalkTest, CursorRefreshWalksIntoATableInstalledWhereItStands) {
   using F = TypeParam;
-  u64 x = this->lo() + bit(F::shift(1));
+  uint64_t x = this->lo() + bit(F::shift(1));
   ASSERT_TRUE(find_or_alloc(this->pt, x, 1).ok());
   Cursor<F, typename TestFixture::Env> c(this->pt, x + TestFixture::kPage, x + bit(F::shift(1)));
   ASSERT_EQ(c.level(), 1u);
-  Result<u64> t = this->pt.alloc_table(0);
+  Result<uint64_t> t = this->pt.alloc_table(0);
   ASSERT_TRUE(t.ok());
   this->pt.store(c.slot(), 1, F::make_table(t.value, 1));
   c.refresh();
@@ -639,11 +639,11 @@ TYPED_TEST(WalkTest, CursorRefreshWalksIntoATableInstalledWhereItStands) {
 template <class F, class Table>
 struct ThreeAtATime {
   const Table& pt;
-  u64 page;
-  std::vector<u64> places;
-  std::vector<u64> taken;  // entries each place had left in the walk
+  uint64_t page;
+  std::vector<uint64_t> places;
+  std::vector<uint64_t> taken;  // entries each place had left in the walk
   template <unsigned Level, class W, class View>
-  Result<u64> at(W&, const Place<F, Level, View>& here) {
+  Result<uint64_t> at(W&, const Place<F, Level, View>& here) {
     static_assert(Level == 0);
     places.push_back(here.addr);
     taken.push_back(here.entries_from(here.addr));
@@ -653,15 +653,15 @@ struct ThreeAtATime {
 };
 
 struct Imagined {  // entry i holds i + 1; nothing in memory
-  u64 load(u64 i, unsigned) const { return i + 1; }
-  u64* slots() const { return nullptr; }
+  uint64_t load(uint64_t i, unsigned) const { return i + 1; }
+  uint64_t* slots() const { return nullptr; }
 };
 
 template <class F>
 struct ImaginedReader {
-  std::vector<std::pair<u64, u64>> leaves;  // (address, entry the view gave)
+  std::vector<std::pair<uint64_t, uint64_t>> leaves;  // (address, entry the view gave)
   template <unsigned Level, class W, class View>
-  Result<u64> at(W& walk, const Place<F, Level, View>& here) {
+  Result<uint64_t> at(W& walk, const Place<F, Level, View>& here) {
     if constexpr (Level == 1) {
       if (Err e = walk.template table<0>(Imagined{}, here.addr, here.clipped_last()); e != Err::ok)
         return e;
@@ -677,16 +677,16 @@ struct ImaginedReader {
 // address it returns, and a place's slot is the one find() reaches for its address.
 TYPED_TEST(WalkTest, TableWalkResumesAfterTheLastAddressTheVisitorTook) {
   using F = TypeParam;
-  const u64 page = TestFixture::kPage;
-  const u64 base = this->lo() + bit(F::shift(1));
+  const uint64_t page = TestFixture::kPage;
+  const uint64_t base = this->lo() + bit(F::shift(1));
   Result<Found> f = find_or_alloc(this->pt, base, 0);
   ASSERT_TRUE(f.ok());
-  u64* const t = f.value.slot;  // base is the first address of its level-0 table
+  uint64_t* const t = f.value.slot;  // base is the first address of its level-0 table
   ThreeAtATime<F, typename TestFixture::Table> v{this->pt, page, {}, {}};
-  const u64 first = base + page + 5, last = base + 10 * page - 1;
+  const uint64_t first = base + page + 5, last = base + 10 * page - 1;
   ASSERT_EQ((walk_table<F, 0>(t, first, last, v)), Err::ok);
-  EXPECT_EQ(v.places, (std::vector<u64>{first, base + 4 * page, base + 7 * page}));
-  EXPECT_EQ(v.taken, (std::vector<u64>{9, 6, 3}));
+  EXPECT_EQ(v.places, (std::vector<uint64_t>{first, base + 4 * page, base + 7 * page}));
+  EXPECT_EQ(v.taken, (std::vector<uint64_t>{9, 6, 3}));
 }
 
 // A visitor descends into tables that exist only in a view (the range engine's plan of a split
@@ -694,13 +694,14 @@ TYPED_TEST(WalkTest, TableWalkResumesAfterTheLastAddressTheVisitorTook) {
 TYPED_TEST(WalkTest, TableWalkDescendsIntoATableThatExistsOnlyInAView) {
   using F = TypeParam;
   ImaginedReader<F> v;
-  const u64 l1 = bit(F::shift(1)), page = TestFixture::kPage;
-  const u64 entries0 = bit(F::index_bits(0));
+  const uint64_t l1 = bit(F::shift(1)), page = TestFixture::kPage;
+  const uint64_t entries0 = bit(F::index_bits(0));
   // From the last two pages of one level-1 entry into the first three of the next.
-  const u64 first = this->lo() + l1 - 2 * page;
-  const u64 last = this->lo() + l1 + 3 * page - 1;
-  ASSERT_EQ((TableWalk<F, ImaginedReader<F>>{v}.template table<1>(Imagined{}, first, last)), Err::ok);
-  std::vector<std::pair<u64, u64>> want = {
+  const uint64_t first = this->lo() + l1 - 2 * page;
+  const uint64_t last = this->lo() + l1 + 3 * page - 1;
+  ASSERT_EQ((TableWalk<F, ImaginedReader<F>>{v}.template table<1>(Imagined{}, first, last)),
+            Err::ok);
+  std::vector<std::pair<uint64_t, uint64_t>> want = {
       {first, entries0 - 1}, {first + page, entries0}, {first + 2 * page, 1},
       {first + 3 * page, 2}, {first + 4 * page, 3}};
   EXPECT_EQ(v.leaves, want);
@@ -710,17 +711,18 @@ TYPED_TEST(WalkTest, TableWalkDescendsIntoATableThatExistsOnlyInAView) {
 // the table it builds off-line before publishing it.
 TYPED_TEST(WalkTest, WalkBelowWalksATableNotLinkedYet) {
   using F = TypeParam;
-  const u64 base = this->lo() + bit(F::shift(1));
-  const u64 live = this->env.live();
-  Result<u64> pa = this->pt.alloc_table(0);
+  const uint64_t base = this->lo() + bit(F::shift(1));
+  const uint64_t live = this->env.live();
+  Result<uint64_t> pa = this->pt.alloc_table(0);
   ASSERT_TRUE(pa.ok());
-  u64* t = this->pt.table(pa.value);
-  for (u64 i : {u64{0}, u64{5}, bit(F::index_bits(0)) - 1}) {
-    Result<u64> raw = F::encode(leaf_entry<F>(this->pa_for(base) + (i << F::page_shift), 0), 0);
+  uint64_t* t = this->pt.table(pa.value);
+  for (uint64_t i : {uint64_t{0}, uint64_t{5}, bit(F::index_bits(0)) - 1}) {
+    Result<uint64_t> raw =
+        F::encode(leaf_entry<F>(this->pa_for(base) + (i << F::page_shift), 0), 0);
     ASSERT_TRUE(raw.ok());
     this->pt.store(t + i, 0, raw.value);
   }
-  std::vector<u64> leaves;
+  std::vector<uint64_t> leaves;
   Err e = walk_below<F, 1>(this->pt, F::make_table(pa.value, 1), base,
                            base + (bit(F::shift(1)) - 1), WalkFlags{.leaf = true},
                            [&](const VisitCtx& c, Visit) {
@@ -728,8 +730,8 @@ TYPED_TEST(WalkTest, WalkBelowWalksATableNotLinkedYet) {
                              return Step::next();
                            });
   EXPECT_EQ(e, Err::ok);
-  const u64 page = TestFixture::kPage;
-  EXPECT_EQ(leaves, (std::vector<u64>{0, 5 * page, bit(F::shift(1)) - page}));
+  const uint64_t page = TestFixture::kPage;
+  EXPECT_EQ(leaves, (std::vector<uint64_t>{0, 5 * page, bit(F::shift(1)) - page}));
   this->pt.free_tables(pa.value, 0);
   EXPECT_EQ(this->env.live(), live);
 }

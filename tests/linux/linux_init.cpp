@@ -104,7 +104,7 @@ void* touch_thread(void* arg) {
 }
 
 struct LinuxBackend {
-  static constexpr u64 kBase = u64{0x2000} << 32;  // 32 TiB: free, 1 GiB aligned
+  static constexpr uint64_t kBase = uint64_t{0x2000} << 32;  // 32 TiB: free, 1 GiB aligned
 
   int uffd = -1;
   int last_fd = -1;
@@ -115,33 +115,34 @@ struct LinuxBackend {
     uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
     void* s = mmap(nullptr, 2 * k2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     src = static_cast<unsigned char*>(s);
-    for (u64 i = 0; i < 2 * k2M; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
+    for (uint64_t i = 0; i < 2 * k2M; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
   }
 
-  static void* at(u64 off) { return reinterpret_cast<void*>(kBase + off); }
+  static void* at(uint64_t off) { return reinterpret_cast<void*>(kBase + off); }
 
   // nr_hugepages such that pages_2m are free: a page an earlier scenario poisoned stays
   // counted in the pool but is never free again.
-  Ret pools(u64 pages_2m) {
+  Ret pools(uint64_t pages_2m) {
     if (!write_file("/proc/sys/vm/nr_hugepages", std::to_string(pages_2m))) return fail();
     const char* dir = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
-    const u64 free = std::stoull("0" + read_number((std::string(dir) + "free_hugepages").c_str()));
-    const u64 nr = std::stoull("0" + read_number((std::string(dir) + "nr_hugepages").c_str()));
+    const uint64_t free =
+        std::stoull("0" + read_number((std::string(dir) + "free_hugepages").c_str()));
+    const uint64_t nr = std::stoull("0" + read_number((std::string(dir) + "nr_hugepages").c_str()));
     if (free < pages_2m &&
         !write_file("/proc/sys/vm/nr_hugepages", std::to_string(nr + pages_2m - free)))
       return fail();
     return ok();
   }
-  Ret map_anon(u64 off, u64 len, unsigned prot) {
+  Ret map_anon(uint64_t off, uint64_t len, unsigned prot) {
     int p = (prot & kProtRead ? PROT_READ : 0) | (prot & kProtWrite ? PROT_WRITE : 0);
     if (mmap(at(off), len, p, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
         MAP_FAILED)
       return fail();
     return ok();
   }
-  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages, int extra = 0) {
+  Ret map_file(uint64_t off, uint64_t len, Backing k, bool shared, uint64_t pages, int extra = 0) {
     unsigned flags = MFD_CLOEXEC;
-    u64 page = kPage;
+    uint64_t page = kPage;
     if (k == Backing::huge2m) {
       flags |= MFD_HUGETLB | MFD_HUGE_2MB;
       page = k2M;
@@ -155,28 +156,31 @@ struct LinuxBackend {
     if (ftruncate(fd, static_cast<off_t>(pages * page)) != 0) return fail();
     last_fd = fd;
     if (mmap(at(off), len, PROT_READ | PROT_WRITE,
-             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE | extra, fd, 0) == MAP_FAILED)
+             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE | extra, fd,
+             0) == MAP_FAILED)
       return fail();
     return ok();
   }
-  Ret map_file_noreserve(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+  Ret map_file_noreserve(uint64_t off, uint64_t len, Backing k, bool shared, uint64_t pages) {
     return map_file(off, len, k, shared, pages, MAP_NORESERVE);
   }
-  Ret fallocate(u64 offset, u64 len) {
-    return ::fallocate(last_fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0 ? ok()
-                                                                                            : fail();
-  }
-  Ret punch_hole(u64 offset, u64 len) {
-    return ::fallocate(last_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                       static_cast<off_t>(len)) == 0
+  Ret fallocate(uint64_t offset, uint64_t len) {
+    return ::fallocate(last_fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0
                ? ok()
                : fail();
   }
-  Ret pagemap(u64 off) {
+  Ret punch_hole(uint64_t offset, uint64_t len) {
+    return ::fallocate(last_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                       static_cast<off_t>(offset), static_cast<off_t>(len)) == 0
+               ? ok()
+               : fail();
+  }
+  Ret pagemap(uint64_t off) {
     int fd = open("/proc/self/pagemap", O_RDONLY);
     if (fd < 0) return fail();
-    u64 pm = 0;
-    const ssize_t n = pread(fd, &pm, sizeof pm, static_cast<off_t>((kBase + off) / kPage * sizeof pm));
+    uint64_t pm = 0;
+    const ssize_t n =
+        pread(fd, &pm, sizeof pm, static_cast<off_t>((kBase + off) / kPage * sizeof pm));
     close(fd);
     if (n != static_cast<ssize_t>(sizeof pm)) return fail();
     return ok(pagemap_bits(pm));
@@ -185,28 +189,29 @@ struct LinuxBackend {
     return ok("free=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") +
               " rsvd=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages"));
   }
-  Ret map_alias(u64 off, u64 len, int flags = MAP_SHARED) {
+  Ret map_alias(uint64_t off, uint64_t len, int flags = MAP_SHARED) {
     if (mmap(at(off), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, last_fd, 0) ==
         MAP_FAILED)
       return fail();
     return ok();
   }
-  Ret map_alias_private(u64 off, u64 len) { return map_alias(off, len, MAP_PRIVATE); }
-  Ret map_alias_private_noreserve(u64 off, u64 len) {
+  Ret map_alias_private(uint64_t off, uint64_t len) { return map_alias(off, len, MAP_PRIVATE); }
+  Ret map_alias_private_noreserve(uint64_t off, uint64_t len) {
     return map_alias(off, len, MAP_PRIVATE | MAP_NORESERVE);
   }
-  Ret mprotect(u64 off, u64 len, unsigned prot) {
+  Ret mprotect(uint64_t off, uint64_t len, unsigned prot) {
     int p = (prot & kProtRead ? PROT_READ : 0) | (prot & kProtWrite ? PROT_WRITE : 0);
     return ::mprotect(at(off), len, p) == 0 ? ok() : fail();
   }
-  Ret munmap(u64 off, u64 len) {
-    return blocking_call([=] { return ::munmap(at(off), len) == 0 ? std::string("OK") : fail().err; });
+  Ret munmap(uint64_t off, uint64_t len) {
+    return blocking_call(
+        [=] { return ::munmap(at(off), len) == 0 ? std::string("OK") : fail().err; });
   }
-  Ret madvise_hwpoison(u64 off) {
+  Ret madvise_hwpoison(uint64_t off) {
     return madvise(at(align_down_page(off)), kPage, MADV_HWPOISON) == 0 ? ok() : fail();
   }
-  static u64 align_down_page(u64 off) { return off & ~(kPage - 1); }
-  Ret madvise_dontneed(u64 off, u64 len) {
+  static uint64_t align_down_page(uint64_t off) { return off & ~(kPage - 1); }
+  Ret madvise_dontneed(uint64_t off, uint64_t len) {
     return blocking_call(
         [=] { return madvise(at(off), len, MADV_DONTNEED) == 0 ? std::string("OK") : fail().err; });
   }
@@ -232,7 +237,7 @@ struct LinuxBackend {
   // The access runs on a thread of its own; it either ends (ok or a signal) or blocks in a
   // userfault, which the message it queues shows. The blocked thread stays until a later
   // step wakes it (or the scenario's process ends).
-  Ret touch(u64 off, Access a) {
+  Ret touch(uint64_t off, Access a) {
     Touch* t = new_touch();
     t->p = static_cast<volatile unsigned char*>(at(off));
     t->write = a == Access::write;
@@ -268,14 +273,14 @@ struct LinuxBackend {
     return Ret{"hang", {}};
   }
 
-  Ret uffd_api(u64 features) {
+  Ret uffd_api(uint64_t features) {
     uffdio_api api{};
     api.api = UFFD_API;
     api.features = features;
     return ioctl(uffd, UFFDIO_API, &api) == 0 ? ok() : fail();
   }
-  Ret uffd_api_again(u64 features) { return uffd_api(features); }
-  Ret uffd_register(u64 off, u64 len, unsigned mode) {
+  Ret uffd_api_again(uint64_t features) { return uffd_api(features); }
+  Ret uffd_register(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_register r{};
     r.range.start = kBase + off;
     r.range.len = len;
@@ -283,7 +288,7 @@ struct LinuxBackend {
     if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) return fail();
     return ok("ioctls=" + hex(r.ioctls));
   }
-  Ret uffd_unregister(u64 off, u64 len) {
+  Ret uffd_unregister(uint64_t off, uint64_t len) {
     uffdio_range r{kBase + off, len};
     return ioctl(uffd, UFFDIO_UNREGISTER, &r) == 0 ? ok() : fail();
   }
@@ -300,17 +305,17 @@ struct LinuxBackend {
     r.detail = field(f);
     return r;
   }
-  Ret uffd_copy(u64 off, u64 len, unsigned mode) {
+  Ret uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_copy c{};
     c.dst = kBase + off;
-    c.src = reinterpret_cast<u64>(src);
+    c.src = reinterpret_cast<uint64_t>(src);
     c.len = len;
     c.mode = mode;
     c.copy = kUntouched;
     int rc = ioctl(uffd, UFFDIO_COPY, &c);
     return ranged(rc, c.copy);
   }
-  Ret uffd_copy_from(u64 off, u64 src_off, u64 len, unsigned mode) {
+  Ret uffd_copy_from(uint64_t off, uint64_t src_off, uint64_t len, unsigned mode) {
     uffdio_copy c{};
     c.dst = kBase + off;
     c.src = kBase + src_off;
@@ -320,7 +325,7 @@ struct LinuxBackend {
     int rc = ioctl(uffd, UFFDIO_COPY, &c);
     return ranged(rc, c.copy);
   }
-  Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
+  Ret uffd_zeropage(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_zeropage z{};
     z.range = {kBase + off, len};
     z.mode = mode;
@@ -328,7 +333,7 @@ struct LinuxBackend {
     int rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
     return ranged(rc, z.zeropage);
   }
-  Ret uffd_continue(u64 off, u64 len, unsigned mode) {
+  Ret uffd_continue(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_continue c{};
     c.range = {kBase + off, len};
     c.mode = mode;
@@ -339,15 +344,15 @@ struct LinuxBackend {
   // UFFDIO_POISON (6.6): its request number, which 6.1's headers do not have.
   struct Poison {
     uffdio_range range;
-    u64 mode;
+    uint64_t mode;
     long long updated;
   };
-  Ret uffd_poison(u64 off, u64 len, unsigned mode) {
+  Ret uffd_poison(uint64_t off, uint64_t len, unsigned mode) {
     Poison p{{kBase + off, len}, mode, kUntouched};
     int rc = ioctl(uffd, _IOWR(UFFDIO, 0x08, Poison), &p);
     return ranged(rc, p.updated);
   }
-  Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
+  Ret uffd_writeprotect(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_writeprotect w{};
     w.range = {kBase + off, len};
     w.mode = mode;
@@ -359,7 +364,7 @@ struct LinuxBackend {
   struct Cmd {
     int op;  // 0 touch, 1 pagemap, 2 exit
     int write;
-    u64 off;
+    uint64_t off;
   };
   pid_t child = -1;
   int to_child = -1, from_child = -1;
@@ -367,7 +372,8 @@ struct LinuxBackend {
     Cmd c{};
     while (read(in, &c, sizeof c) == static_cast<ssize_t>(sizeof c)) {
       if (c.op == 2) break;
-      const Ret r = c.op == 0 ? touch(c.off, c.write ? Access::write : Access::read) : pagemap(c.off);
+      const Ret r =
+          c.op == 0 ? touch(c.off, c.write ? Access::write : Access::read) : pagemap(c.off);
       const std::string s = r.text();
       const unsigned n = static_cast<unsigned>(s.size());
       if (write(out, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) break;
@@ -394,18 +400,19 @@ struct LinuxBackend {
     from_child = out[0];
     return ok();
   }
-  Ret child_call(int op, u64 off, bool w) {
+  Ret child_call(int op, uint64_t off, bool w) {
     if (child < 0) return Ret{"ESRCH", {}};
     const Cmd c{op, w ? 1 : 0, off};
     if (write(to_child, &c, sizeof c) != static_cast<ssize_t>(sizeof c)) return fail();
     unsigned n = 0;
-    if (read(from_child, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return Ret{"child died", {}};
+    if (read(from_child, &n, sizeof n) != static_cast<ssize_t>(sizeof n))
+      return Ret{"child died", {}};
     std::string s(n, '\0');
     if (n && read(from_child, s.data(), n) != static_cast<ssize_t>(n)) return Ret{"child died", {}};
     return Ret{s, {}};
   }
-  Ret child_touch(u64 off, Access a) { return child_call(0, off, a == Access::write); }
-  Ret child_pagemap(u64 off) { return child_call(1, off, false); }
+  Ret child_touch(uint64_t off, Access a) { return child_call(0, off, a == Access::write); }
+  Ret child_pagemap(uint64_t off) { return child_call(1, off, false); }
   Ret child_exit() {
     if (child < 0) return Ret{"ESRCH", {}};
     const Cmd c{2, 0, 0};
@@ -428,7 +435,7 @@ struct LinuxBackend {
     uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
     return uffd >= 0 ? ok() : fail();
   }
-  Ret uffd_wake(u64 off, u64 len) {
+  Ret uffd_wake(uint64_t off, uint64_t len) {
     uffdio_range r{kBase + off, len};
     return ioctl(uffd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();
   }
@@ -471,7 +478,8 @@ void run_all() {
     close(pipefd[1]);
     std::string out;
     char buf[4096];
-    for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
     close(pipefd[0]);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -17,16 +17,17 @@ namespace hm = hugepte::mm;
 using hpt_linux::Access;
 using hpt_linux::Backing;
 using hpt_linux::Ret;
-using hpt_linux::u64;
 
 using F = hugepte::X86Format<4>;
 using Env = hugepte::host::EnvFor<F>;
 using M = hm::Mm<F, Env, hugepte::host::TlbModel, hugepte::host::Folios>;
 
-Ret result(hugepte::Err e, std::string detail = {}) { return Ret{hugepte::err_name(e), std::move(detail)}; }
+Ret result(hugepte::Err e, std::string detail = {}) {
+  return Ret{hugepte::err_name(e), std::move(detail)};
+}
 
 struct ModelBackend {
-  static constexpr u64 kBase = u64{0x2000} << 32;  // as on Linux
+  static constexpr uint64_t kBase = uint64_t{0x2000} << 32;  // as on Linux
 
   Env env;
   hugepte::host::TlbModel tlb;
@@ -38,12 +39,12 @@ struct ModelBackend {
 
   ModelBackend() {
     (void)mm.init();
-    for (u64 i = 0; i < sizeof src; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
+    for (uint64_t i = 0; i < sizeof src; ++i) src[i] = static_cast<unsigned char>(i * 7 + 1);
     (void)mem.set_pool(30, 1);  // the 1G pool the kernel reserved at boot
   }
 
-  Ret pools(u64 pages_2m) { return result(mem.set_pool(21, pages_2m)); }
-  Ret map_anon(u64 off, u64 len, unsigned prot) {
+  Ret pools(uint64_t pages_2m) { return result(mem.set_pool(21, pages_2m)); }
+  Ret map_anon(uint64_t off, uint64_t len, unsigned prot) {
     hm::VmaSpec s;
     s.start = kBase + off;
     s.len = len;
@@ -51,7 +52,8 @@ struct ModelBackend {
                            false, false};
     return result(mm.mmap(s).err);
   }
-  Ret map_file(u64 off, u64 len, Backing k, bool shared, u64 pages, bool noreserve = false) {
+  Ret map_file(uint64_t off, uint64_t len, Backing k, bool shared, uint64_t pages,
+               bool noreserve = false) {
     const unsigned shift = k == Backing::huge2m ? 21 : k == Backing::huge1g ? 30 : 12;
     auto f = mem.create_file(k == Backing::shmem ? hm::FileKind::shmem : hm::FileKind::hugetlb,
                              shift, pages << shift);
@@ -66,19 +68,27 @@ struct ModelBackend {
     s.noreserve = noreserve;
     return result(mm.mmap(s).err);
   }
-  Ret map_file_noreserve(u64 off, u64 len, Backing k, bool shared, u64 pages) {
+  Ret map_file_noreserve(uint64_t off, uint64_t len, Backing k, bool shared, uint64_t pages) {
     return map_file(off, len, k, shared, pages, true);
   }
-  Ret fallocate(u64 offset, u64 len) { return result(mem.fallocate(last_file, offset, len)); }
-  Ret punch_hole(u64 offset, u64 len) { return result(mm.punch_hole(last_file, offset, len)); }
-  Ret pagemap(u64 off) { return result(hugepte::Err::ok, hpt_linux::pagemap_bits(mm.pagemap(kBase + off))); }
+  Ret fallocate(uint64_t offset, uint64_t len) {
+    return result(mem.fallocate(last_file, offset, len));
+  }
+  Ret punch_hole(uint64_t offset, uint64_t len) {
+    return result(mm.punch_hole(last_file, offset, len));
+  }
+  Ret pagemap(uint64_t off) {
+    return result(hugepte::Err::ok, hpt_linux::pagemap_bits(mm.pagemap(kBase + off)));
+  }
   Ret meminfo() {
     return result(hugepte::Err::ok, "free=" + std::to_string(mem.pool_free(21)) +
                                         " rsvd=" + std::to_string(mem.pool_reserved(21)));
   }
-  Ret map_alias_private(u64 off, u64 len) { return map_alias(off, len, false); }
-  Ret map_alias_private_noreserve(u64 off, u64 len) { return map_alias(off, len, false, true); }
-  Ret map_alias(u64 off, u64 len, bool shared = true, bool noreserve = false) {
+  Ret map_alias_private(uint64_t off, uint64_t len) { return map_alias(off, len, false); }
+  Ret map_alias_private_noreserve(uint64_t off, uint64_t len) {
+    return map_alias(off, len, false, true);
+  }
+  Ret map_alias(uint64_t off, uint64_t len, bool shared = true, bool noreserve = false) {
     hm::VmaSpec s;
     s.start = kBase + off;
     s.len = len;
@@ -88,23 +98,24 @@ struct ModelBackend {
     s.file = last_file;
     return result(mm.mmap(s).err);
   }
-  Ret mprotect(u64 off, u64 len, unsigned prot) {
+  Ret mprotect(uint64_t off, uint64_t len, unsigned prot) {
     return result(mm.mprotect(kBase + off, len,
                               hugepte::Prot{(prot & hpt_linux::kProtRead) != 0,
                                             (prot & hpt_linux::kProtWrite) != 0, false, false}));
   }
   // munmap and MADV_DONTNEED run as a thread of their own, which a non-cooperative event may
   // block until the monitor reads it.
-  Ret munmap(u64 off, u64 len) {
+  Ret munmap(uint64_t off, uint64_t len) {
     const hm::Tid tid = ++touches;
     const hugepte::Err e = mm.munmap(kBase + off, len, tid);
     return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
   }
   // MADV_HWPOISON: memory_failure on the PFN the page at off maps (EFAULT-like ENOENT if none).
-  Ret madvise_hwpoison(u64 off) {
-    return result(mm.madvise_hwpoison(kBase + (off & ~(hpt_linux::kPage - 1)), 0).err);  // main thread
+  Ret madvise_hwpoison(uint64_t off) {
+    return result(
+        mm.madvise_hwpoison(kBase + (off & ~(hpt_linux::kPage - 1)), 0).err);  // main thread
   }
-  Ret madvise_dontneed(u64 off, u64 len) {
+  Ret madvise_dontneed(uint64_t off, uint64_t len) {
     const hm::Tid tid = ++touches;
     const hugepte::Err e = mm.madvise_dontneed(kBase + off, len, tid);
     return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
@@ -115,11 +126,11 @@ struct ModelBackend {
   hm::Tid touches = 0;
   struct Blocked {
     hm::Tid tid;
-    u64 va;
+    uint64_t va;
     hm::Access access;
   };
   std::vector<Blocked> blocked;  // touches waiting in a userfault
-  Ret touch(u64 off, Access a) {
+  Ret touch(uint64_t off, Access a) {
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
     const hm::AccessResult r = mm.access(kBase + off, access, ++touches);
     if (r.kind == hm::AccessKind::blocked) blocked.push_back({touches, kBase + off, access});
@@ -137,14 +148,16 @@ struct ModelBackend {
     return Ret{"hang", {}};
   }
 
-  Ret uffd_api(u64 features) { return result(mm.uffd_api(features)); }
-  Ret uffd_api_again(u64 features) { return result(mm.uffd_api(features)); }
-  Ret uffd_register(u64 off, u64 len, unsigned mode) {
+  Ret uffd_api(uint64_t features) { return result(mm.uffd_api(features)); }
+  Ret uffd_api_again(uint64_t features) { return result(mm.uffd_api(features)); }
+  Ret uffd_register(uint64_t off, uint64_t len, unsigned mode) {
     auto r = mm.uffd_register(kBase + off, len, mode);
     if (!r) return result(r.err);
     return result(r.err, "ioctls=" + hpt_linux::hex(r.value));
   }
-  Ret uffd_unregister(u64 off, u64 len) { return result(mm.uffd_unregister(kBase + off, len)); }
+  Ret uffd_unregister(uint64_t off, uint64_t len) {
+    return result(mm.uffd_unregister(kBase + off, len));
+  }
 
   // The result field as the kernel leaves it: bytes done, or -errno with no progress.
   static Ret ranged(hm::UffdResult r) {
@@ -153,22 +166,22 @@ struct ModelBackend {
       return result(r.err, "field=" + hpt_linux::dec(static_cast<long long>(r.done)));
     return result(r.err, std::string("field=-") + hugepte::err_name(r.err));
   }
-  Ret uffd_copy(u64 off, u64 len, unsigned mode) {
+  Ret uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_copy(kBase + off, src, len, mode));
   }
-  Ret uffd_copy_from(u64 off, u64 src_off, u64 len, unsigned mode) {
+  Ret uffd_copy_from(uint64_t off, uint64_t src_off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_copy_from(kBase + off, kBase + src_off, len, mode));
   }
-  Ret uffd_zeropage(u64 off, u64 len, unsigned mode) {
+  Ret uffd_zeropage(uint64_t off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_zeropage(kBase + off, len, mode));
   }
-  Ret uffd_continue(u64 off, u64 len, unsigned mode) {
+  Ret uffd_continue(uint64_t off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_continue(kBase + off, len, mode));
   }
-  Ret uffd_poison(u64 off, u64 len, unsigned mode) {
+  Ret uffd_poison(uint64_t off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_poison(kBase + off, len, mode));
   }
-  Ret uffd_writeprotect(u64 off, u64 len, unsigned mode) {
+  Ret uffd_writeprotect(uint64_t off, uint64_t len, unsigned mode) {
     return result(mm.uffd_writeprotect(kBase + off, len, mode));
   }
   // A woken thread retries its access, as it does on Linux (it may block again).
@@ -195,13 +208,13 @@ struct ModelBackend {
     child = std::make_unique<ChildSpace>(mem);
     return result(mm.fork(child->mm));
   }
-  Ret child_touch(u64 off, Access a) {
+  Ret child_touch(uint64_t off, Access a) {
     if (!child) return Ret{"ESRCH", {}};
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
     const hm::AccessResult r = child->mm.access(kBase + off, access, ++touches);
     return access_ret(r);
   }
-  Ret child_pagemap(u64 off) {
+  Ret child_pagemap(uint64_t off) {
     if (!child) return Ret{"ESRCH", {}};
     return Ret{"OK", hpt_linux::pagemap_bits(child->mm.pagemap(kBase + off))};
   }
@@ -212,14 +225,15 @@ struct ModelBackend {
   }
   Ret uffd_close() { return result(mm.uffd_close()); }
   Ret uffd_open() { return result(mm.uffd_open()); }
-  Ret uffd_wake(u64 off, u64 len) { return result(mm.uffd_wake(kBase + off, len)); }
+  Ret uffd_wake(uint64_t off, uint64_t len) { return result(mm.uffd_wake(kBase + off, len)); }
   Ret uffd_read() {
     auto m = mm.uffd_read();
     if (!m) return result(m.err);
     if (m.value.event == hm::UffdEvent::remove || m.value.event == hm::UffdEvent::unmap)
-      return result(m.err, std::string(m.value.event == hm::UffdEvent::remove ? "remove" : "unmap") +
-                               " start=+" + hpt_linux::hex(m.value.address - kBase) +
-                               " end=+" + hpt_linux::hex(m.value.end - kBase));
+      return result(m.err,
+                    std::string(m.value.event == hm::UffdEvent::remove ? "remove" : "unmap") +
+                        " start=+" + hpt_linux::hex(m.value.address - kBase) + " end=+" +
+                        hpt_linux::hex(m.value.end - kBase));
     return result(m.err, "pagefault addr=+" + hpt_linux::hex(m.value.address - kBase) +
                              " flags=" + hpt_linux::hex(m.value.flags) +
                              (m.value.ptid ? " ptid=touch#" + std::to_string(m.value.ptid) : ""));

@@ -5,7 +5,7 @@
 // print one JSON line per scenario and compare.py reports every difference.
 //
 // A backend B provides, with addresses as offsets from B::kBase (1 GiB aligned):
-//   Ret pools(u64 pages_2m)                      the 2M pool's free pages (the 1G pool is 1)
+//   Ret pools(uint64_t pages_2m)                      the 2M pool's free pages (the 1G pool is 1)
 //   Ret map_anon(off, len, prot)                 MAP_PRIVATE|MAP_ANONYMOUS
 //   Ret map_file(off, len, Backing, shared, file_pages)   a memfd of that many pages (shmem,
 //                                                hugetlb 2M or 1G), ftruncated, mapped at 0
@@ -36,23 +36,21 @@
 // Ret carries the error name (errno spelling) and the values the step reports.
 #pragma once
 
-#include <cstdint>
+#include <stdint.h>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 namespace hpt_linux {
 
-using u64 = std::uint64_t;
-
 enum class Backing { shmem, huge2m, huge1g };
 enum class Access { read, write };
 
-inline constexpr u64 kKiB = 1024, kMiB = kKiB * kKiB, kGiB = kMiB * kKiB, kPage = 4 * kKiB;
-inline constexpr u64 k2M = 2 * kMiB;
+inline constexpr uint64_t kKiB = 1024, kMiB = kKiB * kKiB, kGiB = kMiB * kKiB, kPage = 4 * kKiB;
+inline constexpr uint64_t k2M = 2 * kMiB;
 
 // UAPI values (linux/userfaultfd.h), which the model uses as well.
-inline constexpr u64 kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
+inline constexpr uint64_t kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
                      kFeatEventRemove = 1u << 3, kFeatEventUnmap = 1u << 6,
                      kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
                      kFeatSigbus = 1u << 7, kFeatThreadId = 1u << 8, kFeatMinorHugetlbfs = 1u << 9,
@@ -70,7 +68,7 @@ struct Ret {
   std::string text() const { return detail.empty() ? err : err + " " + detail; }
 };
 
-inline std::string hex(u64 v) {
+inline std::string hex(uint64_t v) {
   char b[24];
   std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
   return b;
@@ -79,7 +77,7 @@ inline std::string dec(long long v) { return std::to_string(v); }
 
 // A pagemap value as the step records it: the flags by name, "pfn" for a present entry's
 // non-zero frame (a PFN's value differs between kernel and model, its presence does not).
-inline std::string pagemap_bits(u64 pm) {
+inline std::string pagemap_bits(uint64_t pm) {
   std::string s;
   auto add = [&](const char* n) { s += s.empty() ? n : std::string(" ") + n; };
   if (pm >> 63 & 1) add("present");
@@ -87,7 +85,7 @@ inline std::string pagemap_bits(u64 pm) {
   if (pm >> 61 & 1) add("file");
   if (pm >> 57 & 1) add("uffd_wp");
   if (pm >> 56 & 1) add("exclusive");
-  if ((pm >> 63 & 1) && (pm & ((u64{1} << 55) - 1)) != 0) add("pfn");
+  if ((pm >> 63 & 1) && (pm & ((uint64_t{1} << 55) - 1)) != 0) add("pfn");
   return s.empty() ? "none" : s;
 }
 
@@ -119,7 +117,7 @@ struct Scenarios {
 
   // The prelude most anonymous scenarios share: four pages mapped, UFFDIO_API, then REGISTER
   // of all four (recorded as the step `what`).
-  static void anon_registered(B& b, Rec& r, u64 features, const char* what, unsigned mode) {
+  static void anon_registered(B& b, Rec& r, uint64_t features, const char* what, unsigned mode) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
     HPT_STEP(r, "api", b.uffd_api(features));
     HPT_STEP(r, what, b.uffd_register(0, 4 * kPage, mode));
@@ -142,7 +140,9 @@ struct Scenarios {
   static void api_wp_hugetlbfs_shmem(B& b, Rec& r) {
     HPT_STEP(r, "api(wp hugetlbfs shmem)", b.uffd_api(kFeatWpHugetlbfsShmem));
   }
-  static void api_unknown_bit(B& b, Rec& r) { HPT_STEP(r, "api(bit 40)", b.uffd_api(u64{1} << 40)); }
+  static void api_unknown_bit(B& b, Rec& r) {
+    HPT_STEP(r, "api(bit 40)", b.uffd_api(uint64_t{1} << 40));
+  }
 
   // --- UFFDIO_REGISTER / UNREGISTER validation ---
   static void register_before_api(B& b, Rec& r) {
@@ -539,15 +539,18 @@ struct Scenarios {
   // --- gaps the model still has (tests/linux/known-differences.txt) ---
   static void hugetlb_reservation_shared(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(0));
-    HPT_STEP(r, "mmap hugetlb 2M shared with an empty pool", b.map_file(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap hugetlb 2M shared with an empty pool",
+             b.map_file(0, k2M, Backing::huge2m, true, 1));
   }
   static void hugetlb_reservation_private(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(0));
-    HPT_STEP(r, "mmap hugetlb 2M private with an empty pool", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "mmap hugetlb 2M private with an empty pool",
+             b.map_file(0, k2M, Backing::huge2m, false, 1));
   }
   static void hugetlb_noreserve_empty_pool(B& b, Rec& r) {
     HPT_STEP(r, "pools", b.pools(0));
-    HPT_STEP(r, "mmap noreserve with an empty pool", b.map_file_noreserve(0, k2M, Backing::huge2m, true, 1));
+    HPT_STEP(r, "mmap noreserve with an empty pool",
+             b.map_file_noreserve(0, k2M, Backing::huge2m, true, 1));
     HPT_STEP(r, "meminfo", b.meminfo());
     HPT_STEP(r, "touch", b.touch(0, Access::read));
   }
@@ -722,7 +725,8 @@ struct Scenarios {
     anon_registered(b, r, 0, "register wp", kRegWp);
     HPT_STEP(r, "writeprotect len 0", b.uffd_writeprotect(0, 0, kWpModeWp));
     HPT_STEP(r, "writeprotect mode 4", b.uffd_writeprotect(0, kPage, 4));
-    HPT_STEP(r, "writeprotect wp|dontwake", b.uffd_writeprotect(0, kPage, kWpModeWp | kWpModeDontwake));
+    HPT_STEP(r, "writeprotect wp|dontwake",
+             b.uffd_writeprotect(0, kPage, kWpModeWp | kWpModeDontwake));
     HPT_STEP(r, "writeprotect outside", b.uffd_writeprotect(4 * kPage, kPage, kWpModeWp));
   }
   static void minor_hugetlb_partial(B& b, Rec& r) {
@@ -1662,7 +1666,8 @@ struct Scenarios {
         {"event_remove_unregistered", event_remove_unregistered},
         {"event_unmap", event_unmap},
         {"event_unmap_and_remove_hugetlb", event_unmap_and_remove_hugetlb},
-        {"copy_from_unpopulated_hugetlb_one_page_pool", copy_from_unpopulated_hugetlb_one_page_pool},
+        {"copy_from_unpopulated_hugetlb_one_page_pool",
+         copy_from_unpopulated_hugetlb_one_page_pool},
         {"copy_from_unpopulated_hugetlb_spare_page", copy_from_unpopulated_hugetlb_spare_page},
         {"copy_from_unpopulated_hugetlb_1g", copy_from_unpopulated_hugetlb_1g},
         {"copy_from_anon", copy_from_anon},
@@ -1689,7 +1694,8 @@ struct Scenarios {
         {"hugetlb_reservation_private", hugetlb_reservation_private},
         {"hugetlb_mmap_extends_the_file", hugetlb_mmap_extends_the_file},
         {"hugetlb_noreserve_empty_pool", hugetlb_noreserve_empty_pool},
-        {"hugetlb_noreserve_cannot_take_a_reserved_page", hugetlb_noreserve_cannot_take_a_reserved_page},
+        {"hugetlb_noreserve_cannot_take_a_reserved_page",
+         hugetlb_noreserve_cannot_take_a_reserved_page},
         {"hugetlb_reservation_counts_shared", hugetlb_reservation_counts_shared},
         {"hugetlb_reservation_counts_private", hugetlb_reservation_counts_private},
         {"hugetlb_private_cow_takes_the_reservation", hugetlb_private_cow_takes_the_reservation},

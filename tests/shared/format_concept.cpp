@@ -6,7 +6,6 @@ namespace {
 
 using hugepte::Entry;
 using hugepte::Kind;
-using hugepte::u64;
 using hugepte::fake::FakeFormat;
 
 // A format missing decode() is not a Format: generic code that names it fails to compile at the
@@ -31,11 +30,11 @@ constexpr bool str_eq(const char* a, const char* b) {
 static_assert(str_eq(hugepte::format_detail::problem<BadShifts>(),
                      "shift(l) must be shift(l-1) + index_bits(l-1)"));
 
-Entry leaf(u64 pa, unsigned level) {
+Entry leaf(uint64_t pa, unsigned level) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
-  e.shift = static_cast<hugepte::u8>(FakeFormat::shift(level));
+  e.shift = static_cast<uint8_t>(FakeFormat::shift(level));
   e.prot = hugepte::kProtRW;
   e.writable = true;
   e.accessed = true;
@@ -47,7 +46,7 @@ Entry leaf(u64 pa, unsigned level) {
 HPT_CASE(concept, FakeFormatRoundTripsEveryFlagSubsetAtEveryLevel) {
   for (unsigned level = 0; level < FakeFormat::levels; ++level) {
     for (unsigned m = 0; m < (1u << 10); ++m) {
-      Entry e = leaf(u64{0x40000000}, level);
+      Entry e = leaf(uint64_t{0x40000000}, level);
       e.prot = {true, (m & 1) != 0, (m & 2) != 0, (m & 4) != 0};
       e.writable = e.prot.write;
       e.accessed = m & 8;
@@ -64,8 +63,8 @@ HPT_CASE(concept, FakeFormatRoundTripsEveryFlagSubsetAtEveryLevel) {
 
 HPT_CASE(concept, EntryReadAtTheWrongLevelDecodesDifferently) {
   for (unsigned level = 1; level < FakeFormat::levels; ++level) {
-    Entry e = leaf(u64{0x40000000}, level);
-    u64 raw = FakeFormat::encode(e, level).value;
+    Entry e = leaf(uint64_t{0x40000000}, level);
+    uint64_t raw = FakeFormat::encode(e, level).value;
     Entry wrong = FakeFormat::decode(raw, level - 1);
     wrong.shift = e.shift;  // the shift differs anyway; the point is that the bits do too
     HPT_EXPECT(!(wrong == e));
@@ -74,10 +73,10 @@ HPT_CASE(concept, EntryReadAtTheWrongLevelDecodesDifferently) {
 
 HPT_CASE(concept, TableEntriesPointAtTheNextTable) {
   for (unsigned level = 1; level < FakeFormat::levels; ++level) {
-    u64 raw = FakeFormat::make_table(0x1234000, level);
+    uint64_t raw = FakeFormat::make_table(0x1234000, level);
     HPT_EXPECT(FakeFormat::is_table(raw, level));
     HPT_EXPECT_EQ(FakeFormat::decode(raw, level).kind, Kind::table);
-    HPT_EXPECT_EQ(FakeFormat::out_addr(raw, level), u64{0x1234000});
+    HPT_EXPECT_EQ(FakeFormat::out_addr(raw, level), uint64_t{0x1234000});
   }
   // The smallest level cannot point to a table.
   HPT_EXPECT_EQ(FakeFormat::decode(FakeFormat::make_table(0x1234000, 0), 0).reason,
@@ -101,10 +100,10 @@ HPT_CASE(concept, LeafSizesListEveryLeafAndGroupSizeAscending) {
 HPT_CASE(concept, ContiguousSubEntriesCarryTheirOwnOutputAddress) {
   Entry e = leaf(0x100000, 0);
   e.cont_shift = 16;
-  u64 raw0 = FakeFormat::encode(e, 0).value;
+  uint64_t raw0 = FakeFormat::encode(e, 0).value;
   for (unsigned i = 0; i < 16; ++i) {
     Entry sub = FakeFormat::decode(FakeFormat::group_entry(raw0, 0, i), 0);
-    HPT_EXPECT_EQ(sub.addr, u64{0x100000} + (u64{i} << 12));
+    HPT_EXPECT_EQ(sub.addr, uint64_t{0x100000} + (uint64_t{i} << 12));
     HPT_EXPECT_EQ(sub.cont_shift, 16);
   }
   // A misaligned group base cannot be encoded.
@@ -113,12 +112,12 @@ HPT_CASE(concept, ContiguousSubEntriesCarryTheirOwnOutputAddress) {
 }
 
 HPT_CASE(concept, BreakBeforeMakeOnlyForValidToValidAddressChanges) {
-  u64 a = FakeFormat::encode(leaf(0x200000, 1), 1).value;
-  u64 b = FakeFormat::encode(leaf(0x400000, 1), 1).value;
+  uint64_t a = FakeFormat::encode(leaf(0x200000, 1), 1).value;
+  uint64_t b = FakeFormat::encode(leaf(0x400000, 1), 1).value;
   Entry ro = leaf(0x200000, 1);
   ro.prot = hugepte::kProtR;
   ro.writable = false;
-  u64 c = FakeFormat::encode(ro, 1).value;
+  uint64_t c = FakeFormat::encode(ro, 1).value;
   HPT_EXPECT(FakeFormat::needs_bbm(a, b, 1));
   HPT_EXPECT(!FakeFormat::needs_bbm(a, c, 1));  // permissions only
   HPT_EXPECT(!FakeFormat::needs_bbm(0, b, 1));  // from invalid

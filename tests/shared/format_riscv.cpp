@@ -28,9 +28,6 @@ using hugepte::Sv39;
 using hugepte::Sv48;
 using hugepte::Sv57;
 using hugepte::Swap;
-using hugepte::u32;
-using hugepte::u64;
-using hugepte::u8;
 namespace rv = hugepte::riscv;
 
 // The three modes, plus variants that change which high bits mean something: Sv39 with
@@ -55,7 +52,7 @@ bool same(const Entry& a, const Entry& b) {
          a.soft == b.soft && a.swp == b.swp && a.reason == b.reason && a.keep == b.keep;
 }
 
-void out_field(const char* name, u64 got, u64 want) {
+void out_field(const char* name, uint64_t got, uint64_t want) {
   if (got == want) return;
   hpt::out("      ");
   hpt::out(name);
@@ -66,8 +63,8 @@ void out_field(const char* name, u64 got, u64 want) {
   hpt::out("\n");
 }
 
-u64 prot_bits(const Prot& p) {
-  return u64{p.read} | u64{p.write} << 1 | u64{p.exec} << 2 | u64{p.user} << 3;
+uint64_t prot_bits(const Prot& p) {
+  return uint64_t{p.read} | uint64_t{p.write} << 1 | uint64_t{p.exec} << 2 | uint64_t{p.user} << 3;
 }
 
 bool expect_same(hpt::Ctx& hpt_ctx, const Entry& got, const Entry& want, const char* file,
@@ -85,7 +82,7 @@ bool expect_same(hpt::Ctx& hpt_ctx, const Entry& got, const Entry& want, const c
   out_field("cont_shift", got.cont_shift, want.cont_shift);
   out_field("prot (u x w r)", prot_bits(got.prot), prot_bits(want.prot));
   out_field("writable", got.writable, want.writable);
-  out_field("mem", u64(got.mem), u64(want.mem));
+  out_field("mem", uint64_t(got.mem), uint64_t(want.mem));
   out_field("global", got.global, want.global);
   out_field("accessed", got.accessed, want.accessed);
   out_field("dirty", got.dirty, want.dirty);
@@ -97,7 +94,7 @@ bool expect_same(hpt::Ctx& hpt_ctx, const Entry& got, const Entry& want, const c
   out_field("swp.exclusive", got.swp.exclusive, want.swp.exclusive);
   out_field("swp.soft_dirty", got.swp.soft_dirty, want.swp.soft_dirty);
   out_field("swp.uffd_wp", got.swp.uffd_wp, want.swp.uffd_wp);
-  out_field("reason", u64(got.reason), u64(want.reason));
+  out_field("reason", uint64_t(got.reason), uint64_t(want.reason));
   out_field("keep", got.keep, want.keep);
   return false;
 }
@@ -105,7 +102,7 @@ bool expect_same(hpt::Ctx& hpt_ctx, const Entry& got, const Entry& want, const c
 #define EXPECT_ENTRY(got, want) expect_same(hpt_ctx, (got), (want), __FILE__, __LINE__)
 
 // Context for a failure inside a loop.
-void note(const char* what, u64 v) {
+void note(const char* what, uint64_t v) {
   hpt::out("      at ");
   hpt::out(what);
   hpt::out(" = ");
@@ -116,44 +113,44 @@ void note(const char* what, u64 v) {
 // ---- vocabulary builders ----------------------------------------------------------------------
 
 template <class F>
-Entry leaf(unsigned level, u64 addr, Prot prot) {
+Entry leaf(unsigned level, uint64_t addr, Prot prot) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = addr;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   e.prot = prot;
   e.writable = prot.write;
   return e;
 }
 
 template <class F>
-Entry protnone(unsigned level, u64 addr, Prot prot) {
+Entry protnone(unsigned level, uint64_t addr, Prot prot) {
   Entry e = leaf<F>(level, addr, prot);
   e.kind = Kind::protnone;
   return e;
 }
 
 template <class F>
-Entry napot(u64 base, Prot prot) {
+Entry napot(uint64_t base, Prot prot) {
   Entry e = leaf<F>(0, base, prot);
   e.cont_shift = rv::kNapotShift;
   return e;
 }
 
 template <class F>
-Entry table(unsigned level, u64 addr) {
+Entry table(unsigned level, uint64_t addr) {
   Entry e;
   e.kind = Kind::table;
   e.addr = addr;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   return e;
 }
 
 template <class F>
-Entry swp(unsigned level, u32 type, u64 offset) {
+Entry swp(unsigned level, uint32_t type, uint64_t offset) {
   Entry e;
   e.kind = type == hugepte::kSwpPteMarker ? Kind::marker : Kind::swap;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   e.swp.type = type;
   e.swp.offset = offset;
   return e;
@@ -162,24 +159,24 @@ Entry swp(unsigned level, u32 type, u64 offset) {
 Entry invalid(unsigned shift, Reason r) {
   Entry e;
   e.kind = Kind::invalid;
-  e.shift = static_cast<u8>(shift);
+  e.shift = static_cast<uint8_t>(shift);
   e.reason = r;
   return e;
 }
 
 // A physical address aligned for `level` and well inside 56 bits at every level.
 template <class F>
-u64 test_pa(unsigned level) {
-  return u64{0x15} << F::shift(level);
+uint64_t test_pa(unsigned level) {
+  return uint64_t{0x15} << F::shift(level);
 }
 
 // The highest address of that alignment that still fits the 56-bit PA.
 template <class F>
-u64 top_pa(unsigned align_shift) {
+uint64_t top_pa(unsigned align_shift) {
   return align_down(mask(0, F::pa_bits - 1), align_shift);
 }
 
-constexpr u64 kNapotBase = 0x8021'0000;  // 64 KiB aligned
+constexpr uint64_t kNapotBase = 0x8021'0000;  // 64 KiB aligned
 
 // The walker's view of R/W/X: a reserved combination is any with W but not R.
 constexpr bool rwx_ok(const Prot& p) {
@@ -191,7 +188,7 @@ constexpr bool rwx_ok(const Prot& p) {
 // writable mappings are copy-on-write, mapped without W (PAGE_COPY = PAGE_READ, PAGE_COPY_EXEC
 // = PAGE_EXEC); PAGE_EXEC has no R. VM_NONE is PAGE_NONE = PROT_NONE|R: no U, no A.
 template <class F>
-Entry pfn_pte(unsigned level, u64 addr, unsigned vm) {
+Entry pfn_pte(unsigned level, uint64_t addr, unsigned vm) {
   static constexpr Prot kPrivate[8] = {kR, kR, kR, kR, kX, kRX, kX, kRX};
   static constexpr Prot kShared[8] = {kR, kR, kRW, kRW, kX, kRX, kRWX, kRWX};
   const unsigned xwr = vm & 7;
@@ -220,7 +217,7 @@ struct Pte {
   Pte commit() const {
     Pte p = *this;
     if (!p.ok) return p;
-    const Result<u64> r = F::encode(p.e, p.level);
+    const Result<uint64_t> r = F::encode(p.e, p.level);
     if (!r) {
       p.ok = false;
       return p;
@@ -228,7 +225,7 @@ struct Pte {
     p.e = F::decode(r.value, p.level);
     return p;
   }
-  u64 raw() const { return F::encode(e, level).value; }
+  uint64_t raw() const { return F::encode(e, level).value; }
 
   template <class Fn>
   Pte with(Fn fn) const {
@@ -352,7 +349,7 @@ HPT_FORMAT_CASE(format, CanonicalAddressesSignExtendTheTopVaBit, RiscvTestFormat
   using F = Fmt;
   const unsigned n = F::va_bits;
   HPT_EXPECT(F::canonical(0));
-  HPT_EXPECT(F::canonical(~u64{0}));
+  HPT_EXPECT(F::canonical(~uint64_t{0}));
   HPT_EXPECT(F::canonical(bit(n - 1) - 1));                // top of the lower half
   HPT_EXPECT(!F::canonical(bit(n - 1)));                   // bit n-1 set, bits above clear
   HPT_EXPECT(F::canonical(~(bit(n - 1) - 1)));             // bottom of the upper half
@@ -369,12 +366,12 @@ HPT_FORMAT_CASE(format, ZeroIsNoneAtEveryLevelAndNoneEncodesToZero, RiscvTestFor
   using F = Fmt;
   for (unsigned l = 0; l < F::levels; ++l) {
     EXPECT_ENTRY(F::decode(0, l), Entry{});
-    const Result<u64> r = F::encode(Entry{}, l);
+    const Result<uint64_t> r = F::encode(Entry{}, l);
     HPT_EXPECT(r.ok());
-    HPT_EXPECT_EQ(r.value, u64{0});
+    HPT_EXPECT_EQ(r.value, uint64_t{0});
     HPT_EXPECT(!F::is_leaf(0, l));
     HPT_EXPECT(!F::is_table(0, l));
-    HPT_EXPECT_EQ(F::out_addr(0, l), u64{0});
+    HPT_EXPECT_EQ(F::out_addr(0, l), uint64_t{0});
   }
 }
 
@@ -385,7 +382,7 @@ HPT_FORMAT_CASE(format, ZeroIsNoneAtEveryLevelAndNoneEncodesToZero, RiscvTestFor
 HPT_FORMAT_CASE(format, LeafRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTestFormats) {
   using F = Fmt;
   constexpr MemType kMems[] = {MemType::normal, MemType::noncacheable, MemType::device};
-  constexpr u64 kPbmt[] = {0, 1, 2};
+  constexpr uint64_t kPbmt[] = {0, 1, 2};
   const unsigned flag_bits = F::svrsw60t59b ? 11 : 9;
   for (unsigned level = 0; level < F::levels; ++level) {
     for (unsigned cont = 0; cont < (F::cont_shift(level) ? 2u : 1u); ++cont) {
@@ -394,10 +391,11 @@ HPT_FORMAT_CASE(format, LeafRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTestForm
         for (unsigned m = 0; m < (1u << flag_bits); ++m) {
           // Other memory types with the permission bits only: the rest is covered by normal.
           if (mi != 0 && (m & ~0xFu)) continue;
-          const u64 addr = (m & 1) ? top_pa<F>(align) : (cont ? kNapotBase : test_pa<F>(level));
+          const uint64_t addr =
+              (m & 1) ? top_pa<F>(align) : (cont ? kNapotBase : test_pa<F>(level));
           Entry e =
               leaf<F>(level, addr, Prot{(m & 1) != 0, (m & 2) != 0, (m & 4) != 0, (m & 8) != 0});
-          e.cont_shift = static_cast<u8>(cont ? 16 : 0);
+          e.cont_shift = static_cast<uint8_t>(cont ? 16 : 0);
           e.mem = kMems[mi];
           e.global = m & 16;
           e.accessed = m & 32;
@@ -407,7 +405,7 @@ HPT_FORMAT_CASE(format, LeafRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTestForm
           e.soft.soft_dirty = m & 512;
           e.soft.uffd_wp = m & 1024;
           const bool expressible = rwx_ok(e.prot) && (mi == 0 || F::svpbmt);
-          const Result<u64> r = F::encode(e, level);
+          const Result<uint64_t> r = F::encode(e, level);
           if (!HPT_EXPECT_EQ(r.ok(), expressible)) {
             note("level", level), note("flags", m), note("mem", mi);
             return;
@@ -417,9 +415,9 @@ HPT_FORMAT_CASE(format, LeafRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTestForm
             continue;
           }
           // The same bits, placed by hand from the PTE figure.
-          const u64 ppn = (addr >> 12) | (cont ? rv::kNapotPattern : 0);
-          const u64 want = rv::kV | u64{m & 0xF} << 1 | u64{(m >> 4) & 0x1F} << 5 |
-                           u64{(m >> 9) & 3} << 59 | ppn << 10 | kPbmt[mi] << 61 |
+          const uint64_t ppn = (addr >> 12) | (cont ? rv::kNapotPattern : 0);
+          const uint64_t want = rv::kV | uint64_t{m & 0xF} << 1 | uint64_t{(m >> 4) & 0x1F} << 5 |
+                           uint64_t{(m >> 9) & 3} << 59 | ppn << 10 | kPbmt[mi] << 61 |
                            (cont ? bit(63) : 0);
           if (!HPT_EXPECT_EQ(r.value, want)) {
             note("level", level), note("flags", m), note("mem", mi);
@@ -447,11 +445,11 @@ HPT_FORMAT_CASE(format, ProtNoneRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTest
   const unsigned flag_bits = F::svrsw60t59b ? 11 : 9;
   for (unsigned level = 0; level < F::levels; ++level) {
     for (unsigned cont = 0; cont < (F::cont_shift(level) ? 2u : 1u); ++cont) {
-      const u64 addr = cont ? kNapotBase : test_pa<F>(level);
+      const uint64_t addr = cont ? kNapotBase : test_pa<F>(level);
       for (unsigned m = 0; m < (1u << flag_bits); ++m) {
         Entry e =
             protnone<F>(level, addr, Prot{(m & 1) != 0, (m & 2) != 0, (m & 4) != 0, (m & 8) != 0});
-        e.cont_shift = static_cast<u8>(cont ? 16 : 0);
+        e.cont_shift = static_cast<uint8_t>(cont ? 16 : 0);
         e.global = m & 16;
         e.accessed = m & 32;
         e.dirty = m & 64;
@@ -460,7 +458,7 @@ HPT_FORMAT_CASE(format, ProtNoneRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTest
         e.soft.soft_dirty = m & 512;
         e.soft.uffd_wp = m & 1024;
         const bool expressible = !e.global && !(e.prot.write && !e.prot.read);
-        const Result<u64> r = F::encode(e, level);
+        const Result<uint64_t> r = F::encode(e, level);
         if (!HPT_EXPECT_EQ(r.ok(), expressible)) {
           note("level", level), note("flags", m);
           return;
@@ -484,23 +482,23 @@ HPT_FORMAT_CASE(format, ProtNoneRoundTripsEveryFlagSubsetAtEveryLevel, RiscvTest
 // 62, 76, 81, 82: a table pointer is never "bad").
 HPT_FORMAT_CASE(format, TableEntriesRoundTripAtEveryUpperLevel, RiscvTestFormats) {
   using F = Fmt;
-  const u64 keeps[] = {0, rv::kRsw0, rv::kRsw1, rv::kRsw0 | rv::kRsw1,
+  const uint64_t keeps[] = {0, rv::kRsw0, rv::kRsw1, rv::kRsw0 | rv::kRsw1,
                        F::svrsw60t59b ? rv::kSoftDirty | rv::kUffdWp : 0};
-  const u64 addrs[] = {0x1000, 0x8000'2000, top_pa<F>(12)};
+  const uint64_t addrs[] = {0x1000, 0x8000'2000, top_pa<F>(12)};
   for (unsigned level = 1; level < F::levels; ++level) {
-    for (u64 addr : addrs) {
-      const u64 made = F::make_table(addr, level);
+    for (uint64_t addr : addrs) {
+      const uint64_t made = F::make_table(addr, level);
       HPT_EXPECT_EQ(made, rv::kV | (addr >> 12) << 10);
       EXPECT_ENTRY(F::decode(made, level), table<F>(level, addr));
       HPT_EXPECT(F::is_table(made, level));
       HPT_EXPECT(!F::is_leaf(made, level));
       HPT_EXPECT_EQ(F::out_addr(made, level), addr);
-      for (u64 keep : keeps) {
+      for (uint64_t keep : keeps) {
         for (int g = 0; g < 2; ++g) {
           Entry e = table<F>(level, addr);
           e.global = g;
           e.keep = keep;
-          const Result<u64> r = F::encode(e, level);
+          const Result<uint64_t> r = F::encode(e, level);
           HPT_ASSERT(r.ok());
           HPT_EXPECT_EQ(r.value, made | (g ? rv::kG : 0) | keep);
           EXPECT_ENTRY(F::decode(r.value, level), e);
@@ -516,18 +514,18 @@ HPT_FORMAT_CASE(format, TableEntriesRoundTripAtEveryUpperLevel, RiscvTestFormats
 // leaf level, the PMD level and the root.
 HPT_FORMAT_CASE(format, SwapEntriesRoundTripAtFieldEdges, RiscvTestFormats) {
   using F = Fmt;
-  const u64 offsets[] = {0, 1, 0xFFFF, bit(51), bit(52) - 1, 0x80200};
+  const uint64_t offsets[] = {0, 1, 0xFFFF, bit(51), bit(52) - 1, 0x80200};
   const unsigned levels[] = {0, 1, F::levels - 1};
   const unsigned flag_sets = F::svrsw60t59b ? 8 : 2;
   for (unsigned level : levels) {
-    for (u32 type = 0; type < 32; ++type) {
-      for (u64 offset : offsets) {
+    for (uint32_t type = 0; type < 32; ++type) {
+      for (uint64_t offset : offsets) {
         for (unsigned f = 0; f < flag_sets; ++f) {
           Entry e = swp<F>(level, type, offset);
           e.swp.exclusive = f & 1;
           e.swp.soft_dirty = f & 2;
           e.swp.uffd_wp = f & 4;
-          const Result<u64> r = F::encode(e, level);
+          const Result<uint64_t> r = F::encode(e, level);
           if (type == 0 && offset == 0 && f == 0) {
             HPT_EXPECT(!r.ok());  // swp_entry(0, 0) would be the none value
             continue;
@@ -536,8 +534,8 @@ HPT_FORMAT_CASE(format, SwapEntriesRoundTripAtFieldEdges, RiscvTestFormats) {
             note("type", type), note("offset", offset), note("flags", f);
             return;
           }
-          const u64 want = u64{type} << 7 | offset << 12 | u64{f & 1} << 6 |
-                           u64{(f >> 1) & 1} << 3 | u64{(f >> 2) & 1} << 4;
+          const uint64_t want = uint64_t{type} << 7 | offset << 12 | uint64_t{f & 1} << 6 |
+                           uint64_t{(f >> 1) & 1} << 3 | uint64_t{(f >> 2) & 1} << 4;
           if (!HPT_EXPECT_EQ(r.value, want)) return;
           if (!EXPECT_ENTRY(F::decode(r.value, level), e)) {
             note("type", type), note("offset", offset), note("flags", f);
@@ -557,12 +555,12 @@ HPT_FORMAT_CASE(format, SwapEntriesRoundTripAtFieldEdges, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, MarkersRoundTripWithEveryFlagSubset, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 0; level < F::levels; ++level) {
-    for (u64 flags = 1; flags < 8; ++flags) {
+    for (uint64_t flags = 1; flags < 8; ++flags) {
       const Entry e = swp<F>(level, hugepte::kSwpPteMarker, flags);
       HPT_EXPECT(e.kind == Kind::marker);
-      const Result<u64> r = F::encode(e, level);
+      const Result<uint64_t> r = F::encode(e, level);
       HPT_ASSERT(r.ok());
-      HPT_EXPECT_EQ(r.value, u64{31} << 7 | flags << 12);
+      HPT_EXPECT_EQ(r.value, uint64_t{31} << 7 | flags << 12);
       EXPECT_ENTRY(F::decode(r.value, level), e);
     }
     // The marker type is refused as Kind::swap, and any other type as Kind::marker.
@@ -584,26 +582,26 @@ HPT_FORMAT_CASE(format, EveryValidRawValueReencodesToItselfAndHotPathAgrees, Ris
   using F = Fmt;
   const unsigned levels[] = {0, 1, F::levels - 1};
   for (unsigned level : levels) {
-    const u64 ppn = (test_pa<F>(level) >> 12) << 10;
-    const u64 highs[] = {
+    const uint64_t ppn = (test_pa<F>(level) >> 12) << 10;
+    const uint64_t highs[] = {
         0,
         ppn,
-        u64{1} << 10,  // PPN[0] = 1: misaligned above level 0
+        uint64_t{1} << 10,  // PPN[0] = 1: misaligned above level 0
         ppn | rv::kRsw0 | rv::kRsw1,
         ppn | 0xF00,    // RSW and PPN[1:0]: swap type bits 8-11
         ppn | bit(54),  // reserved
         ppn | bit(59),
         ppn | bit(60),
-        ppn | u64{1} << 61,              // NC
-        ppn | u64{2} << 61,              // IO
-        ppn | u64{3} << 61,              // reserved PBMT
-        bit(63) | (u64{0x80218} << 10),  // NAPOT 64 KiB pattern
-        bit(63) | (u64{0x80214} << 10),  // N with a reserved pattern
+        ppn | uint64_t{1} << 61,              // NC
+        ppn | uint64_t{2} << 61,              // IO
+        ppn | uint64_t{3} << 61,              // reserved PBMT
+        bit(63) | (uint64_t{0x80218} << 10),  // NAPOT 64 KiB pattern
+        bit(63) | (uint64_t{0x80214} << 10),  // N with a reserved pattern
         mask(12, 63),                    // every swap-offset bit
     };
-    for (u64 high : highs) {
-      for (u64 low = 0; low < 256; ++low) {
-        const u64 raw = high | low;
+    for (uint64_t high : highs) {
+      for (uint64_t low = 0; low < 256; ++low) {
+        const uint64_t raw = high | low;
         const Entry d = F::decode(raw, level);
         // The hot path agrees with decode.
         const bool agree = F::is_leaf(raw, level) == (d.kind == Kind::leaf) &&
@@ -639,17 +637,17 @@ HPT_FORMAT_CASE(format, EveryValidRawValueReencodesToItselfAndHotPathAgrees, Ris
             break;
         }
         if (!HPT_EXPECT(kind_ok)) {
-          note("raw", raw), note("level", level), note("kind", u64(d.kind));
+          note("raw", raw), note("level", level), note("kind", uint64_t(d.kind));
           return;
         }
         if (d.kind == Kind::invalid || d.kind == Kind::none) {
           if (d.kind == Kind::invalid && !HPT_EXPECT(!F::encode(d, level).ok())) return;
           continue;
         }
-        HPT_EXPECT_EQ(u64(d.reason), u64(Reason::none));
-        const Result<u64> r = F::encode(d, level);
+        HPT_EXPECT_EQ(uint64_t(d.reason), uint64_t(Reason::none));
+        const Result<uint64_t> r = F::encode(d, level);
         const bool second_spelling = d.kind == Kind::protnone && !(raw & rv::kG);
-        const u64 want = second_spelling ? raw | rv::kG : raw;
+        const uint64_t want = second_spelling ? raw | rv::kG : raw;
         if (!HPT_EXPECT(r.ok() && r.value == want)) {
           note("raw", raw), note("level", level), note("re-encoded", r.value);
           return;
@@ -730,10 +728,10 @@ HPT_FORMAT_CASE(format, ProtNoneIsPresentToSoftwareButInvalidToHardware, RiscvTe
     for (unsigned vm : {0u, 8u}) {  // VM_NONE, VM_SHARED: both PAGE_NONE
       const Pte<F> pte = Pte<F>::of(level, pfn_pte<F>(level, test_pa<F>(level), vm));
       HPT_ASSERT(pte.ok);
-      const u64 raw = pte.raw();
+      const uint64_t raw = pte.raw();
       HPT_EXPECT(pte.present());
       HPT_EXPECT(pte.e.kind == Kind::protnone);
-      HPT_EXPECT_EQ(raw & rv::kV, u64{0});
+      HPT_EXPECT_EQ(raw & rv::kV, uint64_t{0});
       HPT_EXPECT_EQ(raw & rv::kG, rv::kG);
       HPT_EXPECT_EQ(raw & rv::kRwx, rv::kR);  // PAGE_NONE = PROT_NONE | R
       HPT_EXPECT_EQ(raw, rv::kG | rv::kR | (test_pa<F>(level) >> 12) << 10);
@@ -759,7 +757,7 @@ HPT_FORMAT_CASE(format, ProtNoneKeepsTheSavedWriteBit, RiscvTestFormats) {
     const Pte<F> numa = pte.with([](Entry& x) { x.kind = Kind::protnone; });
     HPT_ASSERT(numa.ok);
     HPT_EXPECT(numa.write() && numa.e.prot.write);
-    HPT_EXPECT_EQ(numa.raw() & rv::kV, u64{0});
+    HPT_EXPECT_EQ(numa.raw() & rv::kV, uint64_t{0});
     HPT_EXPECT(!F::is_leaf(numa.raw(), level));
     const Pte<F> back = numa.with([](Entry& x) { x.kind = Kind::leaf; });
     HPT_EXPECT(back.ok && back.write());
@@ -819,9 +817,9 @@ HPT_FORMAT_CASE(format, UffdWpIsBit60AndWriteProtects, RiscvTestFormats) {
 // arch round trip is bit-exact. The maximum offset is 2^52 - 1 (offset ~0 does not fit).
 HPT_FORMAT_CASE(format, SwapFlagsChangeNeitherTypeNorOffset, RiscvTestFormats) {
   using F = Fmt;
-  const u64 max_offset = bit(52) - 1;
+  const uint64_t max_offset = bit(52) - 1;
   for (unsigned level : {0u, 1u}) {
-    HPT_EXPECT(!F::encode(swp<F>(level, hugepte::kMaxSwapFiles - 1, ~u64{0}), level).ok());
+    HPT_EXPECT(!F::encode(swp<F>(level, hugepte::kMaxSwapFiles - 1, ~uint64_t{0}), level).ok());
     HPT_EXPECT(!F::encode(swp<F>(level, hugepte::kMaxSwapFiles - 1, bit(52)), level).ok());
     const Pte<F> pte = Pte<F>::of(level, swp<F>(level, hugepte::kMaxSwapFiles - 1, max_offset));
     HPT_ASSERT(pte.ok);
@@ -849,8 +847,8 @@ HPT_FORMAT_CASE(format, SwapFlagsChangeNeitherTypeNorOffset, RiscvTestFormats) {
       HPT_EXPECT(!uw.ok);
     }
     // 30 / 58: __swp_entry_to_pte(__pte_to_swp_entry(pte)) is bit-for-bit the same.
-    const u64 raw = pte.raw();
-    const Result<u64> again = F::encode(F::decode(raw, level), level);
+    const uint64_t raw = pte.raw();
+    const Result<uint64_t> again = F::encode(F::decode(raw, level), level);
     HPT_EXPECT(again.ok() && again.value == raw);
   }
 }
@@ -859,19 +857,19 @@ HPT_FORMAT_CASE(format, SwapFlagsChangeNeitherTypeNorOffset, RiscvTestFormats) {
 // PFN in the offset; hwpoison likewise; all are swap kinds, not markers.
 HPT_FORMAT_CASE(format, MigrationEntriesKeepTheirTypeAndPfn, RiscvTestFormats) {
   using F = Fmt;
-  const u64 pfn = test_pa<F>(1) >> 12;
-  const u32 types[] = {
+  const uint64_t pfn = test_pa<F>(1) >> 12;
+  const uint32_t types[] = {
       hugepte::kSwpMigrationWrite, hugepte::kSwpMigrationRead, hugepte::kSwpMigrationReadExclusive,
       hugepte::kSwpHwpoison,       hugepte::kSwpDeviceWrite,   hugepte::kSwpDeviceRead,
       hugepte::kSwpDeviceExclusive};
   for (unsigned level = 0; level < F::levels; ++level) {
-    for (u32 type : types) {
+    for (uint32_t type : types) {
       const Pte<F> m = Pte<F>::of(level, swp<F>(level, type, pfn));
       HPT_ASSERT(m.ok);
       HPT_EXPECT(m.e.kind == Kind::swap);
       HPT_EXPECT_EQ(m.e.swp.type, type);
       HPT_EXPECT_EQ(m.e.swp.offset, pfn);
-      HPT_EXPECT_EQ(m.raw(), u64{type} << 7 | pfn << 12);
+      HPT_EXPECT_EQ(m.raw(), uint64_t{type} << 7 | pfn << 12);
     }
     // 32: make_readable_migration_entry(swp_offset(e)) keeps the PFN.
     const Pte<F> w = Pte<F>::of(level, swp<F>(level, hugepte::kSwpMigrationWrite, pfn));
@@ -888,10 +886,10 @@ HPT_FORMAT_CASE(format, HugeLeafIsALeafAndNeverATable, RiscvTestFormats) {
     for (unsigned vm = 1; vm < 8; ++vm) {
       const Pte<F> pmd = Pte<F>::of(level, pfn_pte<F>(level, test_pa<F>(level), vm));
       HPT_ASSERT(pmd.ok);
-      const u64 raw = pmd.raw();
+      const uint64_t raw = pmd.raw();
       HPT_EXPECT(F::is_leaf(raw, level));
       HPT_EXPECT(!F::is_table(raw, level));
-      HPT_EXPECT_EQ(u64(pmd.e.shift), u64(F::shift(level)));
+      HPT_EXPECT_EQ(uint64_t(pmd.e.shift), uint64_t(F::shift(level)));
       HPT_EXPECT_EQ(F::out_addr(raw, level), test_pa<F>(level));
     }
   }
@@ -909,14 +907,14 @@ HPT_FORMAT_CASE(format, PmdMkinvalidStaysPresentThroughTheLeafBits, RiscvTestFor
       if ((vm & 7) == 0) continue;  // PAGE_NONE is already invalid
       const Pte<F> pmd = Pte<F>::of(level, pfn_pte<F>(level, test_pa<F>(level), vm));
       HPT_ASSERT(pmd.ok);
-      const u64 inv = pmd.raw() & ~(rv::kV | rv::kProtNone);
+      const uint64_t inv = pmd.raw() & ~(rv::kV | rv::kProtNone);
       const Entry d = F::decode(inv, level);
       HPT_EXPECT(!F::is_leaf(inv, level));
       if (pmd.e.prot.read) {
         Entry want = pmd.e;
         want.kind = Kind::protnone;
         EXPECT_ENTRY(d, want);
-        const Result<u64> r = F::encode(d, level);
+        const Result<uint64_t> r = F::encode(d, level);
         HPT_EXPECT(r.ok() && r.value == (inv | rv::kG));
       } else {
         HPT_EXPECT(d.kind == (F::svrsw60t59b ? Kind::swap : Kind::invalid));
@@ -946,7 +944,7 @@ HPT_FORMAT_CASE(format, HugetlbHelpersHoldForEveryHugeSize, RiscvTestFormats) {
       const Pte<F> nw = huge.mkwrite().wrprotect();
       HPT_EXPECT(nw.ok && !nw.write());  // 86
       for (const Pte<F>* p : {&d, &w, &nw}) {
-        HPT_EXPECT_EQ(u64(p->e.cont_shift), u64(cont ? 16 : 0));
+        HPT_EXPECT_EQ(uint64_t(p->e.cont_shift), uint64_t(cont ? 16 : 0));
         HPT_EXPECT_EQ(p->e.addr, e.addr);
       }
     }
@@ -965,22 +963,23 @@ HPT_FORMAT_CASE(format, NapotGroupIsSixteenIdenticalEntries, RiscvTestFormats) {
   }
   Entry e = napot<F>(kNapotBase, kRW);
   e.accessed = e.dirty = true;
-  const Result<u64> r = F::encode(e, 0);
+  const Result<uint64_t> r = F::encode(e, 0);
   HPT_ASSERT(r.ok());
-  const u64 raw0 = r.value;
+  const uint64_t raw0 = r.value;
   HPT_EXPECT_EQ(raw0 & bit(63), bit(63));
-  HPT_EXPECT_EQ(field(raw0, 10, 13), u64{0b1000});
+  HPT_EXPECT_EQ(field(raw0, 10, 13), uint64_t{0b1000});
   unsigned order = 1;
-  for (u64 ppn = field(raw0, 10, 53); !(ppn & 1); ppn >>= 1) ++order;
+  for (uint64_t ppn = field(raw0, 10, 53); !(ppn & 1); ppn >>= 1) ++order;
   HPT_EXPECT_EQ(order, 4u);
   for (unsigned i = 0; i < 16; ++i) {
-    const u64 sub = F::group_entry(raw0, 0, i);
+    const uint64_t sub = F::group_entry(raw0, 0, i);
     HPT_EXPECT_EQ(sub, raw0);
     EXPECT_ENTRY(F::decode(sub, 0), e);
     HPT_EXPECT_EQ(F::out_addr(sub, 0), kNapotBase);
   }
   // Non-present values are written to every slot unchanged as well (property 103).
-  const u64 marker = F::encode(swp<F>(0, hugepte::kSwpPteMarker, hugepte::kMarkerUffdWp), 0).value;
+  const uint64_t marker =
+      F::encode(swp<F>(0, hugepte::kSwpPteMarker, hugepte::kMarkerUffdWp), 0).value;
   for (unsigned i = 0; i < 16; ++i) HPT_EXPECT_EQ(F::group_entry(marker, 0, i), marker);
   // A NAPOT entry must start on a 64 KiB boundary.
   HPT_EXPECT(!F::encode(napot<F>(kNapotBase + 0x1000, kRW), 0).ok());
@@ -992,14 +991,14 @@ HPT_FORMAT_CASE(format, NapotGroupIsSixteenIdenticalEntries, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, NeedsBbmOnlyWhenANapotGroupChangesShapeAddressOrType, RiscvTestFormats) {
   using F = Fmt;
   const auto enc = [](const Entry& e, unsigned level) { return F::encode(e, level).value; };
-  const u64 plain = enc(leaf<F>(0, kNapotBase, kRW), 0);
-  const u64 plain_ro = enc(leaf<F>(0, kNapotBase, kR), 0);
-  const u64 plain_moved = enc(leaf<F>(0, kNapotBase + 0x10000, kRW), 0);
+  const uint64_t plain = enc(leaf<F>(0, kNapotBase, kRW), 0);
+  const uint64_t plain_ro = enc(leaf<F>(0, kNapotBase, kR), 0);
+  const uint64_t plain_moved = enc(leaf<F>(0, kNapotBase + 0x10000, kRW), 0);
   HPT_EXPECT(!F::needs_bbm(plain, plain_ro, 0));     // permission change: sfence.vma suffices
   HPT_EXPECT(!F::needs_bbm(plain, plain_moved, 0));  // new output address, single PTE
   for (unsigned level = 1; level < F::levels; ++level) {
-    const u64 huge = enc(leaf<F>(level, test_pa<F>(level), kRW), level);
-    const u64 tbl = F::make_table(0x8000'0000, level);
+    const uint64_t huge = enc(leaf<F>(level, test_pa<F>(level), kRW), level);
+    const uint64_t tbl = F::make_table(0x8000'0000, level);
     HPT_EXPECT(!F::needs_bbm(huge, tbl, level));  // split: no BBM rule in the ISA
     HPT_EXPECT(!F::needs_bbm(tbl, huge, level));  // collapse
   }
@@ -1010,7 +1009,7 @@ HPT_FORMAT_CASE(format, NeedsBbmOnlyWhenANapotGroupChangesShapeAddressOrType, Ri
   }
   if (!F::svnapot) HPT_SKIP("no Svnapot in this mode: no NAPOT transitions");
   Entry g = napot<F>(kNapotBase, kRW);
-  const u64 group = enc(g, 0);
+  const uint64_t group = enc(g, 0);
   Entry g2 = g;
   g2.prot = kR;
   g2.writable = false;
@@ -1035,14 +1034,14 @@ HPT_FORMAT_CASE(format, NeedsBbmOnlyWhenANapotGroupChangesShapeAddressOrType, Ri
 // type and offset fields and distinct from each other.
 HPT_FORMAT_CASE(format, SwapLayoutMatchesLinux, RiscvTestFormats) {
   using F = Fmt;
-  HPT_EXPECT_EQ(F::encode(swp<F>(0, 1, 0), 0).value, u64{1} << 7);
-  HPT_EXPECT_EQ(F::encode(swp<F>(0, 16, 0), 0).value, u64{1} << 11);
-  HPT_EXPECT_EQ(F::encode(swp<F>(0, 0, 1), 0).value, u64{1} << 12);
+  HPT_EXPECT_EQ(F::encode(swp<F>(0, 1, 0), 0).value, uint64_t{1} << 7);
+  HPT_EXPECT_EQ(F::encode(swp<F>(0, 16, 0), 0).value, uint64_t{1} << 11);
+  HPT_EXPECT_EQ(F::encode(swp<F>(0, 0, 1), 0).value, uint64_t{1} << 12);
   HPT_EXPECT_EQ(F::encode(swp<F>(0, 0, bit(51)), 0).value, bit(63));
   Entry ex = swp<F>(0, 0, 0);
   ex.swp.exclusive = true;
   HPT_EXPECT_EQ(F::encode(ex, 0).value, bit(6));  // a swap entry made of the flag alone
-  u64 flags = bit(6);
+  uint64_t flags = bit(6);
   if (F::svrsw60t59b) {
     Entry sd = swp<F>(0, 0, 0);
     sd.swp.soft_dirty = true;
@@ -1052,11 +1051,11 @@ HPT_FORMAT_CASE(format, SwapLayoutMatchesLinux, RiscvTestFormats) {
     HPT_EXPECT_EQ(F::encode(uw, 0).value, bit(4));
     flags |= bit(3) | bit(4);
   }
-  HPT_EXPECT_EQ(flags & mask(7, 63), u64{0});
-  for (u32 type = 0; type < 32; ++type) {
-    const Result<u64> r = F::encode(swp<F>(0, type, bit(52) - 1), 0);
+  HPT_EXPECT_EQ(flags & mask(7, 63), uint64_t{0});
+  for (uint32_t type = 0; type < 32; ++type) {
+    const Result<uint64_t> r = F::encode(swp<F>(0, type, bit(52) - 1), 0);
     HPT_ASSERT(r.ok());
-    HPT_EXPECT_EQ(r.value & (bit(0) | bit(5) | bit(1) | bit(2)), u64{0});
+    HPT_EXPECT_EQ(r.value & (bit(0) | bit(5) | bit(1) | bit(2)), uint64_t{0});
     HPT_EXPECT(F::decode(r.value, 0).kind != Kind::none);  // 120: not none, not present
   }
 }
@@ -1065,14 +1064,14 @@ HPT_FORMAT_CASE(format, SwapLayoutMatchesLinux, RiscvTestFormats) {
 // 61-62; N is 63.
 HPT_FORMAT_CASE(format, BitPositionsMatchThePteFigure, RiscvTestFormats) {
   using F = Fmt;
-  const u64 ppn = u64{0x80200} << 10;
-  for (u64 rwx = 0; rwx < 8; ++rwx) {
-    const u64 raw = rv::kV | rwx << 1 | ppn;
+  const uint64_t ppn = uint64_t{0x80200} << 10;
+  for (uint64_t rwx = 0; rwx < 8; ++rwx) {
+    const uint64_t raw = rv::kV | rwx << 1 | ppn;
     const bool reserved = (rwx & 3) == 2;  // W without R
     HPT_EXPECT_EQ(F::is_leaf(raw, 0), rwx != 0 && !reserved);
     HPT_EXPECT_EQ(F::is_table(raw, 1), rwx == 0);
   }
-  const u64 base = F::encode(leaf<F>(0, 0x8020'0000, kRW), 0).value;
+  const uint64_t base = F::encode(leaf<F>(0, 0x8020'0000, kRW), 0).value;
   Entry sp = leaf<F>(0, 0x8020'0000, kRW);
   sp.soft.special = true;
   HPT_EXPECT_EQ(F::encode(sp, 0).value ^ base, bit(8));
@@ -1081,19 +1080,19 @@ HPT_FORMAT_CASE(format, BitPositionsMatchThePteFigure, RiscvTestFormats) {
     nc.mem = MemType::noncacheable;
     Entry io = nc;
     io.mem = MemType::device;
-    HPT_EXPECT_EQ(F::encode(nc, 0).value ^ base, u64{1} << 61);
-    HPT_EXPECT_EQ(F::encode(io, 0).value ^ base, u64{2} << 61);
+    HPT_EXPECT_EQ(F::encode(nc, 0).value ^ base, uint64_t{1} << 61);
+    HPT_EXPECT_EQ(F::encode(io, 0).value ^ base, uint64_t{2} << 61);
   }
   if (F::svnapot) {
-    const u64 n = F::encode(napot<F>(0x8020'0000, kRW), 0).value;
-    HPT_EXPECT_EQ(n ^ base, bit(63) | u64{0b1000} << 10);
+    const uint64_t n = F::encode(napot<F>(0x8020'0000, kRW), 0).value;
+    HPT_EXPECT_EQ(n ^ base, bit(63) | uint64_t{0b1000} << 10);
   }
 }
 
 // ---- invalid encodings, by decode (Kind::invalid + reason) and by encode (EINVAL) -------------
 
 template <class F>
-bool expect_invalid(hpt::Ctx& hpt_ctx, u64 raw, unsigned level, Reason why, const char* file,
+bool expect_invalid(hpt::Ctx& hpt_ctx, uint64_t raw, unsigned level, Reason why, const char* file,
                     int line) {
   const Entry d = F::decode(raw, level);
   const bool ok = expect_same(hpt_ctx, d, invalid(F::shift(level), why), file, line);
@@ -1111,8 +1110,8 @@ bool expect_invalid(hpt::Ctx& hpt_ctx, u64 raw, unsigned level, Reason why, cons
 HPT_FORMAT_CASE(format, ReservedBitsMakeEveryPteInvalid, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 0; level < F::levels; ++level) {
-    const u64 leaf_raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
-    const u64 pn_raw = F::encode(protnone<F>(level, test_pa<F>(level), kR), level).value;
+    const uint64_t leaf_raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
+    const uint64_t pn_raw = F::encode(protnone<F>(level, test_pa<F>(level), kR), level).value;
     for (unsigned b = 54; b <= 60; ++b) {
       if (F::svrsw60t59b && b >= 59) continue;
       EXPECT_INVALID(F, leaf_raw | bit(b), level, Reason::reserved_bits);
@@ -1120,7 +1119,7 @@ HPT_FORMAT_CASE(format, ReservedBitsMakeEveryPteInvalid, RiscvTestFormats) {
       if (level > 0)
         EXPECT_INVALID(F, F::make_table(0x1000, level) | bit(b), level, Reason::reserved_bits);
     }
-    EXPECT_INVALID(F, ~u64{0}, level, Reason::reserved_bits);
+    EXPECT_INVALID(F, ~uint64_t{0}, level, Reason::reserved_bits);
     // Encode has no way to set a reserved bit: keep carries only the software bits.
     Entry e = leaf<F>(level, test_pa<F>(level), kRW);
     e.keep = bit(54);
@@ -1132,7 +1131,7 @@ HPT_FORMAT_CASE(format, ReservedBitsMakeEveryPteInvalid, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, WriteWithoutReadIsReserved, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 0; level < F::levels; ++level) {
-    const u64 pa = (test_pa<F>(level) >> 12) << 10;
+    const uint64_t pa = (test_pa<F>(level) >> 12) << 10;
     EXPECT_INVALID(F, rv::kV | rv::kW | pa, level, Reason::write_without_read);
     EXPECT_INVALID(F, rv::kV | rv::kW | rv::kX | pa, level, Reason::write_without_read);
     EXPECT_INVALID(F, rv::kG | rv::kW | pa, level, Reason::write_without_read);
@@ -1150,7 +1149,7 @@ HPT_FORMAT_CASE(format, WriteWithoutReadIsReserved, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, MisalignedSuperpageIsInvalid, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 1; level < F::levels; ++level) {
-    const u64 raw = F::encode(leaf<F>(level, test_pa<F>(level), kRX), level).value;
+    const uint64_t raw = F::encode(leaf<F>(level, test_pa<F>(level), kRX), level).value;
     for (unsigned b = 0; b < 9 * level; ++b) {
       EXPECT_INVALID(F, raw | bit(10 + b), level, Reason::misaligned_output);
       HPT_EXPECT(!F::encode(leaf<F>(level, test_pa<F>(level) | bit(12 + b), kRX), level).ok());
@@ -1165,9 +1164,9 @@ HPT_FORMAT_CASE(format, MisalignedSuperpageIsInvalid, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, NapotOtherThan64KAtLevel0IsReserved, RiscvTestFormats) {
   using F = Fmt;
   if (!F::svnapot) HPT_SKIP("no Svnapot in this mode (see ExtensionBitsWithoutTheExtension...)");
-  const u64 base = F::encode(leaf<F>(0, kNapotBase, kRW), 0).value;
-  for (u64 pattern = 0; pattern < 16; ++pattern) {
-    const u64 raw = bit(63) | (base & ~mask(10, 13)) | pattern << 10;
+  const uint64_t base = F::encode(leaf<F>(0, kNapotBase, kRW), 0).value;
+  for (uint64_t pattern = 0; pattern < 16; ++pattern) {
+    const uint64_t raw = bit(63) | (base & ~mask(10, 13)) | pattern << 10;
     if (pattern == 0b1000) {
       HPT_EXPECT(F::is_leaf(raw, 0));
     } else {
@@ -1175,13 +1174,14 @@ HPT_FORMAT_CASE(format, NapotOtherThan64KAtLevel0IsReserved, RiscvTestFormats) {
     }
   }
   for (unsigned level = 1; level < F::levels; ++level) {
-    const u64 raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
+    const uint64_t raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
     EXPECT_INVALID(F, raw | bit(63), level, Reason::reserved_group_encoding);
-    EXPECT_INVALID(F, raw | bit(63) | u64{0b1000} << 10, level, Reason::reserved_group_encoding);
+    EXPECT_INVALID(F, raw | bit(63) | uint64_t{0b1000} << 10, level,
+                   Reason::reserved_group_encoding);
     Entry e = leaf<F>(level, test_pa<F>(level), kRW);
     e.cont_shift = 16;
     HPT_EXPECT(!F::encode(e, level).ok());
-    e.cont_shift = static_cast<u8>(F::shift(level) + 4);
+    e.cont_shift = static_cast<uint8_t>(F::shift(level) + 4);
     HPT_EXPECT(!F::encode(e, level).ok());
   }
   Entry e = napot<F>(kNapotBase, kRW);
@@ -1194,11 +1194,11 @@ HPT_FORMAT_CASE(format, NapotOtherThan64KAtLevel0IsReserved, RiscvTestFormats) {
 HPT_FORMAT_CASE(format, PbmtThreeIsReservedAndOtherTypesAreRefused, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 0; level < F::levels; ++level) {
-    const u64 raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
-    const u64 pn = F::encode(protnone<F>(level, test_pa<F>(level), kR), level).value;
+    const uint64_t raw = F::encode(leaf<F>(level, test_pa<F>(level), kRW), level).value;
+    const uint64_t pn = F::encode(protnone<F>(level, test_pa<F>(level), kR), level).value;
     const Reason why = F::svpbmt ? Reason::reserved_memory_type : Reason::extension_absent;
-    EXPECT_INVALID(F, raw | u64{3} << 61, level, why);
-    EXPECT_INVALID(F, pn | u64{3} << 61, level, why);
+    EXPECT_INVALID(F, raw | uint64_t{3} << 61, level, why);
+    EXPECT_INVALID(F, pn | uint64_t{3} << 61, level, why);
     for (MemType m :
          {MemType::write_through, MemType::device_nGnRE, MemType::write_protect, MemType::tagged}) {
       Entry e = leaf<F>(level, test_pa<F>(level), kRW);
@@ -1212,8 +1212,9 @@ HPT_FORMAT_CASE(format, PbmtThreeIsReservedAndOtherTypesAreRefused, RiscvTestFor
 HPT_FORMAT_CASE(format, NonLeafReservesDAUPbmtAndN, RiscvTestFormats) {
   using F = Fmt;
   for (unsigned level = 1; level < F::levels; ++level) {
-    const u64 t = F::make_table(0x8000'1000, level);
-    for (u64 b : {rv::kD, rv::kA, rv::kU, u64{1} << 61, u64{2} << 61, u64{3} << 61, rv::kN})
+    const uint64_t t = F::make_table(0x8000'1000, level);
+    for (uint64_t b :
+         {rv::kD, rv::kA, rv::kU, uint64_t{1} << 61, uint64_t{2} << 61, uint64_t{3} << 61, rv::kN})
       EXPECT_INVALID(F, t | b, level, Reason::reserved_bits);
     const Entry ok = table<F>(level, 0x8000'1000);
     Entry e = ok;
@@ -1246,7 +1247,7 @@ HPT_FORMAT_CASE(format, NonLeafReservesDAUPbmtAndN, RiscvTestFormats) {
 // A pointer at level 0 would need a level -1: the walk raises a page fault.
 HPT_FORMAT_CASE(format, TablePointerAtLevel0IsInvalid, RiscvTestFormats) {
   using F = Fmt;
-  EXPECT_INVALID(F, rv::kV | u64{0x80001} << 10, 0, Reason::table_not_allowed);
+  EXPECT_INVALID(F, rv::kV | uint64_t{0x80001} << 10, 0, Reason::table_not_allowed);
   EXPECT_INVALID(F, rv::kV | rv::kG, 0, Reason::table_not_allowed);
   HPT_EXPECT(!F::encode(table<F>(0, 0x8000'1000), 0).ok());
 }
@@ -1256,14 +1257,14 @@ HPT_FORMAT_CASE(format, TablePointerAtLevel0IsInvalid, RiscvTestFormats) {
 // extension decodes as extension_absent; a table as reserved_bits; encode refuses both.
 HPT_FORMAT_CASE(format, ExtensionBitsWithoutTheExtensionAreInvalid, RiscvTestFormats) {
   using F = Fmt;
-  const u64 lf = F::encode(leaf<F>(0, kNapotBase, kRW), 0).value;
-  const u64 pn = F::encode(protnone<F>(0, kNapotBase, kR), 0).value;
-  const u64 n = bit(63) | u64{0b1000} << 10;
+  const uint64_t lf = F::encode(leaf<F>(0, kNapotBase, kRW), 0).value;
+  const uint64_t pn = F::encode(protnone<F>(0, kNapotBase, kR), 0).value;
+  const uint64_t n = bit(63) | uint64_t{0b1000} << 10;
   if (!F::svpbmt) {
-    EXPECT_INVALID(F, lf | u64{1} << 61, 0, Reason::extension_absent);
-    EXPECT_INVALID(F, lf | u64{2} << 61, 0, Reason::extension_absent);
-    EXPECT_INVALID(F, pn | u64{1} << 61, 0, Reason::extension_absent);
-    EXPECT_INVALID(F, F::make_table(0x1000, 1) | u64{2} << 61, 1, Reason::reserved_bits);
+    EXPECT_INVALID(F, lf | uint64_t{1} << 61, 0, Reason::extension_absent);
+    EXPECT_INVALID(F, lf | uint64_t{2} << 61, 0, Reason::extension_absent);
+    EXPECT_INVALID(F, pn | uint64_t{1} << 61, 0, Reason::extension_absent);
+    EXPECT_INVALID(F, F::make_table(0x1000, 1) | uint64_t{2} << 61, 1, Reason::reserved_bits);
     Entry e = leaf<F>(0, kNapotBase, kRW);
     e.mem = MemType::device;
     HPT_EXPECT(!F::encode(e, 0).ok());
@@ -1276,8 +1277,10 @@ HPT_FORMAT_CASE(format, ExtensionBitsWithoutTheExtensionAreInvalid, RiscvTestFor
     HPT_EXPECT(!F::encode(napot<F>(kNapotBase, kRW), 0).ok());
   }
   if (!F::svrsw60t59b) {
-    EXPECT_INVALID(F, u64{5} << 12 | u64{1} << 7 | rv::kSwpSoftDirty, 0, Reason::extension_absent);
-    EXPECT_INVALID(F, u64{5} << 12 | u64{1} << 7 | rv::kSwpUffdWp, 1, Reason::extension_absent);
+    EXPECT_INVALID(F, uint64_t{5} << 12 | uint64_t{1} << 7 | rv::kSwpSoftDirty, 0,
+                   Reason::extension_absent);
+    EXPECT_INVALID(F, uint64_t{5} << 12 | uint64_t{1} << 7 | rv::kSwpUffdWp, 1,
+                   Reason::extension_absent);
     Entry e = leaf<F>(0, kNapotBase, kRW);
     e.soft.soft_dirty = true;
     HPT_EXPECT(!F::encode(e, 0).ok());
@@ -1286,7 +1289,7 @@ HPT_FORMAT_CASE(format, ExtensionBitsWithoutTheExtensionAreInvalid, RiscvTestFor
     HPT_EXPECT(!F::encode(e, 0).ok());
   }
   if (F::svpbmt && F::svnapot && F::svrsw60t59b) {
-    HPT_EXPECT(F::is_leaf(lf | n | u64{1} << 61 | bit(59) | bit(60), 0));
+    HPT_EXPECT(F::is_leaf(lf | n | uint64_t{1} << 61 | bit(59) | bit(60), 0));
   }
 }
 
@@ -1309,7 +1312,7 @@ HPT_FORMAT_CASE(format, EncodeRefusesWhatTheFormatCannotExpress, RiscvTestFormat
     g.global = true;
     HPT_EXPECT(!F::encode(g, level).ok());
     Entry s = leaf<F>(level, test_pa<F>(level), kRW);
-    s.shift = static_cast<u8>(F::shift(level) + 9);  // decoded one level up
+    s.shift = static_cast<uint8_t>(F::shift(level) + 9);  // decoded one level up
     HPT_EXPECT(!F::encode(s, level).ok());
     HPT_EXPECT(!F::encode(swp<F>(level, 32, 1), level).ok());
     HPT_EXPECT(!F::encode(swp<F>(level, 1, bit(52)), level).ok());
@@ -1354,7 +1357,7 @@ HPT_ARCH_CASE("riscv64", format, Sv39HandComputedLeavesDecode) {
     Entry want = napot<F>(0x8021'0000, kRW);
     want.accessed = want.dirty = true;
     EXPECT_ENTRY(F::decode(0x8000'0000'2008'60C7, 0), want);
-    HPT_EXPECT_EQ(F::out_addr(0x8000'0000'2008'60C7, 0), u64{0x8021'0000});
+    HPT_EXPECT_EQ(F::out_addr(0x8000'0000'2008'60C7, 0), uint64_t{0x8021'0000});
   }
   {
     // Device page at 0x4000'0000 (level 0): PPN 0x40000 << 10 = 0x1000'0000; PBMT IO =
@@ -1422,7 +1425,7 @@ HPT_ARCH_CASE("riscv64", format, Sv39HandComputedNonPresentEntriesDecode) {
     Entry want = protnone<F>(1, 0x8000'0000, kRX);
     want.accessed = true;
     EXPECT_ENTRY(F::decode(0x2000'004A, 1), want);
-    HPT_EXPECT_EQ(F::encode(want, 1).value, u64{0x2000'006A});
+    HPT_EXPECT_EQ(F::encode(want, 1).value, uint64_t{0x2000'006A});
   }
   // Swap type 3 offset 0x1234: 3 << 7 = 0x180, 0x1234 << 12 = 0x123'4000 -> 0x123'4180.
   EXPECT_ENTRY(F::decode(0x123'4180, 0), swp<F>(0, 3, 0x1234));
@@ -1454,38 +1457,39 @@ HPT_ARCH_CASE("riscv64", format, Sv39HandComputedEntriesEncode) {
   {
     Entry e = leaf<F>(0, 0x8020'0000, kRW);  // 0x2008'0000 | V|R|W|A|D
     e.accessed = e.dirty = true;
-    HPT_EXPECT_EQ(enc(e, 0), u64{0x2008'00C7});
+    HPT_EXPECT_EQ(enc(e, 0), uint64_t{0x2008'00C7});
     e.cont_shift = 16;  // 0x80200 is 64 KiB aligned: PPN 0x80208 -> 0x2008'2000, | N
-    HPT_EXPECT_EQ(enc(e, 0), u64{0x8000'0000'2008'20C7});
+    HPT_EXPECT_EQ(enc(e, 0), uint64_t{0x8000'0000'2008'20C7});
   }
   // Table at level 1 for 0x8000'1000: 0x2000'0401 (make_table and encode agree).
-  HPT_EXPECT_EQ(enc(table<F>(1, 0x8000'1000), 1), u64{0x2000'0401});
-  HPT_EXPECT_EQ(F::make_table(0x8000'1000, 1), u64{0x2000'0401});
+  HPT_EXPECT_EQ(enc(table<F>(1, 0x8000'1000), 1), uint64_t{0x2000'0401});
+  HPT_EXPECT_EQ(F::make_table(0x8000'1000, 1), uint64_t{0x2000'0401});
   {
     // Exec-only user 1 GiB page at 0xC000'0000: PPN 0xC0000 << 10 = 0x3000'0000;
     // V|X|U|A = 0x01+0x08+0x10+0x40 = 0x59.
     Entry e = leaf<F>(2, 0xC000'0000, Prot{false, false, true, true});
     e.accessed = true;
-    HPT_EXPECT_EQ(enc(e, 2), u64{0x3000'0059});
+    HPT_EXPECT_EQ(enc(e, 2), uint64_t{0x3000'0059});
   }
   {
     // IO page at 0x1000'0000 (a UART): PPN 0x10000 << 10 = 0x400'0000; IO 0x4000'...; 0xC7.
     Entry e = leaf<F>(0, 0x1000'0000, kRW);
     e.mem = MemType::device;
     e.accessed = e.dirty = true;
-    HPT_EXPECT_EQ(enc(e, 0), u64{0x4000'0000'0400'00C7});
+    HPT_EXPECT_EQ(enc(e, 0), uint64_t{0x4000'0000'0400'00C7});
   }
   // PAGE_NONE at 0x8020'0000 -> 0x2008'0022.
-  HPT_EXPECT_EQ(enc(protnone<F>(0, 0x8020'0000, kR), 0), u64{0x2008'0022});
+  HPT_EXPECT_EQ(enc(protnone<F>(0, 0x8020'0000, kR), 0), uint64_t{0x2008'0022});
   // Migration-read (type 25) PFN 0x80200: 25 << 7 = 0xC80 -> 0x8020'0C80.
-  HPT_EXPECT_EQ(enc(swp<F>(0, hugepte::kSwpMigrationRead, 0x80200), 0), u64{0x8020'0C80});
+  HPT_EXPECT_EQ(enc(swp<F>(0, hugepte::kSwpMigrationRead, 0x80200), 0), uint64_t{0x8020'0C80});
   // Poisoned marker: offset 2 -> 0x2000 | 0xF80 = 0x2F80.
-  HPT_EXPECT_EQ(enc(swp<F>(0, hugepte::kSwpPteMarker, hugepte::kMarkerPoisoned), 0), u64{0x2F80});
+  HPT_EXPECT_EQ(enc(swp<F>(0, hugepte::kSwpPteMarker, hugepte::kMarkerPoisoned), 0),
+                uint64_t{0x2F80});
   // The largest PA: 2^56 - 4 KiB -> PPN 0xFFF'FFFF'FFFF << 10 = 0x003F'FFFF'FFFF'FC00, | 0x43.
   {
     Entry e = leaf<F>(0, 0x00FF'FFFF'FFFF'F000, kR);
     e.accessed = true;
-    HPT_EXPECT_EQ(enc(e, 0), u64{0x003F'FFFF'FFFF'FC43});
+    HPT_EXPECT_EQ(enc(e, 0), uint64_t{0x003F'FFFF'FFFF'FC43});
   }
 }
 
@@ -1497,7 +1501,7 @@ HPT_ARCH_CASE("riscv64", format, Sv48AndSv57RootLeavesMatchHandComputedValues) {
     Entry want = leaf<F>(3, 0x80'0000'0000, kRWX);
     want.accessed = want.dirty = true;
     EXPECT_ENTRY(F::decode(0x20'0000'00CF, 3), want);
-    HPT_EXPECT_EQ(u64(F::decode(0x20'0000'00CF, 3).shift), u64{39});
+    HPT_EXPECT_EQ(uint64_t(F::decode(0x20'0000'00CF, 3).shift), uint64_t{39});
     // PPN 2^27 + 1 is misaligned for 512 GiB: 0x20'0000'04CF.
     EXPECT_ENTRY(F::decode(0x20'0000'04CF, 3), invalid(39, Reason::misaligned_output));
   }
@@ -1505,10 +1509,10 @@ HPT_ARCH_CASE("riscv64", format, Sv48AndSv57RootLeavesMatchHandComputedValues) {
     // Sv57 256 TiB leaf at level 4 for PA 2^48: PPN 2^36 << 10 = 2^46 = 0x4000'0000'0000;
     // V|R|A|D = 0xC3.
     using F = Sv57;
-    Entry want = leaf<F>(4, u64{1} << 48, kR);
+    Entry want = leaf<F>(4, uint64_t{1} << 48, kR);
     want.accessed = want.dirty = true;
     EXPECT_ENTRY(F::decode(0x4000'0000'00C3, 4), want);
-    HPT_EXPECT_EQ(F::encode(want, 4).value, u64{0x4000'0000'00C3});
+    HPT_EXPECT_EQ(F::encode(want, 4).value, uint64_t{0x4000'0000'00C3});
   }
 }
 
@@ -1529,7 +1533,7 @@ HPT_ARCH_CASE("riscv64", format, ExtensionVariantsMatchHandComputedValues) {
     Entry s = swp<F>(0, 1, 5);
     s.swp.soft_dirty = true;
     EXPECT_ENTRY(F::decode(0x5088, 0), s);
-    HPT_EXPECT_EQ(F::encode(s, 0).value, u64{0x5088});
+    HPT_EXPECT_EQ(F::encode(s, 0).value, uint64_t{0x5088});
   }
   {
     // Without Svnapot/Svpbmt: the NAPOT and IO encodings above fault.

@@ -12,8 +12,6 @@ using hugepte::bit;
 using hugepte::Entry;
 using hugepte::Kind;
 using hugepte::MemType;
-using hugepte::u64;
-using hugepte::u8;
 
 using WithPaFormats =
     hpt::FormatList<hugepte::X86_4Level, hugepte::X86_5Level, hugepte::X86_4LevelNoGb,
@@ -29,7 +27,7 @@ template <class F>
 Entry random_leaf(hpt::Rng& rng, unsigned level) {
   Entry e;
   e.kind = rng.below(4) == 0 ? Kind::protnone : Kind::leaf;
-  e.shift = static_cast<u8>(F::shift(level));
+  e.shift = static_cast<uint8_t>(F::shift(level));
   e.prot = {rng.below(8) != 0, rng.below(2) == 1, rng.below(2) == 1, rng.below(2) == 1};
   e.writable = rng.below(8) == 0 ? !e.prot.write : e.prot.write;
   e.mem = static_cast<MemType>(rng.below(7));
@@ -37,15 +35,16 @@ Entry random_leaf(hpt::Rng& rng, unsigned level) {
   e.accessed = rng.below(2) == 1;
   e.dirty = rng.below(2) == 1;
   e.soft = {rng.below(2) == 1, rng.below(4) == 0, rng.below(4) == 0};
-  if (F::cont_shift(level) != 0 && rng.below(2) == 1) e.cont_shift = static_cast<u8>(F::cont_shift(level));
+  if (F::cont_shift(level) != 0 && rng.below(2) == 1)
+    e.cont_shift = static_cast<uint8_t>(F::cont_shift(level));
   return e;
 }
 
 // A random output address aligned to 1 << size below 2^pa_bits; now and then the lowest or the
 // highest one.
 template <class F>
-u64 random_pa(hpt::Rng& rng, unsigned size) {
-  const u64 top = (F::pa_bits >= 64 ? ~u64{0} : bit(F::pa_bits) - 1) & ~(bit(size) - 1);
+uint64_t random_pa(hpt::Rng& rng, unsigned size) {
+  const uint64_t top = (F::pa_bits >= 64 ? ~uint64_t{0} : bit(F::pa_bits) - 1) & ~(bit(size) - 1);
   switch (rng.below(8)) {
     case 0: return 0;
     case 1: return top;
@@ -67,12 +66,12 @@ HPT_FORMAT_CASE(format, WithPaGivesTheEncodingOfTheSameLeafAtAnotherAddress, Wit
       Entry e = random_leaf<F>(rng, level);
       const unsigned size = e.cont_shift != 0 ? e.cont_shift : F::shift(level);
       e.addr = random_pa<F>(rng, size);
-      hugepte::Result<u64> raw = F::encode(e, level);
+      hugepte::Result<uint64_t> raw = F::encode(e, level);
       if (!raw) continue;
       for (unsigned k = 0; k < 4; ++k) {
         Entry moved = e;
         moved.addr = random_pa<F>(rng, size);
-        hugepte::Result<u64> want = F::encode(moved, level);
+        hugepte::Result<uint64_t> want = F::encode(moved, level);
         HPT_ASSERT(want.ok());
         HPT_EXPECT_EQ(F::with_pa(raw.value, level, moved.addr), want.value);
         ++checked;
@@ -93,11 +92,11 @@ HPT_FORMAT_CASE(format, WithPaKeepsTheBitsOfADecodedLeaf, WithPaFormats) {
       if (e.kind != Kind::leaf && e.kind != Kind::protnone) continue;
       const unsigned size = e.cont_shift != 0 ? e.cont_shift : F::shift(level);
       e.addr &= ~(bit(size) - 1);  // the group's base form
-      hugepte::Result<u64> raw = F::encode(e, level);
+      hugepte::Result<uint64_t> raw = F::encode(e, level);
       if (!raw) continue;
       Entry moved = e;
       moved.addr = random_pa<F>(rng, size);
-      hugepte::Result<u64> want = F::encode(moved, level);
+      hugepte::Result<uint64_t> want = F::encode(moved, level);
       HPT_ASSERT(want.ok());
       HPT_EXPECT_EQ(F::with_pa(raw.value, level, moved.addr), want.value);
     }
@@ -118,16 +117,16 @@ HPT_FORMAT_CASE(format, X86EncodeAcceptsOnlyLeavesThatDecodeBack, X86Variants) {
       Entry e = random_leaf<F>(rng, level);
       e.addr = random_pa<F>(rng, e.cont_shift != 0 ? e.cont_shift : F::shift(level));
       switch (rng.below(10)) {
-        case 0: e.shift = static_cast<u8>(rng.below(64)); break;
-        case 1: e.cont_shift = static_cast<u8>(rng.below(64)); break;
+        case 0: e.shift = static_cast<uint8_t>(rng.below(64)); break;
+        case 1: e.cont_shift = static_cast<uint8_t>(rng.below(64)); break;
         case 2: e.reason = hugepte::Reason::reserved_bits; break;
-        case 3: e.swp.type = 1 + static_cast<hugepte::u32>(rng.below(31)); break;
+        case 3: e.swp.type = 1 + static_cast<uint32_t>(rng.below(31)); break;
         case 4: e.swp.offset = 1 + rng.below(1000); break;
         case 5: e.keep = bit(static_cast<unsigned>(rng.below(64))); break;
         case 6: e.addr |= bit(static_cast<unsigned>(rng.below(64))); break;
         default: break;
       }
-      hugepte::Result<u64> raw = F::encode(e, level);
+      hugepte::Result<uint64_t> raw = F::encode(e, level);
       if (!raw) continue;
       ++accepted;
       HPT_EXPECT(F::decode(raw.value, level) == e);
@@ -145,20 +144,20 @@ HPT_FORMAT_CASE(format, WithPaMovesAnyValidLeaf, WithPaFormats) {
   hpt::Rng rng{0x7a11d + F::levels};
   for (unsigned level = 0; level < F::levels; ++level) {
     for (unsigned n = 0; n < 4000; ++n) {
-      u64 raw = rng.next();
+      uint64_t raw = rng.next();
       if (n % 2 == 0) {  // also from encoded leaves with random attributes
         Entry e = random_leaf<F>(rng, level);
         e.kind = Kind::leaf;
         e.addr = random_pa<F>(rng, e.cont_shift != 0 ? e.cont_shift : F::shift(level));
-        hugepte::Result<u64> r = F::encode(e, level);
+        hugepte::Result<uint64_t> r = F::encode(e, level);
         if (!r) continue;
         raw = r.value;
       }
       if (!F::is_leaf(raw, level)) continue;
       Entry e = F::decode(raw, level);
       HPT_EXPECT_EQ(e.addr, F::out_addr(raw, level));
-      const u64 pa = random_pa<F>(rng, F::leaf_shift(raw, level));
-      const u64 moved = F::with_pa(raw, level, pa);
+      const uint64_t pa = random_pa<F>(rng, F::leaf_shift(raw, level));
+      const uint64_t moved = F::with_pa(raw, level, pa);
       HPT_ASSERT(F::is_leaf(moved, level));
       Entry want = e;
       want.addr = pa;

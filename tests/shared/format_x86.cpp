@@ -21,7 +21,7 @@ bool expect_entry(hpt::Ctx& ctx, const Entry& got, const Entry& want, const char
   ++ctx.checks;
   if (got == want) return true;
   ctx.fail_at(file, line, "entries differ");
-  auto field = [&](const char* name, u64 a, u64 b) {
+  auto field = [&](const char* name, uint64_t a, uint64_t b) {
     if (a == b) return;
     hpt::out("      ");
     hpt::out(name);
@@ -31,19 +31,19 @@ bool expect_entry(hpt::Ctx& ctx, const Entry& got, const Entry& want, const char
     hpt::out_u64(b, 16);
     hpt::out("\n");
   };
-  auto prot = [](const Prot& p) -> u64 {
+  auto prot = [](const Prot& p) -> uint64_t {
     return (p.read ? 1 : 0) | (p.write ? 2 : 0) | (p.exec ? 4 : 0) | (p.user ? 8 : 0);
   };
-  auto soft = [](const Soft& s) -> u64 {
+  auto soft = [](const Soft& s) -> uint64_t {
     return (s.special ? 1 : 0) | (s.soft_dirty ? 2 : 0) | (s.uffd_wp ? 4 : 0);
   };
-  field("kind", static_cast<u64>(got.kind), static_cast<u64>(want.kind));
+  field("kind", static_cast<uint64_t>(got.kind), static_cast<uint64_t>(want.kind));
   field("addr", got.addr, want.addr);
   field("shift", got.shift, want.shift);
   field("cont_shift", got.cont_shift, want.cont_shift);
   field("prot(rwxu)", prot(got.prot), prot(want.prot));
   field("writable", got.writable, want.writable);
-  field("mem", static_cast<u64>(got.mem), static_cast<u64>(want.mem));
+  field("mem", static_cast<uint64_t>(got.mem), static_cast<uint64_t>(want.mem));
   field("global", got.global, want.global);
   field("accessed", got.accessed, want.accessed);
   field("dirty", got.dirty, want.dirty);
@@ -55,7 +55,7 @@ bool expect_entry(hpt::Ctx& ctx, const Entry& got, const Entry& want, const char
       (got.swp.exclusive ? 1u : 0u) | (got.swp.soft_dirty ? 2u : 0u) | (got.swp.uffd_wp ? 4u : 0u),
       (want.swp.exclusive ? 1u : 0u) | (want.swp.soft_dirty ? 2u : 0u) |
           (want.swp.uffd_wp ? 4u : 0u));
-  field("reason", static_cast<u64>(got.reason), static_cast<u64>(want.reason));
+  field("reason", static_cast<uint64_t>(got.reason), static_cast<uint64_t>(want.reason));
   field("keep", got.keep, want.keep);
   return false;
 }
@@ -70,11 +70,11 @@ bool expect_entry(hpt::Ctx& ctx, const Entry& got, const Entry& want, const char
 using hpt::Rng;  // deterministic, so a failure reproduces
 
 // A leaf Entry built from vocabulary, the way generic code builds one.
-Entry leaf(u64 addr, unsigned shift, Prot prot, bool dirty = false, bool accessed = true) {
+Entry leaf(uint64_t addr, unsigned shift, Prot prot, bool dirty = false, bool accessed = true) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = addr;
-  e.shift = static_cast<u8>(shift);
+  e.shift = static_cast<uint8_t>(shift);
   e.prot = prot;
   e.writable = prot.write;
   e.dirty = dirty;
@@ -82,12 +82,12 @@ Entry leaf(u64 addr, unsigned shift, Prot prot, bool dirty = false, bool accesse
   return e;
 }
 
-Entry swap_entry(u32 type, u64 offset, unsigned shift) {
+Entry swap_entry(uint32_t type, uint64_t offset, unsigned shift) {
   Entry e;
   e.kind = type == kSwpPteMarker ? Kind::marker : Kind::swap;
   e.swp.type = type;
   e.swp.offset = offset;
-  e.shift = static_cast<u8>(shift);
+  e.shift = static_cast<uint8_t>(shift);
   return e;
 }
 
@@ -122,7 +122,7 @@ Entry wrprotect(Entry e) {
 // Through the raw encoding: encode (must succeed) then decode.
 template <class F>
 Entry via_raw(hpt::Ctx& hpt_ctx, const Entry& e, unsigned level) {
-  Result<u64> r = F::encode(e, level);
+  Result<uint64_t> r = F::encode(e, level);
   if (!HPT_EXPECT(r.ok())) {
     hpt::out("      refused: ");
     hpt::out(reason_name(F::refusal(e, level)));
@@ -133,8 +133,8 @@ Entry via_raw(hpt::Ctx& hpt_ctx, const Entry& e, unsigned level) {
 }
 
 template <class F>
-u64 raw_of(hpt::Ctx& hpt_ctx, const Entry& e, unsigned level) {
-  Result<u64> r = F::encode(e, level);
+uint64_t raw_of(hpt::Ctx& hpt_ctx, const Entry& e, unsigned level) {
+  Result<uint64_t> r = F::encode(e, level);
   HPT_EXPECT(r.ok());
   return r.value;
 }
@@ -142,10 +142,10 @@ u64 raw_of(hpt::Ctx& hpt_ctx, const Entry& e, unsigned level) {
 // Linux x86 protection_map[] (arch/x86/mm/pgprot.c) for vm_flags idx in 0..15
 // (VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_SHARED 8), as raw flag bits.
 // PAGE_NONE = PROTNONE|A; private writable mappings are PAGE_COPY (read-only until CoW).
-constexpr u64 linux_page_prot(unsigned idx) {
+constexpr uint64_t linux_page_prot(unsigned idx) {
   const bool r = idx & 1, w = idx & 2, xx = idx & 4, shared = idx & 8;
   if (!r && !w && !xx) return x::kProtNone | x::kA;
-  u64 flags = x::kP | x::kUS | x::kA;
+  uint64_t flags = x::kP | x::kUS | x::kA;
   if (w && shared) flags |= x::kRW;
   if (!xx) flags |= x::kXD;
   return flags;
@@ -154,10 +154,10 @@ constexpr u64 linux_page_prot(unsigned idx) {
 // Linux's pfn_pte/pfn_pmd/pfn_pud plus pmd_mkhuge, written straight from pgtable.h: a
 // non-present, non-zero protection stores the frame inverted (L1TF).
 template <class F>
-constexpr u64 linux_pfn_entry(u64 pa, u64 flags, unsigned level) {
-  const u64 field = mask(F::shift(level), 51);
+constexpr uint64_t linux_pfn_entry(uint64_t pa, uint64_t flags, unsigned level) {
+  const uint64_t field = mask(F::shift(level), 51);
   if (flags && !(flags & x::kP)) pa = ~pa;
-  u64 raw = (pa & field) | flags;
+  uint64_t raw = (pa & field) | flags;
   if (level >= 1) raw |= x::kPS;
   return raw;
 }
@@ -166,7 +166,7 @@ constexpr u64 linux_pfn_entry(u64 pa, u64 flags, unsigned level) {
 // independent of the format code: encode(decode(raw)) must equal it for every raw value that
 // decodes to a valid kind.
 template <class F>
-constexpr u64 canonical_spelling(u64 raw, unsigned level) {
+constexpr uint64_t canonical_spelling(uint64_t raw, unsigned level) {
   const bool present = raw & x::kP;
   bool leafish = false;
   if (present) {
@@ -178,7 +178,7 @@ constexpr u64 canonical_spelling(u64 raw, unsigned level) {
     }
   }
   if (!leafish) return raw;
-  const u64 pat = level == 0 ? x::kPAT : x::kPATLarge;
+  const uint64_t pat = level == 0 ? x::kPAT : x::kPATLarge;
   // PAT 4 (WB) and 6 (UC-) are written as 0 and 2.
   if ((raw & pat) && !(raw & x::kPWT)) raw &= ~pat;
   // Dirty with RW or D set is written as D alone.
@@ -238,7 +238,7 @@ HPT_ARCH_CASE("x86_64", format, WithoutPdpe1gbThePudCannotHoldALeaf) {
   HPT_EXPECT_EQ(s.count, 2u);  // 4K and 2M only (property 117)
   // PS in a PDPTE is reserved without 1G-page support (SDM §4.5: "if 1-GByte pages are not
   // supported, bit 7 is reserved").
-  const u64 raw = 0x40000000ULL | x::kPS | x::kP;  // 0x40000081
+  const uint64_t raw = 0x40000000ULL | x::kPS | x::kP;  // 0x40000081
   Entry d = F::decode(raw, 2);
   HPT_EXPECT_EQ(d.kind, Kind::invalid);
   HPT_EXPECT_EQ(d.reason, Reason::reserved_large_page);
@@ -265,14 +265,14 @@ HPT_ARCH_CASE("x86_64", format, WithoutPdpe1gbThePudCannotHoldALeaf) {
 HPT_FORMAT_CASE(format, CanonicalAddressesSignExtendTheTopVaBit, X86Formats) {
   using F = Fmt;
   const unsigned v = F::va_bits;
-  const u64 low_top = bit(v - 1) - 1;          // highest lower-half address
-  const u64 high_bottom = ~u64{0} << (v - 1);  // lowest upper-half address
+  const uint64_t low_top = bit(v - 1) - 1;          // highest lower-half address
+  const uint64_t high_bottom = ~uint64_t{0} << (v - 1);  // lowest upper-half address
   HPT_EXPECT(F::canonical(0));
   HPT_EXPECT(F::canonical(low_top));
   HPT_EXPECT(!F::canonical(low_top + 1));
   HPT_EXPECT(!F::canonical(high_bottom - 1));
   HPT_EXPECT(F::canonical(high_bottom));
-  HPT_EXPECT(F::canonical(~u64{0}));
+  HPT_EXPECT(F::canonical(~uint64_t{0}));
   for (unsigned b = v - 1; b < 64; ++b) HPT_EXPECT(!F::canonical(bit(b) | 0x1000));
   for (unsigned b = 0; b < v - 1; ++b) HPT_EXPECT(F::canonical(bit(b)));
 }
@@ -282,8 +282,8 @@ HPT_FORMAT_CASE(format, CanonicalAddressesSignExtendTheTopVaBit, X86Formats) {
 HPT_FORMAT_CASE(format, ZeroAndAccessedDirtyOnlyValuesAreNoneAtEveryLevel, X86Formats) {
   using F = Fmt;
   for (unsigned l = 0; l < F::levels; ++l) {
-    const u64 nones[] = {0, x::kA, x::kD, x::kA | x::kD};
-    for (u64 raw : nones) {
+    const uint64_t nones[] = {0, x::kA, x::kD, x::kA | x::kD};
+    for (uint64_t raw : nones) {
       Entry d = F::decode(raw, l);
       HPT_EXPECT_EQ(d.kind, Kind::none);
       HPT_EXPECT_EQ(d.keep, raw);  // the erratum bits survive a rewrite
@@ -317,11 +317,11 @@ HPT_FORMAT_CASE(format, EveryLeafFlagSubsetRoundTripsOrIsRefusedForItsReason, X8
   constexpr MemType mems[] = {MemType::normal, MemType::write_through, MemType::noncacheable,
                               MemType::device, MemType::device_nGnRE,  MemType::write_protect,
                               MemType::tagged};
-  const u64 keeps[] = {0, x::kPkeyMask, bit(52) | bit(57), bit(59) | bit(61) | bit(55)};
+  const uint64_t keeps[] = {0, x::kPkeyMask, bit(52) | bit(57), bit(59) | bit(61) | bit(55)};
   for (unsigned l = 0; l < F::levels; ++l) {
     if (!F::leaf_ok(l)) continue;
     const unsigned sh = F::shift(l);
-    const u64 addrs[] = {0, bit(sh), mask(sh, 51), (0x5a5a5a5a5a5aULL << 12) & mask(sh, 51)};
+    const uint64_t addrs[] = {0, bit(sh), mask(sh, 51), (0x5a5a5a5a5a5aULL << 12) & mask(sh, 51)};
     for (unsigned m = 0; m < 2048; ++m) {
       for (unsigned mi = 0; mi < 7; ++mi) {
         Entry e;
@@ -340,13 +340,13 @@ HPT_FORMAT_CASE(format, EveryLeafFlagSubsetRoundTripsOrIsRefusedForItsReason, X8
         e.mem = mems[mi];
         e.addr = addrs[(m + mi) % 4];
         e.keep = keeps[(m / 4 + mi) % 4];
-        e.shift = static_cast<u8>(sh);
+        e.shift = static_cast<uint8_t>(sh);
 
         const bool shadow_clean = e.writable && !e.prot.write && !e.dirty;
         const bool write_not_writable = e.prot.write && !e.writable;
         const bool refuse = shadow_clean || write_not_writable || e.mem == MemType::tagged ||
                             (e.kind == Kind::protnone && e.global);
-        Result<u64> r = F::encode(e, l);
+        Result<uint64_t> r = F::encode(e, l);
         if (refuse) {
           HPT_EXPECT_EQ(r.err, Err::einval);
           HPT_EXPECT_EQ(F::refusal(e, l), Reason::unrepresentable);
@@ -354,7 +354,7 @@ HPT_FORMAT_CASE(format, EveryLeafFlagSubsetRoundTripsOrIsRefusedForItsReason, X8
           continue;
         }
         if (!HPT_EXPECT(r.ok())) return;
-        const u64 raw = r.value;
+        const uint64_t raw = r.value;
         X86_EXPECT_ENTRY(F::decode(raw, l), e);
         // The bits, checked against the SDM layout rather than against decode.
         const bool leafk = e.kind == Kind::leaf;
@@ -371,12 +371,12 @@ HPT_FORMAT_CASE(format, EveryLeafFlagSubsetRoundTripsOrIsRefusedForItsReason, X8
         HPT_EXPECT_EQ((raw & x::kSpecial) != 0, e.soft.special);
         HPT_EXPECT_EQ((raw & x::kSoftDirty) != 0, e.soft.soft_dirty);
         HPT_EXPECT_EQ((raw & x::kUffdWp) != 0, e.soft.uffd_wp);
-        const u64 pat = l == 0 ? x::kPAT : x::kPATLarge;
+        const uint64_t pat = l == 0 ? x::kPAT : x::kPATLarge;
         const unsigned idx =
             ((raw & x::kPWT) ? 1u : 0u) | ((raw & x::kPCD) ? 2u : 0u) | ((raw & pat) ? 4u : 0u);
         HPT_EXPECT_EQ(idx, static_cast<unsigned>(x::pat_index(e.mem)));
         HPT_EXPECT_EQ(raw & x::kLeafKeep, e.keep);
-        const u64 field = mask(sh, 51);
+        const uint64_t field = mask(sh, 51);
         HPT_EXPECT_EQ(raw & field, leafk ? e.addr : (~e.addr & field));
         if (l >= 1) HPT_EXPECT_EQ(raw & mask(13, sh - 1), 0ULL);
         HPT_EXPECT_EQ(F::is_leaf(raw, l), leafk);
@@ -394,12 +394,12 @@ HPT_FORMAT_CASE(format, EveryPresentLeafBitPatternRoundTripsToItsCanonicalSpelli
   for (unsigned l = 0; l < F::levels; ++l) {
     if (!F::leaf_ok(l)) continue;
     const unsigned sh = F::shift(l);
-    const u64 pat = l == 0 ? x::kPAT : x::kPATLarge;
-    const u64 vary[] = {x::kRW, x::kUS,  x::kPWT, x::kPCD,        x::kA,  x::kD, x::kG,
+    const uint64_t pat = l == 0 ? x::kPAT : x::kPATLarge;
+    const uint64_t vary[] = {x::kRW, x::kUS,  x::kPWT, x::kPCD,        x::kA,  x::kD, x::kG,
                         bit(9), bit(10), bit(11), x::kSavedDirty, x::kXD, pat};
-    const u64 addr = (0x3c3c3c3c3c3cULL << 12) & mask(sh, 51);
+    const uint64_t addr = (0x3c3c3c3c3c3cULL << 12) & mask(sh, 51);
     for (unsigned m = 0; m < (1u << 13); ++m) {
-      u64 raw = x::kP | addr | (l >= 1 ? x::kPS : 0);
+      uint64_t raw = x::kP | addr | (l >= 1 ? x::kPS : 0);
       for (unsigned b = 0; b < 13; ++b)
         if (m & (1u << b)) raw |= vary[b];
       Entry d = F::decode(raw, l);
@@ -413,9 +413,9 @@ HPT_FORMAT_CASE(format, EveryPresentLeafBitPatternRoundTripsToItsCanonicalSpelli
       HPT_EXPECT_EQ(d.dirty, (raw & (x::kD | x::kSavedDirty)) != 0);
       HPT_EXPECT_EQ(d.writable, (raw & (x::kRW | x::kD)) != 0);
       HPT_EXPECT_EQ(d.prot.write, (raw & x::kRW) != 0);
-      Result<u64> r = F::encode(d, l);
+      Result<uint64_t> r = F::encode(d, l);
       HPT_ASSERT(r.ok());
-      const u64 canon = canonical_spelling<F>(raw, l);
+      const uint64_t canon = canonical_spelling<F>(raw, l);
       HPT_EXPECT_EQ(r.value, canon);
       X86_EXPECT_ENTRY(F::decode(canon, l), d);
       X86_BAIL_IF_NOISY();
@@ -428,13 +428,13 @@ HPT_FORMAT_CASE(format, EveryProtNoneBitPatternRoundTripsToItsCanonicalSpelling,
   for (unsigned l = 0; l < F::levels; ++l) {
     if (!F::leaf_ok(l)) continue;
     const unsigned sh = F::shift(l);
-    const u64 pat = l == 0 ? x::kPAT : x::kPATLarge;
+    const uint64_t pat = l == 0 ? x::kPAT : x::kPATLarge;
     // Bit 8 varies too: at the PMD/PUD, PS without PROTNONE is pmd_mkinvalid's spelling.
-    const u64 vary[] = {x::kRW,  x::kUS,  x::kPWT,        x::kPCD, x::kA, x::kD,       bit(9),
+    const uint64_t vary[] = {x::kRW,  x::kUS,  x::kPWT,        x::kPCD, x::kA, x::kD,       bit(9),
                         bit(10), bit(11), x::kSavedDirty, x::kXD,  pat,   x::kProtNone};
-    const u64 addr = (0x0f0f0f0f0f0fULL << 12) & mask(sh, 51);
+    const uint64_t addr = (0x0f0f0f0f0f0fULL << 12) & mask(sh, 51);
     for (unsigned m = 0; m < (1u << 13); ++m) {
-      u64 raw = (~addr & mask(sh, 51)) | (l >= 1 ? x::kPS : 0);
+      uint64_t raw = (~addr & mask(sh, 51)) | (l >= 1 ? x::kPS : 0);
       for (unsigned b = 0; b < 13; ++b)
         if (m & (1u << b)) raw |= vary[b];
       if (l == 0 && !(raw & x::kProtNone)) continue;  // a swap entry, not PROT_NONE
@@ -444,9 +444,9 @@ HPT_FORMAT_CASE(format, EveryProtNoneBitPatternRoundTripsToItsCanonicalSpelling,
       HPT_EXPECT(!d.global);
       HPT_EXPECT(!F::is_leaf(raw, l));  // invalid to the hardware
       HPT_EXPECT(!F::is_table(raw, l));
-      Result<u64> r = F::encode(d, l);
+      Result<uint64_t> r = F::encode(d, l);
       HPT_ASSERT(r.ok());
-      const u64 canon = canonical_spelling<F>(raw, l);
+      const uint64_t canon = canonical_spelling<F>(raw, l);
       HPT_EXPECT_EQ(r.value, canon);
       HPT_EXPECT(r.value & x::kProtNone);
       X86_EXPECT_ENTRY(F::decode(canon, l), d);
@@ -459,12 +459,12 @@ HPT_FORMAT_CASE(format, EveryProtNoneBitPatternRoundTripsToItsCanonicalSpelling,
 
 HPT_FORMAT_CASE(format, EveryTableEntryBitPatternRoundTripsExactly, X86Formats) {
   using F = Fmt;
-  const u64 vary[] = {x::kRW, x::kUS, x::kPWT, x::kPCD, x::kA,   x::kD,
+  const uint64_t vary[] = {x::kRW, x::kUS, x::kPWT, x::kPCD, x::kA,   x::kD,
                       x::kG,  bit(9), bit(11), bit(52), bit(58), x::kXD};
   for (unsigned l = 1; l < F::levels; ++l) {
-    const u64 addr = 0x000ABCDEF0123000ULL;
+    const uint64_t addr = 0x000ABCDEF0123000ULL;
     for (unsigned m = 0; m < (1u << 12); ++m) {
-      u64 raw = x::kP | addr;
+      uint64_t raw = x::kP | addr;
       for (unsigned b = 0; b < 12; ++b)
         if (m & (1u << b)) raw |= vary[b];
       Entry d = F::decode(raw, l);
@@ -487,8 +487,8 @@ HPT_FORMAT_CASE(format, EveryTableEntryBitPatternRoundTripsExactly, X86Formats) 
 HPT_FORMAT_CASE(format, MakeTableWritesLinuxPageTableFlags, X86Formats) {
   using F = Fmt;
   for (unsigned l = 1; l < F::levels; ++l) {
-    const u64 pa = 0x0000123456789000ULL;
-    const u64 raw = F::make_table(pa, l);
+    const uint64_t pa = 0x0000123456789000ULL;
+    const uint64_t raw = F::make_table(pa, l);
     HPT_EXPECT_EQ(raw, pa | 0x67);  // 0x67 = P(1) | RW(2) | US(4) | A(0x20) | D(0x40)
     Entry d = F::decode(raw, l);
     HPT_EXPECT_EQ(d.kind, Kind::table);
@@ -537,8 +537,8 @@ HPT_FORMAT_CASE(format, HotPathPredicatesAgreeWithDecodeOnRandomEntries, X86Form
   using F = Fmt;
   Rng rng{0x5eed0086u + F::levels};
   for (unsigned i = 0; i < 3000; ++i) {
-    const u64 r = rng.next();
-    u64 raw = r;
+    const uint64_t r = rng.next();
+    uint64_t raw = r;
     switch (i % 8) {
       case 0:
         break;  // anything
@@ -573,7 +573,7 @@ HPT_FORMAT_CASE(format, HotPathPredicatesAgreeWithDecodeOnRandomEntries, X86Form
       if (d.kind == Kind::table || d.kind == Kind::leaf) HPT_EXPECT_EQ(F::out_addr(raw, l), d.addr);
       HPT_EXPECT_EQ(unsigned{d.cont_shift}, 0u);
       if (valid_kind<F>(d.kind)) {
-        Result<u64> e = F::encode(d, l);
+        Result<uint64_t> e = F::encode(d, l);
         if (!HPT_EXPECT(e.ok())) {
           hpt::out("      raw ");
           hpt::out_u64(raw, 16);
@@ -599,14 +599,14 @@ HPT_FORMAT_CASE(format, LargeLeafReservedBitsAreInvalidNotATranslation, X86Forma
   for (unsigned l = 1; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
     for (unsigned b = 13; b < sh; ++b) {
-      const u64 raw = bit(sh) | bit(b) | x::kPS | x::kRW | x::kP;
+      const uint64_t raw = bit(sh) | bit(b) | x::kPS | x::kRW | x::kP;
       Entry d = F::decode(raw, l);
       HPT_EXPECT_EQ(d.kind, Kind::invalid);
       HPT_EXPECT_EQ(d.reason, Reason::reserved_bits);
       HPT_EXPECT(!F::is_leaf(raw, l));
       HPT_EXPECT(!F::is_table(raw, l));
       // The same bits in a PROT_NONE huge entry are not a frame that Linux could have written.
-      const u64 pn = (~bit(sh) & mask(sh, 51)) | bit(b) | x::kPS | x::kProtNone;
+      const uint64_t pn = (~bit(sh) & mask(sh, 51)) | bit(b) | x::kPS | x::kProtNone;
       HPT_EXPECT_EQ(F::decode(pn, l).reason, Reason::reserved_bits);
       // encode: the corresponding unaligned output address.
       Entry e = leaf(bit(sh) | bit(b), sh, kProtRW);
@@ -617,7 +617,7 @@ HPT_FORMAT_CASE(format, LargeLeafReservedBitsAreInvalidNotATranslation, X86Forma
     }
     // Bit 12 is PAT (index 4 = WB), so a large leaf at +4K is a valid WB leaf, but an
     // encode of the address +4K is unaligned.
-    const u64 raw12 = bit(sh) | x::kPATLarge | x::kPS | x::kP;
+    const uint64_t raw12 = bit(sh) | x::kPATLarge | x::kPS | x::kP;
     HPT_EXPECT_EQ(F::decode(raw12, l).kind, Kind::leaf);
     HPT_EXPECT_EQ(F::decode(raw12, l).addr, bit(sh));
     HPT_EXPECT_EQ(F::refusal(leaf(bit(sh) + 0x1000, sh, kProtR), l), Reason::misaligned_output);
@@ -631,7 +631,7 @@ HPT_FORMAT_CASE(format, LargeLeafReservedBitsAreInvalidNotATranslation, X86Forma
 HPT_FORMAT_CASE(format, PageSizeBitAboveThePudIsReserved, X86Formats) {
   using F = Fmt;
   for (unsigned l = 3; l < F::levels; ++l) {
-    const u64 raw = 0x8000000000ULL | x::kPS | x::kRW | x::kP;
+    const uint64_t raw = 0x8000000000ULL | x::kPS | x::kRW | x::kP;
     Entry d = F::decode(raw, l);
     HPT_EXPECT_EQ(d.kind, Kind::invalid);
     HPT_EXPECT_EQ(d.reason, Reason::reserved_large_page);
@@ -645,7 +645,7 @@ HPT_FORMAT_CASE(format, PageSizeBitAboveThePudIsReserved, X86Formats) {
     HPT_EXPECT_EQ(F::refusal(e, l), Reason::leaf_not_allowed);
     HPT_EXPECT_EQ(F::refusal(swap_entry(3, 77, F::shift(l)), l), Reason::leaf_not_allowed);
     // Linux puts no swap or PROT_NONE entries up here either: decode calls them invalid.
-    const u64 sw = X86_4Level::encode(swap_entry(3, 77, 12), 0).value;
+    const uint64_t sw = X86_4Level::encode(swap_entry(3, 77, 12), 0).value;
     HPT_EXPECT_EQ(F::decode(sw, l).kind, Kind::invalid);
     HPT_EXPECT_EQ(F::decode(sw, l).reason, Reason::leaf_not_allowed);
     HPT_EXPECT_EQ(F::decode(x::kProtNone, l).reason, Reason::leaf_not_allowed);
@@ -674,7 +674,7 @@ HPT_ARCH_CASE("x86_64", format, BitsAboveMaxPhyAddrAreReservedInPresentEntries) 
   HPT_EXPECT_EQ(F::pa_bits, 46u);
   for (unsigned l = 0; l < F::levels; ++l) {
     for (unsigned b = 46; b <= 51; ++b) {
-      const u64 raw = bit(b) | 0x1000 | x::kP;  // a table (l >= 1) or 4K leaf but for bit b
+      const uint64_t raw = bit(b) | 0x1000 | x::kP;  // a table (l >= 1) or 4K leaf but for bit b
       Entry d = F::decode(raw, l);
       HPT_EXPECT_EQ(d.kind, Kind::invalid);
       HPT_EXPECT_EQ(d.reason, Reason::reserved_bits);
@@ -692,7 +692,7 @@ HPT_ARCH_CASE("x86_64", format, BitsAboveMaxPhyAddrAreReservedInPresentEntries) 
   Entry pn = leaf(0x1000, 12, kProtNone);
   pn.prot.read = true;
   pn.kind = Kind::protnone;
-  const u64 raw = F::encode(pn, 0).value;
+  const uint64_t raw = F::encode(pn, 0).value;
   HPT_EXPECT_EQ(raw & mask(46, 51), mask(46, 51));
   X86_EXPECT_ENTRY(F::decode(raw, 0), pn);
   // Without those set, the frame would lie beyond MAXPHYADDR.
@@ -703,14 +703,14 @@ HPT_ARCH_CASE("x86_64", format, BitsAboveMaxPhyAddrAreReservedInPresentEntries) 
 // (PAT) set in a non-present entry is neither swap nor PROT_NONE.
 HPT_FORMAT_CASE(format, NonPresentPteWithBit7IsNeitherSwapNorProtNone, X86Formats) {
   using F = Fmt;
-  const u64 sw = F::encode(swap_entry(2, 12345, 12), 0).value;
+  const uint64_t sw = F::encode(swap_entry(2, 12345, 12), 0).value;
   Entry d = F::decode(sw | bit(7), 0);
   HPT_EXPECT_EQ(d.kind, Kind::invalid);
   HPT_EXPECT_EQ(d.reason, Reason::reserved_bits);
   // At the PMD the same bit is PS (pmd_present): never a swap entry there.
   HPT_EXPECT(F::decode(sw | bit(7), 1).kind != Kind::swap);
   // At the PMD, PROT_NONE without PS would be a PROT_NONE table pointer: Linux never writes one.
-  const u64 pn = (~u64{0x200000} & mask(21, 51)) | x::kProtNone;
+  const uint64_t pn = (~uint64_t{0x200000} & mask(21, 51)) | x::kProtNone;
   HPT_EXPECT_EQ(F::decode(pn, 1).kind, Kind::invalid);
   HPT_EXPECT_EQ(F::decode(pn, 1).reason, Reason::unrepresentable);
   HPT_EXPECT_EQ(F::decode(pn | x::kPS, 1).kind, Kind::protnone);
@@ -768,9 +768,9 @@ HPT_FORMAT_CASE(format, ProtNoneIsPresentToSoftwareButInvalidToHardware, X86Form
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    const u64 pa = bit(sh) * 5;
+    const uint64_t pa = bit(sh) * 5;
     // pfn_pte(pfn, PAGE_NONE) as Linux writes it, then (above the PTE) pmd_mkhuge.
-    const u64 raw = linux_pfn_entry<F>(pa, linux_page_prot(0), l);
+    const uint64_t raw = linux_pfn_entry<F>(pa, linux_page_prot(0), l);
     HPT_EXPECT_EQ(raw & x::kP, 0ULL);  // !(hardware-valid bit)
     HPT_EXPECT_EQ(raw & x::kProtNone, x::kProtNone);
     Entry d = F::decode(raw, l);
@@ -797,7 +797,7 @@ HPT_ARCH_CASE("x86_64", format, ProtNoneFrameIsStoredInvertedAgainstL1tf) {
   using F = X86_4Level;
   // pa 0x1000 at the PTE: mask(12,51) ^ 0x1000 = 0x000FFFFFFFFFF000 ^ 0x1000 = 0x000FFFFFFFFFE000.
   // PAGE_NONE flags = PROTNONE(0x100) | A(0x20) = 0x120.
-  const u64 raw = 0x000FFFFFFFFFE120ULL;
+  const uint64_t raw = 0x000FFFFFFFFFE120ULL;
   HPT_EXPECT_EQ(linux_pfn_entry<F>(0x1000, 0x120, 0), raw);
   Entry d = F::decode(raw, 0);
   HPT_EXPECT_EQ(d.kind, Kind::protnone);
@@ -815,14 +815,14 @@ HPT_FORMAT_CASE(format, PmdMkinvalidStaysPresentThroughPs, X86Formats) {
   using F = Fmt;
   for (unsigned l = 1; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    const u64 pa = bit(sh) * 3;
+    const uint64_t pa = bit(sh) * 3;
     Entry lf = leaf(pa, sh, kProtRW, true);
     lf.prot.user = true;
     lf.soft.uffd_wp = true;
-    const u64 raw = raw_of<F>(hpt_ctx, lf, l);
+    const uint64_t raw = raw_of<F>(hpt_ctx, lf, l);
     // Linux: pfn_pmd(pmd_pfn(pmd), pmd_flags(pmd) & ~(P|PROTNONE)).
-    const u64 flags = raw & ~mask(sh, 51) & ~(x::kP | x::kProtNone);
-    const u64 inval = linux_pfn_entry<F>(pa, flags, l);
+    const uint64_t flags = raw & ~mask(sh, 51) & ~(x::kP | x::kProtNone);
+    const uint64_t inval = linux_pfn_entry<F>(pa, flags, l);
     HPT_EXPECT_EQ(inval & (x::kP | x::kProtNone), 0ULL);
     HPT_EXPECT_EQ(inval & x::kPS, x::kPS);
     Entry d = F::decode(inval, l);
@@ -846,21 +846,21 @@ HPT_FORMAT_CASE(format, SavedDirtyKeepsReadOnlyDirtyPagesOffTheShadowStack, X86F
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
     Entry e = leaf(bit(sh), sh, kProtRW, true);
-    const u64 w = raw_of<F>(hpt_ctx, e, l);
+    const uint64_t w = raw_of<F>(hpt_ctx, e, l);
     HPT_EXPECT_EQ(w & (x::kRW | x::kD | x::kSavedDirty), x::kRW | x::kD);
     // pte_wrprotect moves D into SAVED_DIRTY: W=0,D=1 would make it a shadow-stack page.
-    const u64 ro = raw_of<F>(hpt_ctx, wrprotect(F::decode(w, l)), l);
+    const uint64_t ro = raw_of<F>(hpt_ctx, wrprotect(F::decode(w, l)), l);
     HPT_EXPECT_EQ(ro & (x::kRW | x::kD | x::kSavedDirty), x::kSavedDirty);
     HPT_EXPECT(F::decode(ro, l).dirty);
     HPT_EXPECT(!F::decode(ro, l).writable);
     // pte_mkwrite_novma moves it back.
-    const u64 rw = raw_of<F>(hpt_ctx, mkwrite(F::decode(ro, l)), l);
+    const uint64_t rw = raw_of<F>(hpt_ctx, mkwrite(F::decode(ro, l)), l);
     HPT_EXPECT_EQ(rw, w);
     // pte_mkclean clears both.
-    const u64 clean = raw_of<F>(hpt_ctx, mkclean(F::decode(ro, l)), l);
+    const uint64_t clean = raw_of<F>(hpt_ctx, mkclean(F::decode(ro, l)), l);
     HPT_EXPECT_EQ(clean & (x::kD | x::kSavedDirty), 0ULL);
     // The CPU sets D on a write through RW=1: hardware dirty reads as dirty.
-    const u64 hw = raw_of<F>(hpt_ctx, leaf(bit(sh), sh, kProtRW), l) | x::kD;
+    const uint64_t hw = raw_of<F>(hpt_ctx, leaf(bit(sh), sh, kProtRW), l) | x::kD;
     HPT_EXPECT(F::decode(hw, l).dirty);
   }
 }
@@ -871,7 +871,7 @@ HPT_FORMAT_CASE(format, ShadowStackSpellingIsWritableDirtyButReadOnlyToHardware,
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    const u64 raw = bit(sh) | x::kD | x::kA | x::kUS | x::kP | (l ? x::kPS : 0);
+    const uint64_t raw = bit(sh) | x::kD | x::kA | x::kUS | x::kP | (l ? x::kPS : 0);
     Entry d = F::decode(raw, l);
     HPT_EXPECT_EQ(d.kind, Kind::leaf);
     HPT_EXPECT(d.writable);
@@ -879,7 +879,7 @@ HPT_FORMAT_CASE(format, ShadowStackSpellingIsWritableDirtyButReadOnlyToHardware,
     HPT_EXPECT(d.dirty);
     HPT_EXPECT_EQ(F::encode(d, l).value, raw);
     // wrprotect turns it into an ordinary read-only dirty page (SAVED_DIRTY).
-    const u64 ro = raw_of<F>(hpt_ctx, wrprotect(d), l);
+    const uint64_t ro = raw_of<F>(hpt_ctx, wrprotect(d), l);
     HPT_EXPECT_EQ(ro, (raw & ~x::kD) | x::kSavedDirty);
   }
 }
@@ -891,7 +891,7 @@ HPT_FORMAT_CASE(format, SpecialUffdWpAndSoftDirtyLiveInSoftwareBits9To11, X86For
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
     const Entry e = leaf(bit(sh), sh, kProtRW);
-    const u64 base = raw_of<F>(hpt_ctx, e, l);
+    const uint64_t base = raw_of<F>(hpt_ctx, e, l);
     Entry s = e;
     s.soft.special = true;  // pte_mkspecial
     HPT_EXPECT_EQ(raw_of<F>(hpt_ctx, s, l), base | bit(9));
@@ -924,17 +924,17 @@ HPT_FORMAT_CASE(format, MemoryTypesFollowLinuxPatProgramming, X86Formats) {
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    const u64 pat = l == 0 ? x::kPAT : x::kPATLarge;
-    const u64 base = bit(sh) | x::kP | (l ? x::kPS : 0);
+    const uint64_t pat = l == 0 ? x::kPAT : x::kPATLarge;
+    const uint64_t base = bit(sh) | x::kP | (l ? x::kPS : 0);
     for (unsigned idx = 0; idx < 8; ++idx) {
-      const u64 raw =
+      const uint64_t raw =
           base | ((idx & 1) ? x::kPWT : 0) | ((idx & 2) ? x::kPCD : 0) | ((idx & 4) ? pat : 0);
       Entry d = F::decode(raw, l);
       HPT_EXPECT_EQ(d.mem, x::kPatType[idx]);
       // encode picks the lowest index naming that type: 4 -> 0, 6 -> 2.
-      const u64 want_idx = idx == 4 ? 0 : idx == 6 ? 2 : idx;
-      const u64 enc = F::encode(d, l).value;
-      const u64 got_idx =
+      const uint64_t want_idx = idx == 4 ? 0 : idx == 6 ? 2 : idx;
+      const uint64_t enc = F::encode(d, l).value;
+      const uint64_t got_idx =
           ((enc & x::kPWT) ? 1 : 0) | ((enc & x::kPCD) ? 2 : 0) | ((enc & pat) ? 4 : 0);
       HPT_EXPECT_EQ(got_idx, want_idx);
     }
@@ -953,12 +953,13 @@ HPT_FORMAT_CASE(format, ProtectionKeysAndIgnoredBitsSurviveDecodeEncode, X86Form
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    for (u64 key = 0; key < 16; ++key) {
-      const u64 raw = raw_of<F>(hpt_ctx, leaf(bit(sh), sh, kProtRW), l) | (key << 59) | bit(53);
+    for (uint64_t key = 0; key < 16; ++key) {
+      const uint64_t raw =
+          raw_of<F>(hpt_ctx, leaf(bit(sh), sh, kProtRW), l) | (key << 59) | bit(53);
       Entry d = F::decode(raw, l);
       HPT_EXPECT_EQ(d.keep, (key << 59) | bit(53));
       // Changing vocabulary fields keeps the key (a pte_modify-like change).
-      const u64 ro = raw_of<F>(hpt_ctx, mkdirty(wrprotect(d)), l);
+      const uint64_t ro = raw_of<F>(hpt_ctx, mkdirty(wrprotect(d)), l);
       HPT_EXPECT_EQ(ro & x::kPkeyMask, key << 59);
       HPT_EXPECT_EQ(ro & bit(53), bit(53));
       // PROT_NONE keeps it too.
@@ -973,17 +974,17 @@ HPT_FORMAT_CASE(format, ProtectionKeysAndIgnoredBitsSurviveDecodeEncode, X86Form
 
 HPT_FORMAT_CASE(format, SwapEntriesRoundTripAtFieldEdges, X86Formats) {
   using F = Fmt;
-  const u64 max_off = bit(50) - 1;
-  const u64 offsets[] = {0, 1, 0x2aaaaaaaaaaaaULL, bit(49), max_off - 1, max_off};
+  const uint64_t max_off = bit(50) - 1;
+  const uint64_t offsets[] = {0, 1, 0x2aaaaaaaaaaaaULL, bit(49), max_off - 1, max_off};
   for (unsigned l = 0; l <= 2; ++l) {
-    for (u32 type = 0; type < 32; ++type) {
-      for (u64 off : offsets) {
+    for (uint32_t type = 0; type < 32; ++type) {
+      for (uint64_t off : offsets) {
         for (unsigned fl = 0; fl < 8; ++fl) {
           Entry e = swap_entry(type, off, F::shift(l));
           e.swp.soft_dirty = fl & 1;
           e.swp.uffd_wp = fl & 2;
           e.swp.exclusive = fl & 4;
-          Result<u64> r = F::encode(e, l);
+          Result<uint64_t> r = F::encode(e, l);
           if (type == 0 && off == max_off && fl == 0) {
             // ~offset is all zeros: the raw value would be 0, i.e. none.
             HPT_EXPECT_EQ(r.err, Err::einval);
@@ -991,12 +992,12 @@ HPT_FORMAT_CASE(format, SwapEntriesRoundTripAtFieldEdges, X86Formats) {
             continue;
           }
           HPT_ASSERT(r.ok());
-          const u64 raw = r.value;
+          const uint64_t raw = r.value;
           // Layout (121): type 59-63, ~offset 9-58, flags 1/2/3, bits 0, 7, 8 clear.
-          HPT_EXPECT_EQ(raw >> 59, u64{type});
+          HPT_EXPECT_EQ(raw >> 59, uint64_t{type});
           HPT_EXPECT_EQ((~raw >> 9) & max_off, off);
           HPT_EXPECT_EQ(raw & (x::kP | bit(7) | x::kProtNone), 0ULL);
-          HPT_EXPECT_EQ((raw >> 1) & 7, u64{fl});
+          HPT_EXPECT_EQ((raw >> 1) & 7, uint64_t{fl});
           HPT_EXPECT_EQ(raw & (bit(4) | x::kA | x::kD), 0ULL);
           Entry d = F::decode(raw, l);
           X86_EXPECT_ENTRY(d, e);
@@ -1013,23 +1014,23 @@ HPT_FORMAT_CASE(format, SwapFlagsDoNotOverlapTypeOffsetOrEachOther, X86Formats) 
   using F = Fmt;
   // swp_entry = swp_entry(MAX_SWAPFILES - 1, max offset); debug_vm_pgtable finds the max offset by
   // round-tripping ~0 through the arch encoding: 50 bits here.
-  const u64 max_off = bit(x::kSwpOffsetBits) - 1;
+  const uint64_t max_off = bit(x::kSwpOffsetBits) - 1;
   for (unsigned l = 0; l <= 2; ++l) {
     const Entry e = swap_entry(kMaxSwapFiles - 1, max_off, F::shift(l));
-    const u64 pte = raw_of<F>(hpt_ctx, e, l);
+    const uint64_t pte = raw_of<F>(hpt_ctx, e, l);
     Entry d = F::decode(pte, l);
     HPT_EXPECT_EQ(d.kind, Kind::swap);  // is_swap_pte / softleaf_is_swap (26, 27)
     HPT_EXPECT(!d.swp.exclusive);       // 27
     const struct {
       bool Swap::*flag;
-      u64 bit;
+      uint64_t bit;
     } flags[] = {{&Swap::soft_dirty, x::kSwpSoftDirty},
                  {&Swap::uffd_wp, x::kSwpUffdWp},
                  {&Swap::exclusive, x::kSwpExclusive}};
     for (const auto& f : flags) {
       Entry s = d;
       s.swp.*f.flag = true;  // pte_swp_mk*
-      const u64 raw = raw_of<F>(hpt_ctx, s, l);
+      const uint64_t raw = raw_of<F>(hpt_ctx, s, l);
       HPT_EXPECT_EQ(raw, pte | f.bit);  // its own bit, nothing else (120)
       Entry back = F::decode(raw, l);
       HPT_EXPECT_EQ(back.kind, Kind::swap);
@@ -1042,7 +1043,7 @@ HPT_FORMAT_CASE(format, SwapFlagsDoNotOverlapTypeOffsetOrEachOther, X86Formats) 
       HPT_EXPECT_EQ(raw_of<F>(hpt_ctx, back, l), pte);
     }
     // The three flag bits, type and offset fields are pairwise disjoint.
-    const u64 type_f = mask(59, 63), off_f = mask(9, 58);
+    const uint64_t type_f = mask(59, 63), off_f = mask(9, 58);
     HPT_EXPECT_EQ(type_f & off_f, 0ULL);
     HPT_EXPECT_EQ((x::kSwpSoftDirty | x::kSwpUffdWp | x::kSwpExclusive) & (type_f | off_f), 0ULL);
   }
@@ -1050,7 +1051,7 @@ HPT_FORMAT_CASE(format, SwapFlagsDoNotOverlapTypeOffsetOrEachOther, X86Formats) 
 
 HPT_FORMAT_CASE(format, MigrationEntriesAreSwapTypesCarryingTheFrame, X86Formats) {
   using F = Fmt;
-  const u64 pfn = 0x123456789ULL;  // a 40-bit frame number (52-bit PA)
+  const uint64_t pfn = 0x123456789ULL;  // a 40-bit frame number (52-bit PA)
   for (unsigned l = 0; l <= 2; ++l) {
     // make_writable_migration_entry(pfn) (31)
     Entry w = swap_entry(kSwpMigrationWrite, pfn, F::shift(l));
@@ -1065,9 +1066,9 @@ HPT_FORMAT_CASE(format, MigrationEntriesAreSwapTypesCarryingTheFrame, X86Formats
     HPT_EXPECT_EQ(dr.swp.offset, pfn);
     // leaf_entry = writable migration entry for PFN ~0: offset truncates to the field (57, 58).
     Entry le = swap_entry(kSwpMigrationWrite, bit(50) - 1, F::shift(l));
-    const u64 pmd1 = raw_of<F>(hpt_ctx, le, l);
-    HPT_EXPECT_EQ(pmd1, u64{kSwpMigrationWrite} << 59);  // ~offset is all zeros
-    const u64 pmd2 = raw_of<F>(hpt_ctx, F::decode(pmd1, l), l);
+    const uint64_t pmd1 = raw_of<F>(hpt_ctx, le, l);
+    HPT_EXPECT_EQ(pmd1, uint64_t{kSwpMigrationWrite} << 59);  // ~offset is all zeros
+    const uint64_t pmd2 = raw_of<F>(hpt_ctx, F::decode(pmd1, l), l);
     HPT_EXPECT_EQ(pmd1, pmd2);  // bit-for-bit (58)
     Entry sd = F::decode(pmd1, l);
     sd.swp.soft_dirty = true;  // pmd_swp_mksoft_dirty (57)
@@ -1085,9 +1086,9 @@ HPT_FORMAT_CASE(format, MigrationEntriesAreSwapTypesCarryingTheFrame, X86Formats
 HPT_FORMAT_CASE(format, PteMarkersAreSwapEntriesOfTheMarkerType, X86Formats) {
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
-    for (u64 flags = 1; flags < 8; ++flags) {  // UFFD_WP 1, POISONED 2, GUARD 4
+    for (uint64_t flags = 1; flags < 8; ++flags) {  // UFFD_WP 1, POISONED 2, GUARD 4
       Entry m = swap_entry(kSwpPteMarker, flags, F::shift(l));
-      const u64 raw = raw_of<F>(hpt_ctx, m, l);
+      const uint64_t raw = raw_of<F>(hpt_ctx, m, l);
       // type 31 -> bits 59-63 all ones; ~flags over bits 9..58.
       HPT_EXPECT_EQ(raw, mask(59, 63) | ((~flags & mask(0, 49)) << 9));
       Entry d = F::decode(raw, l);
@@ -1131,9 +1132,9 @@ HPT_FORMAT_CASE(format, DebugVmPgtableBasicPropertiesHoldAtEveryLeafLevel, X86Fo
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
     const unsigned sh = F::shift(l);
-    const u64 pa = bit(30) * 3;  // fixed_pud_pfn-like: aligned for every level
+    const uint64_t pa = bit(30) * 3;  // fixed_pud_pfn-like: aligned for every level
     for (unsigned idx = 0; idx < 16; ++idx) {
-      const u64 raw0 = linux_pfn_entry<F>(pa, linux_page_prot(idx), l);
+      const uint64_t raw0 = linux_pfn_entry<F>(pa, linux_page_prot(idx), l);
       const Entry pte = F::decode(raw0, l);
       HPT_EXPECT(pte.kind == Kind::leaf || pte.kind == Kind::protnone);
       HPT_EXPECT_EQ(F::encode(pte, l).value, raw0);  // 2: pte_same(pte, pte), bit-exact
@@ -1155,7 +1156,7 @@ HPT_FORMAT_CASE(format, DebugVmPgtableBasicPropertiesHoldAtEveryLeafLevel, X86Fo
       // 84-86 (huge_pte_*), the same helpers on a huge entry.
       HPT_EXPECT(R(mkdirty(pte)).dirty);
       // x86: a read-only dirty entry is never spelt W=0,D=1 (that would be a shadow stack).
-      const u64 rod = raw_of<F>(hpt_ctx, wrprotect(R(mkdirty(pte))), l);
+      const uint64_t rod = raw_of<F>(hpt_ctx, wrprotect(R(mkdirty(pte))), l);
       HPT_EXPECT_EQ(rod & (x::kRW | x::kD), 0ULL);
       HPT_EXPECT(rod & x::kSavedDirty);
       HPT_EXPECT_EQ(unsigned{R(pte).shift}, sh);  // 83: pte_huge / the size stays
@@ -1169,11 +1170,11 @@ HPT_FORMAT_CASE(format, DebugVmPgtableBasicPropertiesHoldAtEveryLeafLevel, X86Fo
 HPT_FORMAT_CASE(format, DebugVmPgtableSlotSequencesHoldAtEveryLeafLevel, X86Formats) {
   using F = Fmt;
   for (unsigned l = 0; l <= 2; ++l) {
-    const u64 pa = bit(F::shift(l)) * 7;
+    const uint64_t pa = bit(F::shift(l)) * 7;
     // page_prot = vm_get_page_prot(VM_READ|VM_WRITE|VM_EXEC) = PAGE_COPY_EXEC (private).
     const Entry pte = F::decode(linux_pfn_entry<F>(pa, linux_page_prot(7), l), l);
     HPT_ASSERT_EQ(pte.kind, Kind::leaf);
-    u64 slot = raw_of<F>(hpt_ctx, pte, l);                        // set_pte_at
+    uint64_t slot = raw_of<F>(hpt_ctx, pte, l);                        // set_pte_at
     HPT_EXPECT(F::decode(slot, l).kind != Kind::none);            // 21
     slot = raw_of<F>(hpt_ctx, wrprotect(F::decode(slot, l)), l);  // ptep_set_wrprotect
     HPT_EXPECT(!F::decode(slot, l).writable);                     // 16
@@ -1198,12 +1199,12 @@ HPT_FORMAT_CASE(format, DebugVmPgtableSlotSequencesHoldAtEveryLeafLevel, X86Form
 HPT_FORMAT_CASE(format, HugeLeafIsNotATableAndAPopulatedTableIsNotBad, X86Formats) {
   using F = Fmt;
   for (unsigned l = 1; l <= 2; ++l) {
-    const u64 huge = linux_pfn_entry<F>(bit(30), linux_page_prot(15), l);
+    const uint64_t huge = linux_pfn_entry<F>(bit(30), linux_page_prot(15), l);
     HPT_EXPECT(F::is_leaf(huge, l));
     HPT_EXPECT(!F::is_table(huge, l));
     HPT_EXPECT_EQ(F::decode(huge, l).kind, Kind::leaf);
     HPT_EXPECT_EQ(unsigned{F::decode(huge, l).shift}, F::shift(l));
-    const u64 tbl = F::make_table(0x7000, l);
+    const uint64_t tbl = F::make_table(0x7000, l);
     HPT_EXPECT(F::is_table(tbl, l));
     HPT_EXPECT(!F::is_leaf(tbl, l));
   }
@@ -1215,7 +1216,7 @@ HPT_FORMAT_CASE(format, HugeLeafIsNotATableAndAPopulatedTableIsNotBad, X86Format
 HPT_FORMAT_CASE(format, UpperLevelsFilledWithOnesCompareEqualAndClearToNone, X86Formats) {
   using F = Fmt;
   for (unsigned l = 3; l < F::levels; ++l) {
-    const u64 ff = ~u64{0};
+    const uint64_t ff = ~uint64_t{0};
     Entry d = F::decode(ff, l);
     HPT_EXPECT_EQ(d.kind, Kind::invalid);
     HPT_EXPECT_EQ(d.reason, Reason::reserved_large_page);
@@ -1228,7 +1229,7 @@ HPT_FORMAT_CASE(format, NoContiguousGroupsAndNoBreakBeforeMake, X86Formats) {
   using F = Fmt;
   Rng rng{7};
   for (unsigned i = 0; i < 64; ++i) {
-    const u64 a = rng.next(), b = rng.next();
+    const uint64_t a = rng.next(), b = rng.next();
     for (unsigned l = 0; l < F::levels; ++l) {
       HPT_EXPECT_EQ(F::group_entry(a, l, 0), a);
       HPT_EXPECT(!F::needs_bbm(a, b, l));
@@ -1245,7 +1246,7 @@ HPT_ARCH_CASE("x86_64", format, KnownValuesDecodeAsTheManualSays) {
   using F = X86_4Level;
   {  // 1. 4K user data page, PAGE_SHARED + dirty, at pa 0x12345000:
      //    P(0x1)|RW(0x2)|US(0x4)|A(0x20)|D(0x40) = 0x67; XD = bit 63.
-    const u64 raw = 0x8000000012345067ULL;
+    const uint64_t raw = 0x8000000012345067ULL;
     Entry d = F::decode(raw, 0);
     HPT_EXPECT_EQ(d.kind, Kind::leaf);
     HPT_EXPECT_EQ(d.addr, 0x12345000ULL);

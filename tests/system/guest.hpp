@@ -3,13 +3,11 @@
 // everything above them (runner, MMU cases, later the fault handler) is written once.
 #pragma once
 
-#include <cstdint>
+#include <stdint.h>
 
 namespace hpt::guest {
 
-using u64 = std::uint64_t;
-
-enum class Access : std::uint8_t { read, write, exec };
+enum class Access : uint8_t { read, write, exec };
 
 constexpr const char* access_name(Access a) {
   return a == Access::read ? "read" : a == Access::write ? "write" : "exec";
@@ -17,10 +15,10 @@ constexpr const char* access_name(Access a) {
 
 // A synchronous exception taken while the guest ran, as the architecture reported it.
 struct Fault {
-  u64 addr = 0;          // faulting virtual address (CR2 / FAR_EL1 / stval)
+  uint64_t addr = 0;          // faulting virtual address (CR2 / FAR_EL1 / stval)
   Access access = Access::read;
-  u64 cause = 0;         // raw cause: x86 #PF error code, arm64 ESR_EL1, riscv scause
-  u64 vector = 0;        // x86 vector number, arm64 ESR.EC, riscv scause (again)
+  uint64_t cause = 0;         // raw cause: x86 #PF error code, arm64 ESR_EL1, riscv scause
+  uint64_t vector = 0;        // x86 vector number, arm64 ESR.EC, riscv scause (again)
   bool translation = false;  // a translation (not-present) fault, as opposed to permission/other
   bool access_flag = false;  // arm64 access-flag fault
   bool permission = false;   // present, but permissions denied the access
@@ -38,26 +36,26 @@ void putc(char c);                // serial output
 // Physical memory the tests may use for page tables and test pages (identity-mapped read/write,
 // not executable, while the harness' own tables are live: code runs only through mappings a test
 // makes executable). Page-aligned, at least 32 MiB.
-u64 free_ram_base();
-u64 free_ram_size();
+uint64_t free_ram_base();
+uint64_t free_ram_size();
 
 // Probes: perform one access through the current translation. On a fault, the harness records
 // it, skips the faulting instruction and the probe returns false with `f` filled in.
-bool probe_read(u64 va, u64& value, Fault& f);
-bool probe_write(u64 va, u64 value, Fault& f);
+bool probe_read(uint64_t va, uint64_t& value, Fault& f);
+bool probe_write(uint64_t va, uint64_t value, Fault& f);
 // Calls a function at `va` (which the test placed there: arch_ret_insn) and returns true if it
 // returned; false if instruction fetch faulted.
-bool probe_exec(u64 va, Fault& f);
+bool probe_exec(uint64_t va, Fault& f);
 // Bytes of a function that returns immediately, to copy into an executable test page.
 const unsigned char* ret_insn(unsigned& len);
 
 // Switch translation to the table rooted at physical address `root` (format of this image's
 // mode), invalidating the whole TLB. Code, data, stack, UART and the free RAM must be
 // identity-mapped by the new table, or the guest dies.
-void set_root(u64 root);
-u64 current_root();
+void set_root(uint64_t root);
+uint64_t current_root();
 // Invalidate one page / everything (the real instructions: invlpg, TLBI VAE1IS, sfence.vma).
-void tlb_flush_va(u64 va);
+void tlb_flush_va(uint64_t va);
 void tlb_flush_all();
 
 // Why the MMU does not run this image's mode (the emulator lacks it; the harness then fell back to
@@ -66,14 +64,14 @@ const char* mode_unavailable();
 
 // Make `len` bytes of instructions just written through `va` visible to instruction fetch
 // (arm64: DC CVAU + IC IALLU; riscv: FENCE.I; x86: nothing, fetch is coherent).
-void code_written(u64 va, u64 len);
+void code_written(uint64_t va, uint64_t len);
 
 // Known deviations of the emulator from the architecture manual. Given an entry at `level`,
 // rewrites `raw` into what the emulator's walker effectively uses and returns why (for example
 // "QEMU 7.2 ignores reserved PTE bits 54-60"), or returns nullptr and leaves `raw` alone when
 // the emulator follows the manual for it. Tests then compare against the emulator's behaviour
 // and report the deviation as a skip reason, never as a silent pass.
-const char* emulator_deviation(u64& raw, unsigned level);
+const char* emulator_deviation(uint64_t& raw, unsigned level);
 
 // Hardware A/D support in this image's configuration.
 bool hw_sets_accessed();
@@ -87,8 +85,8 @@ const char* set_hw_ad(bool accessed, bool dirty);
 // RAM beyond the free RAM that tests may also use, identity-mapped read/write like it, for
 // folios too large to fit there (riscv: the RAM above the device tree, which QEMU places below
 // 3 GiB). Size 0 where all usable RAM is free RAM already.
-u64 high_ram_base();
-u64 high_ram_size();
+uint64_t high_ram_base();
+uint64_t high_ram_size();
 
 // Optional hook called for every fault before the probe machinery (demand paging later on):
 // return true if the hook fixed the cause and the access should be retried.

@@ -26,63 +26,64 @@ class GuestEnv {
  public:
   static constexpr unsigned page_shift = PageShift;
 
-  GuestEnv(u64 base, u64 end) : next_(align_up(base)), end_(end) {}
+  GuestEnv(uint64_t base, uint64_t end) : next_(align_up(base)), end_(end) {}
 
-  hugepte::Result<u64> alloc_table(unsigned) {
-    u64 pa;
+  hugepte::Result<uint64_t> alloc_table(unsigned) {
+    uint64_t pa;
     if (free_) {
       pa = free_;
-      free_ = *reinterpret_cast<u64*>(pa);
+      free_ = *reinterpret_cast<uint64_t*>(pa);
     } else {
       if (next_ + kPage > end_) return hugepte::Err::enomem;
       pa = next_;
       next_ += kPage;
     }
-    auto* p = reinterpret_cast<volatile u64*>(pa);
-    for (u64 i = 0; i < kPage / 8; ++i) p[i] = 0;
+    auto* p = reinterpret_cast<volatile uint64_t*>(pa);
+    for (uint64_t i = 0; i < kPage / 8; ++i) p[i] = 0;
     ++live_;
     return pa;
   }
-  void free_table(u64 pa, unsigned) {
-    *reinterpret_cast<u64*>(pa) = free_;
+  void free_table(uint64_t pa, unsigned) {
+    *reinterpret_cast<uint64_t*>(pa) = free_;
     free_ = pa;
     --live_;
   }
-  u64* table_ptr(u64 pa) { return reinterpret_cast<u64*>(pa); }
+  uint64_t* table_ptr(uint64_t pa) { return reinterpret_cast<uint64_t*>(pa); }
 
-  u64 live() const { return live_; }
+  uint64_t live() const { return live_; }
 
  private:
-  static constexpr u64 kPage = u64{1} << PageShift;
-  static constexpr u64 align_up(u64 v) { return (v + kPage - 1) & ~(kPage - 1); }
-  u64 next_, end_;
-  u64 free_ = 0;
-  u64 live_ = 0;
+  static constexpr uint64_t kPage = uint64_t{1} << PageShift;
+  static constexpr uint64_t align_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+  uint64_t next_, end_;
+  uint64_t free_ = 0;
+  uint64_t live_ = 0;
 };
 
 // Bulk data movement over identity-mapped RAM, with each architecture's fastest plain way (the
 // emulator runs these over whole 1 GiB folios): x86 rep stos / rep movs, arm64 DC ZVA, otherwise
 // unrolled volatile 8-byte stores (volatile: the compiler must not turn them into calls to the
 // bytewise memset/memcpy of libc.cpp).
-inline void ram_zero(u64 pa, u64 len) {
+inline void ram_zero(uint64_t pa, uint64_t len) {
 #if defined(__x86_64__)
   if (((pa | len) & 7) == 0) {
-    u64 n = len / 8;
-    asm volatile("rep stosq" : "+D"(pa), "+c"(n) : "a"(u64{0}) : "memory");
+    uint64_t n = len / 8;
+    asm volatile("rep stosq" : "+D"(pa), "+c"(n) : "a"(uint64_t{0}) : "memory");
     return;
   }
 #elif defined(__aarch64__)
-  u64 dczid;
+  uint64_t dczid;
   asm volatile("mrs %0, dczid_el0" : "=r"(dczid));
-  const u64 block = u64{4} << (dczid & 0xf);
+  const uint64_t block = uint64_t{4} << (dczid & 0xf);
   if (!(dczid & 0x10) && ((pa | len) & (block - 1)) == 0) {  // DZP clear: DC ZVA allowed
-    for (u64 p = pa; p < pa + len; p += block) asm volatile("dc zva, %0" : : "r"(p) : "memory");
+    for (uint64_t p = pa; p < pa + len; p += block)
+      asm volatile("dc zva, %0" : : "r"(p) : "memory");
     asm volatile("dsb ish" ::: "memory");
     return;
   }
 #endif
-  auto* w = reinterpret_cast<volatile u64*>(pa);
-  u64 n = len / 8, i = 0;
+  auto* w = reinterpret_cast<volatile uint64_t*>(pa);
+  uint64_t n = len / 8, i = 0;
   for (; i + 8 <= n; i += 8) {
     w[i] = 0;
     w[i + 1] = 0;
@@ -94,26 +95,26 @@ inline void ram_zero(u64 pa, u64 len) {
     w[i + 7] = 0;
   }
   for (; i < n; ++i) w[i] = 0;
-  for (u64 b = n * 8; b < len; ++b) reinterpret_cast<volatile unsigned char*>(pa)[b] = 0;
+  for (uint64_t b = n * 8; b < len; ++b) reinterpret_cast<volatile unsigned char*>(pa)[b] = 0;
 }
 
-inline void ram_copy(u64 dst, u64 src, u64 len) {
+inline void ram_copy(uint64_t dst, uint64_t src, uint64_t len) {
 #if defined(__x86_64__)
   if (((dst | src | len) & 7) == 0) {
-    u64 n = len / 8;
+    uint64_t n = len / 8;
     asm volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
     return;
   }
 #endif
   if (((dst | src | len) & 7) == 0) {
-    auto* d = reinterpret_cast<volatile u64*>(dst);
-    const auto* s = reinterpret_cast<const volatile u64*>(src);
-    for (u64 i = 0; i < len / 8; ++i) d[i] = s[i];
+    auto* d = reinterpret_cast<volatile uint64_t*>(dst);
+    const auto* s = reinterpret_cast<const volatile uint64_t*>(src);
+    for (uint64_t i = 0; i < len / 8; ++i) d[i] = s[i];
     return;
   }
   auto* d = reinterpret_cast<volatile unsigned char*>(dst);
   const auto* s = reinterpret_cast<const volatile unsigned char*>(src);
-  for (u64 i = 0; i < len; ++i) d[i] = s[i];
+  for (uint64_t i = 0; i < len; ++i) d[i] = s[i];
 }
 
 // The mm layer's FolioEnv (hugepte/mm/folio.hpp) over guest RAM: folios aligned to their size
@@ -124,58 +125,60 @@ inline void ram_copy(u64 dst, u64 src, u64 len) {
 class GuestFolios {
  public:
   struct Region {
-    u64 base = 0, end = 0;
+    uint64_t base = 0, end = 0;
   };
   GuestFolios(Region meta, Region a, Region b) : meta_next_(meta.base), meta_end_(meta.end) {
     lo_[0] = a.base, hi_[0] = a.end;
     lo_[1] = b.base, hi_[1] = b.end;
   }
 
-  hugepte::Result<u64> alloc_folio(unsigned shift) {
+  hugepte::Result<uint64_t> alloc_folio(unsigned shift) {
     if (shift >= 64) return hugepte::Err::einval;
-    if (u64 pa = free_[shift]) {
-      free_[shift] = *reinterpret_cast<volatile u64*>(pa);
+    if (uint64_t pa = free_[shift]) {
+      free_[shift] = *reinterpret_cast<volatile uint64_t*>(pa);
       ++live_;
       return pa;
     }
     for (unsigned r = 0; r < 2; ++r) {
-      u64 pa = 0;
+      uint64_t pa = 0;
       if (!fits(r, shift, pa)) continue;
-      if (shift <= kSmallShift) lo_[r] = pa + (u64{1} << shift);
+      if (shift <= kSmallShift) lo_[r] = pa + (uint64_t{1} << shift);
       else hi_[r] = pa;
       ++live_;
       return pa;
     }
     return hugepte::Err::enomem;
   }
-  void free_folio(u64 pa, unsigned shift) {
-    *reinterpret_cast<volatile u64*>(pa) = free_[shift];
+  void free_folio(uint64_t pa, unsigned shift) {
+    *reinterpret_cast<volatile uint64_t*>(pa) = free_[shift];
     free_[shift] = pa;
     --live_;
   }
-  void zero(u64 pa, u64 n) { ram_zero(pa, n); }
-  void copy_in(u64 pa, const void* src, u64 n) { ram_copy(pa, reinterpret_cast<u64>(src), n); }
-  void copy(u64 dst, u64 src, u64 n) { ram_copy(dst, src, n); }
-  void* alloc_meta(u64 n) {
-    const u64 p = (meta_next_ + 7) & ~u64{7};
+  void zero(uint64_t pa, uint64_t n) { ram_zero(pa, n); }
+  void copy_in(uint64_t pa, const void* src, uint64_t n) {
+    ram_copy(pa, reinterpret_cast<uint64_t>(src), n);
+  }
+  void copy(uint64_t dst, uint64_t src, uint64_t n) { ram_copy(dst, src, n); }
+  void* alloc_meta(uint64_t n) {
+    const uint64_t p = (meta_next_ + 7) & ~uint64_t{7};
     if (p > meta_end_ || meta_end_ - p < n) return nullptr;
     meta_next_ = p + n;
-    ram_zero(p, (n + 7) & ~u64{7});
+    ram_zero(p, (n + 7) & ~uint64_t{7});
     return reinterpret_cast<void*>(p);
   }
-  void free_meta(void*, u64) {}
+  void free_meta(void*, uint64_t) {}
 
-  u64 live() const { return live_; }
+  uint64_t live() const { return live_; }
   // Whether a folio of 1 << shift can still be had.
   bool room_for(unsigned shift) const {
-    u64 pa = 0;
+    uint64_t pa = 0;
     return shift < 64 && (free_[shift] != 0 || fits(0, shift, pa) || fits(1, shift, pa));
   }
 
  private:
   static constexpr unsigned kSmallShift = 21;
-  bool fits(unsigned r, unsigned shift, u64& pa) const {
-    const u64 size = u64{1} << shift;
+  bool fits(unsigned r, unsigned shift, uint64_t& pa) const {
+    const uint64_t size = uint64_t{1} << shift;
     if (hi_[r] < lo_[r] || hi_[r] - lo_[r] < size) return false;
     if (shift <= kSmallShift) {
       pa = (lo_[r] + size - 1) & ~(size - 1);
@@ -185,10 +188,10 @@ class GuestFolios {
     return pa >= lo_[r];
   }
 
-  u64 lo_[2] = {}, hi_[2] = {};
-  u64 free_[64] = {};
-  u64 meta_next_, meta_end_;
-  u64 live_ = 0;
+  uint64_t lo_[2] = {}, hi_[2] = {};
+  uint64_t free_[64] = {};
+  uint64_t meta_next_, meta_end_;
+  uint64_t live_ = 0;
 };
 
 // The invalidation sink is the architecture's own (arch/*/include/hugepte/arch/*_tlb.hpp):
@@ -210,7 +213,7 @@ static_assert(hugepte::TlbSink<GuestTlb>);
 template <hugepte::Format F, class Env>
 class Graft {
  public:
-  static constexpr u64 kVa = u64{1} << (F::va_bits - 2);
+  static constexpr uint64_t kVa = uint64_t{1} << (F::va_bits - 2);
 
   explicit Graft(const hugepte::PageTable<F, Env>& pt) : pt_(&pt) {}
   Graft(const Graft&) = delete;
@@ -222,7 +225,7 @@ class Graft {
   // Only a changed slot is written and invalidated, so that what the library's own sink does
   // (or fails to do) below the root is what the MMU sees.
   void refresh() {
-    const u64 now = hugepte::PageTable<F, Env>::load(pt_->root_table() + index());
+    const uint64_t now = hugepte::PageTable<F, Env>::load(pt_->root_table() + index());
     if (live_slot() == now) return;
     live_slot() = now;
     tlb_flush_all();
@@ -230,7 +233,9 @@ class Graft {
 
  private:
   static unsigned index() { return hugepte::index_of<F>(kVa, F::levels - 1); }
-  static volatile u64& live_slot() { return reinterpret_cast<volatile u64*>(current_root())[index()]; }
+  static volatile uint64_t& live_slot() {
+    return reinterpret_cast<volatile uint64_t*>(current_root())[index()];
+  }
   const hugepte::PageTable<F, Env>* pt_;
 };
 

@@ -31,9 +31,10 @@ using hugepte::VisitCtx;
 
 // Everything the boot map may touch lies below the end of RAM; the walks stop there (tests graft
 // their own tables far above it).
-constexpr u64 kMapEnd = kRamBase + kRamSize;
+constexpr uint64_t kMapEnd = kRamBase + kRamSize;
 
-const BootRegion* region_of(u64 start, u64 end) {  // the region holding [start, end), or null
+const BootRegion* region_of(uint64_t start,
+                            uint64_t end) {  // the region holding [start, end), or null
   unsigned n = 0;
   const BootRegion* r = boot_regions(n);
   for (unsigned i = 0; i < n; ++i)
@@ -41,13 +42,13 @@ const BootRegion* region_of(u64 start, u64 end) {  // the region holding [start,
   return nullptr;
 }
 
-void say_va(u64 va) {
+void say_va(uint64_t va) {
   hpt::out("      at va ");
   hpt::out_u64(va, 16);
   hpt::out("\n");
 }
 
-u64 g_data_word = 1;  // .data: in the image, written through the boot map
+uint64_t g_data_word = 1;  // .data: in the image, written through the boot map
 
 }  // namespace
 
@@ -57,14 +58,14 @@ HPT_ARCH_CASE("arm64", boot, BootMapIsALibraryTableInReservedRam) {
   HPT_EXPECT_EQ(guest::current_root(), table->root());
 
   // The pages the harness reserved: after the image, below the tests' free RAM.
-  const u64 lo = boot_tables_base(), hi = guest::free_ram_base();
-  HPT_EXPECT(lo >= reinterpret_cast<u64>(__image_end));
-  HPT_EXPECT(hi >= lo + u64{kBootTablePages} * bit(F::page_shift));
-  auto reserved = [&](u64 pa) {
+  const uint64_t lo = boot_tables_base(), hi = guest::free_ram_base();
+  HPT_EXPECT(lo >= reinterpret_cast<uint64_t>(__image_end));
+  HPT_EXPECT(hi >= lo + uint64_t{kBootTablePages} * bit(F::page_shift));
+  auto reserved = [&](uint64_t pa) {
     return pa >= lo && pa + bit(F::page_shift) <= hi && hugepte::aligned(pa, F::page_shift);
   };
   HPT_EXPECT(reserved(table->root()));
-  u64 tables = 1;  // the root
+  uint64_t tables = 1;  // the root
   unsigned outside = 0;
   const hugepte::Err err = hugepte::walk(
       *table, 0, kMapEnd, hugepte::WalkFlags{.table_pre = true},
@@ -86,14 +87,14 @@ HPT_ARCH_CASE("arm64", boot, BootMapIsALibraryTableInReservedRam) {
 HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
   NEEDS_LIBRARY_BOOT_MAP();
   constexpr hugepte::LeafSizes<F> sizes = hugepte::leaf_sizes<F>();
-  u64 mapped = 0;
+  uint64_t mapped = 0;
   unsigned bad = 0, not_largest = 0;
   const hugepte::Err err = hugepte::walk(
       *table, 0, kMapEnd, hugepte::WalkFlags{.leaf = true},
       [&](const VisitCtx& c, Visit) -> Step {
         const Entry e = F::decode(c.old, c.level);
         if (e.kind == Kind::none) return Step::next();
-        const u64 base = c.base();
+        const uint64_t base = c.base();
         const unsigned shift = e.cont_shift ? e.cont_shift : c.shift;  // the logical leaf
         const BootRegion* r = region_of(hugepte::align_down(base, shift),
                                         hugepte::align_down(base, shift) + bit(shift));
@@ -107,7 +108,7 @@ HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
         mapped += c.size();
         for (unsigned i = 0; i < sizes.count; ++i) {
           if (sizes.shift[i] <= shift) continue;
-          const u64 bigger = hugepte::align_down(base, sizes.shift[i]);
+          const uint64_t bigger = hugepte::align_down(base, sizes.shift[i]);
           if (region_of(bigger, bigger + bit(sizes.shift[i])) == r && not_largest++ == 0)
             say_va(base);
         }
@@ -118,7 +119,7 @@ HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
   HPT_EXPECT_EQ(not_largest, 0u);
   unsigned n = 0;
   const BootRegion* r = boot_regions(n);
-  u64 want = 0;
+  uint64_t want = 0;
   for (unsigned i = 0; i < n; ++i) want += r[i].end - r[i].start;
   HPT_EXPECT_EQ(mapped, want);
 
@@ -126,11 +127,11 @@ HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
   // top of RAM, 1 GiB-aligned, ends in 4K a 1 GiB block, 16K a 1 GiB group of 32 MiB blocks,
   // 64K a 512 MiB block (a 16 GiB group would take in the image).
   static_assert(kRamSize == (2ull << 30), "the sizes below are spelled out for -m 2G");
-  const u64 want_top = F::page_shift == 12 ? 30 : F::page_shift == 14 ? 30 : 29;
+  const uint64_t want_top = F::page_shift == 12 ? 30 : F::page_shift == 14 ? 30 : 29;
   const auto top = hugepte::lookup(*table, kMapEnd - 8);
   HPT_ASSERT(top.ok());
   const Entry e = F::decode(top.value.raw, top.value.level);
-  HPT_EXPECT_EQ(u64{e.cont_shift ? e.cont_shift : e.shift}, want_top);
+  HPT_EXPECT_EQ(uint64_t{e.cont_shift ? e.cont_shift : e.shift}, want_top);
   HPT_EXPECT(n >= 3);  // UART, image, free RAM (and RAM below the image)
 }
 
@@ -138,24 +139,24 @@ HPT_ARCH_CASE("arm64", boot, BootMapUsesTheLargestLeafThatFitsEachRegion) {
 // write-back RAM and Device-nGnRnE UART, executable only where the image is.
 HPT_ARCH_CASE("arm64", boot, BootMapTranslatesOnTheMmuAsTheLibrarySays) {
   NEEDS_LIBRARY_BOOT_MAP();
-  u64 stack_word = 0;
-  const u64 free_last = guest::free_ram_base() + guest::free_ram_size() - 8;
-  const u64 probes[] = {
+  uint64_t stack_word = 0;
+  const uint64_t free_last = guest::free_ram_base() + guest::free_ram_size() - 8;
+  const uint64_t probes[] = {
       kUartBase,
       kRamBase,                                    // below the image
-      reinterpret_cast<u64>(__image_start),        // code
-      reinterpret_cast<u64>(&g_data_word),         // data
-      reinterpret_cast<u64>(&stack_word),          // the boot stack
+      reinterpret_cast<uint64_t>(__image_start),        // code
+      reinterpret_cast<uint64_t>(&g_data_word),         // data
+      reinterpret_cast<uint64_t>(&stack_word),          // the boot stack
       table->root(),                               // the boot tables
       guest::free_ram_base(),
       free_last,
   };
-  for (const u64 va : probes) {
+  for (const uint64_t va : probes) {
     const unsigned before = hpt_ctx.failures;
     const auto l = hugepte::lookup(*table, va);
     HPT_EXPECT(l.ok());
     HPT_EXPECT_EQ(l.value.pa, va);
-    const u64 par = at_s1e1w(va);
+    const uint64_t par = at_s1e1w(va);
     HPT_EXPECT(!par_faulted(par));
     HPT_EXPECT_EQ(par_pa(par), align_down(va, 12));
     const Entry e = F::decode(l.value.raw, l.value.level);
@@ -170,7 +171,7 @@ HPT_ARCH_CASE("arm64", boot, BootMapTranslatesOnTheMmuAsTheLibrarySays) {
   // Data goes through: the stores below land, and no access-flag or permission fault stops them
   // (16K runs without hardware AF updates: the entries are young already).
   g_data_word = 0x600d;
-  HPT_EXPECT_EQ(*static_cast<volatile u64*>(&g_data_word), 0x600du);
+  HPT_EXPECT_EQ(*static_cast<volatile uint64_t*>(&g_data_word), 0x600du);
   guest::Fault f;
   HPT_EXPECT(guest::probe_write(free_last, 0x5eed, f));
 
@@ -178,8 +179,8 @@ HPT_ARCH_CASE("arm64", boot, BootMapTranslatesOnTheMmuAsTheLibrarySays) {
   // the leaf that maps it).
   unsigned len = 0;
   const unsigned char* ret = guest::ret_insn(len);
-  HPT_EXPECT(guest::probe_exec(reinterpret_cast<u64>(ret), f));
-  const u64 code = guest::free_ram_base() + 0x40;
+  HPT_EXPECT(guest::probe_exec(reinterpret_cast<uint64_t>(ret), f));
+  const uint64_t code = guest::free_ram_base() + 0x40;
   auto* dst = reinterpret_cast<volatile unsigned char*>(code);
   for (unsigned i = 0; i < len; ++i) dst[i] = ret[i];
   guest::code_written(code, len);

@@ -24,8 +24,8 @@ constexpr unsigned kBootTablePages = 16;
 // One stretch of the identity map: [start, end), granule aligned, readable and writable,
 // young, dirty and global (no access-flag or permission faults on the harness' own accesses).
 struct BootRegion {
-  u64 start = 0;
-  u64 end = 0;
+  uint64_t start = 0;
+  uint64_t end = 0;
   hugepte::MemType mem = hugepte::MemType::normal;
   bool exec = false;  // only where code lives: the image
   const char* what = "";
@@ -37,6 +37,6 @@ const BootTable* boot_table();
 // The regions boot_table() maps, in address order (none in the fallback).
 const BootRegion* boot_regions(unsigned& count);
 // Where the boot map's table pages come from: [boot_tables_base(), guest::free_ram_base()).
-u64 boot_tables_base();
+uint64_t boot_tables_base();
 
 }  // namespace hpt::arm64_bm

@@ -10,40 +10,40 @@
 // ESR_EL1.DFSC reports; the library's vocabulary counts the other way (0 = PTE).
 #pragma once
 
-#include <cstdint>
+#include <stdint.h>
 
 namespace hpt::arm64_bm {
 
-using u64 = std::uint64_t;
-
-constexpr u64 bit(unsigned n) { return u64{1} << n; }
-constexpr u64 mask(unsigned lo, unsigned hi) {  // bits [lo, hi] inclusive
-  return (hi >= 63 ? ~u64{0} : bit(hi + 1) - 1) & ~(bit(lo) - 1);
+constexpr uint64_t bit(unsigned n) { return uint64_t{1} << n; }
+constexpr uint64_t mask(unsigned lo, unsigned hi) {  // bits [lo, hi] inclusive
+  return (hi >= 63 ? ~uint64_t{0} : bit(hi + 1) - 1) & ~(bit(lo) - 1);
 }
-constexpr u64 field(u64 v, unsigned lo, unsigned hi) { return (v & mask(lo, hi)) >> lo; }
-constexpr u64 align_up(u64 v, unsigned shift) { return (v + bit(shift) - 1) & ~(bit(shift) - 1); }
-constexpr u64 align_down(u64 v, unsigned shift) { return v & ~(bit(shift) - 1); }
+constexpr uint64_t field(uint64_t v, unsigned lo, unsigned hi) { return (v & mask(lo, hi)) >> lo; }
+constexpr uint64_t align_up(uint64_t v, unsigned shift) {
+  return (v + bit(shift) - 1) & ~(bit(shift) - 1);
+}
+constexpr uint64_t align_down(uint64_t v, unsigned shift) { return v & ~(bit(shift) - 1); }
 
 // --- the QEMU virt board ------------------------------------------------------------------------
 
-constexpr u64 kUartBase = 0x0900'0000;  // PL011
-constexpr u64 kRamBase = 0x4000'0000;
+constexpr uint64_t kUartBase = 0x0900'0000;  // PL011
+constexpr uint64_t kRamBase = 0x4000'0000;
 #ifndef HPT_ARM64_RAM_SIZE
 #define HPT_ARM64_RAM_SIZE (2ull << 30)  // must match -m in CMakeLists.txt; checked at boot
 #endif
-constexpr u64 kRamSize = HPT_ARM64_RAM_SIZE;
+constexpr uint64_t kRamSize = HPT_ARM64_RAM_SIZE;
 
 // --- system registers ---------------------------------------------------------------------------
 
 #define HPT_A64_SYSREG_RO(name)               \
-  inline u64 read_##name() {                  \
-    u64 v;                                    \
+  inline uint64_t read_##name() {                  \
+    uint64_t v;                                    \
     asm volatile("mrs %0, " #name : "=r"(v)); \
     return v;                                 \
   }
 #define HPT_A64_SYSREG(name) \
   HPT_A64_SYSREG_RO(name)    \
-  inline void write_##name(u64 v) { asm volatile("msr " #name ", %0" : : "r"(v) : "memory"); }
+  inline void write_##name(uint64_t v) { asm volatile("msr " #name ", %0" : : "r"(v) : "memory"); }
 
 HPT_A64_SYSREG_RO(currentel)
 HPT_A64_SYSREG_RO(id_aa64mmfr0_el1)
@@ -62,23 +62,23 @@ inline void dsb_ish() { asm volatile("dsb ish" ::: "memory"); }
 inline void dsb_ishst() { asm volatile("dsb ishst" ::: "memory"); }
 
 // Address translation instruction: PAR_EL1 after a stage 1 EL1 read (or write) lookup of `va`.
-inline u64 at_s1e1r(u64 va) {
+inline uint64_t at_s1e1r(uint64_t va) {
   asm volatile("at s1e1r, %0" : : "r"(va) : "memory");
   isb();
   return read_par_el1();
 }
-inline u64 at_s1e1w(u64 va) {
+inline uint64_t at_s1e1w(uint64_t va) {
   asm volatile("at s1e1w, %0" : : "r"(va) : "memory");
   isb();
   return read_par_el1();
 }
-constexpr bool par_faulted(u64 par) { return par & 1; }
-constexpr u64 par_pa(u64 par) { return par & mask(12, 47); }
-constexpr u64 par_attr(u64 par) { return field(par, 56, 63); }  // the MAIR byte in use
+constexpr bool par_faulted(uint64_t par) { return par & 1; }
+constexpr uint64_t par_pa(uint64_t par) { return par & mask(12, 47); }
+constexpr uint64_t par_attr(uint64_t par) { return field(par, 56, 63); }  // the MAIR byte in use
 
 // Make code written through the data side visible to instruction fetch (written through `va`).
-inline void sync_icache(u64 va, u64 len) {
-  for (u64 p = align_down(va, 6); p < va + len; p += 64)
+inline void sync_icache(uint64_t va, uint64_t len) {
+  for (uint64_t p = align_down(va, 6); p < va + len; p += 64)
     asm volatile("dc cvau, %0" : : "r"(p) : "memory");
   dsb_ish();
   asm volatile("ic iallu" ::: "memory");  // by-VA would miss VIPT aliases at other VAs
@@ -88,7 +88,7 @@ inline void sync_icache(u64 va, u64 len) {
 
 // ID_AA64MMFR0_EL1 / ID_AA64MMFR1_EL1 fields the harness reads.
 inline bool granule_supported(unsigned shift) {
-  u64 r = read_id_aa64mmfr0_el1();
+  uint64_t r = read_id_aa64mmfr0_el1();
   switch (shift) {
     case 12: return field(r, 28, 31) != 0xf;  // TGran4: 0 = yes, 1 = yes with 52-bit, 0xf = no
     case 14: return field(r, 20, 23) != 0;    // TGran16: 0 = no, 1 = yes, 2 = yes with 52-bit
@@ -102,19 +102,19 @@ inline unsigned hafdbs() { return static_cast<unsigned>(field(read_id_aa64mmfr1_
 // --- exception syndrome (ESR_EL1) ---------------------------------------------------------------
 
 namespace ec {
-constexpr u64 kUnknown = 0x00;
-constexpr u64 kInsnAbortLowerEl = 0x20;
-constexpr u64 kInsnAbortSameEl = 0x21;
-constexpr u64 kDataAbortLowerEl = 0x24;
-constexpr u64 kDataAbortSameEl = 0x25;
+constexpr uint64_t kUnknown = 0x00;
+constexpr uint64_t kInsnAbortLowerEl = 0x20;
+constexpr uint64_t kInsnAbortSameEl = 0x21;
+constexpr uint64_t kDataAbortLowerEl = 0x24;
+constexpr uint64_t kDataAbortSameEl = 0x25;
 }  // namespace ec
-constexpr u64 esr_ec(u64 esr) { return field(esr, 26, 31); }
-constexpr u64 esr_fsc(u64 esr) { return field(esr, 0, 5); }  // DFSC / IFSC
-constexpr bool esr_wnr(u64 esr) { return esr & bit(6); }
+constexpr uint64_t esr_ec(uint64_t esr) { return field(esr, 26, 31); }
+constexpr uint64_t esr_fsc(uint64_t esr) { return field(esr, 0, 5); }  // DFSC / IFSC
+constexpr bool esr_wnr(uint64_t esr) { return esr & bit(6); }
 // Fault status codes 0b00TTLL: TT = 1 translation, 2 access flag, 3 permission; LL = level.
-constexpr u64 fsc_translation(int level) { return 0x04 | static_cast<u64>(level); }
-constexpr u64 fsc_access_flag(int level) { return 0x08 | static_cast<u64>(level); }
-constexpr u64 fsc_permission(int level) { return 0x0c | static_cast<u64>(level); }
+constexpr uint64_t fsc_translation(int level) { return 0x04 | static_cast<uint64_t>(level); }
+constexpr uint64_t fsc_access_flag(int level) { return 0x08 | static_cast<uint64_t>(level); }
+constexpr uint64_t fsc_permission(int level) { return 0x0c | static_cast<uint64_t>(level); }
 
 // --- MAIR_EL1 / TCR_EL1 / SCTLR_EL1 -------------------------------------------------------------
 
@@ -127,63 +127,65 @@ enum AttrIndx : unsigned {
   kMtDeviceNGnRnE = 3,  // 0x00
   kMtDeviceNGnRE = 4,   // 0x04
 };
-inline u64 mair_value() {
+inline uint64_t mair_value() {
   const bool mte2 = field(read_id_aa64pfr1_el1(), 8, 11) >= 2;
-  return (u64{0xff} << (8 * kMtNormal)) | (u64{mte2 ? 0xf0u : 0xffu} << (8 * kMtNormalTagged)) |
-         (u64{0x44} << (8 * kMtNormalNC)) | (u64{0x00} << (8 * kMtDeviceNGnRnE)) |
-         (u64{0x04} << (8 * kMtDeviceNGnRE));
+  return (uint64_t{0xff} << (8 * kMtNormal)) |
+         (uint64_t{mte2 ? 0xf0u : 0xffu} << (8 * kMtNormalTagged)) |
+         (uint64_t{0x44} << (8 * kMtNormalNC)) | (uint64_t{0x00} << (8 * kMtDeviceNGnRnE)) |
+         (uint64_t{0x04} << (8 * kMtDeviceNGnRE));
 }
 
 namespace tcr {
 constexpr unsigned kT0szLo = 0, kT0szHi = 5;
-constexpr u64 kIrgn0Wb = u64{1} << 8;   // walks: inner write-back read/write-allocate
-constexpr u64 kOrgn0Wb = u64{1} << 10;  // outer likewise
-constexpr u64 kSh0Inner = u64{3} << 12;
+constexpr uint64_t kIrgn0Wb = uint64_t{1} << 8;   // walks: inner write-back read/write-allocate
+constexpr uint64_t kOrgn0Wb = uint64_t{1} << 10;  // outer likewise
+constexpr uint64_t kSh0Inner = uint64_t{3} << 12;
 constexpr unsigned kTg0Lo = 14, kTg0Hi = 15;
 constexpr unsigned kT1szLo = 16;
-constexpr u64 kEpd1 = bit(23);  // no TTBR1 walks: the upper VA range always faults
+constexpr uint64_t kEpd1 = bit(23);  // no TTBR1 walks: the upper VA range always faults
 constexpr unsigned kTg1Lo = 30, kTg1Hi = 31;
 constexpr unsigned kIpsLo = 32, kIpsHi = 34;
-constexpr u64 kHa = bit(39);  // hardware Access flag update
-constexpr u64 kHd = bit(40);  // hardware dirty state (DBM) update
+constexpr uint64_t kHa = bit(39);  // hardware Access flag update
+constexpr uint64_t kHd = bit(40);  // hardware dirty state (DBM) update
 // TG0 and TG1 encode the same granule differently.
-constexpr u64 tg0(unsigned shift) { return shift == 12 ? 0 : shift == 16 ? 1 : 2; }
-constexpr u64 tg1(unsigned shift) { return shift == 12 ? 2 : shift == 16 ? 3 : 1; }
+constexpr uint64_t tg0(unsigned shift) { return shift == 12 ? 0 : shift == 16 ? 1 : 2; }
+constexpr uint64_t tg1(unsigned shift) { return shift == 12 ? 2 : shift == 16 ? 3 : 1; }
 }  // namespace tcr
 
 namespace sctlr {
-constexpr u64 kM = bit(0);
-constexpr u64 kA = bit(1);
-constexpr u64 kC = bit(2);
-constexpr u64 kI = bit(12);
-constexpr u64 kWxn = bit(19);
-constexpr u64 kE0e = bit(24);
-constexpr u64 kEe = bit(25);
+constexpr uint64_t kM = bit(0);
+constexpr uint64_t kA = bit(1);
+constexpr uint64_t kC = bit(2);
+constexpr uint64_t kI = bit(12);
+constexpr uint64_t kWxn = bit(19);
+constexpr uint64_t kE0e = bit(24);
+constexpr uint64_t kEe = bit(25);
 }  // namespace sctlr
 
 // --- stage 1 descriptors ------------------------------------------------------------------------
 
 namespace desc {
-constexpr u64 kValid = bit(0);
-constexpr u64 kTypeTableOrPage = bit(1);  // [1:0] 0b11: table (levels 0-2) or page (level 3)
-constexpr u64 kTypeBlock = 0;             // [1:0] 0b01: block (levels 1-2 as the granule allows)
-constexpr u64 attr_indx(unsigned i) { return u64{i} << 2; }
-constexpr u64 kApEl0 = bit(6);       // AP[1]: EL0 may access (never set: EL1 could not execute it)
-constexpr u64 kApReadOnly = bit(7);  // AP[2]
-constexpr u64 kShInner = u64{3} << 8;
-constexpr u64 kAf = bit(10);
-constexpr u64 kNg = bit(11);
-constexpr u64 kDbm = bit(51);         // dirty bit modifier: with TCR.HD a write clears AP[2]
-constexpr u64 kContiguous = bit(52);  // one of a naturally aligned group of entries
-constexpr u64 kPxn = bit(53);
-constexpr u64 kUxn = bit(54);
-constexpr u64 kOaMask = mask(12, 47);  // output address bits (48-bit OA); low bits by granule
+constexpr uint64_t kValid = bit(0);
+constexpr uint64_t kTypeTableOrPage = bit(1);  // [1:0] 0b11: table (levels 0-2) or page (level 3)
+constexpr uint64_t kTypeBlock = 0;  // [1:0] 0b01: block (levels 1-2 as the granule allows)
+constexpr uint64_t attr_indx(unsigned i) { return uint64_t{i} << 2; }
+constexpr uint64_t kApEl0 = bit(6);  // AP[1]: EL0 may access (never set: EL1 could not execute it)
+constexpr uint64_t kApReadOnly = bit(7);  // AP[2]
+constexpr uint64_t kShInner = uint64_t{3} << 8;
+constexpr uint64_t kAf = bit(10);
+constexpr uint64_t kNg = bit(11);
+constexpr uint64_t kDbm = bit(51);         // dirty bit modifier: with TCR.HD a write clears AP[2]
+constexpr uint64_t kContiguous = bit(52);  // one of a naturally aligned group of entries
+constexpr uint64_t kPxn = bit(53);
+constexpr uint64_t kUxn = bit(54);
+constexpr uint64_t kOaMask = mask(12, 47);  // output address bits (48-bit OA); low bits by granule
 
 // Attribute sets the harness and its cases use (everything but the type and output address).
-constexpr u64 kNormalRwx = attr_indx(kMtNormal) | kShInner | kAf;
-constexpr u64 kNormalRw = kNormalRwx | kPxn | kUxn;
-constexpr u64 kNormalRo = kNormalRw | kApReadOnly;
-constexpr u64 kDeviceRw = attr_indx(kMtDeviceNGnRnE) | kAf | kPxn | kUxn;  // never fetch from MMIO
+constexpr uint64_t kNormalRwx = attr_indx(kMtNormal) | kShInner | kAf;
+constexpr uint64_t kNormalRw = kNormalRwx | kPxn | kUxn;
+constexpr uint64_t kNormalRo = kNormalRw | kApReadOnly;
+constexpr uint64_t kDeviceRw =
+    attr_indx(kMtDeviceNGnRnE) | kAf | kPxn | kUxn;  // never fetch from MMIO
 }  // namespace desc
 
 // Geometry of one translation granule (shift 12, 14 or 16), 48-bit OA, no LPA/LPA2 (TCR.DS=0).
@@ -217,23 +219,23 @@ struct Geometry {
     if (G == 16) return 5;                            // 32 x 64K = 2M, 32 x 512M = 16G
     return 4;                                         // 16 x 4K = 64K, 16 x 2M = 32M
   }
-  static constexpr u64 index(u64 va, int level) {
+  static constexpr uint64_t index(uint64_t va, int level) {
     return (va >> level_shift(level)) & (bit(kIndexBits) - 1);
   }
-  static constexpr u64 oa_mask(int level) { return mask(level_shift(level), 47); }
+  static constexpr uint64_t oa_mask(int level) { return mask(level_shift(level), 47); }
 };
 
 // Bump allocator over identity-mapped RAM; hands out zeroed, naturally aligned pages.
 struct PageAllocator {
-  u64 next = 0;
-  u64 end = 0;
-  u64 alloc(unsigned shift) {
-    const u64 p = align_up(next, shift);
+  uint64_t next = 0;
+  uint64_t end = 0;
+  uint64_t alloc(unsigned shift) {
+    const uint64_t p = align_up(next, shift);
     if (p < next || p + bit(shift) > end) return 0;
     next = p + bit(shift);
-    // volatile u64 stores: stays a plain loop (no memset call), aligned even with the MMU off.
-    auto* w = reinterpret_cast<volatile u64*>(p);
-    for (u64 i = 0; i < bit(shift) / 8; ++i) w[i] = 0;
+    // volatile uint64_t stores: stays a plain loop (no memset call), aligned even with the MMU off.
+    auto* w = reinterpret_cast<volatile uint64_t*>(p);
+    for (uint64_t i = 0; i < bit(shift) / 8; ++i) w[i] = 0;
     return p;
   }
 };
@@ -245,27 +247,27 @@ class Tables {
   using Geo = Geometry<G>;
 
   explicit Tables(PageAllocator& mem) : mem_(&mem), root_(mem.alloc(G)) {}
-  Tables(PageAllocator& mem, u64 root) : mem_(&mem), root_(root) {}  // adopt a live tree
+  Tables(PageAllocator& mem, uint64_t root) : mem_(&mem), root_(root) {}  // adopt a live tree
 
-  u64 root() const { return root_; }
+  uint64_t root() const { return root_; }
   bool ok() const { return root_ != 0; }
 
   // The descriptor slot for `va` at `level`, creating next-level tables on the way when
   // `create`; nullptr if a level above holds a block (or nothing, without create) or memory ran
   // out.
-  volatile u64* slot(u64 va, int level, bool create = true) {
+  volatile uint64_t* slot(uint64_t va, int level, bool create = true) {
     if (!root_ || level < Geo::start_level() || level > Geo::kPageLevel) return nullptr;
-    u64 table = root_;
+    uint64_t table = root_;
     for (int l = Geo::start_level();; ++l) {
-      auto* e = reinterpret_cast<volatile u64*>(table) + Geo::index(va, l);
+      auto* e = reinterpret_cast<volatile uint64_t*>(table) + Geo::index(va, l);
       if (l == level) return e;
-      const u64 d = *e;
+      const uint64_t d = *e;
       if ((d & 3) == 3) {
         table = d & desc::kOaMask & ~(bit(G) - 1);
         continue;
       }
       if (d & desc::kValid || !create) return nullptr;  // a block is in the way / absent
-      const u64 next = mem_->alloc(G);
+      const uint64_t next = mem_->alloc(G);
       if (!next) return nullptr;
       *e = next | desc::kTypeTableOrPage | desc::kValid;
       table = next;
@@ -274,20 +276,20 @@ class Tables {
 
   // Raw leaf descriptor for `pa` at `level` with attribute bits `attrs` (page at level 3,
   // block above).
-  static constexpr u64 leaf(u64 pa, int level, u64 attrs) {
+  static constexpr uint64_t leaf(uint64_t pa, int level, uint64_t attrs) {
     return (pa & Geo::oa_mask(level)) | attrs | desc::kValid |
            (level == Geo::kPageLevel ? desc::kTypeTableOrPage : desc::kTypeBlock);
   }
 
-  bool set_leaf(u64 va, u64 pa, int level, u64 attrs) {
-    volatile u64* e = slot(va, level);
+  bool set_leaf(uint64_t va, uint64_t pa, int level, uint64_t attrs) {
+    volatile uint64_t* e = slot(va, level);
     if (!e) return false;
     *e = leaf(pa, level, attrs);
     return true;
   }
 
   // Map [va, va+size) to pa with the largest blocks alignment allows. Not for live changes.
-  bool map_range(u64 va, u64 pa, u64 size, u64 attrs) {
+  bool map_range(uint64_t va, uint64_t pa, uint64_t size, uint64_t attrs) {
     while (size) {
       int level = Geo::kPageLevel;
       for (int l = Geo::start_level(); l < Geo::kPageLevel; ++l) {
@@ -298,7 +300,7 @@ class Tables {
         }
       }
       if (!set_leaf(va, pa, level, attrs)) return false;
-      const u64 step = bit(Geo::level_shift(level));
+      const uint64_t step = bit(Geo::level_shift(level));
       if (size < step) return false;  // not granule-aligned
       va += step;
       pa += step;
@@ -309,7 +311,7 @@ class Tables {
 
  private:
   PageAllocator* mem_;
-  u64 root_;
+  uint64_t root_;
 };
 
 // The raw-bit identity map the cases' scratch tables start from (and the boot map of a fallback
@@ -324,11 +326,11 @@ bool map_identity(Tables<G>& t) {
 
 // TCR_EL1 for granule G, as the harness programs it (HA/HD decided by the caller).
 template <unsigned G>
-u64 tcr_value(bool ha, bool hd) {
+uint64_t tcr_value(bool ha, bool hd) {
   using Geo = Geometry<G>;
-  const u64 ips = pa_range() > 5 ? 5 : pa_range();  // 52-bit PAs need LPA/LPA2: stay at 48
-  return (u64{Geo::kT0sz} << tcr::kT0szLo) | tcr::kIrgn0Wb | tcr::kOrgn0Wb | tcr::kSh0Inner |
-         (tcr::tg0(G) << tcr::kTg0Lo) | (u64{Geo::kT0sz} << tcr::kT1szLo) | tcr::kEpd1 |
+  const uint64_t ips = pa_range() > 5 ? 5 : pa_range();  // 52-bit PAs need LPA/LPA2: stay at 48
+  return (uint64_t{Geo::kT0sz} << tcr::kT0szLo) | tcr::kIrgn0Wb | tcr::kOrgn0Wb | tcr::kSh0Inner |
+         (tcr::tg0(G) << tcr::kTg0Lo) | (uint64_t{Geo::kT0sz} << tcr::kT1szLo) | tcr::kEpd1 |
          (tcr::tg1(G) << tcr::kTg1Lo) | (ips << tcr::kIpsLo) | (ha ? tcr::kHa : 0) |
          (hd ? tcr::kHd : 0);
 }
@@ -349,10 +351,10 @@ unsigned table_granule_shift();
 // True when the image's own granule is in use; otherwise the reason cases skip with.
 bool mode_supported();
 const char* mode_missing_reason();
-u64 boot_root();
+uint64_t boot_root();
 int boot_el();  // exception level the image was entered at (1, or 2 before dropping to EL1)
 // Semihosting call (HLT #0xF000): operation in w0, parameter block in x1; returns x0.
-extern "C" u64 hpt_arm64_semihost(u64 op, u64 arg);
+extern "C" uint64_t hpt_arm64_semihost(uint64_t op, uint64_t arg);
 extern "C" char hpt_arm64_vectors[];  // VBAR_EL1 target (start.S)
 
 }  // namespace hpt::arm64_bm

@@ -21,20 +21,22 @@ using guest::Fault;
 constexpr unsigned kG = kImageGranuleShift;
 using Geo = Geometry<kG>;
 using T = Tables<kG>;
-constexpr u64 kPage = bit(kG);
+constexpr uint64_t kPage = bit(kG);
 constexpr int kPageLevel = Geo::kPageLevel;
 
 // Test mappings live at 256 GiB: above RAM and aligned for every block and group used here.
-constexpr u64 kAliasBase = bit(38);
+constexpr uint64_t kAliasBase = bit(38);
 // A VA no table of this harness ever maps (its start-level slot is empty in every granule).
-constexpr u64 kNeverMapped = 0x7000'0000'0008;
+constexpr uint64_t kNeverMapped = 0x7000'0000'0008;
 // The first 8 MiB of free RAM hold the cases' tables; test data comes after.
-constexpr u64 kTableArea = u64{8} << 20;
+constexpr uint64_t kTableArea = uint64_t{8} << 20;
 
 #define NEEDS_IMAGE_GRANULE() \
   if (!mode_supported()) HPT_SKIP(mode_missing_reason())
 
-volatile u64& phys(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }  // identity-mapped
+volatile uint64_t& phys(uint64_t pa) {
+  return *reinterpret_cast<volatile uint64_t*>(pa);
+}  // identity-mapped
 
 // A translation regime a case builds in free RAM: the harness' identity map plus what the case
 // adds. It is live from activate() until the destructor puts the boot tables back, so an early
@@ -58,8 +60,8 @@ class Scratch {
   PageAllocator& mem() { return mem_; }
 
   // `size` bytes of free RAM aligned to 2^align_shift; 0 when RAM has no such room left.
-  u64 data(unsigned align_shift, u64 size) {
-    const u64 p = align_up(data_, align_shift);
+  uint64_t data(unsigned align_shift, uint64_t size) {
+    const uint64_t p = align_up(data_, align_shift);
     if (p + size > guest::free_ram_base() + guest::free_ram_size()) return 0;
     data_ = p + size;
     return p;
@@ -70,17 +72,17 @@ class Scratch {
     guest::set_root(t_.root());
   }
 
-  volatile u64* slot(u64 va, int level) { return t_.slot(va, level); }
+  volatile uint64_t* slot(uint64_t va, int level) { return t_.slot(va, level); }
 
  private:
   PageAllocator mem_;
   T t_;
-  u64 data_;
-  u64 saved_ = 0;
+  uint64_t data_;
+  uint64_t saved_ = 0;
   bool ok_ = false;
 };
 
-void say_va(u64 va) {
+void say_va(uint64_t va) {
   hpt::out("      at va ");
   hpt::out_u64(va, 16);
   hpt::out("\n");
@@ -88,26 +90,26 @@ void say_va(u64 va) {
 
 // `va` reaches `pa`: a value stored through the identity map loads through va, one stored
 // through va lands at pa, and AT S1E1R agrees on the output address.
-void expect_alias(hpt::Ctx& hpt_ctx, u64 va, u64 pa, u64 salt) {
+void expect_alias(hpt::Ctx& hpt_ctx, uint64_t va, uint64_t pa, uint64_t salt) {
   const unsigned before = hpt_ctx.failures;
-  const u64 a = pa ^ salt;
+  const uint64_t a = pa ^ salt;
   phys(pa) = a;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va, v, f));
   HPT_EXPECT_EQ(v, a);
   HPT_EXPECT(guest::probe_write(va, ~a, f));
   HPT_EXPECT_EQ(phys(pa), ~a);
-  const u64 par = at_s1e1r(va);
+  const uint64_t par = at_s1e1r(va);
   HPT_EXPECT(!par_faulted(par));
   HPT_EXPECT_EQ(par_pa(par), align_down(pa, 12));
   if (hpt_ctx.failures != before) say_va(va);
 }
 
 // `f` is the fault the Arm ARM gives for `access` at `va` with fault status code `fsc`.
-void expect_fault(hpt::Ctx& hpt_ctx, const Fault& f, u64 va, Access access, u64 fsc) {
+void expect_fault(hpt::Ctx& hpt_ctx, const Fault& f, uint64_t va, Access access, uint64_t fsc) {
   const unsigned before = hpt_ctx.failures;
-  const u64 want_ec = access == Access::exec ? ec::kInsnAbortSameEl : ec::kDataAbortSameEl;
+  const uint64_t want_ec = access == Access::exec ? ec::kInsnAbortSameEl : ec::kDataAbortSameEl;
   HPT_EXPECT_EQ(f.addr, va);
   HPT_EXPECT_EQ(f.access, access);
   HPT_EXPECT_EQ(f.vector, want_ec);
@@ -121,8 +123,8 @@ void expect_fault(hpt::Ctx& hpt_ctx, const Fault& f, u64 va, Access access, u64 
 }
 
 // Loads and stores at `va` both fault with `fsc`, and execution carries on after each.
-void expect_rw_faults(hpt::Ctx& hpt_ctx, u64 va, u64 fsc) {
-  u64 v = 1;
+void expect_rw_faults(hpt::Ctx& hpt_ctx, uint64_t va, uint64_t fsc) {
+  uint64_t v = 1;
   Fault f;
   HPT_EXPECT(!guest::probe_read(va, v, f));
   expect_fault(hpt_ctx, f, va, Access::read, fsc);
@@ -134,7 +136,7 @@ void expect_rw_faults(hpt::Ctx& hpt_ctx, u64 va, u64 fsc) {
 // the aligned block around free RAM (4K's 1 GiB and 64K's 512 MiB blocks cover all of RAM,
 // image included). `lo` and `hi` get two free-RAM addresses inside it, far apart.
 struct BlockRam {
-  u64 pa = 0, lo = 0, hi = 0;
+  uint64_t pa = 0, lo = 0, hi = 0;
 };
 BlockRam block_ram(Scratch& s, int level) {
   const unsigned sh = Geo::level_shift(level);
@@ -147,14 +149,14 @@ BlockRam block_ram(Scratch& s, int level) {
   }
   b.pa = align_down(guest::free_ram_base(), sh);
   b.lo = s.data(kG, kPage) + 0x40;
-  const u64 end = guest::free_ram_base() + guest::free_ram_size();
+  const uint64_t end = guest::free_ram_base() + guest::free_ram_size();
   b.hi = (end < b.pa + bit(sh) ? end : b.pa + bit(sh)) - 0x48;
   if (b.lo == 0x40) b.pa = 0;
   return b;
 }
 
 // Copy the harness' RET into identity-mapped `pa` and make it visible to instruction fetch.
-void place_ret(u64 pa) {
+void place_ret(uint64_t pa) {
   unsigned len = 0;
   const unsigned char* insn = guest::ret_insn(len);
   auto* dst = reinterpret_cast<volatile unsigned char*>(pa);
@@ -162,7 +164,7 @@ void place_ret(u64 pa) {
   sync_icache(pa, len);
 }
 
-u64 settled(volatile u64* e) {  // a descriptor as the last hardware update left it
+uint64_t settled(volatile uint64_t* e) {  // a descriptor as the last hardware update left it
   dsb_ish();
   return *e;
 }
@@ -174,11 +176,11 @@ u64 settled(volatile u64* e) {  // a descriptor as the last hardware update left
 HPT_ARCH_CASE("arm64", boot, RunsAtEL1WithVectorsInstalled) {
   HPT_EXPECT_EQ(field(read_currentel(), 2, 3), 1u);
   HPT_EXPECT(boot_el() == 1 || boot_el() == 2);
-  const u64 vbar = read_vbar_el1();
-  HPT_EXPECT_EQ(vbar, reinterpret_cast<u64>(hpt_arm64_vectors));
+  const uint64_t vbar = read_vbar_el1();
+  HPT_EXPECT_EQ(vbar, reinterpret_cast<uint64_t>(hpt_arm64_vectors));
   HPT_EXPECT_EQ(vbar & (bit(11) - 1), 0u);  // 16 vectors x 0x80 need 2 KiB alignment
   // A data abort goes through VBAR_EL1 to the handler, which resumes after the access.
-  u64 v = 1;
+  uint64_t v = 1;
   Fault f;
   HPT_EXPECT(!guest::probe_read(kNeverMapped, v, f));
   HPT_EXPECT_EQ(v, 0u);
@@ -188,7 +190,7 @@ HPT_ARCH_CASE("arm64", boot, RunsAtEL1WithVectorsInstalled) {
 }
 
 HPT_ARCH_CASE("arm64", boot, MmuOnWithBootTablesInImageGranule) {
-  const u64 sctlr_v = read_sctlr_el1();
+  const uint64_t sctlr_v = read_sctlr_el1();
   HPT_EXPECT(sctlr_v & sctlr::kM);
   HPT_EXPECT(sctlr_v & sctlr::kC);
   HPT_EXPECT(sctlr_v & sctlr::kI);
@@ -196,12 +198,12 @@ HPT_ARCH_CASE("arm64", boot, MmuOnWithBootTablesInImageGranule) {
 
   // Expected TCR fields, spelled out from the Arm ARM rather than derived from harness.hpp.
   const unsigned g = table_granule_shift();
-  const u64 want_tg0 = g == 12 ? 0b00 : g == 14 ? 0b10 : 0b01;
-  const u64 want_t0sz = g == 14 ? 64 - 47 : 64 - 48;
-  const u64 want_ips = pa_range() > 5 ? 5 : pa_range();
+  const uint64_t want_tg0 = g == 12 ? 0b00 : g == 14 ? 0b10 : 0b01;
+  const uint64_t want_t0sz = g == 14 ? 64 - 47 : 64 - 48;
+  const uint64_t want_ips = pa_range() > 5 ? 5 : pa_range();
   const bool want_ha = kImageWantsHwAd && hafdbs() >= 1;
   const bool want_hd = kImageWantsHwAd && hafdbs() >= 2;
-  const u64 t = read_tcr_el1();
+  const uint64_t t = read_tcr_el1();
   HPT_EXPECT_EQ(field(t, 14, 15), want_tg0);
   HPT_EXPECT_EQ(field(t, 0, 5), want_t0sz);
   HPT_EXPECT_EQ(field(t, 8, 9), 1u);    // IRGN0 write-back
@@ -214,9 +216,9 @@ HPT_ARCH_CASE("arm64", boot, MmuOnWithBootTablesInImageGranule) {
   HPT_EXPECT_EQ(guest::hw_sets_accessed(), want_ha);
   HPT_EXPECT_EQ(guest::hw_sets_dirty(), want_ha && want_hd);
 
-  const u64 mair = read_mair_el1();
+  const uint64_t mair = read_mair_el1();
   HPT_EXPECT_EQ(field(mair, 0, 7), 0xffu);    // 0 Normal write-back
-  const u64 tagged = field(mair, 8, 15);      // 1 Normal tagged: 0xf0 with MTE2, else 0xff
+  const uint64_t tagged = field(mair, 8, 15);      // 1 Normal tagged: 0xf0 with MTE2, else 0xff
   HPT_EXPECT(tagged == 0xf0u || tagged == 0xffu);
   HPT_EXPECT_EQ(field(mair, 16, 23), 0x44u);  // 2 Normal non-cacheable
   HPT_EXPECT_EQ(field(mair, 24, 31), 0x00u);  // 3 Device-nGnRnE
@@ -226,26 +228,29 @@ HPT_ARCH_CASE("arm64", boot, MmuOnWithBootTablesInImageGranule) {
 
   HPT_EXPECT_EQ(guest::current_root(), boot_root());
   // The code running now is identity-mapped, Normal write-back.
-  const u64 here = reinterpret_cast<u64>(&hpt_case_boot_MmuOnWithBootTablesInImageGranule);
-  const u64 par = at_s1e1r(here);
+  const uint64_t here =
+      reinterpret_cast<uint64_t>(&hpt_case_boot_MmuOnWithBootTablesInImageGranule);
+  const uint64_t par = at_s1e1r(here);
   HPT_EXPECT(!par_faulted(par));
   HPT_EXPECT_EQ(par_pa(par), align_down(here, 12));
   HPT_EXPECT_EQ(par_attr(par), 0xffu);
   // Free RAM is mapped too, up to its last byte.
-  const u64 last = guest::free_ram_base() + guest::free_ram_size() - 8;
-  HPT_EXPECT(guest::free_ram_size() >= (u64{32} << 20));
+  const uint64_t last = guest::free_ram_base() + guest::free_ram_size() - 8;
+  HPT_EXPECT(guest::free_ram_size() >= (uint64_t{32} << 20));
   HPT_EXPECT_EQ(par_pa(at_s1e1w(last)), align_down(last, 12));
 
   if (!mode_supported()) HPT_SKIP(mode_missing_reason());  // checked the fallback tables only
 }
 
 HPT_ARCH_CASE("arm64", boot, SerialIsPl011BehindDeviceMapping) {
-  const u64 par = at_s1e1w(kUartBase);
+  const uint64_t par = at_s1e1w(kUartBase);
   HPT_EXPECT(!par_faulted(par));
   HPT_EXPECT_EQ(par_pa(par), kUartBase);
   HPT_EXPECT_EQ(par_attr(par), 0x00u);  // Device-nGnRnE
   // PrimeCell identification registers: a PL011 answers through the mapping.
-  auto reg = [](u64 off) { return *reinterpret_cast<volatile std::uint32_t*>(kUartBase + off); };
+  auto reg = [](uint64_t off) {
+    return *reinterpret_cast<volatile std::uint32_t*>(kUartBase + off);
+  };
   HPT_EXPECT_EQ(reg(0xfe0), 0x11u);  // UARTPeriphID0
   HPT_EXPECT_EQ(reg(0xfe4), 0x10u);  // UARTPeriphID1
   HPT_EXPECT_EQ(reg(0xff0), 0x0du);  // UARTPCellID0..3
@@ -257,8 +262,8 @@ HPT_ARCH_CASE("arm64", boot, SerialIsPl011BehindDeviceMapping) {
 
 HPT_ARCH_CASE("arm64", boot, SemihostingAnswersForTheExitPath) {
   // guest::exit uses SYS_EXIT through the same trap; SYS_CLOCK proves the trap is served.
-  const u64 centiseconds = hpt_arm64_semihost(0x10, 0);
-  HPT_EXPECT(centiseconds != ~u64{0});
+  const uint64_t centiseconds = hpt_arm64_semihost(0x10, 0);
+  HPT_EXPECT(centiseconds != ~uint64_t{0});
 }
 
 // --- mmu: aliases -------------------------------------------------------------------------------
@@ -267,16 +272,16 @@ HPT_ARCH_CASE("arm64", mmu, PageAliasReachesTheSamePhysicalPage) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + 3 * kPage;
+  const uint64_t va = kAliasBase + 3 * kPage;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, desc::kNormalRw));
   s.activate();
   HPT_EXPECT_EQ(guest::current_root(), s.tables().root());
   expect_alias(hpt_ctx, va, pa, 0x1111);
   expect_alias(hpt_ctx, va + kPage - 8, pa + kPage - 8, 0x2222);
   // The identity map still works under the case's tables.
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(pa, v, f));
 }
@@ -287,8 +292,8 @@ void block_alias(hpt::Ctx& hpt_ctx, int level) {
   HPT_ASSERT(s.ok());
   const BlockRam b = block_ram(s, level);
   HPT_ASSERT(b.pa);
-  const u64 size = bit(Geo::level_shift(level));
-  const u64 va = kAliasBase + 2 * size;
+  const uint64_t size = bit(Geo::level_shift(level));
+  const uint64_t va = kAliasBase + 2 * size;
   HPT_ASSERT(s.tables().set_leaf(va, b.pa, level, desc::kNormalRw));
   s.activate();
   expect_alias(hpt_ctx, va + (b.lo - b.pa), b.lo, 0x3333);
@@ -302,12 +307,12 @@ void contiguous_alias(hpt::Ctx& hpt_ctx, int level) {
   HPT_ASSERT(s.ok());
   const unsigned sh = Geo::level_shift(level);
   const unsigned group = sh + Geo::contiguous_shift(level);
-  const u64 n = bit(Geo::contiguous_shift(level));
-  const u64 pa = s.data(group, bit(group));
+  const uint64_t n = bit(Geo::contiguous_shift(level));
+  const uint64_t pa = s.data(group, bit(group));
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + 3 * bit(group);
+  const uint64_t va = kAliasBase + 3 * bit(group);
   // Every entry of the group carries its own output address plus the contiguous bit.
-  for (u64 i = 0; i < n; ++i)
+  for (uint64_t i = 0; i < n; ++i)
     HPT_ASSERT(s.tables().set_leaf(va + (i << sh), pa + (i << sh), level,
                                    desc::kNormalRw | desc::kContiguous));
   s.activate();
@@ -349,7 +354,7 @@ HPT_ARCH_CASE("arm64", mmu, UnmappedAccessFaultsAtTheLevelTheWalkStopped) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa && s.tables().set_leaf(kAliasBase, pa, kPageLevel, desc::kNormalRw));
   s.activate();
   // kAliasBase + one entry's span at `level` shares every table above `level` with the mapped
@@ -366,8 +371,8 @@ HPT_ARCH_CASE("arm64", mmu, AddressOutsideT0szRangeFaultsAtLevel0) {
   // Above the 2^(64-T0SZ) TTBR0 range but not in the TTBR1 range: level 0 translation fault.
   expect_rw_faults(hpt_ctx, bit(Geo::kVaBits) + 0x30, fsc_translation(0));
   // In the TTBR1 range, which EPD1 leaves without a walk: a translation fault as well.
-  const u64 upper = ~u64{0} - 0xfff;
-  u64 v = 0;
+  const uint64_t upper = ~uint64_t{0} - 0xfff;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(!guest::probe_read(upper, v, f));
   HPT_EXPECT_EQ(f.addr, upper);
@@ -378,10 +383,10 @@ HPT_ARCH_CASE("arm64", mmu, ReservedLevel3DescriptorFaultsAsTranslation) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
   // bits[1:0] = 0b01 is a block above level 3 but reserved at level 3: it behaves as invalid.
-  volatile u64* e = s.slot(kAliasBase, kPageLevel);
+  volatile uint64_t* e = s.slot(kAliasBase, kPageLevel);
   HPT_ASSERT(e);
   *e = pa | desc::kNormalRw | desc::kValid;
   s.activate();
@@ -396,15 +401,15 @@ HPT_ARCH_CASE("arm64", mmu, BlockAboveTheBlockLevelsFollowsTheArmArm) {
   Scratch s;
   HPT_ASSERT(s.ok());
   const int level = Geo::start_level() == 0 ? 0 : 1;
-  const u64 va = u64{7} << Geo::level_shift(level);
-  volatile u64* b = s.slot(va, level);
+  const uint64_t va = uint64_t{7} << Geo::level_shift(level);
+  volatile uint64_t* b = s.slot(va, level);
   HPT_ASSERT(b);
   *b = 0 | desc::kNormalRw | desc::kValid;  // block type, output address 0: aligned for any size
-  const u64 lo = s.data(kG, kPage);
+  const uint64_t lo = s.data(kG, kPage);
   HPT_ASSERT(lo);
   s.activate();
   const bool allowed = kG == 16 && pa_range() == 6;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   const bool translated = guest::probe_read(va + lo, v, f);
   if (allowed) {
@@ -425,18 +430,18 @@ HPT_ARCH_CASE("arm64", mmu, WriteToReadOnlyMappingFaultsAsPermission) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + kPage;
+  const uint64_t va = kAliasBase + kPage;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, desc::kNormalRo));
   const BlockRam b = block_ram(s, 2);
   HPT_ASSERT(b.pa);
-  const u64 bva = kAliasBase + 4 * bit(Geo::level_shift(2));
+  const uint64_t bva = kAliasBase + 4 * bit(Geo::level_shift(2));
   HPT_ASSERT(s.tables().set_leaf(bva, b.pa, 2, desc::kNormalRo));
   s.activate();
 
   phys(pa + 0x18) = 0x1234'5678;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va + 0x18, v, f));
   HPT_EXPECT_EQ(v, 0x1234'5678u);
@@ -444,7 +449,7 @@ HPT_ARCH_CASE("arm64", mmu, WriteToReadOnlyMappingFaultsAsPermission) {
   expect_fault(hpt_ctx, f, va + 0x18, Access::write, fsc_permission(kPageLevel));
   HPT_EXPECT_EQ(phys(pa + 0x18), 0x1234'5678u);  // the store did not happen
 
-  const u64 off = b.lo - b.pa;
+  const uint64_t off = b.lo - b.pa;
   phys(b.lo) = 0xabcd;
   HPT_EXPECT(guest::probe_read(bva + off, v, f));
   HPT_EXPECT_EQ(v, 0xabcdu);
@@ -457,13 +462,13 @@ HPT_ARCH_CASE("arm64", mmu, ExecFromExecutablePageReturns) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
   place_ret(pa + 0x100);
-  const u64 va = kAliasBase + 2 * kPage;
+  const uint64_t va = kAliasBase + 2 * kPage;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, desc::kNormalRwx));
   // UXN restricts EL0 only: EL1 still executes.
-  const u64 va_uxn = kAliasBase + 4 * kPage;
+  const uint64_t va_uxn = kAliasBase + 4 * kPage;
   HPT_ASSERT(s.tables().set_leaf(va_uxn, pa, kPageLevel, desc::kNormalRwx | desc::kUxn));
   s.activate();
   Fault f;
@@ -475,12 +480,12 @@ HPT_ARCH_CASE("arm64", mmu, ExecFromNonExecutablePageFaults) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
   place_ret(pa + 0x100);
-  const u64 va_xn = kAliasBase + 2 * kPage;  // PXN and UXN
+  const uint64_t va_xn = kAliasBase + 2 * kPage;  // PXN and UXN
   HPT_ASSERT(s.tables().set_leaf(va_xn, pa, kPageLevel, desc::kNormalRw));
-  const u64 va_pxn = kAliasBase + 4 * kPage;  // PXN alone stops EL1
+  const uint64_t va_pxn = kAliasBase + 4 * kPage;  // PXN alone stops EL1
   HPT_ASSERT(s.tables().set_leaf(va_pxn, pa, kPageLevel, desc::kNormalRwx | desc::kPxn));
   s.activate();
   Fault f;
@@ -489,11 +494,11 @@ HPT_ARCH_CASE("arm64", mmu, ExecFromNonExecutablePageFaults) {
   HPT_EXPECT(!guest::probe_exec(va_pxn + 0x100, f));
   expect_fault(hpt_ctx, f, va_pxn + 0x100, Access::exec, fsc_permission(kPageLevel));
   // Nothing mapped at all: an instruction abort with a translation fault.
-  const u64 va_none = kAliasBase + 6 * kPage;
+  const uint64_t va_none = kAliasBase + 6 * kPage;
   HPT_EXPECT(!guest::probe_exec(va_none + 0x100, f));
   expect_fault(hpt_ctx, f, va_none + 0x100, Access::exec, fsc_translation(kPageLevel));
   // The same bytes stay readable through the non-executable mapping.
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(guest::probe_read(va_xn + 0x100, v, f));
 }
 
@@ -506,33 +511,33 @@ HPT_ARCH_CASE("arm64", mmu, HardwareSetsAccessFlagOnFirstAccess) {
   HPT_ASSERT(guest::hw_sets_accessed());
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, 2 * kPage);
+  const uint64_t pa = s.data(kG, 2 * kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + kPage;
-  const u64 young_clear = desc::kNormalRw & ~desc::kAf;
+  const uint64_t va = kAliasBase + kPage;
+  const uint64_t young_clear = desc::kNormalRw & ~desc::kAf;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, young_clear));
   HPT_ASSERT(s.tables().set_leaf(va + kPage, pa + kPage, kPageLevel, young_clear));
   const BlockRam b = block_ram(s, 2);
   HPT_ASSERT(b.pa);
-  const u64 bva = kAliasBase + 4 * bit(Geo::level_shift(2));
+  const uint64_t bva = kAliasBase + 4 * bit(Geo::level_shift(2));
   HPT_ASSERT(s.tables().set_leaf(bva, b.pa, 2, young_clear));
   s.activate();
 
-  volatile u64* e = s.slot(va, kPageLevel);
+  volatile uint64_t* e = s.slot(va, kPageLevel);
   HPT_EXPECT_EQ(settled(e) & desc::kAf, 0u);
   phys(pa + 8) = 77;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va + 8, v, f));  // no access-flag fault: hardware sets AF
   HPT_EXPECT_EQ(v, 77u);
   HPT_EXPECT_EQ(settled(e) & desc::kAf, desc::kAf);
   // A store sets it too.
-  volatile u64* e2 = s.slot(va + kPage, kPageLevel);
+  volatile uint64_t* e2 = s.slot(va + kPage, kPageLevel);
   HPT_EXPECT(guest::probe_write(va + kPage + 8, 78, f));
   HPT_EXPECT_EQ(settled(e2) & desc::kAf, desc::kAf);
   HPT_EXPECT_EQ(phys(pa + kPage + 8), 78u);
   // And on a block descriptor.
-  volatile u64* be = s.slot(bva, 2);
+  volatile uint64_t* be = s.slot(bva, 2);
   HPT_EXPECT_EQ(settled(be) & desc::kAf, 0u);
   HPT_EXPECT(guest::probe_read(bva + (b.lo - b.pa), v, f));
   HPT_EXPECT_EQ(settled(be) & desc::kAf, desc::kAf);
@@ -545,25 +550,25 @@ HPT_ARCH_CASE("arm64", mmu, HardwareClearsReadOnlyOnWriteToDirtyBitModifierPage)
   HPT_ASSERT(guest::hw_sets_dirty());
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, 2 * kPage);
+  const uint64_t pa = s.data(kG, 2 * kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + kPage;
-  const u64 clean = desc::kNormalRo | desc::kDbm;  // writable-clean in Linux's terms
+  const uint64_t va = kAliasBase + kPage;
+  const uint64_t clean = desc::kNormalRo | desc::kDbm;  // writable-clean in Linux's terms
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, clean));
   HPT_ASSERT(s.tables().set_leaf(va + kPage, pa + kPage, kPageLevel, desc::kNormalRo));
   const BlockRam b = block_ram(s, 2);
   HPT_ASSERT(b.pa);
-  const u64 bva = kAliasBase + 4 * bit(Geo::level_shift(2));
+  const uint64_t bva = kAliasBase + 4 * bit(Geo::level_shift(2));
   HPT_ASSERT(s.tables().set_leaf(bva, b.pa, 2, clean));
   s.activate();
 
-  volatile u64* e = s.slot(va, kPageLevel);
-  u64 v = 0;
+  volatile uint64_t* e = s.slot(va, kPageLevel);
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va + 0x10, v, f));  // a load leaves it clean
   HPT_EXPECT_EQ(settled(e) & desc::kApReadOnly, desc::kApReadOnly);
   HPT_EXPECT(guest::probe_write(va + 0x10, 0xd1d1, f));  // no permission fault
-  const u64 after = settled(e);
+  const uint64_t after = settled(e);
   HPT_EXPECT_EQ(after & desc::kApReadOnly, 0u);  // AP[2] cleared: dirty
   HPT_EXPECT_EQ(after & desc::kDbm, desc::kDbm);
   HPT_EXPECT_EQ(phys(pa + 0x10), 0xd1d1u);
@@ -571,7 +576,7 @@ HPT_ARCH_CASE("arm64", mmu, HardwareClearsReadOnlyOnWriteToDirtyBitModifierPage)
   HPT_EXPECT(!guest::probe_write(va + kPage + 0x10, 1, f));
   expect_fault(hpt_ctx, f, va + kPage + 0x10, Access::write, fsc_permission(kPageLevel));
   // Blocks take the same update.
-  volatile u64* be = s.slot(bva, 2);
+  volatile uint64_t* be = s.slot(bva, 2);
   HPT_EXPECT(guest::probe_write(bva + (b.lo - b.pa), 0xd2d2, f));
   HPT_EXPECT_EQ(settled(be) & desc::kApReadOnly, 0u);
   HPT_EXPECT_EQ(phys(b.lo), 0xd2d2u);
@@ -582,18 +587,18 @@ HPT_ARCH_CASE("arm64", mmu, AccessFlagClearFaultsWithoutHardwareUpdate) {
   HPT_ASSERT(!guest::hw_sets_accessed());
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + kPage;
-  const u64 young_clear = desc::kNormalRw & ~desc::kAf;
+  const uint64_t va = kAliasBase + kPage;
+  const uint64_t young_clear = desc::kNormalRw & ~desc::kAf;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, young_clear));
   const BlockRam b = block_ram(s, 2);
   HPT_ASSERT(b.pa);
-  const u64 bva = kAliasBase + 4 * bit(Geo::level_shift(2));
+  const uint64_t bva = kAliasBase + 4 * bit(Geo::level_shift(2));
   HPT_ASSERT(s.tables().set_leaf(bva, b.pa, 2, young_clear));
   s.activate();
 
-  volatile u64* e = s.slot(va, kPageLevel);
+  volatile uint64_t* e = s.slot(va, kPageLevel);
   expect_rw_faults(hpt_ctx, va + 0x20, fsc_access_flag(kPageLevel));
   HPT_EXPECT_EQ(settled(e) & desc::kAf, 0u);  // nobody touched the descriptor
   expect_rw_faults(hpt_ctx, bva + (b.lo - b.pa), fsc_access_flag(2));
@@ -608,14 +613,14 @@ HPT_ARCH_CASE("arm64", mmu, DirtyBitModifierIgnoredWithoutHardwareUpdate) {
   HPT_ASSERT(!guest::hw_sets_dirty());
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
-  const u64 va = kAliasBase + kPage;
+  const uint64_t va = kAliasBase + kPage;
   HPT_ASSERT(s.tables().set_leaf(va, pa, kPageLevel, desc::kNormalRo | desc::kDbm));
   s.activate();
-  volatile u64* e = s.slot(va, kPageLevel);
-  const u64 before = settled(e);
-  u64 v = 0;
+  volatile uint64_t* e = s.slot(va, kPageLevel);
+  const uint64_t before = settled(e);
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va, v, f));
   HPT_EXPECT(!guest::probe_write(va, 1, f));
@@ -630,21 +635,21 @@ HPT_ARCH_CASE("arm64", mmu, RemappedLiveLeafIsSeenAfterTlbFlush) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 p1 = s.data(kG, kPage);
-  const u64 p2 = s.data(kG, kPage);
+  const uint64_t p1 = s.data(kG, kPage);
+  const uint64_t p2 = s.data(kG, kPage);
   HPT_ASSERT(p1 && p2);
-  const u64 va = kAliasBase + 5 * kPage;
+  const uint64_t va = kAliasBase + 5 * kPage;
   HPT_ASSERT(s.tables().set_leaf(va, p1, kPageLevel, desc::kNormalRw));
   s.activate();
   phys(p1) = 0x1010;
   phys(p2) = 0x2020;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   HPT_EXPECT(guest::probe_read(va, v, f));  // the walk result is now in the TLB
   HPT_EXPECT_EQ(v, 0x1010u);
 
   // Break-before-make: invalid, invalidate, then the new output address.
-  volatile u64* e = s.slot(va, kPageLevel);
+  volatile uint64_t* e = s.slot(va, kPageLevel);
   *e = 0;
   guest::tlb_flush_va(va);
   HPT_EXPECT(!guest::probe_read(va, v, f));  // the flush dropped the cached translation
@@ -673,15 +678,15 @@ HPT_ARCH_CASE("arm64", mmu, SetRootSwitchesBetweenTables) {
   HPT_ASSERT(s.ok());
   T other(s.mem());
   HPT_ASSERT(other.ok() && map_identity(other));
-  const u64 p1 = s.data(kG, kPage);
-  const u64 p2 = s.data(kG, kPage);
+  const uint64_t p1 = s.data(kG, kPage);
+  const uint64_t p2 = s.data(kG, kPage);
   HPT_ASSERT(p1 && p2);
-  const u64 va = kAliasBase + 7 * kPage;
+  const uint64_t va = kAliasBase + 7 * kPage;
   HPT_ASSERT(s.tables().set_leaf(va, p1, kPageLevel, desc::kNormalRw));
   HPT_ASSERT(other.set_leaf(va, p2, kPageLevel, desc::kNormalRw));
   phys(p1) = 0xa1;
   phys(p2) = 0xb2;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   s.activate();
   HPT_EXPECT(guest::probe_read(va, v, f));
@@ -701,7 +706,7 @@ HPT_ARCH_CASE("arm64", mmu, SetRootSwitchesBetweenTables) {
 namespace {
 // State for the fault-hook case: the hook maps one page on demand.
 T* g_hook_tables = nullptr;
-u64 g_hook_va = 0, g_hook_pa = 0;
+uint64_t g_hook_va = 0, g_hook_pa = 0;
 unsigned g_hook_calls = 0;
 Fault g_hook_seen;
 
@@ -727,7 +732,7 @@ HPT_ARCH_CASE("arm64", mmu, FaultHookMapsThePageAndTheAccessRetries) {
   NEEDS_IMAGE_GRANULE();
   Scratch s;
   HPT_ASSERT(s.ok());
-  const u64 pa = s.data(kG, kPage);
+  const uint64_t pa = s.data(kG, kPage);
   HPT_ASSERT(pa);
   s.activate();
   g_hook_tables = &s.tables();
@@ -736,7 +741,7 @@ HPT_ARCH_CASE("arm64", mmu, FaultHookMapsThePageAndTheAccessRetries) {
   g_hook_calls = 0;
   HPT_ASSERT(s.slot(g_hook_va, kPageLevel));  // tables down to level 3, the entry left empty
   phys(pa + 0x38) = 0xfeed;
-  u64 v = 0;
+  uint64_t v = 0;
   Fault f;
   {
     HookGuard guard(&map_on_demand);

@@ -24,13 +24,13 @@ using guest::Fault;
 
 // --- serial: PL011 ------------------------------------------------------------------------------
 
-constexpr u64 kUartDr = 0x00;
-constexpr u64 kUartFr = 0x18;
-constexpr u64 kUartCr = 0x30;
+constexpr uint64_t kUartDr = 0x00;
+constexpr uint64_t kUartFr = 0x18;
+constexpr uint64_t kUartCr = 0x30;
 constexpr std::uint32_t kFrTxff = 1u << 5;  // transmit FIFO full
 constexpr std::uint32_t kCrUarten = 1u << 0, kCrTxe = 1u << 8, kCrRxe = 1u << 9;
 
-volatile std::uint32_t& uart_reg(u64 off) {
+volatile std::uint32_t& uart_reg(uint64_t off) {
   return *reinterpret_cast<volatile std::uint32_t*>(kUartBase + off);
 }
 
@@ -38,7 +38,7 @@ void puts(const char* s) {
   while (*s) guest::putc(*s++);
 }
 
-void put_hex(u64 v) {
+void put_hex(uint64_t v) {
   char buf[19];
   buf[0] = '0';
   buf[1] = 'x';
@@ -54,9 +54,9 @@ void put_hex(u64 v) {
 
 int g_boot_el = 0;
 unsigned g_table_granule = 0;
-u64 g_boot_root = 0;
-u64 g_free_base = 0;
-u64 g_free_size = 0;
+uint64_t g_boot_root = 0;
+uint64_t g_free_base = 0;
+uint64_t g_free_size = 0;
 guest::FaultHook g_hook = nullptr;
 
 // The boot map's storage. Constructed in place by build_boot_map() and never destroyed: the MMU
@@ -67,17 +67,17 @@ alignas(BootTable) unsigned char g_boot_table_storage[sizeof(BootTable)];
 BootTable* g_boot_table = nullptr;
 BootRegion g_boot_regions[4];
 unsigned g_boot_region_count = 0;
-u64 g_boot_tables_base = 0;
+uint64_t g_boot_tables_base = 0;
 
 // Probe state, written by the exception handler.
 volatile bool g_probe_faulted = false;
 Fault g_probe_fault;
-volatile u64 g_exec_target = 0;  // the VA probe_exec is calling, 0 outside it
+volatile uint64_t g_exec_target = 0;  // the VA probe_exec is calling, 0 outside it
 
 // A hook that claims to fix a fault but does not would retry forever: give up after this many
 // identical faults in a row and treat it as unhandled.
 constexpr unsigned kMaxHookRetries = 16;
-u64 g_retry_elr = 0, g_retry_far = 0;
+uint64_t g_retry_elr = 0, g_retry_far = 0;
 unsigned g_retries = 0;
 
 int g_depth = 0;  // exception nesting: the handler itself must never fault
@@ -85,9 +85,9 @@ bool g_exiting = false;
 
 }  // namespace
 
-extern "C" u64 hpt_arm64_probe_load(u64 va);
-extern "C" void hpt_arm64_probe_store(u64 va, u64 value);
-extern "C" void hpt_arm64_probe_call(u64 va);
+extern "C" uint64_t hpt_arm64_probe_load(uint64_t va);
+extern "C" void hpt_arm64_probe_store(uint64_t va, uint64_t value);
+extern "C" void hpt_arm64_probe_call(uint64_t va);
 extern "C" char hpt_arm64_probe_load_insn[];
 extern "C" char hpt_arm64_probe_store_insn[];
 extern "C" char hpt_arm64_ret_insn[];
@@ -102,13 +102,13 @@ const char* mode_missing_reason() {
     default: return "emulator lacks 64K granule (ID_AA64MMFR0_EL1.TGran64)";
   }
 }
-u64 boot_root() { return g_boot_root; }
+uint64_t boot_root() { return g_boot_root; }
 const BootTable* boot_table() { return g_boot_table; }
 const BootRegion* boot_regions(unsigned& count) {
   count = g_boot_region_count;
   return g_boot_regions;
 }
-u64 boot_tables_base() { return g_boot_tables_base; }
+uint64_t boot_tables_base() { return g_boot_tables_base; }
 int boot_el() { return g_boot_el; }
 
 namespace {
@@ -116,7 +116,7 @@ namespace {
 // PSCI SYSTEM_OFF: the way out when semihosting is unavailable. QEMU exits 0 then, which
 // run-guest.sh does not take as a pass without a "N passed, 0 failed" summary.
 [[noreturn]] void power_off() {
-  register u64 x0 asm("x0") = 0x8400'0008;
+  register uint64_t x0 asm("x0") = 0x8400'0008;
   if (g_boot_el == 2)
     asm volatile("smc #0" : "+r"(x0) : : "memory");  // virt uses SMC when it gave us EL2
   else
@@ -128,25 +128,25 @@ namespace {
 
 // The register frame start.S saves (FRAME_SIZE there).
 struct Frame {
-  u64 x[31];
-  u64 elr;
-  u64 spsr;
-  u64 sp;  // SP at the time of the exception
+  uint64_t x[31];
+  uint64_t elr;
+  uint64_t spsr;
+  uint64_t sp;  // SP at the time of the exception
 };
 static_assert(sizeof(Frame) == 34 * 8, "start.S FRAME_SIZE");
 
-bool is_abort(u64 ec_) {
+bool is_abort(uint64_t ec_) {
   return ec_ == ec::kInsnAbortLowerEl || ec_ == ec::kInsnAbortSameEl ||
          ec_ == ec::kDataAbortLowerEl || ec_ == ec::kDataAbortSameEl;
 }
 
-Fault decode(u64 esr, u64 far) {
+Fault decode(uint64_t esr, uint64_t far) {
   Fault f;
   f.addr = far;
   f.cause = esr;
   f.vector = esr_ec(esr);
-  const u64 ec_ = esr_ec(esr);
-  const u64 fsc = esr_fsc(esr);
+  const uint64_t ec_ = esr_ec(esr);
+  const uint64_t fsc = esr_fsc(esr);
   f.access = (ec_ == ec::kInsnAbortSameEl || ec_ == ec::kInsnAbortLowerEl) ? Access::exec
              : esr_wnr(esr)                                                ? Access::write
                                                                            : Access::read;
@@ -156,7 +156,7 @@ Fault decode(u64 esr, u64 far) {
   return f;
 }
 
-const char* ec_name(u64 ec_) {
+const char* ec_name(uint64_t ec_) {
   switch (ec_) {
     case 0x00: return "unknown reason (undefined instruction?)";
     case 0x07: return "FP/SIMD access trapped (build with -mgeneral-regs-only)";
@@ -177,7 +177,8 @@ const char* ec_name(u64 ec_) {
   return "other";
 }
 
-[[noreturn]] void die(const Frame* fr, u64 index, u64 esr, u64 far, const char* what) {
+[[noreturn]] void die(const Frame* fr, uint64_t index, uint64_t esr, uint64_t far,
+                      const char* what) {
   static const char* const kFrom[] = {"current EL with SP0", "current EL with SPx",
                                       "lower EL AArch64", "lower EL AArch32"};
   static const char* const kType[] = {"synchronous", "IRQ", "FIQ", "SError"};
@@ -214,13 +215,13 @@ const char* ec_name(u64 ec_) {
   guest::exit(101);
 }
 
-u64 read_esr() {
-  u64 v;
+uint64_t read_esr() {
+  uint64_t v;
   asm volatile("mrs %0, esr_el1" : "=r"(v));
   return v;
 }
-u64 read_far() {
-  u64 v;
+uint64_t read_far() {
+  uint64_t v;
   asm volatile("mrs %0, far_el1" : "=r"(v));
   return v;
 }
@@ -228,14 +229,14 @@ u64 read_far() {
 }  // namespace
 
 // Called by every vector in start.S; returning resumes at frame->elr.
-extern "C" void hpt_arm64_exception(Frame* fr, u64 index) {
-  const u64 esr = read_esr();
-  const u64 far = read_far();
+extern "C" void hpt_arm64_exception(Frame* fr, uint64_t index) {
+  const uint64_t esr = read_esr();
+  const uint64_t far = read_far();
   if (g_depth++ > 0) die(fr, index, esr, far, "exception inside the exception handler");
   if ((index & 3) != 0) die(fr, index, esr, far, "asynchronous exception (all are masked)");
 
-  const u64 ec_ = esr_ec(esr);
-  if (ec_ == ec::kUnknown && fr->elr == reinterpret_cast<u64>(hpt_arm64_semihost_hlt)) {
+  const uint64_t ec_ = esr_ec(esr);
+  if (ec_ == ec::kUnknown && fr->elr == reinterpret_cast<uint64_t>(hpt_arm64_semihost_hlt)) {
     puts("\n*** arm64 harness: semihosting is off (run QEMU with -semihosting); powering off,\n"
          "    and QEMU's status 0 after this is NOT a pass\n");
     power_off();
@@ -254,10 +255,10 @@ extern "C" void hpt_arm64_exception(Frame* fr, u64 index) {
       }
     }
     const bool data = ec_ == ec::kDataAbortSameEl;
-    if (data && fr->elr == reinterpret_cast<u64>(hpt_arm64_probe_load_insn)) {
+    if (data && fr->elr == reinterpret_cast<uint64_t>(hpt_arm64_probe_load_insn)) {
       fr->x[0] = 0;  // the probe's result register: no stale value
       fr->elr += 4;
-    } else if (data && fr->elr == reinterpret_cast<u64>(hpt_arm64_probe_store_insn)) {
+    } else if (data && fr->elr == reinterpret_cast<uint64_t>(hpt_arm64_probe_store_insn)) {
       fr->elr += 4;
     } else if (ec_ == ec::kInsnAbortSameEl && g_exec_target && fr->elr == g_exec_target) {
       fr->elr = fr->x[30];  // the fetch at va faulted: "return" to the probe's blr
@@ -279,8 +280,8 @@ extern "C" [[noreturn]] void hpt_arm64_exit_now(int code) {
   if (g_exiting) power_off();  // semihosting already failed once (or exit re-entered)
   g_exiting = true;
   // SYS_EXIT with {ADP_Stopped_ApplicationExit, code}: QEMU exits with `code`.
-  volatile u64 block[2] = {0x20026, static_cast<u64>(code)};
-  hpt_arm64_semihost(0x18, reinterpret_cast<u64>(block));
+  volatile uint64_t block[2] = {0x20026, static_cast<uint64_t>(code)};
+  hpt_arm64_semihost(0x18, reinterpret_cast<uint64_t>(block));
   power_off();
 }
 
@@ -311,7 +312,7 @@ using BootOps = hugepte::HugePteOps<BootFormat, BootEnv, hugepte::NullTlb>;
 // or contiguous group) that is aligned at the current address and still fits in the region.
 hugepte::Err map_region(const BootOps& ops, const BootRegion& r) {
   constexpr hugepte::LeafSizes<BootFormat> sizes = hugepte::leaf_sizes<BootFormat>();
-  for (u64 va = r.start; va < r.end;) {
+  for (uint64_t va = r.start; va < r.end;) {
     unsigned shift = 0;
     for (unsigned i = sizes.count; i-- > 0;) {
       if (hugepte::aligned(va, sizes.shift[i]) && r.end - va >= bit(sizes.shift[i])) {
@@ -346,9 +347,10 @@ hugepte::Err map_region(const BootOps& ops, const BootRegion& r) {
 // table: NullTlb. (QEMU's MMU-off accesses are Device memory; the library's compare-exchange
 // that links a new table is an exclusive access there, which QEMU serves but a real CPU need
 // not: on hardware this would run after a temporary map turned the caches on.)
-u64 build_boot_map(u64 tables, u64 free) {
-  const u64 image_lo = align_down(reinterpret_cast<u64>(__image_start), kImageGranuleShift);
-  const u64 image_hi = align_up(reinterpret_cast<u64>(__image_end), kImageGranuleShift);
+uint64_t build_boot_map(uint64_t tables, uint64_t free) {
+  const uint64_t image_lo =
+      align_down(reinterpret_cast<uint64_t>(__image_start), kImageGranuleShift);
+  const uint64_t image_hi = align_up(reinterpret_cast<uint64_t>(__image_end), kImageGranuleShift);
   using hugepte::MemType;
   const BootRegion regions[] = {
       {kUartBase, kUartBase + bit(kImageGranuleShift), MemType::device, false, "PL011 UART"},
@@ -377,7 +379,7 @@ u64 build_boot_map(u64 tables, u64 free) {
 // raw-bit builder makes the map it always made (UART page, all RAM RWX). Only the boot and
 // fallback checks run then; every case that needs the image's granule skips.
 template <unsigned G>
-u64 build_fallback_map(u64 tables, u64 free) {
+uint64_t build_fallback_map(uint64_t tables, uint64_t free) {
   PageAllocator mem{tables, free};
   Tables<G> t(mem);
   if (!t.ok() || !map_identity(t)) boot_fail("cannot build the fallback boot page tables", 106);
@@ -388,9 +390,9 @@ template <unsigned G>
 void enable_mmu() {
   // The boot tables take the pages after the image; free RAM starts 2 MiB-aligned after them,
   // so block tests find aligned room.
-  const u64 tables = align_up(reinterpret_cast<u64>(__image_end), G);
-  const u64 free = align_up(tables + kBootTablePages * bit(G), 21);
-  u64 root = 0;
+  const uint64_t tables = align_up(reinterpret_cast<uint64_t>(__image_end), G);
+  const uint64_t free = align_up(tables + kBootTablePages * bit(G), 21);
+  uint64_t root = 0;
   if constexpr (G == kImageGranuleShift)
     root = build_boot_map(tables, free);
   else
@@ -398,7 +400,7 @@ void enable_mmu() {
 
   // Everything so far was written with the MMU, hence the data cache, off: drop any stale
   // cached lines over the image, stack and tables before cacheable accesses and walks see them.
-  for (u64 p = align_down(reinterpret_cast<u64>(__image_start), 6); p < free; p += 64)
+  for (uint64_t p = align_down(reinterpret_cast<uint64_t>(__image_start), 6); p < free; p += 64)
     asm volatile("dc ivac, %0" : : "r"(p) : "memory");
   asm volatile("dsb sy" ::: "memory");
 
@@ -412,7 +414,7 @@ void enable_mmu() {
   asm volatile("dsb nsh" ::: "memory");
   isb();
 
-  u64 sctlr_v = read_sctlr_el1();
+  uint64_t sctlr_v = read_sctlr_el1();
   sctlr_v |= sctlr::kM | sctlr::kC | sctlr::kI;
   sctlr_v &= ~(sctlr::kA | sctlr::kWxn | sctlr::kEe | sctlr::kE0e);  // WXN: no RWX image
   write_sctlr_el1(sctlr_v);
@@ -432,7 +434,7 @@ extern "C" [[noreturn]] void hpt_arm64_main(int boot_el) {
   uart_reg(kUartCr) = kCrUarten | kCrTxe | kCrRxe;  // QEMU transmits regardless; real PL011s not
 
   // Without a DTB parser the RAM size is a build constant: make sure -m gave us at least that.
-  u64 last = 0;
+  uint64_t last = 0;
   Fault f;
   if (!guest::probe_read(kRamBase + kRamSize - 8, last, f))
     boot_fail("RAM ends before HPT_ARM64_RAM_SIZE (run QEMU with a larger -m)", 104);
@@ -467,10 +469,10 @@ void putc(char c) {
 
 void exit(int code) { hpt_arm64_exit_now(code); }
 
-u64 free_ram_base() { return g_free_base; }
-u64 free_ram_size() { return g_free_size; }
+uint64_t free_ram_base() { return g_free_base; }
+uint64_t free_ram_size() { return g_free_size; }
 
-bool probe_read(u64 va, u64& value, Fault& f) {
+bool probe_read(uint64_t va, uint64_t& value, Fault& f) {
   g_probe_faulted = false;
   value = hpt_arm64_probe_load(va);
   if (!g_probe_faulted) return true;
@@ -478,7 +480,7 @@ bool probe_read(u64 va, u64& value, Fault& f) {
   return false;
 }
 
-bool probe_write(u64 va, u64 value, Fault& f) {
+bool probe_write(uint64_t va, uint64_t value, Fault& f) {
   g_probe_faulted = false;
   hpt_arm64_probe_store(va, value);
   if (!g_probe_faulted) return true;
@@ -486,7 +488,7 @@ bool probe_write(u64 va, u64 value, Fault& f) {
   return false;
 }
 
-bool probe_exec(u64 va, Fault& f) {
+bool probe_exec(uint64_t va, Fault& f) {
   g_probe_faulted = false;
   g_exec_target = va;
   // Instruction side only: cleaning the data side to PoU is up to whoever wrote the code,
@@ -504,7 +506,7 @@ const unsigned char* ret_insn(unsigned& len) {
   return reinterpret_cast<const unsigned char*>(hpt_arm64_ret_insn);
 }
 
-void set_root(u64 root) {
+void set_root(uint64_t root) {
   dsb_ishst();  // table writes complete before the walker may use the new root
   write_ttbr0_el1(root);
   isb();
@@ -513,9 +515,9 @@ void set_root(u64 root) {
   isb();
 }
 
-u64 current_root() { return read_ttbr0_el1() & mask(1, 47); }  // BADDR, without ASID/CnP
+uint64_t current_root() { return read_ttbr0_el1() & mask(1, 47); }  // BADDR, without ASID/CnP
 
-void tlb_flush_va(u64 va) {
+void tlb_flush_va(uint64_t va) {
   dsb_ishst();
   // Operand: VA[55:12] in bits [43:0], ASID 0 (all harness entries are global anyway).
   asm volatile("tlbi vae1is, %0" : : "r"((va >> 12) & mask(0, 43)) : "memory");
@@ -533,11 +535,11 @@ void tlb_flush_all() {
 const char* mode_unavailable() {
   return arm64_bm::mode_supported() ? nullptr : arm64_bm::mode_missing_reason();
 }
-void code_written(u64 va, u64 len) { arm64_bm::sync_icache(va, len); }
-const char* emulator_deviation(u64&, unsigned) { return nullptr; }
+void code_written(uint64_t va, uint64_t len) { arm64_bm::sync_icache(va, len); }
+const char* emulator_deviation(uint64_t&, unsigned) { return nullptr; }
 bool hw_sets_accessed() { return read_tcr_el1() & tcr::kHa; }
 bool hw_sets_dirty() {
-  const u64 t = read_tcr_el1();
+  const uint64_t t = read_tcr_el1();
   return (t & tcr::kHa) && (t & tcr::kHd);  // HD does nothing without HA
 }
 
@@ -545,7 +547,7 @@ const char* set_hw_ad(bool accessed, bool dirty) {
   if (dirty && !accessed) return "TCR_EL1.HD does nothing without HA";
   if (accessed && hafdbs() < 1) return "emulator lacks FEAT_HAFDBS (hardware Access flag)";
   if (dirty && hafdbs() < 2) return "emulator lacks FEAT_HAFDBS dirty state (DBM)";
-  u64 t = read_tcr_el1() & ~(tcr::kHa | tcr::kHd);
+  uint64_t t = read_tcr_el1() & ~(tcr::kHa | tcr::kHd);
   if (accessed) t |= tcr::kHa;
   if (dirty) t |= tcr::kHd;
   write_tcr_el1(t);
@@ -556,8 +558,8 @@ const char* set_hw_ad(bool accessed, bool dirty) {
   isb();
   return nullptr;
 }
-u64 high_ram_base() { return 0; }
-u64 high_ram_size() { return 0; }  // the free RAM already runs to the end of RAM
+uint64_t high_ram_base() { return 0; }
+uint64_t high_ram_size() { return 0; }  // the free RAM already runs to the end of RAM
 
 void set_fault_hook(FaultHook hook) {
   g_hook = hook;

@@ -19,7 +19,7 @@ using BootTable = hugepte::PageTable<guest::GuestFormat, BootEnv>;
 const BootTable* boot_table();
 
 // What the harness gave its own table pages: [base, end), below free_ram_base().
-guest::u64 boot_tables_base();
-guest::u64 boot_tables_end();
+uint64_t boot_tables_base();
+uint64_t boot_tables_end();
 
 }  // namespace hpt::rv

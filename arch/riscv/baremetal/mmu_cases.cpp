@@ -17,11 +17,11 @@ namespace guest = hpt::guest;
 using guest::Access;
 using guest::Fault;
 
-constexpr u64 flags_rw = pte_r | pte_w | pte_a | pte_d;
-constexpr u64 page_size = u64{1} << page_shift;
-constexpr u64 cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
+constexpr uint64_t flags_rw = pte_r | pte_w | pte_a | pte_d;
+constexpr uint64_t page_size = uint64_t{1} << page_shift;
+constexpr uint64_t cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
 
-volatile u64& mem(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }
+volatile uint64_t& mem(uint64_t pa) { return *reinterpret_cast<volatile uint64_t*>(pa); }
 
 bool str_eq(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
@@ -29,7 +29,9 @@ bool str_eq(const char* a, const char* b) {
 }
 
 // A value that names where it was written, so a wrong translation cannot read back a match.
-constexpr u64 pattern(u64 pa, u64 salt) { return (pa * 0x9e3779b97f4a7c15ull) ^ salt; }
+constexpr uint64_t pattern(uint64_t pa, uint64_t salt) {
+  return (pa * 0x9e3779b97f4a7c15ull) ^ salt;
+}
 
 // Per-case workspace in free RAM: table pages in the first 4 MiB, a 2 MiB-aligned data block
 // after them, and a test root that starts as a copy of the boot root (sharing its lower
@@ -37,10 +39,10 @@ constexpr u64 pattern(u64 pa, u64 salt) { return (pa * 0x9e3779b97f4a7c15ull) ^ 
 // boot map does not use (index 4: 4 GiB in Sv39, 2 TiB in Sv48, 1 PiB in Sv57).
 struct Space {
   unsigned levels = active_levels();
-  PageBump tables{guest::free_ram_base(), guest::free_ram_base() + (u64{4} << 20)};
-  u64 block = guest::free_ram_base() + (u64{4} << 20);
-  u64 window = u64{4} << level_shift(levels - 1);
-  u64 root = 0;
+  PageBump tables{guest::free_ram_base(), guest::free_ram_base() + (uint64_t{4} << 20)};
+  uint64_t block = guest::free_ram_base() + (uint64_t{4} << 20);
+  uint64_t window = uint64_t{4} << level_shift(levels - 1);
+  uint64_t root = 0;
   bool switched = false;
 
   Space() {
@@ -54,12 +56,14 @@ struct Space {
   Space& operator=(const Space&) = delete;
 
   // Entry address, 0 on failure.
-  u64 map(u64 va, unsigned level, u64 pte) { return hpt::rv::map(root, levels, va, level, pte, tables); }
+  uint64_t map(uint64_t va, unsigned level, uint64_t pte) {
+    return hpt::rv::map(root, levels, va, level, pte, tables);
+  }
   void use() {
     guest::set_root(root);
     switched = true;
   }
-  Walk walk_va(u64 va) const { return walk(root, levels, va); }
+  Walk walk_va(uint64_t va) const { return walk(root, levels, va); }
 };
 
 // Cases about one paging mode skip, never pass, when the emulator lacks that mode.
@@ -70,12 +74,12 @@ struct Space {
 
 // Alias check both ways at physical `pa` seen through `va`: a store through one address is
 // a load through the other.
-void check_alias(hpt::Ctx& hpt_ctx, const Space& s, u64 va, u64 pa) {
+void check_alias(hpt::Ctx& hpt_ctx, const Space& s, uint64_t va, uint64_t pa) {
   const Walk w = s.walk_va(va);
   HPT_EXPECT(w.leaf);
   HPT_EXPECT_EQ(w.pa, pa);  // the harness' software walk agrees with the layout
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   mem(pa) = pattern(pa, 1);
   HPT_EXPECT(guest::probe_read(va, v, f));
   HPT_EXPECT_EQ(v, pattern(pa, 1));
@@ -84,9 +88,9 @@ void check_alias(hpt::Ctx& hpt_ctx, const Space& s, u64 va, u64 pa) {
 }
 
 // Expect one faulting access with the exact address, cause and kind.
-void expect_fault(hpt::Ctx& hpt_ctx, Access a, u64 va, u64 cause) {
+void expect_fault(hpt::Ctx& hpt_ctx, Access a, uint64_t va, uint64_t cause) {
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   bool ok = false;
   if (a == Access::read) ok = guest::probe_read(va, v, f);
   if (a == Access::write) ok = guest::probe_write(va, 0x0bad, f);
@@ -99,16 +103,16 @@ void expect_fault(hpt::Ctx& hpt_ctx, Access a, u64 va, u64 cause) {
   HPT_EXPECT(f.access == a);
 }
 
-Fault fault_of(Access a, u64 va) {
+Fault fault_of(Access a, uint64_t va) {
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   if (a == Access::read) guest::probe_read(va, v, f);
   if (a == Access::write) guest::probe_write(va, 0x0bad, f);
   if (a == Access::exec) guest::probe_exec(va, f);
   return f;
 }
 
-void copy_ret_insn(u64 pa) {
+void copy_ret_insn(uint64_t pa) {
   unsigned len = 0;
   const unsigned char* code = guest::ret_insn(len);
   auto* dst = reinterpret_cast<volatile unsigned char*>(pa);
@@ -120,7 +124,7 @@ void copy_ret_insn(u64 pa) {
 // ----------------------------------------------------------------------------------------
 
 HPT_ARCH_CASE("riscv64", boot, SatpHoldsTheImageModeAndTheBootRoot) {
-  const u64 satp = read_satp();
+  const uint64_t satp = read_satp();
   HPT_EXPECT_EQ(satp & satp_ppn_mask, boot_root() >> page_shift);
   HPT_EXPECT_EQ(guest::current_root(), boot_root());
   HPT_EXPECT_EQ((satp >> 44) & 0xffff, 0u);  // ASID 0: the harness never uses ASIDs
@@ -136,7 +140,7 @@ HPT_ARCH_CASE("riscv64", boot, SatpHoldsTheImageModeAndTheBootRoot) {
 }
 
 HPT_ARCH_CASE("riscv64", boot, TrapVectorIsTheHarnessEntryInDirectMode) {
-  const u64 stvec = read_stvec();
+  const uint64_t stvec = read_stvec();
   HPT_EXPECT_EQ(stvec & 3, 0u);  // MODE = direct: every trap enters at BASE
   HPT_EXPECT_EQ(stvec, trap_entry());
   HPT_EXPECT_EQ(read_sstatus() & sstatus_sie, 0u);  // polled harness: interrupts stay off
@@ -146,10 +150,10 @@ HPT_ARCH_CASE("riscv64", boot, TrapVectorIsTheHarnessEntryInDirectMode) {
 HPT_ARCH_CASE("riscv64", boot, UnmappedLoadComesBackThroughTheVector) {
   if (active_levels() == 0) HPT_SKIP("translation is off");
   Space s;
-  const u64 va = s.window + 0x1238;
+  const uint64_t va = s.window + 0x1238;
   HPT_ASSERT_EQ(*slot(boot_root(), index_of(va, s.levels - 1)), 0u);
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(!guest::probe_read(va, v, f));
   HPT_EXPECT_EQ(f.addr, va);
   HPT_EXPECT_EQ(f.cause, cause_load_page);
@@ -166,9 +170,9 @@ HPT_ARCH_CASE("riscv64", boot, UnmappedLoadComesBackThroughTheVector) {
 HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
   if (active_levels() == 0) HPT_SKIP("translation is off");
   const unsigned levels = active_levels();
-  constexpr u64 preset = pte_g | pte_a | pte_d;
-  const u64 pbmt_io = u64{2} << pte_pbmt_shift;
-  for (u64 pa : {uart_base, test_finisher}) {
+  constexpr uint64_t preset = pte_g | pte_a | pte_d;
+  const uint64_t pbmt_io = uint64_t{2} << pte_pbmt_shift;
+  for (uint64_t pa : {uart_base, test_finisher}) {
     const Walk w = walk(boot_root(), levels, pa);
     HPT_EXPECT(w.leaf);
     HPT_EXPECT_EQ(w.pa, pa);
@@ -177,7 +181,7 @@ HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
     HPT_EXPECT_EQ(w.pte & preset, preset);
     HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, has_svpbmt() ? pbmt_io : 0);
   }
-  for (u64 pa : {image_start(), text_end() - 8}) {
+  for (uint64_t pa : {image_start(), text_end() - 8}) {
     const Walk w = walk(boot_root(), levels, pa);
     HPT_EXPECT(w.leaf);
     HPT_EXPECT_EQ(w.pa, pa);
@@ -185,8 +189,8 @@ HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
     HPT_EXPECT_EQ(w.pte & preset, preset);
     HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, 0u);
   }
-  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
-  for (u64 pa : {text_end(), stack_bottom(), stack_top() - 8, image_end() - 8, boot_root(),
+  const uint64_t free_end = guest::free_ram_base() + guest::free_ram_size();
+  for (uint64_t pa : {text_end(), stack_bottom(), stack_top() - 8, image_end() - 8, boot_root(),
                  boot_tables_end() - 8, guest::free_ram_base(), free_end - 8}) {
     const Walk w = walk(boot_root(), levels, pa);
     HPT_EXPECT(w.leaf);
@@ -196,18 +200,19 @@ HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
     HPT_EXPECT_EQ(w.pte & pte_pbmt_mask, 0u);
   }
   // Free RAM starts 2 MiB-aligned, so the largest-leaf rule maps it with megapages or larger.
-  for (u64 pa : {guest::free_ram_base(), free_end - 8}) HPT_EXPECT(walk(boot_root(), levels, pa).level >= 1);
-  HPT_EXPECT(stack_top() - stack_bottom() >= (u64{64} << 10));
-  HPT_EXPECT(guest::free_ram_size() >= (u64{64} << 20));
-  HPT_EXPECT_EQ(guest::free_ram_base() & ((u64{1} << level_shift(1)) - 1), 0u);
+  for (uint64_t pa : {guest::free_ram_base(), free_end - 8})
+    HPT_EXPECT(walk(boot_root(), levels, pa).level >= 1);
+  HPT_EXPECT(stack_top() - stack_bottom() >= (uint64_t{64} << 10));
+  HPT_EXPECT(guest::free_ram_size() >= (uint64_t{64} << 20));
+  HPT_EXPECT_EQ(guest::free_ram_base() & ((uint64_t{1} << level_shift(1)) - 1), 0u);
   // The boot tables sit between the image and the free RAM: the tests own all of the latter.
   HPT_EXPECT(boot_tables_base() >= image_end());
   HPT_EXPECT(boot_root() >= boot_tables_base() && boot_root() < boot_tables_end());
   HPT_EXPECT(guest::free_ram_base() >= boot_tables_end());
   HPT_EXPECT(free_end <= ram_end());
   Fault f;
-  u64 v = 0;
-  for (u64 pa : {guest::free_ram_base(), free_end - 8}) {
+  uint64_t v = 0;
+  for (uint64_t pa : {guest::free_ram_base(), free_end - 8}) {
     HPT_EXPECT(guest::probe_write(pa, pattern(pa, 3), f));
     HPT_EXPECT(guest::probe_read(pa, v, f));
     HPT_EXPECT_EQ(v, pattern(pa, 3));
@@ -217,7 +222,7 @@ HPT_ARCH_CASE("riscv64", boot, DevicesImageStackAndFreeRamAreIdentityMapped) {
   HPT_EXPECT_EQ(wf.cause, cause_store_page);
   HPT_EXPECT_EQ(wf.addr, image_start());
   HPT_EXPECT(wf.permission);
-  const u64 data_page = guest::free_ram_base();
+  const uint64_t data_page = guest::free_ram_base();
   copy_ret_insn(data_page);
   guest::code_written(data_page, page_size);
   const Fault xf = fault_of(Access::exec, data_page);
@@ -242,7 +247,7 @@ HPT_ARCH_CASE("riscv64", boot, BootMapIsTheLibrarysTableAndBothWalksAgree) {
   HPT_EXPECT((pt->env().live() << page_shift) <= boot_tables_end() - boot_tables_base());
 
   unsigned checked = 0;
-  auto agree = [&](u64 pa, bool exec, bool device) {
+  auto agree = [&](uint64_t pa, bool exec, bool device) {
     const Walk w = walk(boot_root(), active_levels(), pa);
     const auto l = hugepte::lookup(*pt, pa);
     HPT_EXPECT(w.leaf);
@@ -256,14 +261,16 @@ HPT_ARCH_CASE("riscv64", boot, BootMapIsTheLibrarysTableAndBothWalksAgree) {
     HPT_EXPECT_EQ(e.prot.write, !exec);
     HPT_EXPECT_EQ(e.prot.exec, exec);
     HPT_EXPECT(e.global && e.accessed && e.dirty);
-    HPT_EXPECT(e.mem == (device && has_svpbmt() ? hugepte::MemType::device : hugepte::MemType::normal));
+    HPT_EXPECT(e.mem ==
+               (device && has_svpbmt() ? hugepte::MemType::device : hugepte::MemType::normal));
     ++checked;
   };
   agree(test_finisher, false, true);
   agree(uart_base, false, true);
-  for (u64 pa = image_start(); pa < text_end(); pa += page_size) agree(pa + 0x18, true, false);
-  for (u64 pa = text_end(); pa < boot_tables_end(); pa += page_size) agree(pa + 0x18, false, false);
-  const u64 free_end = guest::free_ram_base() + guest::free_ram_size();
+  for (uint64_t pa = image_start(); pa < text_end(); pa += page_size) agree(pa + 0x18, true, false);
+  for (uint64_t pa = text_end(); pa < boot_tables_end(); pa += page_size)
+    agree(pa + 0x18, false, false);
+  const uint64_t free_end = guest::free_ram_base() + guest::free_ram_size();
   agree(guest::free_ram_base(), false, false);
   agree(free_end - 8, false, false);
   agree(ram_end() - 8, false, false);
@@ -271,8 +278,9 @@ HPT_ARCH_CASE("riscv64", boot, BootMapIsTheLibrarysTableAndBothWalksAgree) {
 
   // Largest leaf that fits: the first 64 KiB-aligned block after the text is one Svnapot group
   // (when the CPU has Svnapot), the first 2 MiB-aligned one a megapage.
-  const u64 block64k = (text_end() + 0xffff) & ~u64{0xffff};
-  const u64 block2m = (text_end() + (u64{1} << level_shift(1)) - 1) & ~((u64{1} << level_shift(1)) - 1);
+  const uint64_t block64k = (text_end() + 0xffff) & ~uint64_t{0xffff};
+  const uint64_t block2m =
+      (text_end() + (uint64_t{1} << level_shift(1)) - 1) & ~((uint64_t{1} << level_shift(1)) - 1);
   if (block64k + 0x10000 <= block2m) {
     const auto l = hugepte::lookup(*pt, block64k);
     HPT_ASSERT(l.ok());
@@ -291,15 +299,15 @@ HPT_ARCH_CASE("riscv64", boot, BootMapIsTheLibrarysTableAndBothWalksAgree) {
 HPT_ARCH_CASE("riscv64", mmu, AliasPageSharesDataWithItsPhysicalPage) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va = s.window + 3 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 3 * page_size;
   HPT_ASSERT(s.map(va, 0, leaf_pte(page, flags_rw)));
   s.use();
   check_alias(hpt_ctx, s, va + 0x10, page + 0x10);
   check_alias(hpt_ctx, s, va + page_size - 8, page + page_size - 8);
   // The identity view of the same page still works next to the alias.
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(guest::probe_read(page + 0x10, v, f));
   HPT_EXPECT_EQ(v, pattern(page + 0x10, 2));
 }
@@ -309,12 +317,12 @@ HPT_ARCH_CASE("riscv64", mmu, AliasPageSharesDataWithItsPhysicalPage) {
 void check_large_alias(hpt::Ctx& hpt_ctx, unsigned level) {
   Space s;
   const unsigned shift = level_shift(level);
-  const u64 pa1 = s.block + 0x18;
-  const u64 pa2 = level == 1 ? s.block + (u64{1} << shift) - 0x10
+  const uint64_t pa1 = s.block + 0x18;
+  const uint64_t pa2 = level == 1 ? s.block + (uint64_t{1} << shift) - 0x10
                              : guest::free_ram_base() + guest::free_ram_size() - 0x10;
-  const u64 base = pa1 & ~((u64{1} << shift) - 1);
-  HPT_ASSERT_EQ(pa2 & ~((u64{1} << shift) - 1), base);
-  const u64 va = s.window;  // aligned for the top level, so for every level
+  const uint64_t base = pa1 & ~((uint64_t{1} << shift) - 1);
+  HPT_ASSERT_EQ(pa2 & ~((uint64_t{1} << shift) - 1), base);
+  const uint64_t va = s.window;  // aligned for the top level, so for every level
   HPT_ASSERT(s.map(va, level, leaf_pte(base, flags_rw)));
   s.use();
   HPT_EXPECT_EQ(s.walk_va(va).level, level);
@@ -350,38 +358,39 @@ HPT_ARCH_CASE("riscv64", mmu, NapotGroupOf16PtesMaps64KiB) {
   RV_NEED_MODE();
   if (!has_svnapot()) HPT_SKIP("emulator lacks Svnapot");
   Space s;
-  const u64 base = s.block;  // 2 MiB aligned, so 64 KiB aligned
-  const u64 va = s.window + (u64{3} << napot_64k_shift);
-  const u64 pte = napot_64k_pte(base, flags_rw);
+  const uint64_t base = s.block;  // 2 MiB aligned, so 64 KiB aligned
+  const uint64_t va = s.window + (uint64_t{3} << napot_64k_shift);
+  const uint64_t pte = napot_64k_pte(base, flags_rw);
   HPT_EXPECT_EQ(ppn_of(pte) & 0xf, 0b1000u);
   HPT_EXPECT_EQ(pte & pte_n, pte_n);
   for (unsigned i = 0; i < 16; ++i) HPT_ASSERT(s.map(va + i * page_size, 0, pte));
   s.use();
   // First, middle and last 4 KiB of the group: each goes through a different (identical) PTE,
   // and the PA comes from the VA's own bits 15:12, not from PPN[3:0].
-  for (u64 off : {u64{0x18}, u64{0x7008}, u64{0xfff0}}) check_alias(hpt_ctx, s, va + off, base + off);
+  for (uint64_t off : {uint64_t{0x18}, uint64_t{0x7008}, uint64_t{0xfff0}})
+    check_alias(hpt_ctx, s, va + off, base + off);
 }
 
 HPT_ARCH_CASE("riscv64", mmu, NapotReservedEncodingsFault) {
   RV_NEED_MODE();
   Space s;
-  const u64 pa = s.block;
-  const u64 plain = leaf_pte(pa, flags_rw);
+  const uint64_t pa = s.block;
+  const uint64_t plain = leaf_pte(pa, flags_rw);
   // Control: the one defined encoding, a 64 KiB group (only its first PTE is needed here).
   // Without Svnapot, bit 63 is reserved and even this entry faults.
-  const u64 va_good = s.window + 0x30000;
+  const uint64_t va_good = s.window + 0x30000;
   HPT_ASSERT(s.map(va_good, 0, napot_64k_pte(pa, flags_rw)));
   // PPN[3:0] = 0100b would be a 32 KiB group: reserved.
-  const u64 va32k = s.window + 0x10000;
-  HPT_ASSERT(s.map(va32k, 0, plain | pte_n | (u64{0b0100} << pte_ppn_shift)));
+  const uint64_t va32k = s.window + 0x10000;
+  HPT_ASSERT(s.map(va32k, 0, plain | pte_n | (uint64_t{0b0100} << pte_ppn_shift)));
   // PPN[3:0] = 0000b with N = 1: reserved.
-  const u64 va0 = s.window + 0x20000;
+  const uint64_t va0 = s.window + 0x20000;
   HPT_ASSERT(s.map(va0, 0, plain | pte_n));
   // N on an (aligned) megapage leaf: Svnapot defines it for level 0 only.
-  const u64 va_mega = s.window + (u64{1} << level_shift(1));
+  const uint64_t va_mega = s.window + (uint64_t{1} << level_shift(1));
   HPT_ASSERT(s.map(va_mega, 1, plain | pte_n));
   // N on a non-leaf entry: reserved. Set it on the level-1 entry above a good 4 KiB leaf.
-  const u64 va_table = s.window + (u64{2} << level_shift(1));
+  const uint64_t va_table = s.window + (uint64_t{2} << level_shift(1));
   HPT_ASSERT(s.map(va_table, 0, leaf_pte(pa, flags_rw)));
   s.use();
   if (has_svnapot())
@@ -389,15 +398,15 @@ HPT_ARCH_CASE("riscv64", mmu, NapotReservedEncodingsFault) {
   else
     expect_fault(hpt_ctx, Access::read, va_good + 0x238, cause_load_page);
   check_alias(hpt_ctx, s, va_table + 0x238, pa + 0x238);  // control: fine without N
-  u64 table = s.root;
-  u64 entry_pa = 0;
+  uint64_t table = s.root;
+  uint64_t entry_pa = 0;
   for (unsigned l = s.levels; l-- > 1;) {
-    entry_pa = table + index_of(va_table, l) * sizeof(u64);
+    entry_pa = table + index_of(va_table, l) * sizeof(uint64_t);
     table = pa_of(mem(entry_pa));
   }
   mem(entry_pa) = mem(entry_pa) | pte_n;
   guest::tlb_flush_all();
-  for (u64 va : {va32k + 0x238, va0 + 0x238, va_mega + 0x238, va_table + 0x238}) {
+  for (uint64_t va : {va32k + 0x238, va0 + 0x238, va_mega + 0x238, va_table + 0x238}) {
     expect_fault(hpt_ctx, Access::read, va, cause_load_page);
     HPT_EXPECT(fault_of(Access::read, va).translation);
     expect_fault(hpt_ctx, Access::write, va, cause_store_page);
@@ -409,13 +418,13 @@ HPT_ARCH_CASE("riscv64", mmu, MisalignedSuperpageFaults) {
   Space s;
   // At every superpage level, a leaf whose PPN has bit 0 set (4 KiB past the alignment).
   for (unsigned level = 1; level < s.levels; ++level) {
-    const u64 va = s.window + (u64{level} << level_shift(level));
-    const u64 pa = (s.block & ~((u64{1} << level_shift(level)) - 1)) + page_size;
+    const uint64_t va = s.window + (uint64_t{level} << level_shift(level));
+    const uint64_t pa = (s.block & ~((uint64_t{1} << level_shift(level)) - 1)) + page_size;
     HPT_ASSERT(s.map(va, level, leaf_pte(pa, flags_rw)));
   }
   s.use();
   for (unsigned level = 1; level < s.levels; ++level) {
-    const u64 va = s.window + (u64{level} << level_shift(level)) + 0x1238;
+    const uint64_t va = s.window + (uint64_t{level} << level_shift(level)) + 0x1238;
     HPT_EXPECT_EQ(s.walk_va(va).level, level);
     expect_fault(hpt_ctx, Access::read, va, cause_load_page);
     expect_fault(hpt_ctx, Access::write, va, cause_store_page);
@@ -430,10 +439,11 @@ HPT_ARCH_CASE("riscv64", mmu, UnmappedAccessFaultsWithExactAddressAndCause) {
   Space s;
   // One mapped page, so the next page misses at the leaf level while the window's far end
   // misses at the top level.
-  const u64 page = s.block;
+  const uint64_t page = s.block;
   HPT_ASSERT(s.map(s.window, 0, leaf_pte(page, flags_rw | pte_x)));
   s.use();
-  for (u64 va : {s.window + page_size + 0x238, s.window + (u64{5} << level_shift(1)) + 0x1238}) {
+  for (uint64_t va :
+       {s.window + page_size + 0x238, s.window + (uint64_t{5} << level_shift(1)) + 0x1238}) {
     expect_fault(hpt_ctx, Access::read, va, cause_load_page);
     expect_fault(hpt_ctx, Access::write, va, cause_store_page);
     expect_fault(hpt_ctx, Access::exec, va, cause_fetch_page);
@@ -444,7 +454,7 @@ HPT_ARCH_CASE("riscv64", mmu, UnmappedAccessFaultsWithExactAddressAndCause) {
     }
   }
   // A non-canonical address (bit va_bits set, the bits above clear) is a page fault too.
-  const u64 noncanonical = u64{1} << va_bits(s.levels);
+  const uint64_t noncanonical = uint64_t{1} << va_bits(s.levels);
   expect_fault(hpt_ctx, Access::read, noncanonical + 0x40, cause_load_page);
   // Execution resumed after every fault: the mapped page still reads and writes.
   check_alias(hpt_ctx, s, s.window + 0x40, page + 0x40);
@@ -453,7 +463,7 @@ HPT_ARCH_CASE("riscv64", mmu, UnmappedAccessFaultsWithExactAddressAndCause) {
 HPT_ARCH_CASE("riscv64", mmu, WriteWithoutReadPteIsReservedAndFaults) {
   RV_NEED_MODE();
   Space s;
-  const u64 va = s.window;
+  const uint64_t va = s.window;
   HPT_ASSERT(s.map(va, 0, leaf_pte(s.block, pte_w | pte_a | pte_d)));
   s.use();
   expect_fault(hpt_ctx, Access::read, va + 0x100, cause_load_page);
@@ -464,13 +474,13 @@ HPT_ARCH_CASE("riscv64", mmu, WriteWithoutReadPteIsReservedAndFaults) {
 HPT_ARCH_CASE("riscv64", mmu, WriteToReadOnlyPageIsAPermissionFault) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va = s.window + 7 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 7 * page_size;
   HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_r | pte_a | pte_d)));
   s.use();
   mem(page + 0x80) = 0x1234;
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(guest::probe_read(va + 0x80, v, f));
   HPT_EXPECT_EQ(v, 0x1234u);
   expect_fault(hpt_ctx, Access::write, va + 0x80, cause_store_page);
@@ -483,8 +493,8 @@ HPT_ARCH_CASE("riscv64", mmu, WriteToReadOnlyPageIsAPermissionFault) {
 HPT_ARCH_CASE("riscv64", mmu, ExecFromAnExecutablePageReturns) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va = s.window + 2 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 2 * page_size;
   copy_ret_insn(page + 0x100);
   HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_r | pte_x | pte_a)));
   s.use();
@@ -495,9 +505,9 @@ HPT_ARCH_CASE("riscv64", mmu, ExecFromAnExecutablePageReturns) {
 HPT_ARCH_CASE("riscv64", mmu, ExecFromANonExecutablePageFaults) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va_nx = s.window + 2 * page_size;
-  const u64 va_x = s.window + 3 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va_nx = s.window + 2 * page_size;
+  const uint64_t va_x = s.window + 3 * page_size;
   copy_ret_insn(page + 0x100);
   HPT_ASSERT(s.map(va_nx, 0, leaf_pte(page, flags_rw)));
   HPT_ASSERT(s.map(va_x, 0, leaf_pte(page, pte_r | pte_x | pte_a)));
@@ -514,8 +524,8 @@ HPT_ARCH_CASE("riscv64", mmu, ExecFromANonExecutablePageFaults) {
 HPT_ARCH_CASE("riscv64", mmu, ExecuteOnlyPageRunsButReadsNeedMxr) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va = s.window + 4 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 4 * page_size;
   copy_ret_insn(page);
   HPT_ASSERT(s.map(va, 0, leaf_pte(page, pte_x | pte_a)));
   s.use();
@@ -526,7 +536,7 @@ HPT_ARCH_CASE("riscv64", mmu, ExecuteOnlyPageRunsButReadsNeedMxr) {
   // sstatus.MXR makes execute-only pages readable.
   mem(page + 8) = 0x5a;
   write_sstatus(read_sstatus() | sstatus_mxr);
-  u64 v = 0;
+  uint64_t v = 0;
   const bool ok = guest::probe_read(va + 8, v, f);
   write_sstatus(read_sstatus() & ~sstatus_mxr);
   HPT_EXPECT(ok);
@@ -536,8 +546,8 @@ HPT_ARCH_CASE("riscv64", mmu, ExecuteOnlyPageRunsButReadsNeedMxr) {
 HPT_ARCH_CASE("riscv64", mmu, SupervisorAccessToUserPageNeedsSum) {
   RV_NEED_MODE();
   Space s;
-  const u64 page = s.block;
-  const u64 va = s.window + 5 * page_size;
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 5 * page_size;
   copy_ret_insn(page);
   HPT_ASSERT(s.map(va, 0, leaf_pte(page, flags_rw | pte_x | pte_u)));
   s.use();
@@ -552,7 +562,7 @@ HPT_ARCH_CASE("riscv64", mmu, SupervisorAccessToUserPageNeedsSum) {
   guest::tlb_flush_all();
   Fault fx, f;
   const bool ran = guest::probe_exec(va, fx);
-  u64 v = 0;
+  uint64_t v = 0;
   const bool ok = guest::probe_read(va + 8, v, f);
   write_sstatus(read_sstatus() & ~sstatus_sum);
   HPT_EXPECT(!ran);
@@ -568,20 +578,20 @@ HPT_ARCH_CASE("riscv64", mmu, HardwareSetsAccessedOnReadAndDirtyOnWrite) {
   HPT_EXPECT(guest::hw_sets_dirty());
   Space s;
   // A 4 KiB leaf and a megapage leaf, both created with A = D = 0.
-  const u64 va4k = s.window;
-  const u64 va2m = s.window + (u64{1} << level_shift(1));
-  const u64 e4k = s.map(va4k, 0, leaf_pte(s.block, pte_r | pte_w));
-  const u64 e2m = s.map(va2m, 1, leaf_pte(s.block, pte_r | pte_w));
+  const uint64_t va4k = s.window;
+  const uint64_t va2m = s.window + (uint64_t{1} << level_shift(1));
+  const uint64_t e4k = s.map(va4k, 0, leaf_pte(s.block, pte_r | pte_w));
+  const uint64_t e2m = s.map(va2m, 1, leaf_pte(s.block, pte_r | pte_w));
   HPT_ASSERT(e4k && e2m);
   s.use();
   struct Leaf {
-    u64 va, entry;
+    uint64_t va, entry;
   };
   for (const Leaf& l : {Leaf{va4k, e4k}, Leaf{va2m, e2m}}) {
-    const u64 va = l.va, entry = l.entry;
+    const uint64_t va = l.va, entry = l.entry;
     HPT_EXPECT_EQ(mem(entry) & (pte_a | pte_d), 0u);
     Fault f;
-    u64 v = 0;
+    uint64_t v = 0;
     HPT_EXPECT(guest::probe_read(va + 0x20, v, f));
     HPT_EXPECT_EQ(mem(entry) & (pte_a | pte_d), pte_a);  // read: A only
     HPT_EXPECT(guest::probe_write(va + 0x20, 1, f));
@@ -592,11 +602,11 @@ HPT_ARCH_CASE("riscv64", mmu, HardwareSetsAccessedOnReadAndDirtyOnWrite) {
 HPT_ARCH_CASE("riscv64", mmu, RemappedLiveLeafIsSeenAfterTlbFlushVa) {
   RV_NEED_MODE();
   Space s;  // only its allocator: this case edits the live boot table
-  const u64 root = boot_root();
+  const uint64_t root = boot_root();
   const unsigned top = index_of(s.window, s.levels - 1);
   HPT_ASSERT_EQ(*slot(root, top), 0u);
   struct Restore {
-    u64 root;
+    uint64_t root;
     unsigned top;
     ~Restore() {
       *slot(root, top) = 0;
@@ -604,15 +614,15 @@ HPT_ARCH_CASE("riscv64", mmu, RemappedLiveLeafIsSeenAfterTlbFlushVa) {
     }
   } restore{root, top};
 
-  const u64 pa1 = s.block, pa2 = s.block + page_size;
-  const u64 va = s.window + 9 * page_size + 0x30;
+  const uint64_t pa1 = s.block, pa2 = s.block + page_size;
+  const uint64_t va = s.window + 9 * page_size + 0x30;
   mem(pa1 + 0x30) = 0x1111;
   mem(pa2 + 0x30) = 0x2222;
-  const u64 entry = map(root, s.levels, va, 0, leaf_pte(pa1, flags_rw), s.tables);
+  const uint64_t entry = map(root, s.levels, va, 0, leaf_pte(pa1, flags_rw), s.tables);
   HPT_ASSERT(entry);
   guest::tlb_flush_va(va);  // invalid -> valid may also be cached
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(guest::probe_read(va, v, f));
   HPT_EXPECT_EQ(v, 0x1111u);
   mem(entry) = leaf_pte(pa2, flags_rw);
@@ -624,9 +634,9 @@ HPT_ARCH_CASE("riscv64", mmu, RemappedLiveLeafIsSeenAfterTlbFlushVa) {
 
 // Fault hook: the hook sees the fault first, may fix the table and have the access retried.
 struct HookState {
-  u64 entry = 0;  // leaf slot to fill
-  u64 pte = 0;
-  u64 page_va = 0;
+  uint64_t entry = 0;  // leaf slot to fill
+  uint64_t pte = 0;
+  uint64_t page_va = 0;
   unsigned calls = 0;
   Fault last;
 };
@@ -647,9 +657,9 @@ HPT_ARCH_CASE("riscv64", mmu, FaultHookMapsAMissingPageAndTheAccessIsRetried) {
   struct Unhook {
     ~Unhook() { guest::set_fault_hook(nullptr); }
   } unhook;
-  const u64 page = s.block;
-  const u64 va = s.window + 6 * page_size;
-  const u64 entry = s.map(va, 0, leaf_pte(page, flags_rw));
+  const uint64_t page = s.block;
+  const uint64_t va = s.window + 6 * page_size;
+  const uint64_t entry = s.map(va, 0, leaf_pte(page, flags_rw));
   HPT_ASSERT(entry);
   mem(entry) = 0;  // tables exist, the leaf is missing
   mem(page + 0x48) = 0xfeed;
@@ -657,7 +667,7 @@ HPT_ARCH_CASE("riscv64", mmu, FaultHookMapsAMissingPageAndTheAccessIsRetried) {
   s.use();
   guest::set_fault_hook(&map_on_fault);
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(guest::probe_read(va + 0x48, v, f));
   HPT_EXPECT_EQ(v, 0xfeedu);
   HPT_EXPECT_EQ(g_hook.calls, 1u);

@@ -24,10 +24,6 @@
 #error "HUGEPTE_GUEST_MODE comes from hugepte_add_guest()"
 #endif
 
-using hpt::rv::u64;
-using std::uint16_t;
-using std::uint32_t;
-using std::uint8_t;
 
 extern "C" {
 // Linker-script and start.S symbols: only their addresses matter.
@@ -35,9 +31,9 @@ extern char __image_start[], __text_end[], __image_end[];  // NOLINT(bugprone-re
 extern char hpt_rv_stack_bottom[], hpt_rv_stack_top[];
 extern char hpt_rv_trap_entry[];
 extern char hpt_rv_probe_ld_insn[], hpt_rv_probe_sd_insn[], hpt_rv_probe_call_ret[];
-u64 hpt_rv_probe_ld(u64 va);
-void hpt_rv_probe_sd(u64 va, u64 value);
-void hpt_rv_probe_call(u64 va);
+uint64_t hpt_rv_probe_ld(uint64_t va);
+void hpt_rv_probe_sd(uint64_t va, uint64_t value);
+void hpt_rv_probe_call(uint64_t va);
 }
 
 namespace {
@@ -49,18 +45,22 @@ using hpt::guest::GuestFormat;
 
 constexpr unsigned megapage_shift = level_shift(1);  // 2 MiB
 
-constexpr u64 align_up(u64 v, unsigned shift) {
-  return (v + (u64{1} << shift) - 1) & ~((u64{1} << shift) - 1);
+constexpr uint64_t align_up(uint64_t v, unsigned shift) {
+  return (v + (uint64_t{1} << shift) - 1) & ~((uint64_t{1} << shift) - 1);
 }
-constexpr u64 align_down(u64 v, unsigned shift) { return v & ~((u64{1} << shift) - 1); }
+constexpr uint64_t align_down(uint64_t v, unsigned shift) {
+  return v & ~((uint64_t{1} << shift) - 1);
+}
 
-u64 addr(const void* p) { return reinterpret_cast<u64>(p); }
+uint64_t addr(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
 // --- 16550 UART ----------------------------------------------------------------------------
-constexpr u64 uart_thr = 0, uart_ier = 1, uart_fcr = 2, uart_lcr = 3, uart_lsr = 5;
+constexpr uint64_t uart_thr = 0, uart_ier = 1, uart_fcr = 2, uart_lcr = 3, uart_lsr = 5;
 constexpr uint8_t lsr_thr_empty = 1u << 5;
 
-volatile uint8_t& uart_reg(u64 off) { return *reinterpret_cast<volatile uint8_t*>(uart_base + off); }
+volatile uint8_t& uart_reg(uint64_t off) {
+  return *reinterpret_cast<volatile uint8_t*>(uart_base + off);
+}
 
 void uart_init() {
   uart_reg(uart_ier) = 0;     // polled: no interrupts
@@ -72,19 +72,19 @@ void print(const char* s) {
   while (*s) hpt::guest::putc(*s++);
 }
 
-void put_hex(u64 v) {
+void put_hex(uint64_t v) {
   print("0x");
   for (int i = 60; i >= 0; i -= 4) hpt::guest::putc("0123456789abcdef"[(v >> i) & 0xf]);
 }
 
 // --- device tree: just enough to find RAM and the ISA string --------------------------------
-uint32_t be32(u64 p) {
+uint32_t be32(uint64_t p) {
   const auto* b = reinterpret_cast<const volatile uint8_t*>(p);
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
 }
 
-u64 read_cells(u64 p, uint32_t cells) {
-  u64 v = 0;
+uint64_t read_cells(uint64_t p, uint32_t cells) {
+  uint64_t v = 0;
   for (uint32_t i = 0; i < cells; ++i) v = (v << 32) | be32(p + 4 * i);
   return v;
 }
@@ -114,7 +114,7 @@ bool isa_has(const char* isa, const char* ext) {
 }
 
 struct FdtInfo {
-  u64 ram_base = 0, ram_size = 0;
+  uint64_t ram_base = 0, ram_size = 0;
   bool isa_found = false;
   bool svnapot = false;
   bool svpbmt = false;
@@ -125,21 +125,21 @@ constexpr uint32_t fdt_begin_node = 1, fdt_end_node = 2, fdt_prop = 3, fdt_nop =
 
 // One pass over the structure block: the first /memory node's reg, and the first
 // /cpus/cpu's riscv,isa (S-mode cannot read misa; the device tree is the ID register here).
-bool fdt_scan(u64 fdt, FdtInfo& out) {
+bool fdt_scan(uint64_t fdt, FdtInfo& out) {
   if (!fdt || (fdt & 3) || be32(fdt) != fdt_magic) return false;
-  const u64 total = be32(fdt + 4);
-  const u64 structs = fdt + be32(fdt + 8);
-  const u64 strings = fdt + be32(fdt + 12);
+  const uint64_t total = be32(fdt + 4);
+  const uint64_t structs = fdt + be32(fdt + 8);
+  const uint64_t strings = fdt + be32(fdt + 12);
   uint32_t address_cells = 2, size_cells = 1;  // the Devicetree spec's defaults for the root
   constexpr int max_depth = 8;
   const char* names[max_depth] = {};
   int depth = 0;
-  for (u64 p = structs; p < fdt + total;) {
+  for (uint64_t p = structs; p < fdt + total;) {
     const uint32_t token = be32(p);
     p += 4;
     if (token == fdt_begin_node) {
       const char* name = reinterpret_cast<const char*>(p);
-      u64 len = 0;
+      uint64_t len = 0;
       while (name[len]) ++len;
       p = align_up(p + len + 1, 2);
       if (depth < max_depth) names[depth] = name;
@@ -149,7 +149,7 @@ bool fdt_scan(u64 fdt, FdtInfo& out) {
     } else if (token == fdt_prop) {
       const uint32_t len = be32(p);
       const char* name = reinterpret_cast<const char*>(strings + be32(p + 4));
-      const u64 data = p + 8;
+      const uint64_t data = p + 8;
       p = align_up(data + len, 2);
       if (depth == 1 && str_eq(name, "#address-cells")) address_cells = be32(data);
       if (depth == 1 && str_eq(name, "#size-cells")) size_cells = be32(data);
@@ -178,12 +178,12 @@ bool fdt_scan(u64 fdt, FdtInfo& out) {
 // --- harness state -------------------------------------------------------------------------
 struct State {
   unsigned levels = 0;  // active paging mode (0 = bare)
-  u64 root = 0;         // boot table
-  u64 ram_base = 0, ram_end = 0;
+  uint64_t root = 0;         // boot table
+  uint64_t ram_base = 0, ram_end = 0;
   bool svnapot = false, svpbmt = false;
-  u64 tables_base = 0, tables_end = 0;  // the boot map's table pages
-  u64 free_base = 0, free_end = 0;
-  u64 high_base = 0, high_end = 0;  // RAM above the device tree (guest.hpp high_ram_*)
+  uint64_t tables_base = 0, tables_end = 0;  // the boot map's table pages
+  uint64_t free_base = 0, free_end = 0;
+  uint64_t high_base = 0, high_end = 0;  // RAM above the device tree (guest.hpp high_ram_*)
   hpt::guest::FaultHook hook = nullptr;
   bool in_hook = false;
   bool in_fatal = false;
@@ -194,7 +194,7 @@ enum class ProbeKind : uint8_t { none, read, write, exec };
 struct Probe {
   volatile ProbeKind kind = ProbeKind::none;
   volatile bool faulted = false;
-  u64 exec_target = 0;
+  uint64_t exec_target = 0;
   Fault fault;
 };
 Probe g_probe;
@@ -229,7 +229,7 @@ inline void compiler_barrier() { asm volatile("" ::: "memory"); }
 // to the next smaller mode, built the same way with that mode's format (the same extensions,
 // fewer levels): a different type, so those tables are not a BootTable (boot_table() is null).
 constexpr unsigned kDeviceWindowShift = 30;  // virt's MMIO lives below 1 GiB
-constexpr u64 kBootTablePages = 64;  // -m 512M needs levels + 1 pages; room for much more RAM
+constexpr uint64_t kBootTablePages = 64;  // -m 512M needs levels + 1 pages; room for much more RAM
 
 template <unsigned Levels>
 using ModeFormat = hugepte::RiscvFormat<Levels, GuestFormat::svnapot, GuestFormat::svpbmt,
@@ -260,7 +260,7 @@ template <class F>
 Forever<hugepte::PageTable<F, BootEnv>> g_boot_table;
 
 struct BootRegion {
-  u64 base, end;
+  uint64_t base, end;
   hugepte::Prot prot;
   hugepte::MemType mem;
   const char* what;
@@ -282,7 +282,7 @@ hugepte::Err map_identity(const hugepte::PageTable<F, BootEnv>& pt, const BootRe
   leaf.global = true;
   leaf.accessed = true;
   leaf.dirty = true;
-  for (u64 pa = r.base; pa < r.end;) {
+  for (uint64_t pa = r.base; pa < r.end;) {
     unsigned shift = 0;
     for (unsigned i = sizes.count; i-- > 0;) {
       if (sizes.cont[i] && !g.svnapot) continue;  // N=1 would fault without Svnapot
@@ -303,7 +303,7 @@ hugepte::Err map_identity(const hugepte::PageTable<F, BootEnv>& pt, const BootRe
   return hugepte::Err::ok;
 }
 
-u64 satp_value(unsigned levels, u64 root) {
+uint64_t satp_value(unsigned levels, uint64_t root) {
   return (satp_mode_for(levels) << satp_mode_shift) | ((root >> page_shift) & satp_ppn_mask);
 }
 
@@ -315,16 +315,16 @@ bool enable_paging(BootEnv& env) {
   using F = ModeFormat<Levels>;
   auto& pt = g_boot_table<F>.make(env);
   if (const hugepte::Err err = pt.init(); err != hugepte::Err::ok) die("boot map: root table", err);
-  const u64 ram_top = align_down(g.ram_end, page_shift);
+  const uint64_t ram_top = align_down(g.ram_end, page_shift);
   const BootRegion regions[] = {
-      {0, u64{1} << kDeviceWindowShift, hugepte::kProtRW, hugepte::MemType::device, "devices"},
+      {0, uint64_t{1} << kDeviceWindowShift, hugepte::kProtRW, hugepte::MemType::device, "devices"},
       {addr(__image_start), addr(__text_end), hugepte::kProtRX, hugepte::MemType::normal,
        "image text"},
       {addr(__text_end), ram_top, hugepte::kProtRW, hugepte::MemType::normal, "RAM"},
   };
   for (const BootRegion& r : regions)
     if (const hugepte::Err err = map_identity(pt, r); err != hugepte::Err::ok) die(r.what, err);
-  const u64 satp = satp_value(Levels, pt.root());
+  const uint64_t satp = satp_value(Levels, pt.root());
   sfence_vma_all();  // order the table stores before the first implicit walk
   write_satp(satp);
   if (read_satp() == satp) {
@@ -339,14 +339,14 @@ bool enable_paging(BootEnv& env) {
   return false;
 }
 
-void setup_paging(u64 fdt) {
+void setup_paging(uint64_t fdt) {
   // Table pages: from the end of the image up to a 2 MiB boundary at least kBootTablePages
   // further on, so the free RAM after them starts 2 MiB-aligned (room for megapage tests).
   // Neither the tables nor the free RAM may cover the device tree OpenSBI passed in a1.
-  const u64 tables_base = align_up(addr(__image_end), page_shift);
-  u64 usable_end = g.ram_end;
+  const uint64_t tables_base = align_up(addr(__image_end), page_shift);
+  uint64_t usable_end = g.ram_end;
   if (fdt >= tables_base && fdt < usable_end) usable_end = align_down(fdt, page_shift);
-  u64 tables_end = align_up(tables_base + (kBootTablePages << page_shift), megapage_shift);
+  uint64_t tables_end = align_up(tables_base + (kBootTablePages << page_shift), megapage_shift);
   if (tables_end > usable_end) die("no room for the boot page tables after the image");
   g.tables_base = tables_base;
   g.tables_end = tables_end;
@@ -358,21 +358,21 @@ void setup_paging(u64 fdt) {
   // QEMU puts the device tree below 3 GiB, in the middle of RAM once there is more than 1 GiB:
   // what lies above it is offered separately (room for a 1 GiB-aligned 1 GiB folio).
   if (usable_end != g.ram_end) {
-    const u64 above = align_up(fdt + be32(fdt + 4), megapage_shift);
-    const u64 top = align_down(g.ram_end, megapage_shift);
+    const uint64_t above = align_up(fdt + be32(fdt + 4), megapage_shift);
+    const uint64_t top = align_down(g.ram_end, megapage_shift);
     if (above < top) {
       g.high_base = above;
       g.high_end = top;
     }
   }
-  if (g.free_end <= g.free_base || g.free_end - g.free_base < (u64{64} << 20))
+  if (g.free_end <= g.free_base || g.free_end - g.free_base < (uint64_t{64} << 20))
     die("less than 64 MiB of free RAM after the image");
 }
 
 // --- checks before switching tables --------------------------------------------------------
 // set_root() refuses a table that would kill the guest (no identity map of what the harness
 // runs on), with a message instead of a silent hang in a trap loop.
-bool identity_ok(u64 root, u64 pa, Access a, const char*& why) {
+bool identity_ok(uint64_t root, uint64_t pa, Access a, const char*& why) {
   const Walk w = walk(root, g.levels, pa);
   if (!w.leaf) {
     why = w.why;
@@ -383,13 +383,15 @@ bool identity_ok(u64 root, u64 pa, Access a, const char*& why) {
     return false;
   }
   if (!leaf_permits(w.pte, a, read_sstatus())) {
-    why = a == Access::exec ? "not executable" : a == Access::write ? "not writable" : "not readable";
+    why = a == Access::exec    ? "not executable"
+          : a == Access::write ? "not writable"
+                               : "not readable";
     return false;
   }
   return true;
 }
 
-void require_identity(u64 root, u64 pa, Access a, const char* what) {
+void require_identity(uint64_t root, uint64_t pa, Access a, const char* what) {
   const char* why = "";
   if (identity_ok(root, pa, a, why)) return;
   write_satp(0);
@@ -406,12 +408,12 @@ void require_identity(u64 root, u64 pa, Access a, const char* what) {
   hpt::guest::exit(101);
 }
 
-void check_new_root(u64 root) {
-  if (root & ((u64{1} << page_shift) - 1)) die("set_root: root is not 4 KiB aligned");
-  const u64 page = u64{1} << page_shift;
-  for (u64 pa = addr(__image_start); pa < addr(__text_end); pa += page)
+void check_new_root(uint64_t root) {
+  if (root & ((uint64_t{1} << page_shift) - 1)) die("set_root: root is not 4 KiB aligned");
+  const uint64_t page = uint64_t{1} << page_shift;
+  for (uint64_t pa = addr(__image_start); pa < addr(__text_end); pa += page)
     require_identity(root, pa, Access::exec, "image text");
-  for (u64 pa = addr(__text_end); pa < addr(__image_end); pa += page)
+  for (uint64_t pa = addr(__text_end); pa < addr(__image_end); pa += page)
     require_identity(root, pa, Access::write, "image data/stack");
   require_identity(root, uart_base, Access::write, "UART");
   require_identity(root, test_finisher, Access::write, "test finisher");
@@ -421,19 +423,19 @@ void check_new_root(u64 root) {
 
 // --- traps ---------------------------------------------------------------------------------
 struct TrapFrame {
-  u64 x[32];  // x[0] is stored as 0; x[2] is the interrupted sp
-  u64 sepc;
-  u64 sstatus;
-  u64 scause;
-  u64 stval;
+  uint64_t x[32];  // x[0] is stored as 0; x[2] is the interrupted sp
+  uint64_t sepc;
+  uint64_t sstatus;
+  uint64_t scause;
+  uint64_t stval;
 };
 static_assert(sizeof(TrapFrame) == 36 * 8, "layout shared with start.S");
 
-constexpr u64 scause_interrupt = u64{1} << 63;
-constexpr u64 cause_fetch_access = 1, cause_load_access = 5, cause_store_access = 7;
-constexpr u64 cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
+constexpr uint64_t scause_interrupt = uint64_t{1} << 63;
+constexpr uint64_t cause_fetch_access = 1, cause_load_access = 5, cause_store_access = 7;
+constexpr uint64_t cause_fetch_page = 12, cause_load_page = 13, cause_store_page = 15;
 
-const char* cause_name(u64 scause) {
+const char* cause_name(uint64_t scause) {
   if (scause & scause_interrupt) return "interrupt";
   switch (scause) {
     case 0: return "instruction address misaligned";
@@ -454,7 +456,7 @@ const char* cause_name(u64 scause) {
 }
 
 // Page and access faults, with the access that caused them; anything else is no fault.
-bool fault_access(u64 scause, Access& a) {
+bool fault_access(uint64_t scause, Access& a) {
   switch (scause) {
     case cause_fetch_access:
     case cause_fetch_page: a = Access::exec; return true;
@@ -495,7 +497,7 @@ const char* const reg_names[32] = {"zero", "ra", "sp", "gp", "tp", "t0", "t1", "
                                    "s8",   "s9", "s10", "s11", "t3", "t4", "t5", "t6"};
 
 [[noreturn]] void unexpected_trap(const TrapFrame& tf, const char* what) {
-  const u64 satp = read_satp();
+  const uint64_t satp = read_satp();
   write_satp(0);  // bare, so printing works even if the live table lost the UART
   sfence_vma_all();
   if (g.in_fatal) hpt::guest::exit(102);  // trapped while reporting a trap: just leave
@@ -538,7 +540,7 @@ extern "C" void hpt_rv_trap(TrapFrame* tf) {
   // A hook may probe too; the interrupted probe's state is put back afterwards.
   if (g.hook && !g.in_hook) {
     const ProbeKind kind = g_probe.kind;
-    const u64 target = g_probe.exec_target;
+    const uint64_t target = g_probe.exec_target;
     g.in_hook = true;
     const bool fixed = g.hook(f);
     g.in_hook = false;
@@ -566,7 +568,7 @@ extern "C" void hpt_rv_trap(TrapFrame* tf) {
   }
 }
 
-extern "C" [[noreturn]] void hpt_rv_main(u64 hartid, u64 fdt) {
+extern "C" [[noreturn]] void hpt_rv_main(uint64_t hartid, uint64_t fdt) {
   (void)hartid;  // OpenSBI starts one hart; the virt machine here has one
   uart_init();
   FdtInfo info;
@@ -592,18 +594,18 @@ unsigned wanted_levels() { return HPT_RISCV_LEVELS; }
 unsigned active_levels() { return g.levels; }
 bool mode_active() { return g.levels == HPT_RISCV_LEVELS; }
 const char* lacks_reason() { return "emulator lacks " HUGEPTE_GUEST_MODE; }
-u64 boot_root() { return g.root; }
+uint64_t boot_root() { return g.root; }
 const BootTable* boot_table() { return g_boot_table<GuestFormat>.get(); }
-u64 boot_tables_base() { return g.tables_base; }
-u64 boot_tables_end() { return g.tables_end; }
-u64 image_start() { return addr(__image_start); }
-u64 image_end() { return addr(__image_end); }
-u64 text_end() { return addr(__text_end); }
-u64 stack_bottom() { return addr(hpt_rv_stack_bottom); }
-u64 stack_top() { return addr(hpt_rv_stack_top); }
-u64 trap_entry() { return addr(hpt_rv_trap_entry); }
-u64 ram_base() { return g.ram_base; }
-u64 ram_end() { return g.ram_end; }
+uint64_t boot_tables_base() { return g.tables_base; }
+uint64_t boot_tables_end() { return g.tables_end; }
+uint64_t image_start() { return addr(__image_start); }
+uint64_t image_end() { return addr(__image_end); }
+uint64_t text_end() { return addr(__text_end); }
+uint64_t stack_bottom() { return addr(hpt_rv_stack_bottom); }
+uint64_t stack_top() { return addr(hpt_rv_stack_top); }
+uint64_t trap_entry() { return addr(hpt_rv_trap_entry); }
+uint64_t ram_base() { return g.ram_base; }
+uint64_t ram_end() { return g.ram_end; }
 bool has_svnapot() { return g.svnapot; }
 bool has_svpbmt() { return g.svpbmt; }
 
@@ -630,14 +632,14 @@ void putc(char c) {
   for (;;) asm volatile("wfi");
 }
 
-u64 free_ram_base() { return g.free_base; }
-u64 free_ram_size() { return g.free_end - g.free_base; }
+uint64_t free_ram_base() { return g.free_base; }
+uint64_t free_ram_size() { return g.free_end - g.free_base; }
 
-bool probe_read(u64 va, u64& value, Fault& f) {
+bool probe_read(uint64_t va, uint64_t& value, Fault& f) {
   g_probe.faulted = false;
   g_probe.kind = ProbeKind::read;
   compiler_barrier();
-  const u64 v = hpt_rv_probe_ld(va);
+  const uint64_t v = hpt_rv_probe_ld(va);
   compiler_barrier();
   g_probe.kind = ProbeKind::none;
   if (g_probe.faulted) {
@@ -648,7 +650,7 @@ bool probe_read(u64 va, u64& value, Fault& f) {
   return true;
 }
 
-bool probe_write(u64 va, u64 value, Fault& f) {
+bool probe_write(uint64_t va, uint64_t value, Fault& f) {
   g_probe.faulted = false;
   g_probe.kind = ProbeKind::write;
   compiler_barrier();
@@ -662,7 +664,7 @@ bool probe_write(u64 va, u64 value, Fault& f) {
   return true;
 }
 
-bool probe_exec(u64 va, Fault& f) {
+bool probe_exec(uint64_t va, Fault& f) {
   // The test just stored the code through a data mapping: make instruction fetch see it.
   asm volatile("fence.i" ::: "memory");
   g_probe.faulted = false;
@@ -685,26 +687,26 @@ const unsigned char* ret_insn(unsigned& len) {
   return ret;
 }
 
-void set_root(u64 root) {
+void set_root(uint64_t root) {
   if (g.levels == 0) die("set_root: translation is off (the emulator took no paging mode)");
   check_new_root(root);
   write_satp(satp_value(g.levels, root));
   sfence_vma_all();  // the new table's stores are ordered before its walks; no stale entries
 }
 
-u64 current_root() { return (read_satp() & satp_ppn_mask) << page_shift; }
+uint64_t current_root() { return (read_satp() & satp_ppn_mask) << page_shift; }
 
-void tlb_flush_va(u64 va) { sfence_vma(va); }
+void tlb_flush_va(uint64_t va) { sfence_vma(va); }
 void tlb_flush_all() { sfence_vma_all(); }
 
 // QEMU 7.2 updates A and D in the PTE itself (it has no Svade/Svadu switch); the mmu cases
 // check that an entry created with A = D = 0 really gains them.
 const char* mode_unavailable() { return rv::mode_active() ? nullptr : rv::lacks_reason(); }
-void code_written(u64, u64) { asm volatile("fence.i" ::: "memory"); }
+void code_written(uint64_t, uint64_t) { asm volatile("fence.i" ::: "memory"); }
 // QEMU 7.2's walker does not check the reserved bits 54..60 of a PTE (the privileged spec says
 // they raise a page fault); QEMU 8.1 added the check (PTE_RESERVED).
-const char* emulator_deviation(u64& raw, unsigned) {
-  constexpr u64 kReserved = ((u64{1} << 61) - 1) & ~((u64{1} << 54) - 1);
+const char* emulator_deviation(uint64_t& raw, unsigned) {
+  constexpr uint64_t kReserved = ((uint64_t{1} << 61) - 1) & ~((uint64_t{1} << 54) - 1);
   if (!(raw & 1) || !(raw & kReserved)) return nullptr;
   raw &= ~kReserved;
   return "QEMU 7.2 ignores reserved PTE bits 54-60 (checked since QEMU 8.1)";
@@ -715,8 +717,8 @@ const char* set_hw_ad(bool accessed, bool dirty) {
   return accessed && dirty ? nullptr
                            : "QEMU 7.2 always sets A and D in the PTE (no Svade/Svadu switch)";
 }
-u64 high_ram_base() { return g.high_base; }
-u64 high_ram_size() { return g.high_end - g.high_base; }
+uint64_t high_ram_base() { return g.high_base; }
+uint64_t high_ram_size() { return g.high_end - g.high_base; }
 
 void set_fault_hook(FaultHook hook) { g.hook = hook; }
 

@@ -5,27 +5,26 @@
 // sections Sv39/Sv48/Sv57, Svnapot, Svpbmt), so the library can later be checked against it.
 #pragma once
 
-#include <cstdint>
+#include <stdint.h>
 
 #include "guest.hpp"
 
 #ifndef HPT_RISCV_LEVELS
-#error "HPT_RISCV_LEVELS (3 = Sv39, 4 = Sv48, 5 = Sv57) comes from arch/riscv/baremetal/CMakeLists.txt"
+#error \
+    "HPT_RISCV_LEVELS (3 = Sv39, 4 = Sv48, 5 = Sv57) comes from arch/riscv/baremetal/CMakeLists.txt"
 #endif
 
 namespace hpt::rv {
 
-using u64 = std::uint64_t;
-
 // --- CSRs ----------------------------------------------------------------------------------
 // One accessor per CSR: the CSR name must be an assembler literal.
 #define HPT_RV_CSR_ACCESSORS(name)                                         \
-  inline u64 read_##name() {                                               \
-    u64 v;                                                                 \
+  inline uint64_t read_##name() {                                               \
+    uint64_t v;                                                                 \
     asm volatile("csrr %0, " #name : "=r"(v));                             \
     return v;                                                              \
   }                                                                        \
-  inline void write_##name(u64 v) { asm volatile("csrw " #name ", %0" ::"r"(v) : "memory"); }
+  inline void write_##name(uint64_t v) { asm volatile("csrw " #name ", %0" ::"r"(v) : "memory"); }
 HPT_RV_CSR_ACCESSORS(satp)
 HPT_RV_CSR_ACCESSORS(stvec)
 HPT_RV_CSR_ACCESSORS(sstatus)
@@ -33,24 +32,26 @@ HPT_RV_CSR_ACCESSORS(sie)
 #undef HPT_RV_CSR_ACCESSORS
 
 inline void sfence_vma_all() { asm volatile("sfence.vma zero, zero" ::: "memory"); }
-inline void sfence_vma(u64 va) { asm volatile("sfence.vma %0, zero" ::"r"(va) : "memory"); }
+inline void sfence_vma(uint64_t va) { asm volatile("sfence.vma %0, zero" ::"r"(va) : "memory"); }
 
 // sstatus bits the harness looks at.
-constexpr u64 sstatus_sie = u64{1} << 1;
-constexpr u64 sstatus_spp = u64{1} << 8;
-constexpr u64 sstatus_sum = u64{1} << 18;  // S-mode may load/store U pages
-constexpr u64 sstatus_mxr = u64{1} << 19;  // loads from execute-only pages succeed
+constexpr uint64_t sstatus_sie = uint64_t{1} << 1;
+constexpr uint64_t sstatus_spp = uint64_t{1} << 8;
+constexpr uint64_t sstatus_sum = uint64_t{1} << 18;  // S-mode may load/store U pages
+constexpr uint64_t sstatus_mxr = uint64_t{1} << 19;  // loads from execute-only pages succeed
 
 // satp: MODE[63:60] ASID[59:44] PPN[43:0].
 constexpr unsigned satp_mode_shift = 60;
-constexpr u64 satp_ppn_mask = (u64{1} << 44) - 1;
-constexpr u64 satp_mode_bare = 0;
+constexpr uint64_t satp_ppn_mask = (uint64_t{1} << 44) - 1;
+constexpr uint64_t satp_mode_bare = 0;
 // Sv39 = 8, Sv48 = 9, Sv57 = 10: the mode number is levels + 5.
-constexpr u64 satp_mode_for(unsigned levels) { return levels == 0 ? satp_mode_bare : levels + 5; }
-constexpr unsigned levels_for_satp_mode(u64 mode) {
+constexpr uint64_t satp_mode_for(unsigned levels) {
+  return levels == 0 ? satp_mode_bare : levels + 5;
+}
+constexpr unsigned levels_for_satp_mode(uint64_t mode) {
   return mode >= 8 && mode <= 10 ? static_cast<unsigned>(mode - 5) : 0;
 }
-constexpr const char* satp_mode_name(u64 mode) {
+constexpr const char* satp_mode_name(uint64_t mode) {
   return mode == 8 ? "sv39" : mode == 9 ? "sv48" : mode == 10 ? "sv57" : mode == 0 ? "bare" : "?";
 }
 
@@ -60,51 +61,53 @@ constexpr unsigned level_bits = 9;  // 512 eight-byte entries per 4 KiB table
 constexpr unsigned entries_per_table = 1u << level_bits;
 constexpr unsigned napot_64k_shift = 16;  // the only Svnapot size defined so far
 
-constexpr u64 pte_v = u64{1} << 0;
-constexpr u64 pte_r = u64{1} << 1;
-constexpr u64 pte_w = u64{1} << 2;
-constexpr u64 pte_x = u64{1} << 3;
-constexpr u64 pte_u = u64{1} << 4;
-constexpr u64 pte_g = u64{1} << 5;
-constexpr u64 pte_a = u64{1} << 6;
-constexpr u64 pte_d = u64{1} << 7;
+constexpr uint64_t pte_v = uint64_t{1} << 0;
+constexpr uint64_t pte_r = uint64_t{1} << 1;
+constexpr uint64_t pte_w = uint64_t{1} << 2;
+constexpr uint64_t pte_x = uint64_t{1} << 3;
+constexpr uint64_t pte_u = uint64_t{1} << 4;
+constexpr uint64_t pte_g = uint64_t{1} << 5;
+constexpr uint64_t pte_a = uint64_t{1} << 6;
+constexpr uint64_t pte_d = uint64_t{1} << 7;
 constexpr unsigned pte_ppn_shift = 10;
-constexpr u64 pte_ppn_mask = ((u64{1} << 44) - 1) << pte_ppn_shift;  // PPN[53:10]
+constexpr uint64_t pte_ppn_mask = ((uint64_t{1} << 44) - 1) << pte_ppn_shift;  // PPN[53:10]
 constexpr unsigned pte_pbmt_shift = 61;                             // Svpbmt, bits 62:61
-constexpr u64 pte_pbmt_mask = u64{3} << pte_pbmt_shift;
-constexpr u64 pte_n = u64{1} << 63;  // Svnapot
+constexpr uint64_t pte_pbmt_mask = uint64_t{3} << pte_pbmt_shift;
+constexpr uint64_t pte_n = uint64_t{1} << 63;  // Svnapot
 
-constexpr u64 pte_rw = pte_r | pte_w;
-constexpr u64 pte_rwx = pte_r | pte_w | pte_x;
+constexpr uint64_t pte_rw = pte_r | pte_w;
+constexpr uint64_t pte_rwx = pte_r | pte_w | pte_x;
 
 // Shift of the region one entry at `level` maps (level 0 = 4 KiB PTE).
 constexpr unsigned level_shift(unsigned level) { return page_shift + level_bits * level; }
 constexpr unsigned va_bits(unsigned levels) { return level_shift(levels); }
-constexpr unsigned index_of(u64 va, unsigned level) {
+constexpr unsigned index_of(uint64_t va, unsigned level) {
   return static_cast<unsigned>((va >> level_shift(level)) & (entries_per_table - 1));
 }
-constexpr u64 ppn_of(u64 pte) { return (pte & pte_ppn_mask) >> pte_ppn_shift; }
-constexpr u64 pa_of(u64 pte) { return ppn_of(pte) << page_shift; }
-constexpr u64 with_ppn(u64 pa) { return ((pa >> page_shift) << pte_ppn_shift) & pte_ppn_mask; }
-
-constexpr u64 table_pte(u64 table_pa) { return with_ppn(table_pa) | pte_v; }
-constexpr u64 leaf_pte(u64 pa, u64 flags) { return with_ppn(pa) | flags | pte_v; }
-// One of the 16 identical PTEs of a 64 KiB Svnapot group: PPN[3:0] = 1000b encodes the size.
-constexpr u64 napot_64k_pte(u64 pa64k, u64 flags) {
-  return with_ppn(pa64k & ~((u64{1} << napot_64k_shift) - 1)) |
-         (u64{0b1000} << pte_ppn_shift) | pte_n | flags | pte_v;
+constexpr uint64_t ppn_of(uint64_t pte) { return (pte & pte_ppn_mask) >> pte_ppn_shift; }
+constexpr uint64_t pa_of(uint64_t pte) { return ppn_of(pte) << page_shift; }
+constexpr uint64_t with_ppn(uint64_t pa) {
+  return ((pa >> page_shift) << pte_ppn_shift) & pte_ppn_mask;
 }
-constexpr bool is_leaf(u64 pte) { return (pte & pte_v) && (pte & (pte_r | pte_x)); }
+
+constexpr uint64_t table_pte(uint64_t table_pa) { return with_ppn(table_pa) | pte_v; }
+constexpr uint64_t leaf_pte(uint64_t pa, uint64_t flags) { return with_ppn(pa) | flags | pte_v; }
+// One of the 16 identical PTEs of a 64 KiB Svnapot group: PPN[3:0] = 1000b encodes the size.
+constexpr uint64_t napot_64k_pte(uint64_t pa64k, uint64_t flags) {
+  return with_ppn(pa64k & ~((uint64_t{1} << napot_64k_shift) - 1)) |
+         (uint64_t{0b1000} << pte_ppn_shift) | pte_n | flags | pte_v;
+}
+constexpr bool is_leaf(uint64_t pte) { return (pte & pte_v) && (pte & (pte_r | pte_x)); }
 
 // Canonical for the mode: bits 63..va_bits-1 all equal.
-constexpr bool canonical(u64 va, unsigned levels) {
+constexpr bool canonical(uint64_t va, unsigned levels) {
   const unsigned top = va_bits(levels) - 1;
-  const u64 high = va >> top;
-  return high == 0 || high == (~u64{0} >> top);
+  const uint64_t high = va >> top;
+  return high == 0 || high == (~uint64_t{0} >> top);
 }
 
-inline volatile u64* slot(u64 table_pa, unsigned index) {
-  return reinterpret_cast<volatile u64*>(table_pa) + index;  // tables are identity-mapped
+inline volatile uint64_t* slot(uint64_t table_pa, unsigned index) {
+  return reinterpret_cast<volatile uint64_t*>(table_pa) + index;  // tables are identity-mapped
 }
 
 // --- software walk -------------------------------------------------------------------------
@@ -112,13 +115,13 @@ inline volatile u64* slot(u64 table_pa, unsigned index) {
 struct Walk {
   bool leaf = false;        // a valid, well-formed leaf was found
   unsigned level = 0;       // level of the last entry read
-  u64 pte = 0;              // that entry
-  u64 pte_pa = 0;           // and where it lives
-  u64 pa = 0;               // the translation (leaf only)
+  uint64_t pte = 0;              // that entry
+  uint64_t pte_pa = 0;           // and where it lives
+  uint64_t pa = 0;               // the translation (leaf only)
   const char* why = "";     // why there is no leaf
 };
 
-inline Walk walk(u64 root_pa, unsigned levels, u64 va) {
+inline Walk walk(uint64_t root_pa, unsigned levels, uint64_t va) {
   Walk w;
   if (levels == 0) {
     w.leaf = true;  // bare: identity
@@ -130,11 +133,11 @@ inline Walk walk(u64 root_pa, unsigned levels, u64 va) {
     w.why = "non-canonical address";
     return w;
   }
-  u64 table = root_pa;
+  uint64_t table = root_pa;
   for (unsigned level = levels; level-- > 0;) {
     w.level = level;
-    w.pte_pa = table + index_of(va, level) * sizeof(u64);
-    const u64 pte = *slot(table, index_of(va, level));
+    w.pte_pa = table + index_of(va, level) * sizeof(uint64_t);
+    const uint64_t pte = *slot(table, index_of(va, level));
     w.pte = pte;
     if (!(pte & pte_v)) {
       w.why = "invalid entry (V=0)";
@@ -160,21 +163,21 @@ inline Walk walk(u64 root_pa, unsigned levels, u64 va) {
       table = pa_of(pte);
       continue;
     }
-    const u64 ppn = ppn_of(pte);
+    const uint64_t ppn = ppn_of(pte);
     if (pte & pte_n) {
       if (level != 0 || (ppn & 0xf) != 0b1000) {
         w.why = "reserved NAPOT encoding";
         return w;
       }
-      const u64 napot_mask = (u64{1} << napot_64k_shift) - 1;
+      const uint64_t napot_mask = (uint64_t{1} << napot_64k_shift) - 1;
       w.pa = ((ppn << page_shift) & ~napot_mask) | (va & napot_mask);
     } else {
-      const u64 low = (u64{1} << (level_shift(level) - page_shift)) - 1;
+      const uint64_t low = (uint64_t{1} << (level_shift(level) - page_shift)) - 1;
       if (ppn & low) {
         w.why = "misaligned superpage";
         return w;
       }
-      w.pa = (ppn << page_shift) | (va & ((u64{1} << level_shift(level)) - 1));
+      w.pa = (ppn << page_shift) | (va & ((uint64_t{1} << level_shift(level)) - 1));
     }
     w.leaf = true;
     return w;
@@ -183,7 +186,7 @@ inline Walk walk(u64 root_pa, unsigned levels, u64 va) {
 }
 
 // Would a supervisor access of `kind` be allowed by this leaf (ignoring A/D)?
-inline bool leaf_permits(u64 pte, guest::Access kind, u64 sstatus) {
+inline bool leaf_permits(uint64_t pte, guest::Access kind, uint64_t sstatus) {
   if (pte & pte_u) {
     if (kind == guest::Access::exec || !(sstatus & sstatus_sum)) return false;
   }
@@ -198,13 +201,13 @@ inline bool leaf_permits(u64 pte, guest::Access kind, u64 sstatus) {
 
 // --- page bump allocator -------------------------------------------------------------------
 struct PageBump {
-  u64 next = 0;
-  u64 end = 0;
+  uint64_t next = 0;
+  uint64_t end = 0;
   // A zeroed 4 KiB page, or 0 when exhausted.
-  u64 page() {
-    if (next + (u64{1} << page_shift) > end) return 0;
-    const u64 pa = next;
-    next += u64{1} << page_shift;
+  uint64_t page() {
+    if (next + (uint64_t{1} << page_shift) > end) return 0;
+    const uint64_t pa = next;
+    next += uint64_t{1} << page_shift;
     for (unsigned i = 0; i < entries_per_table; ++i) *slot(pa, i) = 0;
     return pa;
   }
@@ -213,12 +216,13 @@ struct PageBump {
 // Install `pte` as the entry for `va` at `level`, creating tables on the way down.
 // Returns the entry's physical address, or 0 if a table page could not be had or a leaf
 // already covers `va` above `level`.
-inline u64 map(u64 root_pa, unsigned levels, u64 va, unsigned level, u64 pte, PageBump& alloc) {
-  u64 table = root_pa;
+inline uint64_t map(uint64_t root_pa, unsigned levels, uint64_t va, unsigned level, uint64_t pte,
+                    PageBump& alloc) {
+  uint64_t table = root_pa;
   for (unsigned l = levels - 1; l > level; --l) {
-    volatile u64* e = slot(table, index_of(va, l));
+    volatile uint64_t* e = slot(table, index_of(va, l));
     if (!(*e & pte_v)) {
-      const u64 next = alloc.page();
+      const uint64_t next = alloc.page();
       if (!next) return 0;
       *e = table_pte(next);
     } else if (is_leaf(*e)) {
@@ -226,9 +230,9 @@ inline u64 map(u64 root_pa, unsigned levels, u64 va, unsigned level, u64 pte, Pa
     }
     table = pa_of(*e);
   }
-  volatile u64* e = slot(table, index_of(va, level));
+  volatile uint64_t* e = slot(table, index_of(va, level));
   *e = pte;
-  return table + index_of(va, level) * sizeof(u64);
+  return table + index_of(va, level) * sizeof(uint64_t);
 }
 
 // --- harness state (platform.cpp) ----------------------------------------------------------
@@ -236,19 +240,19 @@ unsigned wanted_levels();   // HPT_RISCV_LEVELS: the mode this image is built fo
 unsigned active_levels();   // what satp accepted (0 = bare: the emulator took no paging mode)
 bool mode_active();         // active == wanted
 const char* lacks_reason(); // "emulator lacks svNN", for HPT_SKIP
-u64 boot_root();            // the harness' own table
-u64 image_start();
-u64 image_end();            // end of .bss (page-aligned)
-u64 text_end();
-u64 stack_bottom();
-u64 stack_top();
-u64 trap_entry();           // address of the assembly trap entry
-u64 ram_base();
-u64 ram_end();
+uint64_t boot_root();            // the harness' own table
+uint64_t image_start();
+uint64_t image_end();            // end of .bss (page-aligned)
+uint64_t text_end();
+uint64_t stack_bottom();
+uint64_t stack_top();
+uint64_t trap_entry();           // address of the assembly trap entry
+uint64_t ram_base();
+uint64_t ram_end();
 bool has_svnapot();         // from the device tree's riscv,isa (S-mode cannot read misa)
 bool has_svpbmt();
 
-constexpr u64 uart_base = 0x1000'0000;       // 16550 on the virt machine
-constexpr u64 test_finisher = 0x10'0000;     // sifive_test
+constexpr uint64_t uart_base = 0x1000'0000;       // 16550 on the virt machine
+constexpr uint64_t test_finisher = 0x10'0000;     // sifive_test
 
 }  // namespace hpt::rv

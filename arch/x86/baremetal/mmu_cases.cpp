@@ -26,12 +26,10 @@ namespace {
 namespace x86 = hpt::x86;
 using hpt::guest::Access;
 using hpt::guest::Fault;
-using x86::u64;
-using x86::u8;
 using hugepte::bit;
 
-constexpr u64 kPage = bit(x86::kPageShift);
-constexpr u64 kTableFlags = x86::kP | x86::kRW;
+constexpr uint64_t kPage = bit(x86::kPageShift);
+constexpr uint64_t kTableFlags = x86::kP | x86::kRW;
 
 bool streq(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
@@ -51,14 +49,16 @@ const char* mode_gap() {
     if (const char* gap = mode_gap()) HPT_SKIP(gap);   \
   } while (0)
 
-volatile u64* at(u64 pa) { return reinterpret_cast<volatile u64*>(pa); }
+volatile uint64_t* at(uint64_t pa) { return reinterpret_cast<volatile uint64_t*>(pa); }
 
 // Free RAM layout, rebuilt by every case.
-constexpr u64 kTablesOff = 0;            // table pages, bump-allocated
-constexpr u64 kPagesOff = bit(21);       // 4 KiB test pages, bump-allocated
-constexpr u64 kBlock2MOff = bit(22);     // one 2 MiB-aligned block (free RAM base is 2 MiB-aligned)
-constexpr u64 kFar1Off = bit(22) + bit(21) + 0x10;  // two data words 14 MiB apart, for the
-constexpr u64 kFar2Off = bit(24) + bit(22) + 0x38;  // 1 GiB alias; all within the promised 32 MiB
+constexpr uint64_t kTablesOff = 0;            // table pages, bump-allocated
+constexpr uint64_t kPagesOff = bit(21);       // 4 KiB test pages, bump-allocated
+constexpr uint64_t kBlock2MOff =
+    bit(22);  // one 2 MiB-aligned block (free RAM base is 2 MiB-aligned)
+constexpr uint64_t kFar1Off = bit(22) + bit(21) + 0x10;  // two data words 14 MiB apart, for the
+constexpr uint64_t kFar2Off =
+    bit(24) + bit(22) + 0x38;  // 1 GiB alias; all within the promised 32 MiB
 
 class Scratch {
  public:
@@ -75,33 +75,34 @@ class Scratch {
   Scratch& operator=(const Scratch&) = delete;
 
   unsigned levels() const { return levels_; }
-  u64 root() const { return root_; }
+  uint64_t root() const { return root_; }
   // First VA under top-level slot 1.
-  u64 va_base() const { return bit(x86::level_shift(levels_ - 1)); }
+  uint64_t va_base() const { return bit(x86::level_shift(levels_ - 1)); }
 
-  u64 new_table() { return zeroed(next_table_); }
-  u64 new_page() { return zeroed(next_page_); }
+  uint64_t new_table() { return zeroed(next_table_); }
+  uint64_t new_page() { return zeroed(next_page_); }
 
   // The entry for `va` at `level` (0 = PTE), creating missing tables above it with A = 0.
-  volatile u64* entry(u64 va, unsigned level) {
-    u64 table = root_;
+  volatile uint64_t* entry(uint64_t va, unsigned level) {
+    uint64_t table = root_;
     for (unsigned l = levels_ - 1; l > level; --l) {
-      volatile u64* e = at(table) + x86::level_index(va, l);
+      volatile uint64_t* e = at(table) + x86::level_index(va, l);
       if (!(*e & x86::kP)) *e = new_table() | kTableFlags;
       table = *e & x86::kAddr;
     }
     return at(table) + x86::level_index(va, level);
   }
   // The table entry at `level` on the walk for `va` (which must exist).
-  volatile u64* walk_entry(u64 va, unsigned level) {
-    u64 table = root_;
-    for (unsigned l = levels_ - 1; l > level; --l) table = at(table)[x86::level_index(va, l)] & x86::kAddr;
+  volatile uint64_t* walk_entry(uint64_t va, unsigned level) {
+    uint64_t table = root_;
+    for (unsigned l = levels_ - 1; l > level; --l)
+      table = at(table)[x86::level_index(va, l)] & x86::kAddr;
     return at(table) + x86::level_index(va, level);
   }
 
   // A leaf: PTE at level 0, PS entry above.
-  volatile u64* map(u64 va, u64 pa, unsigned level, u64 flags) {
-    volatile u64* e = entry(va, level);
+  volatile uint64_t* map(uint64_t va, uint64_t pa, unsigned level, uint64_t flags) {
+    volatile uint64_t* e = entry(va, level);
     *e = pa | flags | (level ? x86::kPS : 0);
     return e;
   }
@@ -109,29 +110,31 @@ class Scratch {
   void activate() { hpt::guest::set_root(root_); }
 
  private:
-  static u64 zeroed(u64& cursor) {
-    const u64 pa = cursor;
+  static uint64_t zeroed(uint64_t& cursor) {
+    const uint64_t pa = cursor;
     cursor += kPage;
     for (unsigned i = 0; i < 512; ++i) at(pa)[i] = 0;
     return pa;
   }
 
-  u64 saved_;
+  uint64_t saved_;
   unsigned levels_;
-  u64 next_table_;
-  u64 next_page_;
-  u64 root_ = 0;
+  uint64_t next_table_;
+  uint64_t next_page_;
+  uint64_t root_ = 0;
 };
 
 // A VA under top-level slot 1 with the given index at `level` and zeros elsewhere.
-u64 va_at(const Scratch& s, unsigned level, u64 index) { return s.va_base() + (index << x86::level_shift(level)); }
+uint64_t va_at(const Scratch& s, unsigned level, uint64_t index) {
+  return s.va_base() + (index << x86::level_shift(level));
+}
 
 }  // namespace
 
 // ==== boot: the harness itself ===================================================================
 
 HPT_ARCH_CASE("x86_64", boot, SerialPortIsA16550WithScratchRegister) {
-  constexpr x86::u16 kScr = 0x3f8 + 7;  // the 8250 lacks it; a 16550 keeps what is written
+  constexpr uint16_t kScr = 0x3f8 + 7;  // the 8250 lacks it; a 16550 keeps what is written
   x86::outb(kScr, 0xa5);
   HPT_EXPECT_EQ(x86::inb(kScr), 0xa5);
   x86::outb(kScr, 0x5a);
@@ -140,7 +143,7 @@ HPT_ARCH_CASE("x86_64", boot, SerialPortIsA16550WithScratchRegister) {
 }
 
 HPT_ARCH_CASE("x86_64", boot, LongModeControlRegistersReadBack) {
-  const u64 cr0 = x86::read_cr0(), cr4 = x86::read_cr4(), efer = x86::rdmsr(x86::kMsrEfer);
+  const uint64_t cr0 = x86::read_cr0(), cr4 = x86::read_cr4(), efer = x86::rdmsr(x86::kMsrEfer);
   HPT_EXPECT(cr0 & x86::kCr0PE);
   HPT_EXPECT(cr0 & x86::kCr0PG);
   HPT_EXPECT(cr0 & x86::kCr0WP);
@@ -168,21 +171,21 @@ HPT_ARCH_CASE("x86_64", boot, ExceptionVectorsReachTheHandlerAndResume) {
   HPT_EXPECT_EQ(f.vector, x86::kVecBP);
   // A non-canonical address is a #GP, not a #PF, in either mode (bit 62 set, bit 63 clear).
   f = Fault{};
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(!hpt::guest::probe_read(bit(62), v, f));
   HPT_EXPECT_EQ(f.vector, x86::kVecGP);
   HPT_EXPECT_EQ(f.cause, 0u);
 }
 
 HPT_ARCH_CASE("x86_64", boot, FreeRamIsIdentityMappedAndWritable) {
-  const u64 base = hpt::guest::free_ram_base(), size = hpt::guest::free_ram_size();
+  const uint64_t base = hpt::guest::free_ram_base(), size = hpt::guest::free_ram_size();
   HPT_EXPECT(size >= bit(26));  // at least 64 MiB
   HPT_EXPECT_EQ(base & (bit(x86::kPmdShift) - 1), 0u);
   HPT_EXPECT(base >= x86::harness_root() + kPage);  // the harness' own tables sit below it
   Fault f;
-  for (u64 pa : {base, base + size / 2, base + size - 8}) {
+  for (uint64_t pa : {base, base + size / 2, base + size - 8}) {
     HPT_EXPECT(hpt::guest::probe_write(pa, pa ^ 0x5eed, f));
-    u64 v = 0;
+    uint64_t v = 0;
     HPT_EXPECT(hpt::guest::probe_read(pa, v, f));
     HPT_EXPECT_EQ(v, pa ^ 0x5eed);
   }
@@ -192,7 +195,7 @@ HPT_ARCH_CASE("x86_64", boot, CanonicalWidthMatchesTheMode) {
   X86_REQUIRE_MODE();
   // Bit 47 set: canonical (and unmapped) with 57-bit VAs, non-canonical with 48-bit VAs.
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(!hpt::guest::probe_read(bit(47), v, f));
   if (x86::paging_levels() == 5) {
     HPT_EXPECT_EQ(f.vector, x86::kVecPF);
@@ -211,13 +214,13 @@ namespace {
 
 // The leaf (or the non-present entry) the harness' map ends at for `va`, read with raw bits.
 struct RawLeaf {
-  u64 raw = 0;
+  uint64_t raw = 0;
   unsigned level = 0;
 };
-RawLeaf boot_map_leaf(u64 va) {
-  u64 table = x86::harness_root();
+RawLeaf boot_map_leaf(uint64_t va) {
+  uint64_t table = x86::harness_root();
   for (unsigned l = x86::paging_levels() - 1;; --l) {
-    const u64 e = at(table)[x86::level_index(va, l)];
+    const uint64_t e = at(table)[x86::level_index(va, l)];
     if (!(e & x86::kP) || l == 0 || (e & x86::kPS)) return {e, l};
     table = e & x86::kAddr;
   }
@@ -225,16 +228,16 @@ RawLeaf boot_map_leaf(u64 va) {
 
 // The level of the largest leaf the CPU has whose aligned block around `va` lies in
 // [start, end): what "largest leaf that fits and is aligned" must have chosen for `va`.
-unsigned largest_fitting_level(u64 va, u64 start, u64 end) {
+unsigned largest_fitting_level(uint64_t va, uint64_t start, uint64_t end) {
   for (unsigned l = x86::cpu_has_1g_pages() ? 2 : 1; l > 0; --l) {
-    const u64 base = hugepte::align_down(va, x86::level_shift(l));
+    const uint64_t base = hugepte::align_down(va, x86::level_shift(l));
     if (base >= start && base + bit(x86::level_shift(l)) <= end) return l;
   }
   return 0;
 }
 
 struct MappedRange {
-  u64 start, end;
+  uint64_t start, end;
   bool write, exec;
 };
 
@@ -242,11 +245,12 @@ struct MappedRange {
 void check_boot_range(hpt::Ctx& hpt_ctx, const MappedRange& r) {
   const bool nx = x86::cpu_has_nx();
   HPT_ASSERT(r.start < r.end);
-  for (u64 va : {r.start, hugepte::align_down(r.start + (r.end - r.start) / 2, x86::kPageShift),
-                 r.end - kPage}) {
+  for (uint64_t va :
+       {r.start, hugepte::align_down(r.start + (r.end - r.start) / 2, x86::kPageShift),
+        r.end - kPage}) {
     const RawLeaf leaf = boot_map_leaf(va);
     const unsigned level = largest_fitting_level(va, r.start, r.end);
-    const u64 expect = hugepte::align_down(va, x86::level_shift(level)) | x86::kP |
+    const uint64_t expect = hugepte::align_down(va, x86::level_shift(level)) | x86::kP |
                        (level ? x86::kPS : 0) | (r.write ? x86::kRW | x86::kD : 0) | x86::kA |
                        x86::kG | (nx && !r.exec ? x86::kXD : 0);
     if (!HPT_EXPECT_EQ(leaf.level, level) || !HPT_EXPECT_EQ(leaf.raw, expect)) {
@@ -260,24 +264,26 @@ void check_boot_range(hpt::Ctx& hpt_ctx, const MappedRange& r) {
 }  // namespace
 
 HPT_ARCH_CASE("x86_64", boot, BootMapHasTheLargestLeavesWithWxorXPermissions) {
-  const u64 guard = reinterpret_cast<u64>(hpt_x86_stack_guard);
-  const u64 free_base = hpt::guest::free_ram_base();
+  const uint64_t guard = reinterpret_cast<uint64_t>(hpt_x86_stack_guard);
+  const uint64_t free_base = hpt::guest::free_ram_base();
   const MappedRange ranges[] = {
-      {reinterpret_cast<u64>(__image_start), reinterpret_cast<u64>(__text_end), false, true},
-      {reinterpret_cast<u64>(__text_end), reinterpret_cast<u64>(__data_start), false, false},
-      {reinterpret_cast<u64>(__data_start), guard, true, false},
-      {guard + kPage, reinterpret_cast<u64>(__image_end), true, false},
+      {reinterpret_cast<uint64_t>(__image_start), reinterpret_cast<uint64_t>(__text_end), false,
+       true},
+      {reinterpret_cast<uint64_t>(__text_end), reinterpret_cast<uint64_t>(__data_start), false,
+       false},
+      {reinterpret_cast<uint64_t>(__data_start), guard, true, false},
+      {guard + kPage, reinterpret_cast<uint64_t>(__image_end), true, false},
       {free_base, free_base + hpt::guest::free_ram_size(), true, false},
   };
   for (const MappedRange& r : ranges) check_boot_range(hpt_ctx, r);
   // Nothing else: not the firmware area below the image, not the stack guard, not the padding
   // up to the free RAM (if any), not what lies past the free RAM.
-  const u64 image_end = reinterpret_cast<u64>(__image_end);
-  const u64 unmapped[] = {0, reinterpret_cast<u64>(__image_start) - kPage, guard,
+  const uint64_t image_end = reinterpret_cast<uint64_t>(__image_end);
+  const uint64_t unmapped[] = {0, reinterpret_cast<uint64_t>(__image_start) - kPage, guard,
                           image_end < free_base ? image_end : 0,
                           image_end < free_base ? free_base - kPage : 0,
                           free_base + hpt::guest::free_ram_size()};
-  for (u64 va : unmapped) {
+  for (uint64_t va : unmapped) {
     if (!HPT_EXPECT(!(boot_map_leaf(va).raw & x86::kP))) {
       hpt::out("      at va ");
       hpt::out_u64(va, 16);
@@ -288,25 +294,26 @@ HPT_ARCH_CASE("x86_64", boot, BootMapHasTheLargestLeavesWithWxorXPermissions) {
 
 namespace {
 // A return instruction in writable data, to show that the data is not executable.
-volatile u8 g_ret_in_data[16];
+volatile uint8_t g_ret_in_data[16];
 }  // namespace
 
 HPT_ARCH_CASE("x86_64", boot, BootMapRefusesWritesToCodeAndFetchesFromData) {
   Fault f;
   // Write back what is there already, so that a map that wrongly allows the write changes
   // nothing.
-  for (u64 va : {reinterpret_cast<u64>(&hpt_x86_probe_ud2), reinterpret_cast<u64>(__text_end)}) {
+  for (uint64_t va :
+       {reinterpret_cast<uint64_t>(&hpt_x86_probe_ud2), reinterpret_cast<uint64_t>(__text_end)}) {
     f = Fault{};
-    const u64 same = *at(va);
+    const uint64_t same = *at(va);
     HPT_EXPECT(!hpt::guest::probe_write(va, same, f));
     HPT_EXPECT_EQ(f.vector, x86::kVecPF);
     HPT_EXPECT_EQ(f.addr, va);
     HPT_EXPECT_EQ(f.cause, x86::kPfP | x86::kPfW);
   }
   // The stack guard and the firmware area are not mapped at all.
-  for (u64 va : {reinterpret_cast<u64>(hpt_x86_stack_guard) + 0x80, u64{0x1000}}) {
+  for (uint64_t va : {reinterpret_cast<uint64_t>(hpt_x86_stack_guard) + 0x80, uint64_t{0x1000}}) {
     f = Fault{};
-    u64 v = 0;
+    uint64_t v = 0;
     HPT_EXPECT(!hpt::guest::probe_read(va, v, f));
     HPT_EXPECT_EQ(f.addr, va);
     HPT_EXPECT(f.translation);
@@ -314,12 +321,12 @@ HPT_ARCH_CASE("x86_64", boot, BootMapRefusesWritesToCodeAndFetchesFromData) {
   if (!x86::cpu_has_nx()) HPT_SKIP("emulator lacks execute-disable (CPUID 80000001H:EDX[20])");
   unsigned len = 0;
   const unsigned char* code = hpt::guest::ret_insn(len);
-  const u64 in_free_ram = hpt::guest::free_ram_base() + kPage;
+  const uint64_t in_free_ram = hpt::guest::free_ram_base() + kPage;
   for (unsigned i = 0; i < len; ++i) {
     g_ret_in_data[i] = code[i];
-    reinterpret_cast<volatile u8*>(in_free_ram)[i] = code[i];
+    reinterpret_cast<volatile uint8_t*>(in_free_ram)[i] = code[i];
   }
-  for (u64 va : {reinterpret_cast<u64>(&g_ret_in_data[0]), in_free_ram}) {
+  for (uint64_t va : {reinterpret_cast<uint64_t>(&g_ret_in_data[0]), in_free_ram}) {
     f = Fault{};
     HPT_EXPECT(!hpt::guest::probe_exec(va, f));
     HPT_EXPECT_EQ(f.addr, va);
@@ -332,8 +339,8 @@ namespace {
 // State for the demand-paging hook below (hooks are plain function pointers).
 struct DemandMap {
   Scratch* s = nullptr;
-  u64 va = 0;
-  u64 pa = 0;
+  uint64_t va = 0;
+  uint64_t pa = 0;
   unsigned calls = 0;
   Fault seen;
 } g_demand;
@@ -351,15 +358,15 @@ bool demand_map(const Fault& f) {
 
 HPT_ARCH_CASE("x86_64", boot, FaultHookFixesTheCauseAndTheAccessIsRetried) {
   Scratch s;
-  const u64 pa = s.new_page();
+  const uint64_t pa = s.new_page();
   *at(pa + 0x40) = 0x600d;
-  const u64 va = va_at(s, 0, 13);
+  const uint64_t va = va_at(s, 0, 13);
   s.entry(va, 0);  // the tables exist, the PTE is still zero
   s.activate();
   g_demand = DemandMap{&s, va, pa, 0, Fault{}};
   hpt::guest::set_fault_hook(&demand_map);
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   const bool ok = hpt::guest::probe_read(va + 0x40, v, f);
   // A fault the hook declines still reaches the probe.
   const bool declined = !hpt::guest::probe_read(va + kPage, v, f);
@@ -373,17 +380,18 @@ HPT_ARCH_CASE("x86_64", boot, FaultHookFixesTheCauseAndTheAccessIsRetried) {
   HPT_EXPECT_EQ(g_demand.seen.addr, va + kPage);
 }
 
-// ==== mmu: the real walker ========================================================================
+// ==== mmu: the real walker
+// ========================================================================
 
 HPT_ARCH_CASE("x86_64", mmu, AliasPageSharesDataThroughA4KLeaf) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = s.new_page();
-  const u64 va = va_at(s, 0, 5);
+  const uint64_t pa = s.new_page();
+  const uint64_t va = va_at(s, 0, 5);
   s.map(va, pa, 0, x86::kP | x86::kRW | x86::kXD);
   s.activate();
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   *at(pa + 0x18) = 0x1111222233334444;
   HPT_EXPECT(hpt::guest::probe_read(va + 0x18, v, f));
   HPT_EXPECT_EQ(v, 0x1111222233334444u);
@@ -397,13 +405,13 @@ HPT_ARCH_CASE("x86_64", mmu, AliasPageSharesDataThroughA4KLeaf) {
 HPT_ARCH_CASE("x86_64", mmu, Aliases2MPageInThePdAtTwoOffsets) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = hpt::guest::free_ram_base() + kBlock2MOff;
-  const u64 va = va_at(s, 2, 1);
+  const uint64_t pa = hpt::guest::free_ram_base() + kBlock2MOff;
+  const uint64_t va = va_at(s, 2, 1);
   s.map(va, pa, 1, x86::kP | x86::kRW | x86::kXD);
   s.activate();
-  for (u64 off : {u64{0x10}, bit(x86::kPmdShift) - kPage + 0x28}) {
+  for (uint64_t off : {uint64_t{0x10}, bit(x86::kPmdShift) - kPage + 0x28}) {
     Fault f;
-    u64 v = 0;
+    uint64_t v = 0;
     *at(pa + off) = 0x2000000 + off;
     HPT_EXPECT(hpt::guest::probe_read(va + off, v, f));
     HPT_EXPECT_EQ(v, 0x2000000 + off);
@@ -416,14 +424,14 @@ HPT_ARCH_CASE("x86_64", mmu, Aliases1GPageInThePdptAtTwoOffsets) {
   X86_REQUIRE_MODE();
   if (!x86::cpu_has_1g_pages()) HPT_SKIP("emulator lacks 1 GiB pages (CPUID 80000001H:EDX[26])");
   Scratch s;
-  const u64 base = hpt::guest::free_ram_base();
-  const u64 pa = hugepte::align_down(base, x86::kPudShift);
-  const u64 va = va_at(s, 2, 2);
+  const uint64_t base = hpt::guest::free_ram_base();
+  const uint64_t pa = hugepte::align_down(base, x86::kPudShift);
+  const uint64_t va = va_at(s, 2, 2);
   s.map(va, pa, 2, x86::kP | x86::kRW | x86::kXD);
   s.activate();
-  for (u64 data : {base + kFar1Off, base + kFar2Off}) {
+  for (uint64_t data : {base + kFar1Off, base + kFar2Off}) {
     Fault f;
-    u64 v = 0;
+    uint64_t v = 0;
     *at(data) = 0x1000000000 + data;
     HPT_EXPECT(hpt::guest::probe_read(va + (data - pa), v, f));
     HPT_EXPECT_EQ(v, 0x1000000000 + data);
@@ -435,14 +443,14 @@ HPT_ARCH_CASE("x86_64", mmu, Aliases1GPageInThePdptAtTwoOffsets) {
 HPT_ARCH_CASE("x86_64", mmu, UnmappedAccessFaultsWithAddressAndCause) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = s.new_page();
-  const u64 mapped = va_at(s, 0, 1);
+  const uint64_t pa = s.new_page();
+  const uint64_t mapped = va_at(s, 0, 1);
   s.map(mapped, pa, 0, x86::kP | x86::kRW);
   s.activate();
   // Not present at the PTE (its table exists), at the PDPTE, and at the root.
-  for (u64 va : {mapped + kPage + 0x48, va_at(s, 2, 3) + 0x123, 2 * s.va_base() + 0x10}) {
+  for (uint64_t va : {mapped + kPage + 0x48, va_at(s, 2, 3) + 0x123, 2 * s.va_base() + 0x10}) {
     Fault f;
-    u64 v = 0x77;
+    uint64_t v = 0x77;
     HPT_EXPECT(!hpt::guest::probe_read(va, v, f));
     HPT_EXPECT_EQ(v, 0x77u);
     HPT_EXPECT_EQ(f.vector, x86::kVecPF);
@@ -466,13 +474,13 @@ HPT_ARCH_CASE("x86_64", mmu, UnmappedAccessFaultsWithAddressAndCause) {
 HPT_ARCH_CASE("x86_64", mmu, ReservedBitIn2MLeafFaultsWithRsvd) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = hpt::guest::free_ram_base() + kBlock2MOff;
-  const u64 va = va_at(s, 2, 1);
+  const uint64_t pa = hpt::guest::free_ram_base() + kBlock2MOff;
+  const uint64_t va = va_at(s, 2, 1);
   // Bits 20:13 of a 2 MiB PDE are reserved (bit 12 is PAT).
   s.map(va, pa | bit(13), 1, x86::kP | x86::kRW);
   s.activate();
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(!hpt::guest::probe_read(va + 0x40, v, f));
   HPT_EXPECT_EQ(f.vector, x86::kVecPF);
   HPT_EXPECT_EQ(f.addr, va + 0x40);
@@ -486,13 +494,13 @@ HPT_ARCH_CASE("x86_64", mmu, ReservedBitIn2MLeafFaultsWithRsvd) {
 HPT_ARCH_CASE("x86_64", mmu, WriteToReadOnlyLeafIsAPermissionFault) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = s.new_page();
-  const u64 va = va_at(s, 0, 7);
+  const uint64_t pa = s.new_page();
+  const uint64_t va = va_at(s, 0, 7);
   s.map(va, pa, 0, x86::kP | x86::kXD);
   *at(pa + 0x20) = 0x5a5a;
   s.activate();
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(hpt::guest::probe_read(va + 0x20, v, f));
   HPT_EXPECT_EQ(v, 0x5a5au);
   HPT_EXPECT(!hpt::guest::probe_write(va + 0x20, 0xdead, f));
@@ -508,11 +516,11 @@ HPT_ARCH_CASE("x86_64", mmu, WriteToReadOnlyLeafIsAPermissionFault) {
 HPT_ARCH_CASE("x86_64", mmu, ExecFromExecutablePageReturns) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa = s.new_page();
+  const uint64_t pa = s.new_page();
   unsigned len = 0;
   const unsigned char* code = hpt::guest::ret_insn(len);
-  for (unsigned i = 0; i < len; ++i) reinterpret_cast<volatile u8*>(pa + 0x100)[i] = code[i];
-  const u64 va = va_at(s, 0, 9);
+  for (unsigned i = 0; i < len; ++i) reinterpret_cast<volatile uint8_t*>(pa + 0x100)[i] = code[i];
+  const uint64_t va = va_at(s, 0, 9);
   s.map(va, pa, 0, x86::kP);  // read-only, executable
   s.activate();
   Fault f;
@@ -531,11 +539,11 @@ HPT_ARCH_CASE("x86_64", mmu, ExecFromNonExecutablePageFaults) {
   X86_REQUIRE_MODE();
   if (!x86::cpu_has_nx()) HPT_SKIP("emulator lacks execute-disable (CPUID 80000001H:EDX[20])");
   Scratch s;
-  const u64 pa = s.new_page();
+  const uint64_t pa = s.new_page();
   unsigned len = 0;
   const unsigned char* code = hpt::guest::ret_insn(len);
-  for (unsigned i = 0; i < len; ++i) reinterpret_cast<volatile u8*>(pa)[i] = code[i];
-  const u64 va = va_at(s, 0, 10);
+  for (unsigned i = 0; i < len; ++i) reinterpret_cast<volatile uint8_t*>(pa)[i] = code[i];
+  const uint64_t va = va_at(s, 0, 10);
   s.map(va, pa, 0, x86::kP | x86::kRW | x86::kXD);
   s.activate();
   Fault f;
@@ -546,7 +554,7 @@ HPT_ARCH_CASE("x86_64", mmu, ExecFromNonExecutablePageFaults) {
   HPT_EXPECT(f.permission);
   HPT_EXPECT(f.access == Access::exec);
   // The same bytes run once XD is cleared (and the stale translation is dropped).
-  volatile u64* pte = s.walk_entry(va, 0);
+  volatile uint64_t* pte = s.walk_entry(va, 0);
   *pte = *pte & ~x86::kXD;
   hpt::guest::tlb_flush_va(va);
   HPT_EXPECT(hpt::guest::probe_exec(va, f));
@@ -559,19 +567,21 @@ namespace {
 void check_hardware_ad(hpt::Ctx& hpt_ctx, unsigned level) {
   if (!hpt::guest::hw_sets_accessed()) HPT_SKIP("no hardware accessed flag");
   Scratch s;
-  const u64 pa = level == 0 ? s.new_page()
+  const uint64_t pa = level == 0 ? s.new_page()
                  : level == 1 ? hpt::guest::free_ram_base() + kBlock2MOff
                               : hugepte::align_down(hpt::guest::free_ram_base(), x86::kPudShift);
-  const u64 va = va_at(s, 2, 4);
-  const u64 off = level == 0 ? 0x30 : (hpt::guest::free_ram_base() + kPagesOff + 0x30) & (bit(x86::level_shift(level)) - 1);
-  volatile u64* leaf = s.map(va, pa, level, x86::kP | x86::kRW | x86::kXD);
+  const uint64_t va = va_at(s, 2, 4);
+  const uint64_t off = level == 0 ? 0x30
+                                  : (hpt::guest::free_ram_base() + kPagesOff + 0x30) &
+                                        (bit(x86::level_shift(level)) - 1);
+  volatile uint64_t* leaf = s.map(va, pa, level, x86::kP | x86::kRW | x86::kXD);
   for (unsigned l = s.levels() - 1; l > level; --l)
     HPT_ASSERT(!(*s.walk_entry(va, l) & x86::kA));  // fresh tables: nothing set yet
   s.activate();
   HPT_EXPECT(!(*leaf & (x86::kA | x86::kD)));  // switching roots walks nothing
 
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_ASSERT(hpt::guest::probe_read(va + off, v, f));
   HPT_EXPECT(*leaf & x86::kA);
   HPT_EXPECT(!(*leaf & x86::kD));
@@ -604,14 +614,14 @@ HPT_ARCH_CASE("x86_64", mmu, HardwareSetsAccessedAndDirtyIn1GPdpte) {
 HPT_ARCH_CASE("x86_64", mmu, RemappedLiveLeafIsSeenAfterInvlpg) {
   X86_REQUIRE_MODE();
   Scratch s;
-  const u64 pa_a = s.new_page(), pa_b = s.new_page();
+  const uint64_t pa_a = s.new_page(), pa_b = s.new_page();
   *at(pa_a) = 0xaaaa;
   *at(pa_b) = 0xbbbb;
-  const u64 va = va_at(s, 0, 11);
-  volatile u64* pte = s.map(va, pa_a, 0, x86::kP | x86::kRW | x86::kXD);
+  const uint64_t va = va_at(s, 0, 11);
+  volatile uint64_t* pte = s.map(va, pa_a, 0, x86::kP | x86::kRW | x86::kXD);
   s.activate();
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(hpt::guest::probe_read(va, v, f));  // caches the translation to A
   HPT_EXPECT_EQ(v, 0xaaaau);
   *pte = (*pte & ~x86::kAddr) | pa_b;
@@ -627,15 +637,15 @@ HPT_ARCH_CASE("x86_64", mmu, RemappedLiveLeafIsSeenAfterInvlpg) {
 HPT_ARCH_CASE("x86_64", mmu, InsertIntoLiveRootIsSeenAfterFlush) {
   X86_REQUIRE_MODE();
   Scratch s;  // only for its allocator: the subtree is hung into the running harness root
-  const u64 pa = s.new_page();
-  const u64 va = va_at(s, 0, 12);
+  const uint64_t pa = s.new_page();
+  const uint64_t va = va_at(s, 0, 12);
   s.map(va, pa, 0, x86::kP | x86::kRW | x86::kXD);
-  volatile u64* slot = at(hpt::guest::current_root()) + 1;
+  volatile uint64_t* slot = at(hpt::guest::current_root()) + 1;
   HPT_ASSERT(!(*slot & x86::kP));
   *slot = *at(s.root() + 8);  // top-level slot 1 of the scratch tables
   hpt::guest::tlb_flush_all();
   Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   *at(pa + 0x80) = 0x11feed;
   const bool seen = hpt::guest::probe_read(va + 0x80, v, f);
   *slot = 0;

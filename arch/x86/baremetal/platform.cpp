@@ -18,10 +18,6 @@
 #endif
 
 namespace x86 = hpt::x86;
-using x86::u16;
-using x86::u32;
-using x86::u64;
-using x86::u8;
 using hugepte::bit;
 
 // Linker-script and start.S symbols.
@@ -31,23 +27,25 @@ extern char __image_start[];  // NOLINT(bugprone-reserved-identifier): first byt
 extern char __text_end[];     // NOLINT(bugprone-reserved-identifier): read-only data from here
 extern char __data_start[];   // NOLINT(bugprone-reserved-identifier): writable from here
 extern char __image_end[];    // NOLINT(bugprone-reserved-identifier): end of .bss
-extern const u64 __fixup_start[];  // NOLINT(bugprone-reserved-identifier): {insn, resume} pairs
-extern const u64 __fixup_end[];    // NOLINT(bugprone-reserved-identifier)
-extern const u64 hpt_x86_vector_stubs[32];
-extern u64 hpt_x86_start_info;
-extern u64 hpt_x86_gdt[5];
+extern const uint64_t
+    __fixup_start[];  // NOLINT(bugprone-reserved-identifier): {insn, resume} pairs
+extern const uint64_t __fixup_end[];    // NOLINT(bugprone-reserved-identifier)
+extern const uint64_t hpt_x86_vector_stubs[32];
+extern uint64_t hpt_x86_start_info;
+extern uint64_t hpt_x86_gdt[5];
 extern char hpt_x86_stack_guard[];
-int hpt_x86_probe_load(u64 va, u64* out);
-int hpt_x86_probe_store(u64 va, u64 value);
-int hpt_x86_probe_call(u64 va);
+int hpt_x86_probe_load(uint64_t va, uint64_t* out);
+int hpt_x86_probe_store(uint64_t va, uint64_t value);
+int hpt_x86_probe_call(uint64_t va);
 }
 
 namespace {
 
 // --- COM1 (16550 at I/O port 0x3f8) -------------------------------------------------------------
-constexpr u16 kCom1 = 0x3f8;
-constexpr u16 kUartThr = 0, kUartIer = 1, kUartFcr = 2, kUartLcr = 3, kUartMcr = 4, kUartLsr = 5;
-constexpr u8 kLsrThre = 1 << 5;  // transmit holding register empty
+constexpr uint16_t kCom1 = 0x3f8;
+constexpr uint16_t kUartThr = 0, kUartIer = 1, kUartFcr = 2, kUartLcr = 3, kUartMcr = 4,
+                   kUartLsr = 5;
+constexpr uint8_t kLsrThre = 1 << 5;  // transmit holding register empty
 
 void uart_init() {
   x86::outb(kCom1 + kUartIer, 0x00);  // no interrupts: the harness polls
@@ -63,7 +61,7 @@ void print(const char* s) {
   while (*s) hpt::guest::putc(*s++);
 }
 
-void print_hex(u64 v) {
+void print_hex(uint64_t v) {
   char buf[19] = "0x";
   for (int i = 0; i < 16; ++i) buf[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
   buf[18] = 0;
@@ -71,58 +69,58 @@ void print_hex(u64 v) {
 }
 
 // --- exit devices -------------------------------------------------------------------------------
-constexpr u16 kAcpiPm1aCnt = 0x604;   // PIIX4 PM1a control as SeaBIOS sets it up on -M pc/q35
-constexpr u16 kAcpiSlpS5 = 0x2000;    // SLP_EN with SLP_TYP = S5: power off, QEMU exits 0
-constexpr u16 kIsaDebugExit = 0xf4;   // isa-debug-exit: QEMU exits (v << 1) | 1
+constexpr uint16_t kAcpiPm1aCnt = 0x604;   // PIIX4 PM1a control as SeaBIOS sets it up on -M pc/q35
+constexpr uint16_t kAcpiSlpS5 = 0x2000;    // SLP_EN with SLP_TYP = S5: power off, QEMU exits 0
+constexpr uint16_t kIsaDebugExit = 0xf4;   // isa-debug-exit: QEMU exits (v << 1) | 1
 constexpr int kUnexpectedExceptionStatus = 125;
 constexpr unsigned kMaxHookRetries = 64;
 
 // --- descriptor tables --------------------------------------------------------------------------
 struct [[gnu::packed]] IdtGate {
-  u16 offset_lo;
-  u16 selector;
-  u8 ist;        // bits 2:0: interrupt stack table slot, 0 = none
-  u8 type_attr;  // P | DPL | 0 | type
-  u16 offset_mid;
-  u32 offset_hi;
-  u32 reserved;
+  uint16_t offset_lo;
+  uint16_t selector;
+  uint8_t ist;        // bits 2:0: interrupt stack table slot, 0 = none
+  uint8_t type_attr;  // P | DPL | 0 | type
+  uint16_t offset_mid;
+  uint32_t offset_hi;
+  uint32_t reserved;
 };
 static_assert(sizeof(IdtGate) == 16);
 
 struct [[gnu::packed]] Tss64 {
-  u32 reserved0;
-  u64 rsp[3];
-  u64 reserved1;
-  u64 ist[7];
-  u64 reserved2;
-  u16 reserved3;
-  u16 iomap_base;
+  uint32_t reserved0;
+  uint64_t rsp[3];
+  uint64_t reserved1;
+  uint64_t ist[7];
+  uint64_t reserved2;
+  uint16_t reserved3;
+  uint16_t iomap_base;
 };
 static_assert(sizeof(Tss64) == 104);
 
 struct [[gnu::packed]] DescriptorPtr {
-  u16 limit;
-  u64 base;
+  uint16_t limit;
+  uint64_t base;
 };
 
-constexpr u16 kSelCode64 = 0x08;
-constexpr u16 kSelTss = 0x18;
-constexpr u8 kInterruptGate = 0x8e;  // present, DPL 0, 64-bit interrupt gate (clears IF)
+constexpr uint16_t kSelCode64 = 0x08;
+constexpr uint16_t kSelTss = 0x18;
+constexpr uint8_t kInterruptGate = 0x8e;  // present, DPL 0, 64-bit interrupt gate (clears IF)
 constexpr unsigned kVecDF = 8;
 
 alignas(16) IdtGate g_idt[32];
 alignas(16) Tss64 g_tss;
 // #DF runs on its own stack (IST1), so a blown stack still reaches the handler and is reported
 // instead of triple-faulting.
-alignas(16) u8 g_df_stack[16384];
+alignas(16) uint8_t g_df_stack[16384];
 
 void install_tss() {
-  g_tss.ist[0] = reinterpret_cast<u64>(g_df_stack + sizeof g_df_stack);
+  g_tss.ist[0] = reinterpret_cast<uint64_t>(g_df_stack + sizeof g_df_stack);
   g_tss.iomap_base = sizeof(Tss64);  // no I/O bitmap
-  const u64 base = reinterpret_cast<u64>(&g_tss);
-  const u64 limit = sizeof(Tss64) - 1;
+  const uint64_t base = reinterpret_cast<uint64_t>(&g_tss);
+  const uint64_t limit = sizeof(Tss64) - 1;
   // 16-byte system descriptor: type 9 (available 64-bit TSS), present.
-  hpt_x86_gdt[kSelTss / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (u64{0x89} << 40) |
+  hpt_x86_gdt[kSelTss / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (uint64_t{0x89} << 40) |
                              (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
   hpt_x86_gdt[kSelTss / 8 + 1] = base >> 32;
   asm volatile("ltr %0" : : "r"(kSelTss));
@@ -130,19 +128,24 @@ void install_tss() {
 
 void install_idt() {
   for (unsigned v = 0; v < 32; ++v) {
-    const u64 off = hpt_x86_vector_stubs[v];
-    g_idt[v] = IdtGate{static_cast<u16>(off), kSelCode64, static_cast<u8>(v == kVecDF ? 1 : 0),
-                       kInterruptGate, static_cast<u16>(off >> 16), static_cast<u32>(off >> 32), 0};
+    const uint64_t off = hpt_x86_vector_stubs[v];
+    g_idt[v] = IdtGate{static_cast<uint16_t>(off),
+                       kSelCode64,
+                       static_cast<uint8_t>(v == kVecDF ? 1 : 0),
+                       kInterruptGate,
+                       static_cast<uint16_t>(off >> 16),
+                       static_cast<uint32_t>(off >> 32),
+                       0};
   }
-  const DescriptorPtr p{sizeof g_idt - 1, reinterpret_cast<u64>(g_idt)};
+  const DescriptorPtr p{sizeof g_idt - 1, reinterpret_cast<uint64_t>(g_idt)};
   asm volatile("lidt %0" : : "m"(p));
 }
 
 // --- trap frame, as start.S lays it out ---------------------------------------------------------
 struct Frame {
-  u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rdx, rcx, rbx, rax;
-  u64 vector, error;
-  u64 rip, cs, rflags, rsp, ss;  // pushed by the CPU
+  uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rdx, rcx, rbx, rax;
+  uint64_t vector, error;
+  uint64_t rip, cs, rflags, rsp, ss;  // pushed by the CPU
 };
 
 constexpr const char* kVectorNames[32] = {
@@ -161,14 +164,14 @@ struct ProbeState {
   bool active = false;
   bool faulted = false;
   hpt::guest::Access access = hpt::guest::Access::read;
-  u64 va = 0;
+  uint64_t va = 0;
   hpt::guest::Fault fault;
 };
 ProbeState g_probe;
 hpt::guest::FaultHook g_hook = nullptr;
 unsigned g_trap_depth = 0;
 
-void probe_begin(hpt::guest::Access a, u64 va) {
+void probe_begin(hpt::guest::Access a, uint64_t va) {
   g_probe.va = va;
   g_probe.access = a;
   g_probe.faulted = false;
@@ -188,13 +191,13 @@ bool probe_end(bool ok, hpt::guest::Fault& f) {
   return true;
 }
 
-const u64* find_fixup(u64 rip) {
-  for (const u64* e = __fixup_start; e < __fixup_end; e += 2)
+const uint64_t* find_fixup(uint64_t rip) {
+  for (const uint64_t* e = __fixup_start; e < __fixup_end; e += 2)
     if (e[0] == rip) return e;
   return nullptr;
 }
 
-hpt::guest::Fault describe(const Frame& f, u64 cr2) {
+hpt::guest::Fault describe(const Frame& f, uint64_t cr2) {
   hpt::guest::Fault out;
   out.vector = f.vector;
   out.cause = f.error;
@@ -216,7 +219,7 @@ hpt::guest::Fault describe(const Frame& f, u64 cr2) {
   return out;
 }
 
-[[noreturn]] void unexpected(const Frame& f, u64 cr2) {
+[[noreturn]] void unexpected(const Frame& f, uint64_t cr2) {
   print("\n*** UNEXPECTED EXCEPTION: vector ");
   print_hex(f.vector);
   print(" (");
@@ -238,7 +241,7 @@ hpt::guest::Fault describe(const Frame& f, u64 cr2) {
   print("\n");
   const char* names[15] = {"r15", "r14", "r13", "r12", "r11", "r10", "r9 ", "r8 ",
                            "rdi", "rsi", "rbp", "rdx", "rcx", "rbx", "rax"};
-  const u64* regs = &f.r15;
+  const uint64_t* regs = &f.r15;
   for (int i = 14; i >= 0; --i) {
     print("    ");
     print(names[i]);
@@ -257,51 +260,53 @@ hpt::guest::Fault describe(const Frame& f, u64 cr2) {
 // format, filled through HugePteOps (alloc + make_huge + set) with the largest leaf that fits
 // each range. Only start.S's temporary map (needed before any C++ can run) is hand-written.
 unsigned g_levels = 4;
-u64 g_harness_root = 0;
-u64 g_free_base = 0;
-u64 g_free_end = 0;
+uint64_t g_harness_root = 0;
+uint64_t g_free_base = 0;
+uint64_t g_free_end = 0;
 
 // hvm_start_info (Xen public/arch-x86/hvm/start_info.h), the fields the harness reads.
 struct [[gnu::packed]] HvmStartInfo {
-  u32 magic;  // 0x336ec578 ("xEn3" with the high bit of 'x' set)
-  u32 version;
-  u32 flags;
-  u32 nr_modules;
-  u64 modlist_paddr;
-  u64 cmdline_paddr;
-  u64 rsdp_paddr;
-  u64 memmap_paddr;  // version >= 1
-  u32 memmap_entries;
-  u32 reserved;
+  uint32_t magic;  // 0x336ec578 ("xEn3" with the high bit of 'x' set)
+  uint32_t version;
+  uint32_t flags;
+  uint32_t nr_modules;
+  uint64_t modlist_paddr;
+  uint64_t cmdline_paddr;
+  uint64_t rsdp_paddr;
+  uint64_t memmap_paddr;  // version >= 1
+  uint32_t memmap_entries;
+  uint32_t reserved;
 };
 struct [[gnu::packed]] HvmMemmapEntry {
-  u64 addr;
-  u64 size;
-  u32 type;  // 1 = RAM (E820 numbering)
-  u32 reserved;
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;  // 1 = RAM (E820 numbering)
+  uint32_t reserved;
 };
-constexpr u32 kHvmStartMagic = 0x336ec578;
-constexpr u32 kE820Ram = 1;
+constexpr uint32_t kHvmStartMagic = 0x336ec578;
+constexpr uint32_t kE820Ram = 1;
 
 // End of the RAM range that holds the image, from the PVH memory map; 0 if there is none.
 // Read while start.S's map (which covers the low GiB) is still live: the boot map leaves the
 // firmware area below the image unmapped.
-u64 ram_end_from_pvh(u64 image_base) {
+uint64_t ram_end_from_pvh(uint64_t image_base) {
   if (!hpt_x86_start_info) return 0;
   const auto* si = reinterpret_cast<const HvmStartInfo*>(hpt_x86_start_info);
   if (si->magic != kHvmStartMagic || si->version < 1 || !si->memmap_paddr) return 0;
   const auto* mm = reinterpret_cast<const HvmMemmapEntry*>(si->memmap_paddr);
-  for (u32 i = 0; i < si->memmap_entries; ++i)
+  for (uint32_t i = 0; i < si->memmap_entries; ++i)
     if (mm[i].type == kE820Ram && mm[i].addr <= image_base && image_base < mm[i].addr + mm[i].size)
       return mm[i].addr + mm[i].size;
   return 0;
 }
 
-constexpr u64 align_up(u64 v, unsigned shift) { return (v + bit(shift) - 1) & ~(bit(shift) - 1); }
-inline u64 addr_of(const void* p) { return reinterpret_cast<u64>(p); }
+constexpr uint64_t align_up(uint64_t v, unsigned shift) {
+  return (v + bit(shift) - 1) & ~(bit(shift) - 1);
+}
+inline uint64_t addr_of(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
 // Without a PVH memory map the harness only trusts what the tests were promised.
-constexpr u64 kFallbackFreeBytes = bit(26);  // 64 MiB
+constexpr uint64_t kFallbackFreeBytes = bit(26);  // 64 MiB
 // The identity map stops at 4 GiB: the RAM range holding the image ends below the 32-bit PCI
 // hole anyway, and the tests never need more.
 constexpr unsigned kIdentityLimitShift = 32;
@@ -312,7 +317,7 @@ constexpr unsigned kIdentityLimitShift = 32;
 // 2 MiB-aligned (the frames the image spans, and the end of RAM). 16 pages cover an image of
 // over 10 MiB; running out stops the boot with a message, never silently.
 constexpr unsigned kBootTablePages = 16;
-alignas(4096) u8 g_boot_table_pages[kBootTablePages * 4096];
+alignas(4096) uint8_t g_boot_table_pages[kBootTablePages * 4096];
 
 // Static storage for an object that is built in place once and never destroyed: the boot map's
 // Env and PageTable live as long as the image (their root stays in CR3), and they are made
@@ -339,7 +344,7 @@ Forever<hugepte::PageTable<Fmt, BootEnv>> g_boot_table;
 // One identity-mapped range of the boot map: [start, end), page-aligned.
 struct BootRange {
   const char* what;
-  u64 start, end;
+  uint64_t start, end;
   bool write, exec;
   // x86's UART and exit devices are I/O ports, so the map has no MMIO: every range is RAM.
   hugepte::MemType mem = hugepte::MemType::normal;
@@ -347,7 +352,8 @@ struct BootRange {
 
 constexpr int kBootMapFailureStatus = 126;
 
-[[noreturn]] void boot_map_failed(const char* what, hugepte::Err err, u64 start, u64 end) {
+[[noreturn]] void boot_map_failed(const char* what, hugepte::Err err, uint64_t start,
+                                  uint64_t end) {
   print("\n*** boot map: ");
   print(hugepte::err_name(err));
   print(" while mapping ");
@@ -363,11 +369,11 @@ constexpr int kBootMapFailureStatus = 126;
 // The leaf for one range: supervisor-only and global (the same in every address space the tests
 // build from this root), accessed and, where writable, dirty, so the walker never has to write
 // A/D back into the harness' own tables.
-hugepte::Entry boot_leaf(const BootRange& r, u64 pa, unsigned page_shift) {
+hugepte::Entry boot_leaf(const BootRange& r, uint64_t pa, unsigned page_shift) {
   hugepte::Entry e;
   e.kind = hugepte::Kind::leaf;
   e.addr = pa;
-  e.shift = static_cast<u8>(page_shift);
+  e.shift = static_cast<uint8_t>(page_shift);
   e.prot = hugepte::Prot{true, r.write, r.exec, false};
   e.writable = r.write;
   e.mem = r.mem;
@@ -384,7 +390,7 @@ void map_range(const hugepte::HugePteOps<Fmt, BootEnv, hugepte::NullTlb>& ops, c
   constexpr hugepte::LeafSizes<Fmt> sizes = hugepte::leaf_sizes<Fmt>();
   if (!hugepte::aligned(r.start | r.end, Fmt::page_shift) || r.end < r.start)
     boot_map_failed(r.what, hugepte::Err::einval, r.start, r.end);
-  for (u64 pa = r.start; pa < r.end;) {
+  for (uint64_t pa = r.start; pa < r.end;) {
     unsigned shift = Fmt::page_shift;
     for (unsigned i = sizes.count; i-- > 0;) {
       if (hugepte::aligned(pa, sizes.shift[i]) && r.end - pa >= bit(sizes.shift[i])) {
@@ -407,7 +413,7 @@ void map_range(const hugepte::HugePteOps<Fmt, BootEnv, hugepte::NullTlb>& ops, c
 
 // Builds the map in a PageTable of format Fmt and returns its root (not yet in CR3).
 template <class Fmt>
-u64 build_with(const BootRange* ranges, unsigned n) {
+uint64_t build_with(const BootRange* ranges, unsigned n) {
   static_assert(Fmt::page_shift == x86::kPageShift);
   BootEnv& env = g_boot_env.emplace(addr_of(g_boot_table_pages),
                                     addr_of(g_boot_table_pages) + sizeof g_boot_table_pages);
@@ -424,7 +430,7 @@ u64 build_with(const BootRange* ranges, unsigned n) {
 // without pdpe1gb a 1 GiB leaf is a reserved-bit fault. Those cases use the library's format for
 // what the CPU does have (the 4-level one being exactly the 4-level image's GuestFormat), so even
 // the fallback map is built by the library and never by hand.
-u64 build_boot_map(const BootRange* ranges, unsigned n) {
+uint64_t build_boot_map(const BootRange* ranges, unsigned n) {
   using hpt::guest::GuestFormat;
   static_assert(GuestFormat::levels == HPT_X86_LEVELS && GuestFormat::gbpages);
   const bool gb = x86::cpu_has_1g_pages();
@@ -439,8 +445,8 @@ void build_identity_map() {
   // The boot trampoline decided the depth: LA57 is only on if the image asked and the CPU has it.
   g_levels = (x86::read_cr4() & x86::kCr4LA57) ? 5 : 4;
 
-  const u64 image_end = addr_of(__image_end);
-  const u64 ram_end = ram_end_from_pvh(addr_of(__image_start));
+  const uint64_t image_end = addr_of(__image_end);
+  const uint64_t ram_end = ram_end_from_pvh(addr_of(__image_start));
   // Free RAM starts at the next 2 MiB boundary so tests can carve 2 MiB-aligned blocks from it.
   g_free_base = align_up(image_end, x86::kPmdShift);
   g_free_end = ram_end ? ram_end : g_free_base + kFallbackFreeBytes;
@@ -449,7 +455,7 @@ void build_identity_map() {
 
   // Without execute-disable, bit 63 is reserved: every leaf has to stay executable.
   const bool nx = x86::cpu_has_nx();
-  const u64 guard = addr_of(hpt_x86_stack_guard);
+  const uint64_t guard = addr_of(hpt_x86_stack_guard);
   // The image is W^X: code read-only and executable, read-only data, then writable data with
   // the stack guard page left out so that running off the stack faults at once. Nothing below
   // the image is mapped (firmware area; a null pointer faults), nor the padding up to the free
@@ -475,9 +481,9 @@ void enable_global_pages() {
 
 namespace hpt::x86 {
 unsigned paging_levels() { return g_levels; }
-u64 harness_root() { return g_harness_root; }
+uint64_t harness_root() { return g_harness_root; }
 bool probe_call_helper(int (*fn)(), hpt::guest::Fault& f) {
-  probe_begin(hpt::guest::Access::exec, reinterpret_cast<u64>(fn));
+  probe_begin(hpt::guest::Access::exec, reinterpret_cast<uint64_t>(fn));
   return probe_end(fn() != 0, f);
 }
 }  // namespace hpt::x86
@@ -493,7 +499,7 @@ extern "C" [[noreturn]] void hpt_x86_main() {
 }
 
 extern "C" void hpt_x86_trap(Frame* f) {
-  const u64 cr2 = x86::read_cr2();  // meaningful for #PF; printed for #DF too (a blown stack)
+  const uint64_t cr2 = x86::read_cr2();  // meaningful for #PF; printed for #DF too (a blown stack)
   if (++g_trap_depth > 1) {
     // A fault inside the handler (or a hook): report once with the bare minimum and leave.
     if (g_trap_depth == 2) {
@@ -515,7 +521,7 @@ extern "C" void hpt_x86_trap(Frame* f) {
   if (!abort && g_hook && g_hook(fault)) {
     // The hook fixed the cause: iretq re-executes the access. A hook that claims success
     // without fixing anything would loop forever, so the same fault in a row is capped.
-    static u64 last_rip = 0, last_addr = 0;
+    static uint64_t last_rip = 0, last_addr = 0;
     static unsigned repeats = 0;
     repeats = (f->rip == last_rip && fault.addr == last_addr) ? repeats + 1 : 0;
     last_rip = f->rip;
@@ -529,7 +535,7 @@ extern "C" void hpt_x86_trap(Frame* f) {
   }
 
   if (!abort && g_probe.active) {
-    if (const u64* fix = find_fixup(f->rip)) {
+    if (const uint64_t* fix = find_fixup(f->rip)) {
       g_probe.faulted = true;
       g_probe.fault = fault;
       f->rip = fix[1];
@@ -541,7 +547,7 @@ extern "C" void hpt_x86_trap(Frame* f) {
     if (g_probe.access == hpt::guest::Access::exec && f->rip == g_probe.va) {
       g_probe.faulted = true;
       g_probe.fault = fault;
-      f->rip = *reinterpret_cast<const u64*>(f->rsp);
+      f->rip = *reinterpret_cast<const uint64_t*>(f->rsp);
       f->rsp += 8;
       f->rbx = 0;
       --g_trap_depth;
@@ -560,7 +566,7 @@ const char* mode_name() { return HUGEPTE_GUEST_MODE; }
 void putc(char c) {
   while (!(x86::inb(kCom1 + kUartLsr) & kLsrThre)) {
   }
-  x86::outb(kCom1 + kUartThr, static_cast<u8>(c));
+  x86::outb(kCom1 + kUartThr, static_cast<uint8_t>(c));
 }
 
 [[noreturn]] void exit(int code) {
@@ -573,28 +579,28 @@ void putc(char c) {
     code = 1;
   }
   if (code < 0 || code > 127) code = 127;  // the status is (code << 1) | 1 in 8 bits
-  x86::outl(kIsaDebugExit, static_cast<u32>(code));
+  x86::outl(kIsaDebugExit, static_cast<uint32_t>(code));
   print("*** isa-debug-exit is missing; halting\n");
   for (;;) asm volatile("cli; hlt");
 }
 
-u64 free_ram_base() { return g_free_base; }
-u64 free_ram_size() { return g_free_end - g_free_base; }
+uint64_t free_ram_base() { return g_free_base; }
+uint64_t free_ram_size() { return g_free_end - g_free_base; }
 
-bool probe_read(u64 va, u64& value, Fault& f) {
+bool probe_read(uint64_t va, uint64_t& value, Fault& f) {
   probe_begin(Access::read, va);
-  u64 v = 0;
+  uint64_t v = 0;
   const bool ok = hpt_x86_probe_load(va, &v) != 0;
   if (ok) value = v;
   return probe_end(ok, f);
 }
 
-bool probe_write(u64 va, u64 value, Fault& f) {
+bool probe_write(uint64_t va, uint64_t value, Fault& f) {
   probe_begin(Access::write, va);
   return probe_end(hpt_x86_probe_store(va, value) != 0, f);
 }
 
-bool probe_exec(u64 va, Fault& f) {
+bool probe_exec(uint64_t va, Fault& f) {
   probe_begin(Access::exec, va);
   return probe_end(hpt_x86_probe_call(va) != 0, f);
 }
@@ -605,17 +611,17 @@ const unsigned char* ret_insn(unsigned& len) {
   return kRet;
 }
 
-void set_root(u64 root) {
+void set_root(uint64_t root) {
   x86::write_cr3(root);
   tlb_flush_all();  // mov to CR3 keeps global translations; drop those too
 }
 
-u64 current_root() { return x86::read_cr3() & x86::kAddr; }
+uint64_t current_root() { return x86::read_cr3() & x86::kAddr; }
 
-void tlb_flush_va(u64 va) { asm volatile("invlpg (%0)" : : "r"(va) : "memory"); }
+void tlb_flush_va(uint64_t va) { asm volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
 void tlb_flush_all() {
-  const u64 cr4 = x86::read_cr4();
+  const uint64_t cr4 = x86::read_cr4();
   if (cr4 & x86::kCr4PGE) {
     // Toggling PGE invalidates every translation, global ones included (SDM 4.10.4.1).
     x86::write_cr4(cr4 & ~x86::kCr4PGE);
@@ -630,15 +636,17 @@ const char* mode_unavailable() {
   return HPT_X86_LEVELS == 5 && x86::paging_levels() != 5 ? "emulator lacks LA57 (5-level paging)"
                                                           : nullptr;
 }
-void code_written(u64, u64) {}
-const char* emulator_deviation(u64&, unsigned) { return nullptr; }  // instruction fetch is coherent with stores on x86
+void code_written(uint64_t, uint64_t) {}
+const char* emulator_deviation(uint64_t&, unsigned) {
+  return nullptr;
+}  // instruction fetch is coherent with stores on x86
 bool hw_sets_accessed() { return true; }  // x86 walkers always set A (and D on writes)
 bool hw_sets_dirty() { return true; }
 const char* set_hw_ad(bool accessed, bool dirty) {
   return accessed && dirty ? nullptr : "x86 walkers always set A and D (no switch to turn off)";
 }
-u64 high_ram_base() { return 0; }
-u64 high_ram_size() { return 0; }  // the free RAM already runs to the end of low RAM
+uint64_t high_ram_base() { return 0; }
+uint64_t high_ram_size() { return 0; }  // the free RAM already runs to the end of low RAM
 
 void set_fault_hook(FaultHook hook) { g_hook = hook; }
 

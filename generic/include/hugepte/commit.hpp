@@ -42,12 +42,12 @@ class TablePool {
 
   // Takes need[level] more pages per level from the Env. All or nothing: on ENOMEM the pool is
   // as it was before the call.
-  Err reserve(const u64 (&need)[F::levels]) {
-    u64 before[F::levels];
+  Err reserve(const uint64_t (&need)[F::levels]) {
+    uint64_t before[F::levels];
     for (unsigned l = 0; l < F::levels; ++l) before[l] = count_[l];
     for (unsigned l = 0; l < F::levels; ++l) {
-      for (u64 k = 0; k < need[l]; ++k) {
-        Result<u64> r = env_->alloc_table(l);
+      for (uint64_t k = 0; k < need[l]; ++k) {
+        Result<uint64_t> r = env_->alloc_table(l);
         if (!r) {
           for (unsigned m = 0; m < F::levels; ++m)
             while (count_[m] > before[m]) env_->free_table(pop(m), m);
@@ -60,11 +60,11 @@ class TablePool {
   }
 
   bool empty(unsigned level) const { return count_[level] == 0; }
-  u64 count(unsigned level) const { return count_[level]; }
+  uint64_t count(unsigned level) const { return count_[level]; }
 
   // A zeroed page for entries of `level`. The pool must hold one: a commit asks only for what
   // its plan reserved, and a commit that finds none has no way back, so it stops.
-  u64 take(unsigned level) {
+  uint64_t take(unsigned level) {
     if (count_[level] == 0) __builtin_trap();
     return pop(level);
   }
@@ -76,14 +76,14 @@ class TablePool {
   }
 
  private:
-  void push(unsigned level, u64 pa) {
+  void push(unsigned level, uint64_t pa) {
     env_->table_ptr(pa)[0] = head_[level];
     head_[level] = pa;
     ++count_[level];
   }
-  u64 pop(unsigned level) {
-    u64 pa = head_[level];
-    u64* t = env_->table_ptr(pa);
+  uint64_t pop(unsigned level) {
+    uint64_t pa = head_[level];
+    uint64_t* t = env_->table_ptr(pa);
     head_[level] = t[0];
     t[0] = 0;
     --count_[level];
@@ -91,8 +91,8 @@ class TablePool {
   }
 
   E* env_;
-  u64 head_[F::levels] = {};
-  u64 count_[F::levels] = {};
+  uint64_t head_[F::levels] = {};
+  uint64_t count_[F::levels] = {};
 };
 
 // --- invalidations owed ---------------------------------------------------------------------
@@ -130,7 +130,7 @@ class Invalidations {
     queue(f);
   }
   // `f` must drop walks cached through the table (leaf_only false) over its whole range.
-  void retire(u64 table_pa, unsigned level, const TlbFlush& f) {
+  void retire(uint64_t table_pa, unsigned level, const TlbFlush& f) {
     if (retired_n_ == kMaxRetired) emit();
     later(f);
     retired_[retired_n_++] = Retired{table_pa, level};
@@ -145,7 +145,7 @@ class Invalidations {
  private:
   static constexpr unsigned kMaxRetired = 64;
   struct Retired {
-    u64 pa;
+    uint64_t pa;
     unsigned level;
   };
 
@@ -183,7 +183,7 @@ class EntryInvalidations {
   explicit EntryInvalidations(Tlb& tlb) : tlb_(&tlb) {}
   void now(const TlbFlush& f) { tlb_->flush(f); }
   void later(const TlbFlush& f) { tlb_->flush(f); }
-  void retire(u64, unsigned, const TlbFlush&) { __builtin_trap(); }  // never a table here
+  void retire(uint64_t, unsigned, const TlbFlush&) { __builtin_trap(); }  // never a table here
   // replace() reports a slot made valid after every invalidation it issued: publish now.
   void made_valid() { tlb_->publish(); }
   void finish() {}
@@ -194,7 +194,7 @@ class EntryInvalidations {
 
 // What replace() needs of the invalidations it owes.
 template <class I>
-concept InvalidationQueue = requires(I& i, const TlbFlush& f, u64 pa, unsigned level) {
+concept InvalidationQueue = requires(I& i, const TlbFlush& f, uint64_t pa, unsigned level) {
   { I::may_replace_tables } -> std::convertible_to<bool>;  // false: the slots never hold a table
   i.now(f);
   i.later(f);
@@ -214,8 +214,8 @@ void Invalidations<F, Env, Tlb>::emit() {
 
 // The most entries one unit can have: the largest contiguous group of the format.
 template <Format F>
-constexpr u64 max_unit_entries() {
-  u64 m = 1;
+constexpr uint64_t max_unit_entries() {
+  uint64_t m = 1;
   for (unsigned l = 0; l < F::levels; ++l)
     if (F::cont_shift(l) != 0 && bit(F::cont_shift(l) - F::shift(l)) > m)
       m = bit(F::cont_shift(l) - F::shift(l));
@@ -224,20 +224,20 @@ constexpr u64 max_unit_entries() {
 
 // The hardware may hold it in a TLB or a walk cache.
 template <Format F>
-constexpr bool hw_valid(u64 raw, unsigned level) {
+constexpr bool hw_valid(uint64_t raw, unsigned level) {
   return F::is_leaf(raw, level) || (level > 0 && F::is_table(raw, level));
 }
 
 // Whether the hardware may have cached `old` and must have dropped it before `next` is written:
 // where the format requires it, or always (`always`, replace()'s always_break).
 template <Format F>
-constexpr bool break_needed(u64 old, u64 next, unsigned level, bool always = false) {
+constexpr bool break_needed(uint64_t old, uint64_t next, unsigned level, bool always = false) {
   return hw_valid<F>(old, level) && hw_valid<F>(next, level) &&
          (always || F::needs_bbm(old, next, level));
 }
 
 // Who issues the invalidation a unit owes when no break was needed.
-enum class Owed : u8 {
+enum class Owed : uint8_t {
   by_replace,  // replace() queues it (at once if a table went away)
   by_caller,   // the caller does (set_huge_pte_at: Linux's callers flush)
 };
@@ -245,10 +245,10 @@ enum class Owed : u8 {
 // A unit's new values derived from the old ones (a protection change, setting access flags):
 // when the hardware changed an entry (A/D) between the caller's read and the write, replace()
 // asks for the values again from what is there now, so no hardware update is lost.
-//   rederive(const u64* now, u64* out) -> bool: out[k] for every entry from now[k]; false keeps
-//   the values the caller gave.
+//   rederive(const uint64_t* now, uint64_t* out) -> bool: out[k] for every entry from now[k]; false
+//   keeps the values the caller gave.
 struct NoRederive {
-  constexpr bool operator()(const u64*, u64*) const { return false; }
+  constexpr bool operator()(const uint64_t*, uint64_t*) const { return false; }
 };
 
 // replace: `n` consecutive slots at `level` (one entry, or all entries of a group, whose
@@ -268,22 +268,23 @@ struct NoRederive {
 // rederived values see everything the hardware wrote before it lost the old values (collapse
 // gathers A/D from the tables it unlinks, as Linux's pmdp_collapse_flush lets khugepaged do).
 template <Format F, TableEnv Env, InvalidationQueue Inv, class Rederive = NoRederive>
-HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* slots,
-                                   unsigned level, u64 n, const u64* old, u64* next,
+HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, uint64_t* slots,
+                                   unsigned level, uint64_t n, const uint64_t* old, uint64_t* next,
                                    const TlbFlush& flush, Owed owed = Owed::by_replace,
                                    Rederive rederive = {}, bool always_break = false) {
-  constexpr u64 kMax = max_unit_entries<F>();
+  constexpr uint64_t kMax = max_unit_entries<F>();
   if (n == 1) {  // one entry: the hot path of mapping pages one by one
     // An unchanged slot is not written - where it may be a table it must not be retired. The
     // slots of one logical entry (never a table) may simply be written again.
     if (Inv::may_replace_tables && next[0] == old[0]) return false;
-    const bool was = Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
+    const bool was =
+        Inv::may_replace_tables ? hw_valid<F>(old[0], level) : F::is_leaf(old[0], level);
     const bool gone = Inv::may_replace_tables && was && level > 0 && F::is_table(old[0], level);
     const bool bbm = break_needed<F>(old[0], next[0], level, always_break);
     if (bbm) {
-      u64 now[1] = {pt.exchange(slots, level, 0)};
+      uint64_t now[1] = {pt.exchange(slots, level, 0)};
       inv.now(flush);
-      if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
+      if (uint64_t again[1]; rederive(static_cast<const uint64_t*>(now), again)) next[0] = again[0];
       pt.store(slots, level, next[0]);
       if (gone) pt.free_tables(F::out_addr(old[0], level), level - 1);  // flushed above
     } else {
@@ -292,10 +293,11 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
         // old one: one store (one writer at a time: the caller's lock).
         pt.store(slots, level, next[0]);
       } else {
-        u64 expected = old[0];
+        uint64_t expected = old[0];
         while (!pt.cmpxchg(slots, level, expected, next[0])) {
-          u64 now[1] = {expected};  // what the hardware left
-          if (u64 again[1]; rederive(static_cast<const u64*>(now), again)) next[0] = again[0];
+          uint64_t now[1] = {expected};  // what the hardware left
+          if (uint64_t again[1]; rederive(static_cast<const uint64_t*>(now), again))
+            next[0] = again[0];
         }
       }
       if (gone) {
@@ -310,7 +312,7 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
 
   bool changed[kMax] = {};
   bool any = false, bbm = false, gone = false, was_valid = false, now_valid = false;
-  for (u64 k = 0; k < n; ++k) {
+  for (uint64_t k = 0; k < n; ++k) {
     if (next[k] == old[k]) continue;
     changed[k] = any = true;
     bbm = bbm || break_needed<F>(old[k], next[k], level, always_break);
@@ -319,35 +321,35 @@ HUGEPTE_ALWAYS_INLINE bool replace(const PageTable<F, Env>& pt, Inv& inv, u64* s
     now_valid = now_valid || hw_valid<F>(next[k], level);
   }
   if (!any) return false;
-  u64 now[kMax];
-  for (u64 k = 0; k < n; ++k) now[k] = old[k];
+  uint64_t now[kMax];
+  for (uint64_t k = 0; k < n; ++k) now[k] = old[k];
   if (bbm) {
-    for (u64 k = 0; k < n; ++k)
+    for (uint64_t k = 0; k < n; ++k)
       if (changed[k] && hw_valid<F>(old[k], level)) now[k] = pt.exchange(slots + k, level, 0);
     inv.now(flush);
-    u64 again[kMax];
-    if (rederive(static_cast<const u64*>(now), again))
-      for (u64 k = 0; k < n; ++k)
+    uint64_t again[kMax];
+    if (rederive(static_cast<const uint64_t*>(now), again))
+      for (uint64_t k = 0; k < n; ++k)
         if (changed[k]) next[k] = again[k];
-    for (u64 k = 0; k < n; ++k)
+    for (uint64_t k = 0; k < n; ++k)
       if (changed[k] && (next[k] != 0 || !hw_valid<F>(old[k], level)))
         pt.store(slots + k, level, next[k]);
     if (gone)  // flushed above
-      for (u64 k = 0; k < n; ++k)
+      for (uint64_t k = 0; k < n; ++k)
         if (changed[k] && F::is_table(old[k], level))
           pt.free_tables(F::out_addr(old[k], level), level - 1);
   } else {
-    for (u64 k = 0; k < n; ++k) {
+    for (uint64_t k = 0; k < n; ++k) {
       if (!changed[k]) continue;
-      u64 expected = old[k];
+      uint64_t expected = old[k];
       while (!pt.cmpxchg(slots + k, level, expected, next[k])) {
         now[k] = expected;
-        u64 again[kMax];
-        if (rederive(static_cast<const u64*>(now), again)) next[k] = again[k];
+        uint64_t again[kMax];
+        if (rederive(static_cast<const uint64_t*>(now), again)) next[k] = again[k];
       }
     }
     if (gone) {
-      for (u64 k = 0; k < n; ++k)
+      for (uint64_t k = 0; k < n; ++k)
         if (changed[k] && F::is_table(old[k], level))
           inv.retire(F::out_addr(old[k], level), level - 1, flush);
     } else if (was_valid && owed == Owed::by_replace) {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
+#include <stdint.h>  // uint64_t and friends, unqualified: the same names C code has
 
 // For the few small functions on the hot path of every walk and map (the kernel's
 // __always_inline): inlined, their callers' constant arguments fold away.
@@ -13,12 +13,12 @@
 
 namespace hugepte {
 
-using u64 = std::uint64_t;
-using u32 = std::uint32_t;
-using u8 = std::uint8_t;
+// The library spells its integer types uint64_t, uint32_t, uint8_t: it declares no short
+// aliases (u64, ...) of its own, so `using namespace hugepte` cannot clash with a C program's
+// `typedef unsigned long long u64`.
 
 // Errors are values with the kernel's names, so a porter recognises every return path.
-enum class Err : u8 {
+enum class Err : uint8_t {
   ok = 0,
   enomem,
   eexist,
@@ -64,22 +64,26 @@ struct Result {
   Err err = Err::ok;
 
   constexpr Result() = default;
-  constexpr Result(T v) : value(v) {}  // NOLINT(google-explicit-constructor): reads like `return v;`
-  constexpr Result(Err e) : err(e) {}  // NOLINT(google-explicit-constructor): reads like `return Err::einval;`
+  constexpr Result(T v)
+      : value(v) {}  // NOLINT(google-explicit-constructor): reads like `return v;`
+  constexpr Result(Err e)
+      : err(e) {}  // NOLINT(google-explicit-constructor): reads like `return Err::einval;`
   constexpr bool ok() const { return err == Err::ok; }
   constexpr explicit operator bool() const { return ok(); }
 };
 
 // log2 helpers: sizes are shifts everywhere, never magic constants.
-constexpr u64 bit(unsigned n) { return u64{1} << n; }
-constexpr u64 mask(unsigned lo, unsigned hi) {  // bits [lo, hi] inclusive
-  return (hi >= 63 ? ~u64{0} : (bit(hi + 1) - 1)) & ~(bit(lo) - 1);
+constexpr uint64_t bit(unsigned n) { return uint64_t{1} << n; }
+constexpr uint64_t mask(unsigned lo, unsigned hi) {  // bits [lo, hi] inclusive
+  return (hi >= 63 ? ~uint64_t{0} : (bit(hi + 1) - 1)) & ~(bit(lo) - 1);
 }
-constexpr u64 size_of_shift(unsigned shift) { return bit(shift); }
-constexpr bool aligned(u64 v, unsigned shift) { return (v & (bit(shift) - 1)) == 0; }
-constexpr u64 align_down(u64 v, unsigned shift) { return v & ~(bit(shift) - 1); }
-constexpr u64 field(u64 raw, unsigned lo, unsigned hi) { return (raw & mask(lo, hi)) >> lo; }
-constexpr u64 put_field(u64 raw, unsigned lo, unsigned hi, u64 v) {
+constexpr uint64_t size_of_shift(unsigned shift) { return bit(shift); }
+constexpr bool aligned(uint64_t v, unsigned shift) { return (v & (bit(shift) - 1)) == 0; }
+constexpr uint64_t align_down(uint64_t v, unsigned shift) { return v & ~(bit(shift) - 1); }
+constexpr uint64_t field(uint64_t raw, unsigned lo, unsigned hi) {
+  return (raw & mask(lo, hi)) >> lo;
+}
+constexpr uint64_t put_field(uint64_t raw, unsigned lo, unsigned hi, uint64_t v) {
   return (raw & ~mask(lo, hi)) | ((v << lo) & mask(lo, hi));
 }
 
@@ -100,7 +104,7 @@ inline constexpr Prot kProtRWX{true, true, true, false};
 // Memory type, reduced to what all three architectures can name. A format maps each to its
 // own attribute (x86 PAT index under Linux's PAT programming, arm64 AttrIndx under Linux's MAIR,
 // riscv Svpbmt) and rejects one it cannot express.
-enum class MemType : u8 {
+enum class MemType : uint8_t {
   normal,         // write-back cacheable (x86 WB, arm64 Normal WB, riscv PMA)
   write_through,  // x86 WT, arm64 Normal WT
   noncacheable,   // x86 WC, arm64 Normal-NC, riscv NC
@@ -124,7 +128,7 @@ constexpr const char* memtype_name(MemType m) {
 }
 
 // What one raw entry is, under the hardware rules plus Linux's software conventions.
-enum class Kind : u8 {
+enum class Kind : uint8_t {
   none,      // empty slot
   table,     // points to the next-level table
   leaf,      // translates (page, block, or one sub-entry of a contiguous group)
@@ -149,21 +153,22 @@ constexpr const char* kind_name(Kind k) {
 }
 
 // Why an entry is invalid (Kind::invalid) or why an encode was refused.
-enum class Reason : u8 {
+enum class Reason : uint8_t {
   none,
-  reserved_bits,          // a bit the manual reserves (must be zero) is set
-  reserved_large_page,    // the page-size bit set at a level that cannot hold a page there
-  misaligned_output,      // large leaf / superpage whose output address is not aligned to its size
-  leaf_not_allowed,       // this level cannot hold a leaf
-  reserved_descriptor,    // a descriptor type the manual reserves at this level (behaves as invalid)
-  write_without_read,     // write permission without read, a reserved combination
-  reserved_memory_type,   // a memory-type encoding the manual reserves
-  reserved_group_encoding,  // a contiguous-group encoding (size pattern, level) the format does not define
-  extension_absent,       // the encoding needs a feature this format instance lacks
-  table_not_allowed,      // this level cannot point to a table (leaf level)
-  output_beyond_pa,       // output address above the format's PA width
-  bad_swap,               // swap type/offset beyond the format's fields
-  unrepresentable,        // the vocabulary value has no encoding in this format
+  reserved_bits,         // a bit the manual reserves (must be zero) is set
+  reserved_large_page,   // the page-size bit set at a level that cannot hold a page there
+  misaligned_output,     // large leaf / superpage whose output address is not aligned to its size
+  leaf_not_allowed,      // this level cannot hold a leaf
+  reserved_descriptor,   // a descriptor type the manual reserves at this level (behaves as invalid)
+  write_without_read,    // write permission without read, a reserved combination
+  reserved_memory_type,  // a memory-type encoding the manual reserves
+  reserved_group_encoding,  // a contiguous-group encoding (size pattern, level) the format does not
+                            // define
+  extension_absent,         // the encoding needs a feature this format instance lacks
+  table_not_allowed,        // this level cannot point to a table (leaf level)
+  output_beyond_pa,         // output address above the format's PA width
+  bad_swap,                 // swap type/offset beyond the format's fields
+  unrepresentable,          // the vocabulary value has no encoding in this format
 };
 
 constexpr const char* reason_name(Reason r) {
@@ -198,24 +203,25 @@ struct Soft {
 // MAX_SWAPFILES_SHIFT is 5; the top type values are reserved for special entries, with the
 // marker type last.
 inline constexpr unsigned kSwapTypeBits = 5;
-inline constexpr u32 kSwpHwpoison = 24;  // MAX_SWAPFILES with 3 device + 3 migration + 1 + 1 reserved
-inline constexpr u32 kSwpMigrationRead = 25;
-inline constexpr u32 kSwpMigrationReadExclusive = 26;
-inline constexpr u32 kSwpMigrationWrite = 27;
-inline constexpr u32 kSwpDeviceWrite = 28;
-inline constexpr u32 kSwpDeviceRead = 29;
-inline constexpr u32 kSwpDeviceExclusive = 30;
-inline constexpr u32 kSwpPteMarker = 31;
-inline constexpr u32 kMaxSwapFiles = kSwpHwpoison;
+inline constexpr uint32_t kSwpHwpoison =
+    24;  // MAX_SWAPFILES with 3 device + 3 migration + 1 + 1 reserved
+inline constexpr uint32_t kSwpMigrationRead = 25;
+inline constexpr uint32_t kSwpMigrationReadExclusive = 26;
+inline constexpr uint32_t kSwpMigrationWrite = 27;
+inline constexpr uint32_t kSwpDeviceWrite = 28;
+inline constexpr uint32_t kSwpDeviceRead = 29;
+inline constexpr uint32_t kSwpDeviceExclusive = 30;
+inline constexpr uint32_t kSwpPteMarker = 31;
+inline constexpr uint32_t kMaxSwapFiles = kSwpHwpoison;
 
 // PTE marker flags, kept in the offset of a marker-type swap entry.
-inline constexpr u64 kMarkerUffdWp = bit(0);
-inline constexpr u64 kMarkerPoisoned = bit(1);
-inline constexpr u64 kMarkerGuard = bit(2);
+inline constexpr uint64_t kMarkerUffdWp = bit(0);
+inline constexpr uint64_t kMarkerPoisoned = bit(1);
+inline constexpr uint64_t kMarkerGuard = bit(2);
 
 struct Swap {
-  u32 type = 0;
-  u64 offset = 0;  // swap slot; a PFN for migration/hwpoison; marker flags for markers
+  uint32_t type = 0;
+  uint64_t offset = 0;  // swap slot; a PFN for migration/hwpoison; marker flags for markers
   bool exclusive = false;
   bool soft_dirty = false;
   bool uffd_wp = false;
@@ -227,9 +233,9 @@ struct Swap {
 // arm64 PBHA/GP/NS, ...) so that decode -> modify -> encode never loses them.
 struct Entry {
   Kind kind = Kind::none;
-  u64 addr = 0;          // output address: page or block base, next-level table, or 0
-  u8 shift = 0;          // log2 of what this one entry maps (the level's shift)
-  u8 cont_shift = 0;     // log2 of the contiguous group this entry belongs to, 0 if none
+  uint64_t addr = 0;          // output address: page or block base, next-level table, or 0
+  uint8_t shift = 0;          // log2 of what this one entry maps (the level's shift)
+  uint8_t cont_shift = 0;     // log2 of the contiguous group this entry belongs to, 0 if none
   Prot prot{};           // hardware-enforced permissions (leaf / protnone: the stored ones)
   bool writable = false; // Linux's logical write permission (arm64 DBM, x86 RW, riscv W)
   MemType mem = MemType::normal;
@@ -239,12 +245,12 @@ struct Entry {
   Soft soft{};
   Swap swp{};            // valid for Kind::swap and Kind::marker
   Reason reason = Reason::none;
-  u64 keep = 0;
+  uint64_t keep = 0;
   constexpr bool operator==(const Entry&) const = default;
 };
 
 // What the hardware does to A/D bits, and how a format records a read-only dirty page.
-enum class DirtyModel : u8 {
+enum class DirtyModel : uint8_t {
   hw_d,              // a plain D bit (riscv)
   hw_d_saved_dirty,  // x86: D, plus SAVED_DIRTY for W=0 dirty (W=0,D=1 means shadow stack)
   dbm_rdonly,        // arm64: DBM is the write permission; dirty = !RDONLY or software PTE_DIRTY

@@ -16,7 +16,7 @@
 namespace hugepte {
 
 template <class F>
-concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u64 va) {
+concept Format = requires(uint64_t raw, unsigned level, unsigned i, const Entry& e, uint64_t va) {
   // Identity, for messages, the CLI and the test matrix.
   { F::arch } -> std::convertible_to<const char*>;  // "x86_64", "arm64", "riscv64"
   { F::mode } -> std::convertible_to<const char*>;  // "4level", "4k-48", "sv39", ...
@@ -35,21 +35,21 @@ concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u
   // Full translation between raw entries and the vocabulary. decode never fails: a bad raw value
   // decodes to Kind::invalid with a reason. encode refuses what the format cannot express.
   { F::decode(raw, level) } -> std::same_as<Entry>;
-  { F::encode(e, level) } -> std::same_as<Result<u64>>;
+  { F::encode(e, level) } -> std::same_as<Result<uint64_t>>;
 
   // Hot-path predicates for walkers (must agree with decode; tests check that they do).
   { F::is_table(raw, level) } -> std::same_as<bool>;
   { F::is_leaf(raw, level) } -> std::same_as<bool>;     // hardware-valid leaf
-  { F::out_addr(raw, level) } -> std::same_as<u64>;     // table or leaf output address
+  { F::out_addr(raw, level) } -> std::same_as<uint64_t>;     // table or leaf output address
   // log2 of the aligned block whose base out_addr() gives for a leaf: the level's shift, or the
   // group's where every sub-entry of a contiguous group carries the group base (riscv NAPOT).
   // So a leaf translates va to out_addr(raw) | (va & (2^leaf_shift - 1)).
   { F::leaf_shift(raw, level) } -> std::same_as<unsigned>;
-  { F::make_table(raw, level) } -> std::same_as<u64>;   // table entry pointing at pa `raw`
+  { F::make_table(raw, level) } -> std::same_as<uint64_t>;   // table entry pointing at pa `raw`
 
   // Contiguous groups: the raw value of sub-entry i given sub-entry 0 (arm64 CONT: own output
   // address plus the CONT bit; riscv NAPOT: the identical value).
-  { F::group_entry(raw, level, i) } -> std::same_as<u64>;
+  { F::group_entry(raw, level, i) } -> std::same_as<uint64_t>;
 
   // The same leaf at another output address, without encoding:
   //  - for raw == encode(e, level) of a leaf or PROT_NONE e (a group member in its base form
@@ -63,7 +63,7 @@ concept Format = requires(u64 raw, unsigned level, unsigned i, const Entry& e, u
   //    equal after with_pa(raw, level, 0) decode alike but for their addresses.
   // Bulk operations encode or decode one leaf and derive the rest (tests/shared/
   // format_with_pa.cpp checks both rules for every format).
-  { F::with_pa(raw, level, va) } -> std::same_as<u64>;
+  { F::with_pa(raw, level, va) } -> std::same_as<uint64_t>;
 
   // Break-before-make: true when replacing valid `raw` by valid `raw2` must go through invalid
   // plus a TLB invalidation first.
@@ -115,7 +115,7 @@ consteval bool format_ok() {
 
 // Geometry helpers derived from a format (no arch knowledge).
 template <Format F>
-constexpr unsigned index_of(u64 va, unsigned level) {
+constexpr unsigned index_of(uint64_t va, unsigned level) {
   return static_cast<unsigned>((va >> F::shift(level)) & (bit(F::index_bits(level)) - 1));
 }
 

@@ -45,10 +45,10 @@ constexpr Result<HugeSize> huge_size(unsigned shift) {
 // The handle of one logical entry.
 template <Format F>
 struct HugePte {
-  u64* slot = nullptr;  // first (or only) physical entry
-  u64 va = 0;           // base address of the huge page
-  u8 level = 0;         // level of the physical entries
-  u8 shift = 0;         // log2 of the huge page size
+  uint64_t* slot = nullptr;  // first (or only) physical entry
+  uint64_t va = 0;           // base address of the huge page
+  uint8_t level = 0;         // level of the physical entries
+  uint8_t shift = 0;         // log2 of the huge page size
 
   // Formats without contiguous groups (x86) know at compile time that every handle is one entry.
   static constexpr bool kFormatHasGroups = [] {
@@ -57,9 +57,9 @@ struct HugePte {
     return false;
   }();
   constexpr bool group() const { return kFormatHasGroups && shift != F::shift(level); }
-  constexpr u64 count() const { return group() ? bit(shift - F::shift(level)) : 1; }
-  constexpr u64 size() const { return bit(shift); }
-  constexpr u64* sub(u64 i) const { return slot + i; }
+  constexpr uint64_t count() const { return group() ? bit(shift - F::shift(level)) : 1; }
+  constexpr uint64_t size() const { return bit(shift); }
+  constexpr uint64_t* sub(uint64_t i) const { return slot + i; }
   constexpr bool operator==(const HugePte&) const = default;
 };
 
@@ -82,10 +82,10 @@ class HugePteOps {
   // Errors: EINVAL not a huge page size of this format; ERANGE addr outside the VA space;
   // ENOENT a table above the slot is missing; EEXIST the slot's place is taken by something
   // else (a bigger leaf or non-present entry above it, or a table at its level).
-  Result<Handle> offset(u64 addr, unsigned shift) const {
+  Result<Handle> offset(uint64_t addr, unsigned shift) const {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return sz.err;
-    u64 va = align_down(addr, shift);
+    uint64_t va = align_down(addr, shift);
     Result<Found> f = find(*pt_, va, sz.value.level);
     if (!f) return f.err;
     if (f.value.level != sz.value.level)
@@ -95,10 +95,10 @@ class HugePteOps {
 
   // Like offset(), allocating the missing tables (all or nothing). Errors: ENOMEM, and those of
   // offset() except ENOENT.
-  HUGEPTE_ALWAYS_INLINE Result<Handle> alloc(u64 addr, unsigned shift) const {
+  HUGEPTE_ALWAYS_INLINE Result<Handle> alloc(uint64_t addr, unsigned shift) const {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return sz.err;
-    u64 va = align_down(addr, shift);
+    uint64_t va = align_down(addr, shift);
     Result<Found> f = find_or_alloc(*pt_, va, sz.value.level);
     if (!f) return f.err;
     return handle(f.value, va, sz.value);
@@ -111,7 +111,7 @@ class HugePteOps {
   Entry get(const Handle& h) const {
     Entry e = F::decode(Table::load(h.slot), h.level);
     if (h.group() && present(e) && e.cont_shift != 0) {
-      for (u64 i = 1; i < h.count(); ++i) gather(e, F::decode(Table::load(h.sub(i)), h.level));
+      for (uint64_t i = 1; i < h.count(); ++i) gather(e, F::decode(Table::load(h.sub(i)), h.level));
     }
     return e;
   }
@@ -126,7 +126,8 @@ class HugePteOps {
   HUGEPTE_ALWAYS_INLINE Err set(const Handle& h, const Entry& e) const {
     if (e.kind == Kind::table || e.kind == Kind::invalid) return Err::einval;
     Entry v = e;
-    if (v.kind != Kind::none) v.shift = static_cast<u8>(F::shift(h.level));  // implied by the slot
+    if (v.kind != Kind::none)
+      v.shift = static_cast<uint8_t>(F::shift(h.level));  // implied by the slot
     if (present(v)) {
       if (v.cont_shift != (h.group() ? h.shift : 0)) return Err::einval;
       // A format encodes one sub-entry at a time and may not see a group's misalignment.
@@ -134,20 +135,20 @@ class HugePteOps {
     } else {
       v.cont_shift = 0;
     }
-    Result<u64> raw0 = F::encode(v, h.level);
+    Result<uint64_t> raw0 = F::encode(v, h.level);
     if (!raw0) return raw0.err;
 
     EntryInvalidations<Tlb> inv(*tlb_);
     if (!h.group()) {  // one entry: the hot path of mapping pages one by one
-      u64 old = Table::load(h.slot);
+      uint64_t old = Table::load(h.slot);
       if (is_table(old, h.level)) return Err::eexist;
-      u64 next = raw0.value;
+      uint64_t next = raw0.value;
       replace(*pt_, inv, h.slot, h.level, 1, &old, &next, leaf_flush(h), Owed::by_caller);
       inv.finish();
       return Err::ok;
     }
-    u64 old[kMaxUnit], next[kMaxUnit];
-    for (u64 i = 0; i < h.count(); ++i) {
+    uint64_t old[kMaxUnit], next[kMaxUnit];
+    for (uint64_t i = 0; i < h.count(); ++i) {
       old[i] = Table::load(h.sub(i));
       if (is_table(old[i], h.level)) return Err::eexist;
       next[i] = sub_value(raw0.value, h, i, present(v));
@@ -169,7 +170,7 @@ class HugePteOps {
   // huge_pte_clear: every sub-entry none, no TLB invalidation.
   void clear(const Handle& h) const {
     if (is_table(Table::load(h.slot), h.level)) return;
-    for (u64 i = 0; i < h.count(); ++i) pt_->store(h.sub(i), h.level, 0);
+    for (uint64_t i = 0; i < h.count(); ++i) pt_->store(h.sub(i), h.level, 0);
   }
 
   // huge_ptep_clear_flush: get_and_clear, then invalidate the range if the hardware could have
@@ -223,11 +224,11 @@ class HugePteOps {
   // flush_hugetlb_tlb_range: invalidates [start, end) mapped by huge pages of size 1 << shift,
   // one invalidation per physical entry (a group's sub-entries may be cached one by one), with
   // the level hint of those entries.
-  Err flush_range(u64 start, u64 end, unsigned shift) const {
+  Err flush_range(uint64_t start, uint64_t end, unsigned shift) const {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return sz.err;
-    tlb_->flush(TlbFlush{start, end, static_cast<u8>(F::shift(sz.value.level)),
-                         static_cast<u8>(sz.value.level), true});
+    tlb_->flush(TlbFlush{start, end, static_cast<uint8_t>(F::shift(sz.value.level)),
+                         static_cast<uint8_t>(sz.value.level), true});
     return Err::ok;
   }
 
@@ -240,14 +241,14 @@ class HugePteOps {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return sz.err;
     if (!present(e)) return e;
-    e.shift = static_cast<u8>(F::shift(sz.value.level));
-    e.cont_shift = static_cast<u8>(sz.value.cont ? shift : 0);
+    e.shift = static_cast<uint8_t>(F::shift(sz.value.level));
+    e.cont_shift = static_cast<uint8_t>(sz.value.cont ? shift : 0);
     return e;
   }
 
   // hugetlb_mask_last_page: added to the address of a missing table's first huge page, gives
   // the last huge page that table would have held; 0 for a size the format lacks.
-  static constexpr u64 mask_last_page(unsigned shift) {
+  static constexpr uint64_t mask_last_page(unsigned shift) {
     Result<HugeSize> sz = huge_size<F>(shift);
     if (!sz) return 0;
     unsigned l = sz.value.level;
@@ -261,13 +262,13 @@ class HugePteOps {
   }
 
  private:
-  static constexpr bool is_table(u64 raw, unsigned level) {
+  static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level > 0 && F::is_table(raw, level);
   }
 
   // Sub-entry i of the logical value raw0 (sub-entry 0). Non-present values carry no address and
   // go identically everywhere.
-  static constexpr u64 sub_value(u64 raw0, const Handle& h, u64 i, bool is_present) {
+  static constexpr uint64_t sub_value(uint64_t raw0, const Handle& h, uint64_t i, bool is_present) {
     return is_present && h.group() ? F::group_entry(raw0, h.level, static_cast<unsigned>(i)) : raw0;
   }
 
@@ -275,13 +276,13 @@ class HugePteOps {
   // sub-entry's decoded address is its own or the group's base, and may refuse to encode a
   // group member from anything but the base; so encode the base form and let group_entry place
   // it, at the sub-entry's index within its group (which a handle need not start at).
-  static constexpr Result<u64> encode_sub(Entry d, const Handle& h, u64 i) {
+  static constexpr Result<uint64_t> encode_sub(Entry d, const Handle& h, uint64_t i) {
     if (d.cont_shift == 0) return F::encode(d, h.level);
     unsigned sub_shift = F::shift(h.level);
     d.addr = align_down(d.addr, d.cont_shift);
-    Result<u64> raw = F::encode(d, h.level);
+    Result<uint64_t> raw = F::encode(d, h.level);
     if (!raw) return raw;
-    u64 index = ((h.va >> sub_shift) + i) & (bit(d.cont_shift - sub_shift) - 1);
+    uint64_t index = ((h.va >> sub_shift) + i) & (bit(d.cont_shift - sub_shift) - 1);
     return F::group_entry(raw.value, h.level, static_cast<unsigned>(index));
   }
 
@@ -290,16 +291,17 @@ class HugePteOps {
     e.dirty = e.dirty || sub.dirty;
   }
 
-  HUGEPTE_ALWAYS_INLINE Result<Handle> handle(const Found& f, u64 va, const HugeSize& sz) const {
+  HUGEPTE_ALWAYS_INLINE Result<Handle> handle(const Found& f, uint64_t va,
+                                              const HugeSize& sz) const {
     if (is_table(Table::load(f.slot), f.level)) return Err::eexist;
-    return Handle{f.slot, va, static_cast<u8>(sz.level), static_cast<u8>(sz.shift)};
+    return Handle{f.slot, va, static_cast<uint8_t>(sz.level), static_cast<uint8_t>(sz.shift)};
   }
 
-  static constexpr u64 kMaxUnit = max_unit_entries<F>();
+  static constexpr uint64_t kMaxUnit = max_unit_entries<F>();
 
   // The invalidation of a logical entry: one per physical entry, with its level.
   static TlbFlush leaf_flush(const Handle& h) {
-    return TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(h.level)), h.level, true};
+    return TlbFlush{h.va, h.va + h.size(), static_cast<uint8_t>(F::shift(h.level)), h.level, true};
   }
   void flush(const Handle& h) const { tlb_->flush(leaf_flush(h)); }
 
@@ -307,12 +309,12 @@ class HugePteOps {
   // and whether the hardware could have cached any sub-entry.
   Entry take(const Handle& h, bool& was_valid) const {
     if (is_table(Table::load(h.slot), h.level)) return F::decode(Table::load(h.slot), h.level);
-    u64 old0 = pt_->exchange(h.slot, h.level, 0);
+    uint64_t old0 = pt_->exchange(h.slot, h.level, 0);
     Entry e = F::decode(old0, h.level);
     was_valid = F::is_leaf(old0, h.level);
     bool gathering = h.group() && present(e);
-    for (u64 i = 1; i < h.count(); ++i) {
-      u64 old = pt_->exchange(h.sub(i), h.level, 0);
+    for (uint64_t i = 1; i < h.count(); ++i) {
+      uint64_t old = pt_->exchange(h.sub(i), h.level, 0);
       was_valid = was_valid || F::is_leaf(old, h.level);
       if (gathering) gather(e, F::decode(old, h.level));
     }
@@ -329,26 +331,27 @@ class HugePteOps {
     if (!present(cur)) return Err::einval;
     Entry next = cur;
     edit(next);
-    if (Result<u64> raw0 = F::encode(next, h.level); !raw0) return raw0.err;
+    if (Result<uint64_t> raw0 = F::encode(next, h.level); !raw0) return raw0.err;
 
-    auto derive = [&](const u64* now, u64* out) {
-      for (u64 i = 0; i < h.count(); ++i) {
+    auto derive = [&](const uint64_t* now, uint64_t* out) {
+      for (uint64_t i = 0; i < h.count(); ++i) {
         Entry sub = F::decode(now[i], h.level);
         edit(sub);
-        Result<u64> raw = encode_sub(sub, h, i);
+        Result<uint64_t> raw = encode_sub(sub, h, i);
         if (!raw) return false;
         out[i] = raw.value;
       }
       return true;
     };
-    u64 old[kMaxUnit], out[kMaxUnit];
-    for (u64 i = 0; i < h.count(); ++i) old[i] = Table::load(h.sub(i));
+    uint64_t old[kMaxUnit], out[kMaxUnit];
+    for (uint64_t i = 0; i < h.count(); ++i) old[i] = Table::load(h.sub(i));
     if (!derive(old, out)) return Err::einval;
     bool changed = false;
-    for (u64 i = 0; i < h.count(); ++i) changed = changed || out[i] != old[i];
+    for (uint64_t i = 0; i < h.count(); ++i) changed = changed || out[i] != old[i];
     if (!changed) return false;
     EntryInvalidations<Tlb> inv(*tlb_);
-    replace(*pt_, inv, h.slot, h.level, h.count(), old, out, leaf_flush(h), Owed::by_caller, derive);
+    replace(*pt_, inv, h.slot, h.level, h.count(), old, out, leaf_flush(h), Owed::by_caller,
+            derive);
     inv.finish();
     return true;
   }

@@ -12,12 +12,14 @@
 
 namespace hugepte {
 
-enum class Kernel : u8 {
+enum class Kernel : uint8_t {
   upstream,   // today's conventions: what the formats implement
   linux_6_1,  // Debian 12's kernel
 };
 
-constexpr const char* kernel_name(Kernel k) { return k == Kernel::upstream ? "upstream" : "linux-6.1"; }
+constexpr const char* kernel_name(Kernel k) {
+  return k == Kernel::upstream ? "upstream" : "linux-6.1";
+}
 
 namespace linux61 {
 
@@ -28,7 +30,7 @@ namespace linux61 {
 //              27-28 device-private (write, read), 29-30 device-exclusive (write, read), 31 marker
 //   upstream:  0-23 swap files, 24 hwpoison, 25-27 migration, 28-30 device, 31 marker
 // The vocabulary's type (upstream numbering) for a type number a 6.1 kernel wrote.
-constexpr u32 swap_type(u32 t) {
+constexpr uint32_t swap_type(uint32_t t) {
   if (t < 23) return t;
   if (t == 23) return kSwpHwpoison;
   if (t <= 26) return kSwpMigrationRead + (t - 24);

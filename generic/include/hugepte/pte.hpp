@@ -81,14 +81,14 @@ constexpr Entry modify(Entry e, Prot prot, bool writable) {
 
 // --- swap-format entries -----------------------------------------------------------------------
 
-constexpr Entry swp_entry(u32 type, u64 offset) {
+constexpr Entry swp_entry(uint32_t type, uint64_t offset) {
   Entry e;
   e.kind = type == kSwpPteMarker ? Kind::marker : Kind::swap;
   e.swp.type = type;
   e.swp.offset = offset;
   return e;
 }
-constexpr Entry make_marker(u64 flags) { return swp_entry(kSwpPteMarker, flags); }
+constexpr Entry make_marker(uint64_t flags) { return swp_entry(kSwpPteMarker, flags); }
 constexpr bool swp_exclusive(const Entry& e) { return e.swp.exclusive; }
 constexpr Entry swp_mkexclusive(Entry e) { return e.swp.exclusive = true, e; }
 constexpr Entry swp_clear_exclusive(Entry e) { return e.swp.exclusive = false, e; }
@@ -99,8 +99,11 @@ constexpr bool swp_uffd_wp(const Entry& e) { return e.swp.uffd_wp; }
 constexpr Entry swp_mkuffd_wp(Entry e) { return e.swp.uffd_wp = true, e; }
 constexpr Entry swp_clear_uffd_wp(Entry e) { return e.swp.uffd_wp = false, e; }
 constexpr bool is_migration(const Entry& e) {
-  return e.kind == Kind::swap && e.swp.type >= kSwpMigrationRead && e.swp.type <= kSwpMigrationWrite;
+  return e.kind == Kind::swap && e.swp.type >= kSwpMigrationRead &&
+         e.swp.type <= kSwpMigrationWrite;
 }
-constexpr bool is_hwpoison(const Entry& e) { return e.kind == Kind::swap && e.swp.type == kSwpHwpoison; }
+constexpr bool is_hwpoison(const Entry& e) {
+  return e.kind == Kind::swap && e.swp.type == kSwpHwpoison;
+}
 
 }  // namespace hugepte::pte

@@ -49,15 +49,15 @@ struct Attrs {
   constexpr bool operator==(const Attrs&) const = default;
 };
 
-enum class MapMode : u8 {
+enum class MapMode : uint8_t {
   replace,     // whatever is in the range is replaced (blocks partly covered are split)
   no_replace,  // EEXIST if anything but none is in the range
 };
 
 // What translate() found for one address.
 struct Translated {
-  u64 va = 0;          // first address of the logical leaf
-  u64 pa = 0;          // the output address of the queried address itself
+  uint64_t va = 0;          // first address of the logical leaf
+  uint64_t pa = 0;          // the output address of the queried address itself
   unsigned shift = 0;  // log2 of the logical leaf (the group's size for a contiguous group)
   Entry entry{};       // the leaf: addr is the logical leaf's base; for a group, accessed and
                        // dirty are gathered over every sub-entry
@@ -93,7 +93,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   // Invalidation: a leaf flush for each leaf or group it replaces and for each block it splits
   //   or group it breaks; a walk-cache flush for each table it replaces, before freeing it;
   //   none where the range held none (publish() only).
-  Err map(u64 va, u64 pa, u64 len, const Attrs& attrs, unsigned max_shift = 64,
+  Err map(uint64_t va, uint64_t pa, uint64_t len, const Attrs& attrs, unsigned max_shift = 64,
           MapMode mode = MapMode::replace, unsigned min_shift = 0) {
     if (Err e = check_input(va, len); e != Err::ok) return e;
     if (!aligned(pa, F::page_shift) || max_shift < F::page_shift || min_shift > max_shift)
@@ -121,7 +121,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   // Invalidation: a leaf flush for each present leaf or group it clears and for each block it
   //   splits or group it breaks; a walk-cache flush for each table it unlinks (wholly inside
   //   the range, or left empty), before freeing it.
-  Err unmap(u64 va, u64 len) {
+  Err unmap(uint64_t va, uint64_t len) {
     if (Err e = check_input(va, len); e != Err::ok) return e;
     UnmapOp op{this};
     return run(op, va, va + (len - 1));
@@ -142,7 +142,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   ENOMEM  the table pages a split needs could not all be allocated
   // Invalidation: a leaf flush for each leaf or group whose value changes and for each block
   //   it splits or group it breaks.
-  Err protect(u64 va, u64 len, Prot prot, bool writable) {
+  Err protect(uint64_t va, uint64_t len, Prot prot, bool writable) {
     if (Err e = check_input(va, len); e != Err::ok) return e;
     ProtectOp op{this, prot, writable};
     return run(op, va, va + (len - 1));
@@ -163,7 +163,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   ENOMEM  the table pages it needs could not all be allocated
   // Invalidation: a leaf flush of the leaf it splits (or the group it breaks), at its size and
   //   level; the finer levels are built off-line.
-  Err split(u64 va, unsigned target_shift) {
+  Err split(uint64_t va, unsigned target_shift) {
     if (!F::canonical(va)) return Err::erange;
     if (!pt_->has_root()) return Err::einval;
     Result<Found> f = find(*pt_, va, 0);
@@ -173,7 +173,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
     unsigned have = d.cont_shift != 0 ? d.cont_shift : F::shift(f.value.level);
     Size t = size_of(target_shift);
     if (!t.ok || target_shift >= have) return Err::einval;
-    u64 base = align_down(va, target_shift);
+    uint64_t base = align_down(va, target_shift);
     SplitOp op{this, t};
     return run(op, base, base + (bit(target_shift) - 1));
   }
@@ -199,11 +199,11 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   replaces where tables go (the region, for a leaf replacing a table) or a leaf flush of
   //   the group's entries when it forms a group from plain leaves, then the new values; the
   //   tables are freed after the flush. None for a region already collapsed.
-  Err collapse(u64 va, unsigned shift) {
+  Err collapse(uint64_t va, unsigned shift) {
     if (!F::canonical(va)) return Err::erange;
     Size t = size_of(shift);
     if (!t.ok) return Err::einval;
-    u64 base = align_down(va, shift);
+    uint64_t base = align_down(va, shift);
     CollapseOp op{this, t, base};
     return run(op, base, base + (bit(shift) - 1));
   }
@@ -216,7 +216,7 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   ENOENT  nothing translates va; value.entry is then the entry that stopped the walk
   //           (none, swap, marker, protnone or invalid with its reason), value.shift its size
   // Invalidation: none; it only reads.
-  Result<Translated> translate(u64 va) const {
+  Result<Translated> translate(uint64_t va) const {
     if (!F::canonical(va)) return Err::erange;
     if (!pt_->has_root()) return Err::einval;
     Found f = find(*pt_, va, 0).value;
@@ -233,8 +233,8 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
     if (t.entry.cont_shift != 0) {
       // Hardware sets A/D in whichever sub-entry it used: the group's are the OR of all.
       unsigned s = F::shift(f.level);
-      u64* first = f.slot - ((va >> s) & (bit(t.shift - s) - 1));
-      for (u64 k = 0; k < bit(t.shift - s); ++k) {
+      uint64_t* first = f.slot - ((va >> s) & (bit(t.shift - s) - 1));
+      for (uint64_t k = 0; k < bit(t.shift - s); ++k) {
         Entry sub = F::decode(Table::load(first + k), f.level);
         t.entry.accessed = t.entry.accessed || sub.accessed;
         t.entry.dirty = t.entry.dirty || sub.dirty;
@@ -261,9 +261,9 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   using typename Engine::UnmapOp;
 
   // Common checks of [va, va + len).
-  Err check_input(u64 va, u64 len) const {
+  Err check_input(uint64_t va, uint64_t len) const {
     if (len == 0 || !aligned(va, F::page_shift) || !aligned(len, F::page_shift)) return Err::einval;
-    u64 end = va + len;
+    uint64_t end = va + len;
     if (end != 0 && end < va) return Err::erange;  // wraps around the top of the 64-bit space
     if (Err e = check_range<F>(va, end); e != Err::ok) return e;
     if (!pt_->has_root()) return Err::einval;

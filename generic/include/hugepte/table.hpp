@@ -19,24 +19,25 @@
 namespace hugepte {
 
 // Where table pages come from.
-//   alloc_table(level) -> Result<u64>: the PA of a zeroed, naturally aligned page of
+//   alloc_table(level) -> Result<uint64_t>: the PA of a zeroed, naturally aligned page of
 //                         1 << page_shift bytes that will hold entries of `level`; ENOMEM if none.
 //   free_table(pa, level): give it back (the caller has unlinked it and invalidated the TLB).
-//   table_ptr(pa) -> u64*: where the page at `pa` lives in this address space (the same pointer
+//   table_ptr(pa) -> uint64_t*: where the page at `pa` lives in this address space (the same
+//   pointer
 //                         for as long as the page stays allocated).
 // Optional hook, called after every entry write with the value it replaced (host logs use it;
 // bare-metal envs leave it out and pay nothing):
-//   on_entry_write(u64* slot, unsigned level, u64 old, u64 value)
+//   on_entry_write(uint64_t* slot, unsigned level, uint64_t old, uint64_t value)
 template <class E>
-concept TableEnv = requires(E& env, u64 pa, unsigned level) {
+concept TableEnv = requires(E& env, uint64_t pa, unsigned level) {
   { E::page_shift } -> std::convertible_to<unsigned>;
-  { env.alloc_table(level) } -> std::same_as<Result<u64>>;
+  { env.alloc_table(level) } -> std::same_as<Result<uint64_t>>;
   { env.free_table(pa, level) } -> std::same_as<void>;
-  { env.table_ptr(pa) } -> std::same_as<u64*>;
+  { env.table_ptr(pa) } -> std::same_as<uint64_t*>;
 };
 
 template <class E>
-concept EnvObservesWrites = requires(E& env, u64* slot, unsigned level, u64 v) {
+concept EnvObservesWrites = requires(E& env, uint64_t* slot, unsigned level, uint64_t v) {
   env.on_entry_write(slot, level, v, v);
 };
 
@@ -73,7 +74,7 @@ class PageTable {
   // Allocates the root table. Errors: ENOMEM; EEXIST if there is one already.
   Err init() {
     if (root_ != kNoRoot) return Err::eexist;
-    Result<u64> r = env_->alloc_table(kRoot);
+    Result<uint64_t> r = env_->alloc_table(kRoot);
     if (!r) return r.err;
     root_ = r.value;
     root_ptr_ = env_->table_ptr(root_);
@@ -81,34 +82,38 @@ class PageTable {
   }
 
   bool has_root() const { return root_ != kNoRoot; }
-  u64 root() const { return root_; }  // physical address: what goes into CR3 / TTBR / satp
-  u64* root_table() const { return env_->table_ptr(root_); }
+  uint64_t root() const { return root_; }  // physical address: what goes into CR3 / TTBR / satp
+  uint64_t* root_table() const { return env_->table_ptr(root_); }
   // The root table as init() found it, nullptr without a root: one member read, so a loop of
   // single-address walks keeps it in a register (the hot paths lookup() and find() use it).
-  u64* root_table_or_null() const { return root_ptr_; }
+  uint64_t* root_table_or_null() const { return root_ptr_; }
   // The same, but a table of none entries without a root, so a walk needs no check first: it
   // finds nothing, and only then asks has_root() why.
-  u64* root_table_or_empty() const { return root_ptr_ ? root_ptr_ : empty_root_; }
+  uint64_t* root_table_or_empty() const { return root_ptr_ ? root_ptr_ : empty_root_; }
   Env& env() const { return *env_; }
-  u64* table(u64 pa) const { return env_->table_ptr(pa); }
+  uint64_t* table(uint64_t pa) const { return env_->table_ptr(pa); }
 
   // The table a table entry at `level` points to (holding entries of level - 1).
-  u64* child(u64 raw, unsigned level) const { return env_->table_ptr(F::out_addr(raw, level)); }
+  uint64_t* child(uint64_t raw, unsigned level) const {
+    return env_->table_ptr(F::out_addr(raw, level));
+  }
 
   // --- entry primitives ----------------------------------------------------------------------
-  static u64 load(u64* slot) { return std::atomic_ref<u64>(*slot).load(kEntryLoadOrder); }
+  static uint64_t load(uint64_t* slot) {
+    return std::atomic_ref<uint64_t>(*slot).load(kEntryLoadOrder);
+  }
 
-  void store(u64* slot, unsigned level, u64 value) const {
+  void store(uint64_t* slot, unsigned level, uint64_t value) const {
     if constexpr (EnvObservesWrites<Env>) {
-      u64 old = std::atomic_ref<u64>(*slot).exchange(value, kEntryRmwOrder);
+      uint64_t old = std::atomic_ref<uint64_t>(*slot).exchange(value, kEntryRmwOrder);
       env_->on_entry_write(slot, level, old, value);
     } else {
-      std::atomic_ref<u64>(*slot).store(value, kEntryStoreOrder);
+      std::atomic_ref<uint64_t>(*slot).store(value, kEntryStoreOrder);
     }
   }
 
-  u64 exchange(u64* slot, unsigned level, u64 value) const {
-    u64 old = std::atomic_ref<u64>(*slot).exchange(value, kEntryRmwOrder);
+  uint64_t exchange(uint64_t* slot, unsigned level, uint64_t value) const {
+    uint64_t old = std::atomic_ref<uint64_t>(*slot).exchange(value, kEntryRmwOrder);
     if constexpr (EnvObservesWrites<Env>) env_->on_entry_write(slot, level, old, value);
     return old;
   }
@@ -119,19 +124,19 @@ class PageTable {
   // plain stores, which the compiler may merge into vector stores. With an Env that observes
   // writes, each goes through store() as usual.
   template <class Value>
-  void fill_offline(u64* slots, unsigned level, u64 n, Value value) const {
+  void fill_offline(uint64_t* slots, unsigned level, uint64_t n, Value value) const {
     if constexpr (EnvObservesWrites<Env>) {
-      for (u64 i = 0; i < n; ++i) store(slots + i, level, value(i));
+      for (uint64_t i = 0; i < n; ++i) store(slots + i, level, value(i));
     } else {
-      for (u64 i = 0; i < n; ++i) slots[i] = value(i);
+      for (uint64_t i = 0; i < n; ++i) slots[i] = value(i);
     }
   }
 
   // On failure `expected` holds the current value, as with std::atomic.
-  bool cmpxchg(u64* slot, unsigned level, u64& expected, u64 desired) const {
-    u64 old = expected;
-    bool ok = std::atomic_ref<u64>(*slot).compare_exchange_strong(expected, desired, kEntryRmwOrder,
-                                                                  kEntryLoadOrder);
+  bool cmpxchg(uint64_t* slot, unsigned level, uint64_t& expected, uint64_t desired) const {
+    uint64_t old = expected;
+    bool ok = std::atomic_ref<uint64_t>(*slot).compare_exchange_strong(
+        expected, desired, kEntryRmwOrder, kEntryLoadOrder);
     if constexpr (EnvObservesWrites<Env>) {
       if (ok) env_->on_entry_write(slot, level, old, desired);
     }
@@ -139,8 +144,8 @@ class PageTable {
   }
 
   // --- table pages ---------------------------------------------------------------------------
-  Result<u64> alloc_table(unsigned level) const { return env_->alloc_table(level); }
-  void free_table(u64 pa, unsigned level) const { env_->free_table(pa, level); }
+  Result<uint64_t> alloc_table(unsigned level) const { return env_->alloc_table(level); }
+  void free_table(uint64_t pa, unsigned level) const { env_->free_table(pa, level); }
 
   // Frees every table page reachable from the root, then the root. Leaves are not followed
   // (they map memory the table does not own). Safe to call twice.
@@ -154,24 +159,25 @@ class PageTable {
   // The one way a table page goes back: frees the table page at `pa` (holding entries of
   // `level`) and every table under it; leaves are not followed. The caller has unlinked it
   // and invalidated the walk caches for its range (commit.hpp's Invalidations and replace()).
-  void free_tables(u64 pa, unsigned level) const { free_at<kRoot>(pa, level); }
+  void free_tables(uint64_t pa, unsigned level) const { free_at<kRoot>(pa, level); }
 
  private:
-  static constexpr u64 kNoRoot = ~u64{0};
-  static inline u64 empty_root_[bit(F::index_bits(kRoot))] = {};  // never written; decode(0) is none
+  static constexpr uint64_t kNoRoot = ~uint64_t{0};
+  static inline uint64_t empty_root_[bit(F::index_bits(kRoot))] =
+      {};  // never written; decode(0) is none
 
   template <unsigned Level>
-  void free_at(u64 pa, unsigned level) const {
+  void free_at(uint64_t pa, unsigned level) const {
     if (level == Level) return free_below<Level>(pa);
     if constexpr (Level > 0) free_at<Level - 1>(pa, level);
   }
 
   template <unsigned Level>
-  void free_below(u64 pa) const {
+  void free_below(uint64_t pa) const {
     if constexpr (Level > 0) {
-      u64* t = env_->table_ptr(pa);
-      for (u64 i = 0; i < bit(F::index_bits(Level)); ++i) {
-        u64 raw = load(&t[i]);
+      uint64_t* t = env_->table_ptr(pa);
+      for (uint64_t i = 0; i < bit(F::index_bits(Level)); ++i) {
+        uint64_t raw = load(&t[i]);
         if (F::is_table(raw, Level)) free_below<Level - 1>(F::out_addr(raw, Level));
       }
     }
@@ -179,8 +185,8 @@ class PageTable {
   }
 
   Env* env_;
-  u64 root_ = kNoRoot;
-  u64* root_ptr_ = nullptr;
+  uint64_t root_ = kNoRoot;
+  uint64_t* root_ptr_ = nullptr;
 };
 
 }  // namespace hugepte

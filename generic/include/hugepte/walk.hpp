@@ -29,9 +29,9 @@ namespace hugepte {
 //   EINVAL  empty or reversed range
 //   ERANGE  some address in the range is not canonical (outside the VA space)
 template <Format F>
-constexpr Err check_range(u64 start, u64 end) {
+constexpr Err check_range(uint64_t start, uint64_t end) {
   if (end == start || (end != 0 && end < start)) return Err::einval;
-  u64 last = end - 1;
+  uint64_t last = end - 1;
   if (!F::canonical(start) || !F::canonical(last)) return Err::erange;
   // Both ends canonical, yet the range may still span the hole between the halves: the bits
   // above the translated ones differ between the two halves.
@@ -43,7 +43,7 @@ constexpr Err check_range(u64 start, u64 end) {
 
 // --- visitor walk ----------------------------------------------------------------------------
 
-enum class Visit : u8 { leaf = 1, table_pre = 2, table_post = 4 };
+enum class Visit : uint8_t { leaf = 1, table_pre = 2, table_post = 4 };
 
 constexpr const char* visit_name(Visit v) {
   switch (v) {
@@ -68,7 +68,7 @@ struct WalkFlags {
 // What a visitor tells the walker. `return Err::enomem;` ends the walk with that error;
 // `return Err::ok;` is next().
 struct Step {
-  enum class Kind : u8 {
+  enum class Kind : uint8_t {
     next,   // carry on (descending into the entry if it is now a table)
     skip,   // carry on, but do not descend into this table (TABLE_PRE / a leaf turned table)
     stop,   // end the walk successfully
@@ -95,16 +95,16 @@ struct Step {
 // What the visitor sees. The walker owns it; `old` is the value loaded before the callback (for
 // TABLE_POST: after the children were walked).
 struct VisitCtx {
-  u64* slot = nullptr;
-  u64 old = 0;
+  uint64_t* slot = nullptr;
+  uint64_t old = 0;
   unsigned level = 0;
   unsigned shift = 0;  // log2 of what one entry at `level` maps
-  u64 addr = 0;        // first address of this visit: the walk's start or the entry's base
-  u64 end = 0;         // one past the last address of this visit (clipped to the walk's end)
-  u64 start = 0;       // the walk's start
+  uint64_t addr = 0;        // first address of this visit: the walk's start or the entry's base
+  uint64_t end = 0;         // one past the last address of this visit (clipped to the walk's end)
+  uint64_t start = 0;       // the walk's start
 
-  constexpr u64 base() const { return align_down(addr, shift); }
-  constexpr u64 size() const { return bit(shift); }
+  constexpr uint64_t base() const { return align_down(addr, shift); }
+  constexpr uint64_t size() const { return bit(shift); }
   // The walk covers the whole entry, not just part of it.
   constexpr bool whole() const { return addr == base() && end == base() + size(); }
 };
@@ -123,16 +123,18 @@ struct VisitCtx {
 // A table as a walk reads it: load(i, level) gives entry i; slots() the page itself, nullptr
 // for a table that exists only in a plan.
 template <class T>
-concept TableView = requires(const T& t, u64 i, unsigned level) {
-  { t.load(i, level) } -> std::same_as<u64>;
-  { t.slots() } -> std::same_as<u64*>;
+concept TableView = requires(const T& t, uint64_t i, unsigned level) {
+  { t.load(i, level) } -> std::same_as<uint64_t>;
+  { t.slots() } -> std::same_as<uint64_t*>;
 };
 
 // A table page in memory, linked or not yet.
 struct TablePage {
-  u64* t;
-  u64 load(u64 i, unsigned) const { return std::atomic_ref<u64>(t[i]).load(kEntryLoadOrder); }
-  u64* slots() const { return t; }
+  uint64_t* t;
+  uint64_t load(uint64_t i, unsigned) const {
+    return std::atomic_ref<uint64_t>(t[i]).load(kEntryLoadOrder);
+  }
+  uint64_t* slots() const { return t; }
 };
 
 // Where a table walk stands in one table of entries of Level.
@@ -140,21 +142,21 @@ template <Format F, unsigned Level, TableView View>
 struct Place {
   static constexpr unsigned kShift = F::shift(Level);
   const View& table;
-  u64 addr;  // the first address not handled yet
-  u64 last;  // the last address the walk covers in this table
+  uint64_t addr;  // the first address not handled yet
+  uint64_t last;  // the last address the walk covers in this table
 
-  static constexpr u64 index(u64 a) { return index_of<F>(a, Level); }
-  u64 load(u64 a) const { return table.load(index(a), Level); }
-  u64* slot(u64 a) const { return table.slots() + index(a); }
+  static constexpr uint64_t index(uint64_t a) { return index_of<F>(a, Level); }
+  uint64_t load(uint64_t a) const { return table.load(index(a), Level); }
+  uint64_t* slot(uint64_t a) const { return table.slots() + index(a); }
   // The entry holding addr: its last address, and that clipped to the walk.
-  u64 entry_last() const { return align_down(addr, kShift) + (bit(kShift) - 1); }
-  u64 clipped_last() const { return entry_last() < last ? entry_last() : last; }
+  uint64_t entry_last() const { return align_down(addr, kShift) + (bit(kShift) - 1); }
+  uint64_t clipped_last() const { return entry_last() < last ? entry_last() : last; }
   // Entries from a's to the walk's last one in this table.
-  u64 entries_from(u64 a) const { return index(last) - index(a) + 1; }
+  uint64_t entries_from(uint64_t a) const { return index(last) - index(a) + 1; }
 };
 
 // The visitor: template <unsigned Level, class W, class View>
-//   Result<u64> at(W& walk, const Place<F, Level, View>& here)
+//   Result<uint64_t> at(W& walk, const Place<F, Level, View>& here)
 // handles what starts at here.addr and returns the last address it handled (at least the
 // first entry's; ~0 ends this table), or an error, which ends the walk.
 template <Format F, class V>
@@ -162,10 +164,10 @@ struct TableWalk {
   V& visitor;
 
   template <unsigned Level, TableView View>
-  Err table(const View& view, u64 first, u64 last) {
+  Err table(const View& view, uint64_t first, uint64_t last) {
     Place<F, Level, View> here{view, first, last};
     for (;;) {
-      Result<u64> r = visitor.template at<Level>(*this, here);
+      Result<uint64_t> r = visitor.template at<Level>(*this, here);
       if (!r) return r.err;
       if (r.value >= last) return Err::ok;
       here.addr = r.value + 1;
@@ -175,7 +177,7 @@ struct TableWalk {
 
 // Walks the table page t holding entries of Level, over [first, last] inside it.
 template <Format F, unsigned Level, class V>
-Err walk_table(u64* t, u64 first, u64 last, V& visitor) {
+Err walk_table(uint64_t* t, uint64_t first, uint64_t last, V& visitor) {
   TableWalk<F, V> w{visitor};
   return w.template table<Level>(TablePage{t}, first, last);
 }
@@ -186,11 +188,11 @@ namespace walk_detail {
 template <Format F, TableEnv Env, class V>
 struct Visits {
   using Table = PageTable<F, Env>;
-  static constexpr u64 kEnd = ~u64{0};
+  static constexpr uint64_t kEnd = ~uint64_t{0};
   const Table& pt;
   V& visitor;
   WalkFlags flags;
-  u64 start;
+  uint64_t start;
   bool stopped = false;
 
   // A visitor's answer: true to carry on, false when it stopped the walk, or its error.
@@ -210,8 +212,8 @@ struct Visits {
   }
 
   template <unsigned Level, class W, class View>
-  Result<u64> at(W& walk, const Place<F, Level, View>& here) {
-    const u64 last = here.clipped_last();
+  Result<uint64_t> at(W& walk, const Place<F, Level, View>& here) {
+    const uint64_t last = here.clipped_last();
     VisitCtx ctx{here.slot(here.addr), 0, Level, F::shift(Level), here.addr, last + 1, start};
     ctx.old = Table::load(ctx.slot);
     const bool is_table = Level > 0 && F::is_table(ctx.old, Level);
@@ -223,9 +225,10 @@ struct Visits {
       if (!go.value) return kEnd;
     }
     if constexpr (Level > 0) {
-      u64 now = Table::load(ctx.slot);  // reload: the visitor may have replaced the entry
+      uint64_t now = Table::load(ctx.slot);  // reload: the visitor may have replaced the entry
       if (F::is_table(now, Level) && s.kind != Step::Kind::skip) {
-        if (Err e = walk.template table<Level - 1>(TablePage{pt.child(now, Level)}, here.addr, last);
+        if (Err e =
+                walk.template table<Level - 1>(TablePage{pt.child(now, Level)}, here.addr, last);
             e != Err::ok)
           return e;
         if (stopped) return kEnd;
@@ -248,7 +251,7 @@ struct Visits {
 // returned, EINVAL for an empty range or a table without a root, ERANGE for a range outside the
 // VA space.
 template <Format F, TableEnv Env, class V>
-Err walk(const PageTable<F, Env>& pt, u64 start, u64 end, WalkFlags flags, V&& visitor) {
+Err walk(const PageTable<F, Env>& pt, uint64_t start, uint64_t end, WalkFlags flags, V&& visitor) {
   if (Err e = check_range<F>(start, end); e != Err::ok) return e;
   if (!pt.has_root()) return Err::einval;
   walk_detail::Visits<F, Env, std::remove_reference_t<V>> v{pt, visitor, flags, start};
@@ -258,8 +261,8 @@ Err walk(const PageTable<F, Env>& pt, u64 start, u64 end, WalkFlags flags, V&& v
 // The same under one table entry: walks the subtree under the table entry `raw` at Level (live
 // or not yet linked) over [first, last], which lie inside what raw maps.
 template <Format F, unsigned Level, TableEnv Env, class V>
-Err walk_below(const PageTable<F, Env>& pt, u64 raw, u64 first, u64 last, WalkFlags flags,
-               V&& visitor) {
+Err walk_below(const PageTable<F, Env>& pt, uint64_t raw, uint64_t first, uint64_t last,
+               WalkFlags flags, V&& visitor) {
   static_assert(Level > 0, "only a table entry has entries below it");
   walk_detail::Visits<F, Env, std::remove_reference_t<V>> v{pt, visitor, flags, first};
   return walk_table<F, Level - 1>(pt.child(raw, Level), first, last, v);
@@ -269,17 +272,18 @@ Err walk_below(const PageTable<F, Env>& pt, u64 raw, u64 first, u64 last, WalkFl
 
 // The entry a descent for one address ended at.
 struct Found {
-  u64* slot = nullptr;
-  u64 raw = 0;  // its value when it was read
+  uint64_t* slot = nullptr;
+  uint64_t raw = 0;  // its value when it was read
   unsigned level = 0;
 };
 
 namespace walk_detail {
 
 template <Format F, TableEnv Env, unsigned Level>
-HUGEPTE_ALWAYS_INLINE Found find_from(const PageTable<F, Env>& pt, u64* t, u64 va, unsigned stop_level) {
-  u64* slot = t + index_of<F>(va, Level);
-  u64 raw = PageTable<F, Env>::load(slot);
+HUGEPTE_ALWAYS_INLINE Found find_from(const PageTable<F, Env>& pt, uint64_t* t, uint64_t va,
+                                      unsigned stop_level) {
+  uint64_t* slot = t + index_of<F>(va, Level);
+  uint64_t raw = PageTable<F, Env>::load(slot);
   if constexpr (Level > 0) {
     if (Level > stop_level && F::is_table(raw, Level))
       return find_from<F, Env, Level - 1>(pt, pt.child(raw, Level), va, stop_level);
@@ -293,23 +297,24 @@ HUGEPTE_ALWAYS_INLINE Found find_from(const PageTable<F, Env>& pt, u64* t, u64 v
 // at stop_level, or the first non-table entry above it (none, a leaf, a non-present entry).
 // Errors: ERANGE for a non-canonical va, EINVAL without a root or for a bad stop_level.
 template <Format F, TableEnv Env>
-HUGEPTE_ALWAYS_INLINE Result<Found> find(const PageTable<F, Env>& pt, u64 va, unsigned stop_level = 0) {
-  u64* root = pt.root_table_or_null();
+HUGEPTE_ALWAYS_INLINE Result<Found> find(const PageTable<F, Env>& pt, uint64_t va,
+                                         unsigned stop_level = 0) {
+  uint64_t* root = pt.root_table_or_null();
   if (!F::canonical(va)) return Err::erange;
   if (root == nullptr || stop_level >= F::levels) return Err::einval;
   return walk_detail::find_from<F, Env, F::levels - 1>(pt, root, va, stop_level);
 }
 
 // Where find_or_alloc's new tables come from and what they hold when they are linked:
-//   alloc(level) -> Result<u64>   a zeroed page for entries of `level` (ENOMEM)
+//   alloc(level) -> Result<uint64_t>   a zeroed page for entries of `level` (ENOMEM)
 //   free(pa, level)               give back one that was not linked
 //   adopt(raw, level) -> bool     may a table replace the non-table entry `raw` at `level`?
-//   init(u64* t, level, parent)   fill the new table of entries of `level` that replaces the
+//   init(uint64_t* t, level, parent)   fill the new table of entries of `level` that replaces the
 //                                 entry `parent` (off-line: nothing can reach it yet)
 // The default (TablesFromEnv) takes pages from the table's Env and replaces only none.
 template <class S>
-concept TableSource = requires(S& s, u64 pa, unsigned level, u64 raw, u64* t) {
-  { s.alloc(level) } -> std::same_as<Result<u64>>;
+concept TableSource = requires(S& s, uint64_t pa, unsigned level, uint64_t raw, uint64_t* t) {
+  { s.alloc(level) } -> std::same_as<Result<uint64_t>>;
   { s.free(pa, level) } -> std::same_as<void>;
   { s.adopt(raw, level) } -> std::same_as<bool>;
   { s.init(t, level, raw) } -> std::same_as<void>;
@@ -318,10 +323,10 @@ concept TableSource = requires(S& s, u64 pa, unsigned level, u64 raw, u64* t) {
 template <Format F, TableEnv Env>
 struct TablesFromEnv {
   const PageTable<F, Env>* pt;
-  Result<u64> alloc(unsigned level) { return pt->alloc_table(level); }
-  void free(u64 pa, unsigned level) { pt->free_table(pa, level); }
-  bool adopt(u64 raw, unsigned level) { return F::decode(raw, level).kind == Kind::none; }
-  void init(u64*, unsigned, u64) {}
+  Result<uint64_t> alloc(unsigned level) { return pt->alloc_table(level); }
+  void free(uint64_t pa, unsigned level) { pt->free_table(pa, level); }
+  bool adopt(uint64_t raw, unsigned level) { return F::decode(raw, level).kind == Kind::none; }
+  void init(uint64_t*, unsigned, uint64_t) {}
 };
 
 // Like find(), but allocates the missing tables down to `level` and returns the slot at `level`
@@ -333,26 +338,27 @@ struct TablesFromEnv {
 // the source adopts (a leaf, a non-present entry); ERANGE, EINVAL as for find().
 namespace walk_detail {
 template <Format F, TableEnv Env, class Src>
-Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, Src& src);
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, uint64_t va, unsigned level, Src& src);
 }  // namespace walk_detail
 
 template <Format F, TableEnv Env, TableSource Src>
-HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level,
-                                                  Src& src) {
+HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, uint64_t va,
+                                                  unsigned level, Src& src) {
   Result<Found> r = find(pt, va, level);
   if (!r || r.value.level == level) return r;  // the tables are there: the common case
   return walk_detail::alloc_chain(pt, va, level, src);
 }
 
 template <Format F, TableEnv Env>
-HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, u64 va, unsigned level) {
+HUGEPTE_ALWAYS_INLINE Result<Found> find_or_alloc(const PageTable<F, Env>& pt, uint64_t va,
+                                                  unsigned level) {
   TablesFromEnv<F, Env> src{&pt};
   return find_or_alloc(pt, va, level, src);
 }
 
 namespace walk_detail {
 template <Format F, TableEnv Env, class Src>
-Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, Src& src) {
+Result<Found> alloc_chain(const PageTable<F, Env>& pt, uint64_t va, unsigned level, Src& src) {
   for (;;) {
     Result<Found> r = find(pt, va, level);
     if (!r) return r;
@@ -361,9 +367,9 @@ Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, S
     if (!src.adopt(f.raw, f.level)) return Err::eexist;
 
     // Tables for levels f.level-1 .. level; chain[l] holds entries of level l.
-    u64 chain[F::levels] = {};
+    uint64_t chain[F::levels] = {};
     for (unsigned l = f.level; l-- > level;) {
-      Result<u64> t = src.alloc(l);
+      Result<uint64_t> t = src.alloc(l);
       if (!t) {
         for (unsigned k = l + 1; k < f.level; ++k) src.free(chain[k], k);
         return t.err;
@@ -372,18 +378,18 @@ Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, S
     }
     // Top down: each new table starts as the entry it replaces says (the one found, then the
     // entry the table above now holds for va), then the link to the next one goes in.
-    u64 parent = f.raw;
+    uint64_t parent = f.raw;
     for (unsigned l = f.level; l-- > level;) {
-      u64* t = pt.table(chain[l]);
+      uint64_t* t = pt.table(chain[l]);
       src.init(t, l, parent);
       if (l > level) {
-        u64* slot = t + index_of<F>(va, l);
+        uint64_t* slot = t + index_of<F>(va, l);
         parent = PageTable<F, Env>::load(slot);
         pt.store(slot, l, F::make_table(chain[l - 1], l));
       }
     }
 
-    u64 expected = f.raw;
+    uint64_t expected = f.raw;
     if (pt.cmpxchg(f.slot, f.level, expected, F::make_table(chain[f.level - 1], f.level)))
       return Found{pt.table(chain[level]) + index_of<F>(va, level),
                    PageTable<F, Env>::load(pt.table(chain[level]) + index_of<F>(va, level)), level};
@@ -397,8 +403,8 @@ Result<Found> alloc_chain(const PageTable<F, Env>& pt, u64 va, unsigned level, S
 
 // Where one address goes: the leaf the hardware walker would use and the physical address.
 struct Lookup {
-  u64 pa = 0;
-  u64 raw = 0;         // the leaf entry
+  uint64_t pa = 0;
+  uint64_t raw = 0;         // the leaf entry
   unsigned level = 0;  // its level
   unsigned shift = 0;  // log2 of the aligned block the leaf's output address is the base of
 };
@@ -406,10 +412,11 @@ struct Lookup {
 namespace walk_detail {
 
 template <Format F, TableEnv Env, unsigned Level>
-Result<Lookup> lookup_from(const PageTable<F, Env>& pt, u64* t, u64 va) {
-  u64 raw = PageTable<F, Env>::load(t + index_of<F>(va, Level));
+Result<Lookup> lookup_from(const PageTable<F, Env>& pt, uint64_t* t, uint64_t va) {
+  uint64_t raw = PageTable<F, Env>::load(t + index_of<F>(va, Level));
   if constexpr (Level > 0) {
-    if (F::is_table(raw, Level)) return lookup_from<F, Env, Level - 1>(pt, pt.child(raw, Level), va);
+    if (F::is_table(raw, Level))
+      return lookup_from<F, Env, Level - 1>(pt, pt.child(raw, Level), va);
   }
   if (!F::is_leaf(raw, Level)) return Err::enoent;
   unsigned s = F::leaf_shift(raw, Level);
@@ -421,10 +428,10 @@ Result<Lookup> lookup_from(const PageTable<F, Env>& pt, u64* t, u64 va) {
 // The hot path of translation: the hardware's view of va, every level unrolled, no decode.
 // Errors: ERANGE non-canonical va, EINVAL no root, ENOENT no valid leaf maps va.
 template <Format F, TableEnv Env>
-HUGEPTE_ALWAYS_INLINE Result<Lookup> lookup(const PageTable<F, Env>& pt, u64 va) {
+HUGEPTE_ALWAYS_INLINE Result<Lookup> lookup(const PageTable<F, Env>& pt, uint64_t va) {
   // The root is read before the checks, so a caller's loop keeps it in a register; without a
   // root the walk meets an empty table and the failure path says EINVAL instead of ENOENT.
-  u64* root = pt.root_table_or_empty();
+  uint64_t* root = pt.root_table_or_empty();
   if (!F::canonical(va)) return Err::erange;
   Result<Lookup> r = walk_detail::lookup_from<F, Env, F::levels - 1>(pt, root, va);
   if (!r && !pt.has_root()) [[unlikely]]
@@ -446,7 +453,7 @@ class Cursor {
   using Table = PageTable<F, Env>;
 
  public:
-  Cursor(const Table& pt, u64 start, u64 end) : pt_(&pt), addr_(start), last_(end - 1) {
+  Cursor(const Table& pt, uint64_t start, uint64_t end) : pt_(&pt), addr_(start), last_(end - 1) {
     err_ = check_range<F>(start, end);
     if (err_ == Err::ok && !pt.has_root()) err_ = Err::einval;
     if (err_ != Err::ok) {
@@ -459,15 +466,15 @@ class Cursor {
   Err err() const { return err_; }  // EINVAL or ERANGE from construction; then done()
   bool done() const { return done_; }
 
-  u64* slot() const { return slot_; }
-  u64 old() const { return old_; }  // the value read when the cursor arrived
-  u64 load() const { return Table::load(slot_); }
+  uint64_t* slot() const { return slot_; }
+  uint64_t old() const { return old_; }  // the value read when the cursor arrived
+  uint64_t load() const { return Table::load(slot_); }
   unsigned level() const { return level_; }
   unsigned shift() const { return F::shift(level_); }
-  u64 addr() const { return addr_; }  // first address of this position inside the range
-  u64 base() const { return align_down(addr_, shift()); }
-  u64 end() const {  // one past the last address of this position inside the range
-    u64 entry_last = base() + (bit(shift()) - 1);
+  uint64_t addr() const { return addr_; }  // first address of this position inside the range
+  uint64_t base() const { return align_down(addr_, shift()); }
+  uint64_t end() const {  // one past the last address of this position inside the range
+    uint64_t entry_last = base() + (bit(shift()) - 1);
     return (entry_last < last_ ? entry_last : last_) + 1;
   }
 
@@ -478,7 +485,7 @@ class Cursor {
       descend();
       return;
     }
-    u64 entry_last = base() + (bit(shift()) - 1);
+    uint64_t entry_last = base() + (bit(shift()) - 1);
     if (entry_last >= last_) {
       done_ = true;
       return;
@@ -491,7 +498,7 @@ class Cursor {
 
   // Moves forward to `addr` (inside the range, at or after addr()); done() if it lies past the
   // range's end. Climbs only as far as the tables that do not hold addr, then descends.
-  void seek(u64 addr) {
+  void seek(uint64_t addr) {
     if (done_) return;
     if (addr == 0 || addr > last_) {  // 0: past the top of the address space
       done_ = true;
@@ -534,12 +541,12 @@ class Cursor {
   }
 
   const Table* pt_;
-  u64* table_[F::levels] = {};
-  u64* slot_ = nullptr;
-  u64 old_ = 0;
+  uint64_t* table_[F::levels] = {};
+  uint64_t* slot_ = nullptr;
+  uint64_t old_ = 0;
   unsigned level_ = 0;
-  u64 addr_;
-  u64 last_;
+  uint64_t addr_;
+  uint64_t last_;
   bool done_ = false;
   Err err_ = Err::ok;
 };

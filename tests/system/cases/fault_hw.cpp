@@ -29,8 +29,6 @@ using hugepte::bit;
 using hugepte::Entry;
 using hugepte::Err;
 using hugepte::Kind;
-using hugepte::u32;
-using hugepte::u64;
 using F = guest::GuestFormat;
 using Env = guest::GuestEnv<F::page_shift>;
 using Mm = mm::Mm<F, Env, guest::GuestTlb, guest::GuestFolios>;
@@ -38,19 +36,19 @@ using Mem = Mm::Mem;
 using hpt::Rng;
 
 constexpr unsigned kPageShift = F::page_shift;
-constexpr u64 kPage = bit(kPageShift);
+constexpr uint64_t kPage = bit(kPageShift);
 constexpr unsigned kRoot = F::levels - 1;
-constexpr u64 kWordOff = 0x100;  // where a page's tag word lives
+constexpr uint64_t kWordOff = 0x100;  // where a page's tag word lives
 
 // The cases' VA window: far above the identity map, inside the canonical lower half.
-constexpr u64 kVaBase = u64{1} << (F::va_bits - 2);
-constexpr u64 kWindow = u64{16} << 30;
-constexpr u64 kGiB = u64{1} << 30;
+constexpr uint64_t kVaBase = uint64_t{1} << (F::va_bits - 2);
+constexpr uint64_t kWindow = uint64_t{16} << 30;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Guest RAM per case: metadata, then table pages, then folios (free RAM, then high RAM).
-constexpr u64 kMetaBytes = u64{8} << 20;
-constexpr u64 kTableBytes = u64{32} << 20;
-constexpr u32 kMaxFolios = 4096;
+constexpr uint64_t kMetaBytes = uint64_t{8} << 20;
+constexpr uint64_t kTableBytes = uint64_t{32} << 20;
+constexpr uint32_t kMaxFolios = 4096;
 
 constexpr hugepte::LeafSizes<F> kSizes = hugepte::leaf_sizes<F>();
 
@@ -69,11 +67,11 @@ constexpr unsigned level_of(unsigned shift) {
   return shift == kPageShift ? 0 : hugepte::huge_size<F>(shift).value.level;
 }
 // Raw entries one logical leaf of 1 << shift occupies.
-constexpr u64 entries_of(unsigned shift) { return bit(shift - F::shift(level_of(shift))); }
+constexpr uint64_t entries_of(unsigned shift) { return bit(shift - F::shift(level_of(shift))); }
 
 void say(const char* s) { hpt::out(s); }
-void say_hex(u64 v) { hpt::out_u64(v, 16); }
-void say_seed(const char* what, u64 seed) {
+void say_hex(uint64_t v) { hpt::out_u64(v, 16); }
+void say_seed(const char* what, uint64_t seed) {
   say("    ");
   say(what);
   say(" seed ");
@@ -81,8 +79,8 @@ void say_seed(const char* what, u64 seed) {
   say("\n");
 }
 
-u64 tag(u64 va, u64 salt) { return ((va + salt) * 0x9e3779b97f4a7c15ull) | 1; }
-volatile u64& phys(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }
+uint64_t tag(uint64_t va, uint64_t salt) { return ((va + salt) * 0x9e3779b97f4a7c15ull) | 1; }
+volatile uint64_t& phys(uint64_t pa) { return *reinterpret_cast<volatile uint64_t*>(pa); }
 
 // --- the world: an Mm on guest RAM, live on the MMU, behind the fault hook ----------------------
 
@@ -113,7 +111,7 @@ struct World {
   Mem mem;
   Mm mm;
   HookLog log;
-  u64 harness_root = 0;
+  uint64_t harness_root = 0;
   bool live = false;
 
   explicit World(mm::Policy policy = mm::Policy::s1, const Mm::Options& opt = options())
@@ -127,7 +125,7 @@ struct World {
   World& operator=(const World&) = delete;
   ~World() { leave(); }
 
-  static u64 ram() { return guest::free_ram_base(); }
+  static uint64_t ram() { return guest::free_ram_base(); }
   static unsigned first_slot() { return hugepte::index_of<F>(kVaBase, kRoot); }
   static unsigned last_slot() { return hugepte::index_of<F>(kVaBase + kWindow - 1, kRoot); }
   static bool in_window(unsigned i) { return i >= first_slot() && i <= last_slot(); }
@@ -136,8 +134,8 @@ struct World {
   bool init() {
     if (mm.init() != Err::ok) return false;
     harness_root = guest::current_root();
-    const auto* src = reinterpret_cast<const volatile u64*>(harness_root);
-    u64* dst = mm.table().root_table();
+    const auto* src = reinterpret_cast<const volatile uint64_t*>(harness_root);
+    uint64_t* dst = mm.table().root_table();
     for (unsigned i = 0; i < bit(F::index_bits(kRoot)); ++i) {
       if (in_window(i)) {
         if (src[i] != 0) return false;  // the harness maps something where the cases work
@@ -157,29 +155,29 @@ struct World {
     guest::set_fault_hook(nullptr);
     g_world = nullptr;
     guest::set_root(harness_root);
-    u64* dst = mm.table().root_table();
+    uint64_t* dst = mm.table().root_table();
     for (unsigned i = 0; i < bit(F::index_bits(kRoot)); ++i)
       if (!in_window(i)) dst[i] = 0;
     live = false;
   }
 
   // FNV-1a over every raw entry of the window's tables: equal digests, bit-identical tables.
-  u64 digest() {
-    u64 h = 14695981039346656037ull;
-    const u64* root = mm.table().root_table();
+  uint64_t digest() {
+    uint64_t h = 14695981039346656037ull;
+    const uint64_t* root = mm.table().root_table();
     for (unsigned i = first_slot(); i <= last_slot(); ++i) h = mix(h, root[i], kRoot);
     return h;
   }
-  u64 mix(u64 h, u64 raw, unsigned level) {
+  uint64_t mix(uint64_t h, uint64_t raw, unsigned level) {
     h = (h ^ raw) * 1099511628211ull;
     if (level == 0 || !F::is_table(raw, level)) return h;
-    const u64* t = env.table_ptr(F::out_addr(raw, level));
-    for (u64 i = 0; i < bit(F::index_bits(level - 1)); ++i) h = mix(h, t[i], level - 1);
+    const uint64_t* t = env.table_ptr(F::out_addr(raw, level));
+    for (uint64_t i = 0; i < bit(F::index_bits(level - 1)); ++i) h = mix(h, t[i], level - 1);
     return h;
   }
 
-  Mm::View view(u64 va) const { return mm.view(va); }
-  u32 folio_of(u64 va) const {
+  Mm::View view(uint64_t va) const { return mm.view(va); }
+  uint32_t folio_of(uint64_t va) const {
     Mm::View v = mm.view(va);
     return hugepte::pte::present(v.entry) ? mem.folio_at(v.entry.addr) : mm::kNoFolio;
   }
@@ -209,16 +207,17 @@ bool on_fault(const guest::Fault& f) {
   return false;
 }
 
-bool rd(u64 va, u64& v) {
+bool rd(uint64_t va, uint64_t& v) {
   guest::Fault f;
   return guest::probe_read(va, v, f);
 }
-bool wr(u64 va, u64 v) {
+bool wr(uint64_t va, uint64_t v) {
   guest::Fault f;
   return guest::probe_write(va, v, f);
 }
 
-mm::VmaSpec anon(u64 start, u64 len, unsigned max_shift, hugepte::Prot prot = hugepte::kProtRW) {
+mm::VmaSpec anon(uint64_t start, uint64_t len, unsigned max_shift,
+                 hugepte::Prot prot = hugepte::kProtRW) {
   mm::VmaSpec s;
   s.start = start;
   s.len = len;
@@ -226,7 +225,7 @@ mm::VmaSpec anon(u64 start, u64 len, unsigned max_shift, hugepte::Prot prot = hu
   s.max_shift = max_shift;
   return s;
 }
-mm::VmaSpec file_vma(u64 start, u64 len, u32 file, bool shared, u64 pgoff = 0) {
+mm::VmaSpec file_vma(uint64_t start, uint64_t len, uint32_t file, bool shared, uint64_t pgoff = 0) {
   mm::VmaSpec s;
   s.start = start;
   s.len = len;
@@ -242,10 +241,11 @@ mm::VmaSpec file_vma(u64 start, u64 len, u32 file, bool shared, u64 pgoff = 0) {
 // level from the leaf's up to the one below the root.
 void expect_first_fault_tables(hpt::Ctx& hpt_ctx, const mm::Counters& c, unsigned shift) {
   const unsigned lvl = level_of(shift);
-  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_alloc[l], u64{l >= lvl && l < kRoot});
+  for (unsigned l = 0; l < F::levels; ++l)
+    HPT_EXPECT_EQ(c.pt_alloc[l], uint64_t{l >= lvl && l < kRoot});
   HPT_EXPECT_EQ(c.pt_free_total(), 0u);
   // Each new table is linked by one entry, then the leaf's raw entries are written.
-  HPT_EXPECT_EQ(c.entries_written, u64{kRoot - lvl} + entries_of(shift));
+  HPT_EXPECT_EQ(c.entries_written, uint64_t{kRoot - lvl} + entries_of(shift));
   HPT_EXPECT_EQ(c.notif_start, 0u);  // an install into none: no invalidation (docs/mm.md §1.4)
   HPT_EXPECT_EQ(c.tlb_flush, 0u);
 }
@@ -253,15 +253,15 @@ void expect_first_fault_tables(hpt::Ctx& hpt_ctx, const mm::Counters& c, unsigne
 // Pages of a leaf [base, base + 2^shift) to touch: all of them up to `max`, else `max` spread
 // over the leaf (one random page per stride) plus the first and the last.
 template <class Fn>
-void for_sample_pages(u64 base, unsigned shift, Rng& rng, u64 max, Fn fn) {
-  const u64 n = bit(shift - kPageShift);
+void for_sample_pages(uint64_t base, unsigned shift, Rng& rng, uint64_t max, Fn fn) {
+  const uint64_t n = bit(shift - kPageShift);
   if (n <= max) {
-    for (u64 i = 0; i < n; ++i) fn(base + i * kPage);
+    for (uint64_t i = 0; i < n; ++i) fn(base + i * kPage);
     return;
   }
-  const u64 stride = n / max;
+  const uint64_t stride = n / max;
   fn(base);
-  for (u64 k = 0; k < max; ++k) fn(base + (k * stride + rng.below(stride)) * kPage);
+  for (uint64_t k = 0; k < max; ++k) fn(base + (k * stride + rng.below(stride)) * kPage);
   fn(base + (n - 1) * kPage);
 }
 
@@ -270,16 +270,16 @@ void for_sample_pages(u64 base, unsigned shift, Rng& rng, u64 max, Fn fn) {
 // An anonymous VMA allowing folios of 1 << shift, exactly one such block: the first touch maps
 // exactly one leaf of that size (a new zeroed folio from its pool), every later touch in the
 // block takes no fault, data written is read back through the MMU and sits in the folio.
-void first_touch(hpt::Ctx& hpt_ctx, unsigned shift, u64 seed) {
+void first_touch(hpt::Ctx& hpt_ctx, unsigned shift, uint64_t seed) {
   World w;
   HPT_ASSERT(w.init());
   if (shift > kPageShift) HPT_ASSERT_EQ(w.mem.set_pool(shift, 1), Err::ok);
   if (!w.folios.room_for(shift)) HPT_SKIP("guest RAM has no room for a folio of this size");
-  const u64 base = kVaBase;
+  const uint64_t base = kVaBase;
   HPT_ASSERT(w.mm.mmap(anon(base, bit(shift), shift)).ok());
   Rng rng{seed};
-  const u64 pages = bit(shift - kPageShift);
-  const u64 first = base + rng.below(pages) * kPage + kWordOff;
+  const uint64_t pages = bit(shift - kPageShift);
+  const uint64_t first = base + rng.below(pages) * kPage + kWordOff;
   w.mm.reset_counters();
 
   HPT_ASSERT(wr(first, tag(first, seed)));
@@ -299,7 +299,7 @@ void first_touch(hpt::Ctx& hpt_ctx, unsigned shift, u64 seed) {
   HPT_EXPECT_EQ(v.shift, shift);
   HPT_EXPECT_EQ(v.level, level_of(shift));
   HPT_EXPECT(v.entry.writable && v.entry.accessed && v.entry.dirty && !v.entry.prot.user);
-  const u32 id = w.folio_of(first);
+  const uint32_t id = w.folio_of(first);
   HPT_ASSERT(id != mm::kNoFolio);
   const mm::Folio& fo = w.mem.folio(id);
   HPT_EXPECT_EQ(unsigned{fo.shift}, shift);
@@ -311,8 +311,8 @@ void first_touch(hpt::Ctx& hpt_ctx, unsigned shift, u64 seed) {
 
   // Untouched pages read zero (a zeroed folio), then take a tag each; nothing faults again.
   unsigned bad = 0;
-  auto expect_word = [&](u64 va, u64 want) {
-    u64 got = ~want;
+  auto expect_word = [&](uint64_t va, uint64_t want) {
+    uint64_t got = ~want;
     const bool ok = rd(va, got) && got == want && phys(fo.pa + (va - base)) == want;
     if (!ok && bad++ < 4) {
       say("    va ");
@@ -324,15 +324,17 @@ void first_touch(hpt::Ctx& hpt_ctx, unsigned shift, u64 seed) {
       say("\n");
     }
   };
-  const u64 fp = hugepte::align_down(first, kPageShift);
+  const uint64_t fp = hugepte::align_down(first, kPageShift);
   Rng pick = rng;
-  for_sample_pages(base, shift, pick, 4096, [&](u64 p) { expect_word(p + kWordOff, p == fp ? tag(first, seed) : 0); });
+  for_sample_pages(base, shift, pick, 4096,
+                   [&](uint64_t p) { expect_word(p + kWordOff, p == fp ? tag(first, seed) : 0); });
   pick = rng;
-  for_sample_pages(base, shift, pick, 4096, [&](u64 p) {
+  for_sample_pages(base, shift, pick, 4096, [&](uint64_t p) {
     if (!wr(p + kWordOff, tag(p + kWordOff, seed)) && bad++ < 4) say("    a write faulted\n");
   });
   pick = rng;
-  for_sample_pages(base, shift, pick, 4096, [&](u64 p) { expect_word(p + kWordOff, tag(p + kWordOff, seed)); });
+  for_sample_pages(base, shift, pick, 4096,
+                   [&](uint64_t p) { expect_word(p + kWordOff, tag(p + kWordOff, seed)); });
   HPT_EXPECT_EQ(bad, 0u);
   HPT_EXPECT_EQ(w.log.calls, 1u);
   HPT_EXPECT_EQ(w.mm.counters().faults, 1u);
@@ -393,10 +395,10 @@ void hugetlb_shared(hpt::Ctx& hpt_ctx, unsigned h) {
   HPT_ASSERT_EQ(w.mem.set_pool(h, 1), Err::ok);
   const auto file = w.mem.create_file(mm::FileKind::hugetlb, h, bit(h));
   HPT_ASSERT(file.ok());
-  const u64 a = kVaBase, b = kVaBase + kGiB;
+  const uint64_t a = kVaBase, b = kVaBase + kGiB;
   HPT_ASSERT(w.mm.mmap(file_vma(a, bit(h), file.value, true)).ok());
   HPT_ASSERT(w.mm.mmap(file_vma(b, bit(h), file.value, true)).ok());
-  const u64 off = bit(h) - kPage + kWordOff;  // the last page: far from where b's fault lands
+  const uint64_t off = bit(h) - kPage + kWordOff;  // the last page: far from where b's fault lands
   w.mm.reset_counters();
 
   HPT_ASSERT(wr(a + off, 0xa1));
@@ -407,13 +409,13 @@ void hugetlb_shared(hpt::Ctx& hpt_ctx, unsigned h) {
   const Mm::View va = w.view(a);
   HPT_EXPECT_EQ(va.entry.kind, Kind::leaf);
   HPT_EXPECT_EQ(va.shift, h);
-  const u32 id = w.mem.cache_lookup(file.value, 0);
+  const uint32_t id = w.mem.cache_lookup(file.value, 0);
   HPT_ASSERT(id != mm::kNoFolio);
   HPT_EXPECT_EQ(w.folio_of(a), id);
   HPT_EXPECT(w.mem.folio(id).hugetlb);
   HPT_EXPECT_EQ(w.mem.pool_free(h), 0u);
 
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(rd(b + kWordOff, v));
   HPT_EXPECT_EQ(v, 0u);  // zeroed
   HPT_EXPECT(rd(b + off, v));
@@ -440,8 +442,8 @@ void hugetlb_shared(hpt::Ctx& hpt_ctx, unsigned h) {
   // Every other sampled page of both mappings: no fault, the same word through either.
   Rng rng{0x5eed0200 + h};
   unsigned bad = 0;
-  for_sample_pages(0, h, rng, 256, [&](u64 p) {
-    u64 x = 0, y = 0;
+  for_sample_pages(0, h, rng, 256, [&](uint64_t p) {
+    uint64_t x = 0, y = 0;
     if (!wr(a + p + 8, tag(p, h)) || !rd(b + p + 8, x) || x != tag(p, h)) ++bad;
     if (!wr(b + p + 16, tag(p, 3)) || !rd(a + p + 16, y) || y != tag(p, 3)) ++bad;
   });
@@ -479,27 +481,28 @@ void private_cow(hpt::Ctx& hpt_ctx, unsigned shift) {
   HPT_ASSERT(w.init());
   const bool huge = shift > kPageShift;
   if (huge) HPT_ASSERT_EQ(w.mem.set_pool(shift, 2), Err::ok);  // the cache's page and the copy
-  const u64 size = huge ? bit(shift) : 4 * kPage;
-  const auto file = w.mem.create_file(huge ? mm::FileKind::hugetlb : mm::FileKind::shmem, shift, size);
+  const uint64_t size = huge ? bit(shift) : 4 * kPage;
+  const auto file =
+      w.mem.create_file(huge ? mm::FileKind::hugetlb : mm::FileKind::shmem, shift, size);
   HPT_ASSERT(file.ok());
   HPT_ASSERT_EQ(w.mem.fallocate(file.value, 0, size), Err::ok);
-  const u64 index = huge ? 0 : 2;  // shmem: the third page
-  const u32 old = w.mem.cache_lookup(file.value, index);
+  const uint64_t index = huge ? 0 : 2;  // shmem: the third page
+  const uint32_t old = w.mem.cache_lookup(file.value, index);
   HPT_ASSERT(old != mm::kNoFolio);
-  const u64 old_pa = w.mem.folio(old).pa;
+  const uint64_t old_pa = w.mem.folio(old).pa;
   // The file's bytes: a word at the start, in the middle and at the end of the page.
-  const u64 o1 = kWordOff, o2 = bit(shift) / 2 + 8, o3 = bit(shift) - 8;
+  const uint64_t o1 = kWordOff, o2 = bit(shift) / 2 + 8, o3 = bit(shift) - 8;
   phys(old_pa + o1) = 0x111;
   phys(old_pa + o2) = 0x222;
   phys(old_pa + o3) = 0x333;
 
-  const u64 p = kVaBase, s = kVaBase + kGiB;
+  const uint64_t p = kVaBase, s = kVaBase + kGiB;
   HPT_ASSERT(w.mm.mmap(file_vma(p, size, file.value, false)).ok());
   HPT_ASSERT(w.mm.mmap(file_vma(s, size, file.value, true)).ok());
-  const u64 unit = p + index * bit(shift);
+  const uint64_t unit = p + index * bit(shift);
   w.mm.reset_counters();
 
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(rd(unit + o1, v));
   HPT_EXPECT_EQ(v, 0x111u);
   HPT_EXPECT_EQ(w.log.last.how, mm::FaultHow::page_cache);
@@ -534,7 +537,7 @@ void private_cow(hpt::Ctx& hpt_ctx, unsigned shift) {
   HPT_EXPECT_EQ(after.shift, shift);
   HPT_EXPECT(after.entry.writable && after.entry.dirty);
   HPT_EXPECT(after.entry.addr != old_pa);
-  const u32 copy = w.folio_of(unit);
+  const uint32_t copy = w.folio_of(unit);
   HPT_ASSERT(copy != mm::kNoFolio && copy != old);
   HPT_EXPECT_EQ(w.mem.folio(copy).file, mm::kNoFile);  // anonymous
   HPT_EXPECT_EQ(unsigned{w.mem.folio(copy).shift}, shift);
@@ -590,7 +593,7 @@ void young_fault(hpt::Ctx& hpt_ctx, unsigned shift, const Mm::Options& opt) {
   World w(mm::Policy::s1, opt);
   HPT_ASSERT(w.init());
   if (shift > kPageShift) HPT_ASSERT_EQ(w.mem.set_pool(shift, 1), Err::ok);
-  const u64 base = kVaBase, at = base + bit(shift) - kPage + kWordOff;
+  const uint64_t base = kVaBase, at = base + bit(shift) - kPage + kWordOff;
   HPT_ASSERT(w.mm.mmap(anon(base, bit(shift), shift)).ok());
   HPT_ASSERT(wr(at, 0x7007));
   HPT_EXPECT_EQ(w.log.last.how, mm::FaultHow::new_folio);
@@ -604,7 +607,7 @@ void young_fault(hpt::Ctx& hpt_ctx, unsigned shift, const Mm::Options& opt) {
   HPT_EXPECT_EQ(c.notif_start, 0u);
   HPT_EXPECT(!w.view(at).entry.accessed);
 
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(rd(at, v));
   HPT_EXPECT_EQ(v, 0x7007u);
   HPT_EXPECT_EQ(w.log.calls, 2u);
@@ -613,7 +616,7 @@ void young_fault(hpt::Ctx& hpt_ctx, unsigned shift, const Mm::Options& opt) {
   HPT_EXPECT_EQ(unsigned{w.log.last.shift}, shift);
   HPT_EXPECT(w.view(at).entry.accessed);
   HPT_EXPECT(rd(base + kWordOff, v));  // the first page of the same leaf: young already
-  HPT_EXPECT_EQ(v, at == base + kWordOff ? u64{0x7007} : u64{0});
+  HPT_EXPECT_EQ(v, at == base + kWordOff ? uint64_t{0x7007} : uint64_t{0});
   HPT_EXPECT_EQ(w.log.calls, 2u);
 }
 
@@ -624,9 +627,9 @@ void dirty_fault(hpt::Ctx& hpt_ctx, const Mm::Options& opt) {
   HPT_ASSERT(w.init());
   const auto file = w.mem.create_file(mm::FileKind::shmem, kPageShift, kPage);
   HPT_ASSERT(file.ok());
-  const u64 base = kVaBase;
+  const uint64_t base = kVaBase;
   HPT_ASSERT(w.mm.mmap(file_vma(base, kPage, file.value, true)).ok());
-  u64 v = 1;
+  uint64_t v = 1;
   HPT_EXPECT(rd(base + kWordOff, v));
   HPT_EXPECT_EQ(v, 0u);
   HPT_EXPECT_EQ(w.log.last.how, mm::FaultHow::new_folio);
@@ -641,7 +644,7 @@ void dirty_fault(hpt::Ctx& hpt_ctx, const Mm::Options& opt) {
   HPT_EXPECT_EQ(w.log.last.how, mm::FaultHow::dirty);
   HPT_EXPECT(w.view(base).entry.dirty);
   HPT_EXPECT_EQ(w.mm.counters().notif_start, 0u);
-  const u32 id = w.mem.cache_lookup(file.value, 0);
+  const uint32_t id = w.mem.cache_lookup(file.value, 0);
   HPT_ASSERT(id != mm::kNoFolio);
   HPT_EXPECT_EQ(phys(w.mem.folio(id).pa + kWordOff), 0xd1d1u);
   HPT_EXPECT(wr(base + kWordOff, 0xd2d2));
@@ -678,17 +681,17 @@ HPT_CASE(fault_hw, GuardMarkersAndForbiddenAccessesEndInTheSigsegvPath) {
   if (const char* gap = guest::mode_unavailable()) HPT_SKIP(gap);
   World w;
   HPT_ASSERT(w.init());
-  const u64 base = kVaBase, ro = kVaBase + 8 * kPage;  // ro shares base's tables
+  const uint64_t base = kVaBase, ro = kVaBase + 8 * kPage;  // ro shares base's tables
   HPT_ASSERT(w.mm.mmap(anon(base, 4 * kPage, kPageShift)).ok());
   HPT_ASSERT(w.mm.mmap(anon(ro, kPage, kPageShift, hugepte::kProtR)).ok());
   HPT_ASSERT(wr(base + kWordOff, 0x600d));
   HPT_ASSERT_EQ(w.mm.madvise_guard_install(base + kPage, kPage), Err::ok);
-  const u64 guard = base + kPage + kWordOff;
+  const uint64_t guard = base + kPage + kWordOff;
   const Entry marker = w.view(guard).entry;
   HPT_EXPECT_EQ(marker.kind, Kind::marker);
   HPT_EXPECT(marker.swp.offset & hugepte::kMarkerGuard);
   // Installing over a present page is refused, and changes nothing.
-  u64 snap = w.digest();
+  uint64_t snap = w.digest();
   w.mm.reset_counters();
   HPT_EXPECT_EQ(w.mm.madvise_guard_install(base, kPage), Err::eexist);
   HPT_EXPECT_EQ(w.digest(), snap);
@@ -697,7 +700,7 @@ HPT_CASE(fault_hw, GuardMarkersAndForbiddenAccessesEndInTheSigsegvPath) {
   const unsigned calls = w.log.calls;
   w.mm.reset_counters();
   guest::Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   HPT_EXPECT(!guest::probe_read(guard, v, f));
   HPT_EXPECT_EQ(w.log.calls, calls + 1);
   HPT_EXPECT_EQ(w.log.last.kind, mm::FaultKind::sigsegv);
@@ -724,7 +727,7 @@ HPT_CASE(fault_hw, GuardMarkersAndForbiddenAccessesEndInTheSigsegvPath) {
   HPT_EXPECT_EQ(w.mm.counters().fault_kind[static_cast<unsigned>(mm::FaultKind::sigsegv)], 3u);
 
   // Outside every VMA: the hook declines without asking the Mm.
-  const u64 faults = w.mm.counters().faults;
+  const uint64_t faults = w.mm.counters().faults;
   HPT_EXPECT(!guest::probe_read(base + 3 * kGiB, v, f));
   HPT_EXPECT_EQ(w.log.outside, 1u);
   HPT_EXPECT_EQ(w.mm.counters().faults, faults);
@@ -743,7 +746,7 @@ namespace {
 // A UE in one base page of a mapped hugetlb hstate page (docs/mm.md §4, T36/T37): H0 turns the
 // hstate-level entry into a hwpoison entry and every access in it gets SIGBUS with lsb = the
 // hstate; H1 splits the leaf and unmaps only that page (lsb = base page), the rest stays readable.
-void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {
+void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, uint64_t seed) {
   Mm::Options opt = options();
   opt.poison = policy;
   World w(mm::Policy::s1, opt);
@@ -751,15 +754,15 @@ void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {
   HPT_ASSERT_EQ(w.mem.set_pool(h, 1), Err::ok);
   const auto file = w.mem.create_file(mm::FileKind::hugetlb, h, bit(h));
   HPT_ASSERT(file.ok());
-  const u64 base = kVaBase;
+  const uint64_t base = kVaBase;
   HPT_ASSERT(w.mm.mmap(file_vma(base, bit(h), file.value, true)).ok());
-  const u64 pages = bit(h - kPageShift);
-  for (u64 i = 0; i < pages; ++i) HPT_ASSERT(wr(base + i * kPage + kWordOff, tag(i, seed)));
+  const uint64_t pages = bit(h - kPageShift);
+  for (uint64_t i = 0; i < pages; ++i) HPT_ASSERT(wr(base + i * kPage + kWordOff, tag(i, seed)));
   HPT_EXPECT_EQ(w.log.calls, 1u);
-  const u32 id = w.folio_of(base);
+  const uint32_t id = w.folio_of(base);
   HPT_ASSERT(id != mm::kNoFolio);
   Rng rng{seed};
-  const u64 r = rng.below(pages);
+  const uint64_t r = rng.below(pages);
   w.mm.reset_counters();
   const auto n = w.mm.memory_failure(w.mem.folio(id).pa + r * kPage + 0x40);
   HPT_ASSERT(n.ok());
@@ -769,13 +772,13 @@ void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {
   const mm::Counters c = w.mm.counters();
   const unsigned lvl = level_of(h);
   guest::Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   if (policy == mm::PoisonPolicy::h0) {
     HPT_EXPECT_EQ(c.notif_start, 1u);
     HPT_EXPECT(c.notif_log[0] == (mm::Notification{mm::NotifyEvent::clear, base, base + bit(h)}));
     HPT_EXPECT(hugepte::pte::is_hwpoison(w.view(base).entry));
     HPT_EXPECT_EQ(c.pt_alloc_total(), 0u);
-    for (u64 i : {u64{0}, r, pages - 1}) {
+    for (uint64_t i : {uint64_t{0}, r, pages - 1}) {
       HPT_EXPECT(!guest::probe_read(base + i * kPage + kWordOff, v, f));
       HPT_EXPECT_EQ(w.log.last.kind, mm::FaultKind::sigbus);
       HPT_EXPECT_EQ(unsigned{w.log.last.lsb}, h);
@@ -787,7 +790,7 @@ void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {
   HPT_EXPECT(c.notif_log[0] == (mm::Notification{mm::NotifyEvent::clear, base, base + bit(h)}));
   HPT_EXPECT(c.notif_log[1] == (mm::Notification{mm::NotifyEvent::clear, base + r * kPage,
                                                  base + (r + 1) * kPage}));
-  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_alloc[l], u64{l < lvl});
+  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_alloc[l], uint64_t{l < lvl});
   HPT_EXPECT(hugepte::pte::is_hwpoison(w.view(base + r * kPage).entry));
   HPT_EXPECT_EQ(w.view(base + r * kPage).shift, kPageShift);
   HPT_EXPECT(!guest::probe_read(base + r * kPage + kWordOff, v, f));
@@ -795,7 +798,7 @@ void poison(hpt::Ctx& hpt_ctx, unsigned h, mm::PoisonPolicy policy, u64 seed) {
   HPT_EXPECT_EQ(unsigned{w.log.last.lsb}, kPageShift);
   const unsigned calls = w.log.calls;
   unsigned bad = 0;
-  for (u64 i = 0; i < pages; ++i)
+  for (uint64_t i = 0; i < pages; ++i)
     if (i != r && (!rd(base + i * kPage + kWordOff, v) || v != tag(i, seed))) ++bad;
   HPT_EXPECT_EQ(bad, 0u);
   HPT_EXPECT_EQ(w.log.calls, calls);
@@ -820,14 +823,14 @@ namespace {
 // Words of the sampled pages, checked through the MMU and in the folio.
 struct Samples {
   static constexpr unsigned kMax = 2048 + 16;
-  u64 page[kMax] = {};
+  uint64_t page[kMax] = {};
   unsigned n = 0;
-  void add(u64 p) {
+  void add(uint64_t p) {
     if (n < kMax) page[n++] = p;
   }
 };
 
-u64 word_off(u64 page) { return (page * 8) & (kPage - 8); }
+uint64_t word_off(uint64_t page) { return (page * 8) & (kPage - 8); }
 
 }  // namespace
 
@@ -848,12 +851,12 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   if (!w.folios.room_for(h)) HPT_SKIP("guest RAM has no room for a 1 GiB-class folio");
   const auto file = w.mem.create_file(mm::FileKind::hugetlb, h, bit(h));
   HPT_ASSERT(file.ok());
-  const u64 base = kVaBase;
+  const uint64_t base = kVaBase;
   HPT_ASSERT(w.mm.mmap(file_vma(base, bit(h), file.value, true)).ok());
-  constexpr u64 kSeed = 0x5eed0400;
+  constexpr uint64_t kSeed = 0x5eed0400;
   say_seed("split address and samples", kSeed);
   Rng rng{kSeed};
-  const u64 pages = bit(h - kPageShift);
+  const uint64_t pages = bit(h - kPageShift);
   const unsigned lvl = level_of(h);
 
   // First touch: the hstate leaf.
@@ -864,32 +867,34 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   HPT_EXPECT_EQ(unsigned{w.log.last.shift}, h);
   expect_first_fault_tables(hpt_ctx, w.mm.counters(), h);
   HPT_EXPECT_EQ(w.view(base).shift, h);
-  const u32 id = w.mem.cache_lookup(file.value, 0);
+  const uint32_t id = w.mem.cache_lookup(file.value, 0);
   HPT_ASSERT(id != mm::kNoFolio);
   HPT_EXPECT_EQ(w.folio_of(base), id);
-  const u64 pa = w.mem.folio(id).pa;
+  const uint64_t pa = w.mem.folio(id).pa;
 
   // The pattern: one tag per base page, at an offset that moves with the page.
   unsigned bad = 0;
-  for (u64 i = 1; i < pages; ++i)
+  for (uint64_t i = 1; i < pages; ++i)
     if (!wr(base + i * kPage + word_off(i), tag(i, kSeed))) ++bad;
   HPT_EXPECT_EQ(bad, 0u);
   HPT_EXPECT_EQ(w.log.calls, 1u);
 
-  const u64 x = 1 + rng.below(pages - 2);  // the split address' page, not at either end
+  const uint64_t x = 1 + rng.below(pages - 2);  // the split address' page, not at either end
   Samples s;
-  for (u64 i : {u64{0}, x - 1, x, x + 1, pages - 1}) s.add(i);
+  for (uint64_t i : {uint64_t{0}, x - 1, x, x + 1, pages - 1}) s.add(i);
   for (unsigned k = 0; k < 2048; ++k) s.add(rng.below(pages));
   bool rewritten = false;  // after the writes through the split mapping
-  auto rewrite = [&](u64 page) { return page == x || page % 8 == 3; };
-  auto want_of = [&](u64 page) { return rewritten && rewrite(page) ? tag(page, ~kSeed) : tag(page, kSeed); };
+  auto rewrite = [&](uint64_t page) { return page == x || page % 8 == 3; };
+  auto want_of = [&](uint64_t page) {
+    return rewritten && rewrite(page) ? tag(page, ~kSeed) : tag(page, kSeed);
+  };
 
   auto check_all = [&](const char* when) {
     unsigned miss = 0;
     for (unsigned k = 0; k < s.n; ++k) {
-      const u64 va = base + s.page[k] * kPage + word_off(s.page[k]);
-      const u64 want = want_of(s.page[k]);
-      u64 v = 0;
+      const uint64_t va = base + s.page[k] * kPage + word_off(s.page[k]);
+      const uint64_t want = want_of(s.page[k]);
+      uint64_t v = 0;
       const bool ok = rd(va, v) && v == want && phys(pa + (va - base)) == want;
       if (!ok && miss++ < 4) {
         say("    ");
@@ -908,14 +913,14 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   HPT_EXPECT_EQ(check_all("before the split"), 0u);
 
   // split_leaf to the base page at x.
-  const u64 xva = base + x * kPage;
+  const uint64_t xva = base + x * kPage;
   w.mm.reset_counters();
   HPT_ASSERT_EQ(w.mm.split_leaf(xva + 0x18, kPageShift), Err::ok);
   mm::Counters c = w.mm.counters();
   HPT_EXPECT_EQ(c.notif_start, 1u);
   HPT_EXPECT_EQ(c.notif_end, 1u);
   HPT_EXPECT(c.notif_log[0] == (mm::Notification{mm::NotifyEvent::clear, base, base + bit(h)}));
-  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_alloc[l], u64{l < lvl});
+  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_alloc[l], uint64_t{l < lvl});
   HPT_EXPECT(c.tlb_flush >= 1u);
   const Mm::View vx = w.view(xva);
   HPT_EXPECT_EQ(vx.entry.kind, Kind::leaf);
@@ -926,8 +931,8 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   // hstate slot's entries, then one full table per level below it).
   for (unsigned l = 0; l <= lvl; ++l) {
     const Mm::Census cs = w.mm.census(base, base + bit(h), l);
-    const u64 span = l == lvl ? entries_of(h) : bit(F::index_bits(l));
-    HPT_EXPECT_EQ(cs.tables, u64{l > 0});
+    const uint64_t span = l == lvl ? entries_of(h) : bit(F::index_bits(l));
+    HPT_EXPECT_EQ(cs.tables, uint64_t{l > 0});
     HPT_EXPECT_EQ(cs.leaves, span - (l > 0));
   }
   HPT_EXPECT_EQ(w.mem.mapcount(id), 1u);  // S1: one per mapping, whatever is mapped beneath
@@ -937,7 +942,8 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   // Writes through the split mapping: the page at x and the sampled pages 3 mod 8.
   rewritten = true;
   for (unsigned k = 0; k < s.n; ++k)
-    if (rewrite(s.page[k]) && !wr(base + s.page[k] * kPage + word_off(s.page[k]), want_of(s.page[k])))
+    if (rewrite(s.page[k]) &&
+        !wr(base + s.page[k] * kPage + word_off(s.page[k]), want_of(s.page[k])))
       ++bad;
   HPT_EXPECT_EQ(bad, 0u);
   HPT_EXPECT_EQ(check_all("written through the split mapping"), 0u);
@@ -951,10 +957,10 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   HPT_EXPECT_EQ(c.notif_start, 1u);
   HPT_EXPECT_EQ(c.notif_end, 1u);
   HPT_EXPECT(c.notif_log[0] == (mm::Notification{mm::NotifyEvent::clear, base, base + bit(h)}));
-  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_free[l], u64{l < lvl});
+  for (unsigned l = 0; l < F::levels; ++l) HPT_EXPECT_EQ(c.pt_free[l], uint64_t{l < lvl});
   HPT_EXPECT_EQ(c.pt_alloc_total(), 0u);
   HPT_EXPECT(c.tlb_flush >= 1u);
-  for (u64 va : {base, xva, base + bit(h) - kPage}) {
+  for (uint64_t va : {base, xva, base + bit(h) - kPage}) {
     const Mm::View v = w.view(va);
     HPT_EXPECT_EQ(v.entry.kind, Kind::leaf);
     HPT_EXPECT_EQ(v.shift, h);
@@ -966,23 +972,23 @@ HPT_CASE(fault_hw, Live1GClassHugetlbLeafSplitsAndCollapsesUnderProbes) {
   // The freed table pages come back first from the env: fill them with leaves to a decoy page.
   const auto decoy = w.folios.alloc_folio(kPageShift);
   HPT_ASSERT(decoy.ok());
-  for (u64 o = 0; o < kPage; o += 8) phys(decoy.value + o) = 0xdec0de;
+  for (uint64_t o = 0; o < kPage; o += 8) phys(decoy.value + o) = 0xdec0de;
   Entry e;
   e.kind = Kind::leaf;
   e.addr = decoy.value;
-  e.shift = static_cast<hugepte::u8>(kPageShift);
+  e.shift = static_cast<uint8_t>(kPageShift);
   e.prot = hugepte::kProtRW;
   e.writable = true;
   e.accessed = true;
   e.dirty = true;
   const auto raw = F::encode(e, 0);
   HPT_ASSERT(raw.ok());
-  u64 decoys[8] = {};
+  uint64_t decoys[8] = {};
   for (unsigned l = 0; l < lvl; ++l) {
     const auto t = w.env.alloc_table(l);
     HPT_ASSERT(t.ok());
     decoys[l] = t.value;
-    for (u64 i = 0; i < bit(F::index_bits(0)); ++i) w.env.table_ptr(t.value)[i] = raw.value;
+    for (uint64_t i = 0; i < bit(F::index_bits(0)); ++i) w.env.table_ptr(t.value)[i] = raw.value;
   }
   HPT_EXPECT_EQ(check_all("after the collapse"), 0u);
   HPT_EXPECT_EQ(w.log.calls, 1u);

@@ -12,48 +12,47 @@ namespace {
 
 using hugepte::Entry;
 using hugepte::Kind;
-using hugepte::u64;
 using F = hpt::guest::GuestFormat;
 namespace guest = hpt::guest;
 
 static_assert(hugepte::Format<F> && hugepte::format_ok<F>());
 
 constexpr unsigned kRoot = F::levels - 1;
-constexpr u64 kPage = hugepte::bit(F::page_shift);
-constexpr u64 kPatternOffset = 0x100;  // data lives here; the first bytes hold a return insn
-constexpr u64 kPattern = 0x5a17c0de0ddba11ull;
+constexpr uint64_t kPage = hugepte::bit(F::page_shift);
+constexpr uint64_t kPatternOffset = 0x100;  // data lives here; the first bytes hold a return insn
+constexpr uint64_t kPattern = 0x5a17c0de0ddba11ull;
 
 // Tests own one root slot, far above the identity map of low physical memory, and the upper
 // half of the free RAM (the harness' own cases use the lower half).
-constexpr u64 kVaBase = hugepte::bit(F::va_bits - 2);
+constexpr uint64_t kVaBase = hugepte::bit(F::va_bits - 2);
 
 struct Arena {
-  u64 next = 0, end = 0;
+  uint64_t next = 0, end = 0;
   void reset() {
     next = guest::free_ram_base() + guest::free_ram_size() / 2;
     next = (next + kPage - 1) & ~(kPage - 1);
     end = guest::free_ram_base() + guest::free_ram_size();
   }
-  u64 page() {
-    u64 pa = next;
+  uint64_t page() {
+    uint64_t pa = next;
     next += kPage;
     if (next > end) return 0;
-    auto* p = reinterpret_cast<volatile u64*>(pa);
-    for (u64 i = 0; i < kPage / 8; ++i) p[i] = 0;
+    auto* p = reinterpret_cast<volatile uint64_t*>(pa);
+    for (uint64_t i = 0; i < kPage / 8; ++i) p[i] = 0;
     return pa;
   }
 };
 Arena g_arena;
 
-volatile u64* table_at(u64 pa) { return reinterpret_cast<volatile u64*>(pa); }
+volatile uint64_t* table_at(uint64_t pa) { return reinterpret_cast<volatile uint64_t*>(pa); }
 
 // The slot for `va` at `level`, building tables (with the format's own table entries) on the way.
-volatile u64* slot_for(u64 va, unsigned level) {
-  u64 table = guest::current_root();
+volatile uint64_t* slot_for(uint64_t va, unsigned level) {
+  uint64_t table = guest::current_root();
   for (unsigned l = kRoot; l > level; --l) {
-    volatile u64* s = &table_at(table)[hugepte::index_of<F>(va, l)];
+    volatile uint64_t* s = &table_at(table)[hugepte::index_of<F>(va, l)];
     if (!F::is_table(*s, l)) {
-      u64 next = g_arena.page();
+      uint64_t next = g_arena.page();
       if (!next) return nullptr;
       *s = F::make_table(next, l);
     }
@@ -69,8 +68,8 @@ void teardown() {
 }
 
 // A test page with a return instruction at offset 0 and the pattern at kPatternOffset.
-u64 make_test_page() {
-  u64 pa = g_arena.page();
+uint64_t make_test_page() {
+  uint64_t pa = g_arena.page();
   if (!pa) return 0;
   unsigned len = 0;
   const unsigned char* insn = guest::ret_insn(len);
@@ -81,12 +80,12 @@ u64 make_test_page() {
   return pa;
 }
 
-Entry kernel_leaf(u64 pa, unsigned level, unsigned cont_shift) {
+Entry kernel_leaf(uint64_t pa, unsigned level, unsigned cont_shift) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
-  e.shift = static_cast<hugepte::u8>(F::shift(level));
-  e.cont_shift = static_cast<hugepte::u8>(cont_shift);
+  e.shift = static_cast<uint8_t>(F::shift(level));
+  e.cont_shift = static_cast<uint8_t>(cont_shift);
   e.prot = {true, true, true, false};
   e.writable = true;
   e.accessed = true;  // no access-flag faults where hardware does not manage A
@@ -97,7 +96,7 @@ Entry kernel_leaf(u64 pa, unsigned level, unsigned cont_shift) {
 
 // Encodes `e`, dropping to the format's view of what it can express: some formats cannot make
 // a writable page executable at the same time, or a global one, etc. Returns 0 if none works.
-u64 encode_kernel_leaf(Entry e, unsigned level) {
+uint64_t encode_kernel_leaf(Entry e, unsigned level) {
   for (unsigned tries = 0; tries < 4; ++tries) {
     auto r = F::encode(e, level);
     if (r.ok()) return r.value;
@@ -113,13 +112,15 @@ struct Observed {
   guest::Fault read_fault{};
 };
 
-Observed probe_all(u64 va, u64 pa) {
+Observed probe_all(uint64_t va, uint64_t pa) {
   Observed o;
-  u64 v = 0;
-  o.read = guest::probe_read(va + kPatternOffset, v, o.read_fault) && v == table_at(pa)[kPatternOffset / 8];
+  uint64_t v = 0;
+  o.read = guest::probe_read(va + kPatternOffset, v, o.read_fault) &&
+           v == table_at(pa)[kPatternOffset / 8];
   guest::Fault f;
-  u64 fresh = kPattern ^ va;
-  o.write = guest::probe_write(va + kPatternOffset, fresh, f) && table_at(pa)[kPatternOffset / 8] == fresh;
+  uint64_t fresh = kPattern ^ va;
+  o.write = guest::probe_write(va + kPatternOffset, fresh, f) &&
+            table_at(pa)[kPatternOffset / 8] == fresh;
   table_at(pa)[kPatternOffset / 8] = kPattern;
   o.exec = guest::probe_exec(va, f);
   return o;
@@ -156,17 +157,17 @@ bool mode_ok(hpt::Ctx& hpt_ctx) {
 // translates through the real MMU to the output address decode reports.
 HPT_CASE(format_hw, EveryLeafSizeTranslatesWhereDecodeSays) {
   if (!mode_ok(hpt_ctx)) return;
-  u64 pa = make_test_page();
+  uint64_t pa = make_test_page();
   HPT_ASSERT(pa != 0);
   constexpr auto sizes = hugepte::leaf_sizes<F>();
   for (unsigned i = 0; i < sizes.count; ++i) {
     unsigned level = sizes.level[i], size = sizes.shift[i];
     unsigned cont = sizes.cont[i] ? size : 0;
-    u64 base = hugepte::align_down(pa, size);
-    u64 va = kVaBase + (pa - base);
-    u64 raw0 = encode_kernel_leaf(kernel_leaf(base, level, cont), level);
+    uint64_t base = hugepte::align_down(pa, size);
+    uint64_t va = kVaBase + (pa - base);
+    uint64_t raw0 = encode_kernel_leaf(kernel_leaf(base, level, cont), level);
     HPT_ASSERT(raw0 != 0);
-    volatile u64* slot = slot_for(kVaBase, level);
+    volatile uint64_t* slot = slot_for(kVaBase, level);
     HPT_ASSERT(slot != nullptr);
     unsigned n = cont ? 1u << (size - F::shift(level)) : 1u;
     for (unsigned k = 0; k < n; ++k) slot[k] = F::group_entry(raw0, level, k);
@@ -174,7 +175,7 @@ HPT_CASE(format_hw, EveryLeafSizeTranslatesWhereDecodeSays) {
     Entry d = F::decode(raw0, level);
     HPT_EXPECT_EQ(d.kind, Kind::leaf);
     HPT_EXPECT_EQ(d.cont_shift, cont);
-    u64 v = 0;
+    uint64_t v = 0;
     guest::Fault f;
     HPT_EXPECT(guest::probe_read(va + kPatternOffset, v, f));
     HPT_EXPECT_EQ(v, kPattern);
@@ -191,21 +192,21 @@ HPT_CASE(format_hw, EveryLeafSizeTranslatesWhereDecodeSays) {
 // group or make the page a user page are other cases' business and are passed over.
 HPT_CASE(format_hw, EverySingleBitVariantOfALeafBehavesAsDecoded) {
   if (!mode_ok(hpt_ctx)) return;
-  u64 pa = make_test_page();
+  uint64_t pa = make_test_page();
   HPT_ASSERT(pa != 0);
   unsigned compared = 0;
   const char* deviation = nullptr;
   for (unsigned level = 0; level < F::levels; ++level) {
     if (!F::leaf_ok(level)) continue;
-    u64 base = hugepte::align_down(pa, F::shift(level));
-    u64 va = kVaBase + (pa - base);
-    u64 raw = encode_kernel_leaf(kernel_leaf(base, level, 0), level);
+    uint64_t base = hugepte::align_down(pa, F::shift(level));
+    uint64_t va = kVaBase + (pa - base);
+    uint64_t raw = encode_kernel_leaf(kernel_leaf(base, level, 0), level);
     HPT_ASSERT(raw != 0);
-    volatile u64* slot = slot_for(kVaBase, level);
+    volatile uint64_t* slot = slot_for(kVaBase, level);
     HPT_ASSERT(slot != nullptr);
     for (unsigned b = 0; b < 64; ++b) {
-      u64 variant = raw ^ hugepte::bit(b);
-      u64 walked = variant;  // what the emulator's walker really uses, if it deviates
+      uint64_t variant = raw ^ hugepte::bit(b);
+      uint64_t walked = variant;  // what the emulator's walker really uses, if it deviates
       if (const char* why = guest::emulator_deviation(walked, level)) deviation = why;
       Entry d = F::decode(walked, level);
       if (d.kind == Kind::table || d.cont_shift) continue;
@@ -252,7 +253,7 @@ HPT_CASE(format_hw, EverySingleBitVariantOfALeafBehavesAsDecoded) {
 // A/D set by the hardware are what decode reads back as accessed / dirty.
 HPT_CASE(format_hw, HardwareAccessedAndDirtyReadBackThroughDecode) {
   if (!mode_ok(hpt_ctx)) return;
-  u64 pa = make_test_page();
+  uint64_t pa = make_test_page();
   HPT_ASSERT(pa != 0);
   Entry e = kernel_leaf(pa, 0, 0);
   e.accessed = false;
@@ -264,11 +265,11 @@ HPT_CASE(format_hw, HardwareAccessedAndDirtyReadBackThroughDecode) {
     raw = F::encode(e, 0);
   }
   HPT_ASSERT(raw.ok());
-  volatile u64* slot = slot_for(kVaBase, 0);
+  volatile uint64_t* slot = slot_for(kVaBase, 0);
   HPT_ASSERT(slot != nullptr);
   *slot = raw.value;
   guest::tlb_flush_all();
-  u64 v = 0;
+  uint64_t v = 0;
   guest::Fault f;
   bool read = guest::probe_read(kVaBase + kPatternOffset, v, f);
   if (guest::hw_sets_accessed()) {
@@ -290,7 +291,7 @@ HPT_CASE(format_hw, HardwareAccessedAndDirtyReadBackThroughDecode) {
 // Every non-present kind the format encodes (none, PROT_NONE, swap, marker) faults on access.
 HPT_CASE(format_hw, NonPresentKindsFaultOnEveryAccess) {
   if (!mode_ok(hpt_ctx)) return;
-  u64 pa = make_test_page();
+  uint64_t pa = make_test_page();
   HPT_ASSERT(pa != 0);
   Entry kinds[4];
   kinds[0] = Entry{};
@@ -305,7 +306,7 @@ HPT_CASE(format_hw, NonPresentKindsFaultOnEveryAccess) {
   kinds[3].kind = Kind::marker;
   kinds[3].swp.type = hugepte::kSwpPteMarker;
   kinds[3].swp.offset = hugepte::kMarkerGuard;
-  volatile u64* slot = slot_for(kVaBase, 0);
+  volatile uint64_t* slot = slot_for(kVaBase, 0);
   HPT_ASSERT(slot != nullptr);
   for (const Entry& k : kinds) {
     auto raw = F::encode(k, 0);

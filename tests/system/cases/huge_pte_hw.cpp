@@ -14,7 +14,6 @@ namespace {
 
 using hugepte::Entry;
 using hugepte::Kind;
-using hugepte::u64;
 using F = hpt::guest::GuestFormat;
 using Env = hpt::guest::GuestEnv<F::page_shift>;
 using Table = hugepte::PageTable<F, Env>;
@@ -22,9 +21,9 @@ using Ops = hugepte::HugePteOps<F, Env, hpt::guest::GuestTlb>;
 namespace guest = hpt::guest;
 
 constexpr unsigned kRoot = F::levels - 1;
-constexpr u64 kVaBase = guest::Graft<F, Env>::kVa;
-constexpr u64 kData = 0x200;                            // offset of the data word in a page
-constexpr u64 kPage = hugepte::bit(F::page_shift);
+constexpr uint64_t kVaBase = guest::Graft<F, Env>::kVa;
+constexpr uint64_t kData = 0x200;                            // offset of the data word in a page
+constexpr uint64_t kPage = hugepte::bit(F::page_shift);
 
 // Table pages come from the top quarter of the free RAM, test pages from just below it.
 struct World {
@@ -34,7 +33,7 @@ struct World {
   Table pt{env};
   Ops ops{pt, tlb};
   guest::Graft<F, Env> grafted{pt};  // declared after pt: unlinked before pt frees its tables
-  u64 page_pa = 0;
+  uint64_t page_pa = 0;
 
   bool init() {
     if (pt.init() != hugepte::Err::ok) return false;
@@ -54,9 +53,9 @@ struct World {
   }
 };
 
-volatile u64& word_at(u64 pa) { return *reinterpret_cast<volatile u64*>(pa); }
+volatile uint64_t& word_at(uint64_t pa) { return *reinterpret_cast<volatile uint64_t*>(pa); }
 
-Entry kernel_rw(u64 pa, bool young, bool dirty) {
+Entry kernel_rw(uint64_t pa, bool young, bool dirty) {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
@@ -83,19 +82,19 @@ HPT_CASE(huge_pte_hw, EveryHugeSizeSetByTheLibraryTranslatesOnTheMmu) {
     unsigned shift = sizes.shift[s];
     World w;
     HPT_ASSERT(w.init());
-    u64 base = hugepte::align_down(w.page_pa, shift);
+    uint64_t base = hugepte::align_down(w.page_pa, shift);
     auto h = w.install(shift, kernel_rw(base, true, true));
     HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
     // The test page sits at (page_pa - base) inside the huge page: probe it, and the pages at
     // the same offset from the start and the end of the huge page where those are RAM we own.
-    u64 off = w.page_pa - base;
-    u64 v = 0;
+    uint64_t off = w.page_pa - base;
+    uint64_t v = 0;
     guest::Fault f;
     word_at(w.page_pa + kData) = 0x1111 + shift;
     HPT_EXPECT(guest::probe_read(kVaBase + off + kData, v, f));
-    HPT_EXPECT_EQ(v, u64{0x1111} + shift);
+    HPT_EXPECT_EQ(v, uint64_t{0x1111} + shift);
     HPT_EXPECT(guest::probe_write(kVaBase + off + kData, 0x2222 + shift, f));
-    HPT_EXPECT_EQ(word_at(w.page_pa + kData), u64{0x2222} + shift);
+    HPT_EXPECT_EQ(word_at(w.page_pa + kData), uint64_t{0x2222} + shift);
     Entry got = w.ops.get(h.value);
     HPT_EXPECT_EQ(got.kind, Kind::leaf);
     HPT_EXPECT_EQ(got.cont_shift, sizes.cont[s] ? shift : 0u);
@@ -116,14 +115,14 @@ HPT_CASE(huge_pte_hw, HardwareAccessedAndDirtyAreGatheredAcrossAGroup) {
     unsigned shift = sizes.shift[s], level = sizes.level[s];
     World w;
     HPT_ASSERT(w.init());
-    u64 base = hugepte::align_down(w.page_pa, shift);
+    uint64_t base = hugepte::align_down(w.page_pa, shift);
     auto h = w.install(shift, kernel_rw(base, false, false));
     HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
     HPT_EXPECT(!w.ops.get(h.value).accessed);
     // Touch the sub-entry that maps our test page (not sub-entry 0 unless the page is there).
-    u64 off = w.page_pa - base;
-    u64 k = off >> F::shift(level);
-    u64 v = 0;
+    uint64_t off = w.page_pa - base;
+    uint64_t k = off >> F::shift(level);
+    uint64_t v = 0;
     guest::Fault f;
     HPT_EXPECT(guest::probe_read(kVaBase + off + kData, v, f));
     Entry first = F::decode(Table::load(h.value.slot), level);
@@ -151,22 +150,23 @@ HPT_CASE(huge_pte_hw, WrprotectAndAccessFlagsAreSeenByTheMmu) {
     unsigned shift = sizes.shift[s];
     World w;
     HPT_ASSERT(w.init());
-    u64 base = hugepte::align_down(w.page_pa, shift);
+    uint64_t base = hugepte::align_down(w.page_pa, shift);
     auto h = w.install(shift, kernel_rw(base, true, true));
     HPT_ASSERT_EQ(h.err, hugepte::Err::ok);
-    u64 va = kVaBase + (w.page_pa - base) + kData;
+    uint64_t va = kVaBase + (w.page_pa - base) + kData;
     guest::Fault f;
     HPT_EXPECT(guest::probe_write(va, 1, f));
     HPT_ASSERT_EQ(w.ops.set_wrprotect(h.value), hugepte::Err::ok);
     // Like the kernel's helper, set_wrprotect leaves the invalidation to its caller.
-    HPT_ASSERT_EQ(w.ops.flush_range(h.value.va, h.value.va + h.value.size(), shift), hugepte::Err::ok);
+    HPT_ASSERT_EQ(w.ops.flush_range(h.value.va, h.value.va + h.value.size(), shift),
+                  hugepte::Err::ok);
     // A leaf in the root itself lives in the library's root page, which the MMU does not walk:
     // copy it over again (graft) to show the MMU the new value.
     bool at_root = sizes.level[s] == kRoot;
     if (at_root) w.graft();
     HPT_EXPECT(!guest::probe_write(va, 2, f));
     HPT_EXPECT(f.permission);
-    HPT_EXPECT_EQ(word_at(w.page_pa + kData), u64{1});
+    HPT_EXPECT_EQ(word_at(w.page_pa + kData), uint64_t{1});
     Entry ro = w.ops.get(h.value);
     HPT_EXPECT(!ro.writable);
     HPT_EXPECT(ro.dirty);
@@ -178,6 +178,6 @@ HPT_CASE(huge_pte_hw, WrprotectAndAccessFlagsAreSeenByTheMmu) {
     HPT_EXPECT(changed.value);
     if (at_root) w.graft();
     HPT_EXPECT(guest::probe_write(va, 3, f));
-    HPT_EXPECT_EQ(word_at(w.page_pa + kData), u64{3});
+    HPT_EXPECT_EQ(word_at(w.page_pa + kData), uint64_t{3});
   }
 }

@@ -16,7 +16,6 @@ namespace {
 using hugepte::Entry;
 using hugepte::Err;
 using hugepte::Kind;
-using hugepte::u64;
 using F = hpt::guest::GuestFormat;
 using Env = hpt::guest::GuestEnv<F::page_shift>;
 using Table = hugepte::PageTable<F, Env>;
@@ -24,17 +23,17 @@ using Ops = hugepte::RangeOps<F, Env, hpt::guest::GuestTlb>;
 namespace guest = hpt::guest;
 
 constexpr unsigned kPageShift = F::page_shift;
-constexpr u64 kPage = hugepte::bit(kPageShift);
-constexpr u64 kVaBase = guest::Graft<F, Env>::kVa;
-constexpr unsigned kMaxShift = 21;                   // leaves up to 2 MiB-class: the data fits in RAM
-constexpr u64 kData = u64{16} << 20;                 // 16 MiB of tagged data pages
-constexpr u64 kWindow = u64{32} << 20;               // VA window the operations touch
-constexpr u64 kTagOffset = 0x100;                    // tag word; offset 0 holds a return insn
+constexpr uint64_t kPage = hugepte::bit(kPageShift);
+constexpr uint64_t kVaBase = guest::Graft<F, Env>::kVa;
+constexpr unsigned kMaxShift = 21;  // leaves up to 2 MiB-class: the data fits in RAM
+constexpr uint64_t kData = uint64_t{16} << 20;                 // 16 MiB of tagged data pages
+constexpr uint64_t kWindow = uint64_t{32} << 20;               // VA window the operations touch
+constexpr uint64_t kTagOffset = 0x100;                    // tag word; offset 0 holds a return insn
 
 using hpt::Rng;
 
 struct World {
-  u64 data_pa = 0;
+  uint64_t data_pa = 0;
   Env env;
   guest::GuestTlb tlb;
   Table pt{env};
@@ -49,10 +48,10 @@ struct World {
   void fill() {
     unsigned len = 0;
     const unsigned char* insn = guest::ret_insn(len);
-    for (u64 pa = data_pa; pa < data_pa + kData; pa += kPage) {
+    for (uint64_t pa = data_pa; pa < data_pa + kData; pa += kPage) {
       auto* code = reinterpret_cast<volatile unsigned char*>(pa);
       for (unsigned i = 0; i < len; ++i) code[i] = insn[i];
-      *reinterpret_cast<volatile u64*>(pa + kTagOffset) = pa;
+      *reinterpret_cast<volatile uint64_t*>(pa + kTagOffset) = pa;
     }
     guest::code_written(data_pa, kData);
   }
@@ -71,10 +70,10 @@ Allowed allowed(const Entry& e) {
 }
 
 // Probes one page and compares with translate(). Returns false (after printing) on a mismatch.
-bool check_page(World& w, u64 va, hpt::Ctx& hpt_ctx) {
+bool check_page(World& w, uint64_t va, hpt::Ctx& hpt_ctx) {
   auto t = w.ops.translate(va);
   guest::Fault f;
-  u64 v = 0;
+  uint64_t v = 0;
   bool read = guest::probe_read(va + kTagOffset, v, f);
   if (!t.ok()) {
     if (read) {
@@ -85,13 +84,13 @@ bool check_page(World& w, u64 va, hpt::Ctx& hpt_ctx) {
     return HPT_EXPECT(!read);
   }
   Allowed a = allowed(t.value.entry);
-  u64 pa = t.value.pa;
+  uint64_t pa = t.value.pa;
   bool ok = HPT_EXPECT_EQ(read, a.read);
   if (read) ok = HPT_EXPECT_EQ(v, pa) && ok;  // the tag is the page's own physical address
   if (a.write) {
     ok = HPT_EXPECT(guest::probe_write(va + kTagOffset, ~pa, f)) && ok;
-    ok = HPT_EXPECT_EQ(*reinterpret_cast<volatile u64*>(pa + kTagOffset), ~pa) && ok;
-    *reinterpret_cast<volatile u64*>(pa + kTagOffset) = pa;
+    ok = HPT_EXPECT_EQ(*reinterpret_cast<volatile uint64_t*>(pa + kTagOffset), ~pa) && ok;
+    *reinterpret_cast<volatile uint64_t*>(pa + kTagOffset) = pa;
   } else {
     ok = HPT_EXPECT(!guest::probe_write(va + kTagOffset, ~pa, f)) && ok;
   }
@@ -111,11 +110,11 @@ bool check_page(World& w, u64 va, hpt::Ctx& hpt_ctx) {
 // Samples the window: random pages plus the first and last page of every leaf met.
 bool check_window(World& w, Rng& rng, hpt::Ctx& hpt_ctx) {
   for (unsigned i = 0; i < 96; ++i) {
-    u64 va = kVaBase + (rng.below(kWindow >> kPageShift) << kPageShift);
+    uint64_t va = kVaBase + (rng.below(kWindow >> kPageShift) << kPageShift);
     if (!check_page(w, va, hpt_ctx)) return false;
     auto t = w.ops.translate(va);
     if (t.ok()) {
-      u64 size = hugepte::bit(t.value.shift);
+      uint64_t size = hugepte::bit(t.value.shift);
       if (!check_page(w, t.value.va, hpt_ctx) || !check_page(w, t.value.va + size - kPage, hpt_ctx))
         return false;
     }
@@ -136,7 +135,7 @@ hugepte::Attrs random_attrs(Rng& rng) {
 }
 
 // A random aligned chunk inside the window: size 2^s pages for a random s, aligned to itself.
-void random_chunk(Rng& rng, u64& off, u64& len) {
+void random_chunk(Rng& rng, uint64_t& off, uint64_t& len) {
   unsigned s = static_cast<unsigned>(rng.below(kMaxShift - kPageShift + 2));  // up to 2x 2 MiB
   len = hugepte::bit(kPageShift + s);
   if (len > kData) len = kData;
@@ -149,8 +148,8 @@ void random_chunk(Rng& rng, u64& off, u64& len) {
 
 HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
   if (const char* gap = guest::mode_unavailable()) HPT_SKIP(gap);
-  static constexpr u64 kSeeds[] = {0x9e3779b97f4a7c15ull, 0xd1b54a32d192ed03ull};
-  for (u64 seed : kSeeds) {
+  static constexpr uint64_t kSeeds[] = {0x9e3779b97f4a7c15ull, 0xd1b54a32d192ed03ull};
+  for (uint64_t seed : kSeeds) {
     World w;
     HPT_ASSERT_EQ(w.pt.init(), Err::ok);
     w.fill();
@@ -159,15 +158,16 @@ HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
     hpt::out_u64(seed, 16);
     hpt::out("\n");
     for (unsigned step = 0; step < 14; ++step) {
-      u64 off = 0, len = 0;
+      uint64_t off = 0, len = 0;
       random_chunk(rng, off, len);
-      u64 va = kVaBase + off;
+      uint64_t va = kVaBase + off;
       // Same offset inside 2 MiB as va, so that large leaves are possible; inside the data.
-      u64 in2m = off & (hugepte::bit(21) - 1), room = kData - len;
-      u64 pa = w.data_pa + (room >= in2m ? hugepte::align_down(rng.below(room - in2m + 1), 21) + in2m
-                                         : hugepte::align_down(room, kPageShift));
+      uint64_t in2m = off & (hugepte::bit(21) - 1), room = kData - len;
+      uint64_t pa =
+          w.data_pa + (room >= in2m ? hugepte::align_down(rng.below(room - in2m + 1), 21) + in2m
+                                    : hugepte::align_down(room, kPageShift));
       Err e = Err::ok;
-      u64 op = step < 4 ? 0 : rng.below(5);
+      uint64_t op = step < 4 ? 0 : rng.below(5);
       switch (op) {
         case 0: e = w.ops.map(va, pa, len, random_attrs(rng), kMaxShift); break;
         case 1: e = w.ops.unmap(va, len); break;
@@ -184,7 +184,7 @@ HPT_CASE(range_hw, RandomRangeOperationsMatchTranslateOnTheMmu) {
         }
         case 4: {
           // Map a 2 MiB-aligned piece page by page, then collapse it back into one leaf.
-          u64 cva = hugepte::align_down(va, 21), cpa = hugepte::align_down(pa, 21);
+          uint64_t cva = hugepte::align_down(va, 21), cpa = hugepte::align_down(pa, 21);
           if (cpa + hugepte::bit(21) > w.data_pa + kData) cpa = w.data_pa;
           hugepte::Attrs a = random_attrs(rng);
           e = w.ops.map(cva, cpa, hugepte::bit(21), a, kPageShift);
@@ -228,28 +228,31 @@ HPT_CASE(range_hw, ASkippedInvalidationLeavesTheOldTranslationInUseUntilTheSinkD
   World w;
   HPT_ASSERT_EQ(w.pt.init(), Err::ok);
   w.fill();
-  const u64 va = kVaBase + (u64{3} << kPageShift);
+  const uint64_t va = kVaBase + (uint64_t{3} << kPageShift);
   hugepte::Attrs a;
   a.prot.read = true;
   a.accessed = true;
   a.global = true;
   HPT_ASSERT_EQ(w.ops.map(va, w.data_pa, kPage, a, kPageShift), Err::ok);
   w.graft();
-  u64 v = 0;
+  uint64_t v = 0;
   guest::Fault f;
   HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
   HPT_ASSERT_EQ(v, w.data_pa);  // the translation is now cached
 
   auto found = hugepte::find(w.pt, va, 0);
   HPT_ASSERT(found.ok() && found.value.level == 0);
-  const u64 moved = F::with_pa(found.value.raw, 0, w.data_pa + kPage);
+  const uint64_t moved = F::with_pa(found.value.raw, 0, w.data_pa + kPage);
   w.pt.store(found.value.slot, 0, moved);  // deliberately no invalidation, no barrier
   HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
   if (v == w.data_pa + kPage)
-    HPT_SKIP("the emulator walked the tables again without an invalidation: a missing one cannot be seen");
+    HPT_SKIP(
+        "the emulator walked the tables again without an invalidation: a missing one cannot be "
+        "seen");
   HPT_EXPECT_EQ(v, w.data_pa);  // stale, as on hardware
 
-  w.tlb.flush(hugepte::TlbFlush{va, va + kPage, static_cast<hugepte::u8>(kPageShift), 0, true});
+  w.tlb.flush(
+      hugepte::TlbFlush{va, va + kPage, static_cast<uint8_t>(kPageShift), 0, true});
   HPT_ASSERT(guest::probe_read(va + kTagOffset, v, f));
   HPT_EXPECT_EQ(v, w.data_pa + kPage);
 }

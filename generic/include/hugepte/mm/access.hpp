@@ -36,7 +36,7 @@ bool Mm<F, Env, Tlb, FE>::allows(const Entry& e, Access a) const {
 // The hardware's own accessed/dirty updates are not made here; with hw_accessed/hw_dirty the
 // entry is simply taken to allow it.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-AccessResult Mm<F, Env, Tlb, FE>::access(u64 va, Access a, Tid tid) {
+AccessResult Mm<F, Env, Tlb, FE>::access(uint64_t va, Access a, Tid tid) {
   AccessResult r;
   if (uffd_blocked(tid)) {
     r.kind = AccessKind::blocked;

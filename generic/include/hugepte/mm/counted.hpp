@@ -22,27 +22,27 @@ class CountedEnv {
 
   CountedEnv(Env& env, Counters& c) : env_(&env), c_(&c), pool_(env) {}
 
-  Result<u64> alloc_table(unsigned level) {
+  Result<uint64_t> alloc_table(unsigned level) {
     if (!pool_.empty(level)) {
       ++c_->pt_alloc[level];
       return pool_.take(level);
     }
-    Result<u64> r = env_->alloc_table(level);
+    Result<uint64_t> r = env_->alloc_table(level);
     if (r) ++c_->pt_alloc[level];
     return r;
   }
-  void free_table(u64 pa, unsigned level) {
+  void free_table(uint64_t pa, unsigned level) {
     ++c_->pt_free[level];
     env_->free_table(pa, level);
   }
-  u64* table_ptr(u64 pa) { return env_->table_ptr(pa); }
-  void on_entry_write(u64* slot, unsigned level, u64 old, u64 value) {
+  uint64_t* table_ptr(uint64_t pa) { return env_->table_ptr(pa); }
+  void on_entry_write(uint64_t* slot, unsigned level, uint64_t old, uint64_t value) {
     ++c_->entries_written;
     if constexpr (EnvObservesWrites<Env>) env_->on_entry_write(slot, level, old, value);
   }
 
   // Takes need[level] pages per level from the Env now. ENOMEM: none are kept.
-  Err reserve(const u64 (&need)[F::levels]) { return pool_.reserve(need); }
+  Err reserve(const uint64_t (&need)[F::levels]) { return pool_.reserve(need); }
   // Gives back what a reservation did not use.
   void unreserve() { pool_.release(); }
   Env& inner() { return *env_; }

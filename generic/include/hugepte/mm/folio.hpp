@@ -22,7 +22,7 @@
 namespace hugepte::mm {
 
 // Physical memory for folios and storage for the model's own metadata.
-//   alloc_folio(shift) -> Result<u64>: 1 << shift bytes aligned to their size (contents
+//   alloc_folio(shift) -> Result<uint64_t>: 1 << shift bytes aligned to their size (contents
 //                         undefined); ENOMEM when there are none.
 //   free_folio(pa, shift)
 //   zero(pa, len), copy_in(pa, src, len), copy(dst_pa, src_pa, len): data movement (the host
@@ -30,8 +30,9 @@ namespace hugepte::mm {
 //   alloc_meta(bytes) -> void*: zeroed, 8-byte aligned, nullptr when exhausted;
 //   free_meta(p, bytes)
 template <class E>
-concept FolioEnv = requires(E& e, u64 pa, unsigned shift, const void* src, void* p, u64 n) {
-  { e.alloc_folio(shift) } -> std::same_as<Result<u64>>;
+concept FolioEnv = requires(E& e, uint64_t pa, unsigned shift, const void* src, void* p,
+                            uint64_t n) {
+  { e.alloc_folio(shift) } -> std::same_as<Result<uint64_t>>;
   { e.free_folio(pa, shift) } -> std::same_as<void>;
   { e.zero(pa, n) } -> std::same_as<void>;
   { e.copy_in(pa, src, n) } -> std::same_as<void>;
@@ -40,34 +41,34 @@ concept FolioEnv = requires(E& e, u64 pa, unsigned shift, const void* src, void*
   { e.free_meta(p, n) } -> std::same_as<void>;
 };
 
-enum class Policy : u8 { s0, s1, s3 };
+enum class Policy : uint8_t { s0, s1, s3 };
 
 constexpr const char* policy_name(Policy p) {
   return p == Policy::s0 ? "S0" : p == Policy::s1 ? "S1" : "S3";
 }
 
-inline constexpr u32 kNoFolio = ~u32{0};
-inline constexpr u32 kNoFile = ~u32{0};
+inline constexpr uint32_t kNoFolio = ~uint32_t{0};
+inline constexpr uint32_t kNoFile = ~uint32_t{0};
 
 struct Folio {
-  u64 pa = 0;
-  u8 shift = 0;
+  uint64_t pa = 0;
+  uint8_t shift = 0;
   bool used = false;
   bool hugetlb = false;   // from an hstate pool
   bool zero_page = false; // the shared zero page: never freed, never counted
   bool hwpoison = false;  // memory failure hit one of its base pages (poisoned_pa)
   bool migrating = false; // isolated for migration: not migratable now (collapse: EBUSY)
-  u32 file = kNoFile;     // page-cache owner (kNoFile: anonymous)
-  u64 index = 0;          // offset in the file, in units of the folio
-  u64 poisoned_pa = 0;
-  u64 anon_va = 0;                  // anonymous: where it is mapped ...
+  uint32_t file = kNoFile;     // page-cache owner (kNoFile: anonymous)
+  uint64_t index = 0;          // offset in the file, in units of the folio
+  uint64_t poisoned_pa = 0;
+  uint64_t anon_va = 0;                  // anonymous: where it is mapped ...
   const void* anon_owner = nullptr; // ... and by which address space
-  u64 refcount = 0;
-  u64 mapcount = 0;       // S0/S1: the folio's mapcount; S3: the entire (compound) mapcount
-  u32* subpage = nullptr; // S3: per base page mapcounts (allocated on first piece)
-  u64 subpage_total = 0;  // S3: their sum, so folio_mapcount() is O(1)
-  u32 deferred_puts = 0;            // references an unmap dropped before its TLB flush ...
-  u32 next_deferred = kNoFolio;     // ... chained from Memory's list until put_deferred()
+  uint64_t refcount = 0;
+  uint64_t mapcount = 0;       // S0/S1: the folio's mapcount; S3: the entire (compound) mapcount
+  uint32_t* subpage = nullptr; // S3: per base page mapcounts (allocated on first piece)
+  uint64_t subpage_total = 0;  // S3: their sum, so folio_mapcount() is O(1)
+  uint32_t deferred_puts = 0;            // references an unmap dropped before its TLB flush ...
+  uint32_t next_deferred = kNoFolio;     // ... chained from Memory's list until put_deferred()
 };
 
 // Linux's struct resv_map (mm/hugetlb.c), as a bitmap over the file page indices
@@ -75,46 +76,47 @@ struct Folio {
 // page; a private mapping's map holds the indices whose reservation a fault has used. Storage
 // from alloc_meta (Memory::resv_grow).
 struct ResvMap {
-  u64* words = nullptr;
-  u64 first = 0;
-  u64 n = 0;
-  u32 refs = 0;  // a private mapping's map: how many VMAs share it (split_vma)
+  uint64_t* words = nullptr;
+  uint64_t first = 0;
+  uint64_t n = 0;
+  uint32_t refs = 0;  // a private mapping's map: how many VMAs share it (split_vma)
 
-  bool has(u64 i) const {
+  bool has(uint64_t i) const {
     return i >= first && i - first < n && ((words[(i - first) >> 6] >> ((i - first) & 63)) & 1);
   }
-  void set(u64 i) { words[(i - first) >> 6] |= u64{1} << ((i - first) & 63); }
-  void clear(u64 i) {
-    if (i >= first && i - first < n) words[(i - first) >> 6] &= ~(u64{1} << ((i - first) & 63));
+  void set(uint64_t i) { words[(i - first) >> 6] |= uint64_t{1} << ((i - first) & 63); }
+  void clear(uint64_t i) {
+    if (i >= first && i - first < n)
+      words[(i - first) >> 6] &= ~(uint64_t{1} << ((i - first) & 63));
   }
   // region_count: indices of [from, to) in the map.
-  u64 count(u64 from, u64 to) const {
-    u64 c = 0;
-    for (u64 i = from; i < to; ++i) c += has(i);
+  uint64_t count(uint64_t from, uint64_t to) const {
+    uint64_t c = 0;
+    for (uint64_t i = from; i < to; ++i) c += has(i);
     return c;
   }
-  static constexpr u64 words_for(u64 n) { return (n + 63) / 64; }
+  static constexpr uint64_t words_for(uint64_t n) { return (n + 63) / 64; }
 };
 
-enum class FileKind : u8 { shmem, hugetlb };
+enum class FileKind : uint8_t { shmem, hugetlb };
 
 struct File {
   bool used = false;
   FileKind kind = FileKind::shmem;
-  u8 shift = 0;        // page-cache granularity: base page (shmem) or the hstate (hugetlb)
-  u64 size = 0;        // i_size, bytes
-  u32* cache = nullptr;  // folio id per index, kNoFolio when absent
-  u64 cache_n = 0;       // indices `cache` holds (at least pages(): fallocate may fill past
+  uint8_t shift = 0;        // page-cache granularity: base page (shmem) or the hstate (hugetlb)
+  uint64_t size = 0;        // i_size, bytes
+  uint32_t* cache = nullptr;  // folio id per index, kNoFolio when absent
+  uint64_t cache_n = 0;       // indices `cache` holds (at least pages(): fallocate may fill past
                          // i_size before it grows it)
   ResvMap resv;          // hugetlb: the indices reserved by shared mappings or holding a page
-  u64 pages() const { return size >> shift; }
+  uint64_t pages() const { return size >> shift; }
 };
 
 // Counters the Memory keeps (the Mm keeps its own; see mm.hpp).
 struct MemoryCounters {
-  u64 folio_alloc = 0;
-  u64 folio_free = 0;
-  u64 subpage_mapcount_updates = 0;  // S3: per-page mapcount increments and decrements
+  uint64_t folio_alloc = 0;
+  uint64_t folio_free = 0;
+  uint64_t subpage_mapcount_updates = 0;  // S3: per-page mapcount increments and decrements
 };
 
 template <FolioEnv FE, unsigned PageShift>
@@ -125,24 +127,24 @@ class Memory {
   static constexpr unsigned kMaxPools = 8;
 
   // `max_folios` bounds how many folios exist at once (their records come from alloc_meta).
-  Memory(FE& env, u32 max_folios, Policy policy) : env_(&env), policy_(policy) {
-    folios_ = static_cast<Folio*>(env.alloc_meta(sizeof(Folio) * u64{max_folios}));
+  Memory(FE& env, uint32_t max_folios, Policy policy) : env_(&env), policy_(policy) {
+    folios_ = static_cast<Folio*>(env.alloc_meta(sizeof(Folio) * uint64_t{max_folios}));
     cap_ = folios_ ? max_folios : 0;
     hash_cap_ = 1;
-    while (hash_cap_ < 2 * u64{cap_}) hash_cap_ <<= 1;
-    hash_ = static_cast<u32*>(env.alloc_meta(sizeof(u32) * hash_cap_));
+    while (hash_cap_ < 2 * uint64_t{cap_}) hash_cap_ <<= 1;
+    hash_ = static_cast<uint32_t*>(env.alloc_meta(sizeof(uint32_t) * hash_cap_));
     if (!hash_) cap_ = 0;
-    for (u64 i = 0; hash_ && i < hash_cap_; ++i) hash_[i] = kNoFolio;
+    for (uint64_t i = 0; hash_ && i < hash_cap_; ++i) hash_[i] = kNoFolio;
   }
   Memory(const Memory&) = delete;
   Memory& operator=(const Memory&) = delete;
   ~Memory() {
-    for (u32 i = 0; i < kMaxFiles; ++i)
+    for (uint32_t i = 0; i < kMaxFiles; ++i)
       if (files_[i].used) drop_file_storage(files_[i]);
-    for (u32 id = 0; id < top_; ++id)
+    for (uint32_t id = 0; id < top_; ++id)
       if (folios_[id].used) release_storage(folios_[id]);
-    if (folios_) env_->free_meta(folios_, sizeof(Folio) * u64{cap_});
-    if (hash_) env_->free_meta(hash_, sizeof(u32) * hash_cap_);
+    if (folios_) env_->free_meta(folios_, sizeof(Folio) * uint64_t{cap_});
+    if (hash_) env_->free_meta(hash_, sizeof(uint32_t) * hash_cap_);
   }
 
   Policy policy() const { return policy_; }
@@ -155,48 +157,49 @@ class Memory {
   // Sets the number of free folios of 1 << shift (hugetlb: nr_hugepages for that hstate, as
   // free pages). Base-page folios are unlimited unless a pool is set for PageShift. As in
   // set_max_huge_pages, the free count never drops below the pages reservations hold.
-  Err set_pool(unsigned shift, u64 free_count) {
-    if (Pool* p = find_pool(shift)) return p->free = free_count < p->resv ? p->resv : free_count, Err::ok;
+  Err set_pool(unsigned shift, uint64_t free_count) {
+    if (Pool* p = find_pool(shift))
+      return p->free = free_count < p->resv ? p->resv : free_count, Err::ok;
     for (Pool& p : pools_)
-      if (!p.used) return p = Pool{true, static_cast<u8>(shift), free_count, 0}, Err::ok;
+      if (!p.used) return p = Pool{true, static_cast<uint8_t>(shift), free_count, 0}, Err::ok;
     return Err::enospc;
   }
   bool has_pool(unsigned shift) const { return find_pool(shift) != nullptr; }
-  u64 pool_free(unsigned shift) const {
+  uint64_t pool_free(unsigned shift) const {
     const Pool* p = find_pool(shift);
-    return p ? p->free : ~u64{0};
+    return p ? p->free : ~uint64_t{0};
   }
 
   // --- hugetlb reservations (mm/hugetlb.c: resv_huge_pages, hugetlb_acct_memory) -------------
 
   // Free pages of the pool that reservations hold (resv_huge_pages).
-  u64 pool_reserved(unsigned shift) const {
+  uint64_t pool_reserved(unsigned shift) const {
     const Pool* p = find_pool(shift);
     return p ? p->resv : 0;
   }
   // Reserves n free pages of the pool. ENOMEM (nothing changes) if fewer are free and
   // unreserved; EINVAL if there is no pool of that size.
-  Err reserve(unsigned shift, u64 n) {
+  Err reserve(unsigned shift, uint64_t n) {
     Pool* p = find_pool(shift);
     if (!p) return Err::einval;
     if (p->free - p->resv < n) return Err::enomem;
     p->resv += n;
     return Err::ok;
   }
-  void unreserve(unsigned shift, u64 n) {
+  void unreserve(unsigned shift, uint64_t n) {
     if (Pool* p = find_pool(shift)) p->resv -= n < p->resv ? n : p->resv;
   }
 
   // A new folio with refcount 1 (the caller's). `reserved`: it uses one of the pool's
   // reservations (the caller holds one); otherwise it needs a free page no reservation holds.
   // Errors: ENOMEM (pool empty, no memory, no record); EINVAL a huge size with no pool.
-  Result<u32> alloc(unsigned shift, bool reserved = false) {
+  Result<uint32_t> alloc(unsigned shift, bool reserved = false) {
     Pool* p = find_pool(shift);
     if (!p && shift != PageShift) return Err::einval;
     if (p && (reserved ? p->free == 0 || p->resv == 0 : p->free <= p->resv)) return Err::enomem;
-    u32 id = take_record();
+    uint32_t id = take_record();
     if (id == kNoFolio) return Err::enomem;
-    Result<u64> pa = env_->alloc_folio(shift);
+    Result<uint64_t> pa = env_->alloc_folio(shift);
     if (!pa) {
       give_record(id);
       return pa.err;
@@ -209,7 +212,7 @@ class Memory {
     f = Folio{};
     f.used = true;
     f.pa = pa.value;
-    f.shift = static_cast<u8>(shift);
+    f.shift = static_cast<uint8_t>(shift);
     f.hugetlb = p != nullptr && shift != PageShift;
     f.refcount = 1;
     hash_insert(id);
@@ -227,7 +230,7 @@ class Memory {
       const Pool* p = find_pool(shift);
       return p && p->free > p->resv ? Err::ok : Err::enomem;
     }
-    Result<u64> pa = env_->alloc_folio(shift);
+    Result<uint64_t> pa = env_->alloc_folio(shift);
     if (!pa) return pa.err;
     env_->free_folio(pa.value, shift);
     return Err::ok;
@@ -235,7 +238,7 @@ class Memory {
 
   // A reserved allocation that will not be used: the folio goes back and the reservation it
   // took is held again (restore_reserve_on_error).
-  void free_unused(u32 id, bool reserved) {
+  void free_unused(uint32_t id, bool reserved) {
     const unsigned shift = folios_[id].shift;
     put(id);
     if (Pool* p = find_pool(shift); p && reserved) ++p->resv;
@@ -243,44 +246,44 @@ class Memory {
 
   // A map that can hold the indices [first, first + n) (more when it already did): the storage
   // grows, the contents stay. ENOMEM (nothing changes) when there is no room.
-  Err resv_grow(ResvMap& m, u64 first, u64 n) {
+  Err resv_grow(ResvMap& m, uint64_t first, uint64_t n) {
     if (n == 0) return Err::ok;
     if (m.words && first >= m.first && first + n <= m.first + m.n) return Err::ok;
     if (m.words && first != m.first) return Err::einval;
-    const u64 want = ResvMap::words_for(n), have = ResvMap::words_for(m.n);
+    const uint64_t want = ResvMap::words_for(n), have = ResvMap::words_for(m.n);
     if (m.words && want <= have) return m.n = n, Err::ok;
-    auto* w = static_cast<u64*>(env_->alloc_meta(sizeof(u64) * want));
+    auto* w = static_cast<uint64_t*>(env_->alloc_meta(sizeof(uint64_t) * want));
     if (!w) return Err::enomem;
-    for (u64 i = 0; i < have; ++i) w[i] = m.words[i];
-    if (m.words) env_->free_meta(m.words, sizeof(u64) * have);
+    for (uint64_t i = 0; i < have; ++i) w[i] = m.words[i];
+    if (m.words) env_->free_meta(m.words, sizeof(uint64_t) * have);
     m.words = w;
     m.first = first;
     m.n = n;
     return Err::ok;
   }
   void resv_free(ResvMap& m) {
-    if (m.words) env_->free_meta(m.words, sizeof(u64) * ResvMap::words_for(m.n));
+    if (m.words) env_->free_meta(m.words, sizeof(uint64_t) * ResvMap::words_for(m.n));
     m = ResvMap{};
   }
 
   // hugetlb_reserve_pages for a shared mapping of the file's page indices [first, first + n):
   // the indices not in the file's map yet are reserved from the pool and enter it. ENOMEM
   // (nothing changes) when the pool cannot give them. `check_only`: only say whether it could.
-  Err reserve_file(u32 file, u64 first, u64 n, bool check_only) {
+  Err reserve_file(uint32_t file, uint64_t first, uint64_t n, bool check_only) {
     File& f = files_[file];
     if (Err e = resv_grow(f.resv, 0, first + n); e != Err::ok) return e;
-    const u64 chg = n - f.resv.count(first, first + n);
+    const uint64_t chg = n - f.resv.count(first, first + n);
     const Pool* p = find_pool(f.shift);
     if (!p) return Err::einval;
     if (p->free - p->resv < chg) return Err::enomem;
     if (check_only) return Err::ok;
     reserve(f.shift, chg);
-    for (u64 i = first; i < first + n; ++i) f.resv.set(i);
+    for (uint64_t i = first; i < first + n; ++i) f.resv.set(i);
     return Err::ok;
   }
 
   // Drops one reference; the folio goes back to its pool at zero.
-  void put(u32 id) {
+  void put(uint32_t id) {
     Folio& f = folios_[id];
     if (f.zero_page) return;
     if (--f.refcount != 0) return;
@@ -291,7 +294,7 @@ class Memory {
     give_record(id);
     ++counters_.folio_free;
   }
-  void get(u32 id) {
+  void get(uint32_t id) {
     if (!folios_[id].zero_page) ++folios_[id].refcount;
   }
 
@@ -299,7 +302,7 @@ class Memory {
   // has been issued (tlb_finish_mmu frees pages after the flush), so no folio is freed, and
   // reused, while a CPU may still reach it. put_later() records the reference (chained through
   // the folio, so there is no limit and no storage), put_deferred() drops them all.
-  void put_later(u32 id) {
+  void put_later(uint32_t id) {
     Folio& f = folios_[id];
     if (f.zero_page) return;
     if (f.deferred_puts++ == 0) {
@@ -309,10 +312,10 @@ class Memory {
   }
   void put_deferred() {
     while (deferred_ != kNoFolio) {
-      const u32 id = deferred_;
+      const uint32_t id = deferred_;
       Folio& f = folios_[id];
       deferred_ = f.next_deferred;
-      u32 n = f.deferred_puts;
+      uint32_t n = f.deferred_puts;
       f.deferred_puts = 0;
       f.next_deferred = kNoFolio;
       while (n-- != 0) put(id);
@@ -320,23 +323,23 @@ class Memory {
   }
   bool puts_deferred() const { return deferred_ != kNoFolio; }
 
-  Folio& folio(u32 id) { return folios_[id]; }
-  const Folio& folio(u32 id) const { return folios_[id]; }
+  Folio& folio(uint32_t id) { return folios_[id]; }
+  const Folio& folio(uint32_t id) const { return folios_[id]; }
 
   // The folio containing physical address pa, or kNoFolio.
-  u32 folio_at(u64 pa) const {
+  uint32_t folio_at(uint64_t pa) const {
     for (unsigned s = 0; s < 64; ++s) {
       if (!(size_mask_ & bit(s))) continue;
-      u32 id = hash_find(align_down(pa, s), s);
+      uint32_t id = hash_find(align_down(pa, s), s);
       if (id != kNoFolio) return id;
     }
     return kNoFolio;
   }
 
   // The shared zero page (allocated once, never freed while the Memory lives).
-  Result<u32> zero_page() {
+  Result<uint32_t> zero_page() {
     if (zero_ == kNoFolio) {
-      Result<u32> r = alloc(PageShift);
+      Result<uint32_t> r = alloc(PageShift);
       if (!r) return r;
       zero_ = r.value;
       folios_[zero_].zero_page = true;
@@ -346,7 +349,7 @@ class Memory {
   }
 
   // folio_mapcount: S0/S1 the counter; S3 entire + every per-page count.
-  u64 mapcount(u32 id) const { return folios_[id].mapcount + folios_[id].subpage_total; }
+  uint64_t mapcount(uint32_t id) const { return folios_[id].mapcount + folios_[id].subpage_total; }
 
   // --- the address spaces over this memory ---------------------------------------------------
 
@@ -356,7 +359,7 @@ class Memory {
   // private hugetlb mappings that are not its owner's.
   struct Mapper {
     void* self = nullptr;
-    void (*unmap_ref_private)(void* self, u32 folio) = nullptr;
+    void (*unmap_ref_private)(void* self, uint32_t folio) = nullptr;
   };
   static constexpr unsigned kMaxMappers = 8;
   void add_mapper(const Mapper& m) {
@@ -368,7 +371,7 @@ class Memory {
       if (slot.self == self) slot = Mapper{};
   }
   // Every other address space unmaps `folio` from its non-owner private hugetlb mappings.
-  void unmap_ref_private(const void* owner, u32 folio) {
+  void unmap_ref_private(const void* owner, uint32_t folio) {
     for (const Mapper& m : mappers_)
       if (m.self && m.self != owner) m.unmap_ref_private(m.self, folio);
   }
@@ -378,36 +381,36 @@ class Memory {
   // A file of `size` bytes whose page cache holds folios of 1 << shift (shmem: PageShift;
   // hugetlb: an hstate size with a pool). Errors: EINVAL (size not a multiple, no pool for a
   // hugetlb size), ENOSPC (no file slot), ENOMEM (no room for the cache index).
-  Result<u32> create_file(FileKind kind, unsigned shift, u64 size) {
+  Result<uint32_t> create_file(FileKind kind, unsigned shift, uint64_t size) {
     if (kind == FileKind::shmem && shift != PageShift) return Err::einval;
     if (kind == FileKind::hugetlb && (shift <= PageShift || !has_pool(shift))) return Err::einval;
     if (size == 0 || !aligned(size, shift)) return Err::einval;
-    for (u32 i = 0; i < kMaxFiles; ++i) {
+    for (uint32_t i = 0; i < kMaxFiles; ++i) {
       File& f = files_[i];
       if (f.used) continue;
-      u64 n = size >> shift;
+      uint64_t n = size >> shift;
       if (kind == FileKind::hugetlb && resv_grow(f.resv, 0, n) != Err::ok) return Err::enomem;
-      f.cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+      f.cache = static_cast<uint32_t*>(env_->alloc_meta(sizeof(uint32_t) * n));
       if (!f.cache) {
         resv_free(f.resv);
         return Err::enomem;
       }
-      for (u64 k = 0; k < n; ++k) f.cache[k] = kNoFolio;
+      for (uint64_t k = 0; k < n; ++k) f.cache[k] = kNoFolio;
       f.used = true;
       f.kind = kind;
-      f.shift = static_cast<u8>(shift);
+      f.shift = static_cast<uint8_t>(shift);
       f.size = size;
       f.cache_n = n;
       return i;
     }
     return Err::enospc;
   }
-  File& file(u32 id) { return files_[id]; }
-  const File& file(u32 id) const { return files_[id]; }
+  File& file(uint32_t id) { return files_[id]; }
+  const File& file(uint32_t id) const { return files_[id]; }
 
   // Grows the file to `size` (i_size_write): the new pages are holes. ENOMEM if the page-cache
   // array cannot grow (nothing changes); a smaller size changes nothing.
-  Err grow_file(u32 file, u64 size) {
+  Err grow_file(uint32_t file, uint64_t size) {
     File& f = files_[file];
     if (size <= f.size) return Err::ok;
     if (!aligned(size, f.shift)) return Err::einval;
@@ -420,12 +423,12 @@ class Memory {
   }
 
   // The folio the page cache holds at index (also past i_size), or kNoFolio.
-  u32 cache_lookup(u32 file, u64 index) const {
+  uint32_t cache_lookup(uint32_t file, uint64_t index) const {
     const File& f = files_[file];
     return index < f.cache_n ? f.cache[index] : kNoFolio;
   }
   // Adds a folio to the cache (the cache takes its own reference). EEXIST if the index is taken.
-  Err cache_add(u32 file, u64 index, u32 id) {
+  Err cache_add(uint32_t file, uint64_t index, uint32_t id) {
     File& f = files_[file];
     if (index >= f.cache_n) return Err::efault;
     if (f.cache[index] != kNoFolio) return Err::eexist;
@@ -439,9 +442,9 @@ class Memory {
   // index leaves the reservation map with its page (remove_inode_single_folio's
   // hugetlb_unreserve_pages(index, index + 1, freed 1): the page used the reservation, so the
   // pool's count does not move); an index with no page keeps its reservation.
-  void cache_remove(u32 file, u64 index) {
+  void cache_remove(uint32_t file, uint64_t index) {
     File& f = files_[file];
-    u32 id = f.cache[index];
+    uint32_t id = f.cache[index];
     if (id == kNoFolio) return;
     f.cache[index] = kNoFolio;
     f.resv.clear(index);
@@ -455,19 +458,20 @@ class Memory {
   //     and the pages it got stay, past i_size too - the file does not grow;
   //   - shmem (shmem_fallocate): all or nothing; ENOMEM gives every page it took back.
   // Errors: EINVAL (no such file, len 0, the range wraps), ENOSPC / ENOMEM as above.
-  Err fallocate(u32 file, u64 offset, u64 len) {
+  Err fallocate(uint32_t file, uint64_t offset, uint64_t len) {
     if (file >= kMaxFiles || !files_[file].used) return Err::einval;
     File& f = files_[file];
-    if (len == 0 || offset + len < offset || offset + len > ~u64{0} - bit(f.shift))
+    if (len == 0 || offset + len < offset || offset + len > ~uint64_t{0} - bit(f.shift))
       return Err::einval;
-    const u64 first = offset >> f.shift, end = align_down(offset + len + bit(f.shift) - 1, f.shift);
-    const u64 n = (end >> f.shift) - first;
+    const uint64_t first = offset >> f.shift,
+                   end = align_down(offset + len + bit(f.shift) - 1, f.shift);
+    const uint64_t n = (end >> f.shift) - first;
     if (Err e = cache_room(f, first + n); e != Err::ok) return e;
     if (f.kind == FileKind::hugetlb) {
       if (Err e = resv_grow(f.resv, 0, first + n); e != Err::ok) return e;
-      for (u64 i = first; i < first + n; ++i) {
+      for (uint64_t i = first; i < first + n; ++i) {
         if (f.cache[i] != kNoFolio) continue;
-        Result<u32> r = alloc(f.shift, f.resv.has(i));
+        Result<uint32_t> r = alloc(f.shift, f.resv.has(i));
         if (!r) return r.err == Err::enomem ? Err::enospc : r.err;
         env_->zero(folios_[r.value].pa, bit(f.shift));
         cache_add(file, i, r.value);
@@ -478,13 +482,13 @@ class Memory {
       return Err::ok;
     }
     // Phase 1 takes every folio (chained through `index`); phase 2, which cannot fail, adds them.
-    u32 chain = kNoFolio;
-    for (u64 i = first; i < first + n; ++i) {
+    uint32_t chain = kNoFolio;
+    for (uint64_t i = first; i < first + n; ++i) {
       if (f.cache[i] != kNoFolio) continue;
-      Result<u32> r = alloc(f.shift);
+      Result<uint32_t> r = alloc(f.shift);
       if (!r) {
         while (chain != kNoFolio) {
-          u32 next = static_cast<u32>(folios_[chain].index);
+          uint32_t next = static_cast<uint32_t>(folios_[chain].index);
           put(chain);
           chain = next;
         }
@@ -493,10 +497,10 @@ class Memory {
       folios_[r.value].index = chain;
       chain = r.value;
     }
-    for (u64 i = first + n; i-- > first;) {
+    for (uint64_t i = first + n; i-- > first;) {
       if (f.cache[i] != kNoFolio) continue;
-      u32 id = chain;
-      chain = static_cast<u32>(folios_[id].index);
+      uint32_t id = chain;
+      chain = static_cast<uint32_t>(folios_[id].index);
       env_->zero(folios_[id].pa, bit(f.shift));
       cache_add(file, i, id);
       put(id);  // the cache's reference remains
@@ -508,9 +512,9 @@ class Memory {
  private:
   struct Pool {
     bool used = false;
-    u8 shift = 0;
-    u64 free = 0;  // free_huge_pages
-    u64 resv = 0;  // resv_huge_pages: free pages reservations hold
+    uint8_t shift = 0;
+    uint64_t free = 0;  // free_huge_pages
+    uint64_t resv = 0;  // resv_huge_pages: free pages reservations hold
   };
 
   const Pool* find_pool(unsigned shift) const {
@@ -524,78 +528,80 @@ class Memory {
     return nullptr;
   }
 
-  u32 take_record() {
+  uint32_t take_record() {
     if (free_head_ != kNoFolio) {
-      u32 id = free_head_;
-      free_head_ = static_cast<u32>(folios_[id].index);
+      uint32_t id = free_head_;
+      free_head_ = static_cast<uint32_t>(folios_[id].index);
       return id;
     }
     return top_ < cap_ ? top_++ : kNoFolio;
   }
-  void give_record(u32 id) {
+  void give_record(uint32_t id) {
     folios_[id].index = free_head_;
     free_head_ = id;
   }
 
   void release_storage(Folio& f) {
-    if (f.subpage) env_->free_meta(f.subpage, sizeof(u32) * bit(f.shift - PageShift));
+    if (f.subpage) env_->free_meta(f.subpage, sizeof(uint32_t) * bit(f.shift - PageShift));
     f.subpage = nullptr;
     env_->free_folio(f.pa, f.shift);
   }
   // The page-cache array holds at least n indices (new ones empty). ENOMEM changes nothing.
-  Err cache_room(File& f, u64 n) {
+  Err cache_room(File& f, uint64_t n) {
     if (n <= f.cache_n) return Err::ok;
-    auto* cache = static_cast<u32*>(env_->alloc_meta(sizeof(u32) * n));
+    auto* cache = static_cast<uint32_t*>(env_->alloc_meta(sizeof(uint32_t) * n));
     if (!cache) return Err::enomem;
-    for (u64 k = 0; k < n; ++k) cache[k] = k < f.cache_n ? f.cache[k] : kNoFolio;
-    env_->free_meta(f.cache, sizeof(u32) * f.cache_n);
+    for (uint64_t k = 0; k < n; ++k) cache[k] = k < f.cache_n ? f.cache[k] : kNoFolio;
+    env_->free_meta(f.cache, sizeof(uint32_t) * f.cache_n);
     f.cache = cache;
     f.cache_n = n;
     return Err::ok;
   }
   void drop_file_storage(File& f) {
-    env_->free_meta(f.cache, sizeof(u32) * f.cache_n);
+    env_->free_meta(f.cache, sizeof(uint32_t) * f.cache_n);
     f.cache = nullptr;
     resv_free(f.resv);
   }
 
   // pa -> folio: open addressing on the folio's base address (sizes tried per lookup are the
   // few that exist, tracked in size_mask_).
-  u64 slot_of(u64 pa) const { return (pa * 0x9E3779B97F4A7C15ull >> 20) & (hash_cap_ - 1); }
-  void hash_insert(u32 id) {
+  uint64_t slot_of(uint64_t pa) const {
+    return (pa * 0x9E3779B97F4A7C15ull >> 20) & (hash_cap_ - 1);
+  }
+  void hash_insert(uint32_t id) {
     size_mask_ |= bit(folios_[id].shift);
-    for (u64 s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1))
+    for (uint64_t s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1))
       if (hash_[s] == kNoFolio || hash_[s] == kTomb) return void(hash_[s] = id);
   }
-  void hash_remove(u32 id) {
-    for (u64 s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1)) {
+  void hash_remove(uint32_t id) {
+    for (uint64_t s = slot_of(folios_[id].pa);; s = (s + 1) & (hash_cap_ - 1)) {
       if (hash_[s] == kNoFolio) return;
       if (hash_[s] == id) return void(hash_[s] = kTomb);
     }
   }
-  u32 hash_find(u64 pa, unsigned shift) const {
+  uint32_t hash_find(uint64_t pa, unsigned shift) const {
     if (!hash_) return kNoFolio;
-    for (u64 s = slot_of(pa);; s = (s + 1) & (hash_cap_ - 1)) {
-      u32 id = hash_[s];
+    for (uint64_t s = slot_of(pa);; s = (s + 1) & (hash_cap_ - 1)) {
+      uint32_t id = hash_[s];
       if (id == kNoFolio) return kNoFolio;
       if (id != kTomb && folios_[id].pa == pa && folios_[id].shift == shift) return id;
     }
   }
 
-  static constexpr u32 kTomb = kNoFolio - 1;
+  static constexpr uint32_t kTomb = kNoFolio - 1;
 
   FE* env_;
   Policy policy_;
   Folio* folios_ = nullptr;
-  u32 cap_ = 0, top_ = 0, free_head_ = kNoFolio;
-  u32 deferred_ = kNoFolio;  // put_later()'s list, through Folio::next_deferred
-  u32* hash_ = nullptr;
-  u64 hash_cap_ = 0;
-  u64 size_mask_ = 0;
+  uint32_t cap_ = 0, top_ = 0, free_head_ = kNoFolio;
+  uint32_t deferred_ = kNoFolio;  // put_later()'s list, through Folio::next_deferred
+  uint32_t* hash_ = nullptr;
+  uint64_t hash_cap_ = 0;
+  uint64_t size_mask_ = 0;
   Pool pools_[kMaxPools];
   File files_[kMaxFiles];
   Mapper mappers_[kMaxMappers];
-  u32 zero_ = kNoFolio;
+  uint32_t zero_ = kNoFolio;
   MemoryCounters counters_;
 };
 

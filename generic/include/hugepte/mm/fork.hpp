@@ -45,7 +45,7 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
       if (present(e)) {
         Handle h = group_handle(f, va);
         Entry pe = ops_.get(h);
-        const u32 id = mem_->folio_at(pe.addr);
+        const uint32_t id = mem_->folio_at(pe.addr);
         const bool anon = id != kNoFolio && mem_->folio(id).file == kNoFile &&
                           !mem_->folio(id).zero_page;
         if (anon && pe.writable) {  // copy on write: read-only in the parent too
@@ -67,8 +67,9 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
         c.seek(h.va + h.size());
         continue;
       }
-      const bool copy = (e.kind == Kind::swap) ||
-                        (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard)));
+      const bool copy =
+          (e.kind == Kind::swap) ||
+          (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard)));
       if (copy) {
         Entry ce = e;
         if (ce.kind == Kind::marker) ce = pte::make_marker(ce.swp.offset & ~kMarkerUffdWp);
@@ -91,8 +92,9 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
 // 1 << shift at va, and the folio it maps accounted (mapcount, reference). All or nothing:
 // ENOMEM (a table page) changes nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::copy_entry(const Vma& v, u64 va, unsigned shift, const Entry& e, u32 id) {
-  u64 need[F::levels] = {};
+Err Mm<F, Env, Tlb, FE>::copy_entry(const Vma& v, uint64_t va, unsigned shift, const Entry& e,
+                                    uint32_t id) {
+  uint64_t need[F::levels] = {};
   if (Err err = plan_walk(va, shift, need); err != Err::ok) return err;
   if (Err err = tenv_.reserve(need); err != Err::ok) return err;
   Result<Handle> h = walk_alloc(va, shift);

@@ -16,7 +16,7 @@ constexpr bool uffd_wp_supported() {
   Entry e;
   e.kind = Kind::leaf;
   e.prot = kProtR;
-  e.shift = static_cast<u8>(F::shift(0));
+  e.shift = static_cast<uint8_t>(F::shift(0));
   e.accessed = true;
   e.soft.uffd_wp = true;
   return F::encode(e, 0).ok();
@@ -24,9 +24,9 @@ constexpr bool uffd_wp_supported() {
 
 // UFFDIO_API: must come first and once. EINVAL on a second call or an unknown feature.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_api(u64 features) {
+Err Mm<F, Env, Tlb, FE>::uffd_api(uint64_t features) {
   if (!uffd_file_) return Err::ebadf;
-  const u64 known = opt_.profile == Profile::linux_6_1 ? kFeatLinux61 : kFeatAll;
+  const uint64_t known = opt_.profile == Profile::linux_6_1 ? kFeatLinux61 : kFeatAll;
   if (uffd_open_ || (features & ~known)) return Err::einval;
   uffd_open_ = true;
   features_ = features;
@@ -41,14 +41,14 @@ Err Mm<F, Env, Tlb, FE>::uffd_api(u64 features) {
 //           anonymous memory, WP on a format without a uffd-wp bit
 //   ENOMEM  no VMA ends above start, or no VMA slot for a split
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Result<u64> Mm<F, Env, Tlb, FE>::uffd_register(u64 start, u64 len, u32 mode) {
+Result<uint64_t> Mm<F, Env, Tlb, FE>::uffd_register(uint64_t start, uint64_t len, uint32_t mode) {
   if (!uffd_file_) return Err::ebadf;
   if (!uffd_open_ || mode == 0 || (mode & ~(kRegMissing | kRegWp | kRegMinor))) return Err::einval;
   if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
   if ((mode & kRegWp) && !uffd_wp_supported<F>()) return Err::einval;
-  const u64 end = start + len;
+  const uint64_t end = start + len;
   if (Err e = uffd_vmas_ok(start, end, true); e != Err::ok) return e;
-  u64 ioctls = kIoctlWake | kIoctlCopy | kIoctlZeropage;
+  uint64_t ioctls = kIoctlWake | kIoctlCopy | kIoctlZeropage;
   if (opt_.profile != Profile::linux_6_1) ioctls |= kIoctlPoison;
   if (mode & kRegWp) ioctls |= kIoctlWriteprotect;
   if (mode & kRegMinor) ioctls |= kIoctlContinue;  // "CONTINUE is only supported for MINOR ranges"
@@ -65,7 +65,7 @@ Result<u64> Mm<F, Env, Tlb, FE>::uffd_register(u64 start, u64 len, u32 mode) {
 
 // validate_range: a non-empty, page-aligned range inside the address space.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_range_ok(u64 start, u64 len) const {
+Err Mm<F, Env, Tlb, FE>::uffd_range_ok(uint64_t start, uint64_t len) const {
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
     return Err::einval;
   return check_range<F>(start, start + len) == Err::ok ? Err::ok : Err::einval;
@@ -75,7 +75,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_range_ok(u64 start, u64 len) const {
 // starts below end (else EINVAL), a hugetlb VMA holding start (or, for REGISTER, end) has it on
 // its hstate (EINVAL).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(u64 start, u64 end, bool check_end) const {
+Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(uint64_t start, uint64_t end, bool check_end) const {
   const Vma* first = nullptr;
   for (const Vma& v : vmas_)
     if (v.used && v.end > start && (!first || v.start < first->start)) first = &v;
@@ -96,13 +96,14 @@ Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(u64 start, u64 end, bool check_end) const 
 // an empty or misaligned range, no VMA in it, start off a hugetlb VMA's hstate), ENOMEM (no VMA
 // ends above start, no slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_unregister(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::uffd_unregister(uint64_t start, uint64_t len) {
   if (!uffd_file_) return Err::ebadf;
   if (!uffd_open_) return Err::einval;
   if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
   if (Err e = uffd_vmas_ok(start, start + len, false); e != Err::ok) return e;
   bool any = false;
-  for (const Vma& v : vmas_) any = any || (v.used && v.uffd && v.end > start && v.start < start + len);
+  for (const Vma& v : vmas_)
+    any = any || (v.used && v.uffd && v.end > start && v.start < start + len);
   if (any) {
     if (Err e = split_vmas_at(start, start + len); e != Err::ok) return e;
   }
@@ -135,7 +136,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_close() {
   if (!uffd_file_) return Err::ebadf;
   for (Vma& v : vmas_)
     if (v.used && v.uffd) userfaultfd_clear_vma(v);
-  wake_userfault(0, ~u64{0});
+  wake_userfault(0, ~uint64_t{0});
   // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
   // a REMOVE's zap happens now.
   while (waiter_n_ != 0) complete_event(take_waiter(0));
@@ -185,14 +186,14 @@ Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
 
 // Whether the userfaultfd wants this non-cooperative event (its feature is on).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-bool Mm<F, Env, Tlb, FE>::wants_event(u64 feature, u64, u64) const {
+bool Mm<F, Env, Tlb, FE>::wants_event(uint64_t feature, uint64_t, uint64_t) const {
   return uffd_file_ && uffd_open_ && (features_ & feature);
 }
 
 // userfaultfd_event_wait_completion: the event is queued, range ioctls say EAGAIN
 // (mmap_changing) and thread tid waits until the event is read.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, u64 start, u64 end, Tid tid) {
+void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid) {
   UffdMsg m;
   m.event = ev;
   m.address = start;
@@ -229,7 +230,7 @@ void Mm<F, Env, Tlb, FE>::complete_event(const Waiter& w) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-bool Mm<F, Env, Tlb, FE>::uffd_waiting(u64 va) const {
+bool Mm<F, Env, Tlb, FE>::uffd_waiting(uint64_t va) const {
   for (unsigned i = 0; i < waiter_n_; ++i)
     if (waiters_[i].va == va) return true;
   return false;
@@ -243,7 +244,7 @@ bool Mm<F, Env, Tlb, FE>::uffd_blocked(Tid tid) const {
 
 // UFFDIO_WAKE.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_wake(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::uffd_wake(uint64_t start, uint64_t len) {
   if (!uffd_file_) return Err::ebadf;
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage)) return Err::einval;
   wake_userfault(start, start + len);
@@ -251,8 +252,8 @@ Err Mm<F, Env, Tlb, FE>::uffd_wake(u64 start, u64 len) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, u64 va, u32 flags) const {
-  u64 a = align_down(va, kPage);
+UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, uint64_t va, uint32_t flags) const {
+  uint64_t a = align_down(va, kPage);
   if (features_ & kFeatExactAddress) a = va;
   else if (v.hugetlb && !v.hgm) a = align_down(va, v.hshift);
   return UffdMsg{a, flags, (features_ & kFeatThreadId) ? current_ : Tid{0}};
@@ -261,7 +262,7 @@ UffdMsg Mm<F, Env, Tlb, FE>::make_msg(const Vma& v, u64 va, u32 flags) const {
 // handle_userfault: queues the message and blocks the faulting thread (`current_`); with
 // UFFD_FEATURE_SIGBUS, SIGBUS instead.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, u64 va, u32 flags) {
+FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, uint64_t va, uint32_t flags) {
   if (features_ & kFeatSigbus) return sig(FaultKind::sigbus);
   FaultResult r;
   r.kind = FaultKind::uffd;
@@ -276,7 +277,7 @@ FaultResult Mm<F, Env, Tlb, FE>::handle_userfault(const Vma& v, u64 va, u32 flag
 // userfaultfd_wake_function: a waiter wakes when its message's address lies in the range
 // (the hstate-aligned address for hugetlb without EXACT_ADDRESS, not the faulting one).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::wake_userfault(u64 start, u64 end) {
+void Mm<F, Env, Tlb, FE>::wake_userfault(uint64_t start, uint64_t end) {
   unsigned k = 0;
   for (unsigned i = 0; i < waiter_n_; ++i) {
     const bool fault = waiters_[i].event == UffdEvent::pagefault;  // events wait for a read

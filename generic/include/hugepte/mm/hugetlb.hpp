@@ -21,10 +21,10 @@ namespace hugepte::mm {
 // map or for the file to grow; no free private map).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::hugetlbfs_file_mmap(Vma& v) {
-  const u64 first = v.pgoff >> v.hshift, n = (v.end - v.start) >> v.hshift;
-  u8 slot = kNoResv;
+  const uint64_t first = v.pgoff >> v.hshift, n = (v.end - v.start) >> v.hshift;
+  uint8_t slot = kNoResv;
   if (!v.noreserve && !v.shared) {
-    for (u8 i = 0; i < kMaxVmas && slot == kNoResv; ++i)
+    for (uint8_t i = 0; i < kMaxVmas && slot == kNoResv; ++i)
       if (resv_maps_[i].refs == 0) slot = i;
     if (slot == kNoResv) return Err::enomem;
     if (Err e = mem_->resv_grow(resv_maps_[slot], first, n); e != Err::ok) return e;
@@ -58,7 +58,7 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::hugetlb_vm_op_close(Vma& v) {
   ResvMap* m = vma_resv(v);
   if (!m) return;
-  const u64 first = v.pgoff >> v.hshift, n = (v.end - v.start) >> v.hshift;
+  const uint64_t first = v.pgoff >> v.hshift, n = (v.end - v.start) >> v.hshift;
   mem_->unreserve(v.hshift, n - m->count(first, first + n));
   if (--m->refs == 0) mem_->resv_free(*m);
   v.resv = kNoResv;
@@ -70,15 +70,15 @@ void Mm<F, Env, Tlb, FE>::hugetlb_vm_op_close(Vma& v) {
 // The caller commits (hugetlb_commit) once the page is in place, or gives it back with
 // Memory::free_unused (restore_reserve_on_error). Errors: ENOMEM (no page for it).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::alloc_hugetlb_folio(const Vma& v, u64 va) -> Result<HugeAlloc> {
-  const u64 idx = file_index(v, va);
+auto Mm<F, Env, Tlb, FE>::alloc_hugetlb_folio(const Vma& v, uint64_t va) -> Result<HugeAlloc> {
+  const uint64_t idx = file_index(v, va);
   bool reserved = false;
   if (v.shared) {
     reserved = mem_->file(v.file).resv.has(idx);
   } else if (const ResvMap* m = v.resv == kNoResv ? nullptr : &resv_maps_[v.resv]) {
     reserved = !m->has(idx);
   }
-  Result<u32> r = mem_->alloc(v.hshift, reserved);
+  Result<uint32_t> r = mem_->alloc(v.hshift, reserved);
   if (!r) return r.err;
   return HugeAlloc{r.value, reserved};
 }
@@ -86,8 +86,8 @@ auto Mm<F, Env, Tlb, FE>::alloc_hugetlb_folio(const Vma& v, u64 va) -> Result<Hu
 // vma_commit_reservation: the page for va is in place; its index enters the map (a shared
 // mapping's: the file holds a page there; a private one's: its reservation is used).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::hugetlb_commit(const Vma& v, u64 va) {
-  const u64 idx = file_index(v, va);
+void Mm<F, Env, Tlb, FE>::hugetlb_commit(const Vma& v, uint64_t va) {
+  const uint64_t idx = file_index(v, va);
   if (v.shared) {
     mem_->file(v.file).resv.set(idx);
   } else if (ResvMap* m = vma_resv(v)) {
@@ -102,15 +102,15 @@ void Mm<F, Env, Tlb, FE>::hugetlb_commit(const Vma& v, u64 va) {
 // HPAGE_RESV_UNMAPPED: its next missing fault is SIGBUS ("killed due to inadequate hugepage
 // pool").
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::unmap_ref_private(u32 folio) {
+void Mm<F, Env, Tlb, FE>::unmap_ref_private(uint32_t folio) {
   const Folio& f = mem_->folio(folio);
   if (!f.used || f.file != kNoFile) return;
-  const u64 va = f.anon_va;
+  const uint64_t va = f.anon_va;
   for (Vma& v : vmas_) {
     if (!v.used || !v.hugetlb || v.shared || v.resv != kNoResv || !v.contains(va)) continue;
     const View w = view(va);
     if (!present(w.entry) || mem_->folio_at(w.entry.addr) != folio) continue;
-    const u64 start = align_down(va, v.hshift), end = start + bit(v.hshift);
+    const uint64_t start = align_down(va, v.hshift), end = start + bit(v.hshift);
     notify_start({NotifyEvent::unmap, start, end});
     (void)zap(v, start, end, /*drop_markers=*/true);  // one whole leaf: no split, no table
     notify_end({NotifyEvent::unmap, start, end});

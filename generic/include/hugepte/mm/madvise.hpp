@@ -19,7 +19,7 @@ namespace hugepte::mm {
 // for the range is queued, range ioctls say EAGAIN, and thread tid waits until the monitor
 // reads it; only then are the pages zapped. The call returns at once with the thread blocked.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len, Tid tid) {
+Err Mm<F, Env, Tlb, FE>::madvise_dontneed(uint64_t start, uint64_t len, Tid tid) {
   Vma* v = one_vma(start, len);
   if (!v) return Err::einval;
   if (v->hugetlb && !v->hgm) {
@@ -37,7 +37,7 @@ Err Mm<F, Env, Tlb, FE>::madvise_dontneed(u64 start, u64 len, Tid tid) {
 // The zap of MADV_DONTNEED over [start, end) (madvise_dontneed_single_vma), the VMA found again
 // as after userfaultfd_remove (none any more: ENOMEM).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::dontneed_now(u64 start, u64 end) {
+Err Mm<F, Env, Tlb, FE>::dontneed_now(uint64_t start, uint64_t end) {
   Vma* v = one_vma(start, end - start);
   if (!v) return Err::enomem;
   notify_start({NotifyEvent::clear, start, end});
@@ -49,7 +49,7 @@ Err Mm<F, Env, Tlb, FE>::dontneed_now(u64 start, u64 end) {
 // Guard regions (MADV_GUARD_INSTALL): none entries become guard markers; EEXIST if anything
 // else is there (the kernel zaps first; tests install into empty ranges).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::madvise_guard_install(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::madvise_guard_install(uint64_t start, uint64_t len) {
   Vma* v = one_vma(start, len);
   if (!v || v->hugetlb) return Err::einval;
   return install_markers(*v, start, start + len, kMarkerGuard, /*strict_none=*/true);
@@ -59,7 +59,7 @@ Err Mm<F, Env, Tlb, FE>::madvise_guard_install(u64 start, u64 len) {
 // Errors: EINVAL (not a shared hugetlb VMA, misaligned, or the policy is S0: today's kernel
 // has no HGM).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::madvise_split(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::madvise_split(uint64_t start, uint64_t len) {
   Vma* v = one_vma(start, len);
   if (!v || !v->hugetlb || !v->shared || mem_->policy() == Policy::s0) return Err::einval;
   if (start != v->start || start + len != v->end) return Err::einval;
@@ -70,7 +70,7 @@ Err Mm<F, Env, Tlb, FE>::madvise_split(u64 start, u64 len) {
 // Page aging (ptep_test_and_clear_young over a range): clears the access flag of present
 // leaves, then one invalidation. The next access faults if the hardware does not set A.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::mkold(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::mkold(uint64_t start, uint64_t len) {
   Vma* v = one_vma(start, len);
   if (!v) return Err::einval;
   bool any = false;
@@ -91,22 +91,22 @@ Err Mm<F, Env, Tlb, FE>::mkold(u64 start, u64 len) {
 // shared hugetlb VMA, misaligned), EBUSY (a folio is being migrated; nothing changed).
 // A VMA without HGM: ok, nothing done.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::madvise_collapse(u64 start, u64 len) {
+Err Mm<F, Env, Tlb, FE>::madvise_collapse(uint64_t start, uint64_t len) {
   Vma* v = one_vma(start, len);
   if (!v || !v->hugetlb || !v->shared) return Err::einval;
   if (!aligned(start, v->hshift) || !aligned(len, v->hshift)) return Err::einval;
   if (!v->hgm) return Err::ok;
-  u64 end = start + len;
-  for (u64 h = start; h < end; h += bit(v->hshift)) {
+  uint64_t end = start + len;
+  for (uint64_t h = start; h < end; h += bit(v->hshift)) {
     if (!split_below(*v, h)) continue;
-    u32 id = mem_->cache_lookup(v->file, file_index(*v, h));
+    uint32_t id = mem_->cache_lookup(v->file, file_index(*v, h));
     if (id != kNoFolio && mem_->folio(id).migrating) return Err::ebusy;
   }
   Err result = Err::ok;
   notify_start({NotifyEvent::clear, start, end});
-  for (u64 h = start; h < end; h += bit(v->hshift)) {
+  for (uint64_t h = start; h < end; h += bit(v->hshift)) {
     if (!split_below(*v, h)) continue;
-    u32 id = mem_->cache_lookup(v->file, file_index(*v, h));
+    uint32_t id = mem_->cache_lookup(v->file, file_index(*v, h));
     if (id != kNoFolio && mem_->folio(id).hwpoison) {
       result = Err::ehwpoison;
       continue;
@@ -125,7 +125,7 @@ Err Mm<F, Env, Tlb, FE>::madvise_collapse(u64 start, u64 len) {
 
 // The VMA holding all of [start, start + len), page aligned (madvise's range checks).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Vma* Mm<F, Env, Tlb, FE>::one_vma(u64 start, u64 len) {
+Vma* Mm<F, Env, Tlb, FE>::one_vma(uint64_t start, uint64_t len) {
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
     return nullptr;
   Vma* v = vma_at(start);
@@ -133,16 +133,17 @@ Vma* Mm<F, Env, Tlb, FE>::one_vma(u64 start, u64 len) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::install_markers(Vma& v, u64 start, u64 end, u64 flags, bool strict_none) {
-  for (u64 va = start; va < end; va += bit(kPage))
+Err Mm<F, Env, Tlb, FE>::install_markers(Vma& v, uint64_t start, uint64_t end, uint64_t flags,
+                                         bool strict_none) {
+  for (uint64_t va = start; va < end; va += bit(kPage))
     if (!slot_state_ok(va, kPage, strict_none)) return Err::eexist;
-  u64 need[F::levels] = {};
+  uint64_t need[F::levels] = {};
   count_marker_tables(v, start, end, need);
   if (Err e = tenv_.reserve(need); e != Err::ok) return e;
-  for (u64 va = start; va < end; va += bit(kPage)) {
+  for (uint64_t va = start; va < end; va += bit(kPage)) {
     Handle h = walk_alloc(va, kPage).value;
     Entry cur = F::decode(Table::load(h.slot), 0);
-    u64 f = cur.kind == Kind::marker ? (cur.swp.offset | flags) : flags;
+    uint64_t f = cur.kind == Kind::marker ? (cur.swp.offset | flags) : flags;
     ops_.set(h, pte::make_marker(f));
   }
   tenv_.unreserve();
@@ -152,13 +153,13 @@ Err Mm<F, Env, Tlb, FE>::install_markers(Vma& v, u64 start, u64 end, u64 flags, 
 // The hstate page at h is mapped through pieces: some sub-entry of its slot is a table, or
 // (a contiguous hstate such as arm64 CONT-PMD) a present leaf smaller than the hstate.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-bool Mm<F, Env, Tlb, FE>::split_below(const Vma& v, u64 h) const {
+bool Mm<F, Env, Tlb, FE>::split_below(const Vma& v, uint64_t h) const {
   HugeSize sz = huge_size_or_page(v.hshift);
   Found f = find(pt_, h, sz.level).value;
   if (f.level != sz.level) return false;
-  u64 n = bit(v.hshift - F::shift(sz.level));
-  for (u64 i = 0; i < n; ++i) {
-    u64 raw = Table::load(f.slot + i);
+  uint64_t n = bit(v.hshift - F::shift(sz.level));
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t raw = Table::load(f.slot + i);
     if (sz.level > 0 && F::is_table(raw, sz.level)) return true;
     Entry e = F::decode(raw, sz.level);
     if (sz.cont && present(e) && e.cont_shift != v.hshift) return true;

@@ -12,7 +12,7 @@ namespace hugepte::mm {
 
 // handle_mm_fault for every level: see mm.hpp's file comment. `exact` is the faulting address.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::handle_fault(u64 va, Access access) {
+FaultResult Mm<F, Env, Tlb, FE>::handle_fault(uint64_t va, Access access) {
   ++c_.faults;
   FaultResult r = fault(va, access);
   ++c_.fault_kind[static_cast<unsigned>(r.kind)];
@@ -21,7 +21,7 @@ FaultResult Mm<F, Env, Tlb, FE>::handle_fault(u64 va, Access access) {
 
 // __handle_mm_fault: the VMA's permissions, then the entry found (markers: handle_pte_marker).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::fault(u64 va, Access access) {
+FaultResult Mm<F, Env, Tlb, FE>::fault(uint64_t va, Access access) {
   Vma* vp = vma_at(va);
   if (!vp) return sig(FaultKind::sigsegv);
   Vma& v = *vp;
@@ -45,7 +45,8 @@ FaultResult Mm<F, Env, Tlb, FE>::fault(u64 va, Access access) {
       // handle_pte_marker's order: poisoned, guard, uffd-wp.
       if (e.swp.offset & kMarkerPoisoned) return sig(FaultKind::sigbus, poison_lsb(v, f, va));
       if (e.swp.offset & kMarkerGuard) return sig(FaultKind::sigsegv);
-      if (!(e.swp.offset & kMarkerUffdWp)) return sig(FaultKind::sigbus);  // an empty marker is a bug
+      if (!(e.swp.offset & kMarkerUffdWp))
+        return sig(FaultKind::sigbus);  // an empty marker is a bug
       // A uffd-wp marker left in a VMA no longer registered for WP: core mm clears it
       // (pte_marker_handle_uffd_wp); hugetlb still maps write-protected, with no event.
       return fault_missing(v, va, access, f, v.hugetlb || (v.uffd & kRegWp));
@@ -70,13 +71,13 @@ unsigned Mm<F, Env, Tlb, FE>::poison_lsb(const Vma& v, unsigned level) const {
 // its level with its pieces: the poison is hstate-wide only when the whole group holds it
 // (H0, or a POISON of the hstate), not when HGM split the group and one piece holds it (H1).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-unsigned Mm<F, Env, Tlb, FE>::poison_lsb(const Vma& v, const Found& f, u64 va) const {
+unsigned Mm<F, Env, Tlb, FE>::poison_lsb(const Vma& v, const Found& f, uint64_t va) const {
   if (v.hugetlb) {
     HugeSize hs = huge_size_or_page(v.hshift);
     if (hs.cont && f.level == hs.level) {
-      u64 n = bit(v.hshift - F::shift(f.level));
-      u64* first = f.slot - ((va >> F::shift(f.level)) & (n - 1));
-      for (u64 i = 0; i < n; ++i)
+      uint64_t n = bit(v.hshift - F::shift(f.level));
+      uint64_t* first = f.slot - ((va >> F::shift(f.level)) & (n - 1));
+      for (uint64_t i = 0; i < n; ++i)
         if (Table::load(first + i) != f.raw) return F::shift(f.level);
     }
   }
@@ -87,15 +88,16 @@ unsigned Mm<F, Env, Tlb, FE>::poison_lsb(const Vma& v, const Found& f, u64 va) c
 // tables under it, the none entry the walk stopped at); for other VMAs the largest size the
 // VMA allows whose aligned block lies in the VMA and whose slot holds nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-unsigned Mm<F, Env, Tlb, FE>::missing_shift(const Vma& v, u64 va, const Found& f) const {
+unsigned Mm<F, Env, Tlb, FE>::missing_shift(const Vma& v, uint64_t va, const Found& f) const {
   if (v.hugetlb) {
     unsigned hl = huge_size_or_page(v.hshift).level;
     if (f.level < hl) return F::shift(f.level);  // inside HGM tables: this piece
     if (v.hgm && f.level == hl && F::shift(hl) < v.hshift) {
       // A contiguous hstate group (arm64 CONT-PMD) whose other entries already hold pieces
       // or tables: only this entry is free.
-      u64 first = (va >> F::shift(hl)) & (bit(v.hshift - F::shift(hl)) - 1);
-      Handle g{f.slot - first, align_down(va, v.hshift), static_cast<u8>(hl), static_cast<u8>(v.hshift)};
+      uint64_t first = (va >> F::shift(hl)) & (bit(v.hshift - F::shift(hl)) - 1);
+      Handle g{f.slot - first, align_down(va, v.hshift), static_cast<uint8_t>(hl),
+               static_cast<uint8_t>(v.hshift)};
       if (!all_none_mostly(g, false)) return F::shift(hl);
     }
     return v.hshift;
@@ -104,7 +106,7 @@ unsigned Mm<F, Env, Tlb, FE>::missing_shift(const Vma& v, u64 va, const Found& f
   for (unsigned i = sizes.count; i-- > 0;) {
     unsigned s = sizes.shift[i];
     if (s > v.max_shift || s < kPage) continue;
-    u64 base = align_down(va, s);
+    uint64_t base = align_down(va, s);
     if (base < v.start || base + bit(s) > v.end) continue;
     if (s > kPage && mem_->pool_free(s) == 0) continue;
     if (s > kPage && !mem_->has_pool(s)) continue;
@@ -116,11 +118,11 @@ unsigned Mm<F, Env, Tlb, FE>::missing_shift(const Vma& v, u64 va, const Found& f
 
 // A none entry or a uffd-wp marker: do_anonymous_page, do_fault (shmem), hugetlb_no_page.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, const Found& f,
+FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, uint64_t va, Access access, const Found& f,
                                                bool wp_marker) {
   bool write = access == Access::write;
   unsigned shift = missing_shift(v, va, f);
-  u32 id = kNoFolio;
+  uint32_t id = kNoFolio;
   bool cached = false;  // the folio comes from (or goes into) the page cache
   // A private hugetlb mapping whose owner took a page back (unmap_ref_private): SIGBUS, first
   // thing in hugetlb_no_page ("killed due to inadequate hugepage pool").
@@ -135,7 +137,7 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
       if (fo.hwpoison) {
         // H0: the whole hstate page is gone (VM_FAULT_HWPOISON_LARGE). H1 with HGM: only the
         // poisoned base page; the healthy ones map one by one.
-        u64 bad_va = align_down(va, fo.shift) + (fo.poisoned_pa - fo.pa);
+        uint64_t bad_va = align_down(va, fo.shift) + (fo.poisoned_pa - fo.pa);
         bool h1 = opt_.poison == PoisonPolicy::h1 && v.hgm;
         if (!h1) return sig(FaultKind::sigbus, fo.shift);
         if (align_down(va, kPage) == bad_va) return sig(FaultKind::sigbus, kPage);
@@ -148,10 +150,10 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   } else if (v.uffd & kRegMissing) {
     return handle_userfault(v, va, write ? kMsgWrite : 0);
   }
-  u64 base = align_down(va, shift);
+  uint64_t base = align_down(va, shift);
 
   // Tables first (all or nothing), then the folio.
-  u64 need[F::levels] = {};
+  uint64_t need[F::levels] = {};
   if (plan_walk(base, shift, need) != Err::ok) return sig(FaultKind::retry);
   if (tenv_.reserve(need) != Err::ok) return sig(FaultKind::sigbus);  // VM_FAULT_OOM
 
@@ -159,7 +161,7 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
   bool allocated = false, reserved = false, to_cache = false;
   if (!cached) {
     bool zero = v.backing == Backing::anon && !write && shift == kPage;
-    Result<u32> r = Err::enomem;
+    Result<uint32_t> r = Err::enomem;
     if (zero) {
       r = mem_->zero_page();
     } else if (v.hugetlb) {  // from the reservation the index holds, if any
@@ -183,7 +185,7 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
     cached = to_cache;
   }
   const Folio& fo = mem_->folio(id);
-  u64 pa = v.backing == Backing::file ? fo.pa + (file_offset(v, base) & (bit(fo.shift) - 1))
+  uint64_t pa = v.backing == Backing::file ? fo.pa + (file_offset(v, base) & (bit(fo.shift) - 1))
                                       : fo.pa + (base - align_down(base, fo.shift));
   bool writable = false, dirty = false;
   if (v.shared) {
@@ -216,14 +218,15 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_missing(Vma& v, u64 va, Access access, co
 
 // handle_pte_fault on a present entry: NUMA hinting, write protection, software A/D, spurious.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::fault_present(Vma& v, u64 va, Access access, const Found& f) {
+FaultResult Mm<F, Env, Tlb, FE>::fault_present(Vma& v, uint64_t va, Access access, const Found& f) {
   Handle h = group_handle(f, va);
   Entry e = ops_.get(h);
   if (e.kind == Kind::protnone) {  // NUMA hinting: the VMA allows it, restore the permissions
     Entry old = ops_.modify_prot_start(h);
     Entry n = old;
     n.kind = Kind::leaf;
-    n = pte::modify<F>(n, make_leaf(v, h, old.addr, old.writable, old.dirty, false).prot, old.writable);
+    n = pte::modify<F>(n, make_leaf(v, h, old.addr, old.writable, old.dirty, false).prot,
+                       old.writable);
     ops_.modify_prot_commit(h, old, n);
     flush(h.va, h.va + h.size());
     return done(FaultHow::numa, h.shift);
@@ -244,15 +247,15 @@ FaultResult Mm<F, Env, Tlb, FE>::fault_present(Vma& v, u64 va, Access access, co
     return done(FaultHow::young, h.shift);
   }
   // flush_tlb_fix_spurious_fault: the walker had a stale, stricter entry.
-  ctlb_.flush(TlbFlush{h.va, h.va + h.size(), static_cast<u8>(F::shift(h.level)),
-                       static_cast<u8>(h.level), true});
+  ctlb_.flush(TlbFlush{h.va, h.va + h.size(), static_cast<uint8_t>(F::shift(h.level)),
+                       static_cast<uint8_t>(h.level), true});
   return done(FaultHow::spurious, h.shift);
 }
 
 // Write to a present, read-only entry of a VMA that allows writes.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, u64 va, const Handle& h, const Entry& e) {
-  u32 old = mem_->folio_at(e.addr);
+FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, uint64_t va, const Handle& h, const Entry& e) {
+  uint32_t old = mem_->folio_at(e.addr);
   if (old == kNoFolio) return sig(FaultKind::sigbus);
   Folio& of = mem_->folio(old);
   if (v.shared) {  // a shared page the VMA may write: just allow it
@@ -271,7 +274,7 @@ FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, u64 va, const Handle& h, con
     Found g = find(pt_, va, 0).value;
     return fault_present(v, va, Access::write, g);
   }
-  Result<u32> r = Err::enomem;
+  Result<uint32_t> r = Err::enomem;
   const bool hstate = v.hugetlb && shift == v.hshift;
   if (hstate) {  // hugetlb_wp: the copy takes the reservation the index holds, if any
     Result<HugeAlloc> a = alloc_hugetlb_folio(v, va);
@@ -291,7 +294,7 @@ FaultResult Mm<F, Env, Tlb, FE>::do_wp_page(Vma& v, u64 va, const Handle& h, con
   if (!r) return sig(FaultKind::sigbus);
   if (hstate) hugetlb_commit(v, va);
   Folio& nf = mem_->folio(r.value);
-  u64 src = align_down(e.addr, shift);
+  uint64_t src = align_down(e.addr, shift);
   mem_->env().copy(nf.pa, src, bit(shift));
   notify_start({NotifyEvent::clear, h.va, h.va + h.size()});
   ops_.clear_flush(h);
@@ -307,7 +310,7 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 FaultResult Mm<F, Env, Tlb, FE>::sig(FaultKind k, unsigned lsb) const {
   FaultResult r;
   r.kind = k;
-  r.lsb = static_cast<u8>(lsb);
+  r.lsb = static_cast<uint8_t>(lsb);
   return r;
 }
 
@@ -315,30 +318,32 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 FaultResult Mm<F, Env, Tlb, FE>::done(FaultHow how, unsigned shift) const {
   FaultResult r;
   r.how = how;
-  r.shift = static_cast<u8>(shift);
+  r.shift = static_cast<uint8_t>(shift);
   return r;
 }
 
-// --- installing a leaf ----------------------------------------------------------------------------
+// --- installing a leaf
+// ----------------------------------------------------------------------------
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::group_handle(const Found& f, u64 va) const -> Handle {
+auto Mm<F, Env, Tlb, FE>::group_handle(const Found& f, uint64_t va) const -> Handle {
   Entry e = F::decode(f.raw, f.level);
   unsigned s = F::shift(f.level);
   unsigned gs = e.cont_shift != 0 ? e.cont_shift : s;
-  u64 first = (va >> s) & (bit(gs - s) - 1);
-  return Handle{f.slot - first, align_down(va, gs), static_cast<u8>(f.level), static_cast<u8>(gs)};
+  uint64_t first = (va >> s) & (bit(gs - s) - 1);
+  return Handle{f.slot - first, align_down(va, gs), static_cast<uint8_t>(f.level),
+                static_cast<uint8_t>(gs)};
 }
 
 // A leaf entry for folio memory at pa mapped by h in v.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Entry Mm<F, Env, Tlb, FE>::make_leaf(const Vma& v, const Handle& h, u64 pa, bool writable,
+Entry Mm<F, Env, Tlb, FE>::make_leaf(const Vma& v, const Handle& h, uint64_t pa, bool writable,
                                      bool dirty, bool uffd_wp) const {
   Entry e;
   e.kind = Kind::leaf;
   e.addr = pa;
-  e.shift = static_cast<u8>(F::shift(h.level));
-  e.cont_shift = static_cast<u8>(h.group() ? h.shift : 0);
+  e.shift = static_cast<uint8_t>(F::shift(h.level));
+  e.cont_shift = static_cast<uint8_t>(h.group() ? h.shift : 0);
   e.prot = Prot{v.prot.read || v.prot.write || v.prot.exec, false, v.prot.exec, opt_.user};
   e.accessed = true;
   e.dirty = dirty;
@@ -353,7 +358,7 @@ Entry Mm<F, Env, Tlb, FE>::make_leaf(const Vma& v, const Handle& h, u64 pa, bool
 // fails with EEXIST where a present leaf or another non-present entry is in the way, which a
 // walk never splits.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::plan_walk(u64 va, unsigned shift, u64* need) const {
+Err Mm<F, Env, Tlb, FE>::plan_walk(uint64_t va, unsigned shift, uint64_t* need) const {
   HugeSize sz = huge_size_or_page(shift);
   Result<Found> f = find(pt_, va, sz.level);
   if (!f) return f.err;
@@ -370,51 +375,51 @@ Err Mm<F, Env, Tlb, FE>::plan_walk(u64 va, unsigned shift, u64* need) const {
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 struct Mm<F, Env, Tlb, FE>::MarkerTables {
   const Mm* mm;
-  Result<u64> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
-  void free(u64 pa, unsigned level) { mm->pt_.free_table(pa, level); }
-  bool adopt(u64 raw, unsigned level) {
+  Result<uint64_t> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
+  void free(uint64_t pa, unsigned level) { mm->pt_.free_table(pa, level); }
+  bool adopt(uint64_t raw, unsigned level) {
     Kind k = F::decode(raw, level).kind;
     return k == Kind::none || k == Kind::marker;
   }
-  void init(u64* t, unsigned level, u64 parent) {
+  void init(uint64_t* t, unsigned level, uint64_t parent) {
     Entry e = F::decode(parent, level + 1);
     if (e.kind != Kind::marker) return;
-    const u64 m = encode_at(pte::make_marker(e.swp.offset), level);
-    mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](u64) { return m; });
+    const uint64_t m = encode_at(pte::make_marker(e.swp.offset), level);
+    mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](uint64_t) { return m; });
   }
 };
 
 // The descent itself (the tables were reserved): the walker's find_or_alloc with the marker
 // rule above. Returns the handle at the piece's level.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::walk_alloc(u64 va, unsigned shift) -> Result<Handle> {
+auto Mm<F, Env, Tlb, FE>::walk_alloc(uint64_t va, unsigned shift) -> Result<Handle> {
   HugeSize sz = huge_size_or_page(shift);
-  u64 base = align_down(va, shift);
+  uint64_t base = align_down(va, shift);
   MarkerTables src{this};
   Result<Found> f = find_or_alloc(pt_, base, sz.level, src);
   if (!f) return f.err;
-  return Handle{f.value.slot, base, static_cast<u8>(sz.level), static_cast<u8>(shift)};
+  return Handle{f.value.slot, base, static_cast<uint8_t>(sz.level), static_cast<uint8_t>(shift)};
 }
 
 // One entry found at f (for va) changed to `next` through the commit path (commit.hpp): the
 // invalidation its old value needs, if the hardware may have cached it, is issued before
 // returning; none for the non-present values the callers change this way.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::write_entry(u64 va, const Found& f, u64 next) {
+void Mm<F, Env, Tlb, FE>::write_entry(uint64_t va, const Found& f, uint64_t next) {
   const unsigned s = F::shift(f.level);
-  const u64 b = align_down(va, s);
+  const uint64_t b = align_down(va, s);
   Invalidations<F, TEnv, CTlb> inv(pt_, ctlb_);
-  u64 old = f.raw;
+  uint64_t old = f.raw;
   replace(pt_, inv, f.slot, f.level, 1, &old, &next,
-          TlbFlush{b, b + bit(s), static_cast<u8>(s), static_cast<u8>(f.level), true});
+          TlbFlush{b, b + bit(s), static_cast<uint8_t>(s), static_cast<uint8_t>(f.level), true});
   inv.finish();
 }
 
 // F::encode of a non-present entry for a slot at `level`: its size is the slot's (formats
 // that check the value round-trips through decode, such as x86, refuse another size).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-u64 Mm<F, Env, Tlb, FE>::encode_at(Entry e, unsigned level) {
-  if (e.kind != Kind::none) e.shift = static_cast<u8>(F::shift(level));
+uint64_t Mm<F, Env, Tlb, FE>::encode_at(Entry e, unsigned level) {
+  if (e.kind != Kind::none) e.shift = static_cast<uint8_t>(F::shift(level));
   return F::encode(e, level).value;
 }
 
@@ -426,8 +431,8 @@ HugeSize Mm<F, Env, Tlb, FE>::huge_size_or_page(unsigned shift) {
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 bool Mm<F, Env, Tlb, FE>::all_none_mostly(const Handle& h, bool strict) const {
-  for (u64 i = 0; i < h.count(); ++i) {
-    u64 raw = Table::load(h.sub(i));
+  for (uint64_t i = 0; i < h.count(); ++i) {
+    uint64_t raw = Table::load(h.sub(i));
     if (h.level > 0 && F::is_table(raw, h.level)) return false;
     Kind k = F::decode(raw, h.level).kind;
     if (k != Kind::none && (strict || k != Kind::marker)) return false;
@@ -439,7 +444,7 @@ bool Mm<F, Env, Tlb, FE>::all_none_mostly(const Handle& h, bool strict) const {
 // or above it; a table at its level (something finer is mapped) or a present leaf or swap
 // entry above it are not.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-bool Mm<F, Env, Tlb, FE>::slot_state_ok(u64 va, unsigned shift, bool strict) const {
+bool Mm<F, Env, Tlb, FE>::slot_state_ok(uint64_t va, unsigned shift, bool strict) const {
   HugeSize sz = huge_size_or_page(shift);
   Found f = find(pt_, va, sz.level).value;
   if (f.level > sz.level) {
@@ -447,7 +452,7 @@ bool Mm<F, Env, Tlb, FE>::slot_state_ok(u64 va, unsigned shift, bool strict) con
     return k == Kind::none || (!strict && k == Kind::marker);
   }
   Handle h{f.slot - ((va >> F::shift(sz.level)) & (bit(shift - F::shift(sz.level)) - 1)),
-           align_down(va, shift), static_cast<u8>(sz.level), static_cast<u8>(shift)};
+           align_down(va, shift), static_cast<uint8_t>(sz.level), static_cast<uint8_t>(shift)};
   return all_none_mostly(h, strict);
 }
 
@@ -455,9 +460,11 @@ bool Mm<F, Env, Tlb, FE>::slot_state_ok(u64 va, unsigned shift, bool strict) con
 // PA beyond the format's width or a permission it cannot express is EINVAL, never a half-
 // done install).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::can_install(const Vma& v, unsigned shift, u64 pa, bool uffd_wp) const {
+Err Mm<F, Env, Tlb, FE>::can_install(const Vma& v, unsigned shift, uint64_t pa,
+                                     bool uffd_wp) const {
   HugeSize sz = huge_size_or_page(shift);
-  Handle h{nullptr, align_down(pa, shift), static_cast<u8>(sz.level), static_cast<u8>(shift)};
+  Handle h{nullptr, align_down(pa, shift), static_cast<uint8_t>(sz.level),
+           static_cast<uint8_t>(shift)};
   Entry e = make_leaf(v, h, align_down(pa, shift), v.prot.write && !uffd_wp, true, uffd_wp);
   return F::encode(e, sz.level).err;
 }
@@ -465,7 +472,7 @@ Err Mm<F, Env, Tlb, FE>::can_install(const Vma& v, unsigned shift, u64 pa, bool 
 // Installs folio memory at pa through h (a none-mostly slot) and accounts it. No
 // invalidation: the slot was not present (docs/mm.md §1.4, R3 of §3.1).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::install(Vma& v, const Handle& h, u32 id, u64 pa, bool writable,
+void Mm<F, Env, Tlb, FE>::install(Vma& v, const Handle& h, uint32_t id, uint64_t pa, bool writable,
                                   bool dirty, bool uffd_wp) {
   Folio& f = mem_->folio(id);
   if (v.hugetlb || f.shift > kPage) dirty = dirty || writable;  // make_huge_pte: mkdirty

@@ -14,7 +14,7 @@ namespace hugepte::mm {
 // EAGAIN (a userfault: the thread is blocked in it, as its madvise would be), and
 // memory_failure's.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Result<u64> Mm<F, Env, Tlb, FE>::madvise_hwpoison(u64 va, Tid tid) {
+Result<uint64_t> Mm<F, Env, Tlb, FE>::madvise_hwpoison(uint64_t va, Tid tid) {
   if (!aligned(va, kPage)) return Err::einval;
   const AccessResult r = access(va, Access::read, tid);
   if (r.kind == AccessKind::blocked) return Err::eagain;
@@ -31,17 +31,17 @@ Result<u64> Mm<F, Env, Tlb, FE>::madvise_hwpoison(u64 va, Tid tid) {
 //       page's entry becomes a hwpoison entry (lsb = base page shift).
 // Returns how many mappings were changed. Errors: ENOENT (no folio at pa).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Result<u64> Mm<F, Env, Tlb, FE>::memory_failure(u64 pa) {
-  u32 id = mem_->folio_at(pa);
+Result<uint64_t> Mm<F, Env, Tlb, FE>::memory_failure(uint64_t pa) {
+  uint32_t id = mem_->folio_at(pa);
   if (id == kNoFolio) return Err::enoent;
   Folio& f = mem_->folio(id);
   if (!f.hwpoison) mem_->get(id);  // a poisoned folio never goes back to a pool
   f.hwpoison = true;
   f.poisoned_pa = align_down(pa, kPage);
-  u64 n = 0;
+  uint64_t n = 0;
   for (Vma& v : vmas_) {
     if (!v.used) continue;
-    u64 va;
+    uint64_t va;
     if (!folio_va(v, id, va)) continue;
     bool mapped = false;
     for_each_present(va, va + bit(f.shift), [&](const Handle&, const Entry& e) {
@@ -58,14 +58,14 @@ Result<u64> Mm<F, Env, Tlb, FE>::memory_failure(u64 pa) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::poison_h0(Vma& v, u32 id, u64 va) {
+Err Mm<F, Env, Tlb, FE>::poison_h0(Vma& v, uint32_t id, uint64_t va) {
   const Folio& f = mem_->folio(id);
-  u64 end = va + bit(f.shift);
+  uint64_t end = va + bit(f.shift);
   notify_start({NotifyEvent::clear, va, end});
   Err e = zap(v, va, end, true);
   if (e == Err::ok && f.shift > kPage) free_below(va, f.shift);
   if (e == Err::ok) {
-    u64 need[F::levels] = {};
+    uint64_t need[F::levels] = {};
     plan_walk(va, f.shift, need);
     e = tenv_.reserve(need);
     if (e == Err::ok) {
@@ -79,9 +79,9 @@ Err Mm<F, Env, Tlb, FE>::poison_h0(Vma& v, u32 id, u64 va) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::poison_h1(Vma& v, u32 id, u64 va) {
+Err Mm<F, Env, Tlb, FE>::poison_h1(Vma& v, uint32_t id, uint64_t va) {
   const Folio& f = mem_->folio(id);
-  u64 bad = va + (f.poisoned_pa - f.pa);
+  uint64_t bad = va + (f.poisoned_pa - f.pa);
   Found fd = find(pt_, bad, 0).value;
   Entry e = F::decode(fd.raw, fd.level);
   if (!present(e)) return Err::ok;
@@ -101,11 +101,11 @@ Err Mm<F, Env, Tlb, FE>::poison_h1(Vma& v, u32 id, u64 va) {
 
 // Where folio `id` would be mapped in v (file folios: by index; anonymous: where it was put).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-bool Mm<F, Env, Tlb, FE>::folio_va(const Vma& v, u32 id, u64& va) const {
+bool Mm<F, Env, Tlb, FE>::folio_va(const Vma& v, uint32_t id, uint64_t& va) const {
   const Folio& f = mem_->folio(id);
   if (f.file != kNoFile) {
     if (v.backing != Backing::file || v.file != f.file) return false;
-    u64 off = f.index << f.shift;
+    uint64_t off = f.index << f.shift;
     if (off < v.pgoff || off >= v.pgoff + (v.end - v.start)) return false;
     va = v.start + (off - v.pgoff);
     return true;
@@ -124,7 +124,7 @@ bool Mm<F, Env, Tlb, FE>::folio_va(const Vma& v, u32 id, u64& va) const {
 // not a size below the leaf), EAGAIN (none or a marker there), EBUSY (a migration entry),
 // EHWPOISON (a hwpoison entry), ENOMEM (nothing changed).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::split_leaf(u64 va, unsigned target_shift) {
+Err Mm<F, Env, Tlb, FE>::split_leaf(uint64_t va, unsigned target_shift) {
   Vma* v = vma_at(va);
   if (!v) return Err::einval;
   if (v->hugetlb && (!v->shared || mem_->policy() == Policy::s0)) return Err::einval;
@@ -137,7 +137,7 @@ Err Mm<F, Env, Tlb, FE>::split_leaf(u64 va, unsigned target_shift) {
   if (!present(e)) return Err::einval;
   Handle h = group_handle(fr.value, va);
   if (target_shift >= h.shift || !huge_or_page(target_shift)) return Err::einval;
-  u32 id = mem_->folio_at(e.addr);
+  uint32_t id = mem_->folio_at(e.addr);
   Notification n{NotifyEvent::clear, h.va, h.va + h.size()};
   notify_start(n);
   Err err = range_.split(va, target_shift);
@@ -151,9 +151,9 @@ Err Mm<F, Env, Tlb, FE>::split_leaf(u64 va, unsigned target_shift) {
 
 // After a leaf of `have` at hva was split into pieces, moves its accounting to them.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::account_split(Vma& v, u32 id, u64 hva, unsigned have) {
+void Mm<F, Env, Tlb, FE>::account_split(Vma& v, uint32_t id, uint64_t hva, unsigned have) {
   const Folio& f = mem_->folio(id);
-  u64 base_pa = f.pa + (hva - align_down(hva, f.shift));
+  uint64_t base_pa = f.pa + (hva - align_down(hva, f.shift));
   // Count the new entries first (map before unmap so S1's count never touches zero).
   for_each_present(hva, hva + bit(have), [&](const Handle& h, const Entry& e) {
     account_map(v, id, align_down(e.addr, h.shift), h.shift);

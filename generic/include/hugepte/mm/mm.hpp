@@ -57,42 +57,43 @@
 
 namespace hugepte::mm {
 
-// --- VMAs -----------------------------------------------------------------------------------------
+// --- VMAs
+// -----------------------------------------------------------------------------------------
 
-enum class Backing : u8 { anon, file };
+enum class Backing : uint8_t { anon, file };
 
 struct VmaSpec {
-  u64 start = 0;
-  u64 len = 0;
+  uint64_t start = 0;
+  uint64_t len = 0;
   Prot prot = kProtRW;   // read/write/exec the mapping allows
   bool shared = false;   // MAP_SHARED (file backings only)
   Backing backing = Backing::anon;
-  u32 file = kNoFile;
-  u64 pgoff = 0;         // byte offset of `start` in the file
+  uint32_t file = kNoFile;
+  uint64_t pgoff = 0;         // byte offset of `start` in the file
   unsigned max_shift = 0;  // anonymous: the largest folio a fault may use (0: base pages)
   bool noreserve = false;  // MAP_NORESERVE: hugetlbfs reserves no pages at mmap
 };
 
-inline constexpr u8 kNoResv = 0xff;
+inline constexpr uint8_t kNoResv = 0xff;
 
 struct Vma {
   bool used = false;
-  u64 start = 0, end = 0;
+  uint64_t start = 0, end = 0;
   Prot prot{};
   bool shared = false;
   Backing backing = Backing::anon;
-  u32 file = kNoFile;
-  u64 pgoff = 0;
+  uint32_t file = kNoFile;
+  uint64_t pgoff = 0;
   unsigned max_shift = 0;
   unsigned hshift = 0;  // hugetlb: the hstate; otherwise the base page
   bool hugetlb = false;
-  u32 uffd = 0;         // registered modes (kRegMissing | kRegWp | kRegMinor)
+  uint32_t uffd = 0;         // registered modes (kRegMissing | kRegWp | kRegMinor)
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
   bool noreserve = false;  // VM_NORESERVE
   bool anon_vma = false;   // it has held an anonymous page (anon_vma_prepare): fork copies it
   bool resv_unmapped = false;  // HPAGE_RESV_UNMAPPED: the owner took a page back (hugetlb.hpp)
-  u8 resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
-  bool contains(u64 va) const { return va >= start && va < end; }
+  uint8_t resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
+  bool contains(uint64_t va) const { return va >= start && va < end; }
 };
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
@@ -123,7 +124,9 @@ class Mm {
   Mm(Mem& mem, Env& env, Tlb& tlb, Options opt)
       : mem_(&mem), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), ops_(pt_, ctlb_),
         range_(pt_, ctlb_), opt_(opt) {
-    mem.add_mapper({this, [](void* self, u32 folio) { static_cast<Mm*>(self)->unmap_ref_private(folio); }});
+    mem.add_mapper({this, [](void* self, uint32_t folio) {
+                      static_cast<Mm*>(self)->unmap_ref_private(folio);
+                    }});
   }
   Mm(const Mm&) = delete;
   Mm& operator=(const Mm&) = delete;
@@ -153,65 +156,67 @@ class Mm {
   Result<Vma*> mmap(const VmaSpec& s);  // mmap(MAP_FIXED_NOREPLACE)
   // munmap by thread tid: splits the VMAs at its edges; with UFFD_FEATURE_EVENT_UNMAP the thread
   // then waits until the monitor reads the UNMAP event (fs_userfaultfd.hpp).
-  Err munmap(u64 start, u64 len, Tid tid = 0);
-  Err mprotect(u64 start, u64 len, Prot prot);  // mprotect.hpp
+  Err munmap(uint64_t start, uint64_t len, Tid tid = 0);
+  Err mprotect(uint64_t start, uint64_t len, Prot prot);  // mprotect.hpp
   // fork(2): this address space copied into `child`, an empty one over the same Memory
   // (fork.hpp: dup_mmap, copy_page_range).
   Err fork(Mm& child);
-  Vma* vma_at(u64 va);
+  Vma* vma_at(uint64_t va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
   // MADV_DONTNEED by thread tid; with UFFD_FEATURE_EVENT_REMOVE the thread waits until the
   // monitor reads the REMOVE event, and the pages go after it (uffd_blocked(tid) says so).
-  Err madvise_dontneed(u64 start, u64 len, Tid tid = 0);
-  Err madvise_guard_install(u64 start, u64 len);
-  Err madvise_split(u64 start, u64 len);     // HGM: allow high-granularity mappings
-  Err mkold(u64 start, u64 len);             // page aging: clear the access flags
-  Err madvise_collapse(u64 start, u64 len);  // HGM: back to hstate-level leaves
+  Err madvise_dontneed(uint64_t start, uint64_t len, Tid tid = 0);
+  Err madvise_guard_install(uint64_t start, uint64_t len);
+  Err madvise_split(uint64_t start, uint64_t len);     // HGM: allow high-granularity mappings
+  Err mkold(uint64_t start, uint64_t len);             // page aging: clear the access flags
+  Err madvise_collapse(uint64_t start, uint64_t len);  // HGM: back to hstate-level leaves
 
   // --- the fault handler: memory.hpp ------------------------------------------------------------
-  FaultResult handle_fault(u64 va, Access access);  // handle_mm_fault for every level
+  FaultResult handle_fault(uint64_t va, Access access);  // handle_mm_fault for every level
   // The access as thread `tid` performs it: fault and retry until the entry allows it, the
   // thread blocks in a userfault, or a signal (access.hpp).
-  AccessResult access(u64 va, Access a, Tid tid = 0);
+  AccessResult access(uint64_t va, Access a, Tid tid = 0);
   bool allows(const Entry& e, Access a) const;  // the entry lets the CPU do it, fault-free
 
   // --- userfaultfd: fs_userfaultfd.hpp and userfaultfd.hpp ------------------------------------
-  Err uffd_api(u64 features);
+  Err uffd_api(uint64_t features);
   // The address space starts with one userfaultfd created (userfaultfd(2)), before UFFDIO_API.
   // close (userfaultfd_release): every VMA registered with it is unregistered and every waiting
   // thread woken; the messages go; its calls are EBADF until uffd_open makes a new one.
   Err uffd_close();
   Err uffd_open();
-  Result<u64> uffd_register(u64 start, u64 len, u32 mode);  // returns the usable ioctls
-  Err uffd_unregister(u64 start, u64 len);
+  Result<uint64_t> uffd_register(uint64_t start, uint64_t len,
+                                 uint32_t mode);  // returns the usable ioctls
+  Err uffd_unregister(uint64_t start, uint64_t len);
   // A non-cooperative event (fork, remap, remove, unmap) is pending: range ioctls say EAGAIN.
   void uffd_set_mmap_changing(bool on) { mmap_changing_ = on; }
   Result<UffdMsg> uffd_read();  // read(uffd): the oldest queued message
   unsigned uffd_pending() const { return msg_n_; }
   // Threads blocked in a userfault (one per faulting access that returned FaultKind::uffd).
   unsigned uffd_waiters() const { return waiter_n_; }
-  bool uffd_waiting(u64 va) const;       // a thread blocked on a fault at va
+  bool uffd_waiting(uint64_t va) const;       // a thread blocked on a fault at va
   bool uffd_blocked(Tid tid) const;      // thread tid is blocked in a userfault
-  UffdResult uffd_copy(u64 dst, const void* src, u64 len, u32 mode);
+  UffdResult uffd_copy(uint64_t dst, const void* src, uint64_t len, uint32_t mode);
   // UFFDIO_COPY whose source is this address space's memory at src_va (as in the kernel).
-  UffdResult uffd_copy_from(u64 dst, u64 src_va, u64 len, u32 mode);
-  UffdResult uffd_zeropage(u64 dst, u64 len, u32 mode);
-  UffdResult uffd_continue(u64 dst, u64 len, u32 mode);
-  UffdResult uffd_poison(u64 dst, u64 len, u32 mode);
-  Err uffd_writeprotect(u64 start, u64 len, u32 mode);
-  Err uffd_wake(u64 start, u64 len);
+  UffdResult uffd_copy_from(uint64_t dst, uint64_t src_va, uint64_t len, uint32_t mode);
+  UffdResult uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode);
+  UffdResult uffd_continue(uint64_t dst, uint64_t len, uint32_t mode);
+  UffdResult uffd_poison(uint64_t dst, uint64_t len, uint32_t mode);
+  Err uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode);
+  Err uffd_wake(uint64_t start, uint64_t len);
 
   // --- memory failure and leaf splitting: memory_failure.hpp ----------------------------------
-  Err split_leaf(u64 va, unsigned target_shift);  // hugetlb_split_to_shift
-  Result<u64> memory_failure(u64 pa);              // how many mappings changed
-  Result<u64> memory_failure_pfn(u64 pfn) {        // Linux's memory_failure(pfn, 0)
-    return pfn > (~u64{0} >> kPage) ? Result<u64>(Err::einval) : memory_failure(pfn << kPage);
+  Err split_leaf(uint64_t va, unsigned target_shift);  // hugetlb_split_to_shift
+  Result<uint64_t> memory_failure(uint64_t pa);              // how many mappings changed
+  Result<uint64_t> memory_failure_pfn(uint64_t pfn) {        // Linux's memory_failure(pfn, 0)
+    return pfn > (~uint64_t{0} >> kPage) ? Result<uint64_t>(Err::einval)
+                                         : memory_failure(pfn << kPage);
   }
-  Result<u64> madvise_hwpoison(u64 va, Tid tid = 0);  // MADV_HWPOISON of the page at va
+  Result<uint64_t> madvise_hwpoison(uint64_t va, Tid tid = 0);  // MADV_HWPOISON of the page at va
 
   // --- hole punch: zap.hpp ----------------------------------------------------------------------
-  Err punch_hole(u32 file, u64 offset, u64 len);  // fallocate(PUNCH_HOLE)
+  Err punch_hole(uint32_t file, uint64_t offset, uint64_t len);  // fallocate(PUNCH_HOLE)
 
   // --- inspection: pagewalk.hpp -----------------------------------------------------------------
 
@@ -222,28 +227,30 @@ class Mm {
     unsigned level = 0;
     unsigned shift = 0;
   };
-  View view(u64 va) const;
+  View view(uint64_t va) const;
 
   // Entries of `level` in [start, end) by kind (markers also by flag), for counter checks.
   struct Census {
-    u64 leaves = 0, none = 0, markers = 0, uffd_wp_markers = 0, tables = 0, swap = 0;
+    uint64_t leaves = 0, none = 0, markers = 0, uffd_wp_markers = 0, tables = 0, swap = 0;
   };
-  Census census(u64 start, u64 end, unsigned level) const;
+  Census census(uint64_t start, uint64_t end, unsigned level) const;
 
   // /proc/PID/pagemap's value for the base page at va (task_mmu.hpp: kPm* bits).
-  u64 pagemap(u64 va) const;
+  uint64_t pagemap(uint64_t va) const;
 
  private:
-  enum class Mfill : u8 { copy, zeropage, cont, poison };
+  enum class Mfill : uint8_t { copy, zeropage, cont, poison };
 
-  static constexpr u64 min(u64 a, u64 b) { return a < b ? a : b; }
-  static constexpr u64 max(u64 a, u64 b) { return a > b ? a : b; }
+  static constexpr uint64_t min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+  static constexpr uint64_t max(uint64_t a, uint64_t b) { return a > b ? a : b; }
   static constexpr bool present(const Entry& e) { return pte::present(e); }
   static constexpr bool huge_or_page(unsigned shift) {
     return shift == kPage || huge_size<F>(shift).ok();
   }
-  u64 file_index(const Vma& v, u64 va) const { return (v.pgoff + (va - v.start)) >> v.hshift; }
-  u64 file_offset(const Vma& v, u64 va) const { return v.pgoff + (va - v.start); }
+  uint64_t file_index(const Vma& v, uint64_t va) const {
+    return (v.pgoff + (va - v.start)) >> v.hshift;
+  }
+  uint64_t file_offset(const Vma& v, uint64_t va) const { return v.pgoff + (va - v.start); }
 
   // --- notifications and invalidations (mmu_notifier_invalidate_range_start/end, flush_tlb_range)
 
@@ -256,124 +263,128 @@ class Mm {
     ++c_.notif_end;
     if (hook_.end) hook_.end(hook_.self, n);
   }
-  void flush(u64 start, u64 end) {
-    ctlb_.flush(TlbFlush{start, end, static_cast<u8>(kPage), kAnyLevel, true});
+  void flush(uint64_t start, uint64_t end) {
+    ctlb_.flush(TlbFlush{start, end, static_cast<uint8_t>(kPage), kAnyLevel, true});
   }
 
   // --- mmap.hpp ---
-  Err split_vmas_at(u64 start, u64 end);  // split_vma where a VMA crosses start or end
-  Err mprotect_fixup(Vma& v, u64 start, u64 end, Prot prot);  // mprotect.hpp
+  Err split_vmas_at(uint64_t start, uint64_t end);  // split_vma where a VMA crosses start or end
+  Err mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Prot prot);  // mprotect.hpp
   static Entry page_none(Entry e, unsigned level);
-  Err copy_entry(const Vma& v, u64 va, unsigned shift, const Entry& e, u32 id);  // fork.hpp
+  Err copy_entry(const Vma& v, uint64_t va, unsigned shift, const Entry& e,
+                 uint32_t id);  // fork.hpp
 
   // --- memory.hpp: the fault path and installing a leaf ---
-  FaultResult fault(u64 va, Access access);
+  FaultResult fault(uint64_t va, Access access);
   unsigned poison_lsb(const Vma& v, unsigned level) const;
-  unsigned poison_lsb(const Vma& v, const Found& f, u64 va) const;
-  unsigned missing_shift(const Vma& v, u64 va, const Found& f) const;
-  FaultResult fault_missing(Vma& v, u64 va, Access access, const Found& f, bool wp_marker);
-  FaultResult fault_present(Vma& v, u64 va, Access access, const Found& f);
-  FaultResult do_wp_page(Vma& v, u64 va, const Handle& h, const Entry& e);
+  unsigned poison_lsb(const Vma& v, const Found& f, uint64_t va) const;
+  unsigned missing_shift(const Vma& v, uint64_t va, const Found& f) const;
+  FaultResult fault_missing(Vma& v, uint64_t va, Access access, const Found& f, bool wp_marker);
+  FaultResult fault_present(Vma& v, uint64_t va, Access access, const Found& f);
+  FaultResult do_wp_page(Vma& v, uint64_t va, const Handle& h, const Entry& e);
   FaultResult sig(FaultKind k, unsigned lsb = 0) const;
   FaultResult done(FaultHow how, unsigned shift) const;
-  Handle group_handle(const Found& f, u64 va) const;
-  Entry make_leaf(const Vma& v, const Handle& h, u64 pa, bool writable, bool dirty,
+  Handle group_handle(const Found& f, uint64_t va) const;
+  Entry make_leaf(const Vma& v, const Handle& h, uint64_t pa, bool writable, bool dirty,
                   bool uffd_wp) const;
-  Err plan_walk(u64 va, unsigned shift, u64* need) const;
-  Result<Handle> walk_alloc(u64 va, unsigned shift);
+  Err plan_walk(uint64_t va, unsigned shift, uint64_t* need) const;
+  Result<Handle> walk_alloc(uint64_t va, unsigned shift);
   struct MarkerTables;  // walk_alloc's table source
-  void write_entry(u64 va, const Found& f, u64 next);
-  static u64 encode_at(Entry e, unsigned level);
+  void write_entry(uint64_t va, const Found& f, uint64_t next);
+  static uint64_t encode_at(Entry e, unsigned level);
   static HugeSize huge_size_or_page(unsigned shift);
   bool all_none_mostly(const Handle& h, bool strict) const;
-  bool slot_state_ok(u64 va, unsigned shift, bool strict) const;
-  Err can_install(const Vma& v, unsigned shift, u64 pa, bool uffd_wp) const;
-  void install(Vma& v, const Handle& h, u32 id, u64 pa, bool writable, bool dirty,
+  bool slot_state_ok(uint64_t va, unsigned shift, bool strict) const;
+  Err can_install(const Vma& v, unsigned shift, uint64_t pa, bool uffd_wp) const;
+  void install(Vma& v, const Handle& h, uint32_t id, uint64_t pa, bool writable, bool dirty,
                bool uffd_wp);
 
   // --- zap.hpp ---
   // Where a cursor over a range stands: the address, the entry there, decoded, and its extent.
   struct Here {
-    u64 va;
+    uint64_t va;
     Found f;
     Entry e;
-    u64 eb, ee;
+    uint64_t eb, ee;
   };
   static Here here(const Cursor<F, TEnv>& c) {
     const Found f{c.slot(), c.old(), c.level()};
-    return Here{c.addr(), f, F::decode(f.raw, f.level), c.base(), c.base() + bit(F::shift(f.level))};
+    return Here{c.addr(), f, F::decode(f.raw, f.level), c.base(),
+                c.base() + bit(F::shift(f.level))};
   }
-  Err zap(Vma& v, u64 start, u64 end, bool drop_markers);
+  Err zap(Vma& v, uint64_t start, uint64_t end, bool drop_markers);
   bool zap_keeps(const Vma& v, const Entry& e, bool drop_markers) const;
-  void zap_edge_tables(const Vma& v, u64 start, u64 end, bool drop_markers, u64* need);
-  void split_tables(u64 at, u64* need) const;
-  Err replicate(u64 va, const Found& f, const Entry& e);
-  static unsigned smaller_fit(unsigned have, u64 at);
+  void zap_edge_tables(const Vma& v, uint64_t start, uint64_t end, bool drop_markers,
+                       uint64_t* need);
+  void split_tables(uint64_t at, uint64_t* need) const;
+  Err replicate(uint64_t va, const Found& f, const Entry& e);
+  static unsigned smaller_fit(unsigned have, uint64_t at);
   template <class Fn>
-  Err for_each_present(u64 start, u64 end, Fn fn);
-  void free_below(u64 h, unsigned hshift);
+  Err for_each_present(uint64_t start, uint64_t end, Fn fn);
+  void free_below(uint64_t h, unsigned hshift);
 
   // --- userfaultfd.hpp ---
-  Err uffd_range_ok(u64 start, u64 len) const;
-  Err uffd_vmas_ok(u64 start, u64 end, bool check_end) const;
-  UffdMsg make_msg(const Vma& v, u64 va, u32 flags) const;
+  Err uffd_range_ok(uint64_t start, uint64_t len) const;
+  Err uffd_vmas_ok(uint64_t start, uint64_t end, bool check_end) const;
+  UffdMsg make_msg(const Vma& v, uint64_t va, uint32_t flags) const;
   struct Waiter;
-  Err copy_source_ready(const Vma& dst_vma, u64 src, u64 len);
+  Err copy_source_ready(const Vma& dst_vma, uint64_t src, uint64_t len);
   void userfaultfd_clear_vma(Vma& v);
-  void queue_event(UffdEvent ev, u64 start, u64 end, Tid tid);
+  void queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
   void complete_event(const Waiter& w);
   Waiter take_waiter(unsigned i);
-  bool wants_event(u64 feature, u64 start, u64 end) const;
-  Err dontneed_now(u64 start, u64 end);
-  FaultResult handle_userfault(const Vma& v, u64 va, u32 flags);
-  void wake_userfault(u64 start, u64 end);
-  unsigned mfill_unit(const Vma& v, Mfill op, u64 va, u64 end) const;
-  UffdResult mfill_atomic(Mfill op, u64 dst, u64 len, u32 mode, const void* src);
-  Err mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shift, u32 mode, const void* src);
+  bool wants_event(uint64_t feature, uint64_t start, uint64_t end) const;
+  Err dontneed_now(uint64_t start, uint64_t end);
+  FaultResult handle_userfault(const Vma& v, uint64_t va, uint32_t flags);
+  void wake_userfault(uint64_t start, uint64_t end);
+  unsigned mfill_unit(const Vma& v, Mfill op, uint64_t va, uint64_t end) const;
+  UffdResult mfill_atomic(Mfill op, uint64_t dst, uint64_t len, uint32_t mode, const void* src);
+  Err mfill_atomic_pte(Mfill op, Vma& v, uint64_t va, unsigned shift, uint32_t mode,
+                       const void* src);
   bool wp_wants_markers(const Vma& v) const;
-  unsigned marker_shift(const Vma& v, u64 va, u64 end) const;
-  void count_marker_tables(const Vma& v, u64 start, u64 end, u64* need) const;
-  void change_uffd_wp(Vma& v, u64 start, u64 end, bool protect);
-  Err split_edge(Vma& v, u64 at);
+  unsigned marker_shift(const Vma& v, uint64_t va, uint64_t end) const;
+  void count_marker_tables(const Vma& v, uint64_t start, uint64_t end, uint64_t* need) const;
+  void change_uffd_wp(Vma& v, uint64_t start, uint64_t end, bool protect);
+  Err split_edge(Vma& v, uint64_t at);
   bool wp_marker(const Handle& h) const;
 
   // --- madvise.hpp ---
-  Vma* one_vma(u64 start, u64 len);
-  Err install_markers(Vma& v, u64 start, u64 end, u64 flags, bool strict_none);
-  bool split_below(const Vma& v, u64 h) const;
+  Vma* one_vma(uint64_t start, uint64_t len);
+  Err install_markers(Vma& v, uint64_t start, uint64_t end, uint64_t flags, bool strict_none);
+  bool split_below(const Vma& v, uint64_t h) const;
 
   // --- hugetlb.hpp: reservations ---
   struct HugeAlloc {
-    u32 id = kNoFolio;
+    uint32_t id = kNoFolio;
     bool reserved = false;  // it took a reservation (free_unused gives it back)
   };
   Err hugetlbfs_file_mmap(Vma& v);
   void hugetlb_vm_op_close(Vma& v);
-  Result<HugeAlloc> alloc_hugetlb_folio(const Vma& v, u64 va);
-  void hugetlb_commit(const Vma& v, u64 va);
-  void unmap_ref_private(u32 folio);
+  Result<HugeAlloc> alloc_hugetlb_folio(const Vma& v, uint64_t va);
+  void hugetlb_commit(const Vma& v, uint64_t va);
+  void unmap_ref_private(uint32_t folio);
   ResvMap* vma_resv(const Vma& v) { return v.resv == kNoResv ? nullptr : &resv_maps_[v.resv]; }
 
   // --- memory_failure.hpp ---
-  Err poison_h0(Vma& v, u32 id, u64 va);
-  Err poison_h1(Vma& v, u32 id, u64 va);
-  bool folio_va(const Vma& v, u32 id, u64& va) const;
-  void account_split(Vma& v, u32 id, u64 hva, unsigned have);
+  Err poison_h0(Vma& v, uint32_t id, uint64_t va);
+  Err poison_h1(Vma& v, uint32_t id, uint64_t va);
+  bool folio_va(const Vma& v, uint32_t id, uint64_t& va) const;
+  void account_split(Vma& v, uint32_t id, uint64_t hva, unsigned have);
 
   // --- rmap.hpp: mapcount and references, per policy ---
   struct Pieces {  // S1: how many entries map pieces of one folio in one VMA
-    u32 folio = kNoFolio;
-    u32 vma = 0;
-    u64 n = 0;
+    uint32_t folio = kNoFolio;
+    uint32_t vma = 0;
+    uint64_t n = 0;
   };
-  Pieces* pieces_of(u32 vma, u32 id, bool create);
+  Pieces* pieces_of(uint32_t vma, uint32_t id, bool create);
   void drop_pieces(Pieces* p) { *p = pieces_[--piece_n_]; }
-  u32 vma_index(const Vma& v) const { return static_cast<u32>(&v - vmas_); }
-  void account_map(const Vma& v, u32 id, u64 pa, unsigned shift);
-  void account_unmap(const Vma& v, u32 id, u64 pa, unsigned shift);
+  uint32_t vma_index(const Vma& v) const { return static_cast<uint32_t>(&v - vmas_); }
+  void account_map(const Vma& v, uint32_t id, uint64_t pa, unsigned shift);
+  void account_unmap(const Vma& v, uint32_t id, uint64_t pa, unsigned shift);
   // A mapping's folio reference: dropped now, or - while zap gathers (mmu_gather) - once its
   // TLB flush has been issued.
-  void drop_ref(u32 id) {
+  void drop_ref(uint32_t id) {
     if (defer_puts_)
       mem_->put_later(id);
     else
@@ -396,24 +407,25 @@ class Mm {
   bool uffd_file_ = true;   // a userfaultfd exists (uffd_open / uffd_close)
   bool uffd_open_ = false;  // ... and has had its UFFDIO_API
   bool mmap_changing_ = false;
-  u64 features_ = 0;
+  uint64_t features_ = 0;
   UffdMsg msgs_[kMaxMsgs];
   unsigned msg_n_ = 0;
   struct Waiter {
-    u64 va = 0;        // the faulting address (an event: the start of its range)
-    u64 msg_addr = 0;  // its message's address (what wake-ups match)
+    uint64_t va = 0;        // the faulting address (an event: the start of its range)
+    uint64_t msg_addr = 0;  // its message's address (what wake-ups match)
     Tid tid = 0;
-    // A thread waiting for its non-cooperative event to be read (userfaultfd_event_wait_completion),
-    // and what it does then: nothing more (UNMAP, done before the event) or the zap (REMOVE).
+    // A thread waiting for its non-cooperative event to be read
+    // (userfaultfd_event_wait_completion), and what it does then: nothing more (UNMAP, done before
+    // the event) or the zap (REMOVE).
     UffdEvent event = UffdEvent::pagefault;
-    u64 end = 0;
+    uint64_t end = 0;
   };
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
   unsigned changing_ = 0;  // ctx->mmap_changing: events queued and not yet completed
   bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
-  u64 src_delta_ = 0;
+  uint64_t src_delta_ = 0;
 
   Pieces pieces_[kMaxPieces];
   unsigned piece_n_ = 0;

@@ -23,8 +23,8 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   if (s.backing == Backing::file && s.file < Mem::kMaxFiles && mem_->file(s.file).used &&
       mem_->file(s.file).kind == FileKind::hugetlb)
     len_shift = mem_->file(s.file).shift;
-  if (s.len > ~u64{0} - bit(len_shift)) return Err::enomem;
-  const u64 len = align_down(s.len + bit(len_shift) - 1, len_shift);
+  if (s.len > ~uint64_t{0} - bit(len_shift)) return Err::enomem;
+  const uint64_t len = align_down(s.len + bit(len_shift) - 1, len_shift);
   if (Err e = check_range<F>(s.start, s.start + len); e != Err::ok) return e;
   Vma v;
   v.used = true;
@@ -77,11 +77,11 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
 // with no VMA in it is no error. Errors (nothing changes): EINVAL (empty or misaligned start,
 // an edge inside a hugetlb VMA off its hstate), ENOMEM (no VMA slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len, Tid tid) {
-  if (len == 0 || !aligned(start, kPage) || len > ~u64{0} - bit(kPage) ||
+Err Mm<F, Env, Tlb, FE>::munmap(uint64_t start, uint64_t len, Tid tid) {
+  if (len == 0 || !aligned(start, kPage) || len > ~uint64_t{0} - bit(kPage) ||
       start + len + (bit(kPage) - 1) < start)
     return Err::einval;
-  const u64 end = align_down(start + len + (bit(kPage) - 1), kPage);  // PAGE_ALIGN(len)
+  const uint64_t end = align_down(start + len + (bit(kPage) - 1), kPage);  // PAGE_ALIGN(len)
   for (const Vma& v : vmas_)
     if (v.used && v.hugetlb && ((v.start < start && start < v.end && !aligned(start, v.hshift)) ||
                                 (v.start < end && end < v.end && !aligned(end, v.hshift))))
@@ -110,7 +110,7 @@ Err Mm<F, Env, Tlb, FE>::munmap(u64 start, u64 len, Tid tid) {
 // Splits the VMAs that cross start or end there (split_vma), so that [start, end) holds whole
 // VMAs. All or nothing: ENOMEM (no free VMA slot) before any split.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
+Err Mm<F, Env, Tlb, FE>::split_vmas_at(uint64_t start, uint64_t end) {
   unsigned need = 0, free = 0;
   for (const Vma& v : vmas_) {
     if (!v.used) {
@@ -120,7 +120,7 @@ Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
     need += (v.start < start && start < v.end) + (v.start < end && end < v.end);
   }
   if (need > free) return Err::enomem;
-  for (const u64 at : {start, end}) {
+  for (const uint64_t at : {start, end}) {
     Vma* v = nullptr;
     for (Vma& c : vmas_)
       if (c.used && c.start < at && at < c.end) v = &c;
@@ -138,7 +138,7 @@ Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
     v->end = at;
     // S1's piece counts follow the folio to the VMA that now maps it.
     for (unsigned i = 0; i < piece_n_; ++i) {
-      u64 va = 0;
+      uint64_t va = 0;
       if (pieces_[i].vma == vma_index(*v) && folio_va(*tail, pieces_[i].folio, va))
         pieces_[i].vma = vma_index(*tail);
     }
@@ -147,7 +147,7 @@ Err Mm<F, Env, Tlb, FE>::split_vmas_at(u64 start, u64 end) {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Vma* Mm<F, Env, Tlb, FE>::vma_at(u64 va) {
+Vma* Mm<F, Env, Tlb, FE>::vma_at(uint64_t va) {
   for (Vma& v : vmas_)
     if (v.used && v.contains(va)) return &v;
   return nullptr;

@@ -20,15 +20,15 @@ namespace hugepte::mm {
 // Invalidation: per VMA whose present entries change, one PROTECTION_VMA notifier pair around
 // the change and one TLB invalidation of the range.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::mprotect(u64 start, u64 len, Prot prot) {
+Err Mm<F, Env, Tlb, FE>::mprotect(uint64_t start, uint64_t len, Prot prot) {
   if (!aligned(start, kPage)) return Err::einval;
   if (len == 0) return Err::ok;
   if (start + len + (bit(kPage) - 1) < start) return Err::enomem;
-  const u64 end = align_down(start + len + (bit(kPage) - 1), kPage);
+  const uint64_t end = align_down(start + len + (bit(kPage) - 1), kPage);
   Vma* v = vma_at(start);
   if (!v) return Err::enomem;
-  for (u64 at = start;;) {
-    const u64 e = min(end, v->end);
+  for (uint64_t at = start;;) {
+    const uint64_t e = min(end, v->end);
     if (Err err = mprotect_fixup(*v, at, e, prot); err != Err::ok) return err;
     if (e == end) return Err::ok;
     v = vma_at(e);
@@ -54,12 +54,12 @@ Entry Mm<F, Env, Tlb, FE>::page_none(Entry e, unsigned level) {
 // mprotect_fixup for [start, end) of v: split v there, then the permissions of the VMA and of
 // its entries. Nothing changes if v already has them.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::mprotect_fixup(Vma& v, u64 start, u64 end, Prot prot) {
+Err Mm<F, Env, Tlb, FE>::mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Prot prot) {
   if (v.prot == prot) return Err::ok;
   if (v.hugetlb && ((start != v.start && !aligned(start, v.hshift)) ||
                     (end != v.end && !aligned(end, v.hshift))))
     return Err::einval;
-  u64 need[F::levels] = {};
+  uint64_t need[F::levels] = {};
   split_tables(start, need);
   split_tables(end, need);
   if (Err e = tenv_.reserve(need); e != Err::ok) return e;

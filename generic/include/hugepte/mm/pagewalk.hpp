@@ -8,7 +8,7 @@
 namespace hugepte::mm {
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::view(u64 va) const -> View {
+auto Mm<F, Env, Tlb, FE>::view(uint64_t va) const -> View {
   Found f = find(pt_, va, 0).value;
   View w{F::decode(f.raw, f.level), f.level, F::shift(f.level)};
   if (present(w.entry) && w.entry.cont_shift != 0) {
@@ -20,7 +20,7 @@ auto Mm<F, Env, Tlb, FE>::view(u64 va) const -> View {
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::census(u64 start, u64 end, unsigned level) const -> Census {
+auto Mm<F, Env, Tlb, FE>::census(uint64_t start, uint64_t end, unsigned level) const -> Census {
   Census c;
   walk(pt_, start, end, WalkFlags{true, true, false, false},
        [&](const VisitCtx& x, Visit v) -> Step {

@@ -24,24 +24,26 @@ namespace hugepte::mm {
 // A mapping of the whole folio appeared (S0/S1: +1 unless `slot_had_pieces` under S1;
 // S3: entire +1). Every policy takes one reference per new whole-folio entry.
 template <FolioEnv FE, unsigned PageShift>
-void folio_account_whole(Memory<FE, PageShift>& mem, u32 id, int delta) {
+void folio_account_whole(Memory<FE, PageShift>& mem, uint32_t id, int delta) {
   Folio& f = mem.folio(id);
   if (f.zero_page) return;
-  f.mapcount = static_cast<u64>(static_cast<long long>(f.mapcount) + delta);
+  f.mapcount = static_cast<uint64_t>(static_cast<long long>(f.mapcount) + delta);
   if (delta > 0) mem.get(id);
 }
 // S3: a smaller entry mapping [pa, pa + 2^shift) of the folio: per-page counts.
 template <FolioEnv FE, unsigned PageShift>
-Err folio_account_pages(Memory<FE, PageShift>& mem, u32 id, u64 pa, unsigned shift, int delta) {
+Err folio_account_pages(Memory<FE, PageShift>& mem, uint32_t id, uint64_t pa, unsigned shift,
+                        int delta) {
   Folio& f = mem.folio(id);
-  u64 n = bit(f.shift - PageShift);
+  uint64_t n = bit(f.shift - PageShift);
   if (!f.subpage) {
-    f.subpage = static_cast<u32*>(mem.env().alloc_meta(sizeof(u32) * n));
+    f.subpage = static_cast<uint32_t*>(mem.env().alloc_meta(sizeof(uint32_t) * n));
     if (!f.subpage) return Err::enomem;
   }
-  u64 first = (pa - f.pa) >> PageShift, count = bit(shift - PageShift);
-  for (u64 i = first; i < first + count; ++i) f.subpage[i] = static_cast<u32>(static_cast<long long>(f.subpage[i]) + delta);
-  f.subpage_total = static_cast<u64>(static_cast<long long>(f.subpage_total) +
+  uint64_t first = (pa - f.pa) >> PageShift, count = bit(shift - PageShift);
+  for (uint64_t i = first; i < first + count; ++i)
+    f.subpage[i] = static_cast<uint32_t>(static_cast<long long>(f.subpage[i]) + delta);
+  f.subpage_total = static_cast<uint64_t>(static_cast<long long>(f.subpage_total) +
                                      delta * static_cast<long long>(count));
   mem.counters().subpage_mapcount_updates += count;
   return Err::ok;
@@ -50,7 +52,7 @@ Err folio_account_pages(Memory<FE, PageShift>& mem, u32 id, u64 pa, unsigned shi
 // --- the Mm side: per mapping, with S1's pieces per (VMA, folio) ---------------------------------
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-auto Mm<F, Env, Tlb, FE>::pieces_of(u32 vma, u32 id, bool create) -> Pieces* {
+auto Mm<F, Env, Tlb, FE>::pieces_of(uint32_t vma, uint32_t id, bool create) -> Pieces* {
   for (unsigned i = 0; i < piece_n_; ++i)
     if (pieces_[i].folio == id && pieces_[i].vma == vma) return &pieces_[i];
   if (!create || piece_n_ == kMaxPieces) return nullptr;
@@ -60,7 +62,7 @@ auto Mm<F, Env, Tlb, FE>::pieces_of(u32 vma, u32 id, bool create) -> Pieces* {
 
 // A new entry of 1 << shift maps folio `id` from pa in v.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::account_map(const Vma& v, u32 id, u64 pa, unsigned shift) {
+void Mm<F, Env, Tlb, FE>::account_map(const Vma& v, uint32_t id, uint64_t pa, unsigned shift) {
   Folio& f = mem_->folio(id);
   if (f.zero_page) return;
   bool whole = shift == f.shift;
@@ -79,7 +81,7 @@ void Mm<F, Env, Tlb, FE>::account_map(const Vma& v, u32 id, u64 pa, unsigned shi
 
 // An entry of 1 << shift mapping folio `id` from pa in v went away.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::account_unmap(const Vma& v, u32 id, u64 pa, unsigned shift) {
+void Mm<F, Env, Tlb, FE>::account_unmap(const Vma& v, uint32_t id, uint64_t pa, unsigned shift) {
   Folio& f = mem_->folio(id);
   if (f.zero_page) return;
   bool whole = shift == f.shift;

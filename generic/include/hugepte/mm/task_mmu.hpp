@@ -8,12 +8,12 @@
 namespace hugepte::mm {
 
 // The bits (Documentation/admin-guide/mm/pagemap.rst). Bit 55, soft-dirty, is not modelled.
-inline constexpr u64 kPmPresent = bit(63);
-inline constexpr u64 kPmSwap = bit(62);
-inline constexpr u64 kPmFile = bit(61);  // a file page or shared anonymous: not PageAnon
-inline constexpr u64 kPmUffdWp = bit(57);
-inline constexpr u64 kPmMmapExclusive = bit(56);  // the page is mapped exactly once
-inline constexpr u64 kPmFrameMask = bit(55) - 1;  // present: the PFN; swap: type | offset << 5
+inline constexpr uint64_t kPmPresent = bit(63);
+inline constexpr uint64_t kPmSwap = bit(62);
+inline constexpr uint64_t kPmFile = bit(61);  // a file page or shared anonymous: not PageAnon
+inline constexpr uint64_t kPmUffdWp = bit(57);
+inline constexpr uint64_t kPmMmapExclusive = bit(56);  // the page is mapped exactly once
+inline constexpr uint64_t kPmFrameMask = bit(55) - 1;  // present: the PFN; swap: type | offset << 5
 
 // The pagemap value of the base page at va:
 //   - no VMA: 0;
@@ -26,18 +26,18 @@ inline constexpr u64 kPmFrameMask = bit(55) - 1;  // present: the PFN; swap: typ
 //     marker; a hwpoison or migration entry names its page: FILE as above, MMAP_EXCLUSIVE when
 //     not migrating and mapped once.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-u64 Mm<F, Env, Tlb, FE>::pagemap(u64 va) const {
+uint64_t Mm<F, Env, Tlb, FE>::pagemap(uint64_t va) const {
   const Vma* v = nullptr;
   for (const Vma& c : vmas_)
     if (c.used && c.contains(va)) v = &c;
   if (!v) return 0;
   const View w = view(va);
   const Entry& e = w.entry;
-  u64 pm = 0;
-  u32 page = kNoFolio;  // the page the entry names, if a normal one
+  uint64_t pm = 0;
+  uint32_t page = kNoFolio;  // the page the entry names, if a normal one
   bool migration = false;
   if (present(e)) {
-    const u64 pa = e.addr + (va & (bit(w.shift) - 1));
+    const uint64_t pa = e.addr + (va & (bit(w.shift) - 1));
     pm = kPmPresent | ((pa >> kPage) & kPmFrameMask);
     if (e.soft.uffd_wp) pm |= kPmUffdWp;
     page = mem_->folio_at(pa);
@@ -48,8 +48,9 @@ u64 Mm<F, Env, Tlb, FE>::pagemap(u64 va) const {
       pm = kPmUffdWp;
     return pm;
   } else if (e.kind == Kind::swap || e.kind == Kind::marker) {
-    pm = kPmSwap | ((u64{e.swp.type} | (e.swp.offset << kSwapTypeBits)) & kPmFrameMask);
-    if (e.swp.uffd_wp || (e.kind == Kind::marker && (e.swp.offset & kMarkerUffdWp))) pm |= kPmUffdWp;
+    pm = kPmSwap | ((uint64_t{e.swp.type} | (e.swp.offset << kSwapTypeBits)) & kPmFrameMask);
+    if (e.swp.uffd_wp || (e.kind == Kind::marker && (e.swp.offset & kMarkerUffdWp)))
+      pm |= kPmUffdWp;
     migration = e.swp.type >= kSwpMigrationRead && e.swp.type <= kSwpMigrationWrite;
     if (e.kind == Kind::swap && (e.swp.type == kSwpHwpoison || migration))
       page = mem_->folio_at(e.swp.offset << kPage);

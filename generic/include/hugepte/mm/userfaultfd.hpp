@@ -9,11 +9,13 @@
 
 namespace hugepte::mm {
 
-// --- mm/userfaultfd.c: mfill_atomic ---------------------------------------------------------------
+// --- mm/userfaultfd.c: mfill_atomic
+// ---------------------------------------------------------------
 
 // UFFDIO_COPY. Errors (docs/mm.md §1.4): EINVAL, ENOENT, EEXIST, ENOMEM, EFAULT, EAGAIN.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(u64 dst, const void* src, u64 len, u32 mode) {
+UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(uint64_t dst, const void* src, uint64_t len,
+                                          uint32_t mode) {
   return mfill_atomic(Mfill::copy, dst, len, mode, src);
 }
 
@@ -22,10 +24,12 @@ UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(u64 dst, const void* src, u64 len, u32
 // (copy_huge_page_from_user); where a source page is not mapped yet it falls back to a copy
 // with faults enabled - for hugetlb through a temporary huge page (alloc_huge_page_vma: from
 // the buddy allocator, or for a gigantic size from the pool's unreserved free pages, else
-// ENOMEM; Memory::temporary_page) - and the source pages are faulted in (read). The data is copied from the source pages. Errors: as uffd_copy, and
-// EFAULT where a source page cannot be read (no VMA, a signal, a userfault).
+// ENOMEM; Memory::temporary_page) - and the source pages are faulted in (read). The data is copied
+// from the source pages. Errors: as uffd_copy, and EFAULT where a source page cannot be read (no
+// VMA, a signal, a userfault).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_copy_from(u64 dst, u64 src_va, u64 len, u32 mode) {
+UffdResult Mm<F, Env, Tlb, FE>::uffd_copy_from(uint64_t dst, uint64_t src_va, uint64_t len,
+                                               uint32_t mode) {
   static const unsigned char kVaSource = 0;  // mfill_atomic wants a source: the VA says where
   src_va_mode_ = true;
   src_delta_ = src_va - dst;
@@ -37,42 +41,42 @@ UffdResult Mm<F, Env, Tlb, FE>::uffd_copy_from(u64 dst, u64 src_va, u64 len, u32
 // The source of one COPY unit, [src, src + len) of this address space, ready to be read
 // (see uffd_copy_from). All or nothing but for the source pages faulted in.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::copy_source_ready(const Vma& dst_vma, u64 src, u64 len) {
+Err Mm<F, Env, Tlb, FE>::copy_source_ready(const Vma& dst_vma, uint64_t src, uint64_t len) {
   bool populated = true;
-  for (u64 p = src; p < src + len; p += bit(kPage)) {
+  for (uint64_t p = src; p < src + len; p += bit(kPage)) {
     const Vma* sv = vma_at(p);
     if (!sv || !(sv->prot.read || sv->prot.write || sv->prot.exec)) return Err::efault;
     populated = populated && allows(view(p).entry, Access::read);
   }
   if (populated) return Err::ok;
   if (dst_vma.hugetlb && mem_->temporary_page(dst_vma.hshift) != Err::ok) return Err::enomem;
-  for (u64 p = src; p < src + len; p += bit(kPage))
+  for (uint64_t p = src; p < src + len; p += bit(kPage))
     if (access(p, Access::read, current_).kind != AccessKind::ok) return Err::efault;
   return Err::ok;
 }
 
 // UFFDIO_ZEROPAGE (EINVAL on hugetlb).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(u64 dst, u64 len, u32 mode) {
+UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode) {
   return mfill_atomic(Mfill::zeropage, dst, len, mode, nullptr);
 }
 
 // UFFDIO_CONTINUE (EFAULT nothing cached, EIO poisoned, EEXIST present).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_continue(u64 dst, u64 len, u32 mode) {
+UffdResult Mm<F, Env, Tlb, FE>::uffd_continue(uint64_t dst, uint64_t len, uint32_t mode) {
   return mfill_atomic(Mfill::cont, dst, len, mode, nullptr);
 }
 
 // UFFDIO_POISON: MARKER(POISONED) into strictly none entries.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_poison(u64 dst, u64 len, u32 mode) {
+UffdResult Mm<F, Env, Tlb, FE>::uffd_poison(uint64_t dst, uint64_t len, uint32_t mode) {
   return mfill_atomic(Mfill::poison, dst, len, mode, nullptr);
 }
 
 // The units an mfill of [va, end) in v proceeds by: the hstate for hugetlb (a page-size-
 // aligned largest fit under HGM for CONTINUE and POISON), the base page otherwise.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, u64 va, u64 end) const {
+unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, uint64_t va, uint64_t end) const {
   if (!v.hugetlb) return kPage;
   if (!v.hgm || op == Mfill::copy) return v.hshift;
   LeafSizes<F> sizes = leaf_sizes<F>();
@@ -86,13 +90,13 @@ unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, u64 va, u64 end
 
 // mfill_atomic (mfill_atomic_hugetlb for hugetlb VMAs): unit by unit, each all or nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mode,
+UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, uint64_t dst, uint64_t len, uint32_t mode,
                                              const void* src) {
   // Refused before it starts: the result field is not written (reported = false).
   const bool v61 = opt_.profile == Profile::linux_6_1;
   if (!uffd_file_) return {Err::ebadf, 0, false};
   if (!uffd_open_ || (op == Mfill::poison && v61)) return {Err::einval, 0, false};
-  u32 allowed = op == Mfill::copy || (op == Mfill::cont && !v61) ? (kModeDontwake | kModeWp)
+  uint32_t allowed = op == Mfill::copy || (op == Mfill::cont && !v61) ? (kModeDontwake | kModeWp)
                                                                   : kModeDontwake;
   if (mmap_changing_ || changing_) return {Err::eagain, 0, false};
   if (mode & ~allowed) return {Err::einval, 0, false};
@@ -111,16 +115,17 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mod
   if (v.hugetlb && !hgm_units && (!aligned(dst, v.hshift) || !aligned(len, v.hshift)))
     return {Err::einval, 0};
 
-  u64 end = dst + len, va = dst;
+  uint64_t end = dst + len, va = dst;
   Err err = Err::ok;
   while (va < end) {
-    unsigned s = mfill_unit(v, op, va, hgm_units ? min(end, align_down(va, v.hshift) + bit(v.hshift)) : end);
+    unsigned s =
+        mfill_unit(v, op, va, hgm_units ? min(end, align_down(va, v.hshift) + bit(v.hshift)) : end);
     const void* usrc = src ? static_cast<const unsigned char*>(src) + (va - dst) : nullptr;
     err = mfill_atomic_pte(op, v, va, s, mode, usrc);
     if (err != Err::ok) break;
     va += bit(s);
   }
-  u64 done_bytes = va - dst;
+  uint64_t done_bytes = va - dst;
   if (!(mode & kModeDontwake) && done_bytes) wake_userfault(dst, va);
   if (done_bytes == 0) return {err, 0};
   return {done_bytes < len ? Err::eagain : Err::ok, done_bytes};
@@ -129,16 +134,16 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, u64 dst, u64 len, u32 mod
 // mfill_atomic_pte (mfill_atomic_pte_copy / _zeropage / _continue / _poison):
 // One unit of an mfill ioctl, all or nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shift, u32 mode,
-                                          const void* src) {
-  u64 need[F::levels] = {};
+Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, uint64_t va, unsigned shift,
+                                          uint32_t mode, const void* src) {
+  uint64_t need[F::levels] = {};
   if (Err e = plan_walk(va, shift, need); e != Err::ok) return e;
   // The slot as it is now, to check the state the ioctl requires.
   bool strict = op == Mfill::poison || (op == Mfill::zeropage && !v.shared);
   if (!slot_state_ok(va, shift, strict)) return Err::eexist;
-  u64 off = file_offset(v, va);
-  u32 id = kNoFolio;
-  u64 pa = 0;
+  uint64_t off = file_offset(v, va);
+  uint32_t id = kNoFolio;
+  uint64_t pa = 0;
   bool reserved = false;  // a hugetlb page that took a reservation
   bool writable = false, dirty = !v.hugetlb;  // mfill_atomic_install_pte: mkdirty
   bool wp = mode & kModeWp;
@@ -153,7 +158,7 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
         if (Err e = copy_source_ready(v, va + src_delta_, bit(shift)); e != Err::ok) return e;
       }
       bool zero_pfn = op == Mfill::zeropage && !v.shared;
-      Result<u32> r = Err::enomem;
+      Result<uint32_t> r = Err::enomem;
       if (zero_pfn) {
         r = mem_->zero_page();
       } else if (v.hugetlb && shift == v.hshift) {  // hugetlb_mfill_atomic_pte
@@ -201,9 +206,10 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
   if (op == Mfill::copy || (op == Mfill::zeropage && v.shared)) {
     const Folio& fo = mem_->folio(id);
     if (op == Mfill::copy && src_va_mode_) {
-      for (u64 off = 0; off < bit(shift); off += bit(kPage)) {
+      for (uint64_t off = 0; off < bit(shift); off += bit(kPage)) {
         const View sv = view(va + src_delta_ + off);
-        mem_->env().copy(fo.pa + off, sv.entry.addr + ((va + src_delta_ + off) & (bit(sv.shift) - 1)),
+        mem_->env().copy(fo.pa + off,
+                         sv.entry.addr + ((va + src_delta_ + off) & (bit(sv.shift) - 1)),
                          bit(kPage));
       }
     } else if (op == Mfill::copy) {
@@ -218,7 +224,8 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
   return Err::ok;
 }
 
-// --- mm/userfaultfd.c: mwriteprotect_range, uffd_wp_range -----------------------------------------
+// --- mm/userfaultfd.c: mwriteprotect_range, uffd_wp_range
+// -----------------------------------------
 
 // UFFDIO_WRITEPROTECT. mode kWpModeWp: present entries become read-only + uffd-wp, none
 // entries of file-backed VMAs (and of anonymous ones with WP_UNPOPULATED) become uffd-wp
@@ -228,7 +235,7 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, u64 va, unsigned shi
 // DONTWAKE), ENOENT (a VMA in range not registered for WP, or a hole), EAGAIN
 // (mmap_changing), ENOMEM (tables for markers; nothing changed).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
+Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode) {
   if (!uffd_file_) return Err::ebadf;
   if (!uffd_open_) return Err::einval;
   if ((mode & kWpModeWp) && (mode & kWpModeDontwake)) return Err::einval;
@@ -236,8 +243,8 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
     return Err::einval;
   if (mmap_changing_ || changing_) return Err::eagain;
-  u64 end = start + len;
-  for (u64 va = start; va < end;) {
+  uint64_t end = start + len;
+  for (uint64_t va = start; va < end;) {
     Vma* v = vma_at(va);
     if (!v || !(v->uffd & kRegWp)) return Err::enoent;
     // mwriteprotect_range: the whole range's start and len, aligned to each hugetlb VMA's hstate.
@@ -247,10 +254,10 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
   }
   bool protect = mode & kWpModeWp;
   // Plan: the tables the edge splits and the markers need, reserved before anything changes.
-  u64 need[F::levels] = {};
-  for (u64 va = start; va < end;) {
+  uint64_t need[F::levels] = {};
+  for (uint64_t va = start; va < end;) {
     Vma& v = *vma_at(va);
-    u64 e = min(end, v.end);
+    uint64_t e = min(end, v.end);
     split_tables(va, need);
     split_tables(e, need);
     if (protect && wp_wants_markers(v)) count_marker_tables(v, va, e, need);
@@ -259,9 +266,9 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
   if (Err e = tenv_.reserve(need); e != Err::ok) return e;
   // A present leaf crossing an edge of a VMA's part of the range is split first (THP-style:
   // every mapping stays as it was; only the range's part changes protection below).
-  for (u64 va = start; va < end;) {
+  for (uint64_t va = start; va < end;) {
     Vma& v = *vma_at(va);
-    u64 e = min(end, v.end);
+    uint64_t e = min(end, v.end);
     Err err = split_edge(v, va);
     if (err == Err::ok) err = split_edge(v, e);
     if (err != Err::ok) {  // cannot happen: the pages are reserved
@@ -271,9 +278,9 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(u64 start, u64 len, u32 mode) {
     va = e;
   }
   notify_start({NotifyEvent::protection_vma, start, end});
-  for (u64 va = start; va < end;) {
+  for (uint64_t va = start; va < end;) {
     Vma& v = *vma_at(va);
-    u64 e = min(end, v.end);
+    uint64_t e = min(end, v.end);
     change_uffd_wp(v, va, e, protect);
     va = e;
   }
@@ -291,19 +298,20 @@ bool Mm<F, Env, Tlb, FE>::wp_wants_markers(const Vma& v) const {
 
 // The size of the markers WRITEPROTECT puts into a none entry of v at va (up to end).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-unsigned Mm<F, Env, Tlb, FE>::marker_shift(const Vma& v, u64 va, u64 end) const {
+unsigned Mm<F, Env, Tlb, FE>::marker_shift(const Vma& v, uint64_t va, uint64_t end) const {
   if (!v.hugetlb) return kPage;
   if (!v.hgm) return v.hshift;
   return mfill_unit(v, Mfill::poison, va, min(end, align_down(va, v.hshift) + bit(v.hshift)));
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, u64* need) const {
+void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, uint64_t start, uint64_t end,
+                                              uint64_t* need) const {
   // Tables the descent to each marker unit would allocate (the walker's find, as plan_walk),
   // counting each new table once.
-  u64 last_base[F::levels];
-  for (u64& b : last_base) b = ~u64{0};
-  for (u64 va = start; va < end;) {
+  uint64_t last_base[F::levels];
+  for (uint64_t& b : last_base) b = ~uint64_t{0};
+  for (uint64_t va = start; va < end;) {
     unsigned s = marker_shift(v, va, end);
     HugeSize sz = huge_size_or_page(s);
     Result<Found> f = find(pt_, va, sz.level);
@@ -311,7 +319,7 @@ void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, 
       Kind k = F::decode(f.value.raw, f.value.level).kind;
       if (k == Kind::none || k == Kind::marker) {
         for (unsigned m = f.value.level; m > sz.level; --m) {
-          u64 base = align_down(va, F::shift(m));
+          uint64_t base = align_down(va, F::shift(m));
           if (last_base[m - 1] != base) ++need[m - 1], last_base[m - 1] = base;
         }
       }
@@ -323,7 +331,7 @@ void Mm<F, Env, Tlb, FE>::count_marker_tables(const Vma& v, u64 start, u64 end, 
 // uffd_wp_range: change_protection(MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE).
 // Applies (protect) or resolves uffd-wp over [start, end) of v.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protect) {
+void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, uint64_t start, uint64_t end, bool protect) {
   // The walker's cursor over [start, end): one entry after the other, sideways in a table,
   // into a table installed where it stands (refresh), past a whole group (seek).
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
@@ -369,9 +377,9 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
         }
         continue;
       }
-      u64 flags = e.kind == Kind::marker ? e.swp.offset : 0;
+      uint64_t flags = e.kind == Kind::marker ? e.swp.offset : 0;
       flags = protect ? (flags | kMarkerUffdWp) : (flags & ~kMarkerUffdWp);
-      u64 raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
+      uint64_t raw = flags ? encode_at(pte::make_marker(flags), f.level) : 0;
       write_entry(va, f, raw);
       c.next();
       continue;
@@ -388,7 +396,7 @@ void Mm<F, Env, Tlb, FE>::change_uffd_wp(Vma& v, u64 start, u64 end, bool protec
 // Splits the present leaf that maps across `at` (if any) so that `at` is a leaf boundary,
 // moving its accounting to the pieces. ENOMEM changes nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::split_edge(Vma& v, u64 at) {
+Err Mm<F, Env, Tlb, FE>::split_edge(Vma& v, uint64_t at) {
   if (!pt_.has_root() || !F::canonical(at)) return Err::ok;
   Found f = find(pt_, at, 0).value;
   Entry e = F::decode(f.raw, f.level);
@@ -396,7 +404,7 @@ Err Mm<F, Env, Tlb, FE>::split_edge(Vma& v, u64 at) {
   Handle h = group_handle(f, at);
   if (h.va == at) return Err::ok;
   if (Err err = range_.split(at, smaller_fit(h.shift, at)); err != Err::ok) return err;
-  if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
+  if (uint32_t id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
   return Err::ok;
 }
 

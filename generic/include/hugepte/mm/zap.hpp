@@ -17,37 +17,38 @@ namespace hugepte::mm {
 // are zeroed in place, and nothing past the end of the file matters. Errors: EINVAL (no such
 // file, len 0, the range wraps).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
+Err Mm<F, Env, Tlb, FE>::punch_hole(uint32_t file, uint64_t offset, uint64_t len) {
   if (file >= Mem::kMaxFiles || !mem_->file(file).used) return Err::einval;
   if (len == 0 || offset + len < offset) return Err::einval;
   const File& fl = mem_->file(file);
-  const u64 cached_end = fl.cache_n << fl.shift;  // the cache may hold pages past i_size
+  const uint64_t cached_end = fl.cache_n << fl.shift;  // the cache may hold pages past i_size
   if (offset >= cached_end) return Err::ok;  // (so rounding offset up cannot wrap)
-  const u64 page = bit(fl.shift);
-  const u64 hole_start = align_down(offset + page - 1, fl.shift);
-  const u64 hole_end = align_down(offset + len, fl.shift);
+  const uint64_t page = bit(fl.shift);
+  const uint64_t hole_start = align_down(offset + page - 1, fl.shift);
+  const uint64_t hole_end = align_down(offset + len, fl.shift);
   // The partial pages: zeroed where they are cached (hugetlbfs_zero_partial_page).
-  auto zero_part = [&](u64 from, u64 to) {
-    const u32 id = mem_->cache_lookup(file, from >> fl.shift);
+  auto zero_part = [&](uint64_t from, uint64_t to) {
+    const uint32_t id = mem_->cache_lookup(file, from >> fl.shift);
     if (from < to && id != kNoFolio)
       mem_->env().zero(mem_->folio(id).pa + (from & (page - 1)), to - from);
   };
   if (offset < hole_start) zero_part(offset, min(offset + len, hole_start));
-  if (offset + len > hole_end && offset + len > hole_start) zero_part(max(hole_end, offset), offset + len);
-  const u64 end = min(hole_end, cached_end);
+  if (offset + len > hole_end && offset + len > hole_start)
+    zero_part(max(hole_end, offset), offset + len);
+  const uint64_t end = min(hole_end, cached_end);
   if (hole_start >= end) return Err::ok;
   for (Vma& v : vmas_) {
     if (!v.used || v.file != file) continue;
-    u64 vs = v.pgoff, ve = v.pgoff + (v.end - v.start);
-    u64 s = max(vs, hole_start), e = min(ve, end);
+    uint64_t vs = v.pgoff, ve = v.pgoff + (v.end - v.start);
+    uint64_t s = max(vs, hole_start), e = min(ve, end);
     if (s >= e) continue;
-    u64 a = v.start + (s - vs), b = v.start + (e - vs);
+    uint64_t a = v.start + (s - vs), b = v.start + (e - vs);
     notify_start({NotifyEvent::clear, a, b});
     Err err = zap(v, a, b, false);
     notify_end({NotifyEvent::clear, a, b});
     if (err != Err::ok) return err;
   }
-  for (u64 i = hole_start >> fl.shift; i < end >> fl.shift; ++i) mem_->cache_remove(file, i);
+  for (uint64_t i = hole_start >> fl.shift; i < end >> fl.shift; ++i) mem_->cache_remove(file, i);
   return Err::ok;
 }
 
@@ -60,8 +61,8 @@ Err Mm<F, Env, Tlb, FE>::punch_hole(u32 file, u64 offset, u64 len) {
 // Errors: ENOMEM when the tables the edges need (a split leaf, a replicated non-present entry)
 // cannot be had; they are reserved before anything changes, so nothing has.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
-  u64 need[F::levels] = {};
+Err Mm<F, Env, Tlb, FE>::zap(Vma& v, uint64_t start, uint64_t end, bool drop_markers) {
+  uint64_t need[F::levels] = {};
   zap_edge_tables(v, start, end, drop_markers, need);
   if (Err e = tenv_.reserve(need); e != Err::ok) return e;
   defer_puts_ = true;
@@ -74,15 +75,16 @@ Err Mm<F, Env, Tlb, FE>::zap(Vma& v, u64 start, u64 end, bool drop_markers) {
     if (present(e)) {
       Handle h = group_handle(f, va);
       if (h.va < start || h.va + h.size() > end) {
-        u64 at = h.va < start ? start : end;
+        uint64_t at = h.va < start ? start : end;
         if ((err = range_.split(at, smaller_fit(h.shift, at))) != Err::ok) break;  // reserved
-        if (u32 id = mem_->folio_at(e.addr); id != kNoFolio) account_split(v, id, h.va, h.shift);
+        if (uint32_t id = mem_->folio_at(e.addr); id != kNoFolio)
+          account_split(v, id, h.va, h.shift);
         c.refresh();
         continue;
       }
       Entry old = ops_.get_and_clear(h);
       flushed_any = true;
-      u32 id = mem_->folio_at(old.addr);
+      uint32_t id = mem_->folio_at(old.addr);
       if (id != kNoFolio) account_unmap(v, id, align_down(old.addr, h.shift), h.shift);
       if (!drop_markers && old.soft.uffd_wp && v.backing == Backing::file && (v.uffd & kRegWp))
         ops_.set(h, pte::make_marker(kMarkerUffdWp));
@@ -123,9 +125,9 @@ bool Mm<F, Env, Tlb, FE>::zap_keeps(const Vma& v, const Entry& e, bool drop_mark
 // the copies fit. Both edges are counted as they are now; if one split serves both, the
 // reservation holds a page too many, which zap gives back.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::zap_edge_tables(const Vma& v, u64 start, u64 end, bool drop_markers,
-                                          u64* need) {
-  for (const u64 inside : {start, end - 1}) {
+void Mm<F, Env, Tlb, FE>::zap_edge_tables(const Vma& v, uint64_t start, uint64_t end,
+                                          bool drop_markers, uint64_t* need) {
+  for (const uint64_t inside : {start, end - 1}) {
     Result<Found> fr = find(pt_, inside, 0);
     if (!fr || fr.value.level == 0) continue;  // no table is finer than a page table
     const Found f = fr.value;
@@ -133,9 +135,9 @@ void Mm<F, Env, Tlb, FE>::zap_edge_tables(const Vma& v, u64 start, u64 end, bool
     if (present(e)) {
       split_tables(inside == start ? start : end, need);
     } else if (e.kind != Kind::none && !zap_keeps(v, e, drop_markers)) {
-      const u64 eb = align_down(inside, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
+      const uint64_t eb = align_down(inside, F::shift(f.level)), ee = eb + bit(F::shift(f.level));
       if (eb >= start && ee <= end) continue;
-      const u64 at = eb < start ? start : end;
+      const uint64_t at = eb < start ? start : end;
       for (unsigned l = f.level; l-- > 0;) {
         ++need[l];
         if (aligned(at, F::shift(l))) break;  // the copies at l fit the edge
@@ -147,16 +149,16 @@ void Mm<F, Env, Tlb, FE>::zap_edge_tables(const Vma& v, u64 start, u64 end, bool
 // Replaces the non-present entry at f (level > 0, covering va) by a table of copies of it:
 // the walker's find_or_alloc, all or nothing (ENOMEM changes nothing).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::replicate(u64 va, const Found& f, const Entry& e) {
+Err Mm<F, Env, Tlb, FE>::replicate(uint64_t va, const Found& f, const Entry& e) {
   struct Copies {
     const Mm* mm;
     Entry e;
-    Result<u64> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
-    void free(u64 pa, unsigned level) { mm->pt_.free_table(pa, level); }
-    bool adopt(u64 raw, unsigned level) { return !present(F::decode(raw, level)); }
-    void init(u64* t, unsigned level, u64) {
-      const u64 m = encode_at(e, level);
-      mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](u64) { return m; });
+    Result<uint64_t> alloc(unsigned level) { return mm->pt_.alloc_table(level); }
+    void free(uint64_t pa, unsigned level) { mm->pt_.free_table(pa, level); }
+    bool adopt(uint64_t raw, unsigned level) { return !present(F::decode(raw, level)); }
+    void init(uint64_t* t, unsigned level, uint64_t) {
+      const uint64_t m = encode_at(e, level);
+      mm->pt_.fill_offline(t, level, bit(F::index_bits(level)), [m](uint64_t) { return m; });
     }
   } src{this, e};
   return find_or_alloc(pt_, va, f.level - 1, src).err;
@@ -166,7 +168,7 @@ Err Mm<F, Env, Tlb, FE>::replicate(u64 va, const Found& f, const Entry& e) {
 // that `at` becomes an edge takes (zap's and uffd-wp's edges): one per level from below the
 // leaf down to the largest size `at` is aligned to. None if no leaf holds at or it starts there.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::split_tables(u64 at, u64* need) const {
+void Mm<F, Env, Tlb, FE>::split_tables(uint64_t at, uint64_t* need) const {
   if (!F::canonical(at)) return;
   Result<Found> fr = find(pt_, at, 0);
   if (!fr || fr.value.level == 0 || !present(F::decode(fr.value.raw, fr.value.level))) return;
@@ -178,7 +180,7 @@ void Mm<F, Env, Tlb, FE>::split_tables(u64 at, u64* need) const {
 
 // The largest leaf size below `have` to which `at` is aligned.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-unsigned Mm<F, Env, Tlb, FE>::smaller_fit(unsigned have, u64 at) {
+unsigned Mm<F, Env, Tlb, FE>::smaller_fit(unsigned have, uint64_t at) {
   LeafSizes<F> sizes = leaf_sizes<F>();
   for (unsigned i = sizes.count; i-- > 0;)
     if (sizes.shift[i] < have && aligned(at, sizes.shift[i])) return sizes.shift[i];
@@ -189,7 +191,7 @@ unsigned Mm<F, Env, Tlb, FE>::smaller_fit(unsigned have, u64 at) {
 // [start, end) (leaves crossing the edges are visited too; callers that care split first).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 template <class Fn>
-Err Mm<F, Env, Tlb, FE>::for_each_present(u64 start, u64 end, Fn fn) {
+Err Mm<F, Env, Tlb, FE>::for_each_present(uint64_t start, uint64_t end, Fn fn) {
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
     const Found f{c.slot(), c.old(), c.level()};
     if (present(F::decode(f.raw, f.level))) {
@@ -207,15 +209,15 @@ Err Mm<F, Env, Tlb, FE>::for_each_present(u64 start, u64 end, Fn fn) {
 // goes through the commit path, which invalidates the walk caches over the slot once and frees
 // the tables after it (free_pgtables).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::free_below(u64 h, unsigned hshift) {
+void Mm<F, Env, Tlb, FE>::free_below(uint64_t h, unsigned hshift) {
   HugeSize sz = huge_size_or_page(hshift);
   Result<Found> fr = find(pt_, h, sz.level);
   if (!fr || fr.value.level != sz.level || sz.level == 0) return;
-  const TlbFlush walks{h, h + bit(hshift), static_cast<u8>(kPage), kAnyLevel, false};
+  const TlbFlush walks{h, h + bit(hshift), static_cast<uint8_t>(kPage), kAnyLevel, false};
   Invalidations<F, TEnv, CTlb> inv(pt_, ctlb_);
-  for (u64 i = 0; i < bit(hshift - F::shift(sz.level)); ++i) {
-    u64* slot = fr.value.slot + i;
-    u64 old = Table::load(slot), none = 0;
+  for (uint64_t i = 0; i < bit(hshift - F::shift(sz.level)); ++i) {
+    uint64_t* slot = fr.value.slot + i;
+    uint64_t old = Table::load(slot), none = 0;
     if (F::is_table(old, sz.level)) replace(pt_, inv, slot, sz.level, 1, &old, &none, walks);
   }
   inv.finish();

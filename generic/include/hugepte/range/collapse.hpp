@@ -20,7 +20,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   static constexpr bool kAlwaysBreaks = true;
   RangeEngine* self;
   Size target;
-  u64 base;  // the region's first address
+  uint64_t base;  // the region's first address
   // What the scan found: the first leaf (the attributes every other must share) and the
   // OR of A/D and hardware write permission.
   Entry ref{};
@@ -29,7 +29,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
 
   void begin_commit() { committing = true; }
 
-  bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
+  bool wants_group(unsigned level, uint64_t) const { return target.cont && target.level == level; }
 
   // Same attributes, apart from what collapse gathers. A writable page's hardware write
   // permission may record its dirt (arm64 DBM), so it is gathered as well.
@@ -46,19 +46,19 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   // that matches decodes as the remembered one but for its own address (F::out_addr), and
   // whether it has the reference leaf's attributes is remembered too.
   struct Seen {
-    u64 key = 0;
+    uint64_t key = 0;
     Entry e{};
-    u32 same_gen = 0;  // `same` holds for the reference of this generation
+    uint32_t same_gen = 0;  // `same` holds for the reference of this generation
     bool same = false;
   };
   static constexpr unsigned kSeen = 4;
   Seen seen[F::levels][kSeen] = {};
   unsigned seen_count[F::levels] = {};
-  u32 ref_gen = 0;  // bumped whenever `ref` is set anew
+  uint32_t ref_gen = 0;  // bumped whenever `ref` is set anew
 
   template <unsigned Level>
-  HUGEPTE_ALWAYS_INLINE Seen* seen_row(u64 raw) {
-    const u64 key = F::with_pa(raw, Level, 0);
+  HUGEPTE_ALWAYS_INLINE Seen* seen_row(uint64_t raw) {
+    const uint64_t key = F::with_pa(raw, Level, 0);
     Seen* row = seen[Level];
     const unsigned n = seen_count[Level] < kSeen ? seen_count[Level] : kSeen;
     for (unsigned i = 0; i < n; ++i)
@@ -67,7 +67,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   }
 
   template <unsigned Level>
-  Seen* learn(u64 raw, u64 key) {
+  Seen* learn(uint64_t raw, uint64_t key) {
     Seen& slot = seen[Level][seen_count[Level]++ % kSeen];
     slot = Seen{key, F::decode(raw, Level), 0, false};
     return &slot;
@@ -76,7 +76,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   // Checks the entry raw at Level mapping [va, va + size): a present leaf continuing the
   // region's output, or a table of such leaves.
   template <unsigned Level>
-  HUGEPTE_ALWAYS_INLINE Err scan(u64 raw, u64 va) {
+  HUGEPTE_ALWAYS_INLINE Err scan(uint64_t raw, uint64_t va) {
     if (is_table(raw, Level)) {
       if constexpr (Level > 0)
         return walk_table<F, Level - 1>(self->pt_->child(raw, Level), va,
@@ -104,20 +104,20 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   // plain, with the reference's attributes and A/D already gathered - and needs only its
   // address checked. Anything else goes through scan(), which walks into tables.
   template <unsigned Level, class W, class View>
-  HUGEPTE_ALWAYS_INLINE Result<u64> at(W&, const Place<F, Level, View>& here) {
+  HUGEPTE_ALWAYS_INLINE Result<uint64_t> at(W&, const Place<F, Level, View>& here) {
     constexpr unsigned kShift = F::shift(Level);
-    u64* const t = here.slot(here.addr);
-    const u64 n = here.entries_from(here.addr);
-    u64 known = 0;
+    uint64_t* const t = here.slot(here.addr);
+    const uint64_t n = here.entries_from(here.addr);
+    uint64_t known = 0;
     bool have_known = false;
-    u64 expect = 0;  // the output address the leaf at i must have, once the reference is known
-    for (u64 i = 0; i < n; ++i, expect += bit(kShift)) {
-      const u64 raw = Table::load(t + i);
+    uint64_t expect = 0;  // the output address the leaf at i must have, once the reference is known
+    for (uint64_t i = 0; i < n; ++i, expect += bit(kShift)) {
+      const uint64_t raw = Table::load(t + i);
       if (have_known && F::with_pa(raw, Level, 0) == known) {
         if (F::out_addr(raw, Level) != expect) return Err::einval;
         continue;
       }
-      const u64 a = here.addr + (i << kShift);
+      const uint64_t a = here.addr + (i << kShift);
       if (Err e = scan<Level>(raw, a); e != Err::ok) return e;
       if (F::is_leaf(raw, Level)) {
         const Seen* row = seen_row<Level>(raw);
@@ -130,16 +130,16 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   }
 
   template <unsigned Level>
-  Err scan_leaf(u64 raw, u64 va) {
+  Err scan_leaf(uint64_t raw, uint64_t va) {
     Seen* row = F::is_leaf(raw, Level) ? seen_row<Level>(raw) : nullptr;
     Entry decoded;
     if (!row) decoded = F::decode(raw, Level);
     const Entry& e = row ? row->e : decoded;
-    const u64 addr = row ? F::out_addr(raw, Level) : e.addr;
+    const uint64_t addr = row ? F::out_addr(raw, Level) : e.addr;
     if (e.kind == Kind::none) return Err::einval;  // a hole
     if (!present(e)) return Err::ebusy;            // swap, migration, marker, invalid
-    u64 pa = e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (va & (bit(e.cont_shift) - 1))
-                               : addr;
+    uint64_t pa =
+        e.cont_shift != 0 ? align_down(addr, e.cont_shift) + (va & (bit(e.cont_shift) - 1)) : addr;
     if (!have_ref) {
       ref = e;
       ref.addr = pa - (va - base);
@@ -167,7 +167,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   }
 
   template <unsigned Level>
-  Decision decide(u64, u64, u64, u64 old) {
+  Decision decide(uint64_t, uint64_t, uint64_t, uint64_t old) {
     Entry e = F::decode(old, Level);
     if (Level > target.level) {
       if (is_table(old, Level)) return Act::split;
@@ -183,12 +183,13 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) {
+  Decision decide_group(uint64_t, unsigned, uint64_t, uint64_t, const uint64_t* old,
+                        bool group_old) {
     if (!target.cont || target.level != Level) return Err::einval;
     if (group_old) return Act::keep;  // already the group
     if (committing) return Act::rewrite;  // scanned by the plan
     have_ref = false;
-    for (u64 k = 0; k < bit(target.shift - F::shift(Level)); ++k)
+    for (uint64_t k = 0; k < bit(target.shift - F::shift(Level)); ++k)
       if (Err r = scan<Level>(old[k], base + (k << F::shift(Level))); r != Err::ok) return r;
     return Act::rewrite;
   }
@@ -197,12 +198,12 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   // slots held): the scan's leaf with the A/D written since, gathered from now[] and the
   // tables under it.
   template <unsigned Level>
-  Err rederive(u64 unit_base, unsigned unit_shift, const u64* now, u64* out) {
+  Err rederive(uint64_t unit_base, unsigned unit_shift, const uint64_t* now, uint64_t* out) {
     constexpr unsigned kShift = F::shift(Level);
-    for (u64 k = 0; k < bit(unit_shift - kShift); ++k) {
+    for (uint64_t k = 0; k < bit(unit_shift - kShift); ++k) {
       if (is_table(now[k], Level)) {
         if constexpr (Level > 0) {
-          const u64 a = unit_base + (k << kShift);
+          const uint64_t a = unit_base + (k << kShift);
           Gather g{this};
           walk_table<F, Level - 1>(self->pt_->child(now[k], Level), a, a + (bit(kShift) - 1), g);
         }
@@ -225,23 +226,23 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   struct Gather {
     CollapseOp* op;
     template <unsigned Level, class W, class View>
-    Result<u64> at(W& walk, const Place<F, Level, View>& here) {
+    Result<uint64_t> at(W& walk, const Place<F, Level, View>& here) {
       constexpr unsigned kShift = F::shift(Level);
-      u64* const t = here.slot(here.addr);
-      const u64 n = here.entries_from(here.addr);
-      u64 known = 0;
+      uint64_t* const t = here.slot(here.addr);
+      const uint64_t n = here.entries_from(here.addr);
+      uint64_t known = 0;
       bool have_known = false;
-      for (u64 i = 0; i < n; ++i) {
-        const u64 raw = Table::load(t + i);
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t raw = Table::load(t + i);
         if constexpr (Level > 0) {
           if (F::is_table(raw, Level)) {
-            const u64 a = here.addr + (i << kShift);
+            const uint64_t a = here.addr + (i << kShift);
             walk.template table<Level - 1>(TablePage{op->self->pt_->child(raw, Level)}, a,
                                            a + (bit(kShift) - 1));
             continue;
           }
         }
-        const u64 key = F::with_pa(raw, Level, 0);
+        const uint64_t key = F::with_pa(raw, Level, 0);
         if (have_known && key == known) continue;
         op->add_dirt(F::decode(raw, Level));
         known = key;
@@ -252,9 +253,9 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
   };
 
   template <unsigned Level>
-  Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {
+  Err fill(uint64_t, unsigned unit_shift, const uint64_t*, uint64_t* out) const {
     Entry e = ref;
-    e.shift = static_cast<u8>(F::shift(Level));
+    e.shift = static_cast<uint8_t>(F::shift(Level));
     e.cont_shift = 0;
     return encode_unit<Level>(e, unit_shift, out);
   }

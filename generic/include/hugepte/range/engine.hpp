@@ -17,9 +17,9 @@
 //      table is freed.
 //   4. unused reserved pages go back (there are none unless plan and commit disagree).
 //
-// The pass is a visitor of the table walk (walk.hpp) over "units": one entry, or a whole contiguous group of
-// entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For each
-// unit the operation (a small policy struct, one per file: range/map.hpp, unmap.hpp,
+// The pass is a visitor of the table walk (walk.hpp) over "units": one entry, or a whole contiguous
+// group of entries (arm64 CONT, riscv NAPOT) where one lives or where the operation wants one. For
+// each unit the operation (a small policy struct, one per file: range/map.hpp, unmap.hpp,
 // protect.hpp, split.hpp, collapse.hpp) answers keep, rewrite (these values) or split (needs
 // finer entries: descend into a table, splitting a block or breaking a group first).
 // A group is never half changed: a partially touched group is broken into plain leaves (A/D
@@ -89,7 +89,8 @@ class RangeEngine {
   struct CollapseOp;  // range/collapse.hpp, with its Seen cache
 
   // The range covers the unit of 1 << unit_shift at unit_base entirely.
-  static constexpr bool whole(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last) {
+  static constexpr bool whole(uint64_t unit_base, unsigned unit_shift, uint64_t in_first,
+                              uint64_t in_last) {
     return in_first == unit_base && in_last == unit_base + (bit(unit_shift) - 1);
   }
 
@@ -98,7 +99,7 @@ class RangeEngine {
   static constexpr bool present(const Entry& e) {
     return e.kind == Kind::leaf || e.kind == Kind::protnone;
   }
-  static constexpr bool is_table(u64 raw, unsigned level) {
+  static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level > 0 && F::is_table(raw, level);
   }
 
@@ -119,16 +120,16 @@ class RangeEngine {
 
   // The base form (sub-entry 0) of a group whose logical entry is g. Formats differ in what a
   // sub-entry holds, so the base form is encoded and group_entry places the others.
-  static Result<u64> group_base(Entry g, unsigned level, unsigned cont) {
-    g.cont_shift = static_cast<u8>(cont);
-    g.shift = static_cast<u8>(F::shift(level));
+  static Result<uint64_t> group_base(Entry g, unsigned level, unsigned cont) {
+    g.cont_shift = static_cast<uint8_t>(cont);
+    g.shift = static_cast<uint8_t>(F::shift(level));
     g.addr = align_down(g.addr, cont);
     return F::encode(g, level);
   }
 
   // Sub-entry k of a group whose logical entry (addr = the group's base) is g.
-  static Result<u64> group_sub(Entry g, unsigned level, unsigned cont, u64 k) {
-    Result<u64> raw0 = group_base(g, level, cont);
+  static Result<uint64_t> group_sub(Entry g, unsigned level, unsigned cont, uint64_t k) {
+    Result<uint64_t> raw0 = group_base(g, level, cont);
     if (!raw0) return raw0;
     return F::group_entry(raw0.value, level, static_cast<unsigned>(k));
   }
@@ -136,17 +137,17 @@ class RangeEngine {
   // The raw entries of one unit at Level whose first entry (the base form for a group of
   // 1 << unit_shift) is raw0.
   template <unsigned Level>
-  static void spread_unit(u64 raw0, unsigned unit_shift, u64* out) {
+  static void spread_unit(uint64_t raw0, unsigned unit_shift, uint64_t* out) {
     out[0] = raw0;
-    for (u64 k = 1; k < bit(unit_shift - F::shift(Level)); ++k)
+    for (uint64_t k = 1; k < bit(unit_shift - F::shift(Level)); ++k)
       out[k] = F::group_entry(raw0, Level, static_cast<unsigned>(k));
   }
 
   // The raw entries of one unit at Level for the leaf `e`: one entry, or every sub-entry of a
   // group of 1 << unit_shift. EINVAL if the format cannot encode it.
   template <unsigned Level>
-  static Err encode_unit(const Entry& e, unsigned unit_shift, u64* out) {
-    Result<u64> r =
+  static Err encode_unit(const Entry& e, unsigned unit_shift, uint64_t* out) {
+    Result<uint64_t> r =
         unit_shift == F::shift(Level) ? F::encode(e, Level) : group_base(e, Level, unit_shift);
     if (!r) return Err::einval;
     spread_unit<Level>(r.value, unit_shift, out);
@@ -157,16 +158,16 @@ class RangeEngine {
   // encoded, which decides for all of them (they differ only in an output address aligned to
   // their size and inside the parent's, F::with_pa's contract), the others are derived.
   struct Children {
-    u64 raw0 = 0;
-    u64 addr0 = 0;
-    u64 at(u64 i, unsigned level) const {
+    uint64_t raw0 = 0;
+    uint64_t addr0 = 0;
+    uint64_t at(uint64_t i, unsigned level) const {
       return i == 0 ? raw0 : F::with_pa(raw0, level, addr0 + (i << F::shift(level)));
     }
   };
   static Result<Children> children(Entry parent, unsigned level) {
-    parent.shift = static_cast<u8>(F::shift(level));
+    parent.shift = static_cast<uint8_t>(F::shift(level));
     parent.cont_shift = 0;
-    Result<u64> r = F::encode(parent, level);
+    Result<uint64_t> r = F::encode(parent, level);
     if (!r) return r.err;
     return Children{r.value, parent.addr};
   }
@@ -174,7 +175,7 @@ class RangeEngine {
   // Nothing but none (and tables holding nothing) under the table entry raw at Level, which
   // maps the entry at base.
   template <unsigned Level>
-  bool subtree_none(u64 raw, u64 base) const {
+  bool subtree_none(uint64_t raw, uint64_t base) const {
     if constexpr (Level == 0) {
       return false;  // a page entry is never a table
     } else {
@@ -194,14 +195,14 @@ class RangeEngine {
 
   struct Ctx {
     explicit Ctx(const RangeEngine& r) : pool(r.pt_->env()), inv(*r.pt_, *r.tlb_) {}
-    u64 need[F::levels] = {};  // table pages the plan needs, by the level of their entries
+    uint64_t need[F::levels] = {};  // table pages the plan needs, by the level of their entries
     TablePool<F, Env> pool;    // ... reserved before the commit; unused ones go back at the end
     Invalidations<F, Env, Tlb> inv;
   };
 
   // --- the pass --------------------------------------------------------------------------------
 
-  enum class Act : u8 { keep, rewrite, split, fail };
+  enum class Act : uint8_t { keep, rewrite, split, fail };
   struct Decision {
     Act act = Act::keep;
     Err err = Err::ok;
@@ -210,7 +211,7 @@ class RangeEngine {
   };
 
   template <class Op>
-  Err run(Op& op, u64 start, u64 last) {
+  Err run(Op& op, uint64_t start, uint64_t last) {
     Ctx c(*this);
     const Src root{pt_->root_table(), {}, false, false, true};
     Pass<Op, false> plan{this, op, c};
@@ -232,18 +233,18 @@ class RangeEngine {
   // and the pass has only written entries it has already passed). `live`: linked, so the
   // hardware may hold what it maps.
   struct Src {
-    u64* t = nullptr;
+    uint64_t* t = nullptr;
     Children kids{};
     bool from_leaf = false;
     bool fresh = false;
     bool live = false;
 
-    u64 load(u64 i, unsigned level) const {
+    uint64_t load(uint64_t i, unsigned level) const {
       if (t != nullptr) return Table::load(t + i);
       if (!from_leaf) return 0;
       return kids.at(i, level);  // validated before the plan descended
     }
-    u64* slots() const { return t; }
+    uint64_t* slots() const { return t; }
   };
   template <unsigned Level>
   using Here = Place<F, Level, Src>;
@@ -258,15 +259,15 @@ class RangeEngine {
     Ctx& c;
 
     template <unsigned Level, class W>
-    Result<u64> at(W& walk, const Here<Level>& here) {
+    Result<uint64_t> at(W& walk, const Here<Level>& here) {
       constexpr unsigned kShift = F::shift(Level);
       constexpr unsigned kCont = F::cont_shift(Level);
-      const u64 cur = here.addr, last = here.last;
+      const uint64_t cur = here.addr, last = here.last;
       // A run of whole, plain, valid leaves in a live table that the operation rewrites one by
       // one from a rule it has already worked out (protect): no unit machinery per entry.
       if constexpr (requires { op.template live_run<Level, Commit>(here, c); }) {
         if (here.table.live && here.table.t != nullptr) {
-          Result<u64> n = op.template live_run<Level, Commit>(here, c);
+          Result<uint64_t> n = op.template live_run<Level, Commit>(here, c);
           if (!n) return n.err;
           if (n.value != 0) return cur + ((n.value << kShift) - 1);
         }
@@ -276,7 +277,7 @@ class RangeEngine {
       // loop, without a decision per entry.
       if constexpr (requires { op.template plain_run<Level>(cur, last); }) {
         if (here.table.fresh) {
-          const u64 n = op.template plain_run<Level>(cur, last);
+          const uint64_t n = op.template plain_run<Level>(cur, last);
           if (n != 0) {
             if (Err e = op.template fill_run<Level, Commit>(here, n); e != Err::ok) return e;
             return cur + ((n << kShift) - 1);
@@ -288,9 +289,9 @@ class RangeEngine {
         Entry d = F::decode(here.load(cur), Level);
         if ((present(d) && d.cont_shift == kCont) || op.wants_group(Level, cur)) unit_shift = kCont;
       }
-      const u64 unit_base = align_down(cur, unit_shift);
-      const u64 unit_last = unit_base + (bit(unit_shift) - 1);
-      const u64 in_last = unit_last < last ? unit_last : last;
+      const uint64_t unit_base = align_down(cur, unit_shift);
+      const uint64_t unit_last = unit_base + (bit(unit_shift) - 1);
+      const uint64_t in_last = unit_last < last ? unit_last : last;
       if (Err e = self->template visit_unit<Level, Commit>(walk, op, here, unit_base, unit_shift,
                                                            cur, in_last, c);
           e != Err::ok)
@@ -301,21 +302,21 @@ class RangeEngine {
 
   // One unit: a single entry, or the n entries of a (present or wanted) group.
   template <unsigned Level, bool Commit, class W, class Op>
-  Err visit_unit(W& walk, Op& op, const Here<Level>& here, u64 unit_base, unsigned unit_shift,
-                 u64 in_first, u64 in_last, Ctx& c) {
+  Err visit_unit(W& walk, Op& op, const Here<Level>& here, uint64_t unit_base, unsigned unit_shift,
+                 uint64_t in_first, uint64_t in_last, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
     constexpr unsigned kCont = F::cont_shift(Level);
-    constexpr u64 kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
-    const u64 n = bit(unit_shift - kShift);
-    const u64 i0 = here.index(unit_base);
+    constexpr uint64_t kMaxN = kCont != 0 ? bit(kCont - kShift) : 1;
+    const uint64_t n = bit(unit_shift - kShift);
+    const uint64_t i0 = here.index(unit_base);
     const bool live = here.table.live;
-    u64 old[kMaxN];
-    u64 next[kMaxN];
-    for (u64 k = 0; k < n; ++k) next[k] = old[k] = here.table.load(i0 + k, Level);
+    uint64_t old[kMaxN];
+    uint64_t next[kMaxN];
+    for (uint64_t k = 0; k < n; ++k) next[k] = old[k] = here.table.load(i0 + k, Level);
 
     bool refill = false;
     if (n == 1) {
-      Result<u64> r = visit_entry<Level, Commit>(walk, op, live, unit_base, in_first, in_last,
+      Result<uint64_t> r = visit_entry<Level, Commit>(walk, op, live, unit_base, in_first, in_last,
                                                  old[0], c, refill);
       if (!r) return r.err;
       next[0] = r.value;
@@ -324,7 +325,7 @@ class RangeEngine {
       const bool group_old = present(g) && g.cont_shift == kCont;
       if (group_old) {
         // Every sub-entry must belong to the group (same kind, group bit set); gather A/D.
-        for (u64 k = 1; k < n; ++k) {
+        for (uint64_t k = 1; k < n; ++k) {
           Entry s = F::decode(old[k], Level);
           if (s.kind != g.kind || s.cont_shift != kCont) return Err::ebusy;
           g.accessed = g.accessed || s.accessed;
@@ -345,27 +346,29 @@ class RangeEngine {
           refill = true;
           break;
         case Act::split:
-          for (u64 k = 0; k < n; ++k) {
-            u64 v = old[k];
+          for (uint64_t k = 0; k < n; ++k) {
+            uint64_t v = old[k];
             if (group_old) {
               // Broken into plain leaves, each with the group's gathered A/D.
               Entry p = g;
               p.cont_shift = 0;
-              p.shift = static_cast<u8>(kShift);
+              p.shift = static_cast<uint8_t>(kShift);
               p.addr = g.addr + (k << kShift);
-              Result<u64> r = F::encode(p, Level);
+              Result<uint64_t> r = F::encode(p, Level);
               if (!r) return Err::einval;
               v = r.value;
             }
-            u64 sub_first = unit_base + (k << kShift), sub_last = sub_first + (bit(kShift) - 1);
+            uint64_t sub_first = unit_base + (k << kShift),
+                     sub_last = sub_first + (bit(kShift) - 1);
             if (sub_first < in_first) sub_first = in_first;
             if (sub_last > in_last) sub_last = in_last;
             next[k] = v;
             // Outside the range: stays (a plain leaf if broken).
             if (sub_first > sub_last) continue;
             bool sub_rewritten = false;  // a broken group's values are not edits of the old ones
-            Result<u64> r = visit_entry<Level, Commit>(walk, op, live, unit_base + (k << kShift),
-                                                       sub_first, sub_last, v, c, sub_rewritten);
+            Result<uint64_t> r =
+                visit_entry<Level, Commit>(walk, op, live, unit_base + (k << kShift), sub_first,
+                                           sub_last, v, c, sub_rewritten);
             if (!r) return r.err;
             next[k] = r.value;
           }
@@ -373,15 +376,16 @@ class RangeEngine {
       }
     }
     if constexpr (Commit)
-      write_unit<Level>(op, refill, unit_base, unit_shift, here.slot(unit_base), old, next, live, c);
+      write_unit<Level>(op, refill, unit_base, unit_shift, here.slot(unit_base), old, next, live,
+                        c);
     return Err::ok;
   }
 
   // One entry at `Level` covering [base, base + size), of which [in_first, in_last] is in the
   // range. Returns the value the slot must hold afterwards.
   template <unsigned Level, bool Commit, class W, class Op>
-  Result<u64> visit_entry(W& walk, Op& op, bool live, u64 base, u64 in_first, u64 in_last, u64 old, Ctx& c,
-                          bool& rewritten) {
+  Result<uint64_t> visit_entry(W& walk, Op& op, bool live, uint64_t base, uint64_t in_first,
+                               uint64_t in_last, uint64_t old, Ctx& c, bool& rewritten) {
     Decision d = op.template decide<Level>(base, in_first, in_last, old);
     rewritten = d.act == Act::rewrite;
     switch (d.act) {
@@ -390,7 +394,7 @@ class RangeEngine {
       case Act::keep:
         return old;
       case Act::rewrite: {
-        u64 v = old;
+        uint64_t v = old;
         if (Err e = op.template fill<Level>(base, F::shift(Level), &old, &v); e != Err::ok)
           return e;
         return v;
@@ -402,11 +406,11 @@ class RangeEngine {
       return Err::einval;  // nothing is finer than a page
     } else {
       if (is_table(old, Level)) {
-        u64* child = pt_->child(old, Level);
+        uint64_t* child = pt_->child(old, Level);
         const Src s{child, {}, false, false, live};
         if (Err e = walk.template table<Level - 1>(s, in_first, in_last); e != Err::ok) return e;
         if constexpr (Commit) {
-          if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return u64{0};
+          if (Op::kFreesEmpty && live && table_none<Level - 1>(child)) return uint64_t{0};
         }
         return old;
       }
@@ -427,11 +431,11 @@ class RangeEngine {
         return F::make_table(0, Level);  // a placeholder: the plan writes nothing
       } else {
         // Built off-line: nothing walks this table before the store that links it.
-        u64 pa = c.pool.take(Level - 1);
-        u64* t = pt_->table(pa);
+        uint64_t pa = c.pool.take(Level - 1);
+        uint64_t* t = pt_->table(pa);
         if (from_leaf)
           pt_->fill_offline(t, Level - 1, bit(F::index_bits(Level - 1)),
-                            [&kids](u64 i) { return kids.at(i, Level - 1); });
+                            [&kids](uint64_t i) { return kids.at(i, Level - 1); });
         const Src s{t, {}, false, !from_leaf, false};
         walk.template table<Level - 1>(s, in_first, in_last);
         return F::make_table(pa, Level);
@@ -445,25 +449,25 @@ class RangeEngine {
   // a `rewrite` derived from the old ones (`refill`), what the hardware changed since the pass read
   // them (A/D) is derived again, not lost.
   template <unsigned Level, class Op>
-  void write_unit(Op& op, bool refill, u64 unit_base, unsigned unit_shift, u64* slots,
-                  const u64* old, u64* next, bool live, Ctx& c) {
+  void write_unit(Op& op, bool refill, uint64_t unit_base, unsigned unit_shift, uint64_t* slots,
+                  const uint64_t* old, uint64_t* next, bool live, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
-    const u64 n = bit(unit_shift - kShift);
+    const uint64_t n = bit(unit_shift - kShift);
     if (!live) {
-      for (u64 k = 0; k < n; ++k)
+      for (uint64_t k = 0; k < n; ++k)
         if (next[k] != old[k]) pt_->store(slots + k, Level, next[k]);
       return;
     }
     bool table_gone = false;
-    for (u64 k = 0; k < n; ++k)
+    for (uint64_t k = 0; k < n; ++k)
       table_gone = table_gone || (next[k] != old[k] && is_table(old[k], Level));
-    const u64 end = unit_base + (n << kShift);  // 0 at the top of the 64-bit space
+    const uint64_t end = unit_base + (n << kShift);  // 0 at the top of the 64-bit space
     // A table going away may have cached walks and leaves of any size under it.
     const TlbFlush f =
-        table_gone
-            ? TlbFlush{unit_base, end, static_cast<u8>(F::page_shift), kAnyLevel, false}
-            : TlbFlush{unit_base, end, static_cast<u8>(kShift), static_cast<u8>(Level), true};
-    auto rederive = [&](const u64* now, u64* out) {
+        table_gone ? TlbFlush{unit_base, end, static_cast<uint8_t>(F::page_shift), kAnyLevel, false}
+                   : TlbFlush{unit_base, end, static_cast<uint8_t>(kShift),
+                              static_cast<uint8_t>(Level), true};
+    auto rederive = [&](const uint64_t* now, uint64_t* out) {
       if (!refill) return false;
       if constexpr (requires { op.template rederive<Level>(unit_base, unit_shift, now, out); })
         return op.template rederive<Level>(unit_base, unit_shift, now, out) == Err::ok;
@@ -477,9 +481,9 @@ class RangeEngine {
 
   // Every entry of the table is none.
   template <unsigned Level>
-  static bool table_none(u64* t) {
-    for (u64 i = 0; i < bit(F::index_bits(Level)); ++i)
-      if (u64 raw = Table::load(t + i); raw != 0 && F::decode(raw, Level).kind != Kind::none)
+  static bool table_none(uint64_t* t) {
+    for (uint64_t i = 0; i < bit(F::index_bits(Level)); ++i)
+      if (uint64_t raw = Table::load(t + i); raw != 0 && F::decode(raw, Level).kind != Kind::none)
         return false;
     return true;
   }

@@ -18,14 +18,14 @@ template <Format F, TableEnv Env, TlbSink Tlb>
 struct RangeEngine<F, Env, Tlb>::MapOp {
   static constexpr bool kFreesEmpty = false;
   RangeEngine* self;
-  u64 va, pa, last;
+  uint64_t va, pa, last;
   Attrs attrs;
   unsigned max_shift, min_shift;
   MapMode mode;
 
   // The piece starting at a: the largest leaf size allowed, aligned and fitting.
-  Size piece(u64 a) const {
-    const u64 p = pa + (a - va);
+  Size piece(uint64_t a) const {
+    const uint64_t p = pa + (a - va);
     for (unsigned i = kSizes.count; i-- > 0;) {
       unsigned s = kSizes.shift[i];
       if (s > max_shift || s < min_shift || !aligned(a, s) || !aligned(p, s)) continue;
@@ -51,18 +51,18 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
     }
     if (s.level != Level) return false;
     constexpr unsigned kShift = F::shift(Level);
-    const u64 n = bit(s.shift - kShift);
-    Result<u64> raw0 = first_raw<Level>(va, s.shift);
+    const uint64_t n = bit(s.shift - kShift);
+    Result<uint64_t> raw0 = first_raw<Level>(va, s.shift);
     if (!raw0) return false;
     Table& pt = *self->pt_;
     Result<Found> f = find(pt, va, Level);
     if (!f) return false;
     if (f.value.level != Level && F::decode(f.value.raw, f.value.level).kind != Kind::none)
       return false;
-    constexpr u64 kMaxN = F::cont_shift(Level) != 0 ? bit(F::cont_shift(Level) - kShift) : 1;
-    u64 old[kMaxN], next[kMaxN];
+    constexpr uint64_t kMaxN = F::cont_shift(Level) != 0 ? bit(F::cont_shift(Level) - kShift) : 1;
+    uint64_t old[kMaxN], next[kMaxN];
     if (f.value.level == Level) {
-      for (u64 k = 0; k < n; ++k) {
+      for (uint64_t k = 0; k < n; ++k) {
         old[k] = Table::load(f.value.slot + k);
         if (F::decode(old[k], Level).kind != Kind::none) return false;
       }
@@ -72,31 +72,32 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
         err = f.err;
         return f.err == Err::enomem;  // other errors: let the passes name them
       }
-      for (u64 k = 0; k < n; ++k) old[k] = 0;
+      for (uint64_t k = 0; k < n; ++k) old[k] = 0;
     }
     spread_unit<Level>(raw0.value, s.shift, next);
     Invalidations<F, Env, Tlb> inv(pt, *self->tlb_);
     replace(pt, inv, f.value.slot, Level, n, old, next,
-            TlbFlush{va, va + bit(s.shift), static_cast<u8>(kShift), static_cast<u8>(Level), true});
+            TlbFlush{va, va + bit(s.shift), static_cast<uint8_t>(kShift),
+                     static_cast<uint8_t>(Level), true});
     inv.finish();
     err = Err::ok;
     return true;
   }
 
-  bool wants_group(unsigned level, u64 a) const {
+  bool wants_group(unsigned level, uint64_t a) const {
     Size s = piece(a);
     return s.ok && s.cont && s.level == level;
   }
 
   // In no_replace mode: what is at `old` (one entry at Level) forbids writing there.
   template <unsigned Level>
-  bool occupied(u64 old, u64 base) const {
+  bool occupied(uint64_t old, uint64_t base) const {
     if (is_table(old, Level)) return !self->template subtree_none<Level>(old, base);
     return F::decode(old, Level).kind != Kind::none;
   }
 
   template <unsigned Level>
-  Decision decide(u64 base, u64 in_first, u64, u64 old) const {
+  Decision decide(uint64_t base, uint64_t in_first, uint64_t, uint64_t old) const {
     Size s = piece(in_first);
     if (!s.ok) return Err::einval;
     if (s.level == Level && !s.cont) {
@@ -111,15 +112,15 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64 unit_base, unsigned, u64 in_first, u64, const u64* old,
-                        bool group_old) const {
+  Decision decide_group(uint64_t unit_base, unsigned, uint64_t in_first, uint64_t,
+                        const uint64_t* old, bool group_old) const {
     Size s = piece(in_first);
     if (!s.ok) return Err::einval;
-    const u64 n = bit(F::cont_shift(Level) - F::shift(Level));
+    const uint64_t n = bit(F::cont_shift(Level) - F::shift(Level));
     if (mode == MapMode::no_replace) {
       if (group_old) return Err::eexist;
       if (s.cont && s.level == Level)
-        for (u64 k = 0; k < n; ++k)
+        for (uint64_t k = 0; k < n; ++k)
           if (occupied<Level>(old[k], unit_base + (k << F::shift(Level)))) return Err::eexist;
     }
     return s.cont && s.level == Level ? Act::rewrite : Act::split;
@@ -129,21 +130,21 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   // the first one of each level and kind (plain, group base) is encoded, which checks that
   // the attributes can be encoded there, and the others are derived from it with F::with_pa.
   // So the plan encodes once per level and the commit not at all.
-  u64 proto[F::levels][2] = {};
+  uint64_t proto[F::levels][2] = {};
   bool have[F::levels][2] = {};
 
   // The first raw entry of the unit of 1 << unit_shift at unit_base: the plain leaf, or a
   // group's base.
   template <unsigned Level>
-  Result<u64> first_raw(u64 unit_base, unsigned unit_shift) {
-    const u64 p = pa + (unit_base - va);
+  Result<uint64_t> first_raw(uint64_t unit_base, unsigned unit_shift) {
+    const uint64_t p = pa + (unit_base - va);
     const unsigned g = unit_shift != F::shift(Level) ? 1 : 0;
     if (have[Level][g]) return F::with_pa(proto[Level][g], Level, p);
     Entry e;
     e.kind = Kind::leaf;
     e.addr = p;
-    e.shift = static_cast<u8>(F::shift(Level));
-    e.cont_shift = static_cast<u8>(g ? unit_shift : 0);
+    e.shift = static_cast<uint8_t>(F::shift(Level));
+    e.cont_shift = static_cast<uint8_t>(g ? unit_shift : 0);
     e.prot = attrs.prot;
     e.writable = attrs.writable;
     e.mem = attrs.mem;
@@ -151,7 +152,7 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
     e.accessed = attrs.accessed;
     e.dirty = attrs.dirty;
     e.soft = attrs.soft;
-    Result<u64> r = F::encode(e, Level);
+    Result<uint64_t> r = F::encode(e, Level);
     if (!r) return Err::einval;
     proto[Level][g] = r.value;
     have[Level][g] = true;
@@ -159,8 +160,8 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   }
 
   template <unsigned Level>
-  Err fill(u64 unit_base, unsigned unit_shift, const u64*, u64* out) {
-    Result<u64> r = first_raw<Level>(unit_base, unit_shift);
+  Err fill(uint64_t unit_base, unsigned unit_shift, const uint64_t*, uint64_t* out) {
+    Result<uint64_t> r = first_raw<Level>(unit_base, unit_shift);
     if (!r) return r.err;
     spread_unit<Level>(r.value, unit_shift, out);
     return Err::ok;
@@ -171,16 +172,16 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   // It is the same size until a bigger one becomes possible: at the next address aligned
   // to it (va and pa alike) from which it still fits.
   template <unsigned Level>
-  u64 plain_run(u64 a, u64 lim) const {
+  uint64_t plain_run(uint64_t a, uint64_t lim) const {
     constexpr unsigned kShift = F::shift(Level);
     Size s = piece(a);
     if (!s.ok || s.level != Level || s.cont) return 0;
-    const u64 end = lim < last ? lim : last;
-    u64 top = end - (bit(kShift) - 1);  // the last unit start that still fits
+    const uint64_t end = lim < last ? lim : last;
+    uint64_t top = end - (bit(kShift) - 1);  // the last unit start that still fits
     for (unsigned i = 0; i < kSizes.count; ++i) {
       const unsigned t = kSizes.shift[i];
       if (t <= kShift || t > max_shift || !aligned(pa - va, t)) continue;
-      const u64 b = (a | (bit(t) - 1)) + 1;  // the next address aligned to t
+      const uint64_t b = (a | (bit(t) - 1)) + 1;  // the next address aligned to t
       if (b == 0 || b > last || last - b < bit(t) - 1) continue;  // t never fits from there
       if (b - 1 < top) top = b - 1;
     }
@@ -189,13 +190,13 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
 
   // Writes (commit) or checks (plan) the n plain leaves of Level from a into a fresh table.
   template <unsigned Level, bool Commit>
-  Err fill_run(const Here<Level>& here, u64 n) {
-    const u64 a = here.addr;
-    Result<u64> r = first_raw<Level>(a, F::shift(Level));
+  Err fill_run(const Here<Level>& here, uint64_t n) {
+    const uint64_t a = here.addr;
+    Result<uint64_t> r = first_raw<Level>(a, F::shift(Level));
     if (!r) return r.err;
     if constexpr (Commit) {
-      const u64 raw0 = r.value, p = pa + (a - va);
-      self->pt_->fill_offline(here.slot(a), Level, n, [raw0, p](u64 i) {
+      const uint64_t raw0 = r.value, p = pa + (a - va);
+      self->pt_->fill_offline(here.slot(a), Level, n, [raw0, p](uint64_t i) {
         return F::with_pa(raw0, Level, p + (i << F::shift(Level)));
       });
     }

@@ -18,14 +18,14 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   Prot prot;
   bool writable;
 
-  bool wants_group(unsigned, u64) const { return false; }
+  bool wants_group(unsigned, uint64_t) const { return false; }
 
   // The entry with the new permissions. A format may record a writable page that is still
   // clean as hardware read-only (arm64 DBM: the first write makes it writable and dirty), so
   // when the hardware write permission cannot go with a clean page, the clean-writable
   // spelling is used.
   template <unsigned Level>
-  static Entry edited(Entry e, unsigned cont, u64 k, Prot p, bool w, Result<u64>& raw) {
+  static Entry edited(Entry e, unsigned cont, uint64_t k, Prot p, bool w, Result<uint64_t>& raw) {
     e.prot = p;
     e.writable = w;
     raw = cont == 0 ? F::encode(e, Level) : group_sub(e, Level, cont, k);
@@ -40,7 +40,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   bool same(const Entry& e) const {
     if (e.writable != writable) return false;
     if (e.prot == prot) return true;
-    Result<u64> raw;
+    Result<uint64_t> raw;
     return edited<Level>(e, e.cont_shift, 0, prot, writable, raw).prot == e.prot && raw.ok();
   }
 
@@ -50,8 +50,8 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   // next leaf's address with F::with_pa: one decode and encode per kind of leaf instead of
   // per leaf. Valid leaves only (F::with_pa moves any of them), one entry at a time.
   struct Memo {
-    u64 key = 0;
-    u64 out = 0;  // the new value at address 0
+    uint64_t key = 0;
+    uint64_t out = 0;  // the new value at address 0
     bool keep = false;
     bool ok = false;  // the format can encode the new value
     bool valid = false;
@@ -59,7 +59,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   Memo memo[F::levels] = {};
 
   template <unsigned Level>
-  HUGEPTE_ALWAYS_INLINE const Memo* recall(u64 old) {
+  HUGEPTE_ALWAYS_INLINE const Memo* recall(uint64_t old) {
     if (!F::is_leaf(old, Level)) return nullptr;
     const Memo& m = memo[Level];
     if (m.valid && m.key == F::with_pa(old, Level, 0)) return &m;
@@ -67,14 +67,14 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   }
 
   template <unsigned Level>
-  const Memo* learn(u64 old) {
+  const Memo* learn(uint64_t old) {
     Memo& m = memo[Level];
-    const u64 key = F::with_pa(old, Level, 0);
+    const uint64_t key = F::with_pa(old, Level, 0);
     Entry e = F::decode(old, Level);
     if (e.cont_shift != 0) return nullptr;  // a group member: its unit decides
     m.key = key;
     m.keep = same<Level>(e);
-    Result<u64> raw;
+    Result<uint64_t> raw;
     edited<Level>(e, 0, 0, prot, writable, raw);
     m.ok = raw.ok();
     m.out = raw.ok() ? F::with_pa(raw.value, Level, 0) : 0;
@@ -83,7 +83,7 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   }
 
   template <unsigned Level>
-  Decision decide(u64 base, u64 in_first, u64 in_last, u64 old) {
+  Decision decide(uint64_t base, uint64_t in_first, uint64_t in_last, uint64_t old) {
     if (is_table(old, Level)) return Act::split;
     if (const Memo* m = recall<Level>(old)) {
       if (m->keep) return Act::keep;
@@ -95,8 +95,8 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last,
-                        const u64* old, bool) const {
+  Decision decide_group(uint64_t unit_base, unsigned unit_shift, uint64_t in_first,
+                        uint64_t in_last, const uint64_t* old, bool) const {
     if (same<Level>(F::decode(old[0], Level))) return Act::keep;
     return whole(unit_base, unit_shift, in_first, in_last) ? Act::rewrite : Act::split;
   }
@@ -107,38 +107,41 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   // in between is edited again, a leaf flush queued for each changed entry). Returns how
   // many units it handled; EINVAL (plan) if a new value cannot be encoded.
   template <unsigned Level, bool Commit>
-  Result<u64> live_run(const Here<Level>& here, Ctx& c) {
+  Result<uint64_t> live_run(const Here<Level>& here, Ctx& c) {
     constexpr unsigned kShift = F::shift(Level);
-    const u64 a = here.addr;
-    if (!aligned(a, kShift)) return u64{0};  // a partly covered first unit
-    u64* const t = here.slot(a);
-    const u64 n = ((here.last - a) + 1) >> kShift;  // whole units; no overflow inside one table
+    const uint64_t a = here.addr;
+    if (!aligned(a, kShift)) return uint64_t{0};  // a partly covered first unit
+    uint64_t* const t = here.slot(a);
+    const uint64_t n =
+        ((here.last - a) + 1) >> kShift;  // whole units; no overflow inside one table
     // The invalidations the rewritten leaves owe, one per run of adjacent ones (Invalidations
     // would merge them as well; queueing a run at a time keeps that out of the loop).
-    u64 run_first = 0, run_end = 0;
+    uint64_t run_first = 0, run_end = 0;
     auto owe = [&]() {
       if (run_end != run_first)
-        c.inv.later(TlbFlush{run_first, run_end, static_cast<u8>(kShift), static_cast<u8>(Level), true});
+        c.inv.later(TlbFlush{run_first, run_end, static_cast<uint8_t>(kShift),
+                             static_cast<uint8_t>(Level), true});
       run_first = run_end;
     };
     const Table& pt = *self->pt_;
-    u64 k = 0;
+    uint64_t k = 0;
     for (; k < n; ++k) {
-      u64* slot = t + k;
-      u64 old = Table::load(slot);
+      uint64_t* slot = t + k;
+      uint64_t old = Table::load(slot);
       if (old == 0) continue;  // none: kept
       const Memo* m = recall<Level>(old);
       if (m == nullptr) break;
       if (m->keep) continue;
       if (!m->ok) return Err::einval;
-      u64 next = F::with_pa(m->out, Level, F::out_addr(old, Level));
+      uint64_t next = F::with_pa(m->out, Level, F::out_addr(old, Level));
       if (next == old) continue;
       if constexpr (Commit) {
-        const u64 base = a + (k << kShift);
-        auto rederive = [&](const u64* now, u64* out) {
+        const uint64_t base = a + (k << kShift);
+        auto rederive = [&](const uint64_t* now, uint64_t* out) {
           return fill<Level>(base, kShift, now, out) == Err::ok;
         };
-        const TlbFlush f{base, base + bit(kShift), static_cast<u8>(kShift), static_cast<u8>(Level), true};
+        const TlbFlush f{base, base + bit(kShift), static_cast<uint8_t>(kShift),
+                         static_cast<uint8_t>(Level), true};
         if (replace(pt, c.inv, slot, Level, 1, &old, &next, f, Owed::by_caller, rederive))
           continue;  // a break issued the invalidation
         if (run_end != base) {
@@ -154,8 +157,8 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
 
   // Each sub-entry keeps its own A/D; only the permissions change.
   template <unsigned Level>
-  Err fill(u64, unsigned unit_shift, const u64* old, u64* out) {
-    const u64 n = bit(unit_shift - F::shift(Level));
+  Err fill(uint64_t, unsigned unit_shift, const uint64_t* old, uint64_t* out) {
+    const uint64_t n = bit(unit_shift - F::shift(Level));
     if (n == 1) {
       if (const Memo* m = recall<Level>(old[0])) {
         if (!m->ok) return Err::einval;
@@ -163,8 +166,8 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
         return Err::ok;
       }
     }
-    for (u64 k = 0; k < n; ++k) {
-      Result<u64> raw;
+    for (uint64_t k = 0; k < n; ++k) {
+      Result<uint64_t> raw;
       edited<Level>(F::decode(old[k], Level), n == 1 ? 0 : unit_shift, k, prot, writable, raw);
       if (!raw) return Err::einval;
       out[k] = raw.value;

@@ -13,10 +13,10 @@ struct RangeEngine<F, Env, Tlb>::SplitOp {
   RangeEngine* self;
   Size target;
 
-  bool wants_group(unsigned level, u64) const { return target.cont && target.level == level; }
+  bool wants_group(unsigned level, uint64_t) const { return target.cont && target.level == level; }
 
   template <unsigned Level>
-  Decision decide(u64, u64, u64, u64 old) const {
+  Decision decide(uint64_t, uint64_t, uint64_t, uint64_t old) const {
     if (Level > target.level && (is_table(old, Level) || present(F::decode(old, Level))))
       return Act::split;
     if (Level == target.level && !target.cont && present(F::decode(old, Level))) return Act::keep;
@@ -24,7 +24,8 @@ struct RangeEngine<F, Env, Tlb>::SplitOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64, unsigned, u64, u64, const u64* old, bool group_old) const {
+  Decision decide_group(uint64_t, unsigned, uint64_t, uint64_t, const uint64_t* old,
+                        bool group_old) const {
     if (group_old) return target.cont && target.level == Level ? Act::keep : Act::split;
     // Fresh children of a split leaf at the target's level: they become the group.
     if (target.cont && target.level == Level && present(F::decode(old[0], Level)))
@@ -33,8 +34,8 @@ struct RangeEngine<F, Env, Tlb>::SplitOp {
   }
 
   template <unsigned Level>
-  Err fill(u64, unsigned unit_shift, const u64* old, u64* out) const {
-    Result<u64> r = group_base(F::decode(old[0], Level), Level, unit_shift);
+  Err fill(uint64_t, unsigned unit_shift, const uint64_t* old, uint64_t* out) const {
+    Result<uint64_t> r = group_base(F::decode(old[0], Level), Level, unit_shift);
     if (!r) return Err::einval;
     spread_unit<Level>(r.value, unit_shift, out);
     return Err::ok;

@@ -12,10 +12,10 @@ struct RangeEngine<F, Env, Tlb>::UnmapOp {
   static constexpr bool kFreesEmpty = true;
   RangeEngine* self;
 
-  bool wants_group(unsigned, u64) const { return false; }
+  bool wants_group(unsigned, uint64_t) const { return false; }
 
   template <unsigned Level>
-  Decision decide(u64 base, u64 in_first, u64 in_last, u64 old) const {
+  Decision decide(uint64_t base, uint64_t in_first, uint64_t in_last, uint64_t old) const {
     if (old == 0) return Act::keep;
     Entry e = F::decode(old, Level);
     if (e.kind == Kind::none) return Act::keep;
@@ -25,14 +25,14 @@ struct RangeEngine<F, Env, Tlb>::UnmapOp {
   }
 
   template <unsigned Level>
-  Decision decide_group(u64 unit_base, unsigned unit_shift, u64 in_first, u64 in_last, const u64*,
-                        bool) const {
+  Decision decide_group(uint64_t unit_base, unsigned unit_shift, uint64_t in_first,
+                        uint64_t in_last, const uint64_t*, bool) const {
     return whole(unit_base, unit_shift, in_first, in_last) ? Act::rewrite : Act::split;
   }
 
   template <unsigned Level>
-  Err fill(u64, unsigned unit_shift, const u64*, u64* out) const {
-    for (u64 k = 0; k < bit(unit_shift - F::shift(Level)); ++k) out[k] = 0;
+  Err fill(uint64_t, unsigned unit_shift, const uint64_t*, uint64_t* out) const {
+    for (uint64_t k = 0; k < bit(unit_shift - F::shift(Level)); ++k) out[k] = 0;
     return Err::ok;
   }
 };

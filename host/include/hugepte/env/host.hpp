@@ -36,13 +36,13 @@ namespace hugepte::host {
 // --- event log -------------------------------------------------------------------------------
 
 struct Event {
-  enum class Type : u8 { write, flush, flush_all, publish };
+  enum class Type : uint8_t { write, flush, flush_all, publish };
   Type type = Type::write;
   // write
-  u64* slot = nullptr;
+  uint64_t* slot = nullptr;
   unsigned level = 0;
-  u64 old = 0;
-  u64 value = 0;
+  uint64_t old = 0;
+  uint64_t value = 0;
   // flush
   TlbFlush flush{};
 };
@@ -75,11 +75,11 @@ template <unsigned PageShift>
 class Env {
  public:
   static constexpr unsigned page_shift = PageShift;
-  static constexpr u64 kDefaultBase = u64{1} << 32;  // 4 GiB: not where host heaps live
+  static constexpr uint64_t kDefaultBase = uint64_t{1} << 32;  // 4 GiB: not where host heaps live
   static constexpr unsigned kMaxLevels = 8;
   static constexpr std::size_t kQuarantine = 16;  // freed pages wait this long before reuse
 
-  explicit Env(u64 pa_base = kDefaultBase, Log* log = nullptr) : base_(pa_base), log_(log) {
+  explicit Env(uint64_t pa_base = kDefaultBase, Log* log = nullptr) : base_(pa_base), log_(log) {
     if (!aligned(pa_base, PageShift)) die("pa_base must be page aligned", pa_base);
   }
   Env(const Env&) = delete;
@@ -88,7 +88,7 @@ class Env {
   void set_log(Log* log) { log_ = log; }
 
   // --- TableEnv ---
-  Result<u64> alloc_table(unsigned level) {
+  Result<uint64_t> alloc_table(unsigned level) {
     if (level >= kMaxLevels) die("alloc_table: bad level", level);
     ++attempts_;
     if (fail_at_ != 0 && (attempts_ == fail_at_ || (fail_sticky_ && attempts_ > fail_at_))) {
@@ -101,17 +101,17 @@ class Env {
       free_.pop_front();
     } else {
       index = pages_.size();
-      pages_.push_back(Page{std::make_unique<u64[]>(kWords), false, 0});
+      pages_.push_back(Page{std::make_unique<uint64_t[]>(kWords), false, 0});
     }
     Page& p = pages_[index];
-    std::fill(p.mem.get(), p.mem.get() + kWords, u64{0});
+    std::fill(p.mem.get(), p.mem.get() + kWords, uint64_t{0});
     p.live = true;
     p.level = level;
     ++allocs_[level];
-    return base_ + (u64{index} << PageShift);
+    return base_ + (uint64_t{index} << PageShift);
   }
 
-  void free_table(u64 pa, unsigned level) {
+  void free_table(uint64_t pa, unsigned level) {
     Page& p = page(pa, "free_table");
     if (p.level != level) die("free_table: level differs from the one allocated", pa);
     std::fill(p.mem.get(), p.mem.get() + kWords, kPoison);
@@ -120,78 +120,78 @@ class Env {
     free_.push_back(index_of_pa(pa));
   }
 
-  u64* table_ptr(u64 pa) {
+  uint64_t* table_ptr(uint64_t pa) {
     ++table_ptr_calls_;
     return page(pa, "table_ptr").mem.get();
   }
 
-  void on_entry_write(u64* slot, unsigned level, u64 old, u64 value) {
+  void on_entry_write(uint64_t* slot, unsigned level, uint64_t old, uint64_t value) {
     if (log_) log_->add(Event{Event::Type::write, slot, level, old, value, {}});
   }
 
   // --- failure injection ---
   // The n-th allocation from now fails (1 = the next one); with `and_after`, so does every
   // later one. fail_nth_alloc(0) disarms.
-  void fail_nth_alloc(u64 n, bool and_after = false) {
+  void fail_nth_alloc(uint64_t n, bool and_after = false) {
     fail_at_ = n == 0 ? 0 : attempts_ + n;
     fail_sticky_ = and_after;
   }
-  u64 failed_allocs() const { return failed_; }
-  u64 alloc_attempts() const { return attempts_; }
+  uint64_t failed_allocs() const { return failed_; }
+  uint64_t alloc_attempts() const { return attempts_; }
 
   // --- accounting ---
-  u64 allocs(unsigned level) const { return allocs_[level]; }
-  u64 frees(unsigned level) const { return frees_[level]; }
-  u64 live(unsigned level) const { return allocs_[level] - frees_[level]; }
-  u64 live() const {
-    u64 n = 0;
+  uint64_t allocs(unsigned level) const { return allocs_[level]; }
+  uint64_t frees(unsigned level) const { return frees_[level]; }
+  uint64_t live(unsigned level) const { return allocs_[level] - frees_[level]; }
+  uint64_t live() const {
+    uint64_t n = 0;
     for (unsigned l = 0; l < kMaxLevels; ++l) n += live(l);
     return n;
   }
-  u64 allocs() const {
-    u64 n = 0;
+  uint64_t allocs() const {
+    uint64_t n = 0;
     for (unsigned l = 0; l < kMaxLevels; ++l) n += allocs_[l];
     return n;
   }
-  u64 table_ptr_calls() const { return table_ptr_calls_; }
+  uint64_t table_ptr_calls() const { return table_ptr_calls_; }
   void reset_table_ptr_calls() { table_ptr_calls_ = 0; }
-  bool is_live(u64 pa) const {
+  bool is_live(uint64_t pa) const {
     if (pa < base_ || !aligned(pa - base_, PageShift)) return false;
     std::size_t i = static_cast<std::size_t>((pa - base_) >> PageShift);
     return i < pages_.size() && pages_[i].live;
   }
 
   // Every live page's contents, in PA order: "the tables are bit-identical to before".
-  std::vector<std::pair<u64, std::vector<u64>>> snapshot() const {
-    std::vector<std::pair<u64, std::vector<u64>>> s;
+  std::vector<std::pair<uint64_t, std::vector<uint64_t>>> snapshot() const {
+    std::vector<std::pair<uint64_t, std::vector<uint64_t>>> s;
     for (std::size_t i = 0; i < pages_.size(); ++i)
       if (pages_[i].live)
-        s.emplace_back(base_ + (u64{i} << PageShift),
-                       std::vector<u64>(pages_[i].mem.get(), pages_[i].mem.get() + kWords));
+        s.emplace_back(base_ + (uint64_t{i} << PageShift),
+                       std::vector<uint64_t>(pages_[i].mem.get(), pages_[i].mem.get() + kWords));
     return s;
   }
 
  private:
   static constexpr std::size_t kWords = std::size_t{1} << (PageShift - 3);
-  static constexpr u64 kPoison = 0xdeadbeefdeadbeefull;
+  static constexpr uint64_t kPoison = 0xdeadbeefdeadbeefull;
 
   struct Page {
-    std::unique_ptr<u64[]> mem;
+    std::unique_ptr<uint64_t[]> mem;
     bool live;
     unsigned level;
   };
 
-  [[noreturn]] static void die(const char* what, u64 v) {
+  [[noreturn]] static void die(const char* what, uint64_t v) {
     std::fprintf(stderr, "hugepte host env: %s (0x%llx)\n", what,
                  static_cast<unsigned long long>(v));
     std::abort();
   }
 
-  std::size_t index_of_pa(u64 pa) const {
+  std::size_t index_of_pa(uint64_t pa) const {
     return static_cast<std::size_t>((pa - base_) >> PageShift);
   }
 
-  Page& page(u64 pa, const char* who) {
+  Page& page(uint64_t pa, const char* who) {
     if (pa < base_ || !aligned(pa - base_, PageShift) || index_of_pa(pa) >= pages_.size()) {
       std::fprintf(stderr, "hugepte host env: %s of a PA that is no table page\n", who);
       die("bad physical address", pa);
@@ -204,17 +204,17 @@ class Env {
     return p;
   }
 
-  u64 base_;
+  uint64_t base_;
   Log* log_;
   std::vector<Page> pages_;
   std::deque<std::size_t> free_;
-  u64 allocs_[kMaxLevels] = {};
-  u64 frees_[kMaxLevels] = {};
-  u64 attempts_ = 0;
-  u64 fail_at_ = 0;
+  uint64_t allocs_[kMaxLevels] = {};
+  uint64_t frees_[kMaxLevels] = {};
+  uint64_t attempts_ = 0;
+  uint64_t fail_at_ = 0;
   bool fail_sticky_ = false;
-  u64 failed_ = 0;
-  u64 table_ptr_calls_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t table_ptr_calls_ = 0;
 };
 
 template <Format F>
@@ -224,46 +224,46 @@ using EnvFor = Env<F::page_shift>;
 
 // What one TLB entry holds: [va, va + 2^shift) -> [pa, ...), with what the hardware enforces.
 struct Translation {
-  u64 va = 0;
-  u8 shift = 0;
-  u8 level = 0;        // level of the leaf entry (or the group's sub-entries)
+  uint64_t va = 0;
+  uint8_t shift = 0;
+  uint8_t level = 0;        // level of the leaf entry (or the group's sub-entries)
   bool group = false;  // the whole contiguous group as one entry
-  u64 pa = 0;
+  uint64_t pa = 0;
   Prot prot{};
   MemType mem = MemType::normal;
   bool global = false;
   constexpr bool operator==(const Translation&) const = default;
-  u64 pa_of(u64 addr) const { return pa + (addr - va); }
+  uint64_t pa_of(uint64_t addr) const { return pa + (addr - va); }
 };
 
 // A cached table entry: the walk for [va, va + 2^shift) continues at table_pa.
 struct WalkCacheEntry {
-  u64 va = 0;
-  u8 shift = 0;
-  u8 level = 0;  // level of the table entry
-  u64 table_pa = 0;
+  uint64_t va = 0;
+  uint8_t shift = 0;
+  uint8_t level = 0;  // level of the table entry
+  uint64_t table_pa = 0;
   constexpr bool operator==(const WalkCacheEntry&) const = default;
 };
 
 // The output address for `addr` through the valid leaf `e` read at a slot for `addr`. Group
 // formats differ in what sub-entries hold (each its own address, or all the group's base); the
 // group's base is the sub-entry's address aligned down to the group in both cases.
-constexpr u64 leaf_pa(const Entry& e, u64 addr) {
+constexpr uint64_t leaf_pa(const Entry& e, uint64_t addr) {
   if (e.cont_shift != 0) return align_down(e.addr, e.cont_shift) + (addr & (bit(e.cont_shift) - 1));
   return e.addr + (addr & (bit(e.shift) - 1));
 }
 
 // A fresh walk: the translation of the single leaf entry mapping va (not the group).
 template <Format F, TableEnv E>
-std::optional<Translation> translate_leaf(const PageTable<F, E>& pt, u64 va) {
+std::optional<Translation> translate_leaf(const PageTable<F, E>& pt, uint64_t va) {
   Result<Found> f = find(pt, va, 0);
   if (!f || !F::is_leaf(f.value.raw, f.value.level)) return std::nullopt;
   Entry e = F::decode(f.value.raw, f.value.level);
   unsigned shift = F::shift(f.value.level);
-  u64 base = align_down(va, shift);
+  uint64_t base = align_down(va, shift);
   return Translation{base,
-                     static_cast<u8>(shift),
-                     static_cast<u8>(f.value.level),
+                     static_cast<uint8_t>(shift),
+                     static_cast<uint8_t>(f.value.level),
                      false,
                      leaf_pa(e, base),
                      e.prot,
@@ -318,7 +318,7 @@ class TlbModel {
   // A hardware access to va: a TLB hit returns the cached entry (stale or not, as hardware
   // would); a miss walks the tables and caches what the walk found.
   template <Format F, TableEnv E>
-  std::optional<Translation> access(const PageTable<F, E>& pt, u64 va) {
+  std::optional<Translation> access(const PageTable<F, E>& pt, uint64_t va) {
     if (auto hit = lookup(va)) return hit;
     if (!F::canonical(va) || !pt.has_root()) return std::nullopt;
     // The hardware's walk for va: every table it passes goes into the walk cache, and a valid
@@ -327,8 +327,8 @@ class TlbModel {
     walk(pt, align_down(va, F::page_shift), align_down(va, F::page_shift) + bit(F::page_shift),
          WalkFlags{.leaf = true, .table_pre = true}, [&](const VisitCtx& v, Visit how) {
            if (how == Visit::table_pre) {
-             insert(WalkCacheEntry{v.base(), static_cast<u8>(v.shift), static_cast<u8>(v.level),
-                                   F::out_addr(v.old, v.level)});
+             insert(WalkCacheEntry{v.base(), static_cast<uint8_t>(v.shift),
+                                   static_cast<uint8_t>(v.level), F::out_addr(v.old, v.level)});
              return Step::next();
            }
            if (F::is_leaf(v.old, v.level)) {
@@ -345,12 +345,13 @@ class TlbModel {
   // whole group, every table entry on the way. Existing entries are kept as they are (a TLB
   // does not refresh an entry it holds).
   template <Format F, TableEnv E>
-  Err prime(const PageTable<F, E>& pt, u64 start, u64 end) {
+  Err prime(const PageTable<F, E>& pt, uint64_t start, uint64_t end) {
     return walk(pt, start, end, WalkFlags{.leaf = true, .table_pre = true},
                 [&](const VisitCtx& c, Visit v) -> Step {
                   if (v == Visit::table_pre) {
-                    insert(WalkCacheEntry{c.base(), static_cast<u8>(c.shift),
-                                          static_cast<u8>(c.level), F::out_addr(c.old, c.level)});
+                    insert(WalkCacheEntry{c.base(), static_cast<uint8_t>(c.shift),
+                                          static_cast<uint8_t>(c.level),
+                                          F::out_addr(c.old, c.level)});
                   } else if (F::is_leaf(c.old, c.level)) {
                     insert_leaf<F>(F::decode(c.old, c.level), c.level, c.base());
                   }
@@ -360,7 +361,7 @@ class TlbModel {
 
   // The cached translation covering va, if any (a group entry is preferred: it is what a
   // hardware with contiguous-bit support would hit).
-  std::optional<Translation> lookup(u64 va) const {
+  std::optional<Translation> lookup(uint64_t va) const {
     const Translation* best = nullptr;
     for (const Translation& t : leaves_)
       if (va >= t.va && va - t.va < bit(t.shift) && (!best || t.shift > best->shift)) best = &t;
@@ -396,7 +397,7 @@ class TlbModel {
 
   // lookup(va) agrees with a fresh walk (true when nothing is cached for va).
   template <Format F, TableEnv E>
-  bool agrees(const PageTable<F, E>& pt, u64 va) const {
+  bool agrees(const PageTable<F, E>& pt, uint64_t va) const {
     std::optional<Translation> t = lookup(va);
     if (!t) return true;
     std::optional<Translation> fresh = translate_leaf(pt, va);
@@ -407,8 +408,8 @@ class TlbModel {
   const std::vector<Translation>& leaves() const { return leaves_; }
   const std::vector<WalkCacheEntry>& walk_entries() const { return walks_; }
   const std::vector<TlbFlush>& flushes() const { return flushes_; }
-  u64 flush_alls() const { return flush_alls_; }
-  u64 publishes() const { return publishes_; }
+  uint64_t flush_alls() const { return flush_alls_; }
+  uint64_t publishes() const { return publishes_; }
   void forget_history() {
     flushes_.clear();
     flush_alls_ = publishes_ = 0;
@@ -433,7 +434,7 @@ class TlbModel {
                                static_cast<unsigned long long>(c.old));
                } else {
                  Entry now = F::decode(c.old, c.level);
-                 u64 pa = leaf_pa(now, c.addr);
+                 uint64_t pa = leaf_pa(now, c.addr);
                  if (pa != t.pa_of(c.addr)) {
                    std::snprintf(buf, sizeof buf, "0x%llx maps to 0x%llx now, cached 0x%llx",
                                  static_cast<unsigned long long>(c.addr),
@@ -472,14 +473,14 @@ class TlbModel {
 
   // The leaf entry read at `level` for va, and its whole group if it belongs to one.
   template <Format F>
-  void insert_leaf(const Entry& e, unsigned level, u64 va) {
+  void insert_leaf(const Entry& e, unsigned level, uint64_t va) {
     unsigned shift = F::shift(level);
-    u64 base = align_down(va, shift);
-    insert(Translation{base, static_cast<u8>(shift), static_cast<u8>(level), false,
+    uint64_t base = align_down(va, shift);
+    insert(Translation{base, static_cast<uint8_t>(shift), static_cast<uint8_t>(level), false,
                        leaf_pa(e, base), e.prot, e.mem, e.global});
     if (e.cont_shift != 0) {
-      u64 gbase = align_down(va, e.cont_shift);
-      insert(Translation{gbase, e.cont_shift, static_cast<u8>(level), true, leaf_pa(e, gbase),
+      uint64_t gbase = align_down(va, e.cont_shift);
+      insert(Translation{gbase, e.cont_shift, static_cast<uint8_t>(level), true, leaf_pa(e, gbase),
                          e.prot, e.mem, e.global});
     }
   }
@@ -488,8 +489,8 @@ class TlbModel {
   std::vector<Translation> leaves_;
   std::vector<WalkCacheEntry> walks_;
   std::vector<TlbFlush> flushes_;
-  u64 flush_alls_ = 0;
-  u64 publishes_ = 0;
+  uint64_t flush_alls_ = 0;
+  uint64_t publishes_ = 0;
 };
 
 static_assert(TlbSink<TlbModel>);
@@ -504,39 +505,39 @@ class Folios {
  public:
   // 128 GiB: above the table pages (host::Env starts at 4 GiB), below the narrowest PA width
   // of any format (the fake exemplar's 40 bits).
-  explicit Folios(u64 pa_base = u64{1} << 37) : next_(pa_base) {}
+  explicit Folios(uint64_t pa_base = uint64_t{1} << 37) : next_(pa_base) {}
 
-  Result<u64> alloc_folio(unsigned shift) {
+  Result<uint64_t> alloc_folio(unsigned shift) {
     if (fail_) return Err::enomem;
-    u64 size = bit(shift);
+    uint64_t size = bit(shift);
     next_ = (next_ + size - 1) & ~(size - 1);
-    u64 pa = next_;
+    uint64_t pa = next_;
     next_ += size;
     ++live_;
     return pa;
   }
-  void free_folio(u64, unsigned) { --live_; }
-  void zero(u64, u64) { ++zeroed_; }
-  void copy_in(u64, const void*, u64) { ++copies_; }
-  void copy(u64, u64, u64) { ++copies_; }
-  void* alloc_meta(u64 n) {
+  void free_folio(uint64_t, unsigned) { --live_; }
+  void zero(uint64_t, uint64_t) { ++zeroed_; }
+  void copy_in(uint64_t, const void*, uint64_t) { ++copies_; }
+  void copy(uint64_t, uint64_t, uint64_t) { ++copies_; }
+  void* alloc_meta(uint64_t n) {
     ++meta_live_;
     return std::calloc(1, n == 0 ? 1 : n);
   }
-  void free_meta(void* p, u64) {
+  void free_meta(void* p, uint64_t) {
     --meta_live_;
     std::free(p);
   }
 
   void fail(bool on) { fail_ = on; }  // alloc_folio says ENOMEM while on
-  u64 live() const { return live_; }
-  u64 meta_live() const { return meta_live_; }
-  u64 copies() const { return copies_; }
-  u64 zeroed() const { return zeroed_; }
+  uint64_t live() const { return live_; }
+  uint64_t meta_live() const { return meta_live_; }
+  uint64_t copies() const { return copies_; }
+  uint64_t zeroed() const { return zeroed_; }
 
  private:
-  u64 next_;
-  u64 live_ = 0, meta_live_ = 0, copies_ = 0, zeroed_ = 0;
+  uint64_t next_;
+  uint64_t live_ = 0, meta_live_ = 0, copies_ = 0, zeroed_ = 0;
   bool fail_ = false;
 };
 

@@ -60,47 +60,47 @@ namespace arm64 {
 
 // --- Descriptor bits (Arm ARM D8.3, with Linux's names in the comments) ----------------------
 
-inline constexpr u64 kValid = bit(0);        // PTE_VALID
-inline constexpr u64 kTableOrPage = bit(1);  // PTE_TABLE_BIT: 1 = table (levels 0-2) or page
+inline constexpr uint64_t kValid = bit(0);        // PTE_VALID
+inline constexpr uint64_t kTableOrPage = bit(1);  // PTE_TABLE_BIT: 1 = table (levels 0-2) or page
                                              // (level 3); 0 with kValid = block
 inline constexpr unsigned kAttrIndxLo = 2;   // AttrIndx[2:0] (PTE_ATTRINDX): MAIR index
 inline constexpr unsigned kAttrIndxHi = 4;
-inline constexpr u64 kNS = bit(5);           // NS (only meaningful in Secure state)
-inline constexpr u64 kAP1 = bit(6);          // AP[1]: EL0 may access (PTE_USER)
-inline constexpr u64 kAP2 = bit(7);          // AP[2]: read-only (PTE_RDONLY)
+inline constexpr uint64_t kNS = bit(5);           // NS (only meaningful in Secure state)
+inline constexpr uint64_t kAP1 = bit(6);          // AP[1]: EL0 may access (PTE_USER)
+inline constexpr uint64_t kAP2 = bit(7);          // AP[2]: read-only (PTE_RDONLY)
 inline constexpr unsigned kShLo = 8;         // SH[1:0] (PTE_SHARED)
 inline constexpr unsigned kShHi = 9;
-inline constexpr u64 kShInner = 3;           // Inner Shareable, what Linux writes everywhere
-inline constexpr u64 kAF = bit(10);          // access flag (PTE_AF)
-inline constexpr u64 kNG = bit(11);          // not global (PTE_NG); with kValid clear, Linux's
+inline constexpr uint64_t kShInner = 3;           // Inner Shareable, what Linux writes everywhere
+inline constexpr uint64_t kAF = bit(10);          // access flag (PTE_AF)
+inline constexpr uint64_t kNG = bit(11);          // not global (PTE_NG); with kValid clear, Linux's
                                              // PTE_PRESENT_INVALID
-inline constexpr u64 kNT = bit(16);          // nT, block descriptors only (FEAT_BBM); kept
+inline constexpr uint64_t kNT = bit(16);          // nT, block descriptors only (FEAT_BBM); kept
                                              // with the other low bits of a block (below)
-inline constexpr u64 kGP = bit(50);          // guarded page (FEAT_BTI, PTE_GP)
-inline constexpr u64 kDBM = bit(51);         // dirty bit modifier; Linux's PTE_WRITE
-inline constexpr u64 kContiguous = bit(52);  // PTE_CONT
-inline constexpr u64 kPXN = bit(53);         // privileged execute-never
-inline constexpr u64 kUXN = bit(54);         // unprivileged execute-never (PTE_UXN)
-inline constexpr u64 kSwDirty = bit(55);     // Linux PTE_DIRTY (software dirty)
-inline constexpr u64 kSwSpecial = bit(56);   // Linux PTE_SPECIAL
-inline constexpr u64 kSwBit57 = bit(57);     // ex PTE_DEVMAP; software-ignored, kept
-inline constexpr u64 kSwUffdWp = bit(58);    // Linux PTE_UFFD_WP
-inline constexpr u64 kPBHA = mask(59, 62);   // PBHA / POIndex
-inline constexpr u64 kSwBit63 = bit(63);     // IGNORED by hardware
+inline constexpr uint64_t kGP = bit(50);          // guarded page (FEAT_BTI, PTE_GP)
+inline constexpr uint64_t kDBM = bit(51);         // dirty bit modifier; Linux's PTE_WRITE
+inline constexpr uint64_t kContiguous = bit(52);  // PTE_CONT
+inline constexpr uint64_t kPXN = bit(53);         // privileged execute-never
+inline constexpr uint64_t kUXN = bit(54);         // unprivileged execute-never (PTE_UXN)
+inline constexpr uint64_t kSwDirty = bit(55);     // Linux PTE_DIRTY (software dirty)
+inline constexpr uint64_t kSwSpecial = bit(56);   // Linux PTE_SPECIAL
+inline constexpr uint64_t kSwBit57 = bit(57);     // ex PTE_DEVMAP; software-ignored, kept
+inline constexpr uint64_t kSwUffdWp = bit(58);    // Linux PTE_UFFD_WP
+inline constexpr uint64_t kPBHA = mask(59, 62);   // PBHA / POIndex
+inline constexpr uint64_t kSwBit63 = bit(63);     // IGNORED by hardware
 
 // Table descriptor attributes (hierarchical controls; stage 1).
-inline constexpr u64 kTableAF = bit(10);     // AF in a table descriptor (FEAT_HAFT)
-inline constexpr u64 kPXNTable = bit(59);
-inline constexpr u64 kUXNTable = bit(60);
-inline constexpr u64 kAPTable = mask(61, 62);
-inline constexpr u64 kNSTable = bit(63);
+inline constexpr uint64_t kTableAF = bit(10);     // AF in a table descriptor (FEAT_HAFT)
+inline constexpr uint64_t kPXNTable = bit(59);
+inline constexpr uint64_t kUXNTable = bit(60);
+inline constexpr uint64_t kAPTable = mask(61, 62);
+inline constexpr uint64_t kNSTable = bit(63);
 
 // The output address is bits [47:granule] (48-bit OA).
 inline constexpr unsigned kOaHi = 47;
 
 // Linux's swap-format PTE (valid = 0, PRESENT_INVALID = 0).
-inline constexpr u64 kSwpExclusive = bit(2);  // PTE_SWP_EXCLUSIVE
-inline constexpr u64 kSwpUffdWp = bit(3);     // PTE_SWP_UFFD_WP
+inline constexpr uint64_t kSwpExclusive = bit(2);  // PTE_SWP_EXCLUSIVE
+inline constexpr uint64_t kSwpUffdWp = bit(3);     // PTE_SWP_UFFD_WP
 inline constexpr unsigned kSwpTypeLo = 6;     // __SWP_TYPE_SHIFT, 5 bits
 inline constexpr unsigned kSwpTypeHi = 10;
 inline constexpr unsigned kSwpOffsetLo = 12;  // __SWP_OFFSET_SHIFT, 50 bits
@@ -123,11 +123,11 @@ inline constexpr unsigned kMtLast = kMtDeviceNGnRE;  // 5..7: not programmed by 
 // until it enables MTE), 0x44 Normal Inner/Outer Non-cacheable, 0x00 Device-nGnRnE, 0x04
 // Device-nGnRE. Indices 5..7 stay 0x00 and have no name in the vocabulary (decode:
 // unrepresentable); MemType::write_through has no index (encode: Err::einval).
-inline constexpr u64 kMair = (u64{0xff} << (8 * kMtNormal)) |
-                             (u64{0xf0} << (8 * kMtNormalTagged)) |
-                             (u64{0x44} << (8 * kMtNormalNC)) |
-                             (u64{0x00} << (8 * kMtDeviceNGnRnE)) |
-                             (u64{0x04} << (8 * kMtDeviceNGnRE));
+inline constexpr uint64_t kMair = (uint64_t{0xff} << (8 * kMtNormal)) |
+                             (uint64_t{0xf0} << (8 * kMtNormalTagged)) |
+                             (uint64_t{0x44} << (8 * kMtNormalNC)) |
+                             (uint64_t{0x00} << (8 * kMtDeviceNGnRnE)) |
+                             (uint64_t{0x04} << (8 * kMtDeviceNGnRE));
 
 constexpr bool attrindx_to_mem(unsigned idx, MemType& m) {
   switch (idx) {
@@ -155,12 +155,15 @@ constexpr bool mem_to_attrindx(MemType m, unsigned& idx) {
 
 // Entries per contiguous group, log2 (Arm ARM "The Contiguous bit"; Linux CONT_PTE_SHIFT /
 // CONT_PMD_SHIFT): 4K 16/16, 16K 128/32, 64K 32/32 at Arm levels 3/2.
-constexpr unsigned cont_pte_bits(unsigned granule) { return granule == 12 ? 4 : granule == 14 ? 7 : 5; }
+constexpr unsigned cont_pte_bits(unsigned granule) {
+  return granule == 12 ? 4 : granule == 14 ? 7 : 5;
+}
 constexpr unsigned cont_pmd_bits(unsigned granule) { return granule == 12 ? 4 : 5; }
 
 consteval const char* mode_name(unsigned granule, unsigned va) {
   if (granule == 12) return va == 39 ? "4k-39" : va == 48 ? "4k-48" : "4k-?";
-  if (granule == 14) return va == 36 ? "16k-36" : va == 47 ? "16k-47" : va == 48 ? "16k-48" : "16k-?";
+  if (granule == 14)
+    return va == 36 ? "16k-36" : va == 47 ? "16k-47" : va == 48 ? "16k-48" : "16k-?";
   return va == 42 ? "64k-42" : va == 48 ? "64k-48" : "64k-?";
 }
 
@@ -211,49 +214,50 @@ struct Arm64Format {
 
   // TTBR0 (user) half only: bits [63:va_bits] all zero. (TTBR1 addresses, all ones above
   // va_bits, are not walked through these formats.)
-  static constexpr bool canonical(u64 va) { return (va >> VaBits) == 0; }
+  static constexpr bool canonical(uint64_t va) { return (va >> VaBits) == 0; }
 
   // FEAT_HAFDBS with TCR_EL1.HA and HD: hardware sets AF and clears AP[2] of DBM entries.
   static constexpr AdCaps ad_caps{true, true, DirtyModel::dbm_rdonly};
 
   // --- bit groups ------------------------------------------------------------------------
 
-  static constexpr u64 kTypeMask = arm64::kValid | arm64::kTableOrPage;
-  static constexpr u64 kAttrIndxMask = mask(arm64::kAttrIndxLo, arm64::kAttrIndxHi);
-  static constexpr u64 kShMask = mask(arm64::kShLo, arm64::kShHi);
+  static constexpr uint64_t kTypeMask = arm64::kValid | arm64::kTableOrPage;
+  static constexpr uint64_t kAttrIndxMask = mask(arm64::kAttrIndxLo, arm64::kAttrIndxHi);
+  static constexpr uint64_t kShMask = mask(arm64::kShLo, arm64::kShHi);
 
   // Output address bits of an entry mapping (or pointing to) shift(level) at `level`.
-  static constexpr u64 oa_mask(unsigned s) { return mask(s, arm64::kOaHi); }
-  static constexpr u64 kGranuleOa = mask(GranuleShift, arm64::kOaHi);
+  static constexpr uint64_t oa_mask(unsigned s) { return mask(s, arm64::kOaHi); }
+  static constexpr uint64_t kGranuleOa = mask(GranuleShift, arm64::kOaHi);
 
   // Bits below the granule that hold no address: RES0 for 16K (bits[13:12]); for 64K they
   // are OA[51:48] only with FEAT_LPA and 52-bit TCR.IPS, beyond this format's 48 bits. The
   // walk ignores them (file comment): kept, never a reason for Kind::invalid.
-  static constexpr u64 kSubGranule = GranuleShift > 12 ? mask(12, GranuleShift - 1) : 0;
+  static constexpr uint64_t kSubGranule = GranuleShift > 12 ? mask(12, GranuleShift - 1) : 0;
 
   // RES0 above the OA (bits[49:48] for leaves, bits[50:48] for tables; LPA2 would use 49:48).
   // Ignored by the walk as well: kept.
-  static constexpr u64 kLeafRes0 = mask(48, 49);
-  static constexpr u64 kTableRes0 = mask(48, 50);
+  static constexpr uint64_t kLeafRes0 = mask(48, 49);
+  static constexpr uint64_t kTableRes0 = mask(48, 50);
 
   // Bits of a leaf at `level` that the walk ignores around its output address: the RES0 bits
   // above it, below the granule and, in a block, everything below the block size (nT included).
-  static constexpr u64 leaf_ignored(unsigned level) {
+  static constexpr uint64_t leaf_ignored(unsigned level) {
     return kLeafRes0 | kSubGranule | (level > 0 ? mask(GranuleShift, shift(level) - 1) : 0);
   }
 
   // Table descriptors: bits[11:2] and [58:51] IGNORED, [63:59] attributes, and the RES0 bits
   // around the next-level address the walk ignores. All carried in keep.
-  static constexpr u64 kTableKeep = mask(2, 11) | mask(51, 63) | kTableRes0 | kSubGranule;
+  static constexpr uint64_t kTableKeep = mask(2, 11) | mask(51, 63) | kTableRes0 | kSubGranule;
 
   // Swap format: anything outside the type, offset and flag fields is not Linux's.
-  static constexpr u64 kSwapFields = arm64::kSwpExclusive | arm64::kSwpUffdWp |
+  static constexpr uint64_t kSwapFields = arm64::kSwpExclusive | arm64::kSwpUffdWp |
                                      mask(arm64::kSwpTypeLo, arm64::kSwpTypeHi) |
                                      mask(arm64::kSwpOffsetLo, arm64::kSwpOffsetHi);
 
   // Leaf bits carried in keep at `level`; `user` chooses which XN bit is the other level's.
-  static constexpr u64 leaf_keep_mask(unsigned level, bool user) {
-    u64 m = arm64::kNS | kShMask | arm64::kGP | arm64::kSwBit57 | arm64::kPBHA | arm64::kSwBit63;
+  static constexpr uint64_t leaf_keep_mask(unsigned level, bool user) {
+    uint64_t m =
+        arm64::kNS | kShMask | arm64::kGP | arm64::kSwBit57 | arm64::kPBHA | arm64::kSwBit63;
     m |= user ? arm64::kPXN : arm64::kUXN;
     m |= leaf_ignored(level);                        // nT of a block is in here; in a page,
                                                      // bit 16 may be OA
@@ -261,7 +265,8 @@ struct Arm64Format {
     return m;
   }
   // Keep bits stored inverted, so keep == 0 means Linux's defaults (SH inner, other XN set).
-  static constexpr u64 kLeafKeepFlip = (arm64::kShInner << arm64::kShLo) | arm64::kPXN | arm64::kUXN;
+  static constexpr uint64_t kLeafKeepFlip =
+      (arm64::kShInner << arm64::kShLo) | arm64::kPXN | arm64::kUXN;
 
   // --- validity of the descriptor types ------------------------------------------------------
 
@@ -269,7 +274,7 @@ struct Arm64Format {
   // present-invalid) is not a leaf here, Reason::none when it is one. The hardware type bits
   // are checked by the caller. RES0 bits around the OA and a block's low bits are not a
   // problem: the walk ignores them (leaf_ignored, kept raw).
-  static constexpr Reason leaf_problem(u64 raw, unsigned level) {
+  static constexpr Reason leaf_problem(uint64_t raw, unsigned level) {
     if (!leaf_ok(level)) return Reason::leaf_not_allowed;  // a walk fault (but see the caveat
                                                            // on 64K level-1 blocks above)
     // AttrIndx 5..7: the MMU translates with MAIR's byte, but Linux never programs those
@@ -282,31 +287,33 @@ struct Arm64Format {
   // --- hot path -----------------------------------------------------------------------------
 
   // Any bits[1:0] = 11 below the page level is a table: its RES0 bits are ignored by the walk.
-  static constexpr bool is_table(u64 raw, unsigned level) {
+  static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level > 0 && level < levels && (raw & kTypeMask) == kTypeMask;
   }
 
-  static constexpr bool is_leaf(u64 raw, unsigned level) {
-    const u64 want = level == 0 ? kTypeMask : arm64::kValid;
+  static constexpr bool is_leaf(uint64_t raw, unsigned level) {
+    const uint64_t want = level == 0 ? kTypeMask : arm64::kValid;
     return (raw & kTypeMask) == want && leaf_problem(raw, level) == Reason::none;
   }
 
   // Table address, page address or block base (aligned down, as the walk does); for a
   // present-invalid leaf too.
   // CONT sub-entries carry their own output address: a leaf spans its level's size.
-  static constexpr unsigned leaf_shift(u64, unsigned level) { return shift(level); }
-  static constexpr u64 out_addr(u64 raw, unsigned level) {
+  static constexpr unsigned leaf_shift(uint64_t, unsigned level) { return shift(level); }
+  static constexpr uint64_t out_addr(uint64_t raw, unsigned level) {
     return raw & ((level == 0 || (raw & arm64::kTableOrPage)) ? kGranuleOa : oa_mask(shift(level)));
   }
 
   // A bare table descriptor: no hierarchical restrictions, no ignored bits.
-  static constexpr u64 make_table(u64 pa, unsigned /*level*/) { return (pa & kGranuleOa) | kTypeMask; }
+  static constexpr uint64_t make_table(uint64_t pa, unsigned /*level*/) {
+    return (pa & kGranuleOa) | kTypeMask;
+  }
 
   // --- decode -------------------------------------------------------------------------------
 
-  static constexpr Entry decode(u64 raw, unsigned level) {
+  static constexpr Entry decode(uint64_t raw, unsigned level) {
     Entry e;
-    e.shift = static_cast<u8>(shift(level));
+    e.shift = static_cast<uint8_t>(shift(level));
     if (raw == 0) return e;  // Kind::none
     auto invalid = [&e](Reason r) {
       e.kind = Kind::invalid;
@@ -345,7 +352,7 @@ struct Arm64Format {
     // Swap format: only where a leaf could be (swap PTEs, THP/hugetlb migration PMD/PUDs).
     if (!leaf_ok(level)) return invalid(Reason::leaf_not_allowed);
     if (raw & ~kSwapFields) return invalid(Reason::bad_swap);
-    e.swp.type = static_cast<u32>(field(raw, arm64::kSwpTypeLo, arm64::kSwpTypeHi));
+    e.swp.type = static_cast<uint32_t>(field(raw, arm64::kSwpTypeLo, arm64::kSwpTypeHi));
     e.swp.offset = field(raw, arm64::kSwpOffsetLo, arm64::kSwpOffsetHi);
     e.swp.exclusive = (raw & arm64::kSwpExclusive) != 0;
     e.swp.uffd_wp = (raw & arm64::kSwpUffdWp) != 0;
@@ -359,10 +366,10 @@ struct Arm64Format {
   // field except swp; a leaf with cont_shift != 0 encodes the sub-entry whose own output address
   // is e.addr (the group base gives sub-entry 0; group_entry() derives the others). Swap and
   // marker entries use swp only. Anything without an encoding is refused with Err::einval.
-  static constexpr Result<u64> encode(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     switch (e.kind) {
-      case Kind::none: return u64{0};
+      case Kind::none: return uint64_t{0};
       case Kind::table: return encode_table(e, level);
       case Kind::leaf:
       case Kind::protnone: return encode_leaf(e, level);
@@ -378,17 +385,17 @@ struct Arm64Format {
   // Sub-entry i of a group: present entries (valid or present-invalid leaves) get their own
   // output address, base + i pages of this level, with the same attributes and CONT bit;
   // non-present values (swap, migration, marker) are written identically to every slot.
-  static constexpr u64 group_entry(u64 raw0, unsigned level, unsigned i) {
+  static constexpr uint64_t group_entry(uint64_t raw0, unsigned level, unsigned i) {
     const bool present = (raw0 & (arm64::kValid | arm64::kNG)) != 0;
     const bool table = level > 0 && (raw0 & kTypeMask) == kTypeMask;
     if (!present || table) return raw0;
-    const u64 oa = oa_mask(shift(level));
-    return (raw0 & ~oa) | (((raw0 & oa) + (u64{i} << shift(level))) & oa);
+    const uint64_t oa = oa_mask(shift(level));
+    return (raw0 & ~oa) | (((raw0 & oa) + (uint64_t{i} << shift(level))) & oa);
   }
 
   // A leaf (valid or present-invalid, a CONT sub-entry included) at another output address:
   // the OA field of its level replaced; the bits around it that keep carries stay.
-  static constexpr u64 with_pa(u64 raw, unsigned level, u64 pa) {
+  static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
     return (raw & ~oa_mask(shift(level))) | pa;
   }
 
@@ -397,9 +404,9 @@ struct Arm64Format {
   // shareability without going through invalid + TLBI. Going from non-global to global also
   // needs it (a global TLB entry could coexist with the ASID-tagged one). Permissions, AF, DBM
   // and software bits may change in place. Either side invalid: no break needed.
-  static constexpr bool needs_bbm(u64 old_raw, u64 new_raw, unsigned level) {
+  static constexpr bool needs_bbm(uint64_t old_raw, uint64_t new_raw, unsigned level) {
     if (!(old_raw & arm64::kValid) || !(new_raw & arm64::kValid)) return false;
-    const u64 diff = old_raw ^ new_raw;
+    const uint64_t diff = old_raw ^ new_raw;
     if (diff & (arm64::kTableOrPage | arm64::kContiguous | kAttrIndxMask | kShMask)) return true;
     if (out_addr(old_raw, level) != out_addr(new_raw, level)) return true;
     if ((old_raw & arm64::kNG) && !(new_raw & arm64::kNG)) return true;
@@ -407,7 +414,7 @@ struct Arm64Format {
   }
 
  private:
-  static constexpr Entry decode_table(u64 raw, Entry& e) {
+  static constexpr Entry decode_table(uint64_t raw, Entry& e) {
     e.kind = Kind::table;
     e.addr = raw & kGranuleOa;
     e.keep = raw & kTableKeep;
@@ -416,7 +423,7 @@ struct Arm64Format {
 
   // Fields shared by valid leaves and present-invalid ones. The address is the OA field masked
   // to the level's alignment; the ignored bits around it land in keep (leaf_keep_mask).
-  static constexpr void decode_leaf(u64 raw, unsigned level, Entry& e) {
+  static constexpr void decode_leaf(uint64_t raw, unsigned level, Entry& e) {
     e.addr = raw & oa_mask(shift(level));
     const bool user = (raw & arm64::kAP1) != 0;
     const bool rdonly = (raw & arm64::kAP2) != 0;
@@ -432,17 +439,17 @@ struct Arm64Format {
     e.dirty = (raw & arm64::kSwDirty) != 0 || (e.writable && !rdonly);
     e.accessed = (raw & arm64::kAF) != 0;
     e.global = !(raw & arm64::kNG);
-    arm64::attrindx_to_mem(static_cast<unsigned>(field(raw, arm64::kAttrIndxLo, arm64::kAttrIndxHi)),
-                           e.mem);
+    arm64::attrindx_to_mem(
+        static_cast<unsigned>(field(raw, arm64::kAttrIndxLo, arm64::kAttrIndxHi)), e.mem);
     e.soft.special = (raw & arm64::kSwSpecial) != 0;
     e.soft.uffd_wp = (raw & arm64::kSwUffdWp) != 0;
     if ((raw & arm64::kContiguous) && cont_shift(level) != 0)
-      e.cont_shift = static_cast<u8>(cont_shift(level));
-    const u64 km = leaf_keep_mask(level, user);
+      e.cont_shift = static_cast<uint8_t>(cont_shift(level));
+    const uint64_t km = leaf_keep_mask(level, user);
     e.keep = (raw ^ kLeafKeepFlip) & km;
   }
 
-  static constexpr Result<u64> encode_table(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode_table(const Entry& e, unsigned level) {
     if (level == 0) return Err::einval;                        // Reason::table_not_allowed
     if (!aligned(e.addr, GranuleShift)) return Err::einval;    // Reason::misaligned_output
     if (e.addr >> (arm64::kOaHi + 1)) return Err::einval;      // Reason::output_beyond_pa
@@ -450,7 +457,7 @@ struct Arm64Format {
     return e.addr | e.keep | kTypeMask;
   }
 
-  static constexpr Result<u64> encode_leaf(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode_leaf(const Entry& e, unsigned level) {
     const bool protnone = e.kind == Kind::protnone;
     if (!leaf_ok(level)) return Err::einval;                   // Reason::leaf_not_allowed
     // A misaligned addr is a caller error, even though the walk would align it down: the raw
@@ -466,10 +473,10 @@ struct Arm64Format {
     const bool hw_dirty = e.writable && e.prot.write;
     if (hw_dirty && !e.dirty) return Err::einval;
     if (protnone && e.global) return Err::einval;  // nG is PRESENT_INVALID there
-    const u64 km = leaf_keep_mask(level, e.prot.user);
+    const uint64_t km = leaf_keep_mask(level, e.prot.user);
     if (e.keep & ~km) return Err::einval;
 
-    u64 raw = e.addr | (u64{idx} << arm64::kAttrIndxLo);
+    uint64_t raw = e.addr | (uint64_t{idx} << arm64::kAttrIndxLo);
     raw |= level == 0 ? kTypeMask : arm64::kValid;
     if (protnone) raw = (raw & ~arm64::kValid) | arm64::kNG;
     if (e.prot.user) raw |= arm64::kAP1;
@@ -486,14 +493,14 @@ struct Arm64Format {
     return raw;
   }
 
-  static constexpr Result<u64> encode_swap(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode_swap(const Entry& e, unsigned level) {
     if (!leaf_ok(level)) return Err::einval;                  // Reason::leaf_not_allowed
     const Swap& s = e.swp;
-    if (s.type >= (u32{1} << kSwapTypeBits)) return Err::einval;        // Reason::bad_swap
+    if (s.type >= (uint32_t{1} << kSwapTypeBits)) return Err::einval;        // Reason::bad_swap
     if (s.offset >> arm64::kSwpOffsetBits) return Err::einval;          // Reason::bad_swap
     if ((e.kind == Kind::marker) != (s.type == kSwpPteMarker)) return Err::einval;
     if (s.soft_dirty) return Err::einval;  // no PTE_SWP_SOFT_DIRTY on arm64
-    u64 raw = (u64{s.type} << arm64::kSwpTypeLo) | (s.offset << arm64::kSwpOffsetLo);
+    uint64_t raw = (uint64_t{s.type} << arm64::kSwpTypeLo) | (s.offset << arm64::kSwpOffsetLo);
     if (s.exclusive) raw |= arm64::kSwpExclusive;
     if (s.uffd_wp) raw |= arm64::kSwpUffdWp;
     if (raw == 0) return Err::einval;  // type 0, offset 0, no flags would read back as none

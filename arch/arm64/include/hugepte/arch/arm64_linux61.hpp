@@ -17,33 +17,33 @@
 
 namespace hugepte::linux61 {
 
-inline constexpr u64 kArm64Devmap = bit(57);
-inline constexpr u64 kArm64ProtNone = bit(58);
-inline constexpr u64 kArm64PresentInvalid = bit(59);
+inline constexpr uint64_t kArm64Devmap = bit(57);
+inline constexpr uint64_t kArm64ProtNone = bit(58);
+inline constexpr uint64_t kArm64PresentInvalid = bit(59);
 
 // The same entry in upstream's spelling (what Arm64Format::decode reads). A swap entry 6.1
 // could not have written (bits 0-1 or 58-63 set) is returned as it is, which upstream then
 // reads as what it is there.
 template <unsigned Gr, unsigned Va>
-constexpr u64 to_upstream(const Arm64Format<Gr, Va>*, u64 raw, unsigned level) {
+constexpr uint64_t to_upstream(const Arm64Format<Gr, Va>*, uint64_t raw, unsigned level) {
   if (raw == 0) return 0;
   if (raw & arm64::kValid) return raw & ~(kArm64ProtNone | kArm64Devmap);  // devmap(): apart
   if (raw & kArm64ProtNone) return (raw & ~kArm64ProtNone) | arm64::kNG;
   if (level > 0 && (raw & kArm64PresentInvalid)) return (raw & ~kArm64PresentInvalid) | arm64::kNG;
   if (raw & (mask(0, 1) | mask(58, 63))) return raw;
-  const u64 type = swap_type(static_cast<u32>(field(raw, 3, 7)));
+  const uint64_t type = swap_type(static_cast<uint32_t>(field(raw, 3, 7)));
   return (raw & bit(2)) | (type << arm64::kSwpTypeLo) | (field(raw, 8, 57) << arm64::kSwpOffsetLo);
 }
 
 // Whether the entry has 6.1's PTE_DEVMAP.
 template <unsigned Gr, unsigned Va>
-constexpr bool devmap(const Arm64Format<Gr, Va>*, u64 raw, unsigned) {
+constexpr bool devmap(const Arm64Format<Gr, Va>*, uint64_t raw, unsigned) {
   return (raw & arm64::kValid) && (raw & kArm64Devmap);
 }
 
 // Bits 6.1 gives no meaning and upstream would read as something: a valid entry's bit 58.
 template <unsigned Gr, unsigned Va>
-constexpr u64 unknown_bits(const Arm64Format<Gr, Va>*, u64 raw, unsigned) {
+constexpr uint64_t unknown_bits(const Arm64Format<Gr, Va>*, uint64_t raw, unsigned) {
   return (raw & arm64::kValid) ? raw & kArm64ProtNone : 0;
 }
 

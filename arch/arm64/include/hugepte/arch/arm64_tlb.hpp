@@ -19,32 +19,32 @@ namespace hugepte {
 template <Format F>
 struct Arm64Tlb {
   // Above this many TLBIs one TLBI VMALLE1IS is cheaper (Linux: MAX_DVM_OPS / MAX_TLBI_OPS).
-  static constexpr u64 kMaxSingle = 512;
+  static constexpr uint64_t kMaxSingle = 512;
 
-  u64 flushes = 0;     // flush() calls
-  u64 full = 0;        // of which ended in TLBI VMALLE1IS
-  u64 by_va = 0;       // TLBI VAE1IS / VALE1IS instructions issued
-  u64 leaf_only = 0;   // of which VALE1IS
-  u64 with_ttl = 0;    // of which carried a level hint
+  uint64_t flushes = 0;     // flush() calls
+  uint64_t full = 0;        // of which ended in TLBI VMALLE1IS
+  uint64_t by_va = 0;       // TLBI VAE1IS / VALE1IS instructions issued
+  uint64_t leaf_only = 0;   // of which VALE1IS
+  uint64_t with_ttl = 0;    // of which carried a level hint
 
   Arm64Tlb() {
-    u64 mmfr2;
+    uint64_t mmfr2;
     asm volatile("mrs %0, id_aa64mmfr2_el1" : "=r"(mmfr2));
     ttl_ = ((mmfr2 >> 48) & 0xf) != 0;  // ID_AA64MMFR2_EL1.TTL
   }
 
   void flush(const TlbFlush& f) {
     ++flushes;
-    const u64 len = f.end - f.start;
+    const uint64_t len = f.end - f.start;
     const unsigned step = f.leaf_only ? f.stride_shift : F::page_shift;
     asm volatile("dsb ishst" ::: "memory");
     if (len == 0 || (len >> step) > kMaxSingle) {
       ++full;
       asm volatile("tlbi vmalle1is" ::: "memory");
     } else {
-      const u64 hint = f.level != kAnyLevel && ttl_ ? ttl(f.level) : 0;
-      for (u64 off = 0; off < len; off += bit(step)) {
-        const u64 op = (((f.start + off) >> 12) & mask(0, 43)) | (hint << 44);
+      const uint64_t hint = f.level != kAnyLevel && ttl_ ? ttl(f.level) : 0;
+      for (uint64_t off = 0; off < len; off += bit(step)) {
+        const uint64_t op = (((f.start + off) >> 12) & mask(0, 43)) | (hint << 44);
         if (f.leaf_only) {
           asm volatile("tlbi vale1is, %0" : : "r"(op) : "memory");
           ++leaf_only;
@@ -75,10 +75,10 @@ struct Arm64Tlb {
   // TTL: bits [3:2] the granule (01 4K, 10 16K, 11 64K), [1:0] the Arm level of the entries
   // (our level 0 is Arm level 3). A level the hint cannot name (Arm level 0, or -1 with LPA2)
   // gets no hint.
-  static constexpr u64 ttl(unsigned level) {
+  static constexpr uint64_t ttl(unsigned level) {
     const unsigned arm_level = 3 - level;
     if (level > 3 || arm_level == 0) return 0;
-    const u64 tg = F::page_shift == 12 ? 1 : F::page_shift == 14 ? 2 : 3;
+    const uint64_t tg = F::page_shift == 12 ? 1 : F::page_shift == 14 ? 2 : 3;
     return (tg << 2) | arm_level;
   }
   bool ttl_ = false;

@@ -53,45 +53,45 @@ namespace hugepte {
 namespace riscv {
 
 // PTE bits, named as in the privileged spec's Sv39 PTE figure.
-inline constexpr u64 kV = bit(0);     // valid
-inline constexpr u64 kR = bit(1);     // readable
-inline constexpr u64 kW = bit(2);     // writable (W=1 with R=0 is reserved)
-inline constexpr u64 kX = bit(3);     // executable
-inline constexpr u64 kU = bit(4);     // user-mode accessible
-inline constexpr u64 kG = bit(5);     // global mapping
-inline constexpr u64 kA = bit(6);     // accessed
-inline constexpr u64 kD = bit(7);     // dirty
-inline constexpr u64 kRsw0 = bit(8);  // RSW[0]: Linux _PAGE_SPECIAL
-inline constexpr u64 kRsw1 = bit(9);  // RSW[1]: free for software (Linux devmap until removed)
+inline constexpr uint64_t kV = bit(0);     // valid
+inline constexpr uint64_t kR = bit(1);     // readable
+inline constexpr uint64_t kW = bit(2);     // writable (W=1 with R=0 is reserved)
+inline constexpr uint64_t kX = bit(3);     // executable
+inline constexpr uint64_t kU = bit(4);     // user-mode accessible
+inline constexpr uint64_t kG = bit(5);     // global mapping
+inline constexpr uint64_t kA = bit(6);     // accessed
+inline constexpr uint64_t kD = bit(7);     // dirty
+inline constexpr uint64_t kRsw0 = bit(8);  // RSW[0]: Linux _PAGE_SPECIAL
+inline constexpr uint64_t kRsw1 = bit(9);  // RSW[1]: free for software (Linux devmap until removed)
 inline constexpr unsigned kPpnLo = 10;
 inline constexpr unsigned kPpnHi = 53;  // PPN is 44 bits in every mode: 56-bit physical addresses
-inline constexpr u64 kPpn = mask(kPpnLo, kPpnHi);
-inline constexpr u64 kReserved = mask(54, 58);  // reserved for future standard use
-inline constexpr u64 kSoftDirty = bit(59);      // reserved; Linux soft-dirty with Svrsw60t59b
-inline constexpr u64 kUffdWp = bit(60);         // reserved; Linux uffd-wp with Svrsw60t59b
-inline constexpr u64 kRsw60t59b = kSoftDirty | kUffdWp;
+inline constexpr uint64_t kPpn = mask(kPpnLo, kPpnHi);
+inline constexpr uint64_t kReserved = mask(54, 58);  // reserved for future standard use
+inline constexpr uint64_t kSoftDirty = bit(59);      // reserved; Linux soft-dirty with Svrsw60t59b
+inline constexpr uint64_t kUffdWp = bit(60);         // reserved; Linux uffd-wp with Svrsw60t59b
+inline constexpr uint64_t kRsw60t59b = kSoftDirty | kUffdWp;
 inline constexpr unsigned kPbmtLo = 61;
 inline constexpr unsigned kPbmtHi = 62;
-inline constexpr u64 kPbmt = mask(kPbmtLo, kPbmtHi);
-inline constexpr u64 kN = bit(63);  // Svnapot
-inline constexpr u64 kRwx = kR | kW | kX;
+inline constexpr uint64_t kPbmt = mask(kPbmtLo, kPbmtHi);
+inline constexpr uint64_t kN = bit(63);  // Svnapot
+inline constexpr uint64_t kRwx = kR | kW | kX;
 
 // Linux's name for G when V=0: a PROT_NONE (NUMA hinting / mprotect) entry.
-inline constexpr u64 kProtNone = kG;
+inline constexpr uint64_t kProtNone = kG;
 
 // Svpbmt memory types (bits 62-61 of a leaf).
-enum class Pbmt : u8 { pma = 0, nc = 1, io = 2, reserved = 3 };
+enum class Pbmt : uint8_t { pma = 0, nc = 1, io = 2, reserved = 3 };
 
 // Svnapot defines one size: napot_bits = 4 at level 0, i.e. 16 PTEs of 4 KiB = 64 KiB, marked by
 // PPN[3:0] = 1000b. Every other pattern, and N=1 at any level above 0, is reserved.
 inline constexpr unsigned kNapotBits = 4;
 inline constexpr unsigned kNapotShift = 12 + kNapotBits;
-inline constexpr u64 kNapotPattern = bit(kNapotBits - 1);  // 1000b in PPN[3:0]
+inline constexpr uint64_t kNapotPattern = bit(kNapotBits - 1);  // 1000b in PPN[3:0]
 
 // Linux's swap-entry layout (non-present, non-PROT_NONE PTEs).
-inline constexpr u64 kSwpSoftDirty = bit(3);  // borrows X; only with Svrsw60t59b
-inline constexpr u64 kSwpUffdWp = bit(4);     // borrows U; only with Svrsw60t59b
-inline constexpr u64 kSwpExclusive = bit(6);  // borrows A: PG_anon_exclusive
+inline constexpr uint64_t kSwpSoftDirty = bit(3);  // borrows X; only with Svrsw60t59b
+inline constexpr uint64_t kSwpUffdWp = bit(4);     // borrows U; only with Svrsw60t59b
+inline constexpr uint64_t kSwpExclusive = bit(6);  // borrows A: PG_anon_exclusive
 inline constexpr unsigned kSwpTypeLo = 7;
 inline constexpr unsigned kSwpTypeHi = 11;  // 5 bits = MAX_SWAPFILES_SHIFT
 inline constexpr unsigned kSwpOffsetLo = 12;
@@ -155,9 +155,9 @@ struct RiscvFormat {
   }
 
   // Bits 63 .. va_bits-1 must all equal bit va_bits-1, or the access faults.
-  static constexpr bool canonical(u64 va) {
-    const u64 top = va >> (va_bits - 1);
-    return top == 0 || top == (~u64{0} >> (va_bits - 1));
+  static constexpr bool canonical(uint64_t va) {
+    const uint64_t top = va >> (va_bits - 1);
+    return top == 0 || top == (~uint64_t{0} >> (va_bits - 1));
   }
 
   // Hardware sets A and D (Svadu, and QEMU's default); the dirty state is the plain D bit.
@@ -166,23 +166,24 @@ struct RiscvFormat {
   // ---- masks derived from the extension set ---------------------------------------------
 
   // Bits that fault in any valid PTE.
-  static constexpr u64 kReservedMask = riscv::kReserved | (Svrsw60t59b ? 0 : riscv::kRsw60t59b);
+  static constexpr uint64_t kReservedMask =
+      riscv::kReserved | (Svrsw60t59b ? 0 : riscv::kRsw60t59b);
   // Bits 59-60 as Linux's soft-dirty / uffd-wp (zero without the extension).
-  static constexpr u64 kSoftMask = Svrsw60t59b ? riscv::kRsw60t59b : 0;
+  static constexpr uint64_t kSoftMask = Svrsw60t59b ? riscv::kRsw60t59b : 0;
   // Raw bits a leaf / a table entry carries in Entry::keep.
-  static constexpr u64 kLeafKeep = riscv::kRsw1;
-  static constexpr u64 kTableKeep = riscv::kRsw0 | riscv::kRsw1 | kSoftMask;
+  static constexpr uint64_t kLeafKeep = riscv::kRsw1;
+  static constexpr uint64_t kTableKeep = riscv::kRsw0 | riscv::kRsw1 | kSoftMask;
 
   // ---- classification shared by decode and the hot-path predicates ----------------------
 
   // Why the payload of a leaf (or of a PROT_NONE entry, which becomes a leaf again by setting
   // V) would fault, in a fixed order; Reason::none when it would translate.
-  static constexpr Reason leaf_problem(u64 raw, unsigned level) {
+  static constexpr Reason leaf_problem(uint64_t raw, unsigned level) {
     if (raw & kReservedMask) return Reason::reserved_bits;
     if (!Svpbmt && (raw & riscv::kPbmt)) return Reason::extension_absent;
     if (!Svnapot && (raw & riscv::kN)) return Reason::extension_absent;
     if ((raw & (riscv::kR | riscv::kW)) == riscv::kW) return Reason::write_without_read;
-    if (field(raw, riscv::kPbmtLo, riscv::kPbmtHi) == u64(riscv::Pbmt::reserved))
+    if (field(raw, riscv::kPbmtLo, riscv::kPbmtHi) == uint64_t(riscv::Pbmt::reserved))
       return Reason::reserved_memory_type;
     if (raw & riscv::kN) {
       // Only the 64 KiB pattern at level 0 is defined.
@@ -198,7 +199,7 @@ struct RiscvFormat {
   }
 
   // Why a V=1, R=W=X=0 entry (a pointer to the next level) would fault.
-  static constexpr Reason table_problem(u64 raw, unsigned level) {
+  static constexpr Reason table_problem(uint64_t raw, unsigned level) {
     if (raw & kReservedMask) return Reason::reserved_bits;
     if (level == 0) return Reason::table_not_allowed;  // i < 0 after the step: page fault
     // D, A, U are reserved on non-leaf PTEs; so are PBMT (Svpbmt) and N (Svnapot).
@@ -209,13 +210,13 @@ struct RiscvFormat {
 
   // ---- hot-path predicates (agree with decode; the tests check it) -----------------------
 
-  static constexpr bool is_table(u64 raw, unsigned level) {
-    constexpr u64 must_be_clear =
+  static constexpr bool is_table(uint64_t raw, unsigned level) {
+    constexpr uint64_t must_be_clear =
         riscv::kRwx | kReservedMask | riscv::kD | riscv::kA | riscv::kU | riscv::kPbmt | riscv::kN;
     return level > 0 && level < levels && (raw & (riscv::kV | must_be_clear)) == riscv::kV;
   }
 
-  static constexpr bool is_leaf(u64 raw, unsigned level) {
+  static constexpr bool is_leaf(uint64_t raw, unsigned level) {
     return (raw & riscv::kV) && (raw & riscv::kRwx) && level < levels &&
            leaf_problem(raw, level) == Reason::none;
   }
@@ -223,30 +224,30 @@ struct RiscvFormat {
   // Output address of a table, leaf or PROT_NONE entry (a NAPOT entry gives its group base);
   // 0 for none and swap-format entries, which hold no address.
   // Every PTE of a NAPOT group holds the group's base: a NAPOT leaf spans the whole group.
-  static constexpr unsigned leaf_shift(u64 raw, unsigned level) {
+  static constexpr unsigned leaf_shift(uint64_t raw, unsigned level) {
     return Svnapot && level == 0 && (raw & riscv::kN) ? riscv::kNapotShift : shift(level);
   }
-  static constexpr u64 out_addr(u64 raw, unsigned) {
+  static constexpr uint64_t out_addr(uint64_t raw, unsigned) {
     if (!(raw & (riscv::kV | riscv::kG | riscv::kR | riscv::kW))) return 0;
-    u64 ppn = field(raw, riscv::kPpnLo, riscv::kPpnHi);
+    uint64_t ppn = field(raw, riscv::kPpnLo, riscv::kPpnHi);
     if (Svnapot && (raw & riscv::kN)) ppn &= ~(bit(riscv::kNapotBits) - 1);
     return ppn << page_shift;
   }
 
   // A pointer to the next-level table at physical address `pa` (level must be > 0). Linux's
   // _PAGE_TABLE is just V: no A/D/U (reserved), and no G, so the subtree stays per-ASID.
-  static constexpr u64 make_table(u64 pa, unsigned) {
+  static constexpr uint64_t make_table(uint64_t pa, unsigned) {
     return riscv::kV | (((pa >> page_shift) << riscv::kPpnLo) & riscv::kPpn);
   }
 
   // Every PTE of a NAPOT group holds the identical value (Svnapot), unlike arm64 CONT where
   // each holds its own address; a non-present value is also written identically to each slot.
-  static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
+  static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
 
   // A leaf or PROT_NONE entry at another output address: the PPN replaced; a NAPOT entry
   // (pa aligned to the group) keeps its size pattern in the low PPN bits.
-  static constexpr u64 with_pa(u64 raw, unsigned, u64 pa) {
-    const u64 napot = Svnapot && (raw & riscv::kN) ? riscv::kNapotPattern << riscv::kPpnLo : 0;
+  static constexpr uint64_t with_pa(uint64_t raw, unsigned, uint64_t pa) {
+    const uint64_t napot = Svnapot && (raw & riscv::kN) ? riscv::kNapotPattern << riscv::kPpnLo : 0;
     return (raw & ~riscv::kPpn) | ppn_bits(pa) | napot;
   }
 
@@ -266,7 +267,7 @@ struct RiscvFormat {
   // group: a cached 64 KiB translation would overlap 4 KiB ones), of the group's output
   // address (two physical pages behind one virtual page), or of PBMT (two cacheability
   // attributes for one location can lose coherence).
-  static constexpr bool needs_bbm(u64 old_raw, u64 new_raw, unsigned level) {
+  static constexpr bool needs_bbm(uint64_t old_raw, uint64_t new_raw, unsigned level) {
     const bool old_napot = is_leaf(old_raw, level) && (old_raw & riscv::kN);
     const bool new_napot = is_leaf(new_raw, level) && (new_raw & riscv::kN);
     if (!old_napot && !new_napot) return false;
@@ -275,10 +276,10 @@ struct RiscvFormat {
 
   // ---- full translation ------------------------------------------------------------------
 
-  static constexpr Entry decode(u64 raw, unsigned level) {
+  static constexpr Entry decode(uint64_t raw, unsigned level) {
     Entry e;
     if (raw == 0) return e;
-    e.shift = static_cast<u8>(shift(level));
+    e.shift = static_cast<uint8_t>(shift(level));
     if (level >= levels) return invalid(e, Reason::unrepresentable);
 
     if (raw & riscv::kV) {
@@ -313,7 +314,7 @@ struct RiscvFormat {
     // Swap format. Bits 1, 2 and 5 are zero here by construction.
     if (!Svrsw60t59b && (raw & (riscv::kSwpSoftDirty | riscv::kSwpUffdWp)))
       return invalid(e, Reason::extension_absent);
-    e.swp.type = static_cast<u32>(field(raw, riscv::kSwpTypeLo, riscv::kSwpTypeHi));
+    e.swp.type = static_cast<uint32_t>(field(raw, riscv::kSwpTypeLo, riscv::kSwpTypeHi));
     e.swp.offset = field(raw, riscv::kSwpOffsetLo, riscv::kSwpOffsetHi);
     e.swp.exclusive = (raw & riscv::kSwpExclusive) != 0;
     e.swp.soft_dirty = (raw & riscv::kSwpSoftDirty) != 0;
@@ -330,9 +331,9 @@ struct RiscvFormat {
   // PROT_NONE bit), A/D/U/permissions on a table, a swap type >= 32 or offset >= 2^52, a
   // marker whose type is not kSwpPteMarker (and the reverse), the swap entry (0, 0) without
   // flags (it is the none value), keep bits outside the kind's keep mask, and Kind::invalid.
-  static constexpr Result<u64> encode(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
-    if (e.kind == Kind::none) return u64{0};
+    if (e.kind == Kind::none) return uint64_t{0};
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;  // decoded elsewhere
     switch (e.kind) {
       case Kind::table:
@@ -356,7 +357,7 @@ struct RiscvFormat {
     return e;
   }
 
-  static constexpr MemType memtype_of(u64 raw) {
+  static constexpr MemType memtype_of(uint64_t raw) {
     switch (static_cast<riscv::Pbmt>(field(raw, riscv::kPbmtLo, riscv::kPbmtHi))) {
       case riscv::Pbmt::nc:
         return MemType::noncacheable;
@@ -368,9 +369,9 @@ struct RiscvFormat {
   }
 
   // Fields common to a leaf and a PROT_NONE entry (global is the caller's: G is PROT_NONE).
-  static constexpr void fill_leaf(Entry& e, u64 raw, unsigned level) {
+  static constexpr void fill_leaf(Entry& e, uint64_t raw, unsigned level) {
     e.addr = out_addr(raw, level);
-    e.cont_shift = static_cast<u8>((raw & riscv::kN) ? riscv::kNapotShift : 0);
+    e.cont_shift = static_cast<uint8_t>((raw & riscv::kN) ? riscv::kNapotShift : 0);
     e.prot.read = (raw & riscv::kR) != 0;
     e.prot.write = (raw & riscv::kW) != 0;
     e.prot.exec = (raw & riscv::kX) != 0;
@@ -385,13 +386,13 @@ struct RiscvFormat {
     e.keep = raw & kLeafKeep;
   }
 
-  static constexpr bool fits_pa(u64 addr) { return (addr >> pa_bits) == 0; }
+  static constexpr bool fits_pa(uint64_t addr) { return (addr >> pa_bits) == 0; }
 
-  static constexpr u64 ppn_bits(u64 addr) {
+  static constexpr uint64_t ppn_bits(uint64_t addr) {
     return ((addr >> page_shift) << riscv::kPpnLo) & riscv::kPpn;
   }
 
-  static constexpr Result<u64> encode_table(const Entry& e, unsigned level) {
+  static constexpr Result<uint64_t> encode_table(const Entry& e, unsigned level) {
     if (level == 0) return Err::einval;  // the last level can only hold leaves
     // D, A, U, PBMT, N are reserved on a pointer; R/W/X would make it a leaf.
     if (e.prot != Prot{} || e.writable || e.accessed || e.dirty || e.cont_shift != 0 ||
@@ -402,13 +403,13 @@ struct RiscvFormat {
     return riscv::kV | ppn_bits(e.addr) | (e.global ? riscv::kG : 0) | e.keep;
   }
 
-  static constexpr Result<u64> encode_leaf(const Entry& e, unsigned level, bool present) {
+  static constexpr Result<uint64_t> encode_leaf(const Entry& e, unsigned level, bool present) {
     const Prot& p = e.prot;
     if (p.write && !p.read) return Err::einval;                         // reserved encoding
     if (present && !(p.read || p.write || p.exec)) return Err::einval;  // that is a table
     if (e.writable != p.write) return Err::einval;                      // one W bit holds both
     if (!present && e.global) return Err::einval;                       // G is the PROT_NONE bit
-    u64 raw = 0;
+    uint64_t raw = 0;
     unsigned align = shift(level);
     if (e.cont_shift != 0) {
       if (!Svnapot || level != 0 || e.cont_shift != riscv::kNapotShift) return Err::einval;
@@ -421,11 +422,11 @@ struct RiscvFormat {
         break;
       case MemType::noncacheable:
         if (!Svpbmt) return Err::einval;
-        raw |= u64(riscv::Pbmt::nc) << riscv::kPbmtLo;
+        raw |= uint64_t(riscv::Pbmt::nc) << riscv::kPbmtLo;
         break;
       case MemType::device:
         if (!Svpbmt) return Err::einval;
-        raw |= u64(riscv::Pbmt::io) << riscv::kPbmtLo;
+        raw |= uint64_t(riscv::Pbmt::io) << riscv::kPbmtLo;
         break;
       default:
         return Err::einval;  // PBMT has no WT, WP, tagged or nGnRE distinction
@@ -447,15 +448,16 @@ struct RiscvFormat {
     return raw | e.keep;
   }
 
-  static constexpr Result<u64> encode_swap(const Entry& e) {
+  static constexpr Result<uint64_t> encode_swap(const Entry& e) {
     const Swap& s = e.swp;
     if (s.type >= bit(kSwapTypeBits)) return Err::einval;
     if ((e.kind == Kind::marker) != (s.type == kSwpPteMarker)) return Err::einval;
     if (s.offset >> riscv::kSwpOffsetBits) return Err::einval;
     if ((s.soft_dirty || s.uffd_wp) && !Svrsw60t59b) return Err::einval;
-    const u64 raw = (u64{s.type} << riscv::kSwpTypeLo) | (s.offset << riscv::kSwpOffsetLo) |
-                    (s.exclusive ? riscv::kSwpExclusive : 0) |
-                    (s.soft_dirty ? riscv::kSwpSoftDirty : 0) | (s.uffd_wp ? riscv::kSwpUffdWp : 0);
+    const uint64_t raw =
+        (uint64_t{s.type} << riscv::kSwpTypeLo) | (s.offset << riscv::kSwpOffsetLo) |
+        (s.exclusive ? riscv::kSwpExclusive : 0) | (s.soft_dirty ? riscv::kSwpSoftDirty : 0) |
+        (s.uffd_wp ? riscv::kSwpUffdWp : 0);
     if (raw == 0) return Err::einval;  // swp_entry(0, 0) is indistinguishable from none
     return raw;
   }

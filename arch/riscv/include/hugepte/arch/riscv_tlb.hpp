@@ -16,21 +16,21 @@ namespace hugepte {
 
 struct RiscvTlb {
   // Above this many fences one full fence is cheaper (Linux: tlb_flush_all_threshold).
-  static constexpr u64 kMaxSingle = 64;
+  static constexpr uint64_t kMaxSingle = 64;
 
-  u64 flushes = 0;     // flush() calls
-  u64 full = 0;        // of which ended in SFENCE.VMA x0, x0
-  u64 by_va = 0;       // SFENCE.VMA by address issued
+  uint64_t flushes = 0;     // flush() calls
+  uint64_t full = 0;        // of which ended in SFENCE.VMA x0, x0
+  uint64_t by_va = 0;       // SFENCE.VMA by address issued
 
   void flush(const TlbFlush& f) {
     ++flushes;
-    const u64 len = f.end - f.start;
+    const uint64_t len = f.end - f.start;
     if (!f.leaf_only || len == 0 || (len >> f.stride_shift) > kMaxSingle) {
       ++full;
       asm volatile("sfence.vma zero, zero" ::: "memory");
       return;
     }
-    for (u64 off = 0; off < len; off += bit(f.stride_shift)) {
+    for (uint64_t off = 0; off < len; off += bit(f.stride_shift)) {
       asm volatile("sfence.vma %0, zero" : : "r"(f.start + off) : "memory");
       ++by_va;
     }

@@ -56,44 +56,44 @@ namespace hugepte {
 namespace x86 {
 
 // Architectural bits (SDM tables 4-15..4-20).
-inline constexpr u64 kP = bit(0);               // present
-inline constexpr u64 kRW = bit(1);              // writes allowed
-inline constexpr u64 kUS = bit(2);              // user-mode accesses allowed
-inline constexpr u64 kPWT = bit(3);             // page-level write-through (PAT index bit 0)
-inline constexpr u64 kPCD = bit(4);             // page-level cache disable (PAT index bit 1)
-inline constexpr u64 kA = bit(5);               // accessed, set by the CPU
-inline constexpr u64 kD = bit(6);               // dirty, set by the CPU (leaves only)
-inline constexpr u64 kPS = bit(7);              // page size, in PD and PDPT entries
-inline constexpr u64 kPAT = bit(7);             // PAT index bit 2, in a 4K PTE
-inline constexpr u64 kG = bit(8);               // global (leaves)
-inline constexpr u64 kPATLarge = bit(12);       // PAT index bit 2, in a 2M/1G leaf
-inline constexpr u64 kXD = bit(63);             // execute-disable (EFER.NXE=1)
-inline constexpr u64 kPkeyMask = mask(59, 62);  // protection key of a leaf (CR4.PKE)
+inline constexpr uint64_t kP = bit(0);               // present
+inline constexpr uint64_t kRW = bit(1);              // writes allowed
+inline constexpr uint64_t kUS = bit(2);              // user-mode accesses allowed
+inline constexpr uint64_t kPWT = bit(3);             // page-level write-through (PAT index bit 0)
+inline constexpr uint64_t kPCD = bit(4);             // page-level cache disable (PAT index bit 1)
+inline constexpr uint64_t kA = bit(5);               // accessed, set by the CPU
+inline constexpr uint64_t kD = bit(6);               // dirty, set by the CPU (leaves only)
+inline constexpr uint64_t kPS = bit(7);              // page size, in PD and PDPT entries
+inline constexpr uint64_t kPAT = bit(7);             // PAT index bit 2, in a 4K PTE
+inline constexpr uint64_t kG = bit(8);               // global (leaves)
+inline constexpr uint64_t kPATLarge = bit(12);       // PAT index bit 2, in a 2M/1G leaf
+inline constexpr uint64_t kXD = bit(63);             // execute-disable (EFER.NXE=1)
+inline constexpr uint64_t kPkeyMask = mask(59, 62);  // protection key of a leaf (CR4.PKE)
 
 // Linux software conventions (pgtable_types.h, pgtable_64.h).
-inline constexpr u64 kProtNone = bit(8);     // with P=0: PROT_NONE, present to software
-inline constexpr u64 kSpecial = bit(9);      // _PAGE_SPECIAL (SOFTW1)
-inline constexpr u64 kUffdWp = bit(10);      // _PAGE_UFFD_WP (SOFTW2)
-inline constexpr u64 kSoftDirty = bit(11);   // _PAGE_SOFT_DIRTY (SOFTW3)
-inline constexpr u64 kSavedDirty = bit(58);  // _PAGE_SAVED_DIRTY (SOFTW5): dirty while W=0
-inline constexpr u64 kKnlErratum = kA | kD;  // may be set by hardware in non-present entries
-inline constexpr u64 kSwpSoftDirty = bit(1);
-inline constexpr u64 kSwpUffdWp = bit(2);
-inline constexpr u64 kSwpExclusive = bit(3);
+inline constexpr uint64_t kProtNone = bit(8);     // with P=0: PROT_NONE, present to software
+inline constexpr uint64_t kSpecial = bit(9);      // _PAGE_SPECIAL (SOFTW1)
+inline constexpr uint64_t kUffdWp = bit(10);      // _PAGE_UFFD_WP (SOFTW2)
+inline constexpr uint64_t kSoftDirty = bit(11);   // _PAGE_SOFT_DIRTY (SOFTW3)
+inline constexpr uint64_t kSavedDirty = bit(58);  // _PAGE_SAVED_DIRTY (SOFTW5): dirty while W=0
+inline constexpr uint64_t kKnlErratum = kA | kD;  // may be set by hardware in non-present entries
+inline constexpr uint64_t kSwpSoftDirty = bit(1);
+inline constexpr uint64_t kSwpUffdWp = bit(2);
+inline constexpr uint64_t kSwpExclusive = bit(3);
 inline constexpr unsigned kSwpOffsetShift = 9;  // offset bits 9..58, stored inverted
 inline constexpr unsigned kSwpOffsetBits = 50;
 inline constexpr unsigned kSwpTypeShift = 59;  // type bits 59..63
 // Linux's _PAGE_TABLE: what pmd_populate and friends write (D is ignored above a leaf).
-inline constexpr u64 kTable = kP | kRW | kUS | kA | kD;
+inline constexpr uint64_t kTable = kP | kRW | kUS | kA | kD;
 // L1TF inversion covers the whole 52-bit physical field (__PHYSICAL_MASK_SHIFT), whatever the
 // CPU's MAXPHYADDR. That is why a PROT_NONE or swap entry points above any real memory.
 inline constexpr unsigned kPhysMaskShift = 52;
 
 // Raw bits outside the vocabulary that each kind keeps (so decode -> encode never loses them).
-inline constexpr u64 kLeafKeep = mask(52, 57) | kPkeyMask;  // ignored bits, protection key
-inline constexpr u64 kTableKeep = kD | kG | mask(9, 11) | mask(52, 62);  // all ignored bits
-inline constexpr u64 kSwapKeep = bit(4) | kA | kD;  // unused by Linux's swap format
-inline constexpr u64 kNoneKeep = kKnlErratum;
+inline constexpr uint64_t kLeafKeep = mask(52, 57) | kPkeyMask;  // ignored bits, protection key
+inline constexpr uint64_t kTableKeep = kD | kG | mask(9, 11) | mask(52, 62);  // all ignored bits
+inline constexpr uint64_t kSwapKeep = bit(4) | kA | kD;  // unused by Linux's swap format
+inline constexpr uint64_t kNoneKeep = kKnlErratum;
 
 // Linux's PAT programming, index -> memory type, and the lowest index for each type.
 inline constexpr MemType kPatType[8] = {
@@ -184,14 +184,14 @@ struct X86Format {
   static constexpr unsigned cont_shift(unsigned) { return 0; }  // no contiguous hint on x86
 
   // Bits 63..va_bits-1 must all equal bit va_bits-1 (SDM §3.3.7.1, and §4.5.1 for LA57).
-  static constexpr bool canonical(u64 va) {
-    const u64 top = va >> (va_bits - 1);
-    return top == 0 || top == (~u64{0} >> (va_bits - 1));
+  static constexpr bool canonical(uint64_t va) {
+    const uint64_t top = va >> (va_bits - 1);
+    return top == 0 || top == (~uint64_t{0} >> (va_bits - 1));
   }
 
   // --- raw <-> vocabulary -------------------------------------------------------------------
 
-  static constexpr Entry decode(u64 raw, unsigned level) {
+  static constexpr Entry decode(uint64_t raw, unsigned level) {
     if (level >= levels) return invalid(level, Reason::unrepresentable);
     if (!(raw & x86::kP)) return decode_not_present(raw, level);
     // Present: the CPU checks reserved bits. The first problem found is reported.
@@ -206,7 +206,7 @@ struct X86Format {
     return leaf_entry(raw, level, Kind::leaf, raw & addr_mask(level));
   }
 
-  HUGEPTE_ALWAYS_INLINE static constexpr Result<u64> encode(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     const Built b = build(e, level);
     if (b.why != Reason::none) return Err::einval;
     return b.raw;
@@ -218,60 +218,64 @@ struct X86Format {
 
   // --- hot path (each agrees with decode) ---------------------------------------------------
 
-  static constexpr bool is_table(u64 raw, unsigned level) {
+  static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level >= 1 && level < levels && (raw & (x86::kP | x86::kPS)) == x86::kP &&
            !(raw & kRsvdHigh);
   }
-  static constexpr bool is_leaf(u64 raw, unsigned level) {
+  static constexpr bool is_leaf(uint64_t raw, unsigned level) {
     if (!(raw & x86::kP) || (raw & kRsvdHigh) || level >= levels) return false;
     if (level == 0) return true;
     return (raw & x86::kPS) && leaf_ok(level) && !(raw & mask(13, shift(level) - 1));
   }
-  static constexpr unsigned leaf_shift(u64, unsigned level) { return shift(level); }
-  static constexpr u64 out_addr(u64 raw, unsigned level) {
+  static constexpr unsigned leaf_shift(uint64_t, unsigned level) { return shift(level); }
+  static constexpr uint64_t out_addr(uint64_t raw, unsigned level) {
     return raw & (level >= 1 && (raw & x86::kPS) ? addr_mask(level) : kAddr4K);
   }
   // Linux's _PAGE_TABLE (P|RW|US|A|D). The permissions are the most permissive, because the
   // leaf decides. pa must be 4K-aligned and below 2^pa_bits.
-  static constexpr u64 make_table(u64 pa, unsigned) { return (pa & kAddr4K) | x86::kTable; }
+  static constexpr uint64_t make_table(uint64_t pa, unsigned) {
+    return (pa & kAddr4K) | x86::kTable;
+  }
 
   // x86 has no contiguous groups. A "group" is one entry.
-  static constexpr u64 group_entry(u64 raw0, unsigned, unsigned) { return raw0; }
+  static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
 
   // A leaf at another output address: the address field replaced; for PROT_NONE, whose
   // address is stored inverted over [shift, 51] (L1TF), the inverted field.
-  static constexpr u64 with_pa(u64 raw, unsigned level, u64 pa) {
+  static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
     if (raw & x86::kP) return (raw & ~addr_mask(level)) | pa;
-    const u64 m = mask(shift(level), x86::kPhysMaskShift - 1);
+    const uint64_t m = mask(shift(level), x86::kPhysMaskShift - 1);
     return (raw & ~m) | (~pa & m);
   }
 
   // x86 needs no break-before-make. The CPU may use either the old or the new translation
   // until the INVLPG, and never a mix of the two. So replacing one valid entry with another and
   // then invalidating is architecturally sound (SDM §4.10.4.4).
-  static constexpr bool needs_bbm(u64, u64, unsigned) { return false; }
+  static constexpr bool needs_bbm(uint64_t, uint64_t, unsigned) { return false; }
 
  private:
-  static constexpr u64 kAddr4K = mask(12, MaxPhyAddr - 1);
-  static constexpr u64 kRsvdHigh = MaxPhyAddr < 52 ? mask(MaxPhyAddr, 51) : 0;
-  static constexpr u64 addr_mask(unsigned level) { return mask(shift(level), MaxPhyAddr - 1); }
-  static constexpr u64 pat_bit(unsigned level) { return level == 0 ? x86::kPAT : x86::kPATLarge; }
+  static constexpr uint64_t kAddr4K = mask(12, MaxPhyAddr - 1);
+  static constexpr uint64_t kRsvdHigh = MaxPhyAddr < 52 ? mask(MaxPhyAddr, 51) : 0;
+  static constexpr uint64_t addr_mask(unsigned level) { return mask(shift(level), MaxPhyAddr - 1); }
+  static constexpr uint64_t pat_bit(unsigned level) {
+    return level == 0 ? x86::kPAT : x86::kPATLarge;
+  }
 
   static constexpr Entry invalid(unsigned level, Reason why) {
     Entry e;
     e.kind = Kind::invalid;
     e.reason = why;
-    e.shift = static_cast<u8>(level < levels ? shift(level) : 0);
+    e.shift = static_cast<uint8_t>(level < levels ? shift(level) : 0);
     return e;
   }
 
   // A leaf and a protnone entry share one layout for everything but P/PROTNONE/G and the
   // address.
-  static constexpr Entry leaf_entry(u64 raw, unsigned level, Kind kind, u64 addr) {
+  static constexpr Entry leaf_entry(uint64_t raw, unsigned level, Kind kind, uint64_t addr) {
     Entry e;
     e.kind = kind;
     e.addr = addr;
-    e.shift = static_cast<u8>(shift(level));
+    e.shift = static_cast<uint8_t>(shift(level));
     // The CPU allows reads wherever P=1, and x86 cannot store a mapping without read.
     e.prot = Prot{true, (raw & x86::kRW) != 0, (raw & x86::kXD) == 0, (raw & x86::kUS) != 0};
     // Linux's pte_write: RW, or a shadow-stack page (W=0, D=1).
@@ -288,11 +292,11 @@ struct X86Format {
     return e;
   }
 
-  static constexpr Entry table_entry(u64 raw, unsigned level) {
+  static constexpr Entry table_entry(uint64_t raw, unsigned level) {
     Entry e;
     e.kind = Kind::table;
     e.addr = raw & kAddr4K;
-    e.shift = static_cast<u8>(shift(level));
+    e.shift = static_cast<uint8_t>(shift(level));
     // These restrict everything below (the leaf's rights are ANDed with them). A table has no
     // PAT bit, so PCD/PWT give one of indexes 0..3, which set the caching of the walk itself.
     e.prot = Prot{true, (raw & x86::kRW) != 0, (raw & x86::kXD) == 0, (raw & x86::kUS) != 0};
@@ -303,7 +307,7 @@ struct X86Format {
     return e;
   }
 
-  static constexpr Entry decode_not_present(u64 raw, unsigned level) {
+  static constexpr Entry decode_not_present(uint64_t raw, unsigned level) {
     if ((raw & ~x86::kKnlErratum) == 0) {
       Entry e;  // none; erratum bits kept so that the raw value round-trips
       e.keep = raw;
@@ -319,26 +323,26 @@ struct X86Format {
       // this would be a PROT_NONE table pointer, which Linux never writes.
       if (huge && !(raw & x86::kPS)) return invalid(level, Reason::unrepresentable);
       if (huge && (raw & mask(13, shift(level) - 1))) return invalid(level, Reason::reserved_bits);
-      const u64 addr = ~raw & mask(shift(level), x86::kPhysMaskShift - 1);  // undo L1TF flip
+      const uint64_t addr = ~raw & mask(shift(level), x86::kPhysMaskShift - 1);  // undo L1TF flip
       if (addr >> MaxPhyAddr) return invalid(level, Reason::output_beyond_pa);
       return leaf_entry(raw, level, Kind::protnone, addr);
     }
     // Swap format. Bit 7 must be clear: at the PMD it is PS, which makes pmd_present true.
     if (raw & bit(7)) return invalid(level, Reason::reserved_bits);
     Entry e;
-    e.swp.type = static_cast<u32>(raw >> x86::kSwpTypeShift);
+    e.swp.type = static_cast<uint32_t>(raw >> x86::kSwpTypeShift);
     e.swp.offset = (~raw >> x86::kSwpOffsetShift) & mask(0, x86::kSwpOffsetBits - 1);
     e.swp.soft_dirty = (raw & x86::kSwpSoftDirty) != 0;
     e.swp.uffd_wp = (raw & x86::kSwpUffdWp) != 0;
     e.swp.exclusive = (raw & x86::kSwpExclusive) != 0;
     e.kind = e.swp.type == kSwpPteMarker ? Kind::marker : Kind::swap;
-    e.shift = static_cast<u8>(shift(level));
+    e.shift = static_cast<uint8_t>(shift(level));
     e.keep = raw & x86::kSwapKeep;
     return e;
   }
 
   struct Built {
-    u64 raw = 0;
+    uint64_t raw = 0;
     Reason why = Reason::none;
   };
 
@@ -386,7 +390,7 @@ struct X86Format {
 
   // A leaf or PROT_NONE entry (e.kind is one of them).
   HUGEPTE_ALWAYS_INLINE static constexpr Built build_leaf(const Entry& e, unsigned level) {
-    const u64 sz = shift(level);
+    const uint64_t sz = shift(level);
     if (Reason r = leaf_level_reason(level); r != Reason::none) return {0, r};
     if (!aligned(e.addr, sz)) return {0, Reason::misaligned_output};
     if (e.addr >> MaxPhyAddr) return {0, Reason::output_beyond_pa};
@@ -397,7 +401,7 @@ struct X86Format {
     if (e.prot.write && !e.writable) return {0, Reason::unrepresentable};
     if (e.writable && !e.prot.write && !e.dirty) return {0, Reason::unrepresentable};
     if (e.keep & ~x86::kLeafKeep) return {0, Reason::unrepresentable};
-    u64 raw = e.keep;
+    uint64_t raw = e.keep;
     if (e.kind == Kind::leaf) {
       raw |= x86::kP | e.addr;
       if (e.global) raw |= x86::kG;
@@ -433,7 +437,7 @@ struct X86Format {
         const int idx = x86::pat_index(e.mem);
         if (idx < 0 || idx > 3) return {0, Reason::unrepresentable};  // no PAT bit in a table
         if (e.keep & ~x86::kTableKeep) return {0, Reason::unrepresentable};
-        u64 raw = x86::kP | e.addr | e.keep;
+        uint64_t raw = x86::kP | e.addr | e.keep;
         if (e.prot.write) raw |= x86::kRW;
         if (e.prot.user) raw |= x86::kUS;
         if (!e.prot.exec) raw |= x86::kXD;
@@ -455,7 +459,7 @@ struct X86Format {
         if ((e.kind == Kind::marker) != (e.swp.type == kSwpPteMarker))
           return {0, Reason::bad_swap};  // the marker type is exactly the marker kind
         if (e.keep & ~x86::kSwapKeep) return {0, Reason::unrepresentable};
-        u64 raw = (u64{e.swp.type} << x86::kSwpTypeShift) |
+        uint64_t raw = (uint64_t{e.swp.type} << x86::kSwpTypeShift) |
                   ((~e.swp.offset & mask(0, x86::kSwpOffsetBits - 1)) << x86::kSwpOffsetShift) |
                   e.keep;
         if (e.swp.soft_dirty) raw |= x86::kSwpSoftDirty;

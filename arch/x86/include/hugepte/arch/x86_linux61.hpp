@@ -16,32 +16,33 @@
 
 namespace hugepte::linux61 {
 
-inline constexpr u64 kX86Devmap = bit(58);
+inline constexpr uint64_t kX86Devmap = bit(58);
 
 template <unsigned L, bool G, unsigned P>
-constexpr bool leafish(const X86Format<L, G, P>*, u64 raw, unsigned level) {
+constexpr bool leafish(const X86Format<L, G, P>*, uint64_t raw, unsigned level) {
   if (raw & x86::kP) return level == 0 || (raw & x86::kPS);
   return (raw & x86::kProtNone) != 0 || (level > 0 && (raw & x86::kPS));  // PROT_NONE, mkinvalid
 }
 
 // The same entry in upstream's spelling (what X86Format::decode reads).
 template <unsigned L, bool G, unsigned P>
-constexpr u64 to_upstream(const X86Format<L, G, P>* f, u64 raw, unsigned level) {
+constexpr uint64_t to_upstream(const X86Format<L, G, P>* f, uint64_t raw, unsigned level) {
   if (raw == 0) return 0;
   if (leafish(f, raw, level)) {
-    u64 r = raw & ~kX86Devmap;
-    if ((raw & x86::kP) && !(raw & x86::kRW) && (raw & x86::kD)) r = (r & ~x86::kD) | x86::kSavedDirty;
+    uint64_t r = raw & ~kX86Devmap;
+    if ((raw & x86::kP) && !(raw & x86::kRW) && (raw & x86::kD))
+      r = (r & ~x86::kD) | x86::kSavedDirty;
     return r;
   }
   if (raw & x86::kP) return raw;  // a table
   // A swap entry: type in 59-63, renumbered.
-  const u32 t = static_cast<u32>(raw >> x86::kSwpTypeShift);
-  return (raw & mask(0, x86::kSwpTypeShift - 1)) | (u64{swap_type(t)} << x86::kSwpTypeShift);
+  const uint32_t t = static_cast<uint32_t>(raw >> x86::kSwpTypeShift);
+  return (raw & mask(0, x86::kSwpTypeShift - 1)) | (uint64_t{swap_type(t)} << x86::kSwpTypeShift);
 }
 
 // Whether the entry has 6.1's _PAGE_DEVMAP.
 template <unsigned L, bool G, unsigned P>
-constexpr bool devmap(const X86Format<L, G, P>* f, u64 raw, unsigned level) {
+constexpr bool devmap(const X86Format<L, G, P>* f, uint64_t raw, unsigned level) {
   return leafish(f, raw, level) && (raw & kX86Devmap);
 }
 

@@ -15,15 +15,15 @@ namespace hugepte {
 
 struct X86Tlb {
   // Above this many INVLPGs one full flush is cheaper (Linux: tlb_single_page_flush_ceiling).
-  static constexpr u64 kMaxSingle = 33;
+  static constexpr uint64_t kMaxSingle = 33;
 
-  u64 flushes = 0;      // flush() calls
-  u64 full = 0;         // of which ended in a full flush
-  u64 invlpg = 0;       // INVLPG instructions issued
+  uint64_t flushes = 0;      // flush() calls
+  uint64_t full = 0;         // of which ended in a full flush
+  uint64_t invlpg = 0;       // INVLPG instructions issued
 
   void flush(const TlbFlush& f) {
     ++flushes;
-    const u64 len = f.end - f.start;  // end 0: the top of the address space
+    const uint64_t len = f.end - f.start;  // end 0: the top of the address space
     // One INVLPG per entry of the range: a leaf is dropped by any address inside it. A table
     // going away (leaf_only false) leaves leaves of any size under it, but the paging-structure
     // caches go with any INVLPG; the leaves are dropped one page at a time too.
@@ -33,7 +33,7 @@ struct X86Tlb {
       flush_all_now();
       return;
     }
-    for (u64 off = 0; off < len; off += bit(step)) {
+    for (uint64_t off = 0; off < len; off += bit(step)) {
       asm volatile("invlpg (%0)" : : "r"(f.start + off) : "memory");
       ++invlpg;
     }
@@ -47,13 +47,13 @@ struct X86Tlb {
 
  private:
   static void flush_all_now() {
-    u64 cr4;
+    uint64_t cr4;
     asm volatile("mov %%cr4, %0" : "=r"(cr4));
     if (cr4 & bit(7)) {  // CR4.PGE: global translations survive a CR3 write
       asm volatile("mov %0, %%cr4" : : "r"(cr4 & ~bit(7)) : "memory");
       asm volatile("mov %0, %%cr4" : : "r"(cr4) : "memory");
     } else {
-      u64 cr3;
+      uint64_t cr3;
       asm volatile("mov %%cr3, %0" : "=r"(cr3));
       asm volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
     }
