@@ -1,6 +1,7 @@
 // mm_fork_test.cpp - fork (mm/fork.hpp: dup_mmap, copy_page_range): what the child gets, copy
 // on write on both sides, what is not copied (shared and never-written mappings, userfaultfd
-// registration, uffd-wp), and a private hugetlb child without reservations. Typed over one
+// registration, uffd-wp - unless UFFD_FEATURE_EVENT_FORK hands the child a userfaultfd of its
+// own), and a private hugetlb child without reservations. Typed over one
 // format per geometry (mm_world.hpp's GeometryFormats); sizes from the format's geometry.
 #include <gtest/gtest.h>
 
@@ -100,6 +101,127 @@ TYPED_TEST(MmForkTest, TheChildHasNoRegistrationAndNoUffdWp) {
   EXPECT_EQ(c.mm.access(b + P, Access::read).kind, AccessKind::ok) << "MISSING not registered";
   EXPECT_EQ(w.mm.uffd_pending(), 0u);
   EXPECT_EQ(w.mm.access(b, Access::write, 1).kind, AccessKind::blocked) << "the parent's still is";
+}
+
+// dup_userfaultfd with EVENT_FORK (uffd-hgm-kvm.md §1): the forking thread waits until the
+// monitor reads the FORK message (range ioctls EAGAIN meanwhile); the child's VMAs stay
+// registered under its own userfaultfd, where its faults go and are resolved.
+TYPED_TEST(MmForkTest, EventForkGivesTheChildItsOwnUserfaultfd) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm, /*tid=*/7), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_blocked(7)) << "fork waits for the monitor";
+  EXPECT_EQ(w.mm.uffd_copy(b, kSrc, P, 0).err, Err::eagain);
+  const Result<UffdMsg> m = w.mm.uffd_read();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.value.event, UffdEvent::fork);
+  EXPECT_FALSE(w.mm.uffd_blocked(7));
+  EXPECT_EQ(w.mm.uffd_copy(b, kSrc, P, 0).err, Err::ok);
+  EXPECT_EQ(c.mm.access(b + P, Access::read, 9).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_pending(), 0u) << "the child's fault goes to the child's userfaultfd";
+  const Result<UffdMsg> cm = c.mm.uffd_read();
+  ASSERT_TRUE(cm.ok());
+  EXPECT_EQ(cm.value.event, UffdEvent::pagefault);
+  EXPECT_EQ(cm.value.address, b + P);
+  EXPECT_EQ(c.mm.uffd_api(0), Err::einval) << "the child's userfaultfd has had its API";
+  EXPECT_EQ(c.mm.uffd_copy(b + P, kSrc, P, 0).err, Err::ok);
+  EXPECT_FALSE(c.mm.uffd_blocked(9));
+  EXPECT_EQ(c.mm.access(b + P, Access::read, 9).kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.pagemap(b + P), 0u) << "the child's copy is the child's only";
+}
+
+// vma_needs_copy / copy_present_pte: a child VMA registered for WP gets the tables copied,
+// uffd-wp bits included (a shared one too), and its write to a protected page is a WP fault on
+// the child's userfaultfd.
+TYPED_TEST(MmForkTest, EventForkKeepsUffdWpInTheChild) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  if (!uffd_wp_supported<F>()) GTEST_SKIP() << "no uffd-wp bit";
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base(), s = b + 8 * P;
+  w.map_anon(b, 4 * P);
+  w.map_file(s, 4 * P, w.shmem_file(4));
+  ASSERT_EQ(w.mm.access(s, Access::write).kind, AccessKind::ok);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing | kRegWp).ok());
+  ASSERT_TRUE(w.mm.uffd_register(s, 4 * P, kRegWp).ok());
+  ASSERT_EQ(w.mm.uffd_copy(b, kSrc, P, kModeWp).err, Err::ok);
+  ASSERT_EQ(w.mm.uffd_writeprotect(s, P, kWpModeWp), Err::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_read().ok());
+  EXPECT_NE(c.mm.pagemap(b) & kPmUffdWp, 0u);
+  EXPECT_NE(c.mm.pagemap(s) & kPmPresent, 0u) << "a shared VMA registered for WP is copied";
+  EXPECT_NE(c.mm.pagemap(s) & kPmUffdWp, 0u);
+  EXPECT_EQ(c.mm.access(b, Access::write, 9).kind, AccessKind::blocked);
+  const Result<UffdMsg> cm = c.mm.uffd_read();
+  ASSERT_TRUE(cm.ok());
+  EXPECT_EQ(cm.value.flags, kMsgWrite | kMsgWp);
+  ASSERT_EQ(c.mm.uffd_writeprotect(b, P, 0), Err::ok);
+  EXPECT_FALSE(c.mm.uffd_blocked(9));
+  EXPECT_EQ(c.mm.access(b, Access::write, 9).kind, AccessKind::ok);
+  EXPECT_NE(w.mm.pagemap(b) & kPmUffdWp, 0u) << "the parent's page is still protected";
+}
+
+// dup_userfaultfd: no registered VMA, no new userfaultfd and no FORK message.
+TYPED_TEST(MmForkTest, EventForkWithoutARegisteredVmaSendsNothing) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(7));
+  EXPECT_EQ(w.mm.uffd_read().err, Err::eagain);
+}
+
+// userfaultfd_event_wait_completion after release: closing the parent's userfaultfd before the
+// FORK message is read lets fork return, and the child keeps no registration.
+TYPED_TEST(MmForkTest, CloseBeforeTheForkMessageIsReadLeavesTheChildUnregistered) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);
+  ASSERT_EQ(w.mm.uffd_close(), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(7));
+  EXPECT_EQ(c.mm.access(b, Access::read, 9).kind, AccessKind::ok) << "MISSING not registered";
+  EXPECT_EQ(c.mm.uffd_read().err, Err::ebadf);
+}
+
+// A child that goes away before its FORK message is read leaves the message readable (the
+// model's address spaces unlink; AddressSanitizer would see a dangling one).
+TYPED_TEST(MmForkTest, AChildDestroyedBeforeTheForkMessageIsReadLeavesItReadable) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  w.map_anon(w.base(), 4 * P);
+  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  {
+    Child<F> c(w);
+    ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);
+  }
+  const Result<UffdMsg> m = w.mm.uffd_read();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.value.event, UffdEvent::fork);
+  EXPECT_FALSE(w.mm.uffd_blocked(7));
 }
 
 // hugetlb_dup_vma_private: the child of a private hugetlb mapping holds no reservation, so its

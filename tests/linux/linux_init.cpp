@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -273,12 +274,13 @@ struct LinuxBackend {
     return Ret{"hang", {}};
   }
 
-  Ret uffd_api(uint64_t features) {
+  static Ret api_on(int fd, uint64_t features) {
     uffdio_api api{};
     api.api = UFFD_API;
     api.features = features;
-    return ioctl(uffd, UFFDIO_API, &api) == 0 ? ok() : fail();
+    return ioctl(fd, UFFDIO_API, &api) == 0 ? ok() : fail();
   }
+  Ret uffd_api(uint64_t features) { return api_on(uffd, features); }
   Ret uffd_api_again(uint64_t features) { return uffd_api(features); }
   Ret uffd_register(uint64_t off, uint64_t len, unsigned mode) {
     uffdio_register r{};
@@ -305,14 +307,15 @@ struct LinuxBackend {
     r.detail = field(f);
     return r;
   }
-  Ret uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
+  Ret uffd_copy(uint64_t off, uint64_t len, unsigned mode) { return copy_on(uffd, off, len, mode); }
+  Ret copy_on(int fd, uint64_t off, uint64_t len, unsigned mode) {
     uffdio_copy c{};
     c.dst = kBase + off;
     c.src = reinterpret_cast<uint64_t>(src);
     c.len = len;
     c.mode = mode;
     c.copy = kUntouched;
-    int rc = ioctl(uffd, UFFDIO_COPY, &c);
+    int rc = ioctl(fd, UFFDIO_COPY, &c);
     return ranged(rc, c.copy);
   }
   Ret uffd_copy_from(uint64_t off, uint64_t src_off, uint64_t len, unsigned mode) {
@@ -353,10 +356,13 @@ struct LinuxBackend {
     return ranged(rc, p.updated);
   }
   Ret uffd_writeprotect(uint64_t off, uint64_t len, unsigned mode) {
+    return writeprotect_on(uffd, off, len, mode);
+  }
+  static Ret writeprotect_on(int fd, uint64_t off, uint64_t len, unsigned mode) {
     uffdio_writeprotect w{};
     w.range = {kBase + off, len};
     w.mode = mode;
-    return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
+    return ioctl(fd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
   }
   void settle() {}  // woken threads retry by themselves
 
@@ -380,41 +386,71 @@ struct LinuxBackend {
       if (write(out, s.data(), n) != static_cast<ssize_t>(n)) break;
     }
   }
+  // fork runs on a thread of its own: with UFFD_FEATURE_EVENT_FORK it waits until the FORK
+  // message is read ("blocked" meanwhile). _Fork, not fork: glibc's fork holds its malloc and
+  // stdio locks across the system call, and the thread that must read the message needs them.
+  // (The other threads are in poll or blocked in a fault then, holding none.)
   Ret fork_child() {
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0) return fail();
-    const pid_t pid = fork();
-    if (pid < 0) return fail();
-    if (pid == 0) {
-      close(in[1]);
-      close(out[0]);
-      uffd = -1;  // the parent's userfaultfd: its messages are not this process's
-      touches.clear();
-      child_loop(in[0], out[1]);
-      _exit(0);
-    }
-    close(in[0]);
-    close(out[1]);
-    child = pid;
-    to_child = in[1];
-    from_child = out[0];
-    return ok();
+    return blocking_call([=, this] {
+      const pid_t pid = _Fork();
+      if (pid < 0) return fail().err;
+      if (pid == 0) {
+        close(in[1]);
+        close(out[0]);
+        uffd = -1;  // the parent's userfaultfd: its messages are not this process's
+        touches.clear();
+        child_loop(in[0], out[1]);
+        _exit(0);
+      }
+      close(in[0]);
+      close(out[1]);
+      child = pid;
+      to_child = in[1];
+      from_child = out[0];
+      return std::string("OK");
+    });
   }
+  // The child's userfaultfd (UFFD_FEATURE_EVENT_FORK): the fd the FORK message carried.
+  int child_uffd = -1;
+  bool child_owes = false;  // a child touch blocked in a userfault: its answer comes later
+  // A command to the child and its answer. A touch that blocks on the child's userfaultfd
+  // (a message waits there and no answer comes within 200 ms) is "userfault"; its answer is
+  // taken before the next command's.
   Ret child_call(int op, uint64_t off, bool w) {
     if (child < 0) return Ret{"ESRCH", {}};
+    if (child_owes && !child_answer().has_value()) return Ret{"child died", {}};
+    child_owes = false;
     const Cmd c{op, w ? 1 : 0, off};
     if (write(to_child, &c, sizeof c) != static_cast<ssize_t>(sizeof c)) return fail();
+    for (int i = 0; i < 6000; ++i) {
+      pollfd pf[2] = {{from_child, POLLIN, 0}, {child_uffd, POLLIN, 0}};
+      if (poll(pf, 2, 10) <= 0) continue;
+      if (pf[0].revents) break;
+      if (!(pf[1].revents & POLLIN)) continue;
+      if (poll(pf, 1, 200) > 0) break;
+      child_owes = true;
+      return Ret{"userfault", {}};
+    }
+    const std::optional<std::string> s = child_answer();
+    return s ? Ret{*s, {}} : Ret{"child died", {}};
+  }
+  std::optional<std::string> child_answer() {
     unsigned n = 0;
-    if (read(from_child, &n, sizeof n) != static_cast<ssize_t>(sizeof n))
-      return Ret{"child died", {}};
+    if (read(from_child, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return {};
     std::string s(n, '\0');
-    if (n && read(from_child, s.data(), n) != static_cast<ssize_t>(n)) return Ret{"child died", {}};
-    return Ret{s, {}};
+    if (n && read(from_child, s.data(), n) != static_cast<ssize_t>(n)) return {};
+    return s;
   }
   Ret child_touch(uint64_t off, Access a) { return child_call(0, off, a == Access::write); }
   Ret child_pagemap(uint64_t off) { return child_call(1, off, false); }
   Ret child_exit() {
     if (child < 0) return Ret{"ESRCH", {}};
+    if (child_owes) kill(child, SIGKILL);  // still blocked: nothing to wait for
+    child_owes = false;
+    if (child_uffd >= 0) close(child_uffd);
+    child_uffd = -1;
     const Cmd c{2, 0, 0};
     (void)!write(to_child, &c, sizeof c);
     int status = 0;
@@ -439,9 +475,23 @@ struct LinuxBackend {
     uffdio_range r{kBase + off, len};
     return ioctl(uffd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();
   }
-  Ret uffd_read() {
+  Ret uffd_read() { return read_on(uffd); }
+  Ret child_uffd_api(uint64_t features) { return api_on(child_uffd, features); }
+  Ret child_uffd_read() { return read_on(child_uffd); }
+  Ret child_uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
+    return copy_on(child_uffd, off, len, mode);
+  }
+  Ret child_uffd_writeprotect(uint64_t off, uint64_t len, unsigned mode) {
+    return writeprotect_on(child_uffd, off, len, mode);
+  }
+  Ret read_on(int fd) {
     uffd_msg m{};
-    if (read(uffd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) return fail();
+    if (read(fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) return fail();
+    if (m.event == UFFD_EVENT_FORK) {
+      child_uffd = static_cast<int>(m.arg.fork.ufd);
+      finish_blocked_call();
+      return ok("fork");
+    }
     if (m.event == UFFD_EVENT_REMOVE || m.event == UFFD_EVENT_UNMAP) {
       finish_blocked_call();
       return ok(std::string(m.event == UFFD_EVENT_REMOVE ? "remove" : "unmap") + " start=+" +
@@ -460,30 +510,75 @@ struct LinuxBackend {
   }
 };
 
+// The scenarios whose name contains the kernel command line's hpt_only=TEXT (all without it).
+std::string only_filter() {
+  char buf[1024] = {};
+  int fd = open("/proc/cmdline", O_RDONLY);
+  if (fd < 0) return {};
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  const std::string cmdline(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  const size_t at = cmdline.find("hpt_only=");
+  if (at == std::string::npos) return {};
+  const size_t end = cmdline.find_first_of(" \n", at);
+  return cmdline.substr(at + 9, end == std::string::npos ? std::string::npos : end - at - 9);
+}
+
+// A scenario that is still running after 45 s: its record so far, ending in "hang", is what
+// it reports (the handler runs on the thread that waits for the step that hangs).
+Rec* g_rec = nullptr;
+int g_out = -1;
+void on_alarm(int) {
+  g_rec->steps.push_back("hang");
+  const std::string line = g_rec->json() + "\n";
+  (void)!write(g_out, line.data(), line.size());
+  _exit(0);
+}
+
+// Each scenario runs in a process group of its own (its forked children in it), for at most
+// 60 s; whatever it leaves behind is killed, so one scenario cannot stop the ring.
 void run_all() {
+  const std::string only = only_filter();
   for (const auto& s : Scenarios<LinuxBackend>::all()) {
+    if (std::string(s.name).find(only) == std::string::npos) continue;
     std::fflush(stdout);
     int pipefd[2];
     if (pipe(pipefd) != 0) return;
     pid_t pid = fork();
     if (pid == 0) {
+      setpgid(0, 0);
       close(pipefd[0]);
       LinuxBackend b;
       Rec r{s.name, {}};
+      g_rec = &r;
+      g_out = pipefd[1];
+      signal(SIGALRM, on_alarm);
+      alarm(45);
       s.body(b, r);
       std::string line = r.json() + "\n";
       (void)!write(pipefd[1], line.data(), line.size());
       _exit(0);
     }
+    setpgid(pid, pid);
     close(pipefd[1]);
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
     std::string out;
     char buf[4096];
+    bool exited = false;
+    for (int ms = 0; !exited && ms < 60000; ms += 10) {
+      pollfd pf{pipefd[0], POLLIN, 0};
+      poll(&pf, 1, 10);
+      for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<size_t>(n));
+      int status = 0;
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+    }
     for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;)
       out.append(buf, static_cast<size_t>(n));
+    kill(-pid, SIGKILL);
+    if (!exited) waitpid(pid, nullptr, 0);
     close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (out.empty()) out = Rec{s.name, {"crashed"}}.json() + "\n";
+    if (out.empty()) out = Rec{s.name, {exited ? "crashed" : "hang"}}.json() + "\n";
     std::fputs(out.c_str(), stdout);
   }
 }
@@ -498,6 +593,7 @@ int main() {
   sa.sa_flags = SA_SIGINFO | SA_NODEFER;
   sigaction(SIGBUS, &sa, nullptr);
   sigaction(SIGSEGV, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a command to a child that is gone fails, it does not kill
   std::printf("hugepte-linux-ring: begin\n");
   run_all();
   std::printf("hugepte-linux-ring: end\n");

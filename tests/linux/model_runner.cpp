@@ -129,11 +129,12 @@ struct ModelBackend {
     uint64_t va;
     hm::Access access;
   };
-  std::vector<Blocked> blocked;  // touches waiting in a userfault
-  Ret touch(uint64_t off, Access a) {
+  std::vector<Blocked> blocked, child_blocked;  // touches waiting in a userfault
+  Ret touch(uint64_t off, Access a) { return touch_in(mm, blocked, off, a); }
+  Ret touch_in(M& space, std::vector<Blocked>& waiting, uint64_t off, Access a) {
     const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
-    const hm::AccessResult r = mm.access(kBase + off, access, ++touches);
-    if (r.kind == hm::AccessKind::blocked) blocked.push_back({touches, kBase + off, access});
+    const hm::AccessResult r = space.access(kBase + off, access, ++touches);
+    if (r.kind == hm::AccessKind::blocked) waiting.push_back({touches, kBase + off, access});
     return access_ret(r);
   }
   static Ret access_ret(const hm::AccessResult& r) {
@@ -169,6 +170,22 @@ struct ModelBackend {
   Ret uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_copy(kBase + off, src, len, mode));
   }
+  Ret child_uffd_copy(uint64_t off, uint64_t len, unsigned mode) {
+    if (!child) return Ret{"EBADF", {}};
+    return ranged(child->mm.uffd_copy(kBase + off, src, len, mode));
+  }
+  Ret child_uffd_writeprotect(uint64_t off, uint64_t len, unsigned mode) {
+    if (!child) return Ret{"EBADF", {}};
+    return result(child->mm.uffd_writeprotect(kBase + off, len, mode));
+  }
+  Ret child_uffd_api(uint64_t features) {
+    if (!child) return Ret{"EBADF", {}};
+    return result(child->mm.uffd_api(features));
+  }
+  Ret child_uffd_read() {
+    if (!child) return Ret{"EBADF", {}};
+    return msg(child->mm.uffd_read());
+  }
   Ret uffd_copy_from(uint64_t off, uint64_t src_off, uint64_t len, unsigned mode) {
     return ranged(mm.uffd_copy_from(kBase + off, kBase + src_off, len, mode));
   }
@@ -186,14 +203,19 @@ struct ModelBackend {
   }
   // A woken thread retries its access, as it does on Linux (it may block again).
   void settle() {
-    for (std::size_t i = 0; i < blocked.size();) {
-      const Blocked t = blocked[i];
-      if (mm.uffd_blocked(t.tid)) {
+    settle_in(mm, blocked);
+    if (child) settle_in(child->mm, child_blocked);
+  }
+  static void settle_in(M& space, std::vector<Blocked>& waiting) {
+    for (std::size_t i = 0; i < waiting.size();) {
+      const Blocked t = waiting[i];
+      if (space.uffd_blocked(t.tid)) {
         ++i;
         continue;
       }
-      blocked.erase(blocked.begin() + static_cast<std::ptrdiff_t>(i));
-      if (mm.access(t.va, t.access, t.tid).kind == hm::AccessKind::blocked) blocked.push_back(t);
+      waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+      if (space.access(t.va, t.access, t.tid).kind == hm::AccessKind::blocked)
+        waiting.push_back(t);
     }
   }
   // A forked child: its own address space over the same memory.
@@ -204,15 +226,17 @@ struct ModelBackend {
     explicit ChildSpace(M::Mem& mem) : mm(mem, env, tlb) { (void)mm.init(); }
   };
   std::unique_ptr<ChildSpace> child;  // declared after mm: destroyed before it and mem
+  // fork runs as a thread of its own (EVENT_FORK may block it until the monitor reads).
   Ret fork_child() {
     child = std::make_unique<ChildSpace>(mem);
-    return result(mm.fork(child->mm));
+    child_blocked.clear();
+    const hm::Tid tid = ++touches;
+    const hugepte::Err e = mm.fork(child->mm, tid);
+    return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
   }
   Ret child_touch(uint64_t off, Access a) {
     if (!child) return Ret{"ESRCH", {}};
-    const hm::Access access = a == Access::write ? hm::Access::write : hm::Access::read;
-    const hm::AccessResult r = child->mm.access(kBase + off, access, ++touches);
-    return access_ret(r);
+    return touch_in(child->mm, child_blocked, off, a);
   }
   Ret child_pagemap(uint64_t off) {
     if (!child) return Ret{"ESRCH", {}};
@@ -221,14 +245,16 @@ struct ModelBackend {
   Ret child_exit() {
     if (!child) return Ret{"ESRCH", {}};
     child.reset();
+    child_blocked.clear();
     return result(hugepte::Err::ok);
   }
   Ret uffd_close() { return result(mm.uffd_close()); }
   Ret uffd_open() { return result(mm.uffd_open()); }
   Ret uffd_wake(uint64_t off, uint64_t len) { return result(mm.uffd_wake(kBase + off, len)); }
-  Ret uffd_read() {
-    auto m = mm.uffd_read();
+  Ret uffd_read() { return msg(mm.uffd_read()); }
+  static Ret msg(const hugepte::Result<hm::UffdMsg>& m) {
     if (!m) return result(m.err);
+    if (m.value.event == hm::UffdEvent::fork) return result(m.err, "fork");
     if (m.value.event == hm::UffdEvent::remove || m.value.event == hm::UffdEvent::unmap)
       return result(m.err,
                     std::string(m.value.event == hm::UffdEvent::remove ? "remove" : "unmap") +

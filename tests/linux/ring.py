@@ -85,7 +85,8 @@ def main():
     ap.add_argument("--kernel-dir", required=True)
     ap.add_argument("--known", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--timeout", type=int, default=240)
+    ap.add_argument("--only", default="", help="run only the scenarios whose name contains this")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -96,11 +97,18 @@ def main():
            "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
            "-no-reboot", "-kernel", vmlinuz, "-initrd", rd, "-append",
            "console=ttyS0 quiet panic=-1 hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=0 "
-           "transparent_hugepage=never"]
+           "transparent_hugepage=never" + (" hpt_only=" + a.only if a.only else "")]
     t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=a.timeout)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
+                           timeout=a.timeout)
+        console = p.stdout
+    except subprocess.TimeoutExpired as e:  # keep what the guest printed: it names the scenario
+        out = e.stdout or b""
+        console = out.decode(errors="replace") if isinstance(out, bytes) else out
+        console += "\n(linux ring: the guest ran out of its %d s)\n" % a.timeout
     boot_s = time.time() - t0
-    console = p.stdout.replace("\r", "")
+    console = console.replace("\r", "")
     with open(os.path.join(a.out, "console.txt"), "w") as f:
         f.write(console)
     if "hugepte-linux-ring: end" not in console:
@@ -111,7 +119,7 @@ def main():
     linux = scenarios(body.splitlines())
 
     m = subprocess.run([a.model], capture_output=True, text=True, check=True)
-    model = scenarios(m.stdout.splitlines())
+    model = {k: v for k, v in scenarios(m.stdout.splitlines()).items() if a.only in k}
     with open(os.path.join(a.out, "linux.jsonl"), "w") as f:
         f.write("".join(json.dumps({"scenario": k, "steps": v}) + "\n" for k, v in linux.items()))
     with open(os.path.join(a.out, "model.jsonl"), "w") as f:

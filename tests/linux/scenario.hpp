@@ -31,6 +31,9 @@
 //   Ret uffd_close(), uffd_open()                close(uffd); userfaultfd(2) for a new one
 //   Ret fork_child()                             fork(2): a child process that waits for commands
 //   Ret child_touch(off, Access), child_pagemap(off), child_exit()   run in the child
+//   Ret child_uffd_api(features), child_uffd_read(), child_uffd_copy(off, len, mode),
+//       child_uffd_writeprotect(off, len, mode)   on the child's userfaultfd, which the FORK
+//                                                message (UFFD_FEATURE_EVENT_FORK) hands over
 //   void settle()                                after each step: threads it woke run their
 //                                                access again (Linux: they do by themselves)
 // Ret carries the error name (errno spelling) and the values the step reports.
@@ -1199,6 +1202,90 @@ struct Scenarios {
     HPT_STEP(r, "child exit", b.child_exit());
   }
 
+  // --- UFFD_FEATURE_EVENT_FORK: the child's own userfaultfd ---
+  static void fork_event_child_userfaultfd(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventFork, "register missing", kRegMissing);
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "copy while fork waits", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "child touch", b.child_touch(kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child read msg", b.child_uffd_read());
+    HPT_STEP(r, "child api", b.child_uffd_api(0));
+    HPT_STEP(r, "child copy", b.child_uffd_copy(kPage, kPage, 0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(kPage));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_event_keeps_uffd_wp(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventFork, "register missing|wp", kRegMissing | kRegWp);
+    HPT_STEP(r, "copy wp", b.uffd_copy(0, kPage, kModeWp));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch write", b.child_touch(0, Access::write));
+    HPT_STEP(r, "child read msg", b.child_uffd_read());
+    HPT_STEP(r, "child resolve", b.child_uffd_writeprotect(0, kPage, 0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_event_shmem_wp_copied(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatEventFork | kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 16 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child pagemap marker", b.child_pagemap(kPage));
+    HPT_STEP(r, "child pagemap unprotected", b.child_pagemap(2 * kPage));
+    HPT_STEP(r, "child touch write", b.child_touch(kPage, Access::write));
+    HPT_STEP(r, "child read msg", b.child_uffd_read());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_event_needs_a_registered_vma(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(kFeatEventFork));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_event_hugetlb_private(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, k2M, Backing::huge2m, false, 1));
+    HPT_STEP(r, "api", b.uffd_api(kFeatEventFork | kFeatMissingHugetlbfs));
+    HPT_STEP(r, "register missing", b.uffd_register(0, k2M, kRegMissing));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child touch", b.child_touch(0x3000, Access::write));
+    HPT_STEP(r, "child read msg", b.child_uffd_read());
+    HPT_STEP(r, "child copy 2M", b.child_uffd_copy(0, k2M, 0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0x3000));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+  static void fork_event_after_a_pending_fault(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventFork, "register missing", kRegMissing);
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child touch", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child read msg", b.child_uffd_read());
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
+
   // --- more userfaultfd ---
   static void wake_validation(B& b, Rec& r) {
     anon_registered(b, r, 0, "register missing", kRegMissing);
@@ -1637,6 +1724,12 @@ struct Scenarios {
         {"fork_hugetlb_private_owner_empty_pool", fork_hugetlb_private_owner_empty_pool},
         {"fork_hwpoison_anon", fork_hwpoison_anon},
         {"fork_prot_none", fork_prot_none},
+        {"fork_event_child_userfaultfd", fork_event_child_userfaultfd},
+        {"fork_event_keeps_uffd_wp", fork_event_keeps_uffd_wp},
+        {"fork_event_shmem_wp_copied", fork_event_shmem_wp_copied},
+        {"fork_event_needs_a_registered_vma", fork_event_needs_a_registered_vma},
+        {"fork_event_hugetlb_private", fork_event_hugetlb_private},
+        {"fork_event_after_a_pending_fault", fork_event_after_a_pending_fault},
         {"wake_validation", wake_validation},
         {"register_twice_same_mode", register_twice_same_mode},
         {"unregister_the_middle", unregister_the_middle},

@@ -7,28 +7,37 @@
 namespace hugepte::mm {
 
 // fork: copies this address space into `child`, an empty one over the same Memory (its own
-// tables, TLB and counters), as dup_mmap does for a userfaultfd without UFFD_FEATURE_EVENT_FORK:
-//   - every VMA is copied, without its userfaultfd registration; a private hugetlb VMA without
-//     its reservation map (hugetlb_dup_vma_private: the child is not the owner);
-//   - entries are copied only where copy_page_range would (vma_needs_copy): a private VMA that
-//     ever held an anonymous page (anon_vma). Shared and never-written private VMAs start
-//     empty in the child, which faults the pages in again;
+// tables, TLB and counters), as dup_mmap does:
+//   - every VMA is copied; a private hugetlb VMA without its reservation map
+//     (hugetlb_dup_vma_private: the child is not the owner);
+//   - userfaultfd registrations (dup_userfaultfd): without UFFD_FEATURE_EVENT_FORK the child's
+//     VMAs are not registered. With it, and if any VMA is registered, they keep their modes
+//     under a userfaultfd of the child's own (child.uffd_*: UFFDIO_API done, the same
+//     features), a FORK message is queued here and thread `tid` waits until the monitor reads
+//     it (uffd_blocked(tid); range ioctls say EAGAIN meanwhile). If this userfaultfd is closed
+//     first, the child's VMAs lose their registration and its userfaultfd is gone (EBADF);
+//   - entries are copied only where copy_page_range would (vma_needs_copy): a child VMA
+//     registered for WP, or a private VMA that ever held an anonymous page (anon_vma). Shared
+//     and never-written private VMAs start empty in the child, which faults the pages in again;
 //   - an anonymous page becomes shared by both and read-only in both (copy on write); a file
-//     page and the zero page are mapped as they are; uffd-wp bits and uffd-wp markers are not
-//     copied (the child's VMA is not registered for WP); poison and guard markers, hwpoison and
-//     migration entries are.
+//     page and the zero page are mapped as they are; uffd-wp bits and uffd-wp markers are
+//     copied only into a child VMA registered for WP; poison and guard markers, hwpoison and
+//     migration entries always are.
 // Errors: EINVAL (child not empty, not initialised, or over another Memory), ENOMEM (a table
 // page of the child); after ENOMEM the child holds part of the copy and is to be destroyed
-// (Linux tears the child down) - the parent is as before, but its copied anonymous pages stay
-// read-only until their next write fault.
+// (Linux tears the child down), no FORK message is queued - the parent is as before, but its
+// copied anonymous pages stay read-only until their next write fault.
 // Invalidation: per VMA with anonymous pages, one PROTECTION_PAGE notifier pair in the parent
 // around its write-protection (copy_page_range's is_cow range) and, once at the end, a TLB
 // invalidation of the whole parent (flush_tlb_mm).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
+Err Mm<F, Env, Tlb, FE>::fork(Mm& child, Tid tid) {
   if (&child == this || child.mem_ != mem_ || !child.pt_.has_root()) return Err::einval;
   for (const Vma& c : child.vmas_)
     if (c.used) return Err::einval;
+  bool registered = false;
+  for (const Vma& v : vmas_) registered = registered || (v.used && v.uffd);
+  const bool event = registered && wants_event(kFeatEventFork, 0, 0);
   child.opt_ = opt_;
   bool wrprotected = false;
   for (unsigned i = 0; i < kMaxVmas; ++i) {
@@ -36,9 +45,10 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
     if (!v.used) continue;
     Vma& cv = child.vmas_[i];
     cv = v;
-    cv.uffd = 0;
+    cv.uffd = event ? v.uffd : 0;
     cv.resv = kNoResv;
-    if (v.shared || !v.anon_vma) continue;  // vma_needs_copy
+    const bool keep_wp = (cv.uffd & kRegWp) != 0;  // userfaultfd_wp(dst_vma)
+    if (!keep_wp && (v.shared || !v.anon_vma)) continue;  // vma_needs_copy
     bool cow_range = false;
     for (Cursor<F, TEnv> c(pt_, v.start, v.end); !c.done();) {
       const auto [va, f, e, eb, ee] = here(c);
@@ -58,7 +68,7 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
           pe = pte::wrprotect(pe);
           wrprotected = true;
         }
-        Entry ce = pte::clear_uffd_wp(pe);
+        const Entry ce = keep_wp ? pe : pte::clear_uffd_wp(pe);
         if (Err err = child.copy_entry(cv, h.va, h.shift, ce, id); err != Err::ok) {
           if (cow_range) notify_end({NotifyEvent::protection_page, v.start, v.end});
           if (wrprotected) ctlb_.flush_all();
@@ -69,11 +79,14 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
       }
       const bool copy =
           (e.kind == Kind::swap) ||
-          (e.kind == Kind::marker && (e.swp.offset & (kMarkerPoisoned | kMarkerGuard)));
+          (e.kind == Kind::marker &&
+           (keep_wp || (e.swp.offset & (kMarkerPoisoned | kMarkerGuard))));
       if (copy) {
         Entry ce = e;
-        if (ce.kind == Kind::marker) ce = pte::make_marker(ce.swp.offset & ~kMarkerUffdWp);
-        else ce.swp.uffd_wp = false;
+        if (!keep_wp && ce.kind == Kind::marker)
+          ce = pte::make_marker(ce.swp.offset & ~kMarkerUffdWp);
+        else if (!keep_wp)
+          ce.swp.uffd_wp = false;
         if (Err err = child.copy_entry(cv, va, F::shift(f.level), ce, kNoFolio); err != Err::ok) {
           if (cow_range) notify_end({NotifyEvent::protection_page, v.start, v.end});
           if (wrprotected) ctlb_.flush_all();
@@ -85,6 +98,15 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child) {
     if (cow_range) notify_end({NotifyEvent::protection_page, v.start, v.end});
   }
   if (wrprotected) ctlb_.flush_all();  // flush_tlb_mm(oldmm)
+  if (event) {  // dup_userfaultfd_complete: the child's userfaultfd, announced by a FORK message
+    child.uffd_file_ = true;
+    child.uffd_open_ = true;
+    child.features_ = features_;
+    if (Waiter* w = queue_event(UffdEvent::fork, 0, 0, tid)) {
+      w->forked = &child;
+      child.fork_parent_ = this;
+    }
+  }
   return Err::ok;
 }
 

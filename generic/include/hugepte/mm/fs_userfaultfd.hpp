@@ -139,7 +139,7 @@ Err Mm<F, Env, Tlb, FE>::uffd_close() {
   wake_userfault(0, ~uint64_t{0});
   // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
   // a REMOVE's zap happens now.
-  while (waiter_n_ != 0) complete_event(take_waiter(0));
+  while (waiter_n_ != 0) complete_event(take_waiter(0), true);
   changing_ = 0;
   uffd_file_ = false;
   uffd_open_ = false;
@@ -177,7 +177,7 @@ Result<UffdMsg> Mm<F, Env, Tlb, FE>::uffd_read() {
     for (unsigned i = 0; i < waiter_n_; ++i) {
       if (waiters_[i].event != m.event || waiters_[i].va != m.address || waiters_[i].end != m.end)
         continue;
-      complete_event(take_waiter(i));
+      complete_event(take_waiter(i), false);
       break;
     }
   }
@@ -191,9 +191,11 @@ bool Mm<F, Env, Tlb, FE>::wants_event(uint64_t feature, uint64_t, uint64_t) cons
 }
 
 // userfaultfd_event_wait_completion: the event is queued, range ioctls say EAGAIN
-// (mmap_changing) and thread tid waits until the event is read.
+// (mmap_changing) and thread tid waits until the event is read. Returns the waiter (null if the
+// queue is full).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid) {
+auto Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid)
+    -> Waiter* {
   UffdMsg m;
   m.event = ev;
   m.address = start;
@@ -201,15 +203,15 @@ void Mm<F, Env, Tlb, FE>::queue_event(UffdEvent ev, uint64_t start, uint64_t end
   if (msg_n_ < kMaxMsgs) msgs_[msg_n_++] = m;
   ++changing_;
   ++c_.uffd_msgs;
-  if (waiter_n_ < kMaxWaiters) {
-    Waiter w;
-    w.va = start;
-    w.msg_addr = start;
-    w.tid = tid;
-    w.event = ev;
-    w.end = end;
-    waiters_[waiter_n_++] = w;
-  }
+  if (waiter_n_ == kMaxWaiters) return nullptr;
+  Waiter& w = waiters_[waiter_n_++];
+  w = Waiter{};
+  w.va = start;
+  w.msg_addr = start;
+  w.tid = tid;
+  w.event = ev;
+  w.end = end;
+  return &w;
 }
 
 // Removes waiter i from the queue (the others keep their order) and returns it.
@@ -221,12 +223,35 @@ auto Mm<F, Env, Tlb, FE>::take_waiter(unsigned i) -> Waiter {
   return w;
 }
 
-// The waiting thread goes on: mmap_changing drops, and a REMOVE's zap runs.
+// The waiting thread goes on: mmap_changing drops, and a REMOVE's zap runs. A FORK read hands
+// the child's userfaultfd over; a FORK released by close (userfaultfd_event_wait_completion's
+// release_new_ctx) takes the registration from the child's VMAs - their uffd-wp bits stay, as in
+// Linux - and the child's userfaultfd goes.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-void Mm<F, Env, Tlb, FE>::complete_event(const Waiter& w) {
+void Mm<F, Env, Tlb, FE>::complete_event(const Waiter& w, bool released) {
   if (w.event == UffdEvent::pagefault) return;
   if (changing_) --changing_;
   if (w.event == UffdEvent::remove) (void)dontneed_now(w.va, w.end);
+  if (w.event != UffdEvent::fork || !w.forked) return;
+  Mm& child = *w.forked;
+  child.fork_parent_ = nullptr;
+  if (!released) return;
+  for (Vma& v : child.vmas_) v.uffd = 0;
+  child.uffd_file_ = false;
+  child.uffd_open_ = false;
+  child.features_ = 0;
+  child.msg_n_ = 0;
+}
+
+// An address space that goes away leaves no FORK link behind: a child unlinks itself from its
+// parent's unread FORK message, a parent from the children its messages announce.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::forget_fork() {
+  if (fork_parent_)
+    for (unsigned i = 0; i < fork_parent_->waiter_n_; ++i)
+      if (fork_parent_->waiters_[i].forked == this) fork_parent_->waiters_[i].forked = nullptr;
+  for (unsigned i = 0; i < waiter_n_; ++i)
+    if (waiters_[i].forked) waiters_[i].forked->fork_parent_ = nullptr;
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>

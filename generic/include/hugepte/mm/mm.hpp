@@ -131,6 +131,7 @@ class Mm {
   Mm(const Mm&) = delete;
   Mm& operator=(const Mm&) = delete;
   ~Mm() {
+    forget_fork();
     for (Vma& v : vmas_)
       if (v.used) munmap(v.start, v.end - v.start);
     mem_->remove_mapper(this);
@@ -158,9 +159,10 @@ class Mm {
   // then waits until the monitor reads the UNMAP event (fs_userfaultfd.hpp).
   Err munmap(uint64_t start, uint64_t len, Tid tid = 0);
   Err mprotect(uint64_t start, uint64_t len, Prot prot);  // mprotect.hpp
-  // fork(2): this address space copied into `child`, an empty one over the same Memory
-  // (fork.hpp: dup_mmap, copy_page_range).
-  Err fork(Mm& child);
+  // fork(2) by thread tid: this address space copied into `child`, an empty one over the same
+  // Memory (fork.hpp: dup_mmap, copy_page_range); with UFFD_FEATURE_EVENT_FORK the child gets
+  // a userfaultfd of its own and the thread waits until the monitor reads the FORK message.
+  Err fork(Mm& child, Tid tid = 0);
   Vma* vma_at(uint64_t va);
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
@@ -330,8 +332,9 @@ class Mm {
   struct Waiter;
   Err copy_source_ready(const Vma& dst_vma, uint64_t src, uint64_t len);
   void userfaultfd_clear_vma(Vma& v);
-  void queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
-  void complete_event(const Waiter& w);
+  Waiter* queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
+  void complete_event(const Waiter& w, bool released);
+  void forget_fork();
   Waiter take_waiter(unsigned i);
   bool wants_event(uint64_t feature, uint64_t start, uint64_t end) const;
   Err dontneed_now(uint64_t start, uint64_t end);
@@ -419,11 +422,13 @@ class Mm {
     // the event) or the zap (REMOVE).
     UffdEvent event = UffdEvent::pagefault;
     uint64_t end = 0;
+    Mm* forked = nullptr;  // FORK: the child whose userfaultfd the message announces
   };
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
   unsigned changing_ = 0;  // ctx->mmap_changing: events queued and not yet completed
+  Mm* fork_parent_ = nullptr;  // the address space whose FORK message announces ours, unread
   bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
   uint64_t src_delta_ = 0;
 

@@ -23,12 +23,12 @@ inline constexpr uint32_t kRegMinor = 1u << 2;
 // UFFD_FEATURE_* bits that change behaviour here. PAGEFAULT_FLAG_WP changes nothing (the WP
 // flag is in every WP message) and every kernel accepts it.
 inline constexpr uint64_t kFeatPagefaultFlagWp = 1u << 0;
-inline constexpr uint64_t kFeatEventFork = 1u << 1;    // not modelled: UFFDIO_API refuses it
+inline constexpr uint64_t kFeatEventFork = 1u << 1;    // fork gives the child a userfaultfd
 inline constexpr uint64_t kFeatEventRemap = 1u << 2;   // not modelled (no mremap): refused
 inline constexpr uint64_t kFeatEventRemove = 1u << 3;  // MADV_DONTNEED sends UFFD_EVENT_REMOVE
 inline constexpr uint64_t kFeatEventUnmap = 1u << 6;   // munmap sends UFFD_EVENT_UNMAP
-inline constexpr uint64_t kFeatSigbus = 1u << 7;     // a userfault is SIGBUS instead of a message
-inline constexpr uint64_t kFeatThreadId = 1u << 8;   // messages carry the faulting thread's id
+inline constexpr uint64_t kFeatSigbus = 1u << 7;       // a userfault is SIGBUS, not a message
+inline constexpr uint64_t kFeatThreadId = 1u << 8;     // messages carry the faulting thread
 inline constexpr uint64_t kFeatMissingHugetlbfs = 1u << 4;
 inline constexpr uint64_t kFeatMissingShmem = 1u << 5;
 inline constexpr uint64_t kFeatMinorHugetlbfs = 1u << 9;
@@ -37,11 +37,10 @@ inline constexpr uint64_t kFeatExactAddress = 1u << 11;
 inline constexpr uint64_t kFeatWpHugetlbfsShmem = 1u << 12;
 inline constexpr uint64_t kFeatWpUnpopulated = 1u << 13;
 inline constexpr uint64_t kFeatPoison = 1u << 14;
-inline constexpr uint64_t kFeatAll = kFeatPagefaultFlagWp | kFeatEventRemove | kFeatEventUnmap |
-                                kFeatSigbus | kFeatThreadId |
-                                kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
-                                kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
-                                kFeatWpUnpopulated | kFeatPoison;
+inline constexpr uint64_t kFeatAll =
+    kFeatPagefaultFlagWp | kFeatEventFork | kFeatEventRemove | kFeatEventUnmap | kFeatSigbus |
+    kFeatThreadId | kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
+    kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem | kFeatWpUnpopulated | kFeatPoison;
 // What Linux 6.1 has of them (WP_UNPOPULATED came in 6.4, POISON in 6.6).
 inline constexpr uint64_t kFeatLinux61 = kFeatAll & ~(kFeatWpUnpopulated | kFeatPoison);
 
@@ -86,7 +85,8 @@ enum class UffdEvent : uint8_t {
 };
 
 // One message read from the userfaultfd: a page fault (address, flags, ptid) or a
-// non-cooperative event (remove / unmap: [address, end)).
+// non-cooperative event (remove / unmap: [address, end); fork: the new userfaultfd is the
+// child's, the Mm passed to fork).
 struct UffdMsg {
   uint64_t address = 0;
   uint32_t flags = 0;
