@@ -50,6 +50,39 @@ using RiscvSv39Rsw = RiscvFormat<3, true, true, true>;
 using GeometryFormats = hpt_typed::GeometriesWithFake<RiscvSv39Rsw>;
 using Formats = GeometryFormats;
 
+}  // namespace mm_world
+
+// The same formats spelled for the preprocessor, for the explicit instantiations below
+// (mm_instances.cpp checks that the two lists agree).
+#if HUGEPTE_TEST_FORMATS_ARCHES
+#define HPT_MM_GEOMETRIES(X) X(hugepte::X86_4Level) X(hugepte::Arm64_4K_48) X(hugepte::Sv39)
+#elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__aarch64__)
+#define HPT_MM_GEOMETRIES(X) \
+  X(hugepte::Arm64_4K_48) X(hugepte::Arm64_16K_47) X(hugepte::Arm64_64K_42)
+#elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__riscv)
+#define HPT_MM_GEOMETRIES(X) X(hugepte::Sv39) X(hugepte::Sv57)
+#elif HUGEPTE_TEST_FORMATS_NATIVE
+#define HPT_MM_GEOMETRIES(X) X(hugepte::X86_4Level) X(hugepte::X86_5Level)
+#else
+#define HPT_MM_GEOMETRIES(X)                                                  \
+  X(hugepte::X86_4Level) X(hugepte::Arm64_4K_48) X(hugepte::Arm64_16K_47) \
+  X(hugepte::Arm64_64K_42) X(hugepte::Sv39)
+#endif
+#define HPT_MM_FORMATS(X) X(mm_world::RiscvSv39Rsw) X(hugepte::fake::FakeFormat) HPT_MM_GEOMETRIES(X)
+#define HPT_MM_OF(F) \
+  hugepte::mm::Mm<F, hugepte::host::EnvFor<F>, hugepte::host::TlbModel, hugepte::host::Folios>
+
+// The mm model is instantiated once per format, in mm_instances.cpp; every other test file
+// only declares those instances. Each file would otherwise compile the whole model again for
+// every format, and compile time is what make test's budget is spent on.
+#define HPT_MM_EXTERN(F) extern template class HPT_MM_OF(F);
+HPT_MM_FORMATS(HPT_MM_EXTERN)
+
+namespace mm_world {
+
+using namespace hugepte;      // NOLINT(google-build-using-namespace): test helpers
+using namespace hugepte::mm;  // NOLINT(google-build-using-namespace): test helpers
+
 inline uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 0) : fallback;
