@@ -1,7 +1,8 @@
 // mm_access_test.cpp - driving the model like a process (docs/mm.md §1.7): Mm::access performs
 // an access as a CPU does (fault, retry), threads block in userfaults and are woken by thread;
 // the userfaultfd features that change what a fault reports (SIGBUS, THREAD_ID); pagemap;
-// close; mprotect; mmap/munmap lengths; MADV_HWPOISON by address; the REMOVE and UNMAP events.
+// close; several userfaultfds; mprotect; mmap/munmap lengths; MADV_HWPOISON by address; the
+// REMOVE and UNMAP events.
 // One suite per subject, typed over one format per geometry (GeometryFormats, mm_world.hpp);
 // sizes from the format's geometry.
 #include <gtest/gtest.h>
@@ -25,6 +26,9 @@ TYPED_TEST_SUITE(MmPagemapTest, GeometryFormats, FormatName);
 template <class F>
 class MmUffdCloseTest : public ::testing::Test {};
 TYPED_TEST_SUITE(MmUffdCloseTest, GeometryFormats, FormatName);
+template <class F>
+class MmSeveralUffdsTest : public ::testing::Test {};
+TYPED_TEST_SUITE(MmSeveralUffdsTest, GeometryFormats, FormatName);
 template <class F>
 class MmMprotectTest : public ::testing::Test {};
 TYPED_TEST_SUITE(MmMprotectTest, GeometryFormats, FormatName);
@@ -223,7 +227,6 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   w.map_anon(w.base(), 4 * P);
-  EXPECT_EQ(w.mm.uffd_open(), Err::ebusy) << "one exists from the start";
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   ASSERT_EQ(w.mm.uffd_close(), Err::ok);
   auto before = w.snap();
@@ -238,12 +241,120 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
   EXPECT_FALSE(r.reported);
   EXPECT_EQ(w.mm.uffd_writeprotect(w.base(), P, kWpModeWp), Err::ebadf);
   EXPECT_TRUE(w.snap() == before);
-  ASSERT_EQ(w.mm.uffd_open(), Err::ok);
+  const Result<Ufd> fd = w.mm.uffd_open();
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(fd.value, Ufd::first) << "the lowest free one";
   EXPECT_EQ(w.mm.uffd_register(w.base(), P, kRegMissing).err, Err::einval) << "no API yet";
   ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
   EXPECT_TRUE(w.mm.uffd_register(w.base(), P, kRegMissing).ok());
 }
 
+
+// Two userfaultfds over one address space (uffd-hgm-kvm.md §1): each VMA's faults go to the
+// userfaultfd it is registered with, and each one's ioctls wake only its own waiters.
+template <class F>
+struct TwoUffds {
+  static constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  uint64_t a = 0, b = 0;  // VMA A registered with the first userfaultfd, B with the second
+  Ufd second{};
+  TwoUffds() {
+    EXPECT_EQ(w.init_err, Err::ok);
+    a = w.base();
+    b = a + 8 * P;
+    w.map_anon(a, 4 * P);
+    w.map_anon(b, 4 * P);
+    const Result<Ufd> fd = w.mm.uffd_open();
+    EXPECT_TRUE(fd.ok());
+    second = fd.value;
+    EXPECT_NE(second, Ufd::first);
+    EXPECT_EQ(w.mm.uffd_api(0), Err::ok);
+    EXPECT_EQ(w.mm.uffd_api(0, second), Err::ok);
+    EXPECT_TRUE(w.mm.uffd_register(a, 4 * P, kRegMissing).ok());
+    EXPECT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing, second).ok());
+  }
+};
+
+TYPED_TEST(MmSeveralUffdsTest, EachVmasFaultsGoToItsOwnUserfaultfd) {
+  TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  ASSERT_EQ(w.mm.access(t.a, Access::read, 1).kind, AccessKind::blocked);
+  ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_pending(), 1u);
+  EXPECT_EQ(w.mm.uffd_pending(t.second), 1u);
+  EXPECT_EQ(w.mm.uffd_read().value.address, t.a);
+  EXPECT_EQ(w.mm.uffd_read(t.second).value.address, t.b);
+  EXPECT_EQ(w.mm.uffd_copy(t.b, kSrc, t.P, 0, t.second).err, Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(2));
+  EXPECT_TRUE(w.mm.uffd_blocked(1));
+  EXPECT_EQ(w.mm.uffd_wake(t.a, t.P, t.second), Err::ok);
+  EXPECT_TRUE(w.mm.uffd_blocked(1)) << "a wake on the other userfaultfd reaches nobody here";
+  EXPECT_EQ(w.mm.uffd_wake(t.a, t.P), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(1));
+}
+
+// userfaultfd_register: a VMA registered with another userfaultfd is EBUSY, and nothing changes.
+TYPED_TEST(MmSeveralUffdsTest, RegisteringAnotherUserfaultfdsVmaIsEbusy) {
+  TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  const auto before = w.snap();
+  EXPECT_EQ(w.mm.uffd_register(t.a, 4 * t.P, kRegMissing, t.second).err, Err::ebusy);
+  EXPECT_EQ(w.mm.uffd_register(t.a, 12 * t.P, kRegMissing).err, Err::ebusy) << "B is in it";
+  EXPECT_TRUE(w.snap() == before);
+  ASSERT_EQ(w.mm.access(t.a, Access::read, 1).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_pending(), 1u) << "A is still the first's";
+}
+
+// find_dst_vma (Linux 6.1): a fill needs a registered VMA, of any userfaultfd; the wake-up goes
+// to the caller's userfaultfd, so the thread waiting on the other stays blocked.
+TYPED_TEST(MmSeveralUffdsTest, AFillIntoAnotherUserfaultfdsVmaWakesOnlyItsOwnWaiters) {
+  TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_copy(t.b, kSrc, t.P, 0).err, Err::ok);
+  EXPECT_NE(w.mm.pagemap(t.b) & kPmPresent, 0u);
+  EXPECT_TRUE(w.mm.uffd_blocked(2));
+  EXPECT_EQ(w.mm.uffd_wake(t.b, t.P, t.second), Err::ok);
+  EXPECT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::ok);
+}
+
+// userfaultfd_unregister (Linux 6.1): another userfaultfd's VMA is unregistered too, and the
+// threads waiting on that userfaultfd in the range are woken (a MISSING registration).
+TYPED_TEST(MmSeveralUffdsTest, UnregisterReachesAnotherUserfaultfdsVmaAndWakesItsWaiters) {
+  TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
+  EXPECT_EQ(w.mm.uffd_unregister(t.b, 4 * t.P), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(2));
+  EXPECT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::ok) << "no longer registered";
+  EXPECT_TRUE(w.mm.uffd_register(t.b, 4 * t.P, kRegMissing).ok()) << "free for the first now";
+}
+
+// userfaultfd_release of one leaves the other's registrations, messages and waiters alone.
+TYPED_TEST(MmSeveralUffdsTest, ClosingOneLeavesTheOther) {
+  TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  ASSERT_EQ(w.mm.access(t.a, Access::read, 1).kind, AccessKind::blocked);
+  ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
+  ASSERT_EQ(w.mm.uffd_close(), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(1));
+  EXPECT_TRUE(w.mm.uffd_blocked(2));
+  EXPECT_EQ(w.mm.uffd_pending(t.second), 1u);
+  EXPECT_EQ(w.mm.access(t.a, Access::read, 1).kind, AccessKind::ok);
+  EXPECT_EQ(w.mm.access(t.b + t.P, Access::read, 3).kind, AccessKind::blocked);
+  const Result<Ufd> again = w.mm.uffd_open();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value, Ufd::first) << "the lowest free one";
+}
+
+// The model holds kMaxUffds userfaultfds at once: one more is EBUSY.
+TYPED_TEST(MmSeveralUffdsTest, OpeningMoreThanTheModelHoldsIsEbusy) {
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  for (unsigned i = 1; i < World<TypeParam>::MmT::kMaxUffds; ++i) ASSERT_TRUE(w.mm.uffd_open().ok());
+  EXPECT_EQ(w.mm.uffd_open().err, Err::ebusy);
+  EXPECT_EQ(w.mm.uffd_api(0, static_cast<Ufd>(World<TypeParam>::MmT::kMaxUffds)), Err::ebadf);
+}
 
 // mm/mprotect.c: PROT_NONE splits the VMA and makes its present entries protnone (still
 // present to pagemap, SIGSEGV to the CPU), inside one PROTECTION_VMA pair and one flush; back

@@ -666,7 +666,8 @@ class UffdModelRun {
             }
           }
         }
-        wake(r.start, r.end());
+        // userfaultfd_unregister wakes the waiters of a VMA registered for MISSING only.
+        if (r.mode & kRegMissing) wake(r.start, r.end());
         r.mode = 0;
         if (!changing) {
           EXPECT_EQ(w.mm.uffd_copy(r.start, kSrc, bit(r.shift), 0).err, Err::enoent)

@@ -108,6 +108,7 @@ struct LinuxBackend {
   static constexpr uint64_t kBase = uint64_t{0x2000} << 32;  // 32 TiB: free, 1 GiB aligned
 
   int uffd = -1;
+  int uffd2 = -1;  // a second userfaultfd (uffd2_open)
   int last_fd = -1;
   std::vector<Touch*> touches;  // every access so far, in order
   unsigned char* src = nullptr;  // the source of UFFDIO_COPY: 2 MiB of a pattern
@@ -262,9 +263,9 @@ struct LinuxBackend {
     pthread_detach(th);
     for (int i = 0; i < 6000; ++i) {
       if (t->done.load()) return Ret{t->result, {}};
-      pollfd pf{uffd, POLLIN, 0};
-      const int n = poll(&pf, 1, 10);
-      if (n > 0 && (pf.revents & POLLIN)) {
+      pollfd pf[2] = {{uffd, POLLIN, 0}, {uffd2, POLLIN, 0}};
+      const int n = poll(pf, 2, 10);
+      if (n > 0 && ((pf[0].revents | pf[1].revents) & POLLIN)) {
         for (int k = 0; k < grace_ms / 10 && !t->done.load(); ++k) usleep(10000);
         if (t->done.load()) return Ret{t->result, {}};
         return Ret{blocked_as, {}};
@@ -283,11 +284,14 @@ struct LinuxBackend {
   Ret uffd_api(uint64_t features) { return api_on(uffd, features); }
   Ret uffd_api_again(uint64_t features) { return uffd_api(features); }
   Ret uffd_register(uint64_t off, uint64_t len, unsigned mode) {
+    return register_on(uffd, off, len, mode);
+  }
+  static Ret register_on(int fd, uint64_t off, uint64_t len, unsigned mode) {
     uffdio_register r{};
     r.range.start = kBase + off;
     r.range.len = len;
     r.mode = mode;
-    if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) return fail();
+    if (ioctl(fd, UFFDIO_REGISTER, &r) != 0) return fail();
     return ok("ioctls=" + hex(r.ioctls));
   }
   Ret uffd_unregister(uint64_t off, uint64_t len) {
@@ -364,7 +368,29 @@ struct LinuxBackend {
     w.mode = mode;
     return ioctl(fd, UFFDIO_WRITEPROTECT, &w) == 0 ? ok() : fail();
   }
-  void settle() {}  // woken threads retry by themselves
+  // Woken threads retry by themselves, but the step after the wake may run first (one CPU
+  // under TCG): wait until no thread of ours is runnable - each has finished, or sleeps again
+  // (blocked in a userfault).
+  void settle() {
+    for (int i = 0; i < 2000; ++i) {
+      bool runnable = false;
+      for (const Touch* t : touches)
+        runnable = runnable || (!t->done.load() && t->tid.load() && state_of(t->tid.load()) == 'R');
+      if (!runnable) return;
+      usleep(1000);
+    }
+  }
+  // A thread's scheduler state: the field after the command name in /proc/self/task/TID/stat.
+  static char state_of(pid_t tid) {
+    char path[64], buf[256] = {};
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    const int fd = open(path, O_RDONLY);
+    if (fd < 0) return '?';
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    const char* paren = n > 0 ? std::strrchr(buf, ')') : nullptr;
+    return paren && paren[1] == ' ' ? paren[2] : '?';
+  }
 
   // --- a forked child, driven through two pipes: a command in, its step's text out ---
   struct Cmd {
@@ -471,11 +497,30 @@ struct LinuxBackend {
     uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
     return uffd >= 0 ? ok() : fail();
   }
-  Ret uffd_wake(uint64_t off, uint64_t len) {
+  Ret uffd_wake(uint64_t off, uint64_t len) { return wake_on(uffd, off, len); }
+  static Ret wake_on(int fd, uint64_t off, uint64_t len) {
     uffdio_range r{kBase + off, len};
-    return ioctl(uffd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();
+    return ioctl(fd, UFFDIO_WAKE, &r) == 0 ? ok() : fail();
   }
   Ret uffd_read() { return read_on(uffd); }
+  Ret uffd2_open() {
+    uffd2 = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    return uffd2 >= 0 ? ok() : fail();
+  }
+  Ret uffd2_api(uint64_t features) { return api_on(uffd2, features); }
+  Ret uffd2_register(uint64_t off, uint64_t len, unsigned mode) {
+    return register_on(uffd2, off, len, mode);
+  }
+  Ret uffd2_read() { return read_on(uffd2); }
+  Ret uffd2_copy(uint64_t off, uint64_t len, unsigned mode) {
+    return copy_on(uffd2, off, len, mode);
+  }
+  Ret uffd2_wake(uint64_t off, uint64_t len) { return wake_on(uffd2, off, len); }
+  Ret uffd2_close() {
+    if (close(uffd2) != 0) return fail();
+    uffd2 = -1;
+    return ok();
+  }
   Ret child_uffd_api(uint64_t features) { return api_on(child_uffd, features); }
   Ret child_uffd_read() { return read_on(child_uffd); }
   Ret child_uffd_copy(uint64_t off, uint64_t len, unsigned mode) {

@@ -249,9 +249,30 @@ struct ModelBackend {
     return result(hugepte::Err::ok);
   }
   Ret uffd_close() { return result(mm.uffd_close()); }
-  Ret uffd_open() { return result(mm.uffd_open()); }
+  Ret uffd_open() { return result(mm.uffd_open().err); }
   Ret uffd_wake(uint64_t off, uint64_t len) { return result(mm.uffd_wake(kBase + off, len)); }
   Ret uffd_read() { return msg(mm.uffd_read()); }
+  // A second userfaultfd (uffd2_*): EBADF until uffd2_open.
+  hm::Ufd second = static_cast<hm::Ufd>(M::kMaxUffds);
+  Ret uffd2_open() {
+    const auto fd = mm.uffd_open();
+    if (fd.ok()) second = fd.value;
+    return result(fd.err);
+  }
+  Ret uffd2_api(uint64_t features) { return result(mm.uffd_api(features, second)); }
+  Ret uffd2_register(uint64_t off, uint64_t len, unsigned mode) {
+    auto r = mm.uffd_register(kBase + off, len, mode, second);
+    if (!r) return result(r.err);
+    return result(r.err, "ioctls=" + hpt_linux::hex(r.value));
+  }
+  Ret uffd2_read() { return msg(mm.uffd_read(second)); }
+  Ret uffd2_copy(uint64_t off, uint64_t len, unsigned mode) {
+    return ranged(mm.uffd_copy(kBase + off, src, len, mode, second));
+  }
+  Ret uffd2_wake(uint64_t off, uint64_t len) {
+    return result(mm.uffd_wake(kBase + off, len, second));
+  }
+  Ret uffd2_close() { return result(mm.uffd_close(second)); }
   static Ret msg(const hugepte::Result<hm::UffdMsg>& m) {
     if (!m) return result(m.err);
     if (m.value.event == hm::UffdEvent::fork) return result(m.err, "fork");

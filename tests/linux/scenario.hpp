@@ -29,6 +29,9 @@
 //   Ret uffd_poison(off, len, mode)              UFFDIO_POISON (6.6+; EINVAL before)
 //   Ret uffd_wake(off, len), uffd_read()         the oldest message, or EAGAIN
 //   Ret uffd_close(), uffd_open()                close(uffd); userfaultfd(2) for a new one
+//   Ret uffd2_open(), uffd2_api(features), uffd2_register(off, len, mode), uffd2_read(),
+//       uffd2_copy(off, len, mode), uffd2_wake(off, len), uffd2_close()   a second
+//                                                userfaultfd over the same address space
 //   Ret fork_child()                             fork(2): a child process that waits for commands
 //   Ret child_touch(off, Access), child_pagemap(off), child_exit()   run in the child
 //   Ret child_uffd_api(features), child_uffd_read(), child_uffd_copy(off, len, mode),
@@ -1286,6 +1289,91 @@ struct Scenarios {
     HPT_STEP(r, "child exit", b.child_exit());
   }
 
+  // --- two userfaultfds over one address space ---
+  // A at 0 registered with the first, B at 8 pages with the second (both MISSING).
+  static void two_uffds(B& b, Rec& r) {
+    HPT_STEP(r, "mmap A", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap B", b.map_anon(8 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "open second", b.uffd2_open());
+    HPT_STEP(r, "api second", b.uffd2_api(0));
+    HPT_STEP(r, "register A", b.uffd_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "register B second", b.uffd2_register(8 * kPage, 4 * kPage, kRegMissing));
+  }
+  static void two_uffds_each_hears_its_own(B& b, Rec& r) {
+    two_uffds(b, r);
+    HPT_STEP(r, "touch A", b.touch(0, Access::read));
+    HPT_STEP(r, "touch B", b.touch(8 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "second wake A", b.uffd2_wake(0, kPage));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "wake A", b.uffd_wake(0, kPage));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "second copy B", b.uffd2_copy(8 * kPage, kPage, 0));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "pagemap B", b.pagemap(8 * kPage));
+  }
+  static void two_uffds_register_busy(B& b, Rec& r) {
+    two_uffds(b, r);
+    HPT_STEP(r, "second register A", b.uffd2_register(0, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "register A and B", b.uffd_register(0, 12 * kPage, kRegMissing));
+    HPT_STEP(r, "register B again", b.uffd_register(8 * kPage, 4 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "touch A", b.touch(kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+  }
+  static void two_uffds_fill_through_the_other(B& b, Rec& r) {
+    two_uffds(b, r);
+    HPT_STEP(r, "touch B", b.touch(8 * kPage, Access::read));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "copy B", b.uffd_copy(8 * kPage, kPage, 0));
+    HPT_STEP(r, "pagemap B", b.pagemap(8 * kPage));
+    HPT_STEP(r, "second wake B", b.uffd2_wake(8 * kPage, kPage));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "touch B+1", b.touch(9 * kPage, Access::read));
+    HPT_STEP(r, "wake B+1", b.uffd_wake(9 * kPage, kPage));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "second wake B+1", b.uffd2_wake(9 * kPage, kPage));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+  }
+  static void two_uffds_unregister_the_others(B& b, Rec& r) {
+    two_uffds(b, r);
+    HPT_STEP(r, "touch B", b.touch(8 * kPage, Access::read));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "unregister B", b.uffd_unregister(8 * kPage, 4 * kPage));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "pagemap B", b.pagemap(8 * kPage));
+    HPT_STEP(r, "register B", b.uffd_register(8 * kPage, 4 * kPage, kRegMissing));
+    HPT_STEP(r, "touch B+1", b.touch(9 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+  }
+  static void two_uffds_close_one(B& b, Rec& r) {
+    two_uffds(b, r);
+    HPT_STEP(r, "touch A", b.touch(0, Access::read));
+    HPT_STEP(r, "touch B", b.touch(8 * kPage, Access::read));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "pagemap A", b.pagemap(0));
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "second read msg", b.uffd2_read());
+    HPT_STEP(r, "touch A+1", b.touch(kPage, Access::read));
+    HPT_STEP(r, "second close", b.uffd2_close());
+    HPT_STEP(r, "pagemap B", b.pagemap(8 * kPage));
+  }
+  static void unregister_minor_does_not_wake(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "fallocate", b.fallocate(0, kPage));
+    HPT_STEP(r, "api", b.uffd_api(kFeatMinorShmem));
+    HPT_STEP(r, "register minor", b.uffd_register(0, 16 * kPage, kRegMinor));
+    HPT_STEP(r, "touch", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "unregister", b.uffd_unregister(0, 16 * kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "wake", b.uffd_wake(0, kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+
   // --- more userfaultfd ---
   static void wake_validation(B& b, Rec& r) {
     anon_registered(b, r, 0, "register missing", kRegMissing);
@@ -1730,6 +1818,12 @@ struct Scenarios {
         {"fork_event_needs_a_registered_vma", fork_event_needs_a_registered_vma},
         {"fork_event_hugetlb_private", fork_event_hugetlb_private},
         {"fork_event_after_a_pending_fault", fork_event_after_a_pending_fault},
+        {"two_uffds_each_hears_its_own", two_uffds_each_hears_its_own},
+        {"two_uffds_register_busy", two_uffds_register_busy},
+        {"two_uffds_fill_through_the_other", two_uffds_fill_through_the_other},
+        {"two_uffds_unregister_the_others", two_uffds_unregister_the_others},
+        {"two_uffds_close_one", two_uffds_close_one},
+        {"unregister_minor_does_not_wake", unregister_minor_does_not_wake},
         {"wake_validation", wake_validation},
         {"register_twice_same_mode", register_twice_same_mode},
         {"unregister_the_middle", unregister_the_middle},

@@ -35,9 +35,9 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child, Tid tid) {
   if (&child == this || child.mem_ != mem_ || !child.pt_.has_root()) return Err::einval;
   for (const Vma& c : child.vmas_)
     if (c.used) return Err::einval;
-  bool registered = false;
-  for (const Vma& v : vmas_) registered = registered || (v.used && v.uffd);
-  const bool event = registered && wants_event(kFeatEventFork, 0, 0);
+  bool event[kMaxUffds] = {};  // dup_userfaultfd: the userfaultfds the child gets a copy of
+  for (const Vma& v : vmas_)
+    if (v.used && wants_event(v, kFeatEventFork)) event[v.uctx] = true;
   child.opt_ = opt_;
   bool wrprotected = false;
   for (unsigned i = 0; i < kMaxVmas; ++i) {
@@ -45,7 +45,8 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child, Tid tid) {
     if (!v.used) continue;
     Vma& cv = child.vmas_[i];
     cv = v;
-    cv.uffd = event ? v.uffd : 0;
+    cv.uffd = v.uffd && event[v.uctx] ? v.uffd : 0;
+    cv.uctx = cv.uffd ? v.uctx : 0;
     cv.resv = kNoResv;
     const bool keep_wp = (cv.uffd & kRegWp) != 0;  // userfaultfd_wp(dst_vma)
     if (!keep_wp && (v.shared || !v.anon_vma)) continue;  // vma_needs_copy
@@ -98,11 +99,15 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child, Tid tid) {
     if (cow_range) notify_end({NotifyEvent::protection_page, v.start, v.end});
   }
   if (wrprotected) ctlb_.flush_all();  // flush_tlb_mm(oldmm)
-  if (event) {  // dup_userfaultfd_complete: the child's userfaultfd, announced by a FORK message
-    child.uffd_file_ = true;
-    child.uffd_open_ = true;
-    child.features_ = features_;
-    if (Waiter* w = queue_event(UffdEvent::fork, 0, 0, tid)) {
+  // dup_userfaultfd_complete: the child's userfaultfds (each under the Ufd of the parent's it
+  // copies), each announced by a FORK message on the parent's.
+  for (unsigned i = 0; i < kMaxUffds; ++i) {
+    if (!event[i]) continue;
+    child.ctx_[i] = UffdCtx{};
+    child.ctx_[i].file = true;
+    child.ctx_[i].api = true;
+    child.ctx_[i].features = ctx_[i].features;
+    if (Waiter* w = queue_event(static_cast<uint8_t>(i), UffdEvent::fork, 0, 0, tid)) {
       w->forked = &child;
       child.fork_parent_ = this;
     }

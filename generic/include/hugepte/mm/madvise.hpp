@@ -27,8 +27,8 @@ Err Mm<F, Env, Tlb, FE>::madvise_dontneed(uint64_t start, uint64_t len, Tid tid)
     len = align_down(len, v->hshift);
     if (len == 0) return Err::ok;
   }
-  if (v->uffd && wants_event(kFeatEventRemove, start, start + len)) {
-    queue_event(UffdEvent::remove, start, start + len, tid);
+  if (wants_event(*v, kFeatEventRemove)) {
+    queue_event(v->uctx, UffdEvent::remove, start, start + len, tid);
     return Err::ok;
   }
   return dontneed_now(start, start + len);

@@ -88,6 +88,7 @@ struct Vma {
   unsigned hshift = 0;  // hugetlb: the hstate; otherwise the base page
   bool hugetlb = false;
   uint32_t uffd = 0;         // registered modes (kRegMissing | kRegWp | kRegMinor)
+  uint8_t uctx = 0;          // ... with this userfaultfd (Ufd) when uffd != 0
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
   bool noreserve = false;  // VM_NORESERVE
   bool anon_vma = false;   // it has held an anonymous page (anon_vma_prepare): fork copies it
@@ -111,6 +112,7 @@ class Mm {
   static constexpr unsigned kMaxWaiters = 64;
   static constexpr unsigned kMaxMsgs = 64;
   static constexpr unsigned kMaxPieces = 512;
+  static constexpr unsigned kMaxUffds = 4;  // userfaultfds open at once
 
   struct Options {
     PoisonPolicy poison = PoisonPolicy::h0;
@@ -182,31 +184,39 @@ class Mm {
   bool allows(const Entry& e, Access a) const;  // the entry lets the CPU do it, fault-free
 
   // --- userfaultfd: fs_userfaultfd.hpp and userfaultfd.hpp ------------------------------------
-  Err uffd_api(uint64_t features);
-  // The address space starts with one userfaultfd created (userfaultfd(2)), before UFFDIO_API.
-  // close (userfaultfd_release): every VMA registered with it is unregistered and every waiting
-  // thread woken; the messages go; its calls are EBADF until uffd_open makes a new one.
-  Err uffd_close();
-  Err uffd_open();
-  Result<uint64_t> uffd_register(uint64_t start, uint64_t len,
-                                 uint32_t mode);  // returns the usable ioctls
-  Err uffd_unregister(uint64_t start, uint64_t len);
+  // Every call names its userfaultfd last (the fd of the ioctl); Ufd::first by default.
+  // The address space starts with one userfaultfd created (userfaultfd(2)), before UFFDIO_API;
+  // uffd_open creates another (up to kMaxUffds). close (userfaultfd_release): every VMA
+  // registered with it is unregistered and every thread waiting on it woken; its messages go;
+  // its calls are EBADF from then on.
+  Err uffd_api(uint64_t features, Ufd fd = Ufd::first);
+  Err uffd_close(Ufd fd = Ufd::first);
+  Result<Ufd> uffd_open();
+  // UFFDIO_REGISTER: returns the usable ioctls.
+  Result<uint64_t> uffd_register(uint64_t start, uint64_t len, uint32_t mode,
+                                 Ufd fd = Ufd::first);
+  Err uffd_unregister(uint64_t start, uint64_t len, Ufd fd = Ufd::first);
   // A non-cooperative event (fork, remap, remove, unmap) is pending: range ioctls say EAGAIN.
-  void uffd_set_mmap_changing(bool on) { mmap_changing_ = on; }
-  Result<UffdMsg> uffd_read();  // read(uffd): the oldest queued message
-  unsigned uffd_pending() const { return msg_n_; }
-  // Threads blocked in a userfault (one per faulting access that returned FaultKind::uffd).
+  void uffd_set_mmap_changing(bool on, Ufd fd = Ufd::first) {
+    if (UffdCtx* c = ctx_of(fd)) c->mmap_changing = on;
+  }
+  Result<UffdMsg> uffd_read(Ufd fd = Ufd::first);  // read(uffd): the oldest queued message
+  unsigned uffd_pending(Ufd fd = Ufd::first) const;
+  // Threads blocked in a userfault, on any userfaultfd (one per faulting access that returned
+  // FaultKind::uffd).
   unsigned uffd_waiters() const { return waiter_n_; }
-  bool uffd_waiting(uint64_t va) const;       // a thread blocked on a fault at va
+  bool uffd_waiting(uint64_t va) const;  // a thread blocked on a fault at va
   bool uffd_blocked(Tid tid) const;      // thread tid is blocked in a userfault
-  UffdResult uffd_copy(uint64_t dst, const void* src, uint64_t len, uint32_t mode);
+  UffdResult uffd_copy(uint64_t dst, const void* src, uint64_t len, uint32_t mode,
+                       Ufd fd = Ufd::first);
   // UFFDIO_COPY whose source is this address space's memory at src_va (as in the kernel).
-  UffdResult uffd_copy_from(uint64_t dst, uint64_t src_va, uint64_t len, uint32_t mode);
-  UffdResult uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode);
-  UffdResult uffd_continue(uint64_t dst, uint64_t len, uint32_t mode);
-  UffdResult uffd_poison(uint64_t dst, uint64_t len, uint32_t mode);
-  Err uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode);
-  Err uffd_wake(uint64_t start, uint64_t len);
+  UffdResult uffd_copy_from(uint64_t dst, uint64_t src_va, uint64_t len, uint32_t mode,
+                            Ufd fd = Ufd::first);
+  UffdResult uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd = Ufd::first);
+  UffdResult uffd_continue(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd = Ufd::first);
+  UffdResult uffd_poison(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd = Ufd::first);
+  Err uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode, Ufd fd = Ufd::first);
+  Err uffd_wake(uint64_t start, uint64_t len, Ufd fd = Ufd::first);
 
   // --- memory failure and leaf splitting: memory_failure.hpp ----------------------------------
   Err split_leaf(uint64_t va, unsigned target_shift);  // hugetlb_split_to_shift
@@ -326,22 +336,29 @@ class Mm {
   void free_below(uint64_t h, unsigned hshift);
 
   // --- userfaultfd.hpp ---
+  struct UffdCtx;
+  UffdCtx* ctx_of(Ufd fd) {
+    const unsigned i = static_cast<unsigned>(fd);
+    return i < kMaxUffds && ctx_[i].file ? &ctx_[i] : nullptr;
+  }
   Err uffd_range_ok(uint64_t start, uint64_t len) const;
   Err uffd_vmas_ok(uint64_t start, uint64_t end, bool check_end) const;
   UffdMsg make_msg(const Vma& v, uint64_t va, uint32_t flags) const;
   struct Waiter;
   Err copy_source_ready(const Vma& dst_vma, uint64_t src, uint64_t len);
   void userfaultfd_clear_vma(Vma& v);
-  Waiter* queue_event(UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
+  Waiter* queue_event(uint8_t ctx, UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
+  void queue_msg(uint8_t ctx, const UffdMsg& m);
   void complete_event(const Waiter& w, bool released);
   void forget_fork();
   Waiter take_waiter(unsigned i);
-  bool wants_event(uint64_t feature, uint64_t start, uint64_t end) const;
+  bool wants_event(const Vma& v, uint64_t feature) const;
   Err dontneed_now(uint64_t start, uint64_t end);
   FaultResult handle_userfault(const Vma& v, uint64_t va, uint32_t flags);
-  void wake_userfault(uint64_t start, uint64_t end);
+  void wake_userfault(uint8_t ctx, uint64_t start, uint64_t end);
   unsigned mfill_unit(const Vma& v, Mfill op, uint64_t va, uint64_t end) const;
-  UffdResult mfill_atomic(Mfill op, uint64_t dst, uint64_t len, uint32_t mode, const void* src);
+  UffdResult mfill_atomic(Mfill op, uint64_t dst, uint64_t len, uint32_t mode, const void* src,
+                          Ufd fd);
   Err mfill_atomic_pte(Mfill op, Vma& v, uint64_t va, unsigned shift, uint32_t mode,
                        const void* src);
   bool wp_wants_markers(const Vma& v) const;
@@ -407,11 +424,17 @@ class Mm {
   Vma vmas_[kMaxVmas];
 
   bool defer_puts_ = false;  // zap is gathering (drop_ref)
-  bool uffd_file_ = true;   // a userfaultfd exists (uffd_open / uffd_close)
-  bool uffd_open_ = false;  // ... and has had its UFFDIO_API
-  bool mmap_changing_ = false;
-  uint64_t features_ = 0;
-  UffdMsg msgs_[kMaxMsgs];
+  // The userfaultfds (struct userfaultfd_ctx), indexed by Ufd; the first exists from the start.
+  struct UffdCtx {
+    bool file = false;           // it exists (userfaultfd(2) / uffd_open, until close)
+    bool api = false;            // ... and has had its UFFDIO_API
+    bool mmap_changing = false;  // uffd_set_mmap_changing
+    unsigned changing = 0;       // ctx->mmap_changing: events queued and not yet completed
+    uint64_t features = 0;
+  };
+  UffdCtx ctx_[kMaxUffds] = {{.file = true}};
+  UffdMsg msgs_[kMaxMsgs];     // every userfaultfd's queued messages, oldest first ...
+  uint8_t msg_ctx_[kMaxMsgs];  // ... and whose each is
   unsigned msg_n_ = 0;
   struct Waiter {
     uint64_t va = 0;        // the faulting address (an event: the start of its range)
@@ -423,11 +446,11 @@ class Mm {
     UffdEvent event = UffdEvent::pagefault;
     uint64_t end = 0;
     Mm* forked = nullptr;  // FORK: the child whose userfaultfd the message announces
+    uint8_t ctx = 0;       // the userfaultfd it waits on
   };
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
-  unsigned changing_ = 0;  // ctx->mmap_changing: events queued and not yet completed
   Mm* fork_parent_ = nullptr;  // the address space whose FORK message announces ours, unread
   bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
   uint64_t src_delta_ = 0;

@@ -87,11 +87,12 @@ Err Mm<F, Env, Tlb, FE>::munmap(uint64_t start, uint64_t len, Tid tid) {
                                 (v.start < end && end < v.end && !aligned(end, v.hshift))))
       return Err::einval;  // hugetlb_vm_op_split
   if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
-  // userfaultfd_unmap_prep: a userfaultfd with EVENT_UNMAP on a VMA in the range hears of it.
-  bool unmap_event = false;
+  // userfaultfd_unmap_prep: each userfaultfd with EVENT_UNMAP that a VMA in the range is
+  // registered with hears of it, once.
+  bool unmap_event[kMaxUffds] = {};
   for (const Vma& v : vmas_)
-    if (v.used && v.uffd && v.start < end && start < v.end) unmap_event = true;
-  unmap_event = unmap_event && wants_event(kFeatEventUnmap, start, end);
+    if (v.used && v.start < end && start < v.end && wants_event(v, kFeatEventUnmap))
+      unmap_event[v.uctx] = true;
   for (Vma& v : vmas_) {
     if (!v.used || v.start < start || v.end > end) continue;
     notify_start({NotifyEvent::unmap, v.start, v.end});
@@ -102,8 +103,9 @@ Err Mm<F, Env, Tlb, FE>::munmap(uint64_t start, uint64_t len, Tid tid) {
     hugetlb_vm_op_close(v);
     v.used = false;
   }
-  // userfaultfd_unmap_complete: the UNMAP event, and thread tid waits until it is read.
-  if (unmap_event) queue_event(UffdEvent::unmap, start, end, tid);
+  // userfaultfd_unmap_complete: the UNMAP events, and thread tid waits until they are read.
+  for (unsigned i = 0; i < kMaxUffds; ++i)
+    if (unmap_event[i]) queue_event(static_cast<uint8_t>(i), UffdEvent::unmap, start, end, tid);
   return Err::ok;
 }
 

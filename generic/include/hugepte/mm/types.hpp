@@ -71,6 +71,10 @@ inline constexpr uint32_t kMsgWrite = 1u << 0;
 inline constexpr uint32_t kMsgWp = 1u << 1;
 inline constexpr uint32_t kMsgMinor = 1u << 2;
 
+// A userfaultfd of the address space (the fd userfaultfd(2) returns). An address space starts
+// with one, Ufd::first; uffd_open makes more.
+enum class Ufd : uint8_t { first = 0 };
+
 // A thread of the process (the faulting task, `current`): what THREAD_ID messages report and
 // what a waiter is. 0 is a thread like any other.
 using Tid = uint32_t;

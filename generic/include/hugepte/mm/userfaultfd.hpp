@@ -15,8 +15,8 @@ namespace hugepte::mm {
 // UFFDIO_COPY. Errors (docs/mm.md §1.4): EINVAL, ENOENT, EEXIST, ENOMEM, EFAULT, EAGAIN.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(uint64_t dst, const void* src, uint64_t len,
-                                          uint32_t mode) {
-  return mfill_atomic(Mfill::copy, dst, len, mode, src);
+                                          uint32_t mode, Ufd fd) {
+  return mfill_atomic(Mfill::copy, dst, len, mode, src, fd);
 }
 
 // UFFDIO_COPY from memory of this address space at src_va, as the kernel copies from the
@@ -29,11 +29,11 @@ UffdResult Mm<F, Env, Tlb, FE>::uffd_copy(uint64_t dst, const void* src, uint64_
 // VMA, a signal, a userfault).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::uffd_copy_from(uint64_t dst, uint64_t src_va, uint64_t len,
-                                               uint32_t mode) {
+                                               uint32_t mode, Ufd fd) {
   static const unsigned char kVaSource = 0;  // mfill_atomic wants a source: the VA says where
   src_va_mode_ = true;
   src_delta_ = src_va - dst;
-  UffdResult r = mfill_atomic(Mfill::copy, dst, len, mode, &kVaSource);
+  UffdResult r = mfill_atomic(Mfill::copy, dst, len, mode, &kVaSource, fd);
   src_va_mode_ = false;
   return r;
 }
@@ -57,20 +57,20 @@ Err Mm<F, Env, Tlb, FE>::copy_source_ready(const Vma& dst_vma, uint64_t src, uin
 
 // UFFDIO_ZEROPAGE (EINVAL on hugetlb).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode) {
-  return mfill_atomic(Mfill::zeropage, dst, len, mode, nullptr);
+UffdResult Mm<F, Env, Tlb, FE>::uffd_zeropage(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd) {
+  return mfill_atomic(Mfill::zeropage, dst, len, mode, nullptr, fd);
 }
 
 // UFFDIO_CONTINUE (EFAULT nothing cached, EIO poisoned, EEXIST present).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_continue(uint64_t dst, uint64_t len, uint32_t mode) {
-  return mfill_atomic(Mfill::cont, dst, len, mode, nullptr);
+UffdResult Mm<F, Env, Tlb, FE>::uffd_continue(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd) {
+  return mfill_atomic(Mfill::cont, dst, len, mode, nullptr, fd);
 }
 
 // UFFDIO_POISON: MARKER(POISONED) into strictly none entries.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-UffdResult Mm<F, Env, Tlb, FE>::uffd_poison(uint64_t dst, uint64_t len, uint32_t mode) {
-  return mfill_atomic(Mfill::poison, dst, len, mode, nullptr);
+UffdResult Mm<F, Env, Tlb, FE>::uffd_poison(uint64_t dst, uint64_t len, uint32_t mode, Ufd fd) {
+  return mfill_atomic(Mfill::poison, dst, len, mode, nullptr, fd);
 }
 
 // The units an mfill of [va, end) in v proceeds by: the hstate for hugetlb (a page-size-
@@ -91,19 +91,21 @@ unsigned Mm<F, Env, Tlb, FE>::mfill_unit(const Vma& v, Mfill op, uint64_t va, ui
 // mfill_atomic (mfill_atomic_hugetlb for hugetlb VMAs): unit by unit, each all or nothing.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, uint64_t dst, uint64_t len, uint32_t mode,
-                                             const void* src) {
+                                             const void* src, Ufd fd) {
   // Refused before it starts: the result field is not written (reported = false).
   const bool v61 = opt_.profile == Profile::linux_6_1;
-  if (!uffd_file_) return {Err::ebadf, 0, false};
-  if (!uffd_open_ || (op == Mfill::poison && v61)) return {Err::einval, 0, false};
+  const UffdCtx* c = ctx_of(fd);
+  if (!c) return {Err::ebadf, 0, false};
+  if (!c->api || (op == Mfill::poison && v61)) return {Err::einval, 0, false};
   uint32_t allowed = op == Mfill::copy || (op == Mfill::cont && !v61) ? (kModeDontwake | kModeWp)
                                                                   : kModeDontwake;
-  if (mmap_changing_ || changing_) return {Err::eagain, 0, false};
+  if (c->mmap_changing || c->changing) return {Err::eagain, 0, false};
   if (mode & ~allowed) return {Err::einval, 0, false};
   if (len == 0 || !aligned(dst, kPage) || !aligned(len, kPage) || dst + len < dst ||
       !F::canonical(dst) || !F::canonical(dst + len - 1))
     return {Err::einval, 0, false};
   Vma* vp = vma_at(dst);
+  // Registered with any userfaultfd (find_dst_vma); the wake-up is on fd's.
   if (!vp || dst + len > vp->end || vp->uffd == 0) return {Err::enoent, 0};
   Vma& v = *vp;
   if ((mode & kModeWp) && !(v.uffd & kRegWp)) return {Err::einval, 0};
@@ -126,7 +128,7 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, uint64_t dst, uint64_t le
     va += bit(s);
   }
   uint64_t done_bytes = va - dst;
-  if (!(mode & kModeDontwake) && done_bytes) wake_userfault(dst, va);
+  if (!(mode & kModeDontwake) && done_bytes) wake_userfault(static_cast<uint8_t>(fd), dst, va);
   if (done_bytes == 0) return {err, 0};
   return {done_bytes < len ? Err::eagain : Err::ok, done_bytes};
 }
@@ -235,14 +237,16 @@ Err Mm<F, Env, Tlb, FE>::mfill_atomic_pte(Mfill op, Vma& v, uint64_t va, unsigne
 // DONTWAKE), ENOENT (a VMA in range not registered for WP, or a hole), EAGAIN
 // (mmap_changing), ENOMEM (tables for markers; nothing changed).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode) {
-  if (!uffd_file_) return Err::ebadf;
-  if (!uffd_open_) return Err::einval;
+Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(uint64_t start, uint64_t len, uint32_t mode,
+                                          Ufd fd) {
+  const UffdCtx* c = ctx_of(fd);
+  if (!c) return Err::ebadf;
+  if (!c->api) return Err::einval;
   if ((mode & kWpModeWp) && (mode & kWpModeDontwake)) return Err::einval;
   if (mode & ~(kWpModeWp | kWpModeDontwake)) return Err::einval;
   if (len == 0 || !aligned(start, kPage) || !aligned(len, kPage) || start + len < start)
     return Err::einval;
-  if (mmap_changing_ || changing_) return Err::eagain;
+  if (c->mmap_changing || c->changing) return Err::eagain;
   uint64_t end = start + len;
   for (uint64_t va = start; va < end;) {
     Vma* v = vma_at(va);
@@ -287,13 +291,13 @@ Err Mm<F, Env, Tlb, FE>::uffd_writeprotect(uint64_t start, uint64_t len, uint32_
   flush(start, end);
   notify_end({NotifyEvent::protection_vma, start, end});
   tenv_.unreserve();
-  if (!protect && !(mode & kWpModeDontwake)) wake_userfault(start, end);
+  if (!protect && !(mode & kWpModeDontwake)) wake_userfault(static_cast<uint8_t>(fd), start, end);
   return Err::ok;
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 bool Mm<F, Env, Tlb, FE>::wp_wants_markers(const Vma& v) const {
-  return v.backing == Backing::file || (features_ & kFeatWpUnpopulated);
+  return v.backing == Backing::file || (ctx_[v.uctx].features & kFeatWpUnpopulated);
 }
 
 // The size of the markers WRITEPROTECT puts into a none entry of v at va (up to end).
