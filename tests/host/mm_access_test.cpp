@@ -7,6 +7,10 @@
 // sizes from the format's geometry.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
 #include "mm_world.hpp"
 
 namespace {
@@ -426,6 +430,136 @@ TYPED_TEST(MmVmaTest, MmapAndMunmapRoundTheLengthUpToWholePages) {
   EXPECT_EQ(w.mm.access(w.base(), Access::read).kind, AccessKind::sigsegv);
 }
 
+
+// The VMAs of [start, end) as the kernel lists them (/proc/PID/maps): "start-end" each, hex,
+// from the base.
+template <class W>
+std::string vmas_of(W& w, uint64_t start, uint64_t end) {
+  std::string s;
+  char b[64];
+  for (const Vma* v = w.mm.find_vma(start); v && v->start < end; v = w.mm.find_vma(v->end)) {
+    std::snprintf(b, sizeof b, "%s%llx-%llx", s.empty() ? "" : " ",
+                  static_cast<unsigned long long>(v->start - start),
+                  static_cast<unsigned long long>(v->end - start));
+    s += b;
+  }
+  return s;
+}
+
+// mmap_region's vma_merge: an anonymous mapping next to one with the same flags joins it.
+TYPED_TEST(MmVmaTest, AdjacentAnonymousMappingsMerge) {
+  constexpr uint64_t P = bit(TypeParam::page_shift);
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
+  w.map_anon(b + 4 * P, 4 * P);
+  VmaSpec ro;
+  ro.start = b + 8 * P;
+  ro.len = 4 * P;
+  ro.prot = kProtR;
+  ASSERT_TRUE(w.mm.mmap(ro).ok());
+  char want[64];
+  std::snprintf(want, sizeof want, "0-%llx %llx-%llx", static_cast<unsigned long long>(8 * P),
+                static_cast<unsigned long long>(8 * P), static_cast<unsigned long long>(12 * P));
+  EXPECT_EQ(vmas_of(w, b, b + 64 * P), want);
+}
+
+// mprotect_fixup's vma_merge: the pieces a change of permissions split off join again when the
+// permissions are set back (they share the anon_vma split_vma gave them).
+TYPED_TEST(MmVmaTest, MprotectBackMergesThePiecesAgain) {
+  constexpr uint64_t P = bit(TypeParam::page_shift);
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 8 * P);
+  ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
+  ASSERT_EQ(w.mm.mprotect(b + 2 * P, 2 * P, kProtR), Err::ok);
+  const std::string three = vmas_of(w, b, b + 64 * P);
+  EXPECT_EQ(std::count(three.begin(), three.end(), ' '), 2) << "three VMAs: " << three;
+  ASSERT_EQ(w.mm.mprotect(b + 2 * P, 2 * P, kProtRW), Err::ok);
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + 8 * P) << "one again";
+  EXPECT_EQ(w.mm.access(b + 3 * P, Access::write).kind, AccessKind::ok);
+}
+
+// is_mergeable_anon_vma: a VMA with an anon_vma does not join a neighbour without one (an
+// empty chain is not singular), whatever their flags; Linux 6.1 shows the same.
+TYPED_TEST(MmVmaTest, AVmaWithAnAnonVmaDoesNotJoinANeighbourWithout) {
+  constexpr uint64_t P = bit(TypeParam::page_shift);
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  VmaSpec ro;
+  ro.start = b;
+  ro.len = 4 * P;
+  ro.prot = kProtR;
+  ASSERT_TRUE(w.mm.mmap(ro).ok());
+  w.map_anon(b + 4 * P, 4 * P);
+  ASSERT_EQ(w.mm.access(b + 4 * P, Access::write).kind, AccessKind::ok);
+  ASSERT_EQ(w.mm.mprotect(b + 4 * P, 4 * P, kProtR), Err::ok);
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + 4 * P);
+  ASSERT_EQ(w.mm.mprotect(b, 8 * P, kProtRW), Err::ok);
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + 4 * P) << "still two";
+}
+
+// userfaultfd_unregister's vma_merge, VMA by VMA: what REGISTER split joins again; a VMA of
+// another userfaultfd or mode stays apart meanwhile.
+TYPED_TEST(MmVmaTest, UnregisterMergesWhatRegisterSplit) {
+  constexpr uint64_t P = bit(TypeParam::page_shift);
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 8 * P);
+  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b + 2 * P, 2 * P, kRegMissing).ok());
+  ASSERT_TRUE(w.mm.uffd_register(b + 4 * P, 2 * P, kRegMissing).ok());
+  EXPECT_EQ(w.mm.find_vma(b + 2 * P)->end, b + 6 * P) << "the same registration merges";
+  const Result<Ufd> second = w.mm.uffd_open();
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(w.mm.uffd_api(0, second.value), Err::ok);
+  ASSERT_TRUE(w.mm.uffd_register(b + 6 * P, 2 * P, kRegMissing, second.value).ok());
+  EXPECT_EQ(w.mm.find_vma(b + 2 * P)->end, b + 6 * P) << "another userfaultfd's stays apart";
+  ASSERT_EQ(w.mm.uffd_unregister(b, 8 * P), Err::ok);
+  EXPECT_EQ(w.mm.find_vma(b)->start, b);
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + 8 * P);
+}
+
+// hugetlb VMAs are VM_DONTEXPAND, so VM_SPECIAL: they never merge.
+TYPED_TEST(MmVmaTest, HugetlbVmasNeverMerge) {
+  constexpr unsigned M = kM<TypeParam>;
+  if (M == 0) GTEST_SKIP() << "no 2M-class size";
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_file(b, 2 * bit(M), w.hugetlb_file(M, 2, 2));
+  ASSERT_EQ(w.mm.mprotect(b + bit(M), bit(M), kProtR), Err::ok);
+  ASSERT_EQ(w.mm.mprotect(b + bit(M), bit(M), kProtRW), Err::ok);
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + bit(M));
+}
+
+// anon_vma_fork: a fork child's VMAs chain to the parent's anon_vma, so a new mapping next to
+// one does not join it (its chain is not singular); the parent's does.
+TYPED_TEST(MmVmaTest, AForkChildsVmaDoesNotJoinANewNeighbour) {
+  constexpr uint64_t P = bit(TypeParam::page_shift);
+  World<TypeParam> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  w.map_anon(b, 4 * P);
+  ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
+  typename World<TypeParam>::Env env;
+  host::TlbModel tlb;
+  typename World<TypeParam>::MmT child(w.mem, env, tlb);
+  ASSERT_EQ(child.init(), Err::ok);
+  ASSERT_EQ(w.mm.fork(child), Err::ok);
+  VmaSpec s;
+  s.start = b + 4 * P;
+  s.len = 4 * P;
+  ASSERT_TRUE(child.mmap(s).ok());
+  EXPECT_EQ(child.find_vma(b)->end, b + 4 * P);
+  ASSERT_TRUE(w.mm.mmap(s).ok());
+  EXPECT_EQ(w.mm.find_vma(b)->end, b + 8 * P);
+}
 
 // MADV_HWPOISON faults the page in first (get_user_pages), then poisons what it maps; by PFN,
 // memory_failure_pfn poisons the same way. Later accesses are SIGBUS with the base page's lsb.

@@ -187,6 +187,21 @@ struct LinuxBackend {
     if (n != static_cast<ssize_t>(sizeof pm)) return fail();
     return ok(pagemap_bits(pm));
   }
+  // The VMAs in the scenarios' 64 GiB from /proc/self/maps: "+start-+end" each.
+  Ret maps() {
+    FILE* f = std::fopen("/proc/self/maps", "r");
+    if (!f) return fail();
+    std::string out;
+    unsigned long long s = 0, e = 0;
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::sscanf(line, "%llx-%llx", &s, &e) != 2 || s < kBase || s >= kBase + 64 * kGiB)
+        continue;
+      out += (out.empty() ? "+" : " +") + hex(s - kBase).substr(2) + "-+" + hex(e - kBase).substr(2);
+    }
+    std::fclose(f);
+    return ok(out.empty() ? "none" : out);
+  }
   Ret meminfo() {
     return ok("free=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") +
               " rsvd=" + read_number("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages"));

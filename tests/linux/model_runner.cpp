@@ -80,6 +80,14 @@ struct ModelBackend {
   Ret pagemap(uint64_t off) {
     return result(hugepte::Err::ok, hpt_linux::pagemap_bits(mm.pagemap(kBase + off)));
   }
+  Ret maps() {
+    std::string out;
+    for (const hm::Vma* v = mm.find_vma(kBase); v && v->start < kBase + 64 * hpt_linux::kGiB;
+         v = mm.find_vma(v->end))
+      out += (out.empty() ? "+" : " +") + hpt_linux::hex(v->start - kBase).substr(2) + "-+" +
+             hpt_linux::hex(v->end - kBase).substr(2);
+    return result(hugepte::Err::ok, out.empty() ? "none" : out);
+  }
   Ret meminfo() {
     return result(hugepte::Err::ok, "free=" + std::to_string(mem.pool_free(21)) +
                                         " rsvd=" + std::to_string(mem.pool_reserved(21)));

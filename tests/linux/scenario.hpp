@@ -15,6 +15,7 @@
 //   Ret fallocate(offset, len), punch_hole(offset, len)   on the last file (PUNCH_HOLE|KEEP_SIZE)
 //   Ret pagemap(off)                             /proc/self/pagemap of the page at off, as named
 //                                                bits (pagemap_bits): soft-dirty left out
+//   Ret maps()                                   the VMAs (/proc/self/maps) as "+start-+end"
 //   Ret meminfo()                                the 2M pool: "free=N rsvd=N" (free_hugepages,
 //                                                resv_hugepages)
 //   Ret munmap(off, len), madvise_dontneed(off, len), mprotect(off, len, prot)
@@ -1374,6 +1375,66 @@ struct Scenarios {
     HPT_STEP(r, "pagemap", b.pagemap(0));
   }
 
+  // --- VMA merging (vma_merge) ---
+  static void merge_adjacent_anon_mmaps(B& b, Rec& r) {
+    HPT_STEP(r, "mmap A", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap B", b.map_anon(4 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "mmap C read-only", b.map_anon(8 * kPage, 4 * kPage, kProtRead));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mmap D", b.map_anon(16 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch D write", b.touch(16 * kPage, Access::write));
+    HPT_STEP(r, "mmap E between C and D", b.map_anon(12 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void merge_after_mprotect_back(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "mprotect middle read", b.mprotect(2 * kPage, 2 * kPage, kProtRead));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "mprotect back", b.mprotect(2 * kPage, 2 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "mprotect tail read", b.mprotect(6 * kPage, 2 * kPage, kProtRead));
+    HPT_STEP(r, "mprotect head read", b.mprotect(0, 6 * kPage, kProtRead));
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void merge_depends_on_anon_vma(B& b, Rec& r) {
+    HPT_STEP(r, "mmap A read-only", b.map_anon(0, 4 * kPage, kProtRead));
+    HPT_STEP(r, "mmap B", b.map_anon(4 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch B write", b.touch(4 * kPage, Access::write));
+    HPT_STEP(r, "mprotect B read", b.mprotect(4 * kPage, 4 * kPage, kProtRead));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "mprotect A write", b.mprotect(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mprotect B write", b.mprotect(4 * kPage, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void merge_after_unregister(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "api", b.uffd_api(0));
+    HPT_STEP(r, "register middle", b.uffd_register(2 * kPage, 2 * kPage, kRegMissing));
+    HPT_STEP(r, "register next", b.uffd_register(4 * kPage, 2 * kPage, kRegMissing));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "register next wp", b.uffd_register(4 * kPage, 2 * kPage, kRegMissing | kRegWp));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "unregister", b.uffd_unregister(2 * kPage, 4 * kPage));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "register all", b.uffd_register(0, 8 * kPage, kRegMissing));
+    HPT_STEP(r, "mprotect middle read", b.mprotect(2 * kPage, 2 * kPage, kProtRead));
+    HPT_STEP(r, "close", b.uffd_close());
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void merge_shmem_and_not_hugetlb(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "mprotect hugetlb tail", b.mprotect(k2M, k2M, kProtRead));
+    HPT_STEP(r, "mprotect hugetlb back", b.mprotect(k2M, k2M, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap shmem", b.map_file(kGiB, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "mprotect shmem middle", b.mprotect(kGiB + 4 * kPage, 4 * kPage, kProtRead));
+    HPT_STEP(r, "mprotect shmem back", b.mprotect(kGiB + 4 * kPage, 4 * kPage,
+                                                  kProtRead | kProtWrite));
+    HPT_STEP(r, "maps", b.maps());
+  }
+
   // --- more userfaultfd ---
   static void wake_validation(B& b, Rec& r) {
     anon_registered(b, r, 0, "register missing", kRegMissing);
@@ -1824,6 +1885,11 @@ struct Scenarios {
         {"two_uffds_unregister_the_others", two_uffds_unregister_the_others},
         {"two_uffds_close_one", two_uffds_close_one},
         {"unregister_minor_does_not_wake", unregister_minor_does_not_wake},
+        {"merge_adjacent_anon_mmaps", merge_adjacent_anon_mmaps},
+        {"merge_after_mprotect_back", merge_after_mprotect_back},
+        {"merge_depends_on_anon_vma", merge_depends_on_anon_vma},
+        {"merge_after_unregister", merge_after_unregister},
+        {"merge_shmem_and_not_hugetlb", merge_shmem_and_not_hugetlb},
         {"wake_validation", wake_validation},
         {"register_twice_same_mode", register_twice_same_mode},
         {"unregister_the_middle", unregister_the_middle},

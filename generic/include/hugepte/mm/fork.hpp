@@ -48,6 +48,9 @@ Err Mm<F, Env, Tlb, FE>::fork(Mm& child, Tid tid) {
     cv.uffd = v.uffd && event[v.uctx] ? v.uffd : 0;
     cv.uctx = cv.uffd ? v.uctx : 0;
     cv.resv = kNoResv;
+    // anon_vma_fork: a new anon_vma of the child's, chained to the parent's.
+    cv.anon_vma = v.anon_vma ? child.next_anon_vma_++ : 0;
+    cv.anon_vma_forked = v.anon_vma != 0;
     const bool keep_wp = (cv.uffd & kRegWp) != 0;  // userfaultfd_wp(dst_vma)
     if (!keep_wp && (v.shared || !v.anon_vma)) continue;  // vma_needs_copy
     bool cow_range = false;

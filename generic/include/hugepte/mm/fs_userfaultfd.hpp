@@ -36,7 +36,8 @@ Err Mm<F, Env, Tlb, FE>::uffd_api(uint64_t features, Ufd fd) {
 
 // UFFDIO_REGISTER of the VMAs in [start, start + len), as userfaultfd_register: the range may
 // hold holes and cut VMAs, which are split at its edges (split_vma), so that exactly the range
-// is registered. Returns the usable ioctls. Errors (nothing changes on any):
+// is registered; the VMAs then merge with neighbours they fit (vma_merge). Returns the usable
+// ioctls. Errors (nothing changes on any):
 //   EBADF   fd is not open
 //   EINVAL  no UFFDIO_API yet, a bad mode, an empty or misaligned range, no VMA in it, start
 //           inside a hugetlb VMA off its hstate, end inside one off its hstate, MINOR on
@@ -64,11 +65,12 @@ Result<uint64_t> Mm<F, Env, Tlb, FE>::uffd_register(uint64_t start, uint64_t len
     if (v.hugetlb) ioctls &= ~kIoctlZeropage;  // "basic" ioctls for a range with hugetlb
   }
   if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
-  for (Vma& v : vmas_) {
-    if (!v.used || v.start < start || v.end > end) continue;
+  each_vma(start, end, [&](Vma& v) {
+    if (v.uffd == mode && v.uctx == static_cast<uint8_t>(fd)) return;  // already so
     v.uffd = mode;
     v.uctx = static_cast<uint8_t>(fd);
-  }
+    vma_merge(v);
+  });
   return ioctls;
 }
 
@@ -119,11 +121,12 @@ Err Mm<F, Env, Tlb, FE>::uffd_unregister(uint64_t start, uint64_t len, Ufd fd) {
   if (any) {
     if (Err e = split_vmas_at(start, end); e != Err::ok) return e;
   }
-  for (Vma& v : vmas_) {
-    if (!v.used || !v.uffd || v.start < start || v.end > end) continue;
+  each_vma(start, end, [&](Vma& v) {
+    if (!v.uffd) return;
     if (v.uffd & kRegMissing) wake_userfault(v.uctx, v.start, v.end);
     userfaultfd_clear_vma(v);
-  }
+    vma_merge(v);
+  });
   return Err::ok;
 }
 
@@ -151,8 +154,11 @@ Err Mm<F, Env, Tlb, FE>::uffd_close(Ufd fd) {
   UffdCtx* c = ctx_of(fd);
   if (!c) return Err::ebadf;
   const uint8_t id = static_cast<uint8_t>(fd);
-  for (Vma& v : vmas_)
-    if (v.used && v.uffd && v.uctx == id) userfaultfd_clear_vma(v);
+  each_vma(0, ~uint64_t{0}, [&](Vma& v) {
+    if (!v.uffd || v.uctx != id) return;
+    userfaultfd_clear_vma(v);
+    vma_merge(v);
+  });
   wake_userfault(id, 0, ~uint64_t{0});
   // Threads waiting for their events go on (userfaultfd_event_wait_completion sees `released`):
   // a REMOVE's zap happens now.

@@ -480,7 +480,7 @@ void Mm<F, Env, Tlb, FE>::install(Vma& v, const Handle& h, uint32_t id, uint64_t
   ops_.set(h, e);
   account_map(v, id, pa, h.shift);
   if (f.file == kNoFile && !f.zero_page) {
-    v.anon_vma = true;  // anon_vma_prepare
+    anon_vma_prepare(v);
     f.anon_va = h.va - (pa - f.pa);
     f.anon_owner = this;
   }

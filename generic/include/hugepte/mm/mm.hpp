@@ -91,7 +91,8 @@ struct Vma {
   uint8_t uctx = 0;          // ... with this userfaultfd (Ufd) when uffd != 0
   bool hgm = false;     // MADV_SPLIT: HugeTLB high-granularity mapping allowed
   bool noreserve = false;  // VM_NORESERVE
-  bool anon_vma = false;   // it has held an anonymous page (anon_vma_prepare): fork copies it
+  uint32_t anon_vma = 0;   // its anon_vma (anon_vma_prepare; 0: none yet): fork copies the VMA
+  bool anon_vma_forked = false;  // a fork child's: its anon_vma chain is not singular
   bool resv_unmapped = false;  // HPAGE_RESV_UNMAPPED: the owner took a page back (hugetlb.hpp)
   uint8_t resv = kNoResv;    // a private hugetlb mapping's reservation map (Mm::resv_maps_)
   bool contains(uint64_t va) const { return va >= start && va < end; }
@@ -166,6 +167,8 @@ class Mm {
   // a userfaultfd of its own and the thread waits until the monitor reads the FORK message.
   Err fork(Mm& child, Tid tid = 0);
   Vma* vma_at(uint64_t va);
+  // find_vma: the lowest VMA that ends above va (null if none) - /proc/PID/maps in a loop.
+  const Vma* find_vma(uint64_t va) const;
 
   // --- madvise: madvise.hpp ---------------------------------------------------------------------
   // MADV_DONTNEED by thread tid; with UFFD_FEATURE_EVENT_REMOVE the thread waits until the
@@ -281,7 +284,27 @@ class Mm {
 
   // --- mmap.hpp ---
   Err split_vmas_at(uint64_t start, uint64_t end);  // split_vma where a VMA crosses start or end
+  Vma& vma_merge(Vma& v);                           // v joined with its neighbours if they fit
+  bool vma_mergeable(const Vma& v, const Vma& nb) const;
+  // fn(v) for each VMA meeting [start, end), lowest first, as the kernel's loops over a range
+  // visit them: fn may merge v with its neighbours (a VMA that grew past v's end is visited
+  // again, so fn skips one that is done).
+  template <class Fn>
+  void each_vma(uint64_t start, uint64_t end, Fn fn) {
+    for (uint64_t at = start; at < end;) {
+      Vma* v = nullptr;
+      for (Vma& o : vmas_)
+        if (o.used && o.end > at && o.start < end && (!v || o.start < v->start)) v = &o;
+      if (!v) return;
+      const uint64_t next = v->end;
+      fn(*v);
+      at = next;
+    }
+  }
+  void vma_absorb(Vma& keep, Vma& gone);
+  void anon_vma_prepare(Vma& v);
   Err mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Prot prot);  // mprotect.hpp
+  void change_protection(const Vma& w, uint64_t start, uint64_t end, Prot prot);
   static Entry page_none(Entry e, unsigned level);
   Err copy_entry(const Vma& v, uint64_t va, unsigned shift, const Entry& e,
                  uint32_t id);  // fork.hpp
@@ -451,7 +474,8 @@ class Mm {
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
-  Mm* fork_parent_ = nullptr;  // the address space whose FORK message announces ours, unread
+  Mm* fork_parent_ = nullptr;
+  uint32_t next_anon_vma_ = 1;  // the next anon_vma's id  // the address space whose FORK message announces ours, unread
   bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
   uint64_t src_delta_ = 0;
 

@@ -34,7 +34,7 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
   v.shared = s.shared;
   v.backing = s.backing;
   v.file = s.file;
-  v.pgoff = s.pgoff;
+  v.pgoff = s.backing == Backing::anon ? s.start : s.pgoff;  // anonymous: vm_pgoff is the address
   v.noreserve = s.noreserve;
   v.hshift = kPage;
   if (s.backing == Backing::anon) {
@@ -66,7 +66,7 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
     if (Err e = hugetlbfs_file_mmap(v); e != Err::ok) return e;
   }
   *slot = v;
-  return slot;
+  return &vma_merge(*slot);  // mmap_region: the new mapping joins a neighbour it fits
 }
 
 // munmap of [start, start + len) with len rounded up to whole pages, as do_vmi_munmap: the VMAs
@@ -146,6 +146,95 @@ Err Mm<F, Env, Tlb, FE>::split_vmas_at(uint64_t start, uint64_t end) {
     }
   }
   return Err::ok;
+}
+
+// Whether v - changed or new - and its neighbour nb could be one VMA: is_mergeable_vma (the
+// same flags, file and userfaultfd, contiguous offsets - an anonymous VMA's offset is its
+// address - and not hugetlb, whose VM_DONTEXPAND makes it VM_SPECIAL) and
+// is_mergeable_anon_vma: the same anon_vma, or one of the two has none and nb's chain is
+// singular (nb has an anon_vma of its own, not a fork child's). A neighbour with no anon_vma
+// has an empty chain: v must have none either.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+bool Mm<F, Env, Tlb, FE>::vma_mergeable(const Vma& v, const Vma& nb) const {
+  const Vma& a = nb.end == v.start ? nb : v;
+  const Vma& b = nb.end == v.start ? v : nb;
+  if (a.end != b.start || a.hugetlb || b.hugetlb) return false;
+  if (!(a.prot == b.prot) || a.shared != b.shared || a.backing != b.backing || a.file != b.file ||
+      a.noreserve != b.noreserve || a.max_shift != b.max_shift || a.hgm != b.hgm ||
+      a.uffd != b.uffd || (a.uffd && a.uctx != b.uctx) || b.pgoff != a.pgoff + (a.end - a.start))
+    return false;
+  const bool singular = nb.anon_vma != 0 && !nb.anon_vma_forked;
+  if ((v.anon_vma == 0 || nb.anon_vma == 0) && singular) return true;
+  return v.anon_vma == nb.anon_vma;
+}
+
+// keep takes gone's range (they are adjacent) and its anon_vma if it has none; S1's piece
+// counts follow (a folio both map counts once).
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::vma_absorb(Vma& keep, Vma& gone) {
+  if (gone.start < keep.start) {
+    keep.start = gone.start;
+    keep.pgoff = gone.pgoff;
+  } else {
+    keep.end = gone.end;
+  }
+  if (keep.anon_vma == 0) {
+    keep.anon_vma = gone.anon_vma;
+    keep.anon_vma_forked = gone.anon_vma_forked;
+  }
+  const uint32_t to = vma_index(keep), from = vma_index(gone);
+  for (unsigned i = 0; i < piece_n_;) {
+    if (pieces_[i].vma != from) {
+      ++i;
+      continue;
+    }
+    if (Pieces* k = pieces_of(to, pieces_[i].folio, false)) {
+      const uint32_t id = pieces_[i].folio;
+      k->n += pieces_[i].n;
+      drop_pieces(&pieces_[i]);
+      folio_account_whole(*mem_, id, -1);
+      drop_ref(id);
+    } else {
+      pieces_[i++].vma = to;
+    }
+  }
+  gone.used = false;
+}
+
+// vma_merge: v joins the VMA that ends where it starts and the one that starts where it ends,
+// where they fit (vma_mergeable; both only if their anon_vmas fit each other too, cases 1 and
+// 6 of vma_merge). Returns the VMA that holds v's range now.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Vma& Mm<F, Env, Tlb, FE>::vma_merge(Vma& v) {
+  Vma* prev = nullptr;
+  Vma* next = nullptr;
+  for (Vma& o : vmas_) {
+    if (!o.used || &o == &v) continue;
+    if (o.end == v.start) prev = &o;
+    if (o.start == v.end) next = &o;
+  }
+  const bool after = prev && vma_mergeable(v, *prev);
+  const bool before = next && vma_mergeable(v, *next);
+  if (after) {
+    const bool both = before && (prev->anon_vma == 0 || next->anon_vma == 0 ||
+                                 prev->anon_vma == next->anon_vma);
+    vma_absorb(*prev, v);
+    if (both) vma_absorb(*prev, *next);
+    return *prev;
+  }
+  if (before) {
+    vma_absorb(*next, v);
+    return *next;
+  }
+  return v;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+const Vma* Mm<F, Env, Tlb, FE>::find_vma(uint64_t va) const {
+  const Vma* best = nullptr;
+  for (const Vma& v : vmas_)
+    if (v.used && v.end > va && (!best || v.start < best->start)) best = &v;
+  return best;
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>

@@ -52,7 +52,8 @@ Entry Mm<F, Env, Tlb, FE>::page_none(Entry e, unsigned level) {
 }
 
 // mprotect_fixup for [start, end) of v: split v there, then the permissions of the VMA and of
-// its entries. Nothing changes if v already has them.
+// its entries, and the VMA merged with a neighbour it now fits (vma_merge). Nothing changes if
+// v already has them.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Prot prot) {
   if (v.prot == prot) return Err::ok;
@@ -75,7 +76,15 @@ Err Mm<F, Env, Tlb, FE>::mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Pr
   w.prot = prot;
   bool any = false;
   for_each_present(start, end, [&](const Handle&, const Entry&) { any = true; });
-  if (!any) return Err::ok;
+  if (any) change_protection(w, start, end, prot);
+  vma_merge(w);  // with a neighbour that has these permissions already
+  return Err::ok;
+}
+
+// change_protection of [start, end), all of VMA w: its present entries take prot.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::change_protection(const Vma& w, uint64_t start, uint64_t end,
+                                            Prot prot) {
   const bool none = !prot.read && !prot.write && !prot.exec;
   notify_start({NotifyEvent::protection_vma, start, end});
   for_each_present(start, end, [&](const Handle& h, const Entry& old) {
@@ -91,7 +100,6 @@ Err Mm<F, Env, Tlb, FE>::mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Pr
   });
   flush(start, end);
   notify_end({NotifyEvent::protection_vma, start, end});
-  return Err::ok;
 }
 
 }  // namespace hugepte::mm

@@ -60,6 +60,25 @@ auto Mm<F, Env, Tlb, FE>::pieces_of(uint32_t vma, uint32_t id, bool create) -> P
   return &pieces_[piece_n_++];
 }
 
+// anon_vma_prepare: v's anon_vma, made on its first anonymous page. A neighbour that differs
+// at most in its permissions and holds an anon_vma of its own (a singular chain) lends it
+// (find_mergeable_anon_vma, anon_vma_compatible), so that the two can merge later.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::anon_vma_prepare(Vma& v) {
+  if (v.anon_vma) return;
+  for (const Vma& o : vmas_) {
+    if (!o.used || o.anon_vma == 0 || o.anon_vma_forked || (o.end != v.start && o.start != v.end))
+      continue;
+    Vma mine = v, near = o;
+    mine.prot = near.prot;  // VM_ACCESS_FLAGS are left out of the comparison
+    mine.anon_vma = near.anon_vma;
+    if (!vma_mergeable(mine, near)) continue;
+    v.anon_vma = o.anon_vma;
+    return;
+  }
+  v.anon_vma = next_anon_vma_++;
+}
+
 // A new entry of 1 << shift maps folio `id` from pa in v.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 void Mm<F, Env, Tlb, FE>::account_map(const Vma& v, uint32_t id, uint64_t pa, unsigned shift) {

@@ -112,7 +112,7 @@ UffdResult Mm<F, Env, Tlb, FE>::mfill_atomic(Mfill op, uint64_t dst, uint64_t le
   if (op == Mfill::zeropage && v.hugetlb) return {Err::einval, 0};
   if (op == Mfill::cont && v.backing == Backing::anon) return {Err::einval, 0};
   if (op == Mfill::copy && src == nullptr) return {Err::efault, 0};
-  if (!v.shared) v.anon_vma = true;  // mfill_atomic: anon_vma_prepare for a private VMA
+  if (!v.shared) anon_vma_prepare(v);  // mfill_atomic: anon_vma_prepare for a private VMA
   bool hgm_units = v.hugetlb && v.hgm && op != Mfill::copy;
   if (v.hugetlb && !hgm_units && (!aligned(dst, v.hshift) || !aligned(len, v.hshift)))
     return {Err::einval, 0};
