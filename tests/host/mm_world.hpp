@@ -166,9 +166,10 @@ inline std::vector<uint64_t> per_level(const Counters& c, bool alloc) {
 
 // Every feature but those that change what a userfault reports (EXACT_ADDRESS: the address;
 // SIGBUS: a signal instead of a message; THREAD_ID: the thread) and the non-cooperative events
-// (a DONTNEED, munmap or fork would wait for the monitor).
+// (a DONTNEED, munmap, mremap or fork would wait for the monitor).
 constexpr uint64_t kFeatures = kFeatAll & ~(kFeatExactAddress | kFeatSigbus | kFeatThreadId |
-                                            kFeatEventFork | kFeatEventRemove | kFeatEventUnmap);
+                                            kFeatEventFork | kFeatEventRemap |
+                                            kFeatEventRemove | kFeatEventUnmap);
 
 // A source address for UFFDIO_COPY: never dereferenced by the host folio memory.
 inline const void* const kSrc = reinterpret_cast<const void*>(std::uintptr_t{1} << 20);

@@ -224,6 +224,13 @@ struct LinuxBackend {
     return blocking_call(
         [=] { return ::munmap(at(off), len) == 0 ? std::string("OK") : fail().err; });
   }
+  Ret mremap(uint64_t off, uint64_t old_len, uint64_t new_len, unsigned flags, uint64_t new_off) {
+    return blocking_call([=] {
+      void* p = ::mremap(at(off), old_len, new_len, static_cast<int>(flags), at(new_off));
+      if (p == MAP_FAILED) return fail().err;
+      return "OK at=+" + hex(reinterpret_cast<uint64_t>(p) - kBase).substr(2);
+    });
+  }
   Ret madvise_hwpoison(uint64_t off) {
     return madvise(at(align_down_page(off)), kPage, MADV_HWPOISON) == 0 ? ok() : fail();
   }
@@ -551,6 +558,11 @@ struct LinuxBackend {
       child_uffd = static_cast<int>(m.arg.fork.ufd);
       finish_blocked_call();
       return ok("fork");
+    }
+    if (m.event == UFFD_EVENT_REMAP) {
+      finish_blocked_call();
+      return ok("remap from=+" + hex(m.arg.remap.from - kBase) + " to=+" +
+                hex(m.arg.remap.to - kBase) + " len=" + hex(m.arg.remap.len));
     }
     if (m.event == UFFD_EVENT_REMOVE || m.event == UFFD_EVENT_UNMAP) {
       finish_blocked_call();

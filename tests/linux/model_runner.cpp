@@ -118,6 +118,13 @@ struct ModelBackend {
     const hugepte::Err e = mm.munmap(kBase + off, len, tid);
     return mm.uffd_blocked(tid) ? Ret{"blocked", {}} : result(e);
   }
+  Ret mremap(uint64_t off, uint64_t old_len, uint64_t new_len, unsigned flags, uint64_t new_off) {
+    const hm::Tid tid = ++touches;
+    const auto r = mm.mremap(kBase + off, old_len, new_len, flags, kBase + new_off, tid);
+    if (mm.uffd_blocked(tid)) return Ret{"blocked", {}};
+    if (!r) return result(r.err);
+    return Ret{"OK at=+" + hpt_linux::hex(r.value - kBase).substr(2), {}};
+  }
   // MADV_HWPOISON: memory_failure on the PFN the page at off maps (EFAULT-like ENOENT if none).
   Ret madvise_hwpoison(uint64_t off) {
     return result(
@@ -284,6 +291,10 @@ struct ModelBackend {
   static Ret msg(const hugepte::Result<hm::UffdMsg>& m) {
     if (!m) return result(m.err);
     if (m.value.event == hm::UffdEvent::fork) return result(m.err, "fork");
+    if (m.value.event == hm::UffdEvent::remap)
+      return result(m.err, "remap from=+" + hpt_linux::hex(m.value.address - kBase) + " to=+" +
+                               hpt_linux::hex(m.value.to - kBase) + " len=" +
+                               hpt_linux::hex(m.value.end - m.value.address));
     if (m.value.event == hm::UffdEvent::remove || m.value.event == hm::UffdEvent::unmap)
       return result(m.err,
                     std::string(m.value.event == hm::UffdEvent::remove ? "remove" : "unmap") +

@@ -19,6 +19,7 @@
 //   Ret meminfo()                                the 2M pool: "free=N rsvd=N" (free_hugepages,
 //                                                resv_hugepages)
 //   Ret munmap(off, len), madvise_dontneed(off, len), mprotect(off, len, prot)
+//   Ret mremap(off, old_len, new_len, flags, new_off)   "OK at=+OFF" (new_off: MREMAP_FIXED's)
 //   Ret madvise_hwpoison(off)                    MADV_HWPOISON of the page at off (memory_failure)
 //   Ret touch(off, Access)                       the access as a CPU does it: ok, SIGBUS (with
 //                                                lsb if any), SIGSEGV, or userfault (the
@@ -58,6 +59,7 @@ inline constexpr uint64_t k2M = 2 * kMiB;
 
 // UAPI values (linux/userfaultfd.h), which the model uses as well.
 inline constexpr uint64_t kFeatPagefaultFlagWp = 1u << 0, kFeatEventFork = 1u << 1,
+                     kFeatEventRemap = 1u << 2,
                      kFeatEventRemove = 1u << 3, kFeatEventUnmap = 1u << 6,
                      kFeatMissingHugetlbfs = 1u << 4, kFeatMissingShmem = 1u << 5,
                      kFeatSigbus = 1u << 7, kFeatThreadId = 1u << 8, kFeatMinorHugetlbfs = 1u << 9,
@@ -68,6 +70,7 @@ inline constexpr unsigned kRegMissing = 1, kRegWp = 2, kRegMinor = 4;
 inline constexpr unsigned kModeDontwake = 1, kModeWp = 2;     // COPY / CONTINUE
 inline constexpr unsigned kWpModeWp = 1, kWpModeDontwake = 2;  // WRITEPROTECT
 inline constexpr unsigned kProtRead = 1, kProtWrite = 2;
+inline constexpr unsigned kMremapMaymove = 1, kMremapFixed = 2, kMremapDontunmap = 4;
 
 struct Ret {
   std::string err = "OK";
@@ -1435,6 +1438,125 @@ struct Scenarios {
     HPT_STEP(r, "maps", b.maps());
   }
 
+  // --- mremap (and UFFD_EVENT_REMAP) ---
+  static constexpr unsigned kMove = kMremapMaymove | kMremapFixed;
+  static void mremap_shrink_and_grow_in_place(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 8 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "shrink", b.mremap(0, 8 * kPage, 4 * kPage, 0, 0));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "grow in place", b.mremap(0, 4 * kPage, 6 * kPage, 0, 0));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "touch grown", b.touch(5 * kPage, Access::write));
+    HPT_STEP(r, "mmap after", b.map_anon(8 * kPage, 4 * kPage, kProtRead));
+    HPT_STEP(r, "grow into it", b.mremap(0, 6 * kPage, 10 * kPage, 0, 0));
+    HPT_STEP(r, "same size", b.mremap(0, 6 * kPage, 6 * kPage, 0, 0));
+  }
+  static void mremap_move_anon(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "touch read", b.touch(kPage, Access::read));
+    HPT_STEP(r, "move", b.mremap(0, 4 * kPage, 4 * kPage, kMove, 64 * kPage));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap moved", b.pagemap(64 * kPage));
+    HPT_STEP(r, "pagemap moved zero", b.pagemap(65 * kPage));
+    HPT_STEP(r, "pagemap old", b.pagemap(0));
+    HPT_STEP(r, "touch old", b.touch(0, Access::read));
+    HPT_STEP(r, "move and grow", b.mremap(64 * kPage, 4 * kPage, 8 * kPage, kMove, 128 * kPage));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap", b.pagemap(128 * kPage));
+    HPT_STEP(r, "move and shrink", b.mremap(128 * kPage, 8 * kPage, 2 * kPage, kMove, 0));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+  }
+  static void mremap_validation(B& b, Rec& r) {
+    HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
+    HPT_STEP(r, "mmap next", b.map_anon(4 * kPage, 4 * kPage, kProtRead));
+    HPT_STEP(r, "fixed without maymove", b.mremap(0, 4 * kPage, 4 * kPage, kMremapFixed, 64 * kPage));
+    HPT_STEP(r, "unknown flag", b.mremap(0, 4 * kPage, 4 * kPage, 8, 0));
+    HPT_STEP(r, "dontunmap other length",
+             b.mremap(0, 4 * kPage, 8 * kPage, kMremapMaymove | kMremapDontunmap, 0));
+    HPT_STEP(r, "misaligned", b.mremap(1, 4 * kPage, 4 * kPage, 0, 0));
+    HPT_STEP(r, "new length 0", b.mremap(0, 4 * kPage, 0, 0, 0));
+    HPT_STEP(r, "overlap", b.mremap(0, 4 * kPage, 4 * kPage, kMove, 2 * kPage));
+    HPT_STEP(r, "no vma", b.mremap(32 * kPage, kPage, 2 * kPage, 0, 0));
+    HPT_STEP(r, "across two vmas", b.mremap(0, 8 * kPage, 8 * kPage, kMove, 64 * kPage));
+    HPT_STEP(r, "grow without room", b.mremap(0, 4 * kPage, 6 * kPage, 0, 0));
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void mremap_dontunmap_keeps_the_old_vma_registered(B& b, Rec& r) {
+    anon_registered(b, r, 0, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "move dontunmap", b.mremap(0, 4 * kPage, 4 * kPage,
+                                           kMove | kMremapDontunmap, 64 * kPage));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap old", b.pagemap(0));
+    HPT_STEP(r, "pagemap new", b.pagemap(64 * kPage));
+    HPT_STEP(r, "touch old", b.touch(0, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch new", b.touch(65 * kPage, Access::read));
+  }
+  static void mremap_event_remap(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemap, "register missing", kRegMissing);
+    HPT_STEP(r, "copy", b.uffd_copy(0, kPage, 0));
+    HPT_STEP(r, "move", b.mremap(0, 4 * kPage, 4 * kPage, kMove, 64 * kPage));
+    HPT_STEP(r, "copy while it waits", b.uffd_copy(64 * kPage + kPage, kPage, 0));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "touch moved", b.touch(66 * kPage, Access::read));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "pagemap", b.pagemap(64 * kPage));
+  }
+  static void mremap_event_remap_and_unmap(B& b, Rec& r) {
+    anon_registered(b, r, kFeatEventRemap | kFeatEventUnmap, "register missing", kRegMissing);
+    HPT_STEP(r, "move", b.mremap(0, 4 * kPage, 4 * kPage, kMove, 64 * kPage));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "maps", b.maps());
+  }
+  static void mremap_without_event_remap_drops_the_registration(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "api", b.uffd_api(kFeatWpHugetlbfsShmem));
+    HPT_STEP(r, "register wp", b.uffd_register(0, 16 * kPage, kRegWp));
+    HPT_STEP(r, "writeprotect", b.uffd_writeprotect(0, 2 * kPage, kWpModeWp));
+    HPT_STEP(r, "move", b.mremap(0, 16 * kPage, 16 * kPage, kMove, kGiB));
+    HPT_STEP(r, "pagemap", b.pagemap(kGiB));
+    HPT_STEP(r, "pagemap marker", b.pagemap(kGiB + kPage));
+    HPT_STEP(r, "touch write", b.touch(kGiB, Access::write));
+    HPT_STEP(r, "read msg", b.uffd_read());
+    HPT_STEP(r, "writeprotect moved", b.uffd_writeprotect(kGiB, kPage, kWpModeWp));
+  }
+  static void mremap_hugetlb_shared(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M", b.map_file(0, 2 * k2M, Backing::huge2m, true, 2));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "grow", b.mremap(0, 2 * k2M, 3 * k2M, kMremapMaymove, 0));
+    HPT_STEP(r, "misaligned target", b.mremap(0, k2M, k2M, kMove, kGiB + kPage));
+    HPT_STEP(r, "dontunmap", b.mremap(0, k2M, k2M, kMove | kMremapDontunmap, kGiB));
+    HPT_STEP(r, "move 4K length", b.mremap(0, kPage, kPage, kMove, kGiB));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "pagemap", b.pagemap(kGiB));
+    HPT_STEP(r, "shrink", b.mremap(k2M, k2M, kPage, 0, 0));
+    HPT_STEP(r, "maps", b.maps());
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+  static void mremap_hugetlb_private_keeps_reservations(B& b, Rec& r) {
+    HPT_STEP(r, "pools", b.pools(2));
+    HPT_STEP(r, "mmap hugetlb 2M private", b.map_file(0, 2 * k2M, Backing::huge2m, false, 2));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "move", b.mremap(0, 2 * k2M, 2 * k2M, kMove, kGiB));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "pagemap", b.pagemap(kGiB));
+    HPT_STEP(r, "touch second", b.touch(kGiB + k2M, Access::write));
+    HPT_STEP(r, "meminfo", b.meminfo());
+    HPT_STEP(r, "munmap", b.munmap(kGiB, 2 * k2M));
+    HPT_STEP(r, "meminfo", b.meminfo());
+  }
+
   // --- more userfaultfd ---
   static void wake_validation(B& b, Rec& r) {
     anon_registered(b, r, 0, "register missing", kRegMissing);
@@ -1890,6 +2012,17 @@ struct Scenarios {
         {"merge_depends_on_anon_vma", merge_depends_on_anon_vma},
         {"merge_after_unregister", merge_after_unregister},
         {"merge_shmem_and_not_hugetlb", merge_shmem_and_not_hugetlb},
+        {"mremap_shrink_and_grow_in_place", mremap_shrink_and_grow_in_place},
+        {"mremap_move_anon", mremap_move_anon},
+        {"mremap_validation", mremap_validation},
+        {"mremap_dontunmap_keeps_the_old_vma_registered",
+         mremap_dontunmap_keeps_the_old_vma_registered},
+        {"mremap_event_remap", mremap_event_remap},
+        {"mremap_event_remap_and_unmap", mremap_event_remap_and_unmap},
+        {"mremap_without_event_remap_drops_the_registration",
+         mremap_without_event_remap_drops_the_registration},
+        {"mremap_hugetlb_shared", mremap_hugetlb_shared},
+        {"mremap_hugetlb_private_keeps_reservations", mremap_hugetlb_private_keeps_reservations},
         {"wake_validation", wake_validation},
         {"register_twice_same_mode", register_twice_same_mode},
         {"unregister_the_middle", unregister_the_middle},

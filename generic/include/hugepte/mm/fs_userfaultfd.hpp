@@ -254,11 +254,12 @@ void Mm<F, Env, Tlb, FE>::queue_msg(uint8_t ctx, const UffdMsg& m) {
 // (null if the queue is full).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 auto Mm<F, Env, Tlb, FE>::queue_event(uint8_t ctx, UffdEvent ev, uint64_t start, uint64_t end,
-                                     Tid tid) -> Waiter* {
+                                     Tid tid, uint64_t to) -> Waiter* {
   UffdMsg m;
   m.event = ev;
   m.address = start;
   m.end = end;
+  m.to = to;
   queue_msg(ctx, m);
   ++ctx_[ctx].changing;
   ++c_.uffd_msgs;

@@ -162,6 +162,9 @@ class Mm {
   // then waits until the monitor reads the UNMAP event (fs_userfaultfd.hpp).
   Err munmap(uint64_t start, uint64_t len, Tid tid = 0);
   Err mprotect(uint64_t start, uint64_t len, Prot prot);  // mprotect.hpp
+  // mremap(2) by thread tid (mremap.hpp): where the mapping is now.
+  Result<uint64_t> mremap(uint64_t addr, uint64_t old_len, uint64_t new_len, uint32_t flags,
+                          uint64_t new_addr = 0, Tid tid = 0);
   // fork(2) by thread tid: this address space copied into `child`, an empty one over the same
   // Memory (fork.hpp: dup_mmap, copy_page_range); with UFFD_FEATURE_EVENT_FORK the child gets
   // a userfaultfd of its own and the thread waits until the monitor reads the FORK message.
@@ -305,6 +308,11 @@ class Mm {
   void anon_vma_prepare(Vma& v);
   Err mprotect_fixup(Vma& v, uint64_t start, uint64_t end, Prot prot);  // mprotect.hpp
   void change_protection(const Vma& w, uint64_t start, uint64_t end, Prot prot);
+  // --- mremap.hpp ---
+  Result<uint64_t> unmapped_area(uint64_t len, unsigned shift, uint64_t from) const;
+  Err move_vma(uint64_t addr, uint64_t old_len, uint64_t new_len, uint64_t new_addr,
+               uint32_t flags, Tid tid);
+  Err move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint64_t end, uint64_t delta);
   static Entry page_none(Entry e, unsigned level);
   Err copy_entry(const Vma& v, uint64_t va, unsigned shift, const Entry& e,
                  uint32_t id);  // fork.hpp
@@ -370,7 +378,8 @@ class Mm {
   struct Waiter;
   Err copy_source_ready(const Vma& dst_vma, uint64_t src, uint64_t len);
   void userfaultfd_clear_vma(Vma& v);
-  Waiter* queue_event(uint8_t ctx, UffdEvent ev, uint64_t start, uint64_t end, Tid tid);
+  Waiter* queue_event(uint8_t ctx, UffdEvent ev, uint64_t start, uint64_t end, Tid tid,
+                      uint64_t to = 0);
   void queue_msg(uint8_t ctx, const UffdMsg& m);
   void complete_event(const Waiter& w, bool released);
   void forget_fork();
@@ -498,6 +507,7 @@ class Mm {
 #include "hugepte/mm/memory_failure.hpp"
 #include "hugepte/mm/mmap.hpp"
 #include "hugepte/mm/mprotect.hpp"
+#include "hugepte/mm/mremap.hpp"
 #include "hugepte/mm/pagewalk.hpp"
 #include "hugepte/mm/rmap.hpp"
 #include "hugepte/mm/task_mmu.hpp"

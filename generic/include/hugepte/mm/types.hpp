@@ -24,7 +24,7 @@ inline constexpr uint32_t kRegMinor = 1u << 2;
 // flag is in every WP message) and every kernel accepts it.
 inline constexpr uint64_t kFeatPagefaultFlagWp = 1u << 0;
 inline constexpr uint64_t kFeatEventFork = 1u << 1;    // fork gives the child a userfaultfd
-inline constexpr uint64_t kFeatEventRemap = 1u << 2;   // not modelled (no mremap): refused
+inline constexpr uint64_t kFeatEventRemap = 1u << 2;   // mremap sends UFFD_EVENT_REMAP
 inline constexpr uint64_t kFeatEventRemove = 1u << 3;  // MADV_DONTNEED sends UFFD_EVENT_REMOVE
 inline constexpr uint64_t kFeatEventUnmap = 1u << 6;   // munmap sends UFFD_EVENT_UNMAP
 inline constexpr uint64_t kFeatSigbus = 1u << 7;       // a userfault is SIGBUS, not a message
@@ -38,9 +38,10 @@ inline constexpr uint64_t kFeatWpHugetlbfsShmem = 1u << 12;
 inline constexpr uint64_t kFeatWpUnpopulated = 1u << 13;
 inline constexpr uint64_t kFeatPoison = 1u << 14;
 inline constexpr uint64_t kFeatAll =
-    kFeatPagefaultFlagWp | kFeatEventFork | kFeatEventRemove | kFeatEventUnmap | kFeatSigbus |
-    kFeatThreadId | kFeatMissingHugetlbfs | kFeatMissingShmem | kFeatMinorHugetlbfs |
-    kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem | kFeatWpUnpopulated | kFeatPoison;
+    kFeatPagefaultFlagWp | kFeatEventFork | kFeatEventRemap | kFeatEventRemove |
+    kFeatEventUnmap | kFeatSigbus | kFeatThreadId | kFeatMissingHugetlbfs | kFeatMissingShmem |
+    kFeatMinorHugetlbfs | kFeatMinorShmem | kFeatExactAddress | kFeatWpHugetlbfsShmem |
+    kFeatWpUnpopulated | kFeatPoison;
 // What Linux 6.1 has of them (WP_UNPOPULATED came in 6.4, POISON in 6.6).
 inline constexpr uint64_t kFeatLinux61 = kFeatAll & ~(kFeatWpUnpopulated | kFeatPoison);
 
@@ -71,6 +72,11 @@ inline constexpr uint32_t kMsgWrite = 1u << 0;
 inline constexpr uint32_t kMsgWp = 1u << 1;
 inline constexpr uint32_t kMsgMinor = 1u << 2;
 
+// mremap flags (MREMAP_*).
+inline constexpr uint32_t kMremapMaymove = 1u << 0;
+inline constexpr uint32_t kMremapFixed = 1u << 1;
+inline constexpr uint32_t kMremapDontunmap = 1u << 2;
+
 // A userfaultfd of the address space (the fd userfaultfd(2) returns). An address space starts
 // with one, Ufd::first; uffd_open makes more.
 enum class Ufd : uint8_t { first = 0 };
@@ -96,7 +102,8 @@ struct UffdMsg {
   uint32_t flags = 0;
   Tid ptid = 0;  // UFFD_FEATURE_THREAD_ID: the faulting thread (else 0)
   UffdEvent event = UffdEvent::pagefault;
-  uint64_t end = 0;   // remove / unmap: the end of the range
+  uint64_t end = 0;   // remove / unmap / remap: the end of the range
+  uint64_t to = 0;    // remap: where [address, end) went
   constexpr bool operator==(const UffdMsg&) const = default;
 };
 
