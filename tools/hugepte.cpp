@@ -13,6 +13,7 @@
 
 #include "hugepte/arch/all.hpp"
 #include "hugepte/arch/arm64_linux61.hpp"
+#include "hugepte/arch/riscv_linux61.hpp"
 #include "hugepte/arch/x86_linux61.hpp"
 #include "hugepte/kernel.hpp"
 
@@ -36,7 +37,7 @@ const char* kDecodeHelp =
     "                   arm64:   4k-48 4k-39 16k-47 16k-36 16k-48 64k-48 64k-42\n"
     "                   riscv64: sv39 sv48 sv57\n"
     "  --profile P    upstream (default) | linux-6.1: which kernel wrote the entry (its\n"
-    "                 software bits and swap encodings; linux-6.1: x86_64 and arm64)\n"
+    "                 software bits and swap encodings)\n"
     "  --level LEVEL  pte | pmd | pud | p4d | pgd: the table level the entry sits in\n"
     "                 (pgd is always the root; a folded level name means the root)\n"
     "  --json         print one JSON object instead of a table\n"
@@ -242,7 +243,7 @@ bool try_decode(const DecodeArgs& a) {
         unknown = hugepte::linux61::unknown_bits(f, a.value, level);
     } else {
       usage_error(std::string("no linux-6.1 profile for ") + F::arch +
-                  " (x86_64 and arm64 have one)");
+                  " (x86_64, arm64 and riscv64 have one)");
     }
   }
   Entry e = F::decode(raw, level);
