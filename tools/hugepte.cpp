@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "hugepte/arch/all.hpp"
 #include "hugepte/arch/arm64_linux61.hpp"
@@ -25,8 +26,8 @@ using hugepte::Kind;
 constexpr int kUsageError = 2;
 
 const char* kDecodeHelp =
-    "usage: hugepte decode --arch ARCH [--mode MODE] [--profile PROFILE] --level LEVEL [--json] "
-    "VALUE\n"
+    "usage: hugepte decode --arch ARCH [--mode MODE] [--profile PROFILE] [--space SPACE] "
+    "--level LEVEL [--json] VALUE\n"
     "\n"
     "Decode one raw page-table entry exactly as the architecture's MMU and Linux's\n"
     "software conventions read it.\n"
@@ -38,6 +39,10 @@ const char* kDecodeHelp =
     "                   riscv64: sv39 sv48 sv57\n"
     "  --profile P    upstream (default) | linux-6.1: which kernel wrote the entry (its\n"
     "                 software bits and swap encodings)\n"
+    "  --space S      user (default) | kernel: whose page table holds the entry. A kernel\n"
+    "                 entry with its valid bit clear is one set_memory_np (x86) or\n"
+    "                 set_memory_valid(0) (arm64, riscv) made not present: it keeps its\n"
+    "                 frame and attributes, and is no swap entry or PROT_NONE\n"
     "  --level LEVEL  pte | pmd | pud | p4d | pgd: the table level the entry sits in\n"
     "                 (pgd is always the root; a folded level name means the root)\n"
     "  --json         print one JSON object instead of a table\n"
@@ -49,7 +54,9 @@ const char* kDecodeHelp =
     "writable (Linux's logical write bit), memory_type, software {special, soft_dirty,\n"
     "uffd_wp}, swap {type, offset, exclusive, soft_dirty, uffd_wp} or null,\n"
     "marker {uffd_wp, poisoned, guard} or null, reason (why invalid, else null),\n"
-    "profile, devmap (linux-6.1: _PAGE_DEVMAP / PTE_DEVMAP; upstream: null).\n"
+    "profile, devmap (linux-6.1: _PAGE_DEVMAP / PTE_DEVMAP; upstream: null), space (user|kernel).\n"
+    "With --space kernel a not-present entry is kind not_present, with the fields it would\n"
+    "have with its valid bit set.\n"
     "Exit status: 0 decoded, 2 bad usage or value.\n";
 
 const char* kMainHelp =
@@ -104,11 +111,28 @@ const char* tf(bool b) { return b ? "true" : "false"; }
 bool has_address(Kind k) { return k == Kind::table || k == Kind::leaf || k == Kind::protnone; }
 bool is_swapish(Kind k) { return k == Kind::swap || k == Kind::marker; }
 
-// What the kernel profile adds to the entry: which profile, and 6.1's devmap bit.
+// What the kernel profile adds to the entry: which profile, and 6.1's devmap bit; whose table
+// holds it, and whether it is a kernel entry made not present (decoded with its valid bit set).
 struct ProfileFacts {
   hugepte::Kernel kernel = hugepte::Kernel::upstream;
   bool devmap = false;
+  bool kernel_space = false;
+  bool not_present = false;
 };
+
+// The bit whose clearing makes a kernel entry not present: x86 P (set_memory_np), arm64 the
+// descriptor's valid bit and riscv V (set_memory_valid(0), set_direct_map_invalid_noflush).
+template <class F>
+constexpr uint64_t valid_bit() {
+  const std::string_view arch = F::arch;
+  if (arch == "x86_64") return hugepte::x86::kP;
+  if (arch == "arm64") return hugepte::arm64::kValid;
+  return hugepte::riscv::kV;
+}
+
+const char* kind_text(const Entry& e, const ProfileFacts& pf) {
+  return pf.not_present ? "not_present" : hugepte::kind_name(e.kind);
+}
 
 template <class F>
 void print_json(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts& pf) {
@@ -119,7 +143,8 @@ void print_json(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts
     std::printf("\"devmap\": null, ");
   else
     std::printf("\"devmap\": %s, ", tf(pf.devmap));
-  std::printf("\"kind\": \"%s\", ", hugepte::kind_name(e.kind));
+  std::printf("\"space\": \"%s\", ", pf.kernel_space ? "kernel" : "user");
+  std::printf("\"kind\": \"%s\", ", kind_text(e, pf));
   if (has_address(e.kind))
     std::printf("\"output_address\": \"%s\", ", hex(e.addr).c_str());
   else
@@ -172,7 +197,9 @@ void print_table(const Entry& e, uint64_t raw, unsigned level, const ProfileFact
     row("written by", hugepte::kernel_name(pf.kernel));
     if (pf.devmap) row("devmap", "true (ZONE_DEVICE memory)");
   }
-  row("kind", hugepte::kind_name(e.kind));
+  if (pf.kernel_space) row("space", "kernel");
+  row("kind", kind_text(e, pf));
+  if (pf.not_present) row("", "(set_memory_np: the MMU ignores it; read with the valid bit set)");
   if (e.kind == Kind::invalid) row("reason", hugepte::reason_name(e.reason));
   row("maps (shift)", std::to_string(e.shift) + " (" + hex(uint64_t{1} << e.shift) + " bytes)");
   if (has_address(e.kind)) row("output address", hex(e.addr));
@@ -216,6 +243,7 @@ void print_table(const Entry& e, uint64_t raw, unsigned level, const ProfileFact
 struct DecodeArgs {
   std::string arch, mode, level;
   bool json = false;
+  bool kernel_space = false;
   hugepte::Kernel kernel = hugepte::Kernel::upstream;
   uint64_t value = 0;
 };
@@ -233,14 +261,21 @@ bool try_decode(const DecodeArgs& a) {
   }
   // A kernel profile spells the entry as upstream would, then the format decodes that.
   const F* f = nullptr;
-  uint64_t raw = a.value, unknown = 0;
-  ProfileFacts pf{a.kernel, false};
+  // A kernel entry made not present is read as the present entry it was (neither swap entries
+  // nor PROT_NONE exist in kernel tables).
+  ProfileFacts pf{a.kernel, false, a.kernel_space, false};
+  uint64_t given = a.value;
+  if (a.kernel_space && given != 0 && !(given & valid_bit<F>())) {
+    given |= valid_bit<F>();
+    pf.not_present = true;
+  }
+  uint64_t raw = given, unknown = 0;
   if (a.kernel == hugepte::Kernel::linux_6_1) {
     if constexpr (requires { hugepte::linux61::to_upstream(f, raw, level); }) {
-      raw = hugepte::linux61::to_upstream(f, a.value, level);
-      pf.devmap = hugepte::linux61::devmap(f, a.value, level);
+      raw = hugepte::linux61::to_upstream(f, given, level);
+      pf.devmap = hugepte::linux61::devmap(f, given, level);
       if constexpr (requires { hugepte::linux61::unknown_bits(f, raw, level); })
-        unknown = hugepte::linux61::unknown_bits(f, a.value, level);
+        unknown = hugepte::linux61::unknown_bits(f, given, level);
     } else {
       usage_error(std::string("no linux-6.1 profile for ") + F::arch +
                   " (x86_64, arm64 and riscv64 have one)");
@@ -301,6 +336,11 @@ int cmd_decode(int argc, char** argv) {
       if (p == "upstream") a.kernel = hugepte::Kernel::upstream;
       else if (p == "linux-6.1") a.kernel = hugepte::Kernel::linux_6_1;
       else usage_error("unknown profile '" + p + "' (upstream or linux-6.1)");
+    } else if (arg == "--space") {
+      const std::string s = need("--space");
+      if (s == "user") a.kernel_space = false;
+      else if (s == "kernel") a.kernel_space = true;
+      else usage_error("unknown space '" + s + "' (user or kernel)");
     } else if (arg == "--json") {
       a.json = true;
     } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {

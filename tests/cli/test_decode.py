@@ -141,9 +141,31 @@ PROFILE_VECTORS = [
                                  soft_dirty=False, uffd_wp=False))),
 ]
 
+# Kernel entries made not present (--space kernel): set_memory_np on x86 clears P and G
+# (arch/x86/mm/pat/set_memory.c, pgprot_clear_protnone_bits), set_memory_valid(0) on arm64 and
+# set_direct_map_invalid_noflush on riscv clear the valid bit; the frame and the attributes stay.
+# (arch, level, value, expected with --space kernel, expected kind with the default --space user)
+KERNEL_VECTORS = [
+    # x86 PAGE_KERNEL (P RW A D G NX) for pfn 0x12345, then P and G cleared.
+    ("x86_64", "pte", 0x8000000012345062,
+     dict(kind="not_present", output_address="0x12345000", write=True, user=False, exec=False,
+          global_=False, dirty=True), "swap"),
+    # arm64 PAGE_KERNEL (page, AF, SH inner, PXN, UXN, DBM) for 0x40000000, valid bit cleared.
+    ("arm64", "pte", 0x0068000040000702,
+     dict(kind="not_present", output_address="0x40000000", user=False, exec=False, writable=True),
+     None),
+    # riscv PAGE_KERNEL (V R W A D G) for 0x80000000, V cleared: user space reads PROT_NONE.
+    ("riscv64", "pte", 0x200000e6,
+     dict(kind="not_present", output_address="0x80000000", write=True, global_=True), "protnone"),
+    # A present kernel entry is what it is, and an empty one is none.
+    ("x86_64", "pte", 0x8000000012345163, dict(kind="leaf", output_address="0x12345000"), "leaf"),
+    ("arm64", "pte", 0x0, dict(kind="none"), "none"),
+]
+
 # (arguments, substring expected on stderr) for bad input: exit 2 and one line.
 ERRORS = [
     (["--arch", "sparc", "--level", "pte", "0x1"], "unknown arch"),
+    (["--arch", "x86_64", "--space", "hypervisor", "--level", "pte", "0x1"], "unknown space"),
     (["--arch", "x86_64", "--mode", "6level", "--level", "pte", "0x1"], "unknown mode"),
     (["--arch", "riscv64", "--mode", "sv39", "--level", "p4d", "0x1"], "does not exist"),
     (["--arch", "x86_64", "--level", "pte", "0xZZ"], "bad value"),
@@ -175,6 +197,13 @@ def main():
         for profile, want in (("linux-6.1", want61), ("upstream", want_up)):
             checks.append(([BIN, "decode", "--arch", arch, "--profile", profile, "--level", level, "--json",
                             hex(value)], dict(want, profile=profile)))
+    for arch, level, value, want_kernel, user_kind in KERNEL_VECTORS:
+        want = {("global" if k == "global_" else k): v for k, v in want_kernel.items()}
+        checks.append(([BIN, "decode", "--arch", arch, "--space", "kernel", "--level", level, "--json",
+                        hex(value)], dict(want, space="kernel")))
+        if user_kind is not None:
+            checks.append(([BIN, "decode", "--arch", arch, "--level", level, "--json", hex(value)],
+                           dict(kind=user_kind, space="user")))
     for cmd, want in checks:
         problems = decode_problems(cmd, want)
         if problems:
