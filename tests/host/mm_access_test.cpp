@@ -262,7 +262,8 @@ struct TwoUffds {
   World<F> w;
   uint64_t a = 0, b = 0;  // VMA A registered with the first userfaultfd, B with the second
   Ufd second{};
-  TwoUffds() {
+  explicit TwoUffds(Profile profile = Profile::upstream)
+      : w(typename World<F>::MmT::Options{.profile = profile}) {
     EXPECT_EQ(w.init_err, Err::ok);
     a = w.base();
     b = a + 8 * P;
@@ -322,10 +323,27 @@ TYPED_TEST(MmSeveralUffdsTest, AFillIntoAnotherUserfaultfdsVmaWakesOnlyItsOwnWai
   EXPECT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::ok);
 }
 
-// userfaultfd_unregister (Linux 6.1): another userfaultfd's VMA is unregistered too, and the
-// threads waiting on that userfaultfd in the range are woken (a MISSING registration).
-TYPED_TEST(MmSeveralUffdsTest, UnregisterReachesAnotherUserfaultfdsVmaAndWakesItsWaiters) {
+// userfaultfd_unregister upstream: through another userfaultfd than the VMA's, EINVAL, and
+// nothing changes.
+TYPED_TEST(MmSeveralUffdsTest, UnregisterThroughAnotherUserfaultfdIsEinvalUpstream) {
   TwoUffds<TypeParam> t;
+  auto& w = t.w;
+  ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
+  const auto before = w.snap();
+  EXPECT_EQ(w.mm.uffd_unregister(t.b, 4 * t.P), Err::einval);
+  EXPECT_EQ(w.mm.uffd_unregister(t.a, 12 * t.P), Err::einval) << "B is in the range";
+  EXPECT_TRUE(w.snap() == before);
+  EXPECT_TRUE(w.mm.uffd_blocked(2));
+  EXPECT_EQ(w.mm.uffd_register(t.b, 4 * t.P, kRegMissing).err, Err::ebusy) << "still B's";
+  EXPECT_EQ(w.mm.uffd_unregister(t.b, 4 * t.P, t.second), Err::ok);
+  EXPECT_FALSE(w.mm.uffd_blocked(2));
+}
+
+// userfaultfd_unregister in Linux 6.1 (profile linux_6_1): another userfaultfd's VMA is
+// unregistered too, and the threads waiting on that userfaultfd in the range are woken (a
+// MISSING registration).
+TYPED_TEST(MmSeveralUffdsTest, UnregisterReachesAnotherUserfaultfdsVmaAndWakesItsWaitersIn61) {
+  TwoUffds<TypeParam> t(Profile::linux_6_1);
   auto& w = t.w;
   ASSERT_EQ(w.mm.access(t.b, Access::read, 2).kind, AccessKind::blocked);
   EXPECT_EQ(w.mm.uffd_unregister(t.b, 4 * t.P), Err::ok);
@@ -520,6 +538,7 @@ TYPED_TEST(MmVmaTest, UnregisterMergesWhatRegisterSplit) {
   ASSERT_EQ(w.mm.uffd_api(0, second.value), Err::ok);
   ASSERT_TRUE(w.mm.uffd_register(b + 6 * P, 2 * P, kRegMissing, second.value).ok());
   EXPECT_EQ(w.mm.find_vma(b + 2 * P)->end, b + 6 * P) << "another userfaultfd's stays apart";
+  ASSERT_EQ(w.mm.uffd_unregister(b + 6 * P, 2 * P, second.value), Err::ok);
   ASSERT_EQ(w.mm.uffd_unregister(b, 8 * P), Err::ok);
   EXPECT_EQ(w.mm.find_vma(b)->start, b);
   EXPECT_EQ(w.mm.find_vma(b)->end, b + 8 * P);

@@ -104,10 +104,12 @@ Err Mm<F, Env, Tlb, FE>::uffd_vmas_ok(uint64_t start, uint64_t end, bool check_e
 // a hugetlb VMA), the VMAs split at the edges. A VMA registered for MISSING has the threads
 // waiting on its own userfaultfd in the range woken; one registered for WP has its uffd-wp bits
 // and markers reset (uffd_wp_range(.., false): one PROTECTION_VMA notifier pair and a TLB
-// invalidation per such VMA). As in Linux 6.1, a VMA registered with another userfaultfd is
-// unregistered too, and a thread waiting on a WP or MINOR fault is not woken. Errors: EBADF
-// (fd not open), EINVAL (no API yet, an empty or misaligned range, no VMA in it, start off a
-// hugetlb VMA's hstate), ENOMEM (no VMA ends above start, no slot for a split).
+// invalidation per such VMA). A thread waiting on a WP or MINOR fault is not woken. A VMA in
+// the range registered with another userfaultfd: EINVAL upstream (since "userfaultfd: prevent
+// unregistering VMAs through a different userfaultfd", 2025); Linux 6.1 unregisters it too
+// (profile linux_6_1, which the linux ring checks). Errors: EBADF (fd not open), EINVAL (no API
+// yet, an empty or misaligned range, no VMA in it, start off a hugetlb VMA's hstate, another
+// userfaultfd's VMA upstream), ENOMEM (no VMA ends above start, no slot for a split).
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::uffd_unregister(uint64_t start, uint64_t len, Ufd fd) {
   const UffdCtx* c = ctx_of(fd);
@@ -116,6 +118,11 @@ Err Mm<F, Env, Tlb, FE>::uffd_unregister(uint64_t start, uint64_t len, Ufd fd) {
   if (Err e = uffd_range_ok(start, len); e != Err::ok) return e;
   const uint64_t end = start + len;
   if (Err e = uffd_vmas_ok(start, end, false); e != Err::ok) return e;
+  if (opt_.profile != Profile::linux_6_1)
+    for (const Vma& v : vmas_)
+      if (v.used && v.uffd && v.uctx != static_cast<uint8_t>(fd) && v.end > start &&
+          v.start < end)
+        return Err::einval;
   bool any = false;
   for (const Vma& v : vmas_) any = any || (v.used && v.uffd && v.end > start && v.start < end);
   if (any) {

@@ -52,6 +52,8 @@ inline constexpr uint64_t kFeatLinux61 = kFeatAll & ~(kFeatWpUnpopulated | kFeat
 //              or _POISON, no UFFDIO_POISON (EINVAL, and not in REGISTER's ioctl mask), no
 //              UFFDIO_CONTINUE_MODE_WP
 enum class Profile : uint8_t { upstream, linux_6_1 };
+// (Also: UFFDIO_UNREGISTER of another userfaultfd's VMA - EINVAL upstream, done in 6.1;
+// fs_userfaultfd.hpp.)
 
 // The ioctl mask UFFDIO_REGISTER returns: 1 << _UFFDIO_*.
 inline constexpr uint64_t kIoctlWake = 1u << 0x02;
