@@ -15,6 +15,9 @@ FREESTANDING = {
     "cstddef", "limits", "cfloat", "climits", "version", "cstdint", "new", "typeinfo",
     "source_location", "exception", "initializer_list", "compare", "coroutine", "cstdarg",
     "concepts", "type_traits", "bit", "atomic",
+    # C's freestanding <stdint.h> (C17 4p6), which the compiler itself ships: the header that
+    # declares uint64_t and friends in the global namespace, the library's spelling (entry.hpp).
+    "stdint.h",
 }
 
 

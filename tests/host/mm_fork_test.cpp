@@ -271,6 +271,32 @@ TYPED_TEST(MmForkTest, TheOwnersCopyOnWriteWithAnEmptyPoolTakesThePageBackFromTh
   EXPECT_EQ(w.mem.pool_free(M), 0u);
 }
 
+// unmap_mapping_range through Memory's registry of address spaces: a hole punch zaps the page
+// in every address space that maps it - the parent and its child - before the page cache drops
+// it (docs/mm.md §1.6).
+TYPED_TEST(MmForkTest, AHolePunchZapsThePageInEveryAddressSpace) {
+  using F = TypeParam;
+  constexpr uint64_t P = bit(F::page_shift);
+  World<F> w;
+  ASSERT_EQ(w.init_err, Err::ok);
+  const uint64_t b = w.base();
+  const uint32_t f = w.shmem_file(4);
+  w.map_file(b, 4 * P, f);
+  const AccessResult mine = w.mm.access(b + P, Access::write);
+  ASSERT_EQ(mine.kind, AccessKind::ok);
+  Child<F> c(w);
+  ASSERT_EQ(w.mm.fork(c.mm), Err::ok);
+  const AccessResult theirs = c.mm.access(b + P, Access::read);
+  ASSERT_EQ(theirs.kind, AccessKind::ok);
+  ASSERT_EQ(theirs.pa, mine.pa) << "the same page-cache page";
+  EXPECT_EQ(w.mem.mapcount(w.mem.folio_at(mine.pa)), 2u);
+  ASSERT_EQ(w.mem.punch_hole(f, P, P), Err::ok);
+  EXPECT_EQ(w.mm.pagemap(b + P), 0u);
+  EXPECT_EQ(c.mm.pagemap(b + P), 0u);
+  EXPECT_EQ(w.mem.cache_lookup(f, 1), kNoFolio);
+  EXPECT_EQ(w.mm.counters().notif_start, c.mm.counters().notif_start) << "one CLEAR pair each";
+}
+
 // fork into an address space that is not empty, or over another Memory: EINVAL.
 TYPED_TEST(MmForkTest, ForkIntoANonEmptyChildIsEinval) {
   using F = TypeParam;

@@ -215,7 +215,7 @@ TYPED_TEST(MmHugetlbTest, HolePunchKeepsTheReservationsOfIndicesWithoutAPage) {
   w.map_file(w.base(), 2 * bit(M), f);
   ASSERT_TRUE(w.mm.handle_fault(w.base(), Access::write).handled());
   expect_pool(w, M, 2, 1, "one page faulted");
-  EXPECT_EQ(w.mm.punch_hole(f, 0, 2 * bit(M)), Err::ok);
+  EXPECT_EQ(w.mem.punch_hole(f, 0, 2 * bit(M)), Err::ok);
   expect_pool(w, M, 3, 1, "the page is free again; index 1 is still reserved");
   ASSERT_TRUE(w.mm.handle_fault(w.base(), Access::read).handled());
   expect_pool(w, M, 2, 1, "index 0 had no reservation left: an unreserved page");

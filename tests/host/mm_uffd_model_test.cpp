@@ -624,7 +624,7 @@ class UffdModelRun {
       std::snprintf(what, sizeof what, "step %u: punch %s index %llu", n,
                     r.hugetlb ? "hugetlb" : "shmem", static_cast<unsigned long long>(i));
       note(what);
-      EXPECT_EQ(w.mm.punch_hole(r.file, i << r.shift, bit(r.shift)), Err::ok) << what;
+      EXPECT_EQ(w.mem.punch_hole(r.file, i << r.shift, bit(r.shift)), Err::ok) << what;
       model_punch(r, i);
       EXPECT_EQ(w.mm.counters().notif_start - before_c.notif_start, 1u)
           << what << ": one VMA maps the file";

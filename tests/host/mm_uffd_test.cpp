@@ -837,7 +837,7 @@ TYPED_TEST(MmUffdTest, T13ZapTurnsUffdWpPagesIntoMarkersKeepsGuardsDropsPoisonAn
     EXPECT_EQ(w.mm.counters().notif_start, 1u);
     EXPECT_EQ(w.mm.counters().notif_log[0], (Notification{NotifyEvent::clear, sbase, sbase + P}));
 
-    ASSERT_EQ(w.mm.punch_hole(shm, P, P), Err::ok);
+    ASSERT_EQ(w.mem.punch_hole(shm, P, P), Err::ok);
     v = w.mm.view(sbase + P);
     EXPECT_EQ(v.entry.kind, Kind::marker);
     EXPECT_EQ(v.entry.swp.offset, kMarkerUffdWp);

@@ -75,7 +75,7 @@ struct ModelBackend {
     return result(mem.fallocate(last_file, offset, len));
   }
   Ret punch_hole(uint64_t offset, uint64_t len) {
-    return result(mm.punch_hole(last_file, offset, len));
+    return result(mem.punch_hole(last_file, offset, len));
   }
   Ret pagemap(uint64_t off) {
     return result(hugepte::Err::ok, hpt_linux::pagemap_bits(mm.pagemap(kBase + off)));

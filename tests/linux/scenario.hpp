@@ -1199,6 +1199,17 @@ struct Scenarios {
     HPT_STEP(r, "child touch the healthy one", b.child_touch(0, Access::read));
     HPT_STEP(r, "child exit", b.child_exit());
   }
+  static void fork_shmem_punch_hole(B& b, Rec& r) {
+    HPT_STEP(r, "mmap shmem", b.map_file(0, 16 * kPage, Backing::shmem, true, 16));
+    HPT_STEP(r, "touch write", b.touch(0, Access::write));
+    HPT_STEP(r, "fork", b.fork_child());
+    HPT_STEP(r, "child touch", b.child_touch(0, Access::read));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "punch", b.punch_hole(0, kPage));
+    HPT_STEP(r, "pagemap", b.pagemap(0));
+    HPT_STEP(r, "child pagemap", b.child_pagemap(0));
+    HPT_STEP(r, "child exit", b.child_exit());
+  }
   static void fork_prot_none(B& b, Rec& r) {
     HPT_STEP(r, "mmap anon", b.map_anon(0, 4 * kPage, kProtRead | kProtWrite));
     HPT_STEP(r, "touch write", b.touch(0, Access::write));
@@ -1995,6 +2006,7 @@ struct Scenarios {
         {"fork_hugetlb_private_owner_empty_pool", fork_hugetlb_private_owner_empty_pool},
         {"fork_hwpoison_anon", fork_hwpoison_anon},
         {"fork_prot_none", fork_prot_none},
+        {"fork_shmem_punch_hole", fork_shmem_punch_hole},
         {"fork_event_child_userfaultfd", fork_event_child_userfaultfd},
         {"fork_event_keeps_uffd_wp", fork_event_keeps_uffd_wp},
         {"fork_event_shmem_wp_copied", fork_event_shmem_wp_copied},

@@ -353,13 +353,16 @@ class Memory {
 
   // --- the address spaces over this memory ---------------------------------------------------
 
-  // Each address space (Mm) registers here, so that one can act on another's mappings of a
-  // folio, as rmap walks do in Linux: unmap_ref_private, a private hugetlb owner taking a page
-  // back from the processes it forked. unmap_ref_private(self, folio): unmap `folio` from your
-  // private hugetlb mappings that are not its owner's.
+  // Each address space (Mm) registers here, so that one can act on another's mappings, as
+  // rmap walks do in Linux:
+  //   unmap_ref_private(self, folio): unmap `folio` from your private hugetlb mappings that
+  //     are not its owner's (a private hugetlb owner taking a page back from its children);
+  //   unmap_mapping_range(self, file, start, end): zap every mapping you have of the file's
+  //     bytes [start, end) (hole punch).
   struct Mapper {
     void* self = nullptr;
     void (*unmap_ref_private)(void* self, uint32_t folio) = nullptr;
+    Err (*unmap_mapping_range)(void* self, uint32_t file, uint64_t start, uint64_t end) = nullptr;
   };
   static constexpr unsigned kMaxMappers = 8;
   void add_mapper(const Mapper& m) {
@@ -449,6 +452,41 @@ class Memory {
     f.cache[index] = kNoFolio;
     f.resv.clear(index);
     put(id);
+  }
+
+  // fallocate(PUNCH_HOLE | KEEP_SIZE) of [offset, offset + len), as hugetlbfs_punch_hole and
+  // shmem_fallocate: the pages wholly inside the hole go - every address space's mappings of
+  // them are zapped (unmap_mapping_range; uffd-wp protected pages leave uffd-wp markers), then
+  // the page cache drops them (a hugetlbfs index its reservation with its page) -, the partial
+  // pages at the edges are zeroed in place, and nothing past the cached pages matters.
+  // Errors: EINVAL (no such file, len 0, the range wraps); ENOMEM (a table page to split a
+  // leaf at an edge of the hole; the address spaces before it are zapped already, the page
+  // cache is untouched).
+  Err punch_hole(uint32_t file, uint64_t offset, uint64_t len) {
+    if (file >= kMaxFiles || !files_[file].used) return Err::einval;
+    if (len == 0 || offset + len < offset) return Err::einval;
+    const File& fl = files_[file];
+    const uint64_t cached_end = fl.cache_n << fl.shift;  // the cache may hold pages past i_size
+    if (offset >= cached_end) return Err::ok;            // (so rounding offset up cannot wrap)
+    const uint64_t page = bit(fl.shift);
+    const uint64_t hole_start = align_down(offset + page - 1, fl.shift);
+    const uint64_t hole_end = align_down(offset + len, fl.shift);
+    // The partial pages: zeroed where they are cached (hugetlbfs_zero_partial_page).
+    auto zero_part = [&](uint64_t from, uint64_t to) {
+      const uint32_t id = cache_lookup(file, from >> fl.shift);
+      if (from < to && id != kNoFolio) env().zero(folio(id).pa + (from & (page - 1)), to - from);
+    };
+    if (offset < hole_start) zero_part(offset, offset + len < hole_start ? offset + len : hole_start);
+    if (offset + len > hole_end && offset + len > hole_start)
+      zero_part(hole_end > offset ? hole_end : offset, offset + len);
+    const uint64_t end = hole_end < cached_end ? hole_end : cached_end;
+    if (hole_start >= end) return Err::ok;
+    for (const Mapper& m : mappers_) {
+      if (!m.self) continue;
+      if (Err e = m.unmap_mapping_range(m.self, file, hole_start, end); e != Err::ok) return e;
+    }
+    for (uint64_t i = hole_start >> fl.shift; i < end >> fl.shift; ++i) cache_remove(file, i);
+    return Err::ok;
   }
 
   // fallocate(mode 0): every page the range touches (rounded out to whole pages) gets a

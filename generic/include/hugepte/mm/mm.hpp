@@ -25,12 +25,13 @@
 //
 // This file holds the address space's state and the declarations; the behaviours live in files
 // named after Linux's, each included at the end (so including mm.hpp gives everything):
-//   mmap.hpp            mmap, munmap, vma_at, split_vmas_at         (mm/mmap.c, mm/vma.c)
+//   mmap.hpp            mmap, munmap, vma_at, split, vma_merge      (mm/mmap.c, mm/vma.c)
 //   mprotect.hpp        mprotect                                    (mm/mprotect.c)
+//   mremap.hpp          mremap: move_vma, move_page_tables          (mm/mremap.c)
 //   fork.hpp            fork: dup_mmap, copy_page_range             (kernel/fork.c, mm/memory.c)
 //   memory.hpp          handle_fault and the fault path, install    (mm/memory.c)
 //   access.hpp          access: the CPU's fault-and-retry loop      (arch/*/mm/fault.c)
-//   zap.hpp             zap, free_below, punch_hole                 (mm/memory.c)
+//   zap.hpp             zap, free_below, unmap_mapping_range         (mm/memory.c)
 //   fs_userfaultfd.hpp  UFFDIO_API/REGISTER/UNREGISTER/WAKE, read,   (fs/userfaultfd.c)
 //                       close, handle_userfault and its waiters
 //   userfaultfd.hpp     COPY/ZEROPAGE/CONTINUE/POISON, WRITEPROTECT (mm/userfaultfd.c)
@@ -127,8 +128,12 @@ class Mm {
   Mm(Mem& mem, Env& env, Tlb& tlb, Options opt)
       : mem_(&mem), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), ops_(pt_, ctlb_),
         range_(pt_, ctlb_), opt_(opt) {
-    mem.add_mapper({this, [](void* self, uint32_t folio) {
+    mem.add_mapper({this,
+                    [](void* self, uint32_t folio) {
                       static_cast<Mm*>(self)->unmap_ref_private(folio);
+                    },
+                    [](void* self, uint32_t file, uint64_t start, uint64_t end) {
+                      return static_cast<Mm*>(self)->unmap_mapping_range(file, start, end);
                     }});
   }
   Mm(const Mm&) = delete;
@@ -233,8 +238,6 @@ class Mm {
   }
   Result<uint64_t> madvise_hwpoison(uint64_t va, Tid tid = 0);  // MADV_HWPOISON of the page at va
 
-  // --- hole punch: zap.hpp ----------------------------------------------------------------------
-  Err punch_hole(uint32_t file, uint64_t offset, uint64_t len);  // fallocate(PUNCH_HOLE)
 
   // --- inspection: pagewalk.hpp -----------------------------------------------------------------
 
@@ -356,6 +359,7 @@ class Mm {
                 c.base() + bit(F::shift(f.level))};
   }
   Err zap(Vma& v, uint64_t start, uint64_t end, bool drop_markers);
+  Err unmap_mapping_range(uint32_t file, uint64_t start, uint64_t end);  // Memory::punch_hole
   bool zap_keeps(const Vma& v, const Entry& e, bool drop_markers) const;
   void zap_edge_tables(const Vma& v, uint64_t start, uint64_t end, bool drop_markers,
                        uint64_t* need);

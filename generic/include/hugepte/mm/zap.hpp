@@ -9,46 +9,22 @@
 
 namespace hugepte::mm {
 
-// Here, not in mmap.hpp: hole punch is unmap_mapping_range (zap, mm/memory.c), then truncation.
-// hole punch (fallocate PUNCH_HOLE | KEEP_SIZE) of [offset, offset + len) of a file, as
-// hugetlbfs_punch_hole and shmem_fallocate: the pages wholly inside the hole go - every mapping
-// of them is zapped (uffd-wp protected pages leave uffd-wp markers), then the page cache drops
-// them (and a hugetlbfs index its reservation with its page) -, the partial pages at the edges
-// are zeroed in place, and nothing past the end of the file matters. Errors: EINVAL (no such
-// file, len 0, the range wraps).
+// unmap_mapping_range for this address space: every VMA mapping the file's bytes [start,
+// end) has that part zapped (uffd-wp protected pages leave uffd-wp markers), inside a CLEAR
+// notifier pair per VMA. Memory::punch_hole calls it on every address space, then truncates.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::punch_hole(uint32_t file, uint64_t offset, uint64_t len) {
-  if (file >= Mem::kMaxFiles || !mem_->file(file).used) return Err::einval;
-  if (len == 0 || offset + len < offset) return Err::einval;
-  const File& fl = mem_->file(file);
-  const uint64_t cached_end = fl.cache_n << fl.shift;  // the cache may hold pages past i_size
-  if (offset >= cached_end) return Err::ok;  // (so rounding offset up cannot wrap)
-  const uint64_t page = bit(fl.shift);
-  const uint64_t hole_start = align_down(offset + page - 1, fl.shift);
-  const uint64_t hole_end = align_down(offset + len, fl.shift);
-  // The partial pages: zeroed where they are cached (hugetlbfs_zero_partial_page).
-  auto zero_part = [&](uint64_t from, uint64_t to) {
-    const uint32_t id = mem_->cache_lookup(file, from >> fl.shift);
-    if (from < to && id != kNoFolio)
-      mem_->env().zero(mem_->folio(id).pa + (from & (page - 1)), to - from);
-  };
-  if (offset < hole_start) zero_part(offset, min(offset + len, hole_start));
-  if (offset + len > hole_end && offset + len > hole_start)
-    zero_part(max(hole_end, offset), offset + len);
-  const uint64_t end = min(hole_end, cached_end);
-  if (hole_start >= end) return Err::ok;
+Err Mm<F, Env, Tlb, FE>::unmap_mapping_range(uint32_t file, uint64_t start, uint64_t end) {
   for (Vma& v : vmas_) {
     if (!v.used || v.file != file) continue;
-    uint64_t vs = v.pgoff, ve = v.pgoff + (v.end - v.start);
-    uint64_t s = max(vs, hole_start), e = min(ve, end);
+    const uint64_t vs = v.pgoff, ve = v.pgoff + (v.end - v.start);
+    const uint64_t s = max(vs, start), e = min(ve, end);
     if (s >= e) continue;
-    uint64_t a = v.start + (s - vs), b = v.start + (e - vs);
+    const uint64_t a = v.start + (s - vs), b = v.start + (e - vs);
     notify_start({NotifyEvent::clear, a, b});
     Err err = zap(v, a, b, false);
     notify_end({NotifyEvent::clear, a, b});
     if (err != Err::ok) return err;
   }
-  for (uint64_t i = hole_start >> fl.shift; i < end >> fl.shift; ++i) mem_->cache_remove(file, i);
   return Err::ok;
 }
 
