@@ -71,11 +71,7 @@ TYPED_TEST(MmAccessTest, AccessThatNoVmaAllowsIsSigsegv) {
   constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  VmaSpec s;
-  s.start = w.base();
-  s.len = 2 * P;
-  s.prot = kProtR;
-  ASSERT_TRUE(w.mm.mmap(s).ok());
+  w.map_anon(w.base(), 2 * P, kProtR);
   auto before = w.snap();
   EXPECT_EQ(w.mm.access(w.base() + 4 * P, Access::read).kind, AccessKind::sigsegv);
   EXPECT_EQ(w.mm.access(w.base(), Access::write).kind, AccessKind::sigsegv);
@@ -473,11 +469,7 @@ TYPED_TEST(MmVmaTest, AdjacentAnonymousMappingsMerge) {
   w.map_anon(b, 4 * P);
   ASSERT_EQ(w.mm.access(b, Access::write).kind, AccessKind::ok);
   w.map_anon(b + 4 * P, 4 * P);
-  VmaSpec ro;
-  ro.start = b + 8 * P;
-  ro.len = 4 * P;
-  ro.prot = kProtR;
-  ASSERT_TRUE(w.mm.mmap(ro).ok());
+  w.map_anon(b + 8 * P, 4 * P, kProtR);
   char want[64];
   std::snprintf(want, sizeof want, "0-%llx %llx-%llx", static_cast<unsigned long long>(8 * P),
                 static_cast<unsigned long long>(8 * P), static_cast<unsigned long long>(12 * P));
@@ -508,11 +500,7 @@ TYPED_TEST(MmVmaTest, AVmaWithAnAnonVmaDoesNotJoinANeighbourWithout) {
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  VmaSpec ro;
-  ro.start = b;
-  ro.len = 4 * P;
-  ro.prot = kProtR;
-  ASSERT_TRUE(w.mm.mmap(ro).ok());
+  w.map_anon(b, 4 * P, kProtR);
   w.map_anon(b + 4 * P, 4 * P);
   ASSERT_EQ(w.mm.access(b + 4 * P, Access::write).kind, AccessKind::ok);
   ASSERT_EQ(w.mm.mprotect(b + 4 * P, 4 * P, kProtR), Err::ok);

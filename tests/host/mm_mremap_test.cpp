@@ -65,11 +65,7 @@ TYPED_TEST(MmMremapTest, ShrinkAndGrowInPlaceOrMove) {
   EXPECT_EQ(w.mm.vma_at(b)->end, b + 4 * P);
   EXPECT_EQ(w.mm.mremap(b, 4 * P, 6 * P, 0).value, b);
   EXPECT_EQ(w.mm.vma_at(b)->end, b + 6 * P);
-  VmaSpec next;
-  next.start = b + 6 * P;
-  next.len = 2 * P;
-  next.prot = kProtR;
-  ASSERT_TRUE(w.mm.mmap(next).ok());
+  w.map_anon(b + 6 * P, 2 * P, kProtR);
   const auto before = w.snap();
   EXPECT_EQ(w.mm.mremap(b, 6 * P, 10 * P, 0).err, Err::enomem);
   EXPECT_TRUE(w.snap() == before);

@@ -270,10 +270,11 @@ struct World {
   Err map(uint64_t va, uint32_t file, uint64_t pages, bool shared = true) {
     return mmap_file(va, pages << mem.file(file).shift, file, shared).err;
   }
-  Vma* map_anon(uint64_t start, uint64_t len) {
+  Vma* map_anon(uint64_t start, uint64_t len, Prot prot = kProtRW) {
     VmaSpec s;
     s.start = start;
     s.len = len;
+    s.prot = prot;
     Result<Vma*> v = mm.mmap(s);
     EXPECT_TRUE(v.ok()) << err_name(v.err);
     return v.value;
