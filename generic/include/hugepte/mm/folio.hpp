@@ -476,7 +476,8 @@ class Memory {
       const uint32_t id = cache_lookup(file, from >> fl.shift);
       if (from < to && id != kNoFolio) env().zero(folio(id).pa + (from & (page - 1)), to - from);
     };
-    if (offset < hole_start) zero_part(offset, offset + len < hole_start ? offset + len : hole_start);
+    if (offset < hole_start)
+      zero_part(offset, offset + len < hole_start ? offset + len : hole_start);
     if (offset + len > hole_end && offset + len > hole_start)
       zero_part(hole_end > offset ? hole_end : offset, offset + len);
     const uint64_t end = hole_end < cached_end ? hole_end : cached_end;

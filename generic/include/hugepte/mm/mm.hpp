@@ -175,6 +175,7 @@ class Mm {
   // a userfaultfd of its own and the thread waits until the monitor reads the FORK message.
   Err fork(Mm& child, Tid tid = 0);
   Vma* vma_at(uint64_t va);
+  Vma* unused_vma();  // a free VMA slot, or null
   // find_vma: the lowest VMA that ends above va (null if none) - /proc/PID/maps in a loop.
   const Vma* find_vma(uint64_t va) const;
 
@@ -289,7 +290,8 @@ class Mm {
   }
 
   // --- mmap.hpp ---
-  Err split_vmas_at(uint64_t start, uint64_t end);  // split_vma where a VMA crosses start or end
+  // split_vma where a VMA crosses start or end, with `spare` more free slots left for the caller.
+  Err split_vmas_at(uint64_t start, uint64_t end, unsigned spare = 0);
   Vma& vma_merge(Vma& v);                           // v joined with its neighbours if they fit
   bool vma_mergeable(const Vma& v, const Vma& nb) const;
   // fn(v) for each VMA meeting [start, end), lowest first, as the kernel's loops over a range
@@ -315,7 +317,8 @@ class Mm {
   Result<uint64_t> unmapped_area(uint64_t len, unsigned shift, uint64_t from) const;
   Err move_vma(uint64_t addr, uint64_t old_len, uint64_t new_len, uint64_t new_addr,
                uint32_t flags, Tid tid);
-  Err move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint64_t end, uint64_t delta);
+  Err plan_move(uint64_t start, uint64_t end, uint64_t delta, uint64_t* need) const;
+  void move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint64_t end, uint64_t delta);
   static Entry page_none(Entry e, unsigned level);
   Err copy_entry(const Vma& v, uint64_t va, unsigned shift, const Entry& e,
                  uint32_t id);  // fork.hpp
@@ -487,8 +490,8 @@ class Mm {
   Waiter waiters_[kMaxWaiters] = {};
   unsigned waiter_n_ = 0;
   Tid current_ = 0;  // the thread whose fault is being handled (Linux's `current`)
-  Mm* fork_parent_ = nullptr;
-  uint32_t next_anon_vma_ = 1;  // the next anon_vma's id  // the address space whose FORK message announces ours, unread
+  Mm* fork_parent_ = nullptr;   // the address space whose FORK message announces ours, unread
+  uint32_t next_anon_vma_ = 1;  // the next anon_vma's id
   bool src_va_mode_ = false;  // uffd_copy_from is running: the source is at va + src_delta_
   uint64_t src_delta_ = 0;
 

@@ -51,14 +51,8 @@ Result<Vma*> Mm<F, Env, Tlb, FE>::mmap(const VmaSpec& s) {
     if (!aligned(s.start, f.shift) || !aligned(len, f.shift) || !aligned(s.pgoff, f.shift))
       return Err::einval;
   }
-  for (const Vma& o : vmas_)
-    if (o.used && o.start < v.end && v.start < o.end) return Err::eexist;
-  Vma* slot = nullptr;
-  for (Vma& c : vmas_)
-    if (!c.used) {
-      slot = &c;
-      break;
-    }
+  if (const Vma* o = find_vma(v.start); o && o->start < v.end) return Err::eexist;
+  Vma* slot = unused_vma();
   if (!slot) return Err::enospc;
   // hugetlbfs reserves the pages and a writable mapping extends the file (hugetlbfs_file_mmap);
   // a shmem file does not grow (a fault past its end is SIGBUS).
@@ -110,10 +104,11 @@ Err Mm<F, Env, Tlb, FE>::munmap(uint64_t start, uint64_t len, Tid tid) {
 }
 
 // Splits the VMAs that cross start or end there (split_vma), so that [start, end) holds whole
-// VMAs. All or nothing: ENOMEM (no free VMA slot) before any split.
+// VMAs. All or nothing: ENOMEM (too few free VMA slots for the splits and `spare` more) before
+// any split.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::split_vmas_at(uint64_t start, uint64_t end) {
-  unsigned need = 0, free = 0;
+Err Mm<F, Env, Tlb, FE>::split_vmas_at(uint64_t start, uint64_t end, unsigned spare) {
+  unsigned need = spare, free = 0;
   for (const Vma& v : vmas_) {
     if (!v.used) {
       ++free;
@@ -127,12 +122,7 @@ Err Mm<F, Env, Tlb, FE>::split_vmas_at(uint64_t start, uint64_t end) {
     for (Vma& c : vmas_)
       if (c.used && c.start < at && at < c.end) v = &c;
     if (!v) continue;
-    Vma* tail = nullptr;
-    for (Vma& c : vmas_)
-      if (!c.used) {
-        tail = &c;
-        break;
-      }
+    Vma* tail = unused_vma();  // counted above
     *tail = *v;
     if (ResvMap* m = vma_resv(*v)) ++m->refs;  // both pieces share a private reservation map
     tail->start = at;
@@ -235,6 +225,13 @@ const Vma* Mm<F, Env, Tlb, FE>::find_vma(uint64_t va) const {
   for (const Vma& v : vmas_)
     if (v.used && v.end > va && (!best || v.start < best->start)) best = &v;
   return best;
+}
+
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+Vma* Mm<F, Env, Tlb, FE>::unused_vma() {
+  for (Vma& v : vmas_)
+    if (!v.used) return &v;
+  return nullptr;
 }
 
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>

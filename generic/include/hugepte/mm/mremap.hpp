@@ -63,7 +63,6 @@ Result<uint64_t> Mm<F, Env, Tlb, FE>::mremap(uint64_t addr, uint64_t old_len, ui
     return addr;
   }
   if (to) {  // mremap_to
-    if (!(flags & kMremapFixed)) new_addr = 0;
     if ((flags & kMremapFixed) &&
         (!aligned(new_addr, kPage) || check_range<F>(new_addr, new_addr + new_len) != Err::ok ||
          (addr + old_len > new_addr && new_addr + new_len > addr)))
@@ -82,18 +81,16 @@ Result<uint64_t> Mm<F, Env, Tlb, FE>::mremap(uint64_t addr, uint64_t old_len, ui
   if (new_len > old_len && v->hugetlb) return Err::efault;
   if (!to) {
     // Grow in place: the range ends the VMA and nothing lies after it (vma_expandable).
-    const uint64_t grow = new_len - old_len, e = v->end;
-    bool room = addr + old_len == e && e + grow > e && check_range<F>(e, e + grow) == Err::ok;
-    for (const Vma& o : vmas_) room = room && !(o.used && o.start < e + grow && e < o.end);
-    if (room) {
-      v->end = e + grow;
+    const uint64_t e = v->end, grown = e + (new_len - old_len);
+    const Vma* next = find_vma(e);
+    if (addr + old_len == e && grown > e && check_range<F>(e, grown) == Err::ok &&
+        !(next && next->start < grown)) {
+      v->end = grown;
       return addr;
     }
     if (!(flags & kMremapMaymove)) return Err::enomem;
-    Result<uint64_t> at = unmapped_area(new_len, v->hshift, addr + old_len);
-    if (!at) return at.err;
-    new_addr = at.value;
-  } else if (!(flags & kMremapFixed)) {
+  }
+  if (!(flags & kMremapFixed)) {
     Result<uint64_t> at = unmapped_area(new_len, v->hshift, addr + old_len);
     if (!at) return at.err;
     new_addr = at.value;
@@ -109,10 +106,8 @@ Result<uint64_t> Mm<F, Env, Tlb, FE>::unmapped_area(uint64_t len, unsigned shift
                                                      uint64_t from) const {
   for (uint64_t at = align_down(from + bit(shift) - 1, shift);;) {
     if (at + len < at || check_range<F>(at, at + len) != Err::ok) return Err::enomem;
-    const Vma* in = nullptr;
-    for (const Vma& o : vmas_)
-      if (o.used && o.start < at + len && at < o.end) in = &o;
-    if (!in) return at;
+    const Vma* in = find_vma(at);
+    if (!in || in->start >= at + len) return at;
     at = align_down(in->end + bit(shift) - 1, shift);
   }
 }
@@ -124,28 +119,17 @@ template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
 Err Mm<F, Env, Tlb, FE>::move_vma(uint64_t addr, uint64_t old_len, uint64_t new_len,
                                   uint64_t new_addr, uint32_t flags, Tid tid) {
   const uint64_t end = addr + old_len, delta = new_addr - addr;
-  // Every entry moves to an address aligned as it is (the model keeps large leaves whole).
-  for (Cursor<F, TEnv> c(pt_, addr, end); !c.done();) {
-    const auto [va, f, e, eb, ee] = here(c);
-    const unsigned s = present(e) ? group_handle(f, va).shift : F::shift(f.level);
-    if (e.kind != Kind::none && !aligned(delta, s)) return Err::einval;
-    c.seek(align_down(va, s) + bit(s));
+  // Everything that can fail comes first: the entries' alignment, the new tables, the VMA
+  // slots for the split and the copy.
+  uint64_t need[F::levels] = {};
+  if (Err e = plan_move(addr, end, delta, need); e != Err::ok) return e;
+  if (Err e = tenv_.reserve(need); e != Err::ok) return e;
+  if (Err e = split_vmas_at(addr, end, /*spare=*/1); e != Err::ok) {
+    tenv_.unreserve();
+    return e;
   }
-  unsigned need_slots = 1, free_slots = 0;
-  for (const Vma& o : vmas_) {
-    free_slots += !o.used;
-    if (o.used) need_slots += (o.start < addr && addr < o.end) + (o.start < end && end < o.end);
-  }
-  if (need_slots > free_slots) return Err::enomem;
-  if (Err e = split_vmas_at(addr, end); e != Err::ok) return e;
   Vma& ov = *vma_at(addr);  // exactly the old range now
-  Vma* nvp = nullptr;
-  for (Vma& o : vmas_)
-    if (!o.used) {
-      nvp = &o;
-      break;
-    }
-  Vma& nv = *nvp;
+  Vma& nv = *unused_vma();  // the spare slot
   nv = ov;
   nv.start = new_addr;
   nv.end = new_addr + new_len;
@@ -155,17 +139,10 @@ Err Mm<F, Env, Tlb, FE>::move_vma(uint64_t addr, uint64_t old_len, uint64_t new_
     nv.uffd = 0;
     nv.uctx = 0;
   }
-  if (ResvMap* m = vma_resv(ov)) ++m->refs;  // the copy shares the private reservation map
-  if (Err e = move_page_tables(ov, nv, addr, end, delta); e != Err::ok) {
-    if (ResvMap* m = vma_resv(ov)) --m->refs;
-    nv.used = false;
-    return e;
-  }
-  // clear_vma_resv_huge_pages: the old VMA hands its reservations to the new one.
-  if (ResvMap* m = vma_resv(ov)) {
-    --m->refs;
-    ov.resv = kNoResv;
-  }
+  // clear_vma_resv_huge_pages: the old VMA hands a private reservation map to the copy.
+  ov.resv = kNoResv;
+  move_page_tables(ov, nv, addr, end, delta);
+  tenv_.unreserve();
   const uint8_t ctx = ov.uctx;
   if (flags & kMremapDontunmap) {
     if (!ov.shared) ov.anon_vma = 0;  // unlink_anon_vmas
@@ -177,25 +154,33 @@ Err Mm<F, Env, Tlb, FE>::move_vma(uint64_t addr, uint64_t old_len, uint64_t new_
   return Err::ok;
 }
 
-// move_page_tables: every entry of [start, end) in ov goes to the same place in nv, delta
-// bytes away, as it is - but if ov is registered with a userfaultfd without EVENT_REMAP, the
-// uffd-wp bits go and uffd-wp markers are dropped (move_ptes' need_clear_uffd_wp; Debian's
-// 6.1 has it); each folio keeps its mapcount and references (the new entry is accounted
-// before the old one goes). The tables of the new range are reserved first, so
-// ENOMEM changes nothing. One UNMAP notifier pair over the old range, one TLB invalidation.
+// move_page_tables' plan for [start, end) moving delta bytes: every entry must land on an
+// address aligned as it is (the model keeps large leaves whole: EINVAL otherwise), and `need`
+// gets the table pages the new places lack.
 template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
-Err Mm<F, Env, Tlb, FE>::move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint64_t end,
-                                          uint64_t delta) {
-  uint64_t need[F::levels] = {};
+Err Mm<F, Env, Tlb, FE>::plan_move(uint64_t start, uint64_t end, uint64_t delta,
+                                   uint64_t* need) const {
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
     const auto [va, f, e, eb, ee] = here(c);
     const unsigned s = present(e) ? group_handle(f, va).shift : F::shift(f.level);
     if (e.kind != Kind::none) {
+      if (!aligned(delta, s)) return Err::einval;
       if (Err err = plan_walk(align_down(va, s) + delta, s, need); err != Err::ok) return err;
     }
     c.seek(align_down(va, s) + bit(s));
   }
-  if (Err err = tenv_.reserve(need); err != Err::ok) return err;
+  return Err::ok;
+}
+
+// move_page_tables: every entry of [start, end) in ov goes to the same place in nv, delta
+// bytes away, as it is - but if ov is registered with a userfaultfd without EVENT_REMAP, the
+// uffd-wp bits go and uffd-wp markers are dropped (move_ptes' need_clear_uffd_wp; Debian's
+// 6.1 has it); each folio keeps its mapcount and references (the new entry is accounted
+// before the old one goes). The new tables are reserved (plan_move). One UNMAP notifier pair
+// over the old range, one TLB invalidation.
+template <Format F, TableEnv Env, TlbSink Tlb, FolioEnv FE>
+void Mm<F, Env, Tlb, FE>::move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint64_t end,
+                                           uint64_t delta) {
   const bool clear_wp = ov.uffd && !(ctx_[ov.uctx].features & kFeatEventRemap);
   notify_start({NotifyEvent::unmap, start, end});
   for (Cursor<F, TEnv> c(pt_, start, end); !c.done();) {
@@ -231,10 +216,8 @@ Err Mm<F, Env, Tlb, FE>::move_page_tables(Vma& ov, Vma& nv, uint64_t start, uint
     }
     c.next();
   }
-  tenv_.unreserve();
   flush(start, end);
   notify_end({NotifyEvent::unmap, start, end});
-  return Err::ok;
 }
 
 }  // namespace hugepte::mm
