@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <string_view>
 
 #include "hugepte/arch/all.hpp"
 #include "hugepte/arch/arm64_linux61.hpp"
@@ -119,16 +118,6 @@ struct ProfileFacts {
   bool kernel_space = false;
   bool not_present = false;
 };
-
-// The bit whose clearing makes a kernel entry not present: x86 P (set_memory_np), arm64 the
-// descriptor's valid bit and riscv V (set_memory_valid(0), set_direct_map_invalid_noflush).
-template <class F>
-constexpr uint64_t valid_bit() {
-  const std::string_view arch = F::arch;
-  if (arch == "x86_64") return hugepte::x86::kP;
-  if (arch == "arm64") return hugepte::arm64::kValid;
-  return hugepte::riscv::kV;
-}
 
 const char* kind_text(const Entry& e, const ProfileFacts& pf) {
   return pf.not_present ? "not_present" : hugepte::kind_name(e.kind);
@@ -265,8 +254,8 @@ bool try_decode(const DecodeArgs& a) {
   // nor PROT_NONE exist in kernel tables).
   ProfileFacts pf{a.kernel, false, a.kernel_space, false};
   uint64_t given = a.value;
-  if (a.kernel_space && given != 0 && !(given & valid_bit<F>())) {
-    given |= valid_bit<F>();
+  if (a.kernel_space && given != 0 && !(given & valid_bit(f))) {
+    given |= valid_bit(f);
     pf.not_present = true;
   }
   uint64_t raw = given, unknown = 0;

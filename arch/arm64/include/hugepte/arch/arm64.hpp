@@ -534,4 +534,12 @@ static_assert(format_ok<Arm64_64K_48>(), "arm64 64K/48-bit format is unsound");
 using Arm64Formats = TypeList<Arm64_4K_39, Arm64_4K_48, Arm64_16K_36, Arm64_16K_47, Arm64_16K_48,
                               Arm64_64K_42, Arm64_64K_48>;
 
+// The bit whose clearing makes any entry not valid to the MMU: the descriptor's valid bit. A
+// kernel entry with it clear is what set_memory_valid(0) left: it keeps its frame and attributes
+// (decode --space kernel).
+template <unsigned Gr, unsigned Va>
+constexpr uint64_t valid_bit(const Arm64Format<Gr, Va>*) {
+  return arm64::kValid;
+}
+
 }  // namespace hugepte

@@ -482,4 +482,12 @@ static_assert(Format<RiscvFormat<5, true, true, true>> &&
                   format_ok<RiscvFormat<5, true, true, true>>(),
               "Sv57 with Svrsw60t59b breaks a structural rule");
 
+// The bit whose clearing makes any entry not valid to the MMU: V. A kernel entry with it clear
+// is what set_direct_map_invalid_noflush left: it keeps its frame and attributes (decode
+// --space kernel).
+template <unsigned L, bool N, bool P, bool S>
+constexpr uint64_t valid_bit(const RiscvFormat<L, N, P, S>*) {
+  return riscv::kV;
+}
+
 }  // namespace hugepte

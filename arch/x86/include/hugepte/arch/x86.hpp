@@ -491,4 +491,11 @@ static_assert(format_ok<X86_4Level>(), "x86-64 4-level format is unsound");
 static_assert(format_ok<X86_5Level>(), "x86-64 5-level format is unsound");
 static_assert(format_ok<X86_4LevelNoGb>(), "x86-64 4-level format without GBPAGES is unsound");
 
+// The bit whose clearing makes any entry not valid to the MMU: P. A kernel entry with it clear
+// is what set_memory_np left: it keeps its frame and attributes (decode --space kernel).
+template <unsigned L, bool G, unsigned P>
+constexpr uint64_t valid_bit(const X86Format<L, G, P>*) {
+  return x86::kP;
+}
+
 }  // namespace hugepte
