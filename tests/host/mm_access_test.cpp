@@ -84,9 +84,7 @@ TYPED_TEST(MmAccessTest, AUserfaultBlocksItsThreadUntilACopyWakesIt) {
   constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  w.map_anon(w.base(), 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  w.map_anon_registered(w.base(), 4 * P, 0, kRegMissing);
   AccessResult r = w.mm.access(w.base() + P, Access::write, /*tid=*/7);
   ASSERT_EQ(r.kind, AccessKind::blocked);
   EXPECT_EQ(r.msg, (UffdMsg{w.base() + P, kMsgWrite, 0}));
@@ -128,9 +126,7 @@ TYPED_TEST(MmAccessTest, SigbusFeatureMakesAUserfaultASigbusWithNoMessage) {
   constexpr uint64_t P = TestFixture::P;
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  w.map_anon(w.base(), 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatSigbus), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  w.map_anon_registered(w.base(), 4 * P, kFeatSigbus, kRegMissing);
   auto before = w.snap();
   AccessResult r = w.mm.access(w.base(), Access::read, 3);
   EXPECT_EQ(r.kind, AccessKind::sigbus);
@@ -600,9 +596,7 @@ TYPED_TEST(MmVmaTest, MunmapLeavesTheThreadsBlockedInItWaiting) {
   constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  w.map_anon(w.base(), 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  w.map_anon_registered(w.base(), 4 * P, 0, kRegMissing);
   ASSERT_EQ(w.mm.access(w.base() + P, Access::read, 9).kind, AccessKind::blocked);
   ASSERT_EQ(w.mm.munmap(w.base(), 4 * P), Err::ok);
   EXPECT_TRUE(w.mm.uffd_blocked(9));
@@ -619,9 +613,7 @@ TYPED_TEST(MmUffdEventTest, DontneedWithEventRemoveZapsOnlyAfterTheEventIsRead) 
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventRemove), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  w.map_anon_registered(b, 4 * P, kFeatEventRemove, kRegMissing);
   ASSERT_EQ(w.mm.uffd_copy(b, kSrc, 2 * P, 0).err, Err::ok);
   EXPECT_EQ(w.mm.madvise_dontneed(b, P, /*tid=*/5), Err::ok);
   EXPECT_TRUE(w.mm.uffd_blocked(5));
@@ -648,9 +640,7 @@ TYPED_TEST(MmUffdEventTest, FaultsAreReadBeforeEventsAndUnmapWaitsAfterUnmapping
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventUnmap), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  w.map_anon_registered(b, 4 * P, kFeatEventUnmap, kRegMissing);
   ASSERT_EQ(w.mm.uffd_copy(b, kSrc, 2 * P, 0).err, Err::ok);
   EXPECT_EQ(w.mm.munmap(b, 2 * P, 3), Err::ok);
   EXPECT_TRUE(w.mm.uffd_blocked(3));

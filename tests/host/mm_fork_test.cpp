@@ -88,9 +88,7 @@ TYPED_TEST(MmForkTest, TheChildHasNoRegistrationAndNoUffdWp) {
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(0), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing | kRegWp).ok());
+  w.map_anon_registered(b, 4 * P, 0, kRegMissing | kRegWp);
   ASSERT_EQ(w.mm.uffd_copy(b, kSrc, P, 0).err, Err::ok);
   ASSERT_EQ(w.mm.uffd_writeprotect(b, P, kWpModeWp), Err::ok);
   Child<F> c(w);
@@ -112,9 +110,7 @@ TYPED_TEST(MmForkTest, EventForkGivesTheChildItsOwnUserfaultfd) {
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  w.map_anon_registered(b, 4 * P, kFeatEventFork, kRegMissing);
   Child<F> c(w);
   ASSERT_EQ(w.mm.fork(c.mm, /*tid=*/7), Err::ok);
   EXPECT_TRUE(w.mm.uffd_blocked(7)) << "fork waits for the monitor";
@@ -193,9 +189,7 @@ TYPED_TEST(MmForkTest, CloseBeforeTheForkMessageIsReadLeavesTheChildUnregistered
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base();
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  w.map_anon_registered(b, 4 * P, kFeatEventFork, kRegMissing);
   Child<F> c(w);
   ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);
   ASSERT_EQ(w.mm.uffd_close(), Err::ok);
@@ -211,9 +205,7 @@ TYPED_TEST(MmForkTest, AChildDestroyedBeforeTheForkMessageIsReadLeavesItReadable
   constexpr uint64_t P = bit(F::page_shift);
   World<F> w;
   ASSERT_EQ(w.init_err, Err::ok);
-  w.map_anon(w.base(), 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventFork), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(w.base(), 4 * P, kRegMissing).ok());
+  w.map_anon_registered(w.base(), 4 * P, kFeatEventFork, kRegMissing);
   {
     Child<F> c(w);
     ASSERT_EQ(w.mm.fork(c.mm, 7), Err::ok);

@@ -126,9 +126,7 @@ TYPED_TEST(MmMremapTest, EventRemapKeepsTheRegistrationAndWaitsForTheRead) {
   World<TypeParam> w;
   ASSERT_EQ(w.init_err, Err::ok);
   const uint64_t b = w.base(), to = b + 64 * P;
-  w.map_anon(b, 4 * P);
-  ASSERT_EQ(w.mm.uffd_api(kFeatEventRemap), Err::ok);
-  ASSERT_TRUE(w.mm.uffd_register(b, 4 * P, kRegMissing).ok());
+  w.map_anon_registered(b, 4 * P, kFeatEventRemap, kRegMissing);
   ASSERT_TRUE(w.mm.mremap(b, 4 * P, 4 * P, kMremapMaymove | kMremapFixed, to, 7).ok());
   EXPECT_TRUE(w.mm.uffd_blocked(7));
   EXPECT_EQ(w.mm.uffd_copy(to, kSrc, P, 0).err, Err::eagain);

@@ -280,6 +280,14 @@ struct World {
     return v.value;
   }
 
+  // The userfaultfd tests' preamble: anonymous [start, start + len), UFFDIO_API(features) and
+  // REGISTER of the whole range for `mode`, on the first userfaultfd.
+  void map_anon_registered(uint64_t start, uint64_t len, uint64_t features, uint32_t mode) {
+    map_anon(start, len);
+    EXPECT_EQ(mm.uffd_api(features), Err::ok);
+    EXPECT_TRUE(mm.uffd_register(start, len, mode).ok());
+  }
+
   // The folio the page cache holds at index (kNoFolio: none), and its physical address.
   uint32_t cached(uint32_t file, uint64_t index = 0) const { return mem.cache_lookup(file, index); }
   uint64_t cached_pa(uint32_t file, uint64_t index = 0) const {
