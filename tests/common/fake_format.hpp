@@ -115,8 +115,10 @@ struct FakeFormat {
 
   static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
+    if (e.s2 != hugepte::Stage2{}) return Err::einval;  // a stage-1 format
     switch (e.kind) {
       case Kind::none: return uint64_t{0};
+      case Kind::locked:
       case Kind::invalid: return Err::einval;
       case Kind::table:
         if (level == 0 || !aligned(e.addr, page_shift) || e.addr >= bit(pa_bits))

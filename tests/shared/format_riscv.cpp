@@ -632,6 +632,9 @@ HPT_FORMAT_CASE(format, EveryValidRawValueReencodesToItselfAndHotPathAgrees, Ris
           case Kind::marker:
             kind_ok = !(raw & (rv::kV | rv::kR | rv::kW | rv::kG)) && raw != 0;
             break;
+          case Kind::locked:
+            kind_ok = false;  // a stage-1 format has no locked value
+            break;
           case Kind::invalid:
             kind_ok = d.reason != Reason::none;
             break;

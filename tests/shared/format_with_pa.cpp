@@ -19,7 +19,10 @@ using WithPaFormats =
                     hugepte::Arm64_16K_36, hugepte::Arm64_16K_47, hugepte::Arm64_16K_48,
                     hugepte::Arm64_64K_42, hugepte::Arm64_64K_48, hugepte::Sv39, hugepte::Sv48,
                     hugepte::Sv57, hugepte::RiscvFormat<3, false, false>,
-                    hugepte::RiscvFormat<4, true, true, true>, hugepte::fake::FakeFormat>;
+                    hugepte::RiscvFormat<4, true, true, true>, hugepte::fake::FakeFormat,
+                    hugepte::Ept4, hugepte::Ept5, hugepte::EptFormat<4, false, true, true, 46>,
+                    hugepte::Npt4, hugepte::Arm64S2_4K, hugepte::Arm64S2_16K, hugepte::Arm64S2_64K,
+                    hugepte::Arm64S2Format<12, 48, true>, hugepte::Sv39x4, hugepte::Sv57x4>;
 
 // A leaf or PROT_NONE entry at `level` with every field drawn at random (many of them are not
 // encodable; callers skip those). The address is aligned to the entry's size.
@@ -37,6 +40,14 @@ Entry random_leaf(hpt::Rng& rng, unsigned level) {
   e.soft = {rng.below(2) == 1, rng.below(4) == 0, rng.below(4) == 0};
   if (F::cont_shift(level) != 0 && rng.below(2) == 1)
     e.cont_shift = static_cast<uint8_t>(F::cont_shift(level));
+  if constexpr (hugepte::stage_of<F>() == 2) {  // stage 2: leaves only, its own attributes
+    e.kind = Kind::leaf;
+    e.prot.user = e.global = false;
+    e.soft = {};
+    e.s2.user_exec = rng.below(4) == 0 ? !e.prot.exec : e.prot.exec;
+    e.s2.ignore_pat = rng.below(2) == 1;
+    e.s2.host_writable = rng.below(2) == 1;
+  }
   return e;
 }
 

@@ -135,6 +135,9 @@ enum class Kind : uint8_t {
   protnone,  // Linux PROT_NONE: present to software, invalid to hardware
   swap,      // non-present swap-format entry (swap, migration, hwpoison, device)
   marker,    // PTE marker: a swap-format entry of the marker type
+  locked,    // a break-before-make in progress (KVM's frozen SPTE on x86, its locked invalid PTE
+             // on arm64 stage 2): invalid to the hardware; a software walker that meets it must
+             // not change it and retries
   invalid,   // the hardware would raise a fault that is not a plain translation fault (or the
              // encoding is reserved); `reason` says why
 };
@@ -147,6 +150,7 @@ constexpr const char* kind_name(Kind k) {
     case Kind::protnone: return "protnone";
     case Kind::swap: return "swap";
     case Kind::marker: return "marker";
+    case Kind::locked: return "locked";
     case Kind::invalid: return "invalid";
   }
   return "?";
@@ -169,6 +173,8 @@ enum class Reason : uint8_t {
   output_beyond_pa,         // output address above the format's PA width
   bad_swap,                 // swap type/offset beyond the format's fields
   unrepresentable,          // the vocabulary value has no encoding in this format
+  user_access_required,     // U=0 at stage 2 where every access counts as a user access (AMD
+                            // NPT, riscv G-stage): every access through it faults
 };
 
 constexpr const char* reason_name(Reason r) {
@@ -187,6 +193,8 @@ constexpr const char* reason_name(Reason r) {
     case Reason::output_beyond_pa: return "output address beyond the physical address width";
     case Reason::bad_swap: return "swap type or offset out of range";
     case Reason::unrepresentable: return "not representable in this format";
+    case Reason::user_access_required:
+      return "U clear where every stage-2 access is a user access";
   }
   return "?";
 }
@@ -197,6 +205,16 @@ struct Soft {
   bool soft_dirty = false;
   bool uffd_wp = false;
   constexpr bool operator==(const Soft&) const = default;
+};
+
+// What only a stage-2 (secondary-MMU) format stores: every stage-2 format fills these fields
+// for its leaves, every stage-1 format leaves them at their defaults (and refuses anything else).
+struct Stage2 {
+  bool user_exec = false;      // the guest's user-mode fetches may execute (EPT XU with MBEC,
+                               // arm64 XN[1:0]); equal to prot.exec where the format has no split
+  bool ignore_pat = false;     // EPT IPAT: the EPT memory type wins over the guest's PAT
+  bool host_writable = false;  // KVM x86: the host mapping (VMA, memslot) allows writes
+  constexpr bool operator==(const Stage2&) const = default;
 };
 
 // Swap-format (non-present) entries: Linux's (type, offset) plus the per-entry flag bits.
@@ -244,6 +262,7 @@ struct Entry {
   bool dirty = false;    // Linux's pte_dirty: hardware or software dirty
   Soft soft{};
   Swap swp{};            // valid for Kind::swap and Kind::marker
+  Stage2 s2{};           // stage-2 formats only
   Reason reason = Reason::none;
   uint64_t keep = 0;
   constexpr bool operator==(const Entry&) const = default;
@@ -254,6 +273,8 @@ enum class DirtyModel : uint8_t {
   hw_d,              // a plain D bit (riscv)
   hw_d_saved_dirty,  // x86: D, plus SAVED_DIRTY for W=0 dirty (W=0,D=1 means shadow stack)
   dbm_rdonly,        // arm64: DBM is the write permission; dirty = !RDONLY or software PTE_DIRTY
+  dbm_s2ap,          // arm64 stage 2: with DBM the hardware sets S2AP[1] (write) on a write;
+                     // dirty = DBM and S2AP[1]
 };
 
 struct AdCaps {

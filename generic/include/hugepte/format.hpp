@@ -73,6 +73,25 @@ concept Format = requires(uint64_t raw, unsigned level, unsigned i, const Entry&
   { F::ad_caps } -> std::convertible_to<AdCaps>;
 };
 
+// Which translation stage a format describes: 1 (a CPU's own tables, Linux's conventions) unless
+// it says `static constexpr unsigned stage = 2` (a secondary MMU's tables: EPT, NPT, arm64
+// stage 2, riscv G-stage, whose entries have no swap, PROT_NONE or marker kinds).
+template <class F>
+constexpr unsigned stage_of() {
+  if constexpr (requires { F::stage; })
+    return F::stage;
+  else
+    return 1;
+}
+
+// log2 of the number of pages the root table spans: 0 for one page (or less), up to 4 for
+// arm64 stage 2's 16 concatenated tables; riscv G-stage roots are 16 KiB (2).
+template <class F>
+constexpr unsigned root_order() {
+  const unsigned bytes_log2 = F::index_bits(F::levels - 1) + 3;
+  return bytes_log2 > F::page_shift ? bytes_log2 - F::page_shift : 0;
+}
+
 // A list of formats, for code (tests, benchmarks, the CLI) that iterates over all of them.
 template <class... Fs>
 struct TypeList {};
@@ -98,6 +117,10 @@ consteval const char* problem() {
     if (c != 0 && !F::leaf_ok(l)) return "contiguous groups need a leaf level";
   }
   if (F::pa_bits > 64 || F::va_bits > 64) return "address widths are at most 64 bits";
+  for (unsigned l = 0; l + 1 < F::levels; ++l)
+    if (F::index_bits(l) + 3 > F::page_shift) return "a table below the root must fit in a page";
+  if (F::index_bits(F::levels - 1) + 3 > F::page_shift + 4)
+    return "a root spans at most 16 pages (arm64 stage 2's concatenated tables)";
   for (unsigned l = 0; l < F::levels; ++l)
     if (F::decode(0, l).kind != Kind::none) return "decode(0) must be none at every level";
   return nullptr;

@@ -36,6 +36,17 @@ concept TableEnv = requires(E& env, uint64_t pa, unsigned level) {
   { env.table_ptr(pa) } -> std::same_as<uint64_t*>;
 };
 
+// A root larger than a page (arm64 stage 2's concatenated tables, riscv G-stage's 16 KiB root)
+// comes from two more calls, for formats whose root_order<F>() is not 0:
+//   alloc_table(level, order) -> Result<uint64_t>: 2^order zeroed pages, contiguous and aligned
+//                                to their total size; table_ptr(pa) of the first reaches them all.
+//   free_table(pa, level, order): give them back.
+template <class E>
+concept EnvAllocsRoots = requires(E& env, uint64_t pa, unsigned level, unsigned order) {
+  { env.alloc_table(level, order) } -> std::same_as<Result<uint64_t>>;
+  { env.free_table(pa, level, order) } -> std::same_as<void>;
+};
+
 template <class E>
 concept EnvObservesWrites = requires(E& env, uint64_t* slot, unsigned level, uint64_t v) {
   env.on_entry_write(slot, level, v, v);
@@ -59,12 +70,14 @@ template <Format F, TableEnv Env>
 class PageTable {
   static_assert(format_ok<F>(), "PageTable needs a sound format (see format_detail::problem)");
   static_assert(Env::page_shift == F::page_shift, "the Env's pages must be the format's pages");
-  static_assert(F::index_bits(0) + 3 <= F::page_shift, "a table must fit in one page");
+  static_assert(root_order<F>() == 0 || EnvAllocsRoots<Env>,
+                "this format's root spans several pages: the Env needs alloc_table(level, order)");
 
  public:
   using format = F;
   using env_type = Env;
   static constexpr unsigned kRoot = F::levels - 1;
+  static constexpr unsigned kRootOrder = root_order<F>();
 
   explicit PageTable(Env& env) : env_(&env) {}
   PageTable(const PageTable&) = delete;
@@ -74,7 +87,11 @@ class PageTable {
   // Allocates the root table. Errors: ENOMEM; EEXIST if there is one already.
   Err init() {
     if (root_ != kNoRoot) return Err::eexist;
-    Result<uint64_t> r = env_->alloc_table(kRoot);
+    Result<uint64_t> r;
+    if constexpr (kRootOrder > 0)
+      r = env_->alloc_table(kRoot, kRootOrder);
+    else
+      r = env_->alloc_table(kRoot);
     if (!r) return r.err;
     root_ = r.value;
     root_ptr_ = env_->table_ptr(root_);
@@ -181,7 +198,10 @@ class PageTable {
         if (F::is_table(raw, Level)) free_below<Level - 1>(F::out_addr(raw, Level));
       }
     }
-    env_->free_table(pa, Level);
+    if constexpr (Level == kRoot && kRootOrder > 0)
+      env_->free_table(pa, Level, kRootOrder);
+    else
+      env_->free_table(pa, Level);
   }
 
   Env* env_;

@@ -53,6 +53,7 @@ FaultResult Mm<F, Env, Tlb, FE>::fault(uint64_t va, Access access) {
     case Kind::none:
       return fault_missing(v, va, access, f, false);
     case Kind::table:
+    case Kind::locked:  // stage 2 only
     case Kind::invalid:
       break;
   }

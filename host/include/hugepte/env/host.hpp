@@ -101,10 +101,12 @@ class Env {
       free_.pop_front();
     } else {
       index = pages_.size();
-      pages_.push_back(Page{std::make_unique<uint64_t[]>(kWords), false, 0});
+      auto owner = std::make_unique<uint64_t[]>(kWords);
+      uint64_t* mem = owner.get();
+      pages_.push_back(Page{std::move(owner), mem, false, 0, 0});
     }
     Page& p = pages_[index];
-    std::fill(p.mem.get(), p.mem.get() + kWords, uint64_t{0});
+    std::fill(p.mem, p.mem + kWords, uint64_t{0});
     p.live = true;
     p.level = level;
     ++allocs_[level];
@@ -114,15 +116,52 @@ class Env {
   void free_table(uint64_t pa, unsigned level) {
     Page& p = page(pa, "free_table");
     if (p.level != level) die("free_table: level differs from the one allocated", pa);
-    std::fill(p.mem.get(), p.mem.get() + kWords, kPoison);
+    if (p.order != 0) die("free_table: a multi-page root freed as one page", pa);
+    std::fill(p.mem, p.mem + kWords, kPoison);
     p.live = false;
     ++frees_[level];
     free_.push_back(index_of_pa(pa));
   }
 
+  // A root of 2^order pages (arm64 stage 2's concatenated tables, riscv G-stage's 16 KiB root):
+  // one host buffer behind 2^order page frames aligned to their total size, counted as one
+  // table. Never reused once freed (tests allocate few of them).
+  Result<uint64_t> alloc_table(unsigned level, unsigned order) {
+    if (order == 0) return alloc_table(level);
+    if (level >= kMaxLevels || order > 8) die("alloc_table: bad level or order", order);
+    ++attempts_;
+    if (fail_at_ != 0 && (attempts_ == fail_at_ || (fail_sticky_ && attempts_ > fail_at_))) {
+      ++failed_;
+      return Err::enomem;
+    }
+    const std::size_t n = std::size_t{1} << order;
+    while (pages_.size() % n != 0) pages_.push_back(Page{nullptr, nullptr, false, 0, kTailPage});
+    auto owner = std::make_unique<uint64_t[]>(kWords * n);
+    uint64_t* mem = owner.get();
+    const std::size_t head = pages_.size();
+    pages_.push_back(Page{std::move(owner), mem, true, level, order});
+    for (std::size_t i = 1; i < n; ++i)
+      pages_.push_back(Page{nullptr, mem + i * kWords, true, level, kTailPage});
+    ++allocs_[level];
+    return base_ + (uint64_t{head} << PageShift);
+  }
+
+  void free_table(uint64_t pa, unsigned level, unsigned order) {
+    if (order == 0) return free_table(pa, level);
+    Page& p = page(pa, "free_table");
+    if (p.level != level || p.order != order)
+      die("free_table: level or order differs from the one allocated", pa);
+    const std::size_t head = index_of_pa(pa);
+    std::fill(p.mem, p.mem + (kWords << order), kPoison);
+    for (std::size_t i = 0; i < (std::size_t{1} << order); ++i) pages_[head + i].live = false;
+    ++frees_[level];
+  }
+
   uint64_t* table_ptr(uint64_t pa) {
     ++table_ptr_calls_;
-    return page(pa, "table_ptr").mem.get();
+    Page& p = page(pa, "table_ptr");
+    if (p.order == kTailPage) die("table_ptr: a page that is no table's first page", pa);
+    return p.mem;
   }
 
   void on_entry_write(uint64_t* slot, unsigned level, uint64_t old, uint64_t value) {
@@ -167,7 +206,7 @@ class Env {
     for (std::size_t i = 0; i < pages_.size(); ++i)
       if (pages_[i].live)
         s.emplace_back(base_ + (uint64_t{i} << PageShift),
-                       std::vector<uint64_t>(pages_[i].mem.get(), pages_[i].mem.get() + kWords));
+                       std::vector<uint64_t>(pages_[i].mem, pages_[i].mem + kWords));
     return s;
   }
 
@@ -176,10 +215,13 @@ class Env {
   static constexpr uint64_t kPoison = 0xdeadbeefdeadbeefull;
 
   struct Page {
-    std::unique_ptr<uint64_t[]> mem;
+    std::unique_ptr<uint64_t[]> owner;  // null for the later pages of a multi-page root
+    uint64_t* mem;
     bool live;
     unsigned level;
+    unsigned order;  // of a multi-page root's first page; kTailPage for its later pages
   };
+  static constexpr unsigned kTailPage = ~0u;
 
   [[noreturn]] static void die(const char* what, uint64_t v) {
     std::fprintf(stderr, "hugepte host env: %s (0x%llx)\n", what,

@@ -368,6 +368,7 @@ struct Arm64Format {
   // marker entries use swp only. Anything without an encoding is refused with Err::einval.
   static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
+    if (e.s2 != Stage2{}) return Err::einval;  // stage-2 attributes
     switch (e.kind) {
       case Kind::none: return uint64_t{0};
       case Kind::table: return encode_table(e, level);
@@ -375,6 +376,7 @@ struct Arm64Format {
       case Kind::protnone: return encode_leaf(e, level);
       case Kind::swap:
       case Kind::marker: return encode_swap(e, level);
+      case Kind::locked:  // no locked value at stage 1
       case Kind::invalid: break;
     }
     return Err::einval;

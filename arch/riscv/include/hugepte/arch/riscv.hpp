@@ -335,6 +335,7 @@ struct RiscvFormat {
     if (level >= levels) return Err::einval;
     if (e.kind == Kind::none) return uint64_t{0};
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;  // decoded elsewhere
+    if (e.s2 != Stage2{}) return Err::einval;  // stage-2 attributes
     switch (e.kind) {
       case Kind::table:
         return encode_table(e, level);

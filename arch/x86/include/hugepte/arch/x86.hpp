@@ -384,7 +384,7 @@ struct X86Format {
   // passed), so what is left are the fields it does not store, at the values decode gives them.
   static constexpr bool leaf_fields_decodable(const Entry& e, unsigned level) {
     return e.shift == shift(level) && e.cont_shift == 0 && e.prot.read &&
-           e.reason == Reason::none && e.swp == Swap{} &&
+           e.reason == Reason::none && e.swp == Swap{} && e.s2 == Stage2{} &&
            !(e.kind == Kind::protnone && e.global);  // bit 8 is G or PROTNONE, never both
   }
 
@@ -470,6 +470,7 @@ struct X86Format {
         return {raw, Reason::none};
       }
 
+      case Kind::locked:  // no locked value at stage 1
       case Kind::invalid:
         break;
     }
