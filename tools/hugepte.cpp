@@ -29,31 +29,42 @@ const char* kDecodeHelp =
     "--level LEVEL [--json] VALUE\n"
     "\n"
     "Decode one raw page-table entry exactly as the architecture's MMU and Linux's\n"
-    "software conventions read it.\n"
+    "software conventions read it (stage 2: as the MMU and KVM read it).\n"
     "\n"
     "  --arch ARCH    x86_64 | arm64 | riscv64\n"
     "  --mode MODE    paging mode of that architecture (default: the first listed)\n"
+    "                 stage 1 (the CPU's own tables, Linux's conventions):\n"
     "                   x86_64:  4level 5level\n"
     "                   arm64:   4k-48 4k-39 16k-47 16k-36 16k-48 64k-48 64k-42\n"
     "                   riscv64: sv39 sv48 sv57\n"
+    "                 stage 2 (the secondary MMU, KVM's conventions):\n"
+    "                   x86_64:  ept4 ept5 (Intel EPT, A/D enabled) npt4 npt5 (AMD NPT)\n"
+    "                   arm64:   s2-4k s2-16k s2-64k (40-bit IPA as KVM's default; -fwb:\n"
+    "                            HCR_EL2.FWB's MemAttr encoding)\n"
+    "                   riscv64: sv39x4 sv48x4 sv57x4 (G-stage)\n"
     "  --profile P    upstream (default) | linux-6.1: which kernel wrote the entry (its\n"
-    "                 software bits and swap encodings)\n"
+    "                 software bits and swap encodings; stage 1 only)\n"
     "  --space S      user (default) | kernel: whose page table holds the entry. A kernel\n"
     "                 entry with its valid bit clear is one set_memory_np (x86) or\n"
     "                 set_memory_valid(0) (arm64, riscv) made not present: it keeps its\n"
-    "                 frame and attributes, and is no swap entry or PROT_NONE\n"
+    "                 frame and attributes, and is no swap entry or PROT_NONE (stage 1 only)\n"
     "  --level LEVEL  pte | pmd | pud | p4d | pgd: the table level the entry sits in\n"
     "                 (pgd is always the root; a folded level name means the root)\n"
     "  --json         print one JSON object instead of a table\n"
     "  VALUE          the 64-bit entry, hex (0x...) or decimal\n"
     "\n"
-    "JSON keys: kind (none|table|leaf|protnone|swap|marker|invalid), output_address,\n"
+    "JSON keys: stage (1|2), kind (none|table|leaf|protnone|swap|marker|locked|invalid),\n"
+    "output_address,\n"
     "shift (log2 of what this entry maps), contiguous_shift (log2 of its group or null),\n"
     "read, write, exec, user, accessed, dirty, global (as the hardware enforces them),\n"
     "writable (Linux's logical write bit), memory_type, software {special, soft_dirty,\n"
     "uffd_wp}, swap {type, offset, exclusive, soft_dirty, uffd_wp} or null,\n"
     "marker {uffd_wp, poisoned, guard} or null, reason (why invalid, else null),\n"
-    "profile, devmap (linux-6.1: _PAGE_DEVMAP / PTE_DEVMAP; upstream: null), space (user|kernel).\n"
+    "profile, devmap (linux-6.1: _PAGE_DEVMAP / PTE_DEVMAP; upstream: null), space (user|kernel);\n"
+    "stage 2 adds (null at stage 1): user_exec (the guest's user-mode fetches may execute:\n"
+    "EPT XU with MBEC, arm64 XN[1:0]), ignore_pat (EPT IPAT), host_writable (KVM x86: the\n"
+    "host mapping allows writes); writable is KVM's MMU-writable bit on x86, S2AP[1] or\n"
+    "DBM on arm64. Kind locked is KVM's frozen SPTE (x86) or locked PTE (arm64).\n"
     "With --space kernel a not-present entry is kind not_present, with the fields it would\n"
     "have with its valid bit set.\n"
     "Exit status: 0 decoded, 2 bad usage or value.\n";
@@ -133,6 +144,7 @@ void print_json(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts
   else
     std::printf("\"devmap\": %s, ", tf(pf.devmap));
   std::printf("\"space\": \"%s\", ", pf.kernel_space ? "kernel" : "user");
+  std::printf("\"stage\": %u, ", hugepte::stage_of<F>());
   std::printf("\"kind\": \"%s\", ", kind_text(e, pf));
   if (has_address(e.kind))
     std::printf("\"output_address\": \"%s\", ", hex(e.addr).c_str());
@@ -170,6 +182,14 @@ void print_json(const Entry& e, uint64_t raw, unsigned level, const ProfileFacts
   } else {
     std::printf("\"marker\": null, ");
   }
+  if (hugepte::stage_of<F>() == 2 && e.kind == Kind::leaf)
+    std::printf("\"user_exec\": %s, \"ignore_pat\": %s, \"host_writable\": %s, ",
+                tf(e.s2.user_exec), tf(e.s2.ignore_pat), tf(e.s2.host_writable));
+  else if (hugepte::stage_of<F>() == 2 && e.kind == Kind::table)
+    std::printf("\"user_exec\": %s, \"ignore_pat\": null, \"host_writable\": null, ",
+                tf(e.s2.user_exec));
+  else
+    std::printf("\"user_exec\": null, \"ignore_pat\": null, \"host_writable\": null, ");
   std::printf("\"other_bits\": \"%s\", ", hex(e.keep).c_str());
   if (e.kind == Kind::invalid)
     std::printf("\"reason\": \"%s\"}\n", hugepte::reason_name(e.reason));
@@ -187,7 +207,9 @@ void print_table(const Entry& e, uint64_t raw, unsigned level, const ProfileFact
     if (pf.devmap) row("devmap", "true (ZONE_DEVICE memory)");
   }
   if (pf.kernel_space) row("space", "kernel");
+  if (hugepte::stage_of<F>() == 2) row("stage", "2 (secondary MMU)");
   row("kind", kind_text(e, pf));
+  if (e.kind == Kind::locked) row("", "(KVM: a break-before-make in progress; walkers retry)");
   if (pf.not_present) row("", "(set_memory_np: the MMU ignores it; read with the valid bit set)");
   if (e.kind == Kind::invalid) row("reason", hugepte::reason_name(e.reason));
   row("maps (shift)", std::to_string(e.shift) + " (" + hex(uint64_t{1} << e.shift) + " bytes)");
@@ -197,20 +219,27 @@ void print_table(const Entry& e, uint64_t raw, unsigned level, const ProfileFact
                                 " bytes, " + std::to_string(1u << (e.cont_shift - e.shift)) +
                                 " entries)");
   if (e.kind == Kind::leaf || e.kind == Kind::protnone) {
+    constexpr bool s2 = hugepte::stage_of<F>() == 2;
     std::string p;
     p += e.prot.read ? 'r' : '-';
     p += e.prot.write ? 'w' : '-';
     p += e.prot.exec ? 'x' : '-';
-    p += e.prot.user ? " user" : " kernel";
+    if (!s2) p += e.prot.user ? " user" : " kernel";
     row("hardware access", p);
-    row("writable (linux)", tf(e.writable));
+    row(s2 ? "writable (kvm)" : "writable (linux)", tf(e.writable));
     row("accessed", tf(e.accessed));
     row("dirty", tf(e.dirty));
-    row("global", tf(e.global));
+    if (!s2) row("global", tf(e.global));
     row("memory type", hugepte::memtype_name(e.mem));
-    row("special", tf(e.soft.special));
-    row("soft-dirty", tf(e.soft.soft_dirty));
-    row("uffd-wp", tf(e.soft.uffd_wp));
+    if (s2) {
+      row("user exec", tf(e.s2.user_exec));
+      row("ignore guest PAT", tf(e.s2.ignore_pat));
+      row("host writable", tf(e.s2.host_writable));
+    } else {
+      row("special", tf(e.soft.special));
+      row("soft-dirty", tf(e.soft.soft_dirty));
+      row("uffd-wp", tf(e.soft.uffd_wp));
+    }
   }
   if (is_swapish(e.kind)) {
     row("swap type", std::to_string(e.swp.type) + " (" + swap_type_name(e.swp.type) + ")");
@@ -254,7 +283,11 @@ bool try_decode(const DecodeArgs& a) {
   // nor PROT_NONE exist in kernel tables).
   ProfileFacts pf{a.kernel, false, a.kernel_space, false};
   uint64_t given = a.value;
-  if (a.kernel_space && given != 0 && !(given & valid_bit(f))) {
+  if constexpr (hugepte::stage_of<F>() == 2) {
+    if (a.kernel_space || a.kernel != hugepte::Kernel::upstream)
+      usage_error(std::string("--space and --profile describe stage-1 tables; ") + F::mode +
+                  " is a stage-2 mode");
+  } else if (a.kernel_space && given != 0 && !(given & valid_bit(f))) {
     given |= valid_bit(f);
     pf.not_present = true;
   }
@@ -347,9 +380,10 @@ int cmd_decode(int argc, char** argv) {
   if (a.mode.empty()) a.mode = def;
   if (a.level.empty()) usage_error("--level is required (pte, pmd, pud, p4d or pgd)");
   if (!have_value) usage_error("no entry value given");
-  if (!dispatch(a, hugepte::AllFormats{}))
+  if (!dispatch(a, hugepte::AllFormats{}) && !dispatch(a, hugepte::AllStage2Formats{}))
     usage_error("unknown mode '" + a.mode + "' for " + a.arch + " (modes:" +
-                modes_of(a.arch, hugepte::AllFormats{}) + ")");
+                modes_of(a.arch, hugepte::AllFormats{}) +
+                modes_of(a.arch, hugepte::AllStage2Formats{}) + ")");
   return 0;
 }
 

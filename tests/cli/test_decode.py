@@ -76,6 +76,74 @@ VECTORS = [
      dict(kind="leaf", output_address="0x80000000", contiguous_shift=16)),
     # Svpbmt: PBMT(62:61)=10 IO.
     ("riscv64", "sv48", "pte", 0x40000000200000cf, dict(kind="leaf", memory_type="device")),
+    # --- stage 2 (the secondary MMU) ---
+    # EPT (SDM vol. 3C, EPT entries): KVM's 4K SPTE for writable RAM. 0x77 = R W X, memory type
+    # 6 (WB, bits 5:3), IPAT (6); 0xb00 = A (8) D (9) and KVM's MMU-present (11); bits 57/58 =
+    # KVM's host-/MMU-writable; 63 = suppress #VE.
+    ("x86_64", "ept4", "pte", 0x8600000012345b77,
+     dict(stage=2, kind="leaf", output_address="0x12345000", read=True, write=True, exec=True, user=False,
+          user_exec=True, ignore_pat=True, host_writable=True, writable=True, accessed=True, dirty=True,
+          memory_type="normal", other_bits="0x0")),
+    # 0xb5 = bit 7 (large) | WB | R X at the PDE: a 2 MiB read/execute leaf at 0x40000000.
+    ("x86_64", "ept4", "pmd", 0x80000000400008b5,
+     dict(kind="leaf", output_address="0x40000000", shift=21, write=False, exec=True, writable=False)),
+    # W without R is an EPT misconfiguration; so is memory type 2 (0x1007 | 2 << 3).
+    ("x86_64", "ept4", "pte", 0x1002, dict(kind="invalid", reason="write without read is reserved")),
+    ("x86_64", "ept4", "pte", 0x1017, dict(kind="invalid", reason="reserved memory type")),
+    # KVM's FROZEN_SPTE (SHADOW_NONPRESENT_VALUE | 0x5a0) and SHADOW_NONPRESENT_VALUE alone.
+    ("x86_64", "ept4", "pte", 0x80000000000005a0, dict(kind="locked", output_address=None)),
+    ("x86_64", "ept4", "pte", 0x8000000000000000, dict(kind="none", other_bits="0x8000000000000000")),
+    # EPT 5-level: bit 7 in a PML5E is a misconfiguration; a PML4E (p4d) points to a table.
+    ("x86_64", "ept5", "pgd", 0x1087, dict(kind="invalid")),
+    ("x86_64", "ept5", "p4d", 0x8000000000200907, dict(kind="table", output_address="0x200000", shift=39,
+                                                      accessed=True, user_exec=True)),
+    # NPT (APM vol. 2): the long-mode layout; 0x67 = P RW US A D, 0xe00 = KVM's host-writable
+    # (9), MMU-writable (10), MMU-present (11).
+    ("x86_64", "npt4", "pte", 0x12345e67,
+     dict(stage=2, kind="leaf", output_address="0x12345000", write=True, exec=True, user=False,
+          writable=True, host_writable=True, ignore_pat=False, memory_type="normal")),
+    # US=0: every nested access is a user access, so this faults on each one.
+    ("x86_64", "npt4", "pte", 0x1003,
+     dict(kind="invalid", reason="U clear where every stage-2 access is a user access")),
+    # KVM's table on NPT (P RW US A, MMU-present) at the 5-level root.
+    ("x86_64", "npt5", "pgd", 0x5827, dict(kind="table", output_address="0x5000", shift=48)),
+    # arm64 stage 2 (Arm ARM D8), 40-bit IPA. KVM's RAM page: 0x7ff = page (11), MemAttr 1111
+    # (Normal WB, bits 5:2), S2AP RW (7:6), SH inner (9:8), AF (10); XN[1:0] = 10 (bit 54).
+    ("arm64", "s2-4k", "pte", 0x00400000400017ff,
+     dict(stage=2, kind="leaf", output_address="0x40001000", read=True, write=True, exec=False,
+          user_exec=False, writable=True, dirty=False, accessed=True, memory_type="normal")),
+    # 0x77d = block (01) | MemAttr 1111 | S2AP R | SH inner | AF, XN 00: 2 MiB at 0x40200000.
+    ("arm64", "s2-4k", "pmd", 0x4020077d,
+     dict(kind="leaf", output_address="0x40200000", shift=21, write=False, exec=True, user_exec=True)),
+    # The same block bits at the root of a 40-bit IPA (Arm level 1, two concatenated tables): 1 GiB.
+    ("arm64", "s2-4k", "pgd", 0x4000077d, dict(kind="leaf", output_address="0x40000000", shift=30)),
+    # XN[1:0] = 01 (bit 53): EL0 may execute, EL1 may not (FEAT_XNX).
+    ("arm64", "s2-4k", "pmd", 0x002000004020077d, dict(kind="leaf", exec=False, user_exec=True)),
+    # DBM (51) with S2AP[1] clear: writable and clean; the walker sets S2AP[1] on a write (VTCR.HD).
+    ("arm64", "s2-4k", "pte", 0x004800004000177f, dict(kind="leaf", write=False, writable=True, dirty=False)),
+    # KVM_INVALID_PTE_LOCKED: bit 10 with the valid bit clear.
+    ("arm64", "s2-4k", "pte", 0x400, dict(kind="locked")),
+    # 16K granule: the root is Arm level 2 (16 concatenated tables); a block there maps 32 MiB.
+    ("arm64", "s2-16k", "pgd", 0x200077d, dict(kind="leaf", output_address="0x2000000", shift=25)),
+    # 64K granule: a root block maps 512 MiB.
+    ("arm64", "s2-64k", "pgd", 0x2000077d, dict(kind="leaf", output_address="0x20000000", shift=29)),
+    # MemAttr 0110 (0x18 in bits 5:2): FWB's "force Normal write-back"; without FWB it is outer
+    # non-cacheable, inner write-through, a mix KVM never writes.
+    ("arm64", "s2-4k-fwb", "pte", 0x4000171b, dict(kind="leaf", memory_type="normal")),
+    ("arm64", "s2-4k", "pte", 0x4000171b, dict(kind="invalid", reason="not representable in this format")),
+    # riscv G-stage (privileged spec, H extension): 0xdf = V R W X U A D; PPN 0x80200.
+    ("riscv64", "sv39x4", "pte", 0x200800df,
+     dict(stage=2, kind="leaf", output_address="0x80200000", user=False, user_exec=True, writable=True)),
+    # U clear: G-stage accesses are all U-mode accesses.
+    ("riscv64", "sv39x4", "pte", 0x200800cf,
+     dict(kind="invalid", reason="U clear where every stage-2 access is a user access")),
+    # V only at the 16 KiB root (level 2): a pointer to the next table.
+    ("riscv64", "sv39x4", "pgd", 0x20080001, dict(kind="table", output_address="0x80200000", shift=30)),
+    # Sv48x4 root leaf: 512 GiB at 0x8000000000 (PPN 0x8000000).
+    ("riscv64", "sv48x4", "pgd", 0x20000000df, dict(kind="leaf", output_address="0x8000000000", shift=39)),
+    # Sv57x4 NAPOT: N (63), PPN[3:0] = 1000: a 64 KiB group at 0x80210000.
+    ("riscv64", "sv57x4", "pte", 0x80000000200860df,
+     dict(kind="leaf", output_address="0x80210000", contiguous_shift=16)),
 ]
 
 # Entries as Linux 6.1 (Debian 12) writes them, decoded with --profile linux-6.1 and with the
@@ -174,6 +242,9 @@ ERRORS = [
     (["--arch", "x86_64", "0x1"], "--level is required"),
     (["--arch", "x86_64", "--level", "pte", "0x10000000000000000"], "bad value"),
     (["--arch", "x86_64", "--profile", "linux-5.10", "--level", "pte", "0x1"], "unknown profile"),
+    (["--arch", "x86_64", "--mode", "ept4", "--space", "kernel", "--level", "pte", "0x1"], "stage-2 mode"),
+    (["--arch", "arm64", "--mode", "s2-4k", "--profile", "linux-6.1", "--level", "pte", "0x1"], "stage-2 mode"),
+    (["--arch", "arm64", "--mode", "s2-16k", "--level", "pud", "0x1"], "does not exist"),
 ]
 
 
