@@ -71,6 +71,29 @@ template <class... Extra>
 using GeometriesWithFake =
     typename ToGtest<GeometryFormats, Extra..., hugepte::fake::FakeFormat>::type;
 
+// Stage-2 formats (the secondary MMU) for suites over the walker and range operations: every
+// mode on the host preset, one per architecture (the root shapes that differ: a plain 4 KiB root,
+// arm64's 16 concatenated tables, riscv's 16 KiB root) elsewhere, the target's own under
+// qemu-user.
+#if HUGEPTE_TEST_FORMATS_NATIVE
+#if defined(__aarch64__)
+using Stage2Formats = hugepte::TypeList<hugepte::Arm64S2_4K, hugepte::Arm64S2_16K, hugepte::Arm64S2_64K>;
+#elif defined(__riscv)
+using Stage2Formats = hugepte::TypeList<hugepte::Sv39x4, hugepte::Sv57x4>;
+#else
+using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Npt4>;
+#endif
+#elif HUGEPTE_TEST_FORMATS_ARCHES || HUGEPTE_TEST_FORMATS_GEOMETRIES
+using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Arm64S2_16K, hugepte::Sv39x4>;
+#else
+using Stage2Formats =
+    hugepte::TypeList<hugepte::Ept4, hugepte::Ept5, hugepte::Npt4, hugepte::Npt5,
+                      hugepte::Arm64S2_4K, hugepte::Arm64S2_16K, hugepte::Arm64S2_64K,
+                      hugepte::Arm64S2Format<12, 40, true>, hugepte::Sv39x4, hugepte::Sv48x4,
+                      hugepte::Sv57x4>;
+#endif
+using Stage2 = typename ToGtest<Stage2Formats>::type;
+
 struct FormatName {
   template <class F>
   static std::string GetName(int) {

@@ -426,6 +426,7 @@ HPT_FORMAT_CASE(stage2, PredicatesAgreeWithDecodeAndNoStage1Kinds, Stage2Formats
       HPT_EXPECT(e.kind != Kind::protnone && e.kind != Kind::swap && e.kind != Kind::marker);
       HPT_EXPECT_EQ(F::is_table(raw, level), e.kind == Kind::table);
       HPT_EXPECT_EQ(F::is_leaf(raw, level), e.kind == Kind::leaf);
+      HPT_EXPECT_EQ(is_locked<F>(raw), e.kind == Kind::locked);
       if (e.kind == Kind::table || e.kind == Kind::leaf) HPT_EXPECT_EQ(F::out_addr(raw, level), e.addr);
       if (e.kind == Kind::leaf) {
         HPT_EXPECT(!e.prot.user && !e.global);

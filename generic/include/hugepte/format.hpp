@@ -84,6 +84,17 @@ constexpr unsigned stage_of() {
     return 1;
 }
 
+// Whether raw is the format's locked value (Kind::locked: KVM's frozen SPTE, arm64's locked
+// invalid PTE), through the format's hot-path predicate F::is_locked(raw) where it has one; a
+// format without a locked value never has one.
+template <class F>
+HUGEPTE_ALWAYS_INLINE constexpr bool is_locked(uint64_t raw) {
+  if constexpr (requires { F::is_locked(raw); })
+    return F::is_locked(raw);
+  else
+    return false;
+}
+
 // log2 of the number of pages the root table spans: 0 for one page (or less), up to 4 for
 // arm64 stage 2's 16 concatenated tables; riscv G-stage roots are 16 KiB (2).
 template <class F>

@@ -46,6 +46,7 @@ struct Attrs {
   bool accessed = false;
   bool dirty = false;
   Soft soft{};
+  Stage2 s2{};  // stage-2 formats: user_exec (equal to prot.exec where there is no split), ...
   constexpr bool operator==(const Attrs&) const = default;
 };
 

@@ -37,7 +37,7 @@ struct RangeEngine<F, Env, Tlb>::CollapseOp {
     Prot pa = a.prot, pb = b.prot;
     if (a.writable && b.writable) pa.write = pb.write = false;
     return a.kind == b.kind && pa == pb && a.writable == b.writable && a.mem == b.mem &&
-           a.global == b.global && a.soft == b.soft && a.keep == b.keep;
+           a.global == b.global && a.soft == b.soft && a.s2 == b.s2 && a.keep == b.keep;
   }
 
   // The scan decodes every leaf of the region (twice: plan and commit), and they mostly

@@ -333,6 +333,8 @@ class RangeEngine {
         }
         g.addr = align_down(g.addr, kCont);
       }
+      for (uint64_t k = 0; k < n; ++k)
+        if (is_locked<F>(old[k])) return Err::eagain;
       Decision d =
           op.template decide_group<Level>(unit_base, unit_shift, in_first, in_last, old, group_old);
       switch (d.act) {
@@ -386,6 +388,7 @@ class RangeEngine {
   template <unsigned Level, bool Commit, class W, class Op>
   Result<uint64_t> visit_entry(W& walk, Op& op, bool live, uint64_t base, uint64_t in_first,
                                uint64_t in_last, uint64_t old, Ctx& c, bool& rewritten) {
+    if (is_locked<F>(old)) return Err::eagain;  // another walker's break-before-make
     Decision d = op.template decide<Level>(base, in_first, in_last, old);
     rewritten = d.act == Act::rewrite;
     switch (d.act) {

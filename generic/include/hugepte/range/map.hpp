@@ -152,6 +152,7 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
     e.accessed = attrs.accessed;
     e.dirty = attrs.dirty;
     e.soft = attrs.soft;
+    e.s2 = attrs.s2;
     Result<uint64_t> r = F::encode(e, Level);
     if (!r) return Err::einval;
     proto[Level][g] = r.value;

@@ -26,6 +26,10 @@ struct RangeEngine<F, Env, Tlb>::ProtectOp {
   // spelling is used.
   template <unsigned Level>
   static Entry edited(Entry e, unsigned cont, uint64_t k, Prot p, bool w, Result<uint64_t>& raw) {
+    // Stage 2: a leaf whose user-mode execute permission equals its execute permission (every
+    // leaf of a format without the split) keeps them equal.
+    if constexpr (stage_of<F>() == 2)
+      if (e.s2.user_exec == e.prot.exec) e.s2.user_exec = p.exec;
     e.prot = p;
     e.writable = w;
     raw = cont == 0 ? F::encode(e, Level) : group_sub(e, Level, cont, k);

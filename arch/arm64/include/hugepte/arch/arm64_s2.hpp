@@ -241,6 +241,9 @@ struct Arm64S2Format {
   static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
     return (raw & ~oa_mask(shift(level))) | pa;
   }
+  static constexpr bool is_locked(uint64_t raw) {
+    return (raw & (arm64::kValid | arm64::kS2Locked)) == arm64::kS2Locked;
+  }
 
   // Arm ARM D8.16 and KVM's stage2_pte_needs_update: a live descriptor changing its output
   // address, its type (block <-> table), Contiguous, MemAttr or shareability goes through

@@ -213,6 +213,8 @@ struct EptFormat {
     return (pa & kAddr4K) | kPresentBits | (AdEnabled ? x86::kEptA : 0) | x86::kEptPresentFlip;
   }
   static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
+  // With MBEC bit 10 (XU) makes the frozen value present: no locked value then.
+  static constexpr bool is_locked(uint64_t raw) { return !present(raw) && x86::is_frozen_spte(raw); }
   static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
     return (raw & ~addr_mask(level)) | pa;
   }
@@ -383,6 +385,7 @@ struct NptFormat {
     return (pa & kAddr4K) | x86::kP | x86::kRW | x86::kUS | x86::kA | x86::kSpteMmuPresent;
   }
   static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
+  static constexpr bool is_locked(uint64_t raw) { return x86::is_frozen_spte(raw); }
   static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
     return (raw & ~addr_mask(level)) | pa;
   }
