@@ -55,6 +55,12 @@ enum class MapMode : uint8_t {
   no_replace,  // EEXIST if anything but none is in the range
 };
 
+// What map() does with the rest of a block it splits to map a smaller piece inside it.
+enum class SplitFill : uint8_t {
+  rest,  // the rest stays mapped as before (Linux; KVM x86 tdp_mmu_split_huge_page, riscv)
+  none,  // the rest becomes none, to be mapped by later faults (KVM arm64 stage2_map_walker)
+};
+
 // What translate() found for one address.
 struct Translated {
   uint64_t va = 0;          // first address of the logical leaf
@@ -95,13 +101,14 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
   //   or group it breaks; a walk-cache flush for each table it replaces, before freeing it;
   //   none where the range held none (publish() only).
   Err map(uint64_t va, uint64_t pa, uint64_t len, const Attrs& attrs, unsigned max_shift = 64,
-          MapMode mode = MapMode::replace, unsigned min_shift = 0) {
+          MapMode mode = MapMode::replace, unsigned min_shift = 0,
+          SplitFill split_fill = SplitFill::rest) {
     if (Err e = check_input(va, len); e != Err::ok) return e;
     if (!aligned(pa, F::page_shift) || max_shift < F::page_shift || min_shift > max_shift)
       return Err::einval;
     if (F::pa_bits < 64 && (pa >= bit(F::pa_bits) || len > bit(F::pa_bits) - pa))
       return Err::einval;
-    MapOp op{this, va, pa, va + (len - 1), attrs, max_shift, min_shift, mode};
+    MapOp op{this, va, pa, va + (len - 1), attrs, max_shift, min_shift, mode, split_fill};
     if ((len & (len - 1)) == 0) {  // a leaf size is a power of two: maybe one piece
       if (const Size s = op.piece(va); s.ok && bit(s.shift) == len) {
         if (Err e = Err::ok; op.install_one(s, e)) return e;
@@ -126,6 +133,27 @@ class RangeOps : private RangeEngine<F, Env, Tlb> {
     if (Err e = check_input(va, len); e != Err::ok) return e;
     UnmapOp op{this};
     return run(op, va, va + (len - 1));
+  }
+
+  // zap - KVM: kvm_unmap_gfn_range() (x86 tdp_mmu_zap_leafs, arm64 kvm_pgtable_stage2_unmap,
+  //       riscv kvm_riscv_gstage_unmap_range).
+  // Every present leaf or group that meets [va, va + len) becomes none, whole: a block partly
+  // covered is zapped entirely, never split (a later fault maps again what is still wanted).
+  // With FreeTables, a table the zap leaves empty is unlinked and freed (arm64, riscv); without,
+  // tables stay linked (x86: the notifier path zaps leaf SPTEs only). Returns how many leaf
+  // entries it cleared (a group counts each of its entries).
+  // Errors (the tables are unchanged after every one):
+  //   EINVAL  len == 0; va or len not page aligned; no root table
+  //   ERANGE  the range is not canonical / leaves the VA space
+  //   EAGAIN  a locked entry (another walker's break-before-make) in the range
+  // Invalidation: a leaf flush for each leaf or group it clears, a walk-cache flush for each
+  //   table it unlinks, before freeing it.
+  template <bool FreeTables>
+  Result<uint64_t> zap(uint64_t va, uint64_t len) {
+    if (Err e = check_input(va, len); e != Err::ok) return e;
+    typename Engine::template ZapOp<FreeTables> op{this};
+    if (Err e = run(op, va, va + (len - 1)); e != Err::ok) return e;
+    return op.cleared;
   }
 
   // protect - Linux: change_protection() (mprotect), hugetlb_change_protection();
@@ -284,3 +312,4 @@ RangeOps(PageTable<F, Env>&, Tlb&) -> RangeOps<F, Env, Tlb>;
 #include "hugepte/range/protect.hpp"
 #include "hugepte/range/split.hpp"
 #include "hugepte/range/unmap.hpp"
+#include "hugepte/range/zap.hpp"

@@ -70,6 +70,10 @@ class RangeEngine {
   //       whether the operation wants a group unit starting at addr;
   //   kFreesEmpty
   //       whether a live table the operation left with nothing but none is unlinked and freed.
+  // Optionally, for an operation that splits a block without mapping the rest of it:
+  //   refills()
+  //       false: a block split on the way down becomes an empty table with only what the
+  //       operation writes (KVM arm64's stage-2 map: "mapped lazily" by later faults).
   // Optionally, for an operation whose commit need not decide again what its plan decided:
   //   begin_commit()
   //       called between the plan and the commit (collapse: the region was scanned once);
@@ -87,6 +91,8 @@ class RangeEngine {
   struct ProtectOp;   // range/protect.hpp, with its per-level Memo
   struct SplitOp;     // range/split.hpp
   struct CollapseOp;  // range/collapse.hpp, with its Seen cache
+  template <bool FreeTables>
+  struct ZapOp;  // range/zap.hpp
 
   // The range covers the unit of 1 << unit_shift at unit_base entirely.
   static constexpr bool whole(uint64_t unit_base, unsigned unit_shift, uint64_t in_first,
@@ -418,8 +424,11 @@ class RangeEngine {
         return old;
       }
       Entry e = F::decode(old, Level);
-      const bool from_leaf = present(e);
+      bool from_leaf = present(e);
       if (!from_leaf && e.kind != Kind::none) return Err::ebusy;  // swap, migration, marker...
+      if constexpr (requires { op.refills(); }) {
+        if (!op.refills()) from_leaf = false;  // the new table starts empty
+      }
       if (from_leaf && (e.cont_shift != 0 || !F::leaf_ok(Level - 1))) return Err::einval;
       Children kids{};
       if (from_leaf) {

@@ -22,6 +22,9 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
   Attrs attrs;
   unsigned max_shift, min_shift;
   MapMode mode;
+  SplitFill split_fill = SplitFill::rest;
+
+  bool refills() const { return split_fill == SplitFill::rest; }
 
   // The piece starting at a: the largest leaf size allowed, aligned and fitting.
   Size piece(uint64_t a) const {

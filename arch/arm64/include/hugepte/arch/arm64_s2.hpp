@@ -46,6 +46,7 @@
 #include "hugepte/arch/arm64.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
+#include "hugepte/kvm/policy.hpp"
 
 namespace hugepte {
 
@@ -152,6 +153,12 @@ struct Arm64S2Format {
   static_assert(IpaBits >= 32 && IpaBits <= 48, "IPA sizes 32..48 (no 52-bit IPA)");
 
   static constexpr unsigned stage = 2;
+  // KVM arm64 (arch/arm64/kvm/mmu.c, hyp/pgtable.c): retry on any invalidation, the unmap frees
+  // emptied tables, SIGBUS lsb = vma_shift, blocks come back on later faults, THP only to PMD,
+  // a split block leaves the rest to later faults, no eager split by default, write protection
+  // clears S2AP[1] (no DBM), execute granted on an instruction fault, no flush after installing.
+  static constexpr kvm::Policy kvm{true, true, true, kvm::Recovery::on_fault, 1, false,
+                                   false, false, true, false, false};
   static constexpr bool fwb = Fwb;
   static constexpr const char* arch = "arm64";
   static constexpr arm64::S2ModeName kModeName = arm64::s2_mode_name(GranuleShift, IpaBits, Fwb);

@@ -35,6 +35,7 @@
 #include "hugepte/arch/riscv.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
+#include "hugepte/kvm/policy.hpp"
 
 namespace hugepte {
 
@@ -68,6 +69,12 @@ struct RiscvGstageFormat {
   static_assert(Levels >= 3 && Levels <= 5, "G-stage modes are Sv39x4, Sv48x4 and Sv57x4");
 
   static constexpr unsigned stage = 2;
+  // KVM riscv (arch/riscv/kvm/mmu.c, gstage.c): retry on any invalidation, the unmap frees
+  // emptied tables, SIGBUS lsb = vma_pageshift, no huge-page recovery, THP only to PMD, huge
+  // leaves split in line keeping the rest, eager split on, W is the only write bit, RAM
+  // executable, a flush after every install (no Svvptc assumed), A and D set on creation.
+  static constexpr kvm::Policy kvm{true, true, true, kvm::Recovery::none, 1, true,
+                                   true, false, false, true, true};
   static constexpr bool svnapot = Svnapot;
   static constexpr bool svpbmt = Svpbmt;
   static constexpr const char* arch = "riscv64";

@@ -43,10 +43,18 @@
 #include "hugepte/arch/x86.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
+#include "hugepte/kvm/policy.hpp"
 
 namespace hugepte {
 
 namespace x86 {
+
+// KVM's TDP MMU (arch/x86/kvm/mmu/tdp_mmu.c, mmu.c), the same for EPT and NPT: retry only when
+// the gfn is in the pending invalidation, notifier zaps leaf SPTEs only, SIGBUS lsb PAGE_SHIFT,
+// huge pages recovered in place, host_pfn_mapping_level up to 1G, split in place, eager split
+// on, write protection keeps MMU-writable, RAM executable, no flush after installing.
+inline constexpr kvm::Policy kTdpPolicy{false, false, false, kvm::Recovery::eager, 0xff, true,
+                                        true, true, false, false, false};
 
 // EPT entry bits (SDM; vmx.h VMX_EPT_*).
 inline constexpr uint64_t kEptR = bit(0);
@@ -142,6 +150,7 @@ struct EptFormat {
   static_assert(MaxPhyAddr >= 36 && MaxPhyAddr <= 52, "MAXPHYADDR is 36..52");
 
   static constexpr unsigned stage = 2;
+  static constexpr kvm::Policy kvm = x86::kTdpPolicy;
   static constexpr const char* arch = "x86_64";
   static constexpr x86::TdpModeName kModeName =
       x86::tdp_mode_name("ept", Levels, AdEnabled, Mbec, GbPages, MaxPhyAddr);
@@ -333,6 +342,7 @@ struct NptFormat {
   static_assert(MaxPhyAddr >= 36 && MaxPhyAddr <= 52, "MAXPHYADDR is 36..52");
 
   static constexpr unsigned stage = 2;
+  static constexpr kvm::Policy kvm = x86::kTdpPolicy;
   static constexpr const char* arch = "x86_64";
   static constexpr x86::TdpModeName kModeName =
       x86::tdp_mode_name("npt", Levels, true, false, true, MaxPhyAddr);

@@ -1,0 +1,424 @@
+// kvm_test.cpp - the secondary MMU (kvm/): one fault handler for every stage-2 format over a
+// host address space of the matching stage-1 format, the mmu-notifier protocol, dirty logging,
+// KVM userfault and recovery, with each architecture's differences read from F::kvm.
+// Facts: docs/design.md "Secondary MMU"; the spec sections are cited per test (secondary-mmu.md
+// §4 for KVM's algorithm, §7.3 for the per-architecture corrections).
+#include "hugepte/kvm/kvm_host.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "mm_world.hpp"
+
+namespace {
+
+using namespace hugepte;  // NOLINT(google-build-using-namespace): test file
+using mm_world::World;
+
+template <class H, class S>
+struct Pair {
+  using Host = H;
+  using S2 = S;
+};
+
+// A host mode and the stage-2 format KVM runs beside it: the host formats are the mm suites'
+// (mm_instances.cpp compiles each once).
+#if HUGEPTE_TEST_FORMATS_ARCHES
+using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<Arm64_4K_48, Arm64S2_4K>,
+                               Pair<Sv39, Sv39x4>>;
+#elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__aarch64__)
+using Pairs = ::testing::Types<Pair<Arm64_4K_48, Arm64S2_4K>, Pair<Arm64_16K_47, Arm64S2_16K>,
+                               Pair<Arm64_64K_42, Arm64S2_64K>>;
+#elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__riscv)
+using Pairs = ::testing::Types<Pair<Sv39, Sv39x4>>;
+#elif HUGEPTE_TEST_FORMATS_NATIVE
+using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<X86_4Level, Npt4>>;
+#else
+using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<X86_4Level, Npt4>,
+                               Pair<Arm64_4K_48, Arm64S2_4K>, Pair<Arm64_16K_47, Arm64S2_16K>,
+                               Pair<Arm64_64K_42, Arm64S2_64K>, Pair<Sv39, Sv39x4>>;
+#endif
+
+struct PairName {
+  template <class P>
+  static std::string GetName(int) {
+    std::string s = std::string(P::S2::arch) + "_" + P::Host::mode + "_" + P::S2::mode;
+    for (char& c : s)
+      if (c == '-' || c == '.') c = '_';
+    return s;
+  }
+};
+
+template <class P>
+class Kvm : public ::testing::Test {
+ protected:
+  using H = typename P::Host;
+  using F = typename P::S2;
+  using G = mm_world::Geo<H>;
+  using Env = host::EnvFor<F>;
+  using VmT = kvm::Vm<F, typename World<H>::MmT, Env, host::TlbModel>;
+  static constexpr unsigned kPage = F::page_shift;
+  static constexpr kvm::Policy kPolicy = F::kvm;
+
+  // The largest plain stage-2 leaf (KVM never writes contiguous ones) no larger than `cap`.
+  static unsigned s2_block(unsigned cap) {
+    const LeafSizes<F> s = leaf_sizes<F>();
+    unsigned best = kPage;
+    for (unsigned i = 0; i < s.count; ++i)
+      if (!s.cont[i] && s.shift[i] <= cap && s.shift[i] > best) best = s.shift[i];
+    return best;
+  }
+  // The GPA where slots start: aligned to the 1G-class hstate, different from the HVA.
+  static uint64_t gpa0() { return bit(G::H); }
+  uint64_t hva0() const { return World<H>::base(); }
+
+  void SetUp() override { ASSERT_EQ(vm.init(), Err::ok); }
+
+  // A hugetlb mapping of `pages` hstate pages at hva0, and a slot over it at gpa0.
+  void hugetlb_slot(uint64_t pages, uint32_t flags = 0, unsigned hshift = G::H) {
+    const uint32_t file = w.hugetlb_file(hshift, pages, pages);
+    ASSERT_EQ(w.mem.fallocate(file, 0, pages << hshift), Err::ok);
+    ASSERT_EQ(w.map(hva0(), file, pages), Err::ok);
+    add_slot(pages << hshift, flags);
+  }
+  void anon_slot(uint64_t len, uint32_t flags = 0) {
+    w.map_anon(hva0(), len);
+    add_slot(len, flags);
+  }
+  void add_slot(uint64_t len, uint32_t flags, uint64_t gpa = 0) {
+    dirty.assign((len >> kPage) / 64 + 1, 0);
+    userfault.assign((len >> kPage) / 64 + 1, 0);
+    kvm::MemslotSpec s{0, gpa ? gpa : gpa0(), len, hva0(), flags, dirty.data(), userfault.data()};
+    ASSERT_EQ(vm.set_memory_region(s), Err::ok);
+  }
+  Err set_flags(uint32_t flags) {
+    const kvm::Memslot* m = vm.slot(0);
+    kvm::MemslotSpec s = m->s;
+    s.flags = flags;
+    return vm.set_memory_region(s);
+  }
+  // The vCPU's loop: a fault that must retry (an invalidation raced with it, the host's own
+  // fault among them) is taken again, as the vCPU refaults on re-entry.
+  kvm::FaultResult fault(uint64_t gpa, mm::Access a, mm::Tid tid = 0) {
+    kvm::FaultResult r;
+    for (unsigned n = 0; n < 4; ++n) {
+      r = vm.handle_fault(gpa, a, tid);
+      if (r.kind != kvm::FaultKind::retry) break;
+    }
+    return r;
+  }
+  unsigned s2_shift(uint64_t gpa) const {
+    Result<Translated> t = vm.translate(gpa);
+    return t ? t.value.shift : 0;
+  }
+  uint64_t host_pa(uint64_t hva) const {
+    auto v = w.mm.view(hva);
+    return v.entry.addr + (hva & (bit(v.shift) - 1));
+  }
+
+  World<H> w;
+  Env env2{bit(40)};
+  host::TlbModel tlb2;
+  VmT vm{w.mm, env2, tlb2};
+  std::vector<uint64_t> dirty, userfault;
+};
+
+TYPED_TEST_SUITE(Kvm, Pairs, PairName);
+
+// §4.3/§4.5: a fault on anonymous memory GUPs the host page and maps it at the host's PA; a
+// read maps the host's read-only zero page read-only, and the write that follows breaks the
+// CoW on the host, whose invalidation makes the stage-2 fault retry once before it maps the
+// new page writable.
+TYPED_TEST(Kvm, FaultOnAnonymousMemoryMapsTheHostPage) {
+  using F = typename TestFixture::F;
+  this->anon_slot(64 * bit(F::page_shift));
+  const uint64_t gpa = this->gpa0() + 5 * bit(F::page_shift) + 24;
+  const uint64_t hva = this->hva0() + 5 * bit(F::page_shift) + 24;
+  kvm::FaultResult r = this->vm.handle_fault(gpa, mm::Access::read);
+  ASSERT_EQ(r.kind, kvm::FaultKind::mapped);
+  EXPECT_EQ(r.shift, F::page_shift);
+  Result<Translated> t = this->vm.translate(gpa);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t.value.pa, this->host_pa(hva));
+  EXPECT_EQ(t.value.entry.prot.write, this->w.mm.view(hva).entry.writable);
+  EXPECT_EQ(this->vm.counters().leaf_install[0], 1u);
+  EXPECT_EQ(this->vm.handle_fault(gpa, mm::Access::read).kind, kvm::FaultKind::spurious);
+  r = this->vm.handle_fault(gpa, mm::Access::write);
+  if (!t.value.entry.prot.write) {
+    EXPECT_EQ(r.kind, kvm::FaultKind::retry);  // the host CoW's notifier pair ran in GUP
+    r = this->vm.handle_fault(gpa, mm::Access::write);
+  }
+  ASSERT_EQ(r.kind, kvm::FaultKind::mapped);
+  t = this->vm.translate(gpa);
+  EXPECT_TRUE(t.value.entry.prot.write);
+  EXPECT_EQ(t.value.pa, this->host_pa(hva));
+}
+
+// §4.4/§4.5, rule R1: a hugetlb host leaf maps the largest plain stage-2 block no larger than it
+// (arm64 16K: the 1G CONT-PMD hstate maps as 32M blocks; riscv/x86 1G as 1G).
+TYPED_TEST(Kvm, HugetlbHostLeafMapsTheLargestPlainStage2BlockNoLargerThanIt) {
+  using G = typename TestFixture::G;
+  if (G::H == 0) GTEST_SKIP() << "no hstate";
+  this->hugetlb_slot(1);
+  const uint64_t gpa = this->gpa0() + bit(G::H) / 2;
+  kvm::FaultResult r = this->vm.handle_fault(gpa, mm::Access::write);
+  ASSERT_EQ(r.kind, kvm::FaultKind::mapped);
+  EXPECT_EQ(r.shift, this->s2_block(G::H));
+  EXPECT_EQ(this->vm.translate(gpa).value.pa, this->host_pa(this->hva0() + bit(G::H) / 2));
+}
+
+// §4.1 lpage_info / fault_supports_stage2_huge_mapping: a slot whose GPA is not congruent with
+// its HVA modulo a block size never maps that block.
+TYPED_TEST(Kvm, ASlotNotCongruentWithItsHvaMapsBasePages) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::H == 0) GTEST_SKIP() << "no hstate";
+  const uint32_t file = this->w.hugetlb_file(G::H, 1, 1);
+  ASSERT_EQ(this->w.mem.fallocate(file, 0, bit(G::H)), Err::ok);
+  ASSERT_EQ(this->w.map(this->hva0(), file, 1), Err::ok);
+  this->add_slot(bit(G::H), 0, this->gpa0() + bit(F::page_shift));
+  kvm::FaultResult r = this->vm.handle_fault(this->gpa0() + 8 * bit(F::page_shift), mm::Access::read);
+  ASSERT_EQ(r.kind, kvm::FaultKind::mapped);
+  EXPECT_EQ(r.shift, F::page_shift);
+}
+
+// §4.1: no memslot, or a write to a read-only one, is an MMIO exit; nothing is mapped.
+TYPED_TEST(Kvm, NoSlotOrAWriteToAReadOnlySlotIsAnMmioExit) {
+  using F = typename TestFixture::F;
+  this->anon_slot(16 * bit(F::page_shift), kvm::kMemReadonly);
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0() + 64 * bit(F::page_shift), mm::Access::read).kind,
+            kvm::FaultKind::mmio);
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mmio);
+  EXPECT_FALSE(this->vm.translate(this->gpa0()).ok());
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::read).kind, kvm::FaultKind::mapped);
+  EXPECT_FALSE(this->vm.translate(this->gpa0()).value.entry.prot.write);
+}
+
+// §4.2: a host change of a present entry zaps what stage 2 maps there, inside the notifier
+// pair, and ends with the sequence bumped; §7.3.1: x86 zaps leaf SPTEs only, arm64 and riscv
+// free the tables they empty.
+TYPED_TEST(Kvm, HostUnmapZapsStage2AndFreesTablesOnlyWhereThePolicySays) {
+  using F = typename TestFixture::F;
+  this->anon_slot(64 * bit(F::page_shift));
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
+  const uint64_t seq = this->vm.mmu_invalidate_seq();
+  const uint64_t tables = this->env2.live();
+  ASSERT_EQ(this->w.mm.madvise_dontneed(this->hva0(), 64 * bit(F::page_shift)), Err::ok);
+  EXPECT_FALSE(this->vm.translate(this->gpa0()).ok());
+  EXPECT_EQ(this->vm.counters().leaf_zap_by_notifier, 1u);
+  EXPECT_EQ(this->vm.mmu_invalidate_seq(), seq + 1);
+  EXPECT_EQ(this->vm.mmu_invalidate_in_progress(), 0u);
+  if (TestFixture::kPolicy.zap_frees_tables)
+    EXPECT_EQ(this->env2.live(), 1u) << "only the root stays";
+  else
+    EXPECT_EQ(this->env2.live(), tables);
+}
+
+// §4.1 and §7.3.5: a fault that resolved its page before an invalidation began and installs
+// while it is still open retries on arm64 and riscv whatever the range; on x86 only when the
+// gfn is inside it. Once the invalidation ended, the changed sequence makes every one retry.
+TYPED_TEST(Kvm, AFaultRacingAnInvalidationRetriesAsThePolicySays) {
+  using F = typename TestFixture::F;
+  const uint64_t page = bit(F::page_shift);
+  this->anon_slot(64 * page);
+  const mm::Notification other{mm::NotifyEvent::clear, this->hva0() + 32 * page,
+                               this->hva0() + 33 * page};
+  kvm::Faultin f = this->vm.faultin(this->gpa0(), mm::Access::read);
+  this->vm.invalidate_range_start(other);
+  kvm::FaultResult r = this->vm.map(f);
+  EXPECT_EQ(r.kind, TestFixture::kPolicy.retry_on_any_invalidation ? kvm::FaultKind::retry
+                                                                   : kvm::FaultKind::mapped);
+  this->vm.invalidate_range_end(other);
+  kvm::Faultin g = this->vm.faultin(this->gpa0() + page, mm::Access::read);
+  this->vm.invalidate_range_start(other);
+  this->vm.invalidate_range_end(other);
+  EXPECT_EQ(this->vm.map(g).kind, kvm::FaultKind::retry);
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0() + page, mm::Access::read).kind,
+            kvm::FaultKind::mapped);
+}
+
+// §4.3/§4.5: GUP runs the host's fault path, so a missing page under userfaultfd blocks the vCPU
+// thread until UFFDIO_COPY; its next fault maps the copied page.
+TYPED_TEST(Kvm, AHostUserfaultBlocksTheVcpuUntilTheMonitorCopies) {
+  using F = typename TestFixture::F;
+  const uint64_t page = bit(F::page_shift);
+  this->w.map_anon_registered(this->hva0(), 16 * page, mm_world::kFeatures, mm::kRegMissing);
+  this->add_slot(16 * page, 0);
+  kvm::FaultResult r = this->vm.handle_fault(this->gpa0() + 3 * page, mm::Access::read, 7);
+  ASSERT_EQ(r.kind, kvm::FaultKind::uffd);
+  EXPECT_EQ(r.msg.address, this->hva0() + 3 * page);
+  EXPECT_FALSE(this->vm.translate(this->gpa0() + 3 * page).ok());
+  ASSERT_EQ(this->w.mm.uffd_copy(this->hva0() + 3 * page, mm_world::kSrc, page, 0).err, Err::ok);
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0() + 3 * page, mm::Access::read, 7).kind,
+            kvm::FaultKind::mapped);
+}
+
+// KVM userfault (§5, posted): a set bit exits with the page's gpa and size before the host is
+// touched; a clear bit maps a base page while the slot has the flag.
+TYPED_TEST(Kvm, AUserfaultBitExitsWithTheGpaAndSizeAndTouchesNothing) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::H == 0) GTEST_SKIP() << "no hstate";
+  this->hugetlb_slot(1, kvm::kMemUserfault);
+  this->userfault[0] = 1 << 2;
+  const uint64_t faults = this->w.mm.counters().faults;
+  kvm::FaultResult r = this->vm.handle_fault(this->gpa0() + 2 * bit(F::page_shift) + 8,
+                                             mm::Access::write);
+  ASSERT_EQ(r.kind, kvm::FaultKind::memory_fault);
+  EXPECT_EQ(r.gpa, this->gpa0() + 2 * bit(F::page_shift));
+  EXPECT_EQ(r.size, bit(F::page_shift));
+  EXPECT_EQ(r.flags, kvm::kMemoryExitFlagUserfault);
+  EXPECT_EQ(this->w.mm.counters().faults, faults);
+  r = this->vm.handle_fault(this->gpa0() + 3 * bit(F::page_shift), mm::Access::write);
+  ASSERT_EQ(r.kind, kvm::FaultKind::mapped);
+  EXPECT_EQ(r.shift, F::page_shift);
+}
+
+// §7.3.3: when userfault (or dirty logging) is switched off, x86 rebuilds the huge mapping in
+// place at once; arm64 and riscv leave the small leaves (arm64 rebuilds on a later fault).
+TYPED_TEST(Kvm, SwitchingUserfaultOffRecoversHugeMappingsPerPolicy) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::M == 0) GTEST_SKIP() << "no 2M-class hstate";
+  this->hugetlb_slot(1, kvm::kMemUserfault, G::M);  // 2M-class: every page faulted below
+  const unsigned block = this->s2_block(G::M);
+  for (uint64_t off = 0; off < bit(block); off += bit(F::page_shift))
+    ASSERT_EQ(this->fault(this->gpa0() + off, mm::Access::write).kind,
+              kvm::FaultKind::mapped);
+  EXPECT_EQ(this->s2_shift(this->gpa0()), F::page_shift);
+  ASSERT_EQ(this->set_flags(0), Err::ok);
+  const bool eager = TestFixture::kPolicy.recovery == kvm::Recovery::eager;
+  EXPECT_EQ(this->s2_shift(this->gpa0()), eager ? block : F::page_shift);
+  EXPECT_EQ(this->vm.counters().recovered, eager ? 1u : 0u);
+}
+
+// §4.8: dirty logging maps base pages, logs each written page once, and after the log is read
+// write-protects the reported pages so that their next write is logged again.
+TYPED_TEST(Kvm, DirtyLoggingLogsEachWrittenPageAndRearmsAfterTheLogIsRead) {
+  using F = typename TestFixture::F;
+  const uint64_t page = bit(F::page_shift);
+  this->anon_slot(128 * page, kvm::kMemLogDirtyPages);
+  ASSERT_EQ(this->fault(this->gpa0() + 3 * page, mm::Access::read).kind,
+            kvm::FaultKind::mapped);
+  EXPECT_FALSE(this->vm.translate(this->gpa0() + 3 * page).value.entry.prot.write);
+  ASSERT_EQ(this->fault(this->gpa0() + 3 * page, mm::Access::write).kind,
+            kvm::FaultKind::mapped);
+  ASSERT_EQ(this->fault(this->gpa0() + 9 * page, mm::Access::write).kind,
+            kvm::FaultKind::mapped);
+  EXPECT_EQ(this->vm.counters().dirty_logged, 2u);
+  std::vector<uint64_t> log(3, 0);
+  ASSERT_EQ(this->vm.get_dirty_log(0, log.data(), log.size()), Err::ok);
+  EXPECT_EQ(log[0], (uint64_t{1} << 3) | (uint64_t{1} << 9));
+  EXPECT_EQ(this->dirty[0], 0u);
+  EXPECT_FALSE(this->vm.translate(this->gpa0() + 9 * page).value.entry.prot.write);
+  ASSERT_EQ(this->fault(this->gpa0() + 9 * page, mm::Access::write).kind,
+            kvm::FaultKind::mapped);
+  EXPECT_EQ(this->dirty[0], uint64_t{1} << 9);
+}
+
+// §4.8: turning logging on over a huge mapping write-protects it and, with the policy's eager
+// split (x86, riscv), splits it to pages at once; arm64 splits on the write fault, leaving the
+// rest of the block to later faults.
+TYPED_TEST(Kvm, LoggingOnOverABlockSplitsEagerlyOrOnTheWriteFault) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::H == 0) GTEST_SKIP() << "no hstate";
+  this->hugetlb_slot(1);
+  const unsigned block = this->s2_block(G::H);
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
+  ASSERT_EQ(this->s2_shift(this->gpa0()), block);
+  ASSERT_EQ(this->set_flags(kvm::kMemLogDirtyPages), Err::ok);
+  EXPECT_FALSE(this->vm.translate(this->gpa0()).value.entry.prot.write);
+  const bool eager = TestFixture::kPolicy.eager_split;
+  EXPECT_EQ(this->s2_shift(this->gpa0() + bit(block) / 2), eager ? F::page_shift : block);
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
+  EXPECT_EQ(this->s2_shift(this->gpa0()), F::page_shift);
+  // The rest of the block: still mapped (eager split, or a split keeping the rest) or gone.
+  EXPECT_EQ(this->vm.translate(this->gpa0() + bit(block) - bit(F::page_shift)).ok(),
+            eager || TestFixture::kPolicy.split_keeps_rest);
+}
+
+// §7.3.2: SIGBUS for a poisoned host page has lsb PAGE_SHIFT on x86 and the VMA's shift (the
+// hstate) on arm64 and riscv.
+TYPED_TEST(Kvm, APoisonedHostPageIsSigbusWithThePolicysLsb) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::H == 0) GTEST_SKIP() << "no hstate";
+  this->hugetlb_slot(1);
+  ASSERT_TRUE(this->w.mm.access(this->hva0(), mm::Access::read).kind == mm::AccessKind::ok);
+  ASSERT_TRUE(this->w.mm.memory_failure(this->host_pa(this->hva0()) + 3 * bit(F::page_shift)).ok());
+  kvm::FaultResult r = this->vm.handle_fault(this->gpa0(), mm::Access::read);
+  ASSERT_EQ(r.kind, kvm::FaultKind::sigbus);
+  EXPECT_EQ(r.lsb, TestFixture::kPolicy.poison_lsb_is_vma_shift ? G::H : F::page_shift);
+}
+
+// §4.2 aging: clear_young clears the accessed bit of what the HVA range maps and says whether
+// one was set; test_young only looks.
+TYPED_TEST(Kvm, ClearYoungClearsTheAccessedBitOnce) {
+  using F = typename TestFixture::F;
+  this->anon_slot(16 * bit(F::page_shift));
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::read).kind, kvm::FaultKind::mapped);
+  const uint64_t h = this->hva0();
+  EXPECT_TRUE(this->vm.test_young(h, h + bit(F::page_shift)));
+  EXPECT_TRUE(this->vm.clear_young(h, h + bit(F::page_shift)));
+  EXPECT_FALSE(this->vm.test_young(h, h + bit(F::page_shift)));
+  EXPECT_FALSE(this->vm.clear_young(h, h + bit(F::page_shift)));
+  EXPECT_TRUE(this->vm.translate(this->gpa0()).ok());
+}
+
+// The table-page cache is topped up before GUP: ENOMEM there leaves the host and stage 2 as
+// they were (kvm_mmu_topup_memory_cache runs first).
+TYPED_TEST(Kvm, EnomemBeforeGupLeavesBothSidesUnchanged) {
+  using F = typename TestFixture::F;
+  this->anon_slot(16 * bit(F::page_shift));
+  const auto s2 = this->env2.snapshot();
+  const auto host = this->w.env.snapshot();
+  const uint64_t host_faults = this->w.mm.counters().faults;
+  this->env2.fail_nth_alloc(1);
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::enomem);
+  this->env2.fail_nth_alloc(0);
+  EXPECT_EQ(this->env2.snapshot(), s2);
+  EXPECT_EQ(this->w.env.snapshot(), host);
+  EXPECT_EQ(this->w.mm.counters().faults, host_faults);
+}
+
+// kvm_set_memory_region's input checks: each error changes nothing.
+TYPED_TEST(Kvm, BadMemslotsAreRefusedWithNamedErrors) {
+  using F = typename TestFixture::F;
+  const uint64_t page = bit(F::page_shift);
+  this->anon_slot(16 * page);
+  kvm::MemslotSpec s{1, this->gpa0() + 8 * page, 16 * page, this->hva0(), 0, nullptr, nullptr};
+  EXPECT_EQ(this->vm.set_memory_region(s), Err::eexist);  // overlaps slot 0
+  s.gpa = this->gpa0() + 64 * page + 8;
+  EXPECT_EQ(this->vm.set_memory_region(s), Err::einval);  // unaligned
+  s.gpa = this->gpa0() + 64 * page;
+  s.flags = kvm::kMemLogDirtyPages;
+  EXPECT_EQ(this->vm.set_memory_region(s), Err::einval);  // logging without a bitmap
+  s.flags = 0;
+  s.id = 99;
+  EXPECT_EQ(this->vm.set_memory_region(s), Err::einval);
+  s.id = 2;
+  s.size = 0;
+  EXPECT_EQ(this->vm.set_memory_region(s), Err::enoent);  // deleting nothing
+  EXPECT_EQ(this->vm.slot(1), nullptr);
+  EXPECT_EQ(this->vm.slot(2), nullptr);
+  kvm::MemslotSpec moved = this->vm.slot(0)->s;
+  moved.gpa += page;
+  EXPECT_EQ(this->vm.set_memory_region(moved), Err::einval);  // only flags may change
+}
+
+// Deleting a slot zaps everything it mapped (kvm_arch_flush_shadow_memslot).
+TYPED_TEST(Kvm, DeletingASlotZapsItsMappings) {
+  using F = typename TestFixture::F;
+  this->anon_slot(16 * bit(F::page_shift));
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::read).kind, kvm::FaultKind::mapped);
+  kvm::MemslotSpec s = this->vm.slot(0)->s;
+  s.size = 0;
+  ASSERT_EQ(this->vm.set_memory_region(s), Err::ok);
+  EXPECT_FALSE(this->vm.translate(this->gpa0()).ok());
+  EXPECT_EQ(this->vm.handle_fault(this->gpa0(), mm::Access::read).kind, kvm::FaultKind::mmio);
+}
+
+}  // namespace
