@@ -422,3 +422,146 @@ TYPED_TEST(Kvm, DeletingASlotZapsItsMappings) {
 }
 
 }  // namespace
+
+namespace {
+
+// R3 (uffd-hgm-kvm.md §3.1): host changes that make nothing less mapped - none to present
+// (UFFDIO_COPY), none to marker - call no notifier, so stage 2 keeps everything.
+TYPED_TEST(Kvm, HostChangesIntoEmptySlotsNeverNotify) {
+  using F = typename TestFixture::F;
+  const uint64_t page = bit(F::page_shift);
+  this->w.map_anon_registered(this->hva0(), 16 * page, mm_world::kFeatures,
+                              mm::kRegMissing | (mm::uffd_wp_supported<typename TestFixture::H>()
+                                                     ? mm::kRegWp
+                                                     : 0));
+  this->add_slot(16 * page, 0);
+  ASSERT_EQ(this->w.mm.uffd_copy(this->hva0(), mm_world::kSrc, page, 0).err, Err::ok);
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::read).kind, kvm::FaultKind::mapped);
+  const uint64_t starts = this->w.mm.counters().notif_start;
+  ASSERT_EQ(this->w.mm.uffd_copy(this->hva0() + 4 * page, mm_world::kSrc, page, 0).err, Err::ok);
+  ASSERT_EQ(this->w.mm.uffd_zeropage(this->hva0() + 5 * page, page, 0).err, Err::ok);
+  EXPECT_EQ(this->w.mm.counters().notif_start, starts);
+  EXPECT_EQ(this->vm.counters().leaf_zap[0], 0u);
+  EXPECT_TRUE(this->vm.translate(this->gpa0()).ok());
+}
+
+// §7.3.4: a transparent huge page maps at most a PMD-level block on arm64 and riscv; x86's
+// host_pfn_mapping_level takes whatever the host leaf is.
+TYPED_TEST(Kvm, ATransparentHugePageMapsAtMostThePolicysLevel) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  using H = typename TestFixture::H;
+  if (G::H == 0 || G::H == G::M || H::shift(G::hl) != G::H) GTEST_SKIP() << "no PUD-level leaf";
+  ASSERT_EQ(this->w.mem.set_pool(G::H, 2), Err::ok);
+  mm::VmaSpec s;
+  s.start = this->hva0();
+  s.len = bit(G::H);
+  s.max_shift = G::H;  // anonymous folios up to the PUD size
+  ASSERT_TRUE(this->w.mm.mmap(s).ok());
+  this->add_slot(bit(G::H), 0);
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
+  ASSERT_EQ(this->w.mm.view(this->hva0()).shift, G::H) << "the host maps a PUD-size folio";
+  const unsigned want = TestFixture::kPolicy.thp_max_level == 0xff
+                            ? this->s2_block(G::H)
+                            : this->s2_block(F::shift(TestFixture::kPolicy.thp_max_level));
+  EXPECT_EQ(this->s2_shift(this->gpa0()), want);
+}
+
+// §7.3.6: riscv without Svvptc flushes after installing into an invalid slot; x86 and arm64
+// do not.
+TYPED_TEST(Kvm, InstallingIntoAnInvalidSlotFlushesOnlyWhereThePolicySays) {
+  using F = typename TestFixture::F;
+  this->anon_slot(16 * bit(F::page_shift));
+  ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
+  const auto& c = this->vm.counters();
+  EXPECT_EQ(c.tlb_flush_leaf + c.tlb_flush_range + c.tlb_flush_all,
+            TestFixture::kPolicy.flush_on_install ? 1u : 0u);
+}
+
+// §7.3.3, arm64: after logging stops, the block comes back on the next fault that wants it (a
+// write to a page logging left read-only); riscv keeps the small leaf.
+TYPED_TEST(Kvm, AfterLoggingAWriteFaultRebuildsTheBlockOnlyOnArmsPolicy) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  if (G::M == 0 || this->s2_block(G::M) == F::page_shift) GTEST_SKIP() << "no 2M-class block";
+  this->hugetlb_slot(1, kvm::kMemLogDirtyPages, G::M);
+  const uint64_t page = bit(F::page_shift);
+  ASSERT_EQ(this->fault(this->gpa0() + page, mm::Access::read).kind, kvm::FaultKind::mapped);
+  ASSERT_EQ(this->s2_shift(this->gpa0() + page), F::page_shift);
+  ASSERT_EQ(this->set_flags(0), Err::ok);
+  kvm::FaultResult r = this->fault(this->gpa0() + page, mm::Access::write);
+  ASSERT_TRUE(r.kind == kvm::FaultKind::mapped) << kvm::fault_kind_name(r.kind);
+  const kvm::Recovery rec = TestFixture::kPolicy.recovery;
+  EXPECT_EQ(this->s2_shift(this->gpa0() + page),
+            rec == kvm::Recovery::none ? F::page_shift : this->s2_block(G::M));
+}
+
+// The reference invariants (issue: "no SPTE maps what the host does not map at that address,
+// no SPTE maps wider than the host leaf, nothing is stale after invalidate_range_end") over
+// random sequences of guest faults, host changes that notify or not, logging and aging.
+TYPED_TEST(Kvm, RandomSequencesKeepStage2WithinTheHostMapping) {
+  using F = typename TestFixture::F;
+  using G = typename TestFixture::G;
+  const uint64_t page = bit(F::page_shift), n = 64;
+  this->anon_slot(n * page);
+  const uint64_t hva = this->hva0(), gpa = this->gpa0();
+  hpt::Rng rng{0x6b766d00 + F::levels};
+  std::vector<uint64_t> log(2, 0);
+  bool logging = false;
+  auto check = [&](unsigned step) {
+    ASSERT_EQ(this->vm.mmu_invalidate_in_progress(), 0u) << "step " << step;
+    for (uint64_t i = 0; i < n; ++i) {
+      Result<Translated> t = this->vm.translate(gpa + i * page);
+      if (!t) continue;
+      const auto v = this->w.mm.view(hva + i * page);
+      ASSERT_EQ(v.entry.kind, Kind::leaf) << "step " << step << " page " << i;
+      EXPECT_EQ(t.value.pa, this->host_pa(hva + i * page)) << "step " << step << " page " << i;
+      EXPECT_LE(t.value.shift, v.shift) << "step " << step;
+      if (t.value.entry.prot.write) EXPECT_TRUE(v.entry.writable) << "step " << step << " page " << i;
+    }
+    auto stale = this->tlb2.stale(this->vm.table());
+    EXPECT_TRUE(stale.empty()) << "step " << step << ": " << stale.front().why;
+  };
+  (void)sizeof(G);
+  for (unsigned step = 0; step < 400; ++step) {
+    const uint64_t i = rng.below(n), len = 1 + rng.below(n - i);
+    switch (rng.below(8)) {
+      case 0: case 1: case 2: {
+        const mm::Access a = static_cast<mm::Access>(rng.below(3));
+        const kvm::FaultResult r = this->fault(gpa + i * page + rng.below(page), a);
+        EXPECT_TRUE(r.kind == kvm::FaultKind::mapped || r.kind == kvm::FaultKind::spurious ||
+                    r.kind == kvm::FaultKind::efault)
+            << kvm::fault_kind_name(r.kind);
+        for (unsigned k = 0; k < 3; ++k)  // the guest's accesses fill the stage-2 TLB
+          (void)this->tlb2.access(this->vm.table(), gpa + rng.below(n) * page);
+        break;
+      }
+      case 3: {  // one VMA at a time: the model's MADV_DONTNEED takes one
+        const auto* v = this->w.mm.vma_at(hva + i * page);
+        const uint64_t end = v->end < hva + (i + len) * page ? v->end : hva + (i + len) * page;
+        EXPECT_EQ(this->w.mm.madvise_dontneed(hva + i * page, end - (hva + i * page)), Err::ok);
+        break;
+      }
+      case 4:
+        EXPECT_EQ(this->w.mm.mprotect(hva + i * page, len * page,
+                                      rng.below(2) ? kProtR : kProtRW),
+                  Err::ok);
+        break;
+      case 5: (void)this->w.mm.access(hva + i * page, mm::Access::write); break;
+      case 6:
+        logging = !logging;
+        EXPECT_EQ(this->set_flags(logging ? kvm::kMemLogDirtyPages : 0), Err::ok);
+        break;
+      case 7:
+        if (logging) EXPECT_EQ(this->vm.get_dirty_log(0, log.data(), log.size()), Err::ok);
+        this->vm.clear_young(hva + i * page, hva + (i + len) * page);
+        break;
+    }
+    check(step);
+    if (::testing::Test::HasFailure()) return;
+  }
+  EXPECT_GT(this->vm.counters().leaf_zap_by_notifier, 0u);
+  EXPECT_GT(this->vm.counters().total(this->vm.counters().leaf_install), 20u);
+}
+
+}  // namespace
