@@ -4,6 +4,7 @@
 // Facts: docs/design.md "Secondary MMU"; the spec sections are cited per test (secondary-mmu.md
 // §4 for KVM's algorithm, §7.3 for the per-architecture corrections).
 #include "hugepte/kvm/kvm_host.hpp"
+#include "hugepte/kvm/translate_2d.hpp"
 
 #include <gtest/gtest.h>
 
@@ -562,6 +563,76 @@ TYPED_TEST(Kvm, RandomSequencesKeepStage2WithinTheHostMapping) {
   }
   EXPECT_GT(this->vm.counters().leaf_zap_by_notifier, 0u);
   EXPECT_GT(this->vm.counters().total(this->vm.counters().leaf_install), 20u);
+}
+
+}  // namespace
+
+namespace {
+
+// Two-dimensional translation (issue part 3): the guest's stage-1 tables live in guest memory,
+// so each table the walk reads is first translated by stage 2; a stage-2 fault there is S1PTW.
+// A fresh VM takes one S1PTW fault per guest table level, then a stage-2 fault on the data
+// page, then translates; an unmapped gva faults at stage 1, a read-only stage-2 leaf is a
+// stage-2 permission fault.
+TYPED_TEST(Kvm, TranslateTwoDimensionsReportsTheStageAndLevelThatFaulted) {
+  using F = typename TestFixture::F;
+  using H = typename TestFixture::H;
+  const uint64_t page = bit(F::page_shift);
+  this->anon_slot(64 * page);
+  // The guest's own tables: table pages at guest-physical addresses from gpa0 on.
+  host::EnvFor<H> genv(this->gpa0());
+  PageTable<H, host::EnvFor<H>> g1(genv);
+  ASSERT_EQ(g1.init(), Err::ok);
+  host::TlbModel gtlb;
+  RangeOps<H, host::EnvFor<H>, host::TlbModel> gops(g1, gtlb);
+  const uint64_t gva = 3 * bit(H::shift(1)) + 5 * page;
+  const uint64_t data = this->gpa0() + 40 * page;
+  Attrs a;
+  a.prot = Prot{true, true, false, true};
+  a.writable = a.accessed = a.dirty = true;
+  ASSERT_EQ(gops.map(gva, data, page, a), Err::ok);
+
+  unsigned s1ptw = 0;
+  kvm::Translation2d t;
+  for (unsigned k = 0; k < 2 * H::levels + 2; ++k) {
+    t = kvm::translate_2d(g1, this->vm.table(), gva + 8, mm::Access::read, true);
+    if (t.fault == kvm::Fault2d::none) break;
+    ASSERT_EQ(t.stage, 2u);
+    ASSERT_EQ(t.fault, kvm::Fault2d::translation);
+    if (t.s1ptw) {
+      ++s1ptw;
+      EXPECT_LT(t.gpa, this->gpa0() + 8 * page) << "a guest table page";
+    } else {
+      EXPECT_EQ(t.gpa, data + 8);
+    }
+    ASSERT_EQ(this->fault(t.gpa, mm::Access::read).kind, kvm::FaultKind::mapped);
+  }
+  ASSERT_EQ(t.fault, kvm::Fault2d::none);
+  EXPECT_EQ(s1ptw, H::levels);  // one per guest table page, each its own stage-2 page
+  EXPECT_EQ(t.gpa, data + 8);
+  EXPECT_EQ(t.hpa, this->host_pa(this->hva0() + 40 * page + 8));
+  EXPECT_EQ(t.s1_shift, H::page_shift);
+  // Not mapped at stage 1: the root's entry for another top-level index is empty.
+  const uint64_t other = bit(H::shift(H::levels - 1)) + gva;
+  if (H::canonical(other)) {
+    kvm::Translation2d u = kvm::translate_2d(g1, this->vm.table(), other, mm::Access::read);
+    EXPECT_EQ(u.stage, 1u);
+    EXPECT_EQ(u.fault, kvm::Fault2d::translation);
+    EXPECT_EQ(u.level, H::levels - 1);
+  }
+  // The data page is the host's zero page, mapped read-only at stage 2: a write faults there.
+  if (!this->vm.translate(data).value.entry.prot.write) {
+    kvm::Translation2d w2 = kvm::translate_2d(g1, this->vm.table(), gva, mm::Access::write);
+    EXPECT_EQ(w2.stage, 2u);
+    EXPECT_EQ(w2.fault, kvm::Fault2d::permission);
+    EXPECT_FALSE(w2.s1ptw);
+  }
+  // A user access to a supervisor page is a stage-1 permission fault.
+  ASSERT_EQ(gops.protect(gva, page, Prot{true, false, false, false}, false), Err::ok);
+  kvm::Translation2d p1 = kvm::translate_2d(g1, this->vm.table(), gva, mm::Access::read, true);
+  EXPECT_EQ(p1.stage, 1u);
+  EXPECT_EQ(p1.fault, kvm::Fault2d::permission);
+  EXPECT_EQ(p1.level, 0u);
 }
 
 }  // namespace
