@@ -518,7 +518,9 @@ TYPED_TEST(Kvm, RandomSequencesKeepStage2WithinTheHostMapping) {
       ASSERT_EQ(v.entry.kind, Kind::leaf) << "step " << step << " page " << i;
       EXPECT_EQ(t.value.pa, this->host_pa(hva + i * page)) << "step " << step << " page " << i;
       EXPECT_LE(t.value.shift, v.shift) << "step " << step;
-      if (t.value.entry.prot.write) EXPECT_TRUE(v.entry.writable) << "step " << step << " page " << i;
+      if (t.value.entry.prot.write) {
+        EXPECT_TRUE(v.entry.writable) << "step " << step << " page " << i;
+      }
     }
     auto stale = this->tlb2.stale(this->vm.table());
     EXPECT_TRUE(stale.empty()) << "step " << step << ": " << stale.front().why;
@@ -554,7 +556,9 @@ TYPED_TEST(Kvm, RandomSequencesKeepStage2WithinTheHostMapping) {
         EXPECT_EQ(this->set_flags(logging ? kvm::kMemLogDirtyPages : 0), Err::ok);
         break;
       case 7:
-        if (logging) EXPECT_EQ(this->vm.get_dirty_log(0, log.data(), log.size()), Err::ok);
+        if (logging) {
+          EXPECT_EQ(this->vm.get_dirty_log(0, log.data(), log.size()), Err::ok);
+        }
         this->vm.clear_young(hva + i * page, hva + (i + len) * page);
         break;
     }

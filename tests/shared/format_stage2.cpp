@@ -79,7 +79,8 @@ HPT_CASE(stage2, EptLargeLeavesNeedBit7AndAnAlignedAddress) {
 HPT_CASE(stage2, EptMisconfigurationsAreInvalidWithTheirReason) {
   HPT_EXPECT_EQ(Ept4::decode(0x1002ull, 0).reason, Reason::write_without_read);  // -W-
   HPT_EXPECT_EQ(Ept4::decode(0x1006ull, 0).reason, Reason::write_without_read);  // -WX
-  for (uint64_t mt : {2u, 3u, 7u})
+  const uint64_t reserved_types[] = {2, 3, 7};
+  for (uint64_t mt : reserved_types)
     HPT_EXPECT_EQ(Ept4::decode(0x1007ull | mt << 3, 0).reason, Reason::reserved_memory_type);
   HPT_EXPECT_EQ(Ept4::decode(0x1007ull | bit(3), 1).reason, Reason::reserved_bits);  // table
   HPT_EXPECT_EQ(Ept4::decode(0x1007ull | bit(6), 2).reason, Reason::reserved_bits);  // table
@@ -465,7 +466,8 @@ HPT_FORMAT_CASE(stage2, EncodedLeavesDecodeBackAndStage1KindsAreRefused, Stage2F
       ++accepted;
       Entry d = F::decode(raw.value, level);
       if (!HPT_EXPECT(d == e)) return;
-      for (Kind k : {Kind::protnone, Kind::swap, Kind::marker, Kind::invalid}) {
+      const Kind stage1_kinds[] = {Kind::protnone, Kind::swap, Kind::marker, Kind::invalid};
+      for (Kind k : stage1_kinds) {
         Entry s = e;
         s.kind = k;
         HPT_EXPECT(!F::encode(s, level).ok());

@@ -224,14 +224,15 @@ constexpr uint64_t max_unit_entries() {
 
 // The hardware may hold it in a TLB or a walk cache.
 template <Format F>
-constexpr bool hw_valid(uint64_t raw, unsigned level) {
-  return F::is_leaf(raw, level) || (level > 0 && F::is_table(raw, level));
+HUGEPTE_ALWAYS_INLINE constexpr bool hw_valid(uint64_t raw, unsigned level) {
+  return raw != 0 && (F::is_leaf(raw, level) || (level > 0 && F::is_table(raw, level)));
 }
 
 // Whether the hardware may have cached `old` and must have dropped it before `next` is written:
 // where the format requires it, or always (`always`, replace()'s always_break).
 template <Format F>
-constexpr bool break_needed(uint64_t old, uint64_t next, unsigned level, bool always = false) {
+HUGEPTE_ALWAYS_INLINE constexpr bool break_needed(uint64_t old, uint64_t next, unsigned level,
+                                                  bool always = false) {
   return hw_valid<F>(old, level) && hw_valid<F>(next, level) &&
          (always || F::needs_bbm(old, next, level));
 }

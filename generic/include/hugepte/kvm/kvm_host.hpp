@@ -25,6 +25,7 @@
 #include "hugepte/commit.hpp"
 #include "hugepte/entry.hpp"
 #include "hugepte/format.hpp"
+#include "hugepte/huge_pte.hpp"
 #include "hugepte/kvm/policy.hpp"
 #include "hugepte/mm/types.hpp"
 #include "hugepte/range.hpp"
@@ -281,6 +282,7 @@ class Vm {
   using Table = PageTable<F, TEnv>;
   using CTlb = CountedTlb<Tlb>;
   using Range = RangeOps<F, TEnv, CTlb>;
+  using Huge = HugePteOps<F, TEnv, CTlb>;
   static constexpr Policy kPolicy = F::kvm;
   static constexpr unsigned kPage = F::page_shift;
   static constexpr unsigned kMaxSlots = 8;
@@ -295,7 +297,8 @@ class Vm {
   }();
 
   Vm(HostMm& host, Env& env, Tlb& tlb)
-      : host_(&host), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), range_(pt_, ctlb_) {
+      : host_(&host), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), range_(pt_, ctlb_),
+        huge_(pt_, ctlb_) {
     host.set_notifier(mm::NotifierHook{
         this,
         [](void* self, const Notification& n) { static_cast<Vm*>(self)->invalidate_range_start(n); },
@@ -364,6 +367,7 @@ class Vm {
   void slot_recover(Memslot& m);       // dirty logging / userfault switched off
   void mark_dirty(const Memslot& m, uint64_t gpa);
   Attrs attrs_for(const Faultin& f, const Entry* old, bool log) const;
+  Err install(const Faultin& f, const Attrs& a, uint64_t base, uint64_t pa, unsigned s);
 
   HostMm* host_;
   Counters c_{};
@@ -371,6 +375,7 @@ class Vm {
   CTlb ctlb_;
   Table pt_;
   Range range_;
+  Huge huge_;
   Memslot slots_[kMaxSlots] = {};
   // The invalidation state under mmu_lock (kvm->mmu_invalidate_*).
   uint64_t seq_ = 0;

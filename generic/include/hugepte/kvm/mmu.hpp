@@ -177,14 +177,28 @@ FaultResult Vm<F, HostMm, Env, Tlb>::map(const Faultin& f) {
     }
     ++c_.relax_perms;
   }
-  const uint64_t before_collapse = c_.total(c_.collapses);
-  const Err e = range_.map(base, pa, bit(s), a, s, MapMode::replace, s,
-                           kPolicy.split_keeps_rest ? SplitFill::rest : SplitFill::none);
-  if (e != Err::ok) {
+  if (at.raw == 0 && F::shift(at.level) >= s) {
+    // Nothing on the path at or above the leaf's slot (tdp_mmu_map's common case): the tables
+    // down to it and one store, through the huge-PTE API (set_huge_pte_at into none needs no
+    // invalidation).
+    Entry leaf;
+    leaf.kind = Kind::leaf;
+    leaf.addr = pa;
+    leaf.prot = a.prot;
+    leaf.writable = a.writable;
+    leaf.accessed = a.accessed;
+    leaf.dirty = a.dirty;
+    leaf.s2 = a.s2;
+    Result<typename Huge::Handle> h = huge_.alloc(base, s);
+    const Err e = h ? huge_.set(h.value, leaf) : h.err;
+    if (e != Err::ok) {
+      r.kind = FaultKind::efault;
+      return done(r);
+    }
+  } else if (const Err e = install(f, a, base, pa, s); e != Err::ok) {
     r.kind = e == Err::eagain ? FaultKind::retry : FaultKind::efault;
     return done(r);
   }
-  if (c_.total(c_.collapses) != before_collapse) ++c_.recovered;  // a table became a block
   if (kPolicy.flush_on_install && !leaf_now)
     ctlb_.flush(TlbFlush{base, base + bit(s), static_cast<uint8_t>(s),
                          static_cast<uint8_t>(level_of_shift<F>(s)), true});
@@ -192,6 +206,18 @@ FaultResult Vm<F, HostMm, Env, Tlb>::map(const Faultin& f) {
   r.kind = FaultKind::mapped;
   r.shift = static_cast<uint8_t>(s);
   return done(r);
+}
+
+// The general install: whatever is on the path (a table where the block goes, a block around
+// the leaf, a leaf to relax) replaced by one map of the leaf's size through the commit path.
+template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
+Err Vm<F, HostMm, Env, Tlb>::install(const Faultin&, const Attrs& a, uint64_t base, uint64_t pa,
+                                     unsigned s) {
+  const uint64_t before_collapse = c_.total(c_.collapses);
+  const Err e = range_.map(base, pa, bit(s), a, s, MapMode::replace, s,
+                           kPolicy.split_keeps_rest ? SplitFill::rest : SplitFill::none);
+  if (e == Err::ok && c_.total(c_.collapses) != before_collapse) ++c_.recovered;
+  return e;
 }
 
 // kvm_unmap_gfn_range - every leaf meeting the range goes whole; the tables it empties are

@@ -60,14 +60,15 @@ struct RangeEngine<F, Env, Tlb>::MapOp {
     Table& pt = *self->pt_;
     Result<Found> f = find(pt, va, Level);
     if (!f) return false;
-    if (f.value.level != Level && F::decode(f.value.raw, f.value.level).kind != Kind::none)
+    if (f.value.level != Level && f.value.raw != 0 &&
+        F::decode(f.value.raw, f.value.level).kind != Kind::none)
       return false;
     constexpr uint64_t kMaxN = F::cont_shift(Level) != 0 ? bit(F::cont_shift(Level) - kShift) : 1;
     uint64_t old[kMaxN], next[kMaxN];
     if (f.value.level == Level) {
       for (uint64_t k = 0; k < n; ++k) {
         old[k] = Table::load(f.value.slot + k);
-        if (F::decode(old[k], Level).kind != Kind::none) return false;
+        if (old[k] != 0 && F::decode(old[k], Level).kind != Kind::none) return false;
       }
     } else {
       f = find_or_alloc(pt, va, Level);  // fresh tables: every slot none

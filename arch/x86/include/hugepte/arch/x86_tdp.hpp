@@ -187,10 +187,10 @@ struct EptFormat {
   static constexpr uint64_t kTableKeep = x86::kEptPresentFlip | x86::kEptD | mask(52, 62) |
                                          (Mbec ? 0 : x86::kEptXu) | (AdEnabled ? 0 : x86::kEptA);
 
-  static constexpr bool present(uint64_t raw) { return (raw & kPresentBits) != 0; }
+  HUGEPTE_ALWAYS_INLINE static constexpr bool present(uint64_t raw) { return (raw & kPresentBits) != 0; }
 
   // The misconfiguration a present entry causes, Reason::none if it has none.
-  static constexpr Reason misconfig(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Reason misconfig(uint64_t raw, unsigned level) {
     if (raw & kRsvdHigh) return Reason::reserved_bits;
     if ((raw & (x86::kEptR | x86::kEptW)) == x86::kEptW) return Reason::write_without_read;
     const bool large = level >= 1 && (raw & x86::kEptLarge);
@@ -205,11 +205,11 @@ struct EptFormat {
     return Reason::none;
   }
 
-  static constexpr bool is_table(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level >= 1 && level < levels && present(raw) && !(raw & x86::kEptLarge) &&
            misconfig(raw, level) == Reason::none;
   }
-  static constexpr bool is_leaf(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr bool is_leaf(uint64_t raw, unsigned level) {
     return level < levels && present(raw) && (level == 0 || (raw & x86::kEptLarge)) &&
            misconfig(raw, level) == Reason::none;
   }
@@ -268,7 +268,7 @@ struct EptFormat {
   // MBEC; accessed/dirty without A/D; a memory type EPT cannot name (UC- and tagged) or one on a
   // table; prot.user, global, groups, stage-1 software bits; keep bits outside the kind's mask;
   // a locked value other than the two frozen SPTEs.
-  static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
     if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global ||
@@ -298,7 +298,7 @@ struct EptFormat {
     return e;
   }
 
-  static constexpr Result<uint64_t> encode_present(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode_present(const Entry& e, unsigned level) {
     const Prot& p = e.prot;
     const bool table = e.kind == Kind::table;
     if (table ? level == 0 : !leaf_ok(level)) return Err::einval;
@@ -370,7 +370,7 @@ struct NptFormat {
   static constexpr uint64_t kTableKeep = x86::kPWT | x86::kPCD | x86::kD | x86::kG | bit(9) |
                                          bit(10) | x86::kNptPresentFlip | mask(52, 62);
 
-  static constexpr Reason problem(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Reason problem(uint64_t raw, unsigned level) {
     if (level >= 1 && (raw & x86::kPS) && !leaf_ok(level)) return Reason::reserved_large_page;
     if (raw & kRsvdHigh) return Reason::reserved_bits;
     if (level >= 1 && (raw & x86::kPS) && (raw & mask(13, shift(level) - 1)))
@@ -378,11 +378,11 @@ struct NptFormat {
     if (!(raw & x86::kUS)) return Reason::user_access_required;
     return Reason::none;
   }
-  static constexpr bool is_table(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr bool is_table(uint64_t raw, unsigned level) {
     return level >= 1 && level < levels && (raw & (x86::kP | x86::kPS)) == x86::kP &&
            problem(raw, level) == Reason::none;
   }
-  static constexpr bool is_leaf(uint64_t raw, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr bool is_leaf(uint64_t raw, unsigned level) {
     return level < levels && (raw & x86::kP) && (level == 0 || (raw & x86::kPS)) &&
            problem(raw, level) == Reason::none;
   }
@@ -441,7 +441,7 @@ struct NptFormat {
   // mapping without read (x86 cannot deny it); user_exec != exec; IPAT (EPT only); a memory
   // type the PAT cannot name, or any on a table; prot.user, global, groups, stage-1 software
   // bits; keep bits outside the kind's mask; a locked value other than the frozen SPTEs.
-  static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
     if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global ||
@@ -471,7 +471,7 @@ struct NptFormat {
     return e;
   }
 
-  static constexpr Result<uint64_t> encode_present(const Entry& e, unsigned level) {
+  HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode_present(const Entry& e, unsigned level) {
     const Prot& p = e.prot;
     const bool table = e.kind == Kind::table;
     if (table ? level == 0 : !leaf_ok(level)) return Err::einval;
