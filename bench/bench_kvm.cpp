@@ -156,18 +156,6 @@ struct EWorld {
   }
 };
 
-// KVM's leaf for RAM, as kvm::Vm::map builds it from kRam.
-inline Entry ram_leaf(uint64_t hpa) {
-  Entry e;
-  e.kind = Kind::leaf;
-  e.addr = hpa;
-  e.prot = kRam.prot;
-  e.writable = kRam.writable;
-  e.accessed = kRam.accessed;
-  e.s2 = kRam.s2;
-  return e;
-}
-
 // `ops` installs of one leaf of 1 << shift each, consecutive, into empty tables: the path a
 // fault takes when nothing is in the way (kvm::Vm::map: huge_pte alloc + set), or with
 // `range` the general one (RangeOps::map, which may also replace, split and collapse).
@@ -192,7 +180,7 @@ struct Install : Case {
         } else {
           EHuge hp(w.pt, w.tlb);
           Result<EHuge::Handle> h = hp.alloc(gpa, shift);
-          ok = ok && h && hp.set(h.value, ram_leaf(hpa)) == Err::ok;
+          ok = ok && h && hp.set(h.value, leaf_of(kRam, hpa)) == Err::ok;
         }
       } else {
         ok = ok && ept::install(w.env, w.pt.root(), gpa, hpa, shift);

@@ -30,16 +30,17 @@ struct Pair {
 using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<Arm64_4K_48, Arm64S2_4K>,
                                Pair<Sv39, Sv39x4>>;
 #elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__aarch64__)
-using Pairs = ::testing::Types<Pair<Arm64_4K_48, Arm64S2_4K>, Pair<Arm64_16K_47, Arm64S2_16K>,
-                               Pair<Arm64_64K_42, Arm64S2_64K>>;
+using Pairs = ::testing::Types<Pair<Arm64_16K_47, Arm64S2_16K>>;
 #elif HUGEPTE_TEST_FORMATS_NATIVE && defined(__riscv)
 using Pairs = ::testing::Types<Pair<Sv39, Sv39x4>>;
 #elif HUGEPTE_TEST_FORMATS_NATIVE
-using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<X86_4Level, Npt4>>;
+using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>>;
 #else
-using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<X86_4Level, Npt4>,
-                               Pair<Arm64_4K_48, Arm64S2_4K>, Pair<Arm64_16K_47, Arm64S2_16K>,
-                               Pair<Arm64_64K_42, Arm64S2_64K>, Pair<Sv39, Sv39x4>>;
+// Every policy (x86, arm64, riscv) and every arm64 granule; NPT differs from EPT only in its
+// encoding, which the format and walker suites cover.
+using Pairs = ::testing::Types<Pair<X86_4Level, Ept4>, Pair<Arm64_4K_48, Arm64S2_4K>,
+                               Pair<Arm64_16K_47, Arm64S2_16K>, Pair<Arm64_64K_42, Arm64S2_64K>,
+                               Pair<Sv39, Sv39x4>>;
 #endif
 
 struct PairName {
@@ -526,7 +527,7 @@ TYPED_TEST(Kvm, RandomSequencesKeepStage2WithinTheHostMapping) {
     EXPECT_TRUE(stale.empty()) << "step " << step << ": " << stale.front().why;
   };
   (void)sizeof(G);
-  for (unsigned step = 0; step < 400; ++step) {
+  for (unsigned step = 0; step < 250; ++step) {
     const uint64_t i = rng.below(n), len = 1 + rng.below(n - i);
     switch (rng.below(8)) {
       case 0: case 1: case 2: {

@@ -268,6 +268,13 @@ struct Entry {
   constexpr bool operator==(const Entry&) const = default;
 };
 
+// Whether e sets a field only a stage-1 format stores (Linux's software bits, swap fields,
+// global, the user bit) or a reason: what every stage-2 encoder refuses first.
+constexpr bool stage1_fields_set(const Entry& e) {
+  return e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global ||
+         e.prot.user;
+}
+
 // What the hardware does to A/D bits, and how a format records a read-only dirty page.
 enum class DirtyModel : uint8_t {
   hw_d,              // a plain D bit (riscv)

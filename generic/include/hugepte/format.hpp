@@ -95,6 +95,17 @@ HUGEPTE_ALWAYS_INLINE constexpr bool is_locked(uint64_t raw) {
     return false;
 }
 
+// raw if F decodes it back to exactly e (whose shift may be 0 or the level's: both name the
+// level), else EINVAL: how encoders accept the values they keep whole (a non-present entry's
+// bits, a locked value) without a field-by-field rule.
+template <class F>
+constexpr Result<uint64_t> encode_checked(uint64_t raw, const Entry& e, unsigned level) {
+  Entry d = F::decode(raw, level);
+  d.shift = e.shift;
+  if (d != e) return Err::einval;
+  return raw;
+}
+
 // log2 of the number of pages the root table spans: 0 for one page (or less), up to 4 for
 // arm64 stage 2's 16 concatenated tables; riscv G-stage roots are 16 KiB (2).
 template <class F>

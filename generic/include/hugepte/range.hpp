@@ -50,6 +50,22 @@ struct Attrs {
   constexpr bool operator==(const Attrs&) const = default;
 };
 
+// The leaf map() writes at pa: every attribute from a (the caller sets shift / cont_shift).
+constexpr Entry leaf_of(const Attrs& a, uint64_t pa) {
+  Entry e;
+  e.kind = Kind::leaf;
+  e.addr = pa;
+  e.prot = a.prot;
+  e.writable = a.writable;
+  e.mem = a.mem;
+  e.global = a.global;
+  e.accessed = a.accessed;
+  e.dirty = a.dirty;
+  e.soft = a.soft;
+  e.s2 = a.s2;
+  return e;
+}
+
 enum class MapMode : uint8_t {
   replace,     // whatever is in the range is replaced (blocks partly covered are split)
   no_replace,  // EEXIST if anything but none is in the range

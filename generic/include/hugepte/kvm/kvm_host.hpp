@@ -358,7 +358,17 @@ class Vm {
   HostMm& host() { return *host_; }
 
  private:
-  Memslot* slot_mut(uint64_t gpa);
+  // fn(slot, gpa, len) for each slot the HVA range [start, end) meets, with the GPA range of the
+  // part it meets (the notifier's and aging's kvm_handle_hva_range).
+  template <class Fn>
+  void each_slot_in(uint64_t start, uint64_t end, Fn fn) const {
+    for (const Memslot& m : slots_) {
+      if (!m.used) continue;
+      const uint64_t lo = start > m.s.hva ? start : m.s.hva;
+      const uint64_t hi = end < m.s.hva + m.s.size ? end : m.s.hva + m.s.size;
+      if (lo < hi) fn(m, m.s.gpa + (lo - m.s.hva), hi - lo);
+    }
+  }
   // kvm_mmu_invalidate_retry(_gfn)
   bool invalidate_retry(uint64_t mmu_seq, uint64_t gpa) const;
   // kvm_unmap_gfn_range: zap [gpa, gpa + len), whole leaves; returns whether anything went.

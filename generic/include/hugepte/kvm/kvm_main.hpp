@@ -13,13 +13,6 @@ const Memslot* Vm<F, HostMm, Env, Tlb>::slot_of(uint64_t gpa) const {
   return nullptr;
 }
 
-template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
-Memslot* Vm<F, HostMm, Env, Tlb>::slot_mut(uint64_t gpa) {
-  for (Memslot& m : slots_)
-    if (m.used && m.contains(gpa)) return &m;
-  return nullptr;
-}
-
 // kvm_set_memory_region - Linux: __kvm_set_memory_region(), kvm_arch_commit_memory_region().
 // Create: the GPA range must be free. Flags change: logging on write-protects the slot (and
 // splits it with the policy's eager split); logging or userfault off recovers huge mappings per
@@ -69,12 +62,7 @@ Err Vm<F, HostMm, Env, Tlb>::set_memory_region(const MemslotSpec& s) {
 template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
 void Vm<F, HostMm, Env, Tlb>::invalidate_range_start(const Notification& n) {
   ++c_.notifier_start[static_cast<unsigned>(n.event)];
-  for (const Memslot& m : slots_) {
-    if (!m.used) continue;
-    const uint64_t lo = n.start > m.s.hva ? n.start : m.s.hva;
-    const uint64_t hi = n.end < m.s.hva + m.s.size ? n.end : m.s.hva + m.s.size;
-    if (lo >= hi) continue;
-    const uint64_t gpa = m.s.gpa + (lo - m.s.hva), len = hi - lo;
+  each_slot_in(n.start, n.end, [&](const Memslot&, uint64_t gpa, uint64_t len) {
     // kvm_mmu_invalidate_begin + kvm_mmu_invalidate_range_add
     if (in_progress_++ == 0) range_start_ = range_end_ = gpa;
     if (range_start_ == range_end_) {
@@ -87,7 +75,7 @@ void Vm<F, HostMm, Env, Tlb>::invalidate_range_start(const Notification& n) {
     tenv_.zapping = true;
     unmap_gfn_range(align_down(gpa, kPage), len);
     tenv_.zapping = false;
-  }
+  });
 }
 
 // kvm_mmu_notifier_invalidate_range_end - kvm_mmu_invalidate_end for each memslot begun:
@@ -95,14 +83,11 @@ void Vm<F, HostMm, Env, Tlb>::invalidate_range_start(const Notification& n) {
 template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
 void Vm<F, HostMm, Env, Tlb>::invalidate_range_end(const Notification& n) {
   ++c_.notifier_end;
-  for (const Memslot& m : slots_) {
-    if (!m.used) continue;
-    const uint64_t lo = n.start > m.s.hva ? n.start : m.s.hva;
-    const uint64_t hi = n.end < m.s.hva + m.s.size ? n.end : m.s.hva + m.s.size;
-    if (lo >= hi || in_progress_ == 0) continue;
+  each_slot_in(n.start, n.end, [&](const Memslot&, uint64_t, uint64_t) {
+    if (in_progress_ == 0) return;
     ++seq_;
     if (--in_progress_ == 0) range_start_ = range_end_ = 0;
-  }
+  });
 }
 
 // mmu_invalidate_retry_gfn (x86) / mmu_invalidate_retry (arm64, riscv): the fault that read
@@ -122,13 +107,8 @@ template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
 bool Vm<F, HostMm, Env, Tlb>::clear_young(uint64_t hva_start, uint64_t hva_end) {
   ++c_.age_calls;
   bool young = false;
-  for (const Memslot& m : slots_) {
-    if (!m.used) continue;
-    const uint64_t lo = hva_start > m.s.hva ? hva_start : m.s.hva;
-    const uint64_t hi = hva_end < m.s.hva + m.s.size ? hva_end : m.s.hva + m.s.size;
-    if (lo >= hi) continue;
-    const uint64_t gpa = m.s.gpa + (lo - m.s.hva);
-    walk(pt_, gpa, gpa + (hi - lo), WalkFlags{.leaf = true},
+  each_slot_in(hva_start, hva_end, [&](const Memslot&, uint64_t gpa, uint64_t len) {
+    walk(pt_, gpa, gpa + len, WalkFlags{.leaf = true},
          [&](const VisitCtx& x, Visit) -> Step {
            uint64_t old = x.old;
            for (;;) {
@@ -143,7 +123,7 @@ bool Vm<F, HostMm, Env, Tlb>::clear_young(uint64_t hva_start, uint64_t hva_end) 
            young = true;
            return Step::next();
          });
-  }
+  });
   return young;
 }
 
@@ -152,17 +132,12 @@ template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
 bool Vm<F, HostMm, Env, Tlb>::test_young(uint64_t hva_start, uint64_t hva_end) {
   ++c_.age_calls;
   bool young = false;
-  for (const Memslot& m : slots_) {
-    if (!m.used) continue;
-    const uint64_t lo = hva_start > m.s.hva ? hva_start : m.s.hva;
-    const uint64_t hi = hva_end < m.s.hva + m.s.size ? hva_end : m.s.hva + m.s.size;
-    if (lo >= hi) continue;
-    const uint64_t gpa = m.s.gpa + (lo - m.s.hva);
-    walk(pt_, gpa, gpa + (hi - lo), WalkFlags{.leaf = true}, [&](const VisitCtx& x, Visit) -> Step {
+  each_slot_in(hva_start, hva_end, [&](const Memslot&, uint64_t gpa, uint64_t len) {
+    walk(pt_, gpa, gpa + len, WalkFlags{.leaf = true}, [&](const VisitCtx& x, Visit) -> Step {
       if (F::is_leaf(x.old, x.level) && F::decode(x.old, x.level).accessed) young = true;
       return Step::next();
     });
-  }
+  });
   return young;
 }
 

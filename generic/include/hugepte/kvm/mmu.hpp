@@ -181,16 +181,8 @@ FaultResult Vm<F, HostMm, Env, Tlb>::map(const Faultin& f) {
     // Nothing on the path at or above the leaf's slot (tdp_mmu_map's common case): the tables
     // down to it and one store, through the huge-PTE API (set_huge_pte_at into none needs no
     // invalidation).
-    Entry leaf;
-    leaf.kind = Kind::leaf;
-    leaf.addr = pa;
-    leaf.prot = a.prot;
-    leaf.writable = a.writable;
-    leaf.accessed = a.accessed;
-    leaf.dirty = a.dirty;
-    leaf.s2 = a.s2;
     Result<typename Huge::Handle> h = huge_.alloc(base, s);
-    const Err e = h ? huge_.set(h.value, leaf) : h.err;
+    const Err e = h ? huge_.set(h.value, leaf_of(a, pa)) : h.err;
     if (e != Err::ok) {
       r.kind = FaultKind::efault;
       return done(r);

@@ -317,18 +317,13 @@ struct Arm64S2Format {
   static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
-    if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global)
-      return Err::einval;
+    if (stage1_fields_set(e)) return Err::einval;
     switch (e.kind) {
       case Kind::none:
       case Kind::locked: {
-        const uint64_t raw = e.keep | (e.kind == Kind::locked ? arm64::kS2Locked : 0);
-        if (e.keep & (arm64::kValid | (e.kind == Kind::locked ? arm64::kS2Locked : 0)))
-          return Err::einval;
-        Entry d = decode(raw, level);
-        d.shift = e.shift;  // 0 or the level's: both name this level
-        if (d != e) return Err::einval;
-        return raw;
+        const uint64_t lock = e.kind == Kind::locked ? arm64::kS2Locked : 0;
+        if (e.keep & (arm64::kValid | lock)) return Err::einval;
+        return encode_checked<Arm64S2Format>(e.keep | lock, e, level);
       }
       case Kind::table:
         if (level == 0 || !aligned(e.addr, GranuleShift) || (e.addr >> (arm64::kOaHi + 1)))
@@ -349,7 +344,7 @@ struct Arm64S2Format {
     if (!leaf_ok(level)) return Err::einval;
     if (!aligned(e.addr, shift(level)) || (e.addr >> (arm64::kOaHi + 1))) return Err::einval;
     if (e.cont_shift != 0 && e.cont_shift != cont_shift(level)) return Err::einval;
-    if (e.prot.user || e.s2.ignore_pat || e.s2.host_writable) return Err::einval;
+    if (e.s2.ignore_pat || e.s2.host_writable) return Err::einval;
     if (e.prot.write && !e.writable) return Err::einval;  // S2AP[1] is writable by definition
     if (e.dirty && !(e.writable && e.prot.write)) return Err::einval;
     uint64_t attr = 0;

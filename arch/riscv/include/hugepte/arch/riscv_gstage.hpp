@@ -104,71 +104,43 @@ struct RiscvGstageFormat {
   // QEMU and Svadu hardware set A and D; KVM sets both when it maps anyway.
   static constexpr AdCaps ad_caps{true, true, DirtyModel::hw_d};
 
-  // Bits that fault in any valid PTE: bits 54-60 (no Svrsw60t59b at the G-stage: Linux's KVM
-  // does not enable it there), PBMT/N without their extensions.
-  static constexpr uint64_t kReservedMask = riscv::kReserved | riscv::kRsw60t59b;
+  // The PTE rules are the stage-1 PTE's (without Svrsw60t59b: Linux's KVM does not enable it at
+  // the G-stage, so bits 54-60 are reserved), plus U on every leaf.
+  using Stage1 = RiscvFormat<Levels, Svnapot, Svpbmt>;
   static constexpr uint64_t kLeafKeep = riscv::kG | riscv::kRsw0 | riscv::kRsw1;
   static constexpr uint64_t kTableKeep = riscv::kG | riscv::kRsw0 | riscv::kRsw1;
 
   static constexpr Reason leaf_problem(uint64_t raw, unsigned level) {
-    if (raw & kReservedMask) return Reason::reserved_bits;
-    if (!Svpbmt && (raw & riscv::kPbmt)) return Reason::extension_absent;
-    if (!Svnapot && (raw & riscv::kN)) return Reason::extension_absent;
-    if ((raw & (riscv::kR | riscv::kW)) == riscv::kW) return Reason::write_without_read;
-    if (field(raw, riscv::kPbmtLo, riscv::kPbmtHi) == uint64_t(riscv::Pbmt::reserved))
-      return Reason::reserved_memory_type;
-    if (raw & riscv::kN) {
-      if (level != 0 ||
-          field(raw, riscv::kPpnLo, riscv::kPpnLo + riscv::kNapotBits - 1) != riscv::kNapotPattern)
-        return Reason::reserved_group_encoding;
-    } else if (level > 0 &&
-               field(raw, riscv::kPpnLo, riscv::kPpnLo + kIndexBits * level - 1) != 0) {
-      return Reason::misaligned_output;
-    }
-    if (!(raw & riscv::kU)) return Reason::user_access_required;
-    return Reason::none;
+    if (const Reason r = Stage1::leaf_problem(raw, level); r != Reason::none) return r;
+    return (raw & riscv::kU) ? Reason::none : Reason::user_access_required;
   }
-
   static constexpr Reason table_problem(uint64_t raw, unsigned level) {
-    if (raw & kReservedMask) return Reason::reserved_bits;
-    if (level == 0) return Reason::table_not_allowed;
-    if (raw & (riscv::kD | riscv::kA | riscv::kU | riscv::kPbmt | riscv::kN))
-      return Reason::reserved_bits;
-    return Reason::none;
+    return Stage1::table_problem(raw, level);
   }
-
   static constexpr bool is_table(uint64_t raw, unsigned level) {
-    constexpr uint64_t must_be_clear =
-        riscv::kRwx | kReservedMask | riscv::kD | riscv::kA | riscv::kU | riscv::kPbmt | riscv::kN;
-    return level > 0 && level < levels && (raw & (riscv::kV | must_be_clear)) == riscv::kV;
+    return Stage1::is_table(raw, level);
   }
   static constexpr bool is_leaf(uint64_t raw, unsigned level) {
-    return (raw & riscv::kV) && (raw & riscv::kRwx) && level < levels &&
-           leaf_problem(raw, level) == Reason::none;
+    return Stage1::is_leaf(raw, level) && (raw & riscv::kU);
   }
   static constexpr unsigned leaf_shift(uint64_t raw, unsigned level) {
-    return Svnapot && level == 0 && (raw & riscv::kN) ? riscv::kNapotShift : shift(level);
+    return Stage1::leaf_shift(raw, level);
   }
-  static constexpr uint64_t out_addr(uint64_t raw, unsigned) {
-    if (!(raw & riscv::kV)) return 0;
-    uint64_t ppn = field(raw, riscv::kPpnLo, riscv::kPpnHi);
-    if (Svnapot && (raw & riscv::kN)) ppn &= ~(bit(riscv::kNapotBits) - 1);
-    return ppn << page_shift;
+  static constexpr uint64_t out_addr(uint64_t raw, unsigned level) {
+    return (raw & riscv::kV) ? Stage1::out_addr(raw, level) : 0;
   }
-  // KVM's pointer to the next level: V and the PPN (gstage.c, _PAGE_TABLE).
-  static constexpr uint64_t make_table(uint64_t pa, unsigned) { return riscv::kV | ppn_bits(pa); }
+  // KVM's pointer to the next level: V and the PPN (gstage.c, _PAGE_TABLE), as Linux's.
+  static constexpr uint64_t make_table(uint64_t pa, unsigned level) {
+    return Stage1::make_table(pa, level);
+  }
   static constexpr uint64_t group_entry(uint64_t raw0, unsigned, unsigned) { return raw0; }
-  static constexpr uint64_t with_pa(uint64_t raw, unsigned, uint64_t pa) {
-    const uint64_t napot = Svnapot && (raw & riscv::kN) ? riscv::kNapotPattern << riscv::kPpnLo : 0;
-    return (raw & ~riscv::kPpn) | ppn_bits(pa) | napot;
+  static constexpr uint64_t with_pa(uint64_t raw, unsigned level, uint64_t pa) {
+    return Stage1::with_pa(raw, level, pa);
   }
   // The stage-1 rule (riscv.hpp): one store and an HFENCE.GVMA replace a single PTE; a NAPOT
   // group changing N, its output address or PBMT goes through invalid first.
   static constexpr bool needs_bbm(uint64_t old_raw, uint64_t new_raw, unsigned level) {
-    const bool old_napot = is_leaf(old_raw, level) && (old_raw & riscv::kN);
-    const bool new_napot = is_leaf(new_raw, level) && (new_raw & riscv::kN);
-    if (!old_napot && !new_napot) return false;
-    return ((old_raw ^ new_raw) & (riscv::kN | riscv::kPpn | riscv::kPbmt)) != 0;
+    return Stage1::needs_bbm(old_raw, new_raw, level);
   }
 
   static constexpr Entry decode(uint64_t raw, unsigned level) {
@@ -212,16 +184,11 @@ struct RiscvGstageFormat {
   static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
-    if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global)
-      return Err::einval;
+    if (stage1_fields_set(e)) return Err::einval;
     switch (e.kind) {
-      case Kind::none: {  // 0, or what a V=0 entry held (keep)
+      case Kind::none:  // 0, or what a V=0 entry held (keep)
         if (e.keep & riscv::kV) return Err::einval;
-        Entry d = decode(e.keep, level);
-        d.shift = e.shift;  // 0 or the level's: both name this level
-        if (d != e) return Err::einval;
-        return e.keep;
-      }
+        return encode_checked<RiscvGstageFormat>(e.keep, e, level);
       case Kind::table:
         if (level == 0) return Err::einval;
         if (e.prot != Prot{} || e.writable || e.accessed || e.dirty || e.cont_shift != 0 ||
@@ -259,7 +226,7 @@ struct RiscvGstageFormat {
     const Prot& p = e.prot;
     if (p.write && !p.read) return Err::einval;
     if (!(p.read || p.write || p.exec)) return Err::einval;  // that would be a table
-    if (p.user || e.writable != p.write) return Err::einval;
+    if (e.writable != p.write) return Err::einval;
     if (e.s2.user_exec != p.exec || e.s2.ignore_pat || e.s2.host_writable) return Err::einval;
     uint64_t raw = riscv::kV | riscv::kU;
     unsigned align = shift(level);

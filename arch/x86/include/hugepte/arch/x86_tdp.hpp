@@ -138,6 +138,18 @@ constexpr TdpModeName tdp_mode_name(const char* kind, unsigned levels, bool ad, 
 // What KVM's TDP MMU writes into a non-present SPTE, and the frozen values.
 constexpr bool is_frozen_spte(uint64_t raw) { return raw == kFrozenSpte || raw == kFrozenSpteAlt; }
 
+// A non-present SPTE (EPT or NPT) in the vocabulary: locked for a frozen value (keep: how it
+// differs from FROZEN_SPTE), otherwise none with every bit kept; and back.
+constexpr Entry tdp_nonpresent(uint64_t raw, Entry e) {
+  e.kind = is_frozen_spte(raw) ? Kind::locked : Kind::none;
+  e.keep = e.kind == Kind::locked ? raw ^ kFrozenSpte : raw;
+  return e;
+}
+template <class F>
+constexpr Result<uint64_t> tdp_encode_nonpresent(const Entry& e, unsigned level) {
+  return encode_checked<F>(e.kind == Kind::locked ? e.keep ^ kFrozenSpte : e.keep, e, level);
+}
+
 }  // namespace x86
 
 // Intel EPT. Levels 4 or 5 (EPTP page-walk length); AdEnabled = EPTP[6]; Mbec = mode-based
@@ -235,11 +247,7 @@ struct EptFormat {
     if (raw == 0) return e;
     e.shift = static_cast<uint8_t>(level < levels ? shift(level) : 0);
     if (level >= levels) return invalid(e, Reason::unrepresentable);
-    if (!present(raw)) {  // an EPT violation; KVM's non-present and frozen values
-      e.kind = x86::is_frozen_spte(raw) ? Kind::locked : Kind::none;
-      e.keep = e.kind == Kind::locked ? raw ^ x86::kFrozenSpte : raw;
-      return e;
-    }
+    if (!present(raw)) return x86::tdp_nonpresent(raw, e);  // an EPT violation
     if (Reason r = misconfig(raw, level); r != Reason::none) return invalid(e, r);
     e.prot = Prot{(raw & x86::kEptR) != 0, (raw & x86::kEptW) != 0, (raw & x86::kEptX) != 0,
                   false};
@@ -271,18 +279,11 @@ struct EptFormat {
   HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
-    if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global ||
-        e.cont_shift != 0 || e.prot.user)
-      return Err::einval;
+    if (stage1_fields_set(e) || e.cont_shift != 0) return Err::einval;
     switch (e.kind) {
       case Kind::none:
-      case Kind::locked: {
-        const uint64_t raw = e.kind == Kind::locked ? e.keep ^ x86::kFrozenSpte : e.keep;
-        Entry d = decode(raw, level);
-        d.shift = e.shift;
-        if (d != e) return Err::einval;
-        return raw;
-      }
+      case Kind::locked:
+        return x86::tdp_encode_nonpresent<EptFormat>(e, level);
       case Kind::table:
       case Kind::leaf:
         return encode_present(e, level);
@@ -406,11 +407,7 @@ struct NptFormat {
     if (raw == 0) return e;
     e.shift = static_cast<uint8_t>(level < levels ? shift(level) : 0);
     if (level >= levels) return invalid(e, Reason::unrepresentable);
-    if (!(raw & x86::kP)) {  // every other bit is free when P=0
-      e.kind = x86::is_frozen_spte(raw) ? Kind::locked : Kind::none;
-      e.keep = e.kind == Kind::locked ? raw ^ x86::kFrozenSpte : raw;
-      return e;
-    }
+    if (!(raw & x86::kP)) return x86::tdp_nonpresent(raw, e);  // every other bit is free
     if (Reason r = problem(raw, level); r != Reason::none) return invalid(e, r);
     e.prot = Prot{true, (raw & x86::kRW) != 0, !(raw & x86::kXD), false};
     e.s2.user_exec = e.prot.exec;
@@ -444,18 +441,11 @@ struct NptFormat {
   HUGEPTE_ALWAYS_INLINE static constexpr Result<uint64_t> encode(const Entry& e, unsigned level) {
     if (level >= levels) return Err::einval;
     if (e.shift != 0 && e.shift != shift(level)) return Err::einval;
-    if (e.reason != Reason::none || e.swp != Swap{} || e.soft != Soft{} || e.global ||
-        e.cont_shift != 0 || e.prot.user)
-      return Err::einval;
+    if (stage1_fields_set(e) || e.cont_shift != 0) return Err::einval;
     switch (e.kind) {
       case Kind::none:
-      case Kind::locked: {
-        const uint64_t raw = e.kind == Kind::locked ? e.keep ^ x86::kFrozenSpte : e.keep;
-        Entry d = decode(raw, level);
-        d.shift = e.shift;
-        if (d != e) return Err::einval;
-        return raw;
-      }
+      case Kind::locked:
+        return x86::tdp_encode_nonpresent<NptFormat>(e, level);
       case Kind::table:
       case Kind::leaf:
         return encode_present(e, level);
