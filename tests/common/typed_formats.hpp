@@ -84,7 +84,7 @@ using Stage2Formats = hugepte::TypeList<hugepte::Sv39x4>;
 using Stage2Formats = hugepte::TypeList<hugepte::Ept4>;
 #endif
 #elif HUGEPTE_TEST_FORMATS_ARCHES || HUGEPTE_TEST_FORMATS_GEOMETRIES
-using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Arm64S2_16K, hugepte::Sv39x4>;
+using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Arm64S2_16K>;
 #else
 // One per root shape and leaf geometry: EPT and NPT (4 and 5 levels differ only in depth,
 // which the stage-1 suites cover), each arm64 granule, riscv's smallest and deepest mode.

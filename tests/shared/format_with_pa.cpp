@@ -20,9 +20,8 @@ using WithPaFormats =
                     hugepte::Arm64_64K_42, hugepte::Arm64_64K_48, hugepte::Sv39, hugepte::Sv48,
                     hugepte::Sv57, hugepte::RiscvFormat<3, false, false>,
                     hugepte::RiscvFormat<4, true, true, true>, hugepte::fake::FakeFormat,
-                    hugepte::Ept4, hugepte::Ept5, hugepte::EptFormat<4, false, true, true, 46>,
-                    hugepte::Npt4, hugepte::Arm64S2_4K, hugepte::Arm64S2_16K, hugepte::Arm64S2_64K,
-                    hugepte::Arm64S2Format<12, 48, true>, hugepte::Sv39x4, hugepte::Sv57x4>;
+                    hugepte::EptFormat<4, false, true, true, 46>, hugepte::Npt4,
+                    hugepte::Arm64S2_16K, hugepte::Arm64S2Format<12, 48, true>, hugepte::Sv39x4>;
 
 // A leaf or PROT_NONE entry at `level` with every field drawn at random (many of them are not
 // encodable; callers skip those). The address is aligned to the entry's size.

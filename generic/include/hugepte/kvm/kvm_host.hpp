@@ -123,6 +123,15 @@ struct Faultin {
   bool writable = false;      // map writable: the slot and the host mapping allow writes
 };
 
+// What the guest's own access did (Vm::guest_access): performed at hpa after `faults` stage-2
+// faults, or stopped at the last fault's result (a userfault, an exit, a signal).
+struct GuestAccess {
+  bool done = false;
+  uint64_t hpa = 0;
+  unsigned faults = 0;
+  FaultResult last{};
+};
+
 // --- counters ---------------------------------------------------------------------------------
 
 struct Counters {
@@ -296,9 +305,16 @@ class Vm {
     return F::encode(e, 0).ok();
   }();
 
-  Vm(HostMm& host, Env& env, Tlb& tlb)
+  struct Options {
+    // Dirty logging by the hardware's dirty bits (Intel PML): logging clears the D bits of base
+    // pages instead of write-protecting them, and the log is harvested from them. Needs a
+    // format whose hardware sets a plain D bit at stage 2 (EPT with A/D, NPT).
+    bool dirty_log_by_d_bits = false;
+  };
+
+  Vm(HostMm& host, Env& env, Tlb& tlb, Options o = {})
       : host_(&host), tenv_(env, c_), ctlb_{&tlb, &c_}, pt_(tenv_), range_(pt_, ctlb_),
-        huge_(pt_, ctlb_) {
+        huge_(pt_, ctlb_), opt_(o) {
     host.set_notifier(mm::NotifierHook{
         this,
         [](void* self, const Notification& n) { static_cast<Vm*>(self)->invalidate_range_start(n); },
@@ -333,6 +349,10 @@ class Vm {
   // A guest access to gpa that faulted at stage 2 (EPT violation, NPF, stage-2 abort, guest-page
   // fault) on thread tid: both halves at once.
   FaultResult handle_fault(uint64_t gpa, Access a, Tid tid = 0) { return map(faultin(gpa, a, tid)); }
+  // The guest's access to gpa as the hardware performs it: through a stage-2 leaf that allows
+  // it, setting A (and D on a write) where the hardware does; otherwise a stage-2 fault,
+  // handled, and the access retried, as a vCPU re-enters (at most a few times).
+  GuestAccess guest_access(uint64_t gpa, Access a, Tid tid = 0);
   Faultin faultin(uint64_t gpa, Access a, Tid tid = 0);  // seq, memslot, userfault bit, GUP
   FaultResult map(const Faultin& f);                      // retry check, level, install
   // The stage-2 leaf size (log2) a fault at gpa would map now (rule R1), from the host leaf.
@@ -341,7 +361,9 @@ class Vm {
 
   // --- dirty logging: mmu.hpp ---
   // KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG in one: copies and clears the slot's bitmap and
-  // write-protects the pages it reported again. Errors: ENOENT no such slot, EINVAL not logging.
+  // write-protects the pages it reported again (with dirty_log_by_d_bits: first harvests the D
+  // bits of the slot's base pages into the bitmap, the PML flush, and clears them again).
+  // Errors: ENOENT no such slot, EINVAL not logging or a bitmap too small.
   Err get_dirty_log(uint32_t id, uint64_t* out, uint64_t words);
 
   // --- inspection ---
@@ -377,6 +399,12 @@ class Vm {
   void slot_recover(Memslot& m);       // dirty logging / userfault switched off
   void mark_dirty(const Memslot& m, uint64_t gpa);
   Attrs attrs_for(const Faultin& f, const Entry* old, bool log) const;
+  // Sets or clears the dirty bit of the base-page leaf at gpa (compare-exchange, as against the
+  // hardware's own updates); whether it was set before.
+  bool test_and_set_dirty(uint64_t gpa, bool dirty);
+  bool log_by_d_bits(const Memslot& m) const {
+    return opt_.dirty_log_by_d_bits && (m.s.flags & kMemLogDirtyPages);
+  }
   Err install(const Faultin& f, const Attrs& a, uint64_t base, uint64_t pa, unsigned s);
 
   HostMm* host_;
@@ -386,6 +414,7 @@ class Vm {
   Table pt_;
   Range range_;
   Huge huge_;
+  Options opt_;
   Memslot slots_[kMaxSlots] = {};
   // The invalidation state under mmu_lock (kvm->mmu_invalidate_*).
   uint64_t seq_ = 0;

@@ -164,7 +164,9 @@ FaultResult Vm<F, HostMm, Env, Tlb>::map(const Faultin& f) {
         break;
       }
   }
-  const Attrs a = attrs_for(f, leaf_now ? &old : nullptr, log);
+  // Logging by write protection maps a read fault read-only, so that the first write faults;
+  // logging by D bits maps it writable and clean.
+  const Attrs a = attrs_for(f, leaf_now ? &old : nullptr, log && !opt_.dirty_log_by_d_bits);
   const uint64_t base = align_down(f.gpa, s);
   const uint64_t pa = align_down(f.pa, s);
   if (leaf_now && F::shift(at.level) == s && old.addr == pa) {
@@ -231,38 +233,98 @@ void Vm<F, HostMm, Env, Tlb>::mark_dirty(const Memslot& m, uint64_t gpa) {
   w |= bit(page % 64);
 }
 
-// kvm_mmu_slot_apply_flags with logging on: write-protect every leaf of the slot (x86 keeps
-// MMU-writable so that the fault can restore W; elsewhere the write permission goes), then, with
-// the policy's eager split, split every huge leaf down to pages.
-// Invalidation: protect's and split's (range.hpp).
+// kvm_mmu_slot_apply_flags with logging on: with the policy's eager split, every huge leaf is
+// split down to pages first; then every leaf is write-protected (x86 keeps MMU-writable so that
+// the fault can restore W; elsewhere the write permission goes), or, logging by D bits, the
+// base pages get their D bit cleared and only huge leaves are write-protected (PML).
+// Invalidation: split's and protect's (range.hpp); a leaf flush per D bit cleared.
 template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
 void Vm<F, HostMm, Env, Tlb>::slot_log_enable(Memslot& m) {
   const uint64_t start = m.s.gpa, end = m.s.gpa + m.s.size;
-  // Each leaf keeps its other permissions; only write goes.
-  for (uint64_t va = start; va < end;) {
-    Result<Found> f = find(pt_, va, 0);
-    if (!f) break;
-    const unsigned sz = F::shift(f.value.level);
-    if (F::is_leaf(f.value.raw, f.value.level)) {
-      const Entry e = F::decode(f.value.raw, f.value.level);
+  auto each_leaf = [&](auto fn) {
+    for (uint64_t va = start; va < end;) {
+      Result<Found> f = find(pt_, va, 0);
+      if (!f) break;
+      const unsigned sz = F::shift(f.value.level);
+      if (F::is_leaf(f.value.raw, f.value.level)) {
+        if (!fn(align_down(va, sz), f.value)) continue;  // changed the tables here: look again
+      }
+      va = align_down(va, sz) + bit(sz);
+    }
+  };
+  if (kPolicy.eager_split)  // ENOMEM leaves a leaf huge: the write fault splits it later
+    each_leaf([&](uint64_t va, const Found& f) {
+      return f.level == 0 || range_.split(va, kPage) != Err::ok;
+    });
+  each_leaf([&](uint64_t va, const Found& f) {
+    const Entry e = F::decode(f.raw, f.level);
+    if (log_by_d_bits(m) && f.level == 0) {
+      if (e.dirty) test_and_set_dirty(va, false);
+    } else if (e.prot.write) {
       Prot p = e.prot;
       p.write = false;
-      if (e.prot.write)
-        range_.protect(align_down(va, sz), bit(sz), p,
-                       kPolicy.wrprotect_keeps_writable && e.writable);
+      range_.protect(va, bit(F::shift(f.level)), p,
+                     kPolicy.wrprotect_keeps_writable && e.writable);
     }
-    va = align_down(va, sz) + bit(sz);
+    return true;
+  });
+}
+
+template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
+bool Vm<F, HostMm, Env, Tlb>::test_and_set_dirty(uint64_t gpa, bool dirty) {
+  Result<Found> f = find(pt_, gpa, 0);
+  if (!f || f.value.level != 0) return false;
+  uint64_t old = f.value.raw;
+  for (;;) {
+    if (!F::is_leaf(old, 0)) return false;
+    Entry e = F::decode(old, 0);
+    if (e.dirty == dirty) return e.dirty;
+    e.dirty = dirty;
+    Result<uint64_t> v = F::encode(e, 0);
+    if (!v) return !dirty;
+    if (pt_.cmpxchg(f.value.slot, 0, old, v.value)) break;  // old reloaded on failure
   }
-  if (!kPolicy.eager_split) return;
-  for (uint64_t va = start; va < end;) {
-    Result<Found> f = find(pt_, va, 0);
-    if (f && F::is_leaf(f.value.raw, f.value.level) && f.value.level > 0) {
-      range_.split(va, kPage);  // ENOMEM leaves it huge: the write fault splits it later
-      continue;
+  if (!dirty)  // a cached translation may hold the dirty state: the next write must set D
+    ctlb_.flush(TlbFlush{align_down(gpa, kPage), align_down(gpa, kPage) + bit(kPage),
+                         static_cast<uint8_t>(kPage), 0, true});
+  return !dirty;
+}
+
+// The guest's access as the hardware performs it (see kvm_host.hpp).
+template <Format F, class HostMm, TableEnv Env, TlbSink Tlb>
+GuestAccess Vm<F, HostMm, Env, Tlb>::guest_access(uint64_t gpa, Access a, Tid tid) {
+  GuestAccess r;
+  for (unsigned tries = 0; tries < 8; ++tries) {
+    Result<Found> f = find(pt_, gpa, 0);
+    if (f && F::is_leaf(f.value.raw, f.value.level)) {
+      Entry e = F::decode(f.value.raw, f.value.level);
+      const bool ok = a == Access::read ? e.prot.read : a == Access::write ? e.prot.write
+                                                                            : e.prot.exec;
+      if (ok) {
+        // The walker's A/D update (a compare-exchange against software's own changes).
+        const bool set_a = AdCaps(F::ad_caps).hw_accessed && !e.accessed;
+        const bool set_d = a == Access::write && AdCaps(F::ad_caps).hw_dirty &&
+                           AdCaps(F::ad_caps).model == DirtyModel::hw_d && !e.dirty;
+        if (set_a || set_d) {
+          e.accessed = e.accessed || set_a;
+          e.dirty = e.dirty || set_d;
+          uint64_t expected = f.value.raw;
+          if (Result<uint64_t> v = F::encode(e, f.value.level); v)
+            if (!pt_.cmpxchg(f.value.slot, f.value.level, expected, v.value)) continue;
+        }
+        const unsigned s = F::leaf_shift(f.value.raw, f.value.level);
+        r.done = true;
+        r.hpa = F::out_addr(f.value.raw, f.value.level) + (gpa & (bit(s) - 1));
+        return r;
+      }
     }
-    va = align_down(va, f ? F::shift(f.value.level) : kPage) +
-         bit(f ? F::shift(f.value.level) : kPage);
+    ++r.faults;
+    r.last = handle_fault(gpa, a, tid);
+    if (r.last.kind != FaultKind::mapped && r.last.kind != FaultKind::spurious &&
+        r.last.kind != FaultKind::retry)
+      return r;
   }
+  return r;
 }
 
 // Dirty logging (or KVM userfault) switched off: huge mappings come back per the policy.
@@ -305,12 +367,24 @@ Err Vm<F, HostMm, Env, Tlb>::get_dirty_log(uint32_t id, uint64_t* out, uint64_t 
   if (!(m.s.flags & kMemLogDirtyPages)) return Err::einval;
   const uint64_t pages = m.s.size >> kPage, need = (pages + 63) / 64;
   if (words < need) return Err::einval;
+  if (log_by_d_bits(m)) {  // the PML buffer's flush: every page the hardware dirtied
+    for (uint64_t i = 0; i < pages; ++i) {
+      Result<Found> f = find(pt_, m.s.gpa + (i << kPage), 0);
+      if (f && f.value.level == 0 && F::is_leaf(f.value.raw, 0) &&
+          F::decode(f.value.raw, 0).dirty)
+        mark_dirty(m, m.s.gpa + (i << kPage));
+    }
+  }
   for (uint64_t w = 0; w < need; ++w) {
     out[w] = m.s.dirty_bitmap[w];
     m.s.dirty_bitmap[w] = 0;
     for (uint64_t b = 0; b < 64 && w * 64 + b < pages; ++b) {
       if (!(out[w] & bit(static_cast<unsigned>(b)))) continue;
       const uint64_t gpa = m.s.gpa + ((w * 64 + b) << kPage);
+      if (log_by_d_bits(m)) {  // kvm_mmu_clear_dirty_pt_masked
+        test_and_set_dirty(gpa, false);
+        continue;
+      }
       Result<Translated> t = range_.translate(gpa);
       if (!t || !t.value.entry.prot.write) continue;
       Prot p = t.value.entry.prot;
