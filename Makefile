@@ -1,7 +1,9 @@
 # hugepte - the two commands: `make matrix` (the main job) and `make test` (every test, every preset).
 # Both install what they need first (Debian packages, as root) through tools/setup.sh.
 
-PRESETS := host host-gcc host-asan release aarch64-linux riscv64-linux system
+# Longest first: two at a time, so that the short ones fill the end instead of one long one
+# running alone on one core.
+PRESETS := host host-asan host-gcc system aarch64-linux riscv64-linux release
 CMAKE   ?= cmake
 
 .PHONY: all setup matrix test $(addprefix test-,$(PRESETS)) clean
