@@ -86,11 +86,10 @@ using Stage2Formats = hugepte::TypeList<hugepte::Ept4>;
 #elif HUGEPTE_TEST_FORMATS_ARCHES || HUGEPTE_TEST_FORMATS_GEOMETRIES
 using Stage2Formats = hugepte::TypeList<hugepte::Arm64S2_16K>;  // 16 concatenated root pages
 #else
-// One per root shape: EPT's one page, arm64's 2 and 16 concatenated pages and a root smaller
-// than its 64K page, riscv's 16 KiB root (NPT and the other depths differ only in encoding or
-// depth, which the format and stage-1 suites cover).
-using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Arm64S2_4K, hugepte::Arm64S2_16K,
-                                        hugepte::Arm64S2_64K, hugepte::Sv39x4>;
+// One per root shape: EPT's one page, arm64's 16 concatenated pages, riscv's 16 KiB root (NPT,
+// the other granules and depths differ only in encoding, sizes or depth, which the format and
+// stage-1 suites cover).
+using Stage2Formats = hugepte::TypeList<hugepte::Ept4, hugepte::Arm64S2_16K, hugepte::Sv39x4>;
 #endif
 using Stage2 = typename ToGtest<Stage2Formats>::type;
 
