@@ -73,6 +73,14 @@ class Kvm : public ::testing::Test {
       if (!s.cont[i] && s.shift[i] <= cap && s.shift[i] > best) best = s.shift[i];
     return best;
   }
+  // The smallest hugetlb size that maps as a stage-2 block larger than a page (x86, arm64 4K,
+  // riscv: the 2M class; arm64 16K and 64K, whose 2M class is a CONT-PTE group that stage 2 maps
+  // as pages: the 1G class, as 32M or 512M blocks); 0 if none.
+  static unsigned block_hstate() {
+    if (G::M != 0 && s2_block(G::M) > kPage) return G::M;
+    if (G::H != 0 && s2_block(G::H) > kPage) return G::H;
+    return 0;
+  }
   // The GPA where slots start: aligned to the 1G-class hstate, different from the HVA.
   static uint64_t gpa0() { return bit(G::H); }
   uint64_t hva0() const { return World<H>::base(); }
@@ -283,10 +291,10 @@ TYPED_TEST(Kvm, AUserfaultBitExitsWithTheGpaAndSizeAndTouchesNothing) {
 // place at once; arm64 and riscv leave the small leaves (arm64 rebuilds on a later fault).
 TYPED_TEST(Kvm, SwitchingUserfaultOffRecoversHugeMappingsPerPolicy) {
   using F = typename TestFixture::F;
-  using G = typename TestFixture::G;
-  if (G::M == 0) GTEST_SKIP() << "no 2M-class hstate";
-  this->hugetlb_slot(1, kvm::kMemUserfault, G::M);  // 2M-class: every page faulted below
-  const unsigned block = this->s2_block(G::M);
+  const unsigned hs = this->block_hstate();
+  if (hs == 0) GTEST_SKIP() << "no hstate mapping as a stage-2 block";
+  this->hugetlb_slot(1, kvm::kMemUserfault, hs);  // the smallest: every page faulted below
+  const unsigned block = this->s2_block(hs);
   for (uint64_t off = 0; off < bit(block); off += bit(F::page_shift))
     ASSERT_EQ(this->fault(this->gpa0() + off, mm::Access::write).kind,
               kvm::FaultKind::mapped);
@@ -326,10 +334,10 @@ TYPED_TEST(Kvm, DirtyLoggingLogsEachWrittenPageAndRearmsAfterTheLogIsRead) {
 // rest of the block to later faults.
 TYPED_TEST(Kvm, LoggingOnOverABlockSplitsEagerlyOrOnTheWriteFault) {
   using F = typename TestFixture::F;
-  using G = typename TestFixture::G;
-  if (G::M == 0 || this->s2_block(G::M) == F::page_shift) GTEST_SKIP() << "no 2M-class block";
-  this->hugetlb_slot(1, 0, G::M);  // 2M-class: the eager split makes 512-odd pages, not 256Ki
-  const unsigned block = this->s2_block(G::M);
+  const unsigned hs = this->block_hstate();
+  if (hs == 0) GTEST_SKIP() << "no hstate mapping as a stage-2 block";
+  this->hugetlb_slot(1, 0, hs);  // the smallest: an eager split makes 512-odd pages, not 256Ki
+  const unsigned block = this->s2_block(hs);
   ASSERT_EQ(this->fault(this->gpa0(), mm::Access::write).kind, kvm::FaultKind::mapped);
   ASSERT_EQ(this->s2_shift(this->gpa0()), block);
   ASSERT_EQ(this->set_flags(kvm::kMemLogDirtyPages), Err::ok);
@@ -485,9 +493,9 @@ TYPED_TEST(Kvm, InstallingIntoAnInvalidSlotFlushesOnlyWhereThePolicySays) {
 // write to a page logging left read-only); riscv keeps the small leaf.
 TYPED_TEST(Kvm, AfterLoggingAWriteFaultRebuildsTheBlockOnlyOnArmsPolicy) {
   using F = typename TestFixture::F;
-  using G = typename TestFixture::G;
-  if (G::M == 0 || this->s2_block(G::M) == F::page_shift) GTEST_SKIP() << "no 2M-class block";
-  this->hugetlb_slot(1, kvm::kMemLogDirtyPages, G::M);
+  const unsigned hs = this->block_hstate();
+  if (hs == 0) GTEST_SKIP() << "no hstate mapping as a stage-2 block";
+  this->hugetlb_slot(1, kvm::kMemLogDirtyPages, hs);
   const uint64_t page = bit(F::page_shift);
   ASSERT_EQ(this->fault(this->gpa0() + page, mm::Access::read).kind, kvm::FaultKind::mapped);
   ASSERT_EQ(this->s2_shift(this->gpa0() + page), F::page_shift);
@@ -496,7 +504,7 @@ TYPED_TEST(Kvm, AfterLoggingAWriteFaultRebuildsTheBlockOnlyOnArmsPolicy) {
   ASSERT_TRUE(r.kind == kvm::FaultKind::mapped) << kvm::fault_kind_name(r.kind);
   const kvm::Recovery rec = TestFixture::kPolicy.recovery;
   EXPECT_EQ(this->s2_shift(this->gpa0() + page),
-            rec == kvm::Recovery::none ? F::page_shift : this->s2_block(G::M));
+            rec == kvm::Recovery::none ? F::page_shift : this->s2_block(hs));
 }
 
 // The reference invariants (issue: "no SPTE maps what the host does not map at that address,
