@@ -1,8 +1,9 @@
 // kvm_test.cpp - the secondary MMU (kvm/): one fault handler for every stage-2 format over a
 // host address space of the matching stage-1 format, the mmu-notifier protocol, dirty logging,
 // KVM userfault and recovery, with each architecture's differences read from F::kvm.
-// Facts: docs/design.md "Secondary MMU"; the spec sections are cited per test (secondary-mmu.md
-// §4 for KVM's algorithm, §7.3 for the per-architecture corrections).
+// Facts: docs/design.md "Secondary MMU" (the fault path, the notifier protocol and the
+// per-architecture policy table) and docs/mm.md §3.1 (KVM rules R1-R5); each test names the
+// Linux function, the rule or the table row it checks.
 #include "hugepte/kvm/kvm_host.hpp"
 #include "hugepte/kvm/translate_2d.hpp"
 
@@ -138,7 +139,7 @@ class Kvm : public ::testing::Test {
 
 TYPED_TEST_SUITE(Kvm, Pairs, PairName);
 
-// §4.3/§4.5: a fault on anonymous memory GUPs the host page and maps it at the host's PA; a
+// kvm_tdp_mmu_map / user_mem_abort: a fault on anonymous memory GUPs the host page and maps it at the host's PA; a
 // read maps the host's read-only zero page read-only, and the write that follows breaks the
 // CoW on the host, whose invalidation makes the stage-2 fault retry once before it maps the
 // new page writable.
@@ -167,7 +168,7 @@ TYPED_TEST(Kvm, FaultOnAnonymousMemoryMapsTheHostPage) {
   EXPECT_EQ(t.value.pa, this->host_pa(hva));
 }
 
-// §4.4/§4.5, rule R1: a hugetlb host leaf maps the largest plain stage-2 block no larger than it
+// Rule R1 (kvm_mmu_max_mapping_level, user_mem_abort): a hugetlb host leaf maps the largest plain stage-2 block no larger than it
 // (arm64 16K: the 1G CONT-PMD hstate maps as 32M blocks; riscv/x86 1G as 1G).
 TYPED_TEST(Kvm, HugetlbHostLeafMapsTheLargestPlainStage2BlockNoLargerThanIt) {
   using G = typename TestFixture::G;
@@ -180,7 +181,7 @@ TYPED_TEST(Kvm, HugetlbHostLeafMapsTheLargestPlainStage2BlockNoLargerThanIt) {
   EXPECT_EQ(this->vm.translate(gpa).value.pa, this->host_pa(this->hva0() + bit(G::H) / 2));
 }
 
-// §4.1 lpage_info / fault_supports_stage2_huge_mapping: a slot whose GPA is not congruent with
+// lpage_info / fault_supports_stage2_huge_mapping: a slot whose GPA is not congruent with
 // its HVA modulo a block size never maps that block.
 TYPED_TEST(Kvm, ASlotNotCongruentWithItsHvaMapsBasePages) {
   using F = typename TestFixture::F;
@@ -195,7 +196,7 @@ TYPED_TEST(Kvm, ASlotNotCongruentWithItsHvaMapsBasePages) {
   EXPECT_EQ(r.shift, F::page_shift);
 }
 
-// §4.1: no memslot, or a write to a read-only one, is an MMIO exit; nothing is mapped.
+// kvm_handle_guest_abort / kvm_mmu_faultin_pfn: no memslot, or a write to a read-only one, is an MMIO exit; nothing is mapped.
 TYPED_TEST(Kvm, NoSlotOrAWriteToAReadOnlySlotIsAnMmioExit) {
   using F = typename TestFixture::F;
   this->anon_slot(16 * bit(F::page_shift), kvm::kMemReadonly);
@@ -207,8 +208,8 @@ TYPED_TEST(Kvm, NoSlotOrAWriteToAReadOnlySlotIsAnMmioExit) {
   EXPECT_FALSE(this->vm.translate(this->gpa0()).value.entry.prot.write);
 }
 
-// §4.2: a host change of a present entry zaps what stage 2 maps there, inside the notifier
-// pair, and ends with the sequence bumped; §7.3.1: x86 zaps leaf SPTEs only, arm64 and riscv
+// kvm_mmu_notifier_invalidate_range_start: a host change of a present entry zaps what stage 2 maps there, inside the notifier
+// pair, and ends with the sequence bumped; policy table, "the notifier's zap frees emptied tables": x86 zaps leaf SPTEs only, arm64 and riscv
 // free the tables they empty.
 TYPED_TEST(Kvm, HostUnmapZapsStage2AndFreesTablesOnlyWhereThePolicySays) {
   using F = typename TestFixture::F;
@@ -227,7 +228,7 @@ TYPED_TEST(Kvm, HostUnmapZapsStage2AndFreesTablesOnlyWhereThePolicySays) {
     EXPECT_EQ(this->env2.live(), tables);
 }
 
-// §4.1 and §7.3.5: a fault that resolved its page before an invalidation began and installs
+// mmu_invalidate_retry(_gfn), policy table "a fault retries on an open invalidation": a fault that resolved its page before an invalidation began and installs
 // while it is still open retries on arm64 and riscv whatever the range; on x86 only when the
 // gfn is inside it. Once the invalidation ended, the changed sequence makes every one retry.
 TYPED_TEST(Kvm, AFaultRacingAnInvalidationRetriesAsThePolicySays) {
@@ -250,7 +251,7 @@ TYPED_TEST(Kvm, AFaultRacingAnInvalidationRetriesAsThePolicySays) {
             kvm::FaultKind::mapped);
 }
 
-// §4.3/§4.5: GUP runs the host's fault path, so a missing page under userfaultfd blocks the vCPU
+// __kvm_faultin_pfn: GUP runs the host's fault path, so a missing page under userfaultfd blocks the vCPU
 // thread until UFFDIO_COPY; its next fault maps the copied page.
 TYPED_TEST(Kvm, AHostUserfaultBlocksTheVcpuUntilTheMonitorCopies) {
   using F = typename TestFixture::F;
@@ -266,7 +267,7 @@ TYPED_TEST(Kvm, AHostUserfaultBlocksTheVcpuUntilTheMonitorCopies) {
             kvm::FaultKind::mapped);
 }
 
-// KVM userfault (§5, posted): a set bit exits with the page's gpa and size before the host is
+// KVM userfault (KVM_MEM_USERFAULT, posted, not merged): a set bit exits with the page's gpa and size before the host is
 // touched; a clear bit maps a base page while the slot has the flag.
 TYPED_TEST(Kvm, AUserfaultBitExitsWithTheGpaAndSizeAndTouchesNothing) {
   using F = typename TestFixture::F;
@@ -287,7 +288,7 @@ TYPED_TEST(Kvm, AUserfaultBitExitsWithTheGpaAndSizeAndTouchesNothing) {
   EXPECT_EQ(r.shift, F::page_shift);
 }
 
-// §7.3.3: when userfault (or dirty logging) is switched off, x86 rebuilds the huge mapping in
+// Policy table, "huge mappings after logging / userfault off": when userfault (or dirty logging) is switched off, x86 rebuilds the huge mapping in
 // place at once; arm64 and riscv leave the small leaves (arm64 rebuilds on a later fault).
 TYPED_TEST(Kvm, SwitchingUserfaultOffRecoversHugeMappingsPerPolicy) {
   using F = typename TestFixture::F;
@@ -305,7 +306,7 @@ TYPED_TEST(Kvm, SwitchingUserfaultOffRecoversHugeMappingsPerPolicy) {
   EXPECT_EQ(this->vm.counters().recovered, eager ? 1u : 0u);
 }
 
-// §4.8: dirty logging maps base pages, logs each written page once, and after the log is read
+// KVM_MEM_LOG_DIRTY_PAGES: dirty logging maps base pages, logs each written page once, and after the log is read
 // write-protects the reported pages so that their next write is logged again.
 TYPED_TEST(Kvm, DirtyLoggingLogsEachWrittenPageAndRearmsAfterTheLogIsRead) {
   using F = typename TestFixture::F;
@@ -329,7 +330,7 @@ TYPED_TEST(Kvm, DirtyLoggingLogsEachWrittenPageAndRearmsAfterTheLogIsRead) {
   EXPECT_EQ(this->dirty[0], uint64_t{1} << 9);
 }
 
-// §4.8: turning logging on over a huge mapping write-protects it and, with the policy's eager
+// KVM_MEM_LOG_DIRTY_PAGES: turning logging on over a huge mapping write-protects it and, with the policy's eager
 // split (x86, riscv), splits it to pages at once; arm64 splits on the write fault, leaving the
 // rest of the block to later faults.
 TYPED_TEST(Kvm, LoggingOnOverABlockSplitsEagerlyOrOnTheWriteFault) {
@@ -351,7 +352,7 @@ TYPED_TEST(Kvm, LoggingOnOverABlockSplitsEagerlyOrOnTheWriteFault) {
             eager || TestFixture::kPolicy.split_keeps_rest);
 }
 
-// §7.3.2: SIGBUS for a poisoned host page has lsb PAGE_SHIFT on x86 and the VMA's shift (the
+// Policy table, "SIGBUS lsb for a poisoned page": SIGBUS for a poisoned host page has lsb PAGE_SHIFT on x86 and the VMA's shift (the
 // hstate) on arm64 and riscv.
 TYPED_TEST(Kvm, APoisonedHostPageIsSigbusWithThePolicysLsb) {
   using F = typename TestFixture::F;
@@ -365,7 +366,7 @@ TYPED_TEST(Kvm, APoisonedHostPageIsSigbusWithThePolicysLsb) {
   EXPECT_EQ(r.lsb, TestFixture::kPolicy.poison_lsb_is_vma_shift ? G::H : F::page_shift);
 }
 
-// §4.2 aging: clear_young clears the accessed bit of what the HVA range maps and says whether
+// kvm_age_gfn / kvm_test_age_gfn: clear_young clears the accessed bit of what the HVA range maps and says whether
 // one was set; test_young only looks.
 TYPED_TEST(Kvm, ClearYoungClearsTheAccessedBitOnce) {
   using F = typename TestFixture::F;
@@ -436,7 +437,7 @@ TYPED_TEST(Kvm, DeletingASlotZapsItsMappings) {
 
 namespace {
 
-// R3 (uffd-hgm-kvm.md §3.1): host changes that make nothing less mapped - none to present
+// R3 (docs/mm.md §3.1): host changes that make nothing less mapped - none to present
 // (UFFDIO_COPY), none to marker - call no notifier, so stage 2 keeps everything.
 TYPED_TEST(Kvm, HostChangesIntoEmptySlotsNeverNotify) {
   using F = typename TestFixture::F;
@@ -456,7 +457,7 @@ TYPED_TEST(Kvm, HostChangesIntoEmptySlotsNeverNotify) {
   EXPECT_TRUE(this->vm.translate(this->gpa0()).ok());
 }
 
-// §7.3.4: a transparent huge page maps at most a PMD-level block on arm64 and riscv; x86's
+// Policy table, "a transparent huge page maps at most": a transparent huge page maps at most a PMD-level block on arm64 and riscv; x86's
 // host_pfn_mapping_level takes whatever the host leaf is.
 TYPED_TEST(Kvm, ATransparentHugePageMapsAtMostThePolicysLevel) {
   using F = typename TestFixture::F;
@@ -478,7 +479,7 @@ TYPED_TEST(Kvm, ATransparentHugePageMapsAtMostThePolicysLevel) {
   EXPECT_EQ(this->s2_shift(this->gpa0()), want);
 }
 
-// §7.3.6: riscv without Svvptc flushes after installing into an invalid slot; x86 and arm64
+// Policy table, "flush after installing into an invalid slot": riscv without Svvptc flushes after installing into an invalid slot; x86 and arm64
 // do not.
 TYPED_TEST(Kvm, InstallingIntoAnInvalidSlotFlushesOnlyWhereThePolicySays) {
   using F = typename TestFixture::F;
@@ -489,7 +490,7 @@ TYPED_TEST(Kvm, InstallingIntoAnInvalidSlotFlushesOnlyWhereThePolicySays) {
             TestFixture::kPolicy.flush_on_install ? 1u : 0u);
 }
 
-// §7.3.3, arm64: after logging stops, the block comes back on the next fault that wants it (a
+// Policy table, "huge mappings after logging / userfault off", arm64: after logging stops, the block comes back on the next fault that wants it (a
 // write to a page logging left read-only); riscv keeps the small leaf.
 TYPED_TEST(Kvm, AfterLoggingAWriteFaultRebuildsTheBlockOnlyOnArmsPolicy) {
   using F = typename TestFixture::F;
@@ -653,7 +654,7 @@ TYPED_TEST(Kvm, TranslateTwoDimensionsReportsTheStageAndLevelThatFaulted) {
 
 namespace {
 
-// §4.8 hardware dirty logging (Intel PML): logging clears the D bits of base pages instead of
+// Hardware dirty logging (Intel PML): logging clears the D bits of base pages instead of
 // write-protecting them, so a write to a mapped page does not fault; the log is harvested from
 // the D bits, which are cleared again (and the page flushed) for the next round.
 TYPED_TEST(Kvm, DirtyLoggingByDBitsHarvestsWritesWithoutFaults) {

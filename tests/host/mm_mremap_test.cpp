@@ -19,7 +19,7 @@ class MmMremapTest : public ::testing::Test {
 };
 TYPED_TEST_SUITE(MmMremapTest, GeometryFormats, FormatName);
 
-// move_page_tables (uffd-hgm-kvm.md §1): the entries go to the new place as they are - the
+// move_page_tables (mm/mremap.c): the entries go to the new place as they are - the
 // anonymous page keeps its frame and mapcount, the zero page stays the zero page - inside one
 // UNMAP notifier pair over the old range; then the old range is unmapped (its own pair, as
 // unmap_region's).

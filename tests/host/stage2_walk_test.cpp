@@ -57,7 +57,7 @@ class Stage2Walk : public ::testing::Test {
 
 TYPED_TEST_SUITE(Stage2Walk, hpt_typed::Stage2, hpt_typed::FormatName);
 
-// secondary-mmu.md §2.2/§3.1: the root is one allocation of 2^root_order pages, aligned to its
+// Arm ARM stage-2 concatenated start level, riscv hgatp: the root is one allocation of 2^root_order pages, aligned to its
 // size (VTTBR_EL2.BADDR, hgatp.PPN[1:0] = 0), and its last entry maps the top of the IPA space.
 TYPED_TEST(Stage2Walk, TheRootIsOneAlignedAllocationCoveringTheWholeIpaSpace) {
   using F = TypeParam;
@@ -105,7 +105,7 @@ TYPED_TEST(Stage2Walk, EveryLeafSizeMapsTranslatesAndUnmapsWithoutLeavingTables)
 }
 
 // KVM: kvm_pgtable_stage2_split / tdp_mmu_split_huge_page, then recovery to the block
-// (secondary-mmu.md §4.8): the translation of every page is the same before and after.
+// (eager split, kvm_mmu_recover_huge_pages): the translation of every page is the same before and after.
 TYPED_TEST(Stage2Walk, SplitToPagesAndCollapseBackKeepEveryTranslation) {
   using F = TypeParam;
   const unsigned l = this->big_level();
@@ -167,7 +167,7 @@ TYPED_TEST(Stage2Walk, EnomemAtEveryAllocationLeavesTheTablesUnchanged) {
   EXPECT_EQ(this->ops.translate(va + page).value.pa, 2 * page);
 }
 
-// secondary-mmu.md §2.9/§4.3: a locked entry (KVM's frozen SPTE, arm64's locked PTE) belongs to
+// KVM_INVALID_PTE_LOCKED / FROZEN_SPTE: a locked entry (KVM's frozen SPTE, arm64's locked PTE) belongs to
 // a walker in the middle of a break-before-make; every range operation backs off with EAGAIN and
 // changes nothing.
 TYPED_TEST(Stage2Walk, ALockedEntryMakesEveryOperationRetry) {
@@ -190,7 +190,7 @@ TYPED_TEST(Stage2Walk, ALockedEntryMakesEveryOperationRetry) {
 }
 
 // Moving a live leaf to another frame: arm64 stage 2 breaks before it makes (invalid, flush,
-// new); x86 and riscv replace in place and flush after (secondary-mmu.md §2.8, §4.7).
+// new); x86 and riscv replace in place and flush after (Arm ARM break-before-make; docs/design.md's format notes).
 TYPED_TEST(Stage2Walk, ANewFrameForALiveLeafBreaksBeforeMakeOnlyWhereTheFormatSays) {
   using F = TypeParam;
   const uint64_t page = bit(F::page_shift);
