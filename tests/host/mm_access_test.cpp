@@ -246,7 +246,7 @@ TYPED_TEST(MmUffdCloseTest, EveryCallAfterCloseIsEbadfUntilANewUserfaultfd) {
 }
 
 
-// Two userfaultfds over one address space (uffd-hgm-kvm.md §1): each VMA's faults go to the
+// Two userfaultfds over one address space (docs/mm.md §1): each VMA's faults go to the
 // userfaultfd it is registered with, and each one's ioctls wake only its own waiters.
 template <class F>
 struct TwoUffds {

@@ -101,7 +101,7 @@ TYPED_TEST(MmForkTest, TheChildHasNoRegistrationAndNoUffdWp) {
   EXPECT_EQ(w.mm.access(b, Access::write, 1).kind, AccessKind::blocked) << "the parent's still is";
 }
 
-// dup_userfaultfd with EVENT_FORK (uffd-hgm-kvm.md §1): the forking thread waits until the
+// dup_userfaultfd with EVENT_FORK (docs/mm.md §1): the forking thread waits until the
 // monitor reads the FORK message (range ioctls EAGAIN meanwhile); the child's VMAs stay
 // registered under its own userfaultfd, where its faults go and are resolved.
 TYPED_TEST(MmForkTest, EventForkGivesTheChildItsOwnUserfaultfd) {
